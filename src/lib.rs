@@ -1,4 +1,47 @@
-//! readyloop: a hand-rolled single-threaded readiness reactor on mio.
+//! readyloop: a hand-rolled, single-threaded, readiness-polling reactor on mio.
+//!
+//! Listeners and connections live in one [`Reactor`]; each connection is an explicit
+//! state machine driving a sans-IO [`protocol::Protocol`]. The same reactor serves
+//! (the `readyloop` server) and connects out (the `loadgen` clients).
+//!
+//! An echo server on an ephemeral port, stopped from another thread:
+//!
+//! ```
+//! use readyloop::{protocol::Echo, Config, ListenOptions, Reactor, ServeWith};
+//! use std::io::{Read, Write};
+//!
+//! let mut reactor: Reactor<Echo> = Reactor::new(Config::default())?;
+//! let id = reactor.listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())?;
+//! let addr = reactor.local_addr(id)?;
+//! let handle = reactor.handle();
+//! let server = std::thread::spawn(move || reactor.run(&mut ServeWith(Echo::default)));
+//!
+//! let mut client = std::net::TcpStream::connect(addr)?;
+//! client.write_all(b"ping")?;
+//! let mut buf = [0u8; 4];
+//! client.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"ping");
+//!
+//! handle.shutdown();
+//! server.join().unwrap()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 #![deny(missing_docs)]
 
+pub mod buffer;
+mod conn;
+pub mod limits;
+pub mod listener;
 pub mod protocol;
+mod reactor;
+pub mod server;
+pub mod stats;
+pub mod timer;
+pub mod units;
+
+pub use conn::{Limits, State};
+pub use listener::ListenOptions;
+pub use reactor::{
+    Config, ConnId, ConnectOptions, Handle, Host, ListenerId, Reactor, ServeWith, SourceId,
+};
+pub use stats::{CloseReason, Stats};

@@ -1,1 +1,207 @@
-fn main(){}
+//! `readyloop`: the server. Thin: parse flags, start a [`Server`], map the result to an
+//! exit code (0 done, 1 runtime failure such as a port in use, 2 bad usage).
+
+use clap::Parser;
+use readyloop::server::{self, ProtoKind, Server, ServerConfig};
+use readyloop::units::{nonzero, parse_duration, parse_size};
+use readyloop::{Config, Limits, ListenOptions};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A single-threaded epoll server: echo, discard, source, and minimal HTTP/1.1.
+///
+/// One thread, one mio reactor, edge-triggered; connections are explicit state machines
+/// with bounded buffers. Stop it with Ctrl-C or SIGTERM: it stops accepting, lets
+/// responses in flight finish (up to --shutdown-timeout) and exits 0.
+///
+/// Examples:
+///   readyloop                                   # HTTP on 127.0.0.1:7878
+///   readyloop --proto echo --listen [::1]:9000 --listen 127.0.0.1:9000
+///   readyloop --max-conns 10000 --stats-interval 1s
+///   curl http://127.0.0.1:7878/bytes/1048576 | wc -c
+#[derive(Parser, Debug)]
+#[command(name = "readyloop", version, about, verbatim_doc_comment)]
+struct Cli {
+    /// Address to listen on (repeatable; IPv4 or IPv6 like [::1]:7878)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: Vec<SocketAddr>,
+
+    /// Protocol: http (GET / and GET /bytes/N), echo, discard, source (streams bytes)
+    #[arg(long, value_name = "PROTO", default_value = "http", value_parser = ProtoKind::parse)]
+    proto: ProtoKind,
+
+    /// listen() backlog; the kernel caps it at net.core.somaxconn
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    backlog: i32,
+
+    /// Set SO_REUSEPORT so several readyloop processes can share the port
+    #[arg(long)]
+    reuseport: bool,
+
+    /// Set TCP_NODELAY on accepted connections
+    #[arg(long)]
+    nodelay: bool,
+
+    /// SO_RCVBUF of the listener (inherited by connections), e.g. 256K
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    rcvbuf: Option<usize>,
+
+    /// SO_SNDBUF of the listener (inherited by connections), e.g. 1M
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    sndbuf: Option<usize>,
+
+    /// Most open connections; further ones are accepted and closed (HTTP: 503 first)
+    #[arg(long, value_name = "N")]
+    max_conns: Option<usize>,
+
+    /// Close connections idle this long (0 = never)
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+
+    /// Close connections whose request stays incomplete this long (0 = never)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+
+    /// Most unused input kept per connection; HTTP answers 431 beyond it
+    #[arg(long, value_name = "BYTES", default_value = "64K", value_parser = parse_size)]
+    max_input: usize,
+
+    /// Most unsent output per connection; a peer that does not read is closed beyond it
+    #[arg(long, value_name = "BYTES", default_value = "4M", value_parser = parse_size)]
+    max_output: usize,
+
+    /// Print one line of counters to stderr this often (0 = off)
+    #[arg(long, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
+    stats_interval: Duration,
+
+    /// On SIGINT/SIGTERM, wait this long for responses in flight before closing all
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+
+    /// Start-up and stats lines as JSON objects (one per line)
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One clear line, not clap's whole usage block.
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("readyloop: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("readyloop: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> std::io::Result<()> {
+    let cap = server::capacity()?;
+    let limits = Limits {
+        max_input: cli.max_input.max(1),
+        max_output: cli.max_output.max(1),
+        idle_timeout: nonzero(cli.idle_timeout),
+        header_timeout: nonzero(cli.header_timeout),
+        ..Limits::default()
+    };
+    let cfg = ServerConfig {
+        listen: cli.listen,
+        proto: cli.proto,
+        listen_opts: ListenOptions {
+            backlog: cli.backlog,
+            reuseport: cli.reuseport,
+            rcvbuf: cli.rcvbuf,
+            sndbuf: cli.sndbuf,
+            nodelay: cli.nodelay,
+        },
+        reactor: Config {
+            limits,
+            max_conns: cli.max_conns,
+            shutdown_timeout: cli.shutdown_timeout,
+            ..Config::default()
+        },
+        stats_interval: nonzero(cli.stats_interval),
+        json: cli.json,
+        handle_signals: true,
+        ..ServerConfig::default()
+    };
+    let proto = cfg.proto;
+    let mut srv = Server::bind(cfg)?;
+    if let Some(n) = cap.connections {
+        srv.reserve(n.min(1 << 20) as usize);
+    }
+    let addrs: Vec<String> = srv.local_addrs().iter().map(|a| a.to_string()).collect();
+    let conns = cap
+        .connections
+        .map_or("unknown".to_string(), |n| n.to_string());
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "event": "listening",
+                "version": env!("CARGO_PKG_VERSION"),
+                "listen": addrs,
+                "proto": proto.name(),
+                "pid": std::process::id(),
+                "nofile_soft": cap.nofile.soft,
+                "nofile_soft_before": cap.nofile.soft_before,
+                "nofile_hard": cap.nofile.hard,
+                "open_fds": cap.open_fds,
+                "capacity": cap.connections,
+                "max_conns": cli.max_conns,
+            })
+        );
+    } else {
+        println!(
+            "readyloop {} listening on {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            addrs.join(", "),
+            proto.name()
+        );
+        let raised = if cap.nofile.soft_before < cap.nofile.soft {
+            format!(" (raised from {})", cap.nofile.soft_before)
+        } else {
+            String::new()
+        };
+        let cap_note = match cli.max_conns {
+            Some(m) => format!("; --max-conns {m}"),
+            None => String::new(),
+        };
+        println!(
+            "fd limit {}{raised}, hard {}; {} fds open: room for {conns} connections{cap_note}",
+            cap.nofile.soft,
+            cap.nofile.hard,
+            cap.open_fds.map_or("?".to_string(), |n| n.to_string()),
+        );
+        if cap.nofile.soft == cap.nofile.hard {
+            println!("  (to hold more: raise the hard limit, e.g. `ulimit -Hn 1048576` as root or LimitNOFILE= in systemd; fs.nr_open caps it)");
+        }
+    }
+    let stats = srv.run()?;
+    if cli.json {
+        let mut j = stats.to_json();
+        j["event"] = "stopped".into();
+        eprintln!("{j}");
+    } else {
+        eprintln!("readyloop: stopped: {}", stats.line());
+    }
+    Ok(())
+}

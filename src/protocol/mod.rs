@@ -56,7 +56,10 @@ pub struct Step {
 impl Step {
     /// `consumed` bytes used, keep going.
     pub fn cont(consumed: usize) -> Step {
-        Step { consumed, verdict: Verdict::Continue }
+        Step {
+            consumed,
+            verdict: Verdict::Continue,
+        }
     }
 }
 
@@ -77,7 +80,11 @@ pub struct Cx {
 impl Cx {
     /// A context at time `now` with zeroed counters.
     pub fn new(now: Instant) -> Cx {
-        Cx { now, requests: 0, protocol_errors: 0 }
+        Cx {
+            now,
+            requests: 0,
+            protocol_errors: 0,
+        }
     }
 }
 

@@ -1,0 +1,704 @@
+//! One connection: its socket, its state machine, its lazy buffers, and the I/O that
+//! drives its [`Protocol`].
+//!
+//! The edge-triggered rules live here, once:
+//! - read until `WouldBlock`, or until a read returns fewer bytes than asked (the
+//!   stream's queue is then drained and new data raises a new edge), unless the event
+//!   said the peer closed: then read on to see the 0;
+//! - write until `WouldBlock` or a short write (the send buffer is full: an edge comes
+//!   when it has room);
+//! - `Interrupted` is retried; readiness is a hint and the syscall's answer decides.
+
+use crate::buffer::{Buf, BufPool};
+use crate::protocol::{Cx, Protocol, Verdict};
+use crate::stats::{CloseReason, Stats};
+use crate::timer::{Deadline, Nanos, Timers, NEVER};
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// Where a connection is in its life. Every change goes through [`Conn::set_state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Outbound: `connect()` issued, waiting for WRITABLE and an empty `SO_ERROR`.
+    Connecting,
+    /// Reading and writing; the peer may have shut down its side (see `PEER_EOF`).
+    Open,
+    /// The protocol asked to close after flushing: no more input is used, queued output
+    /// is being sent.
+    Flushing,
+    /// Output sent and our side shut down; input is read and dropped until the peer
+    /// closes or the linger timeout passes, so unread input does not turn our close into
+    /// a reset that destroys the response in flight.
+    Lingering,
+    /// Closed; the slot is freed at the end of the event batch.
+    Closed,
+}
+
+/// Per-connection flags (one byte).
+pub(crate) mod flag {
+    /// The peer shut down its writing side (read returned 0).
+    pub const PEER_EOF: u8 = 1;
+    /// The socket can take more bytes (no `WouldBlock` since the last WRITABLE edge).
+    pub const WRITABLE: u8 = 2;
+    /// Reading is paused (output above the high-water mark, or input full while the
+    /// protocol is busy); data may be waiting in the kernel.
+    pub const READ_PAUSED: u8 = 4;
+    /// A read may find data: no `WouldBlock` or short read since the last edge.
+    pub const READ_PENDING: u8 = 8;
+    /// The peer's FIN (or an error) was signalled: read on to the 0, no short-read stop.
+    pub const HUP: u8 = 32;
+    /// Queued in the reactor's "ready again" list (a budget ran out).
+    pub const REQUEUED: u8 = 16;
+}
+
+/// One connection in the reactor's slab.
+pub(crate) struct Conn<P> {
+    pub(crate) sock: TcpStream,
+    /// Generation of this slot, so a stale [`crate::ConnId`] never names a newer connection.
+    pub(crate) gen: u32,
+    pub(crate) state: State,
+    pub(crate) flags: u8,
+    /// Unused input (a partial request); `None` while there is none.
+    pub(crate) input: Option<Box<Buf>>,
+    /// Unsent output; `None` while there is none.
+    pub(crate) output: Option<Box<Buf>>,
+    /// When the idle, header, connect or linger timeout of the current state runs out.
+    pub(crate) timeout_at: Nanos,
+    /// The timer bookkeeping for `min(timeout_at, proto.poll_at())`.
+    pub(crate) deadline: Deadline,
+    pub(crate) proto: P,
+}
+
+/// Limits and timeouts applied to every connection of a reactor.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most bytes of unused input kept per connection.
+    pub max_input: usize,
+    /// Most bytes of unsent output kept per connection; over it the connection is closed.
+    pub max_output: usize,
+    /// Above this much unsent output the connection is not read until it drains.
+    pub output_high_water: usize,
+    /// Close connections with no activity for this long.
+    pub idle_timeout: Option<Duration>,
+    /// Close connections whose request stays incomplete this long.
+    pub header_timeout: Option<Duration>,
+    /// How long a closing connection keeps reading and dropping input after shutting
+    /// down its side.
+    pub linger_timeout: Duration,
+    /// Outbound connects not complete after this long fail with `ConnectTimeout`.
+    pub connect_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_input: 64 * 1024,
+            max_output: 4 * 1024 * 1024,
+            output_high_water: 1024 * 1024,
+            idle_timeout: Some(Duration::from_secs(60)),
+            header_timeout: Some(Duration::from_secs(10)),
+            linger_timeout: Duration::from_secs(2),
+            connect_timeout: Some(Duration::from_secs(3)),
+        }
+    }
+}
+
+/// How many reads one connection gets per event before others get their turn.
+const READS_PER_EVENT: u32 = 16;
+/// How many `on_drained` productions one connection gets per event.
+const PRODUCES_PER_EVENT: u32 = 16;
+/// How much a producer is asked for at a time.
+const PRODUCE_CHUNK: usize = 64 * 1024;
+
+/// Everything connection handling needs from the reactor besides the slab.
+pub(crate) struct Shared {
+    pub(crate) limits: Limits,
+    /// The one read buffer of the reactor.
+    pub(crate) scratch: Vec<u8>,
+    /// Where protocols append output before it is written.
+    pub(crate) out: Vec<u8>,
+    pub(crate) pool: BufPool,
+    pub(crate) timers: Timers,
+    pub(crate) stats: Stats,
+    pub(crate) now: Instant,
+    pub(crate) start: Instant,
+    pub(crate) now_ns: Nanos,
+    /// Connections that must be looked at again next turn (a budget ran out).
+    pub(crate) requeue: Vec<usize>,
+    /// Graceful shutdown in progress: close connections as soon as they are idle.
+    pub(crate) draining: bool,
+}
+
+impl Shared {
+    pub(crate) fn ns_of(&self, t: Instant) -> Nanos {
+        t.saturating_duration_since(self.start)
+            .as_nanos()
+            .min(u64::MAX as u128 - 1) as Nanos
+    }
+
+    fn cx(&self) -> Cx {
+        Cx::new(self.now)
+    }
+
+    fn absorb(&mut self, cx: &Cx) {
+        self.stats.requests += cx.requests;
+        self.stats.protocol_errors += cx.protocol_errors;
+    }
+}
+
+fn dur_ns(d: Duration) -> Nanos {
+    d.as_nanos().min(u64::MAX as u128 / 2) as Nanos
+}
+
+fn io_close_reason(e: &io::Error) -> CloseReason {
+    match e.raw_os_error() {
+        Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => CloseReason::Reset,
+        _ => CloseReason::Error,
+    }
+}
+
+/// Result of driving a connection: `Err` carries why it must close now.
+pub(crate) type Drive = Result<(), CloseReason>;
+
+impl<P: Protocol> Conn<P> {
+    pub(crate) fn new(sock: TcpStream, gen: u32, state: State, proto: P) -> Conn<P> {
+        Conn {
+            sock,
+            gen,
+            state,
+            flags: flag::WRITABLE,
+            input: None,
+            output: None,
+            timeout_at: NEVER,
+            deadline: Deadline::default(),
+            proto,
+        }
+    }
+
+    /// The one place a state changes, so every transition can be checked.
+    pub(crate) fn set_state(&mut self, to: State) {
+        debug_assert!(
+            matches!(
+                (self.state, to),
+                (State::Connecting, State::Open)
+                    | (State::Open, State::Flushing)
+                    | (State::Flushing, State::Lingering)
+                    | (_, State::Closed)
+            ),
+            "bad transition {:?} => {:?}",
+            self.state,
+            to
+        );
+        self.state = to;
+    }
+
+    fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    fn output_len(&self) -> usize {
+        self.output.as_ref().map_or(0, |b| b.len())
+    }
+
+    fn input_len(&self) -> usize {
+        self.input.as_ref().map_or(0, |b| b.len())
+    }
+
+    /// Nothing in flight: no partial input, no unsent output, nothing to produce.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state == State::Open
+            && self.input.is_none()
+            && self.output.is_none()
+            && !self.proto.wants_drained()
+    }
+
+    /// Give the buffers back to the pool (on close).
+    pub(crate) fn release(&mut self, pool: &mut BufPool) {
+        if let Some(b) = self.input.take() {
+            pool.give(b);
+        }
+        if let Some(b) = self.output.take() {
+            pool.give(b);
+        }
+    }
+
+    /// The socket became ready (or a budget ran out earlier and we are back).
+    pub(crate) fn on_ready(
+        &mut self,
+        sh: &mut Shared,
+        key: usize,
+        readable: bool,
+        writable: bool,
+        hup: bool,
+    ) -> Drive {
+        self.flags &= !flag::REQUEUED;
+        if self.state == State::Connecting {
+            if !(writable || hup) {
+                return Ok(());
+            }
+            return self.finish_connect(sh);
+        }
+        if writable {
+            self.flags |= flag::WRITABLE;
+        }
+        if readable || hup {
+            self.flags |= flag::READ_PENDING;
+        }
+        if hup {
+            self.flags |= flag::HUP;
+        }
+        self.drive(sh, key)
+    }
+
+    /// Write what is queued, produce more, read: the body of every event.
+    fn drive(&mut self, sh: &mut Shared, key: usize) -> Drive {
+        if self.has(flag::WRITABLE) && self.output.is_some() {
+            self.flush(sh)?;
+        }
+        if self.output.is_none() {
+            self.after_drain(sh, key)?;
+        }
+        if self.has(flag::READ_PENDING)
+            && !self.has(flag::READ_PAUSED)
+            && self.state != State::Closed
+        {
+            self.read_loop(sh, key)?;
+        }
+        if sh.draining && self.is_idle() {
+            return Err(CloseReason::Shutdown);
+        }
+        self.refresh_deadline(sh, key);
+        Ok(())
+    }
+
+    /// The output queue is empty: feed a producer, finish a close, lift backpressure.
+    fn after_drain(&mut self, sh: &mut Shared, key: usize) -> Drive {
+        if !matches!(self.state, State::Open | State::Flushing) {
+            return Ok(());
+        }
+        let mut rounds = 0;
+        while self.proto.wants_drained() && self.has(flag::WRITABLE) && self.output.is_none() {
+            if rounds == PRODUCES_PER_EVENT {
+                self.requeue(sh, key);
+                break;
+            }
+            rounds += 1;
+            let mut cx = sh.cx();
+            let v = self.proto.on_drained(&mut sh.out, PRODUCE_CHUNK, &mut cx);
+            sh.absorb(&cx);
+            let produced = !sh.out.is_empty();
+            self.queue_output(sh)?;
+            self.apply(sh, v)?;
+            if !produced {
+                break;
+            }
+        }
+        if self.proto.wants_drained() || self.output.is_some() {
+            return Ok(());
+        }
+        if self.state == State::Flushing {
+            return self.finish_flush(sh);
+        }
+        // A producer finished: input that waited behind it (pipelined requests) is
+        // offered again, and reading resumes if it had stopped.
+        if self.input.is_some() {
+            self.offer(sh, 0)?;
+        }
+        if self.state == State::Open
+            && self.has(flag::READ_PAUSED)
+            && self.output_len() <= sh.limits.output_high_water
+            && self.input_len() < sh.limits.max_input
+        {
+            self.flags &= !flag::READ_PAUSED;
+        }
+        Ok(())
+    }
+
+    fn read_loop(&mut self, sh: &mut Shared, key: usize) -> Drive {
+        let mut reads = 0;
+        loop {
+            if self.has(flag::READ_PAUSED) || self.state == State::Closed {
+                return Ok(());
+            }
+            if reads == READS_PER_EVENT {
+                self.requeue(sh, key);
+                return Ok(());
+            }
+            reads += 1;
+            sh.stats.reads += 1;
+            match self.sock.read(&mut sh.scratch) {
+                Ok(0) => {
+                    self.flags &= !flag::READ_PENDING;
+                    return self.on_eof(sh);
+                }
+                Ok(n) => {
+                    sh.stats.bytes_in += n as u64;
+                    match self.state {
+                        State::Open if !self.has(flag::PEER_EOF) => self.offer(sh, n)?,
+                        _ => {} // closing: input is read only to be dropped
+                    }
+                    if n < sh.scratch.len() && !self.has(flag::HUP) {
+                        // Short read: the queue is drained; new data raises a new edge.
+                        self.flags &= !flag::READ_PENDING;
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.flags &= !flag::READ_PENDING;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.fail(sh, &e)),
+            }
+        }
+    }
+
+    /// Hand `n` new bytes from the scratch buffer (joined with any leftover) to the
+    /// protocol. `n == 0` re-offers the leftover alone.
+    fn offer(&mut self, sh: &mut Shared, n: usize) -> Drive {
+        let had_input = self.input.is_some();
+        let mut cx = sh.cx();
+        let step = match self.input.as_mut() {
+            Some(buf) => {
+                buf.extend(&sh.scratch[..n]);
+                let step = self.proto.on_input(buf.as_slice(), &mut sh.out, &mut cx);
+                buf.consume(step.consumed);
+                step
+            }
+            None => {
+                let step = self.proto.on_input(&sh.scratch[..n], &mut sh.out, &mut cx);
+                if step.consumed < n {
+                    let mut buf = sh.pool.take();
+                    buf.extend(&sh.scratch[step.consumed.min(n)..n]);
+                    self.input = Some(buf);
+                }
+                step
+            }
+        };
+        sh.absorb(&cx);
+        if self.input.as_ref().is_some_and(|b| b.is_empty()) {
+            if let Some(b) = self.input.take() {
+                sh.pool.give(b);
+            }
+        }
+        self.queue_output(sh)?;
+        self.apply(sh, step.verdict)?;
+        if self.state != State::Open {
+            return Ok(());
+        }
+        let pending = self.input_len();
+        if pending >= sh.limits.max_input {
+            if self.proto.wants_drained() {
+                // The protocol is busy producing (a streaming body); pipelined input
+                // waits, and so does the kernel's queue behind it.
+                self.flags |= flag::READ_PAUSED;
+            } else {
+                return Err(CloseReason::InputOverflow);
+            }
+        }
+        // Timeouts: a request in progress runs on the header clock, which new bytes
+        // do not reset (slowloris); an idle connection on the idle clock.
+        if pending > 0 {
+            if !had_input {
+                self.timeout_at = sh
+                    .limits
+                    .header_timeout
+                    .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
+            }
+        } else {
+            self.touch(sh);
+        }
+        Ok(())
+    }
+
+    /// Some activity happened: restart the idle clock unless a request is in progress.
+    fn touch(&mut self, sh: &Shared) {
+        if self.input.is_none() && self.state == State::Open {
+            self.timeout_at = sh
+                .limits
+                .idle_timeout
+                .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
+        }
+    }
+
+    /// Write the protocol's fresh output (in `sh.out`) or queue it behind what waits.
+    fn queue_output(&mut self, sh: &mut Shared) -> Drive {
+        if sh.out.is_empty() {
+            return Ok(());
+        }
+        if self.state == State::Closed {
+            sh.out.clear();
+            return Ok(());
+        }
+        let res = match self.output.as_mut() {
+            Some(buf) => {
+                buf.extend(&sh.out);
+                sh.out.clear();
+                if self.has(flag::WRITABLE) {
+                    self.flush(sh)
+                } else {
+                    Ok(())
+                }
+            }
+            None => {
+                let mut off = 0;
+                let mut res = Ok(());
+                if self.has(flag::WRITABLE) {
+                    match write_some(&mut self.sock, &sh.out, &mut sh.stats) {
+                        Ok((n, full)) => {
+                            off = n;
+                            if full {
+                                self.flags &= !flag::WRITABLE;
+                            }
+                        }
+                        Err(e) => res = Err(self.fail(sh, &e)),
+                    }
+                }
+                if res.is_ok() && off < sh.out.len() {
+                    let mut buf = sh.pool.take();
+                    buf.extend(&sh.out[off..]);
+                    self.output = Some(buf);
+                }
+                sh.out.clear();
+                if off > 0 {
+                    self.touch(sh);
+                }
+                res
+            }
+        };
+        res?;
+        self.check_output(sh)
+    }
+
+    /// Send queued output until it is gone or the socket is full.
+    fn flush(&mut self, sh: &mut Shared) -> Drive {
+        let Some(buf) = self.output.as_mut() else {
+            return Ok(());
+        };
+        match write_some(&mut self.sock, buf.as_slice(), &mut sh.stats) {
+            Ok((n, full)) => {
+                buf.consume(n);
+                if full {
+                    self.flags &= !flag::WRITABLE;
+                }
+                if buf.is_empty() {
+                    if let Some(b) = self.output.take() {
+                        sh.pool.give(b);
+                    }
+                }
+                if n > 0 {
+                    self.touch(sh);
+                }
+                self.check_output(sh)
+            }
+            Err(e) => Err(self.fail(sh, &e)),
+        }
+    }
+
+    /// Enforce the output cap and the high-water mark.
+    fn check_output(&mut self, sh: &mut Shared) -> Drive {
+        let pending = self.output_len();
+        if pending > sh.limits.max_output {
+            return Err(CloseReason::OutputOverflow);
+        }
+        if pending > sh.limits.output_high_water {
+            self.flags |= flag::READ_PAUSED;
+        }
+        Ok(())
+    }
+
+    /// Act on a protocol's verdict.
+    fn apply(&mut self, sh: &mut Shared, v: Verdict) -> Drive {
+        match v {
+            Verdict::Continue => Ok(()),
+            Verdict::Close => Err(CloseReason::Protocol),
+            Verdict::CloseAfterFlush => {
+                if self.state == State::Open {
+                    self.set_state(State::Flushing);
+                    // Input that arrives from now on is dropped; nothing else is answered.
+                    if let Some(b) = self.input.take() {
+                        sh.pool.give(b);
+                    }
+                    self.timeout_at = sh
+                        .limits
+                        .idle_timeout
+                        .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
+                    if self.output.is_none() && !self.proto.wants_drained() {
+                        return self.finish_flush(sh);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Output of a closing connection is all sent: close, or shut down and linger.
+    fn finish_flush(&mut self, sh: &mut Shared) -> Drive {
+        if self.has(flag::PEER_EOF) {
+            return Err(CloseReason::Peer);
+        }
+        if let Err(e) = self.sock.shutdown(std::net::Shutdown::Write) {
+            return Err(self.fail(sh, &e));
+        }
+        self.set_state(State::Lingering);
+        self.timeout_at = sh.now_ns + dur_ns(sh.limits.linger_timeout);
+        self.flags |= flag::READ_PENDING; // the peer may already have closed
+        Ok(())
+    }
+
+    fn on_eof(&mut self, sh: &mut Shared) -> Drive {
+        let first = !self.has(flag::PEER_EOF);
+        self.flags |= flag::PEER_EOF;
+        match self.state {
+            State::Lingering => Err(CloseReason::Done),
+            State::Flushing => {
+                if self.output.is_none() {
+                    Err(CloseReason::Peer)
+                } else {
+                    Ok(())
+                }
+            }
+            State::Open if first => {
+                let mut cx = sh.cx();
+                let v = self.proto.on_eof(&mut sh.out, &mut cx);
+                sh.absorb(&cx);
+                self.queue_output(sh)?;
+                match v {
+                    Verdict::Continue => Ok(()),
+                    Verdict::Close => Err(CloseReason::Peer),
+                    Verdict::CloseAfterFlush => {
+                        if self.output.is_none() && !self.proto.wants_drained() {
+                            return Err(CloseReason::Peer);
+                        }
+                        self.apply(sh, v)
+                    }
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn finish_connect(&mut self, sh: &mut Shared) -> Drive {
+        match self.sock.take_error() {
+            Ok(None) => {}
+            Ok(Some(e)) | Err(e) => {
+                if let Some(errno) = e.raw_os_error() {
+                    sh.stats.count_errno(errno);
+                }
+                return Err(CloseReason::ConnectFailed);
+            }
+        }
+        match self.sock.peer_addr() {
+            Ok(_) => {}
+            // Spurious wake-up: not connected yet, wait for the next edge.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+            Err(e) => {
+                if let Some(errno) = e.raw_os_error() {
+                    sh.stats.count_errno(errno);
+                }
+                return Err(CloseReason::ConnectFailed);
+            }
+        }
+        self.set_state(State::Open);
+        sh.stats.connected += 1;
+        self.flags |= flag::WRITABLE | flag::READ_PENDING;
+        self.timeout_at = NEVER;
+        self.touch(sh);
+        let mut cx = sh.cx();
+        let v = self.proto.on_connected(&mut sh.out, &mut cx);
+        sh.absorb(&cx);
+        self.queue_output(sh)?;
+        self.apply(sh, v)?;
+        Ok(())
+    }
+
+    /// A timer reminder for this connection fired.
+    pub(crate) fn on_timer(&mut self, sh: &mut Shared, key: usize, at: Nanos) -> Drive {
+        if !self
+            .deadline
+            .fire(at, sh.now_ns, key as u64, &mut sh.timers)
+        {
+            return Ok(());
+        }
+        if self.timeout_at <= sh.now_ns {
+            return Err(match self.state {
+                State::Connecting => CloseReason::ConnectTimeout,
+                State::Lingering => CloseReason::Done,
+                State::Open if self.input.is_some() => CloseReason::HeaderTimeout,
+                _ => CloseReason::IdleTimeout,
+            });
+        }
+        if self.state == State::Open && self.proto.poll_at().is_some_and(|t| t <= sh.now) {
+            let mut cx = sh.cx();
+            let v = self.proto.on_timer(&mut sh.out, &mut cx);
+            sh.absorb(&cx);
+            self.queue_output(sh)?;
+            self.apply(sh, v)?;
+        }
+        self.refresh_deadline(sh, key);
+        Ok(())
+    }
+
+    /// Put `min(timeout, protocol's poll_at)` in the timer heap (cheap when unchanged).
+    pub(crate) fn refresh_deadline(&mut self, sh: &mut Shared, key: usize) {
+        let mut want = self.timeout_at;
+        if self.state == State::Open {
+            if let Some(t) = self.proto.poll_at() {
+                want = want.min(sh.ns_of(t));
+            }
+        }
+        if want != self.deadline.get() {
+            self.deadline.set(want, key as u64, &mut sh.timers);
+        }
+    }
+
+    /// Look at this connection again next turn without waiting for an edge.
+    fn requeue(&mut self, sh: &mut Shared, key: usize) {
+        if !self.has(flag::REQUEUED) {
+            self.flags |= flag::REQUEUED;
+            sh.requeue.push(key);
+        }
+    }
+
+    /// A socket error: count its errno, pick the close reason.
+    fn fail(&mut self, sh: &mut Shared, e: &io::Error) -> CloseReason {
+        if let Some(errno) = e.raw_os_error() {
+            sh.stats.count_errno(errno);
+        }
+        io_close_reason(e)
+    }
+
+    /// Start closing from outside (graceful shutdown): idle connections close now,
+    /// busy ones when their output is gone.
+    pub(crate) fn begin_shutdown(&mut self) -> Drive {
+        if self.is_idle() || self.state == State::Connecting {
+            return Err(CloseReason::Shutdown);
+        }
+        Ok(())
+    }
+}
+
+/// Write as much of `data` as the socket takes. Returns bytes written and whether the
+/// socket is now full (`WouldBlock` or a short write: wait for the next WRITABLE edge).
+fn write_some(sock: &mut TcpStream, data: &[u8], stats: &mut Stats) -> io::Result<(usize, bool)> {
+    let mut off = 0;
+    while off < data.len() {
+        stats.writes += 1;
+        match sock.write(&data[off..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                off += n;
+                stats.bytes_out += n as u64;
+                if off < data.len() {
+                    // Short write: the send buffer is full, an edge will say when not.
+                    return Ok((off, true));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((off, true)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((off, false))
+}

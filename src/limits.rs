@@ -1,0 +1,78 @@
+//! What caps connections here: the descriptor limit of this process, read and raised.
+//!
+//! Shared by the server's start-up line and loadgen. Values that cannot be read are
+//! `None`, never guessed.
+
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+/// The RLIMIT_NOFILE of this process, before and after raising the soft limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NofileLimit {
+    /// Soft limit found at start.
+    pub soft_before: u64,
+    /// Soft limit now (after trying to raise it to `hard`).
+    pub soft: u64,
+    /// Hard limit (raising it needs privilege and is capped by `fs.nr_open`).
+    pub hard: u64,
+}
+
+/// Raise the soft RLIMIT_NOFILE to the hard limit, as Redis and nginx do, and report
+/// what we got. Failure to raise leaves the soft limit as it was.
+pub fn raise_nofile() -> std::io::Result<NofileLimit> {
+    let (soft_before, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(std::io::Error::from)?;
+    let soft = if soft_before < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        hard
+    } else {
+        soft_before
+    };
+    Ok(NofileLimit {
+        soft_before,
+        soft,
+        hard,
+    })
+}
+
+/// Descriptors open in this process now, counted from `/proc/self/fd` (a parent can
+/// leave some open, so 3 is not a safe assumption). `None` if it cannot be read.
+pub fn open_fds() -> Option<u64> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    // read_dir itself holds one descriptor while it runs: do not count it.
+    Some((dir.count() as u64).saturating_sub(1))
+}
+
+/// How many more connections this process can hold: the soft limit minus the
+/// descriptors already open.
+pub fn connection_capacity(limit: &NofileLimit) -> Option<u64> {
+    open_fds().map(|open| limit.soft.saturating_sub(open))
+}
+
+/// Read one value from `/proc/sys`, e.g. `"net/core/somaxconn"`.
+pub fn sysctl(path: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/sys/{path}"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_raise_nofile_reaches_hard() {
+        let l = raise_nofile().expect("getrlimit works on Linux");
+        assert_eq!(l.soft, l.hard, "soft is raised to hard when allowed");
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!((soft, hard), (l.soft, l.hard));
+    }
+
+    #[test]
+    fn test_open_fds_counts_new_descriptors() {
+        let before = open_fds().unwrap();
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        let during = open_fds().unwrap();
+        drop(f);
+        // Other test threads may open files concurrently; a new one is at least visible.
+        assert!(during >= 1 && before >= 1);
+        assert!(during + 64 > before);
+    }
+}

@@ -1,0 +1,802 @@
+//! The reactor: one `mio::Poll`, listeners, a slab of connections, timers.
+//!
+//! One turn:
+//! 1. `poll` with the earliest timer as timeout (zero if work is left from the last
+//!    turn); `Interrupted` is retried.
+//! 2. Each event: a listener accepts up to its budget; a connection writes, produces,
+//!    reads; a host source goes to the [`Host`]; the waker delivers [`Handle`] commands.
+//! 3. Connections and listeners whose budget ran out are served again.
+//! 4. Expired timers: connection timeouts and protocol timers, accept retries after
+//!    EMFILE, the shutdown deadline, host timers.
+//! 5. Closed connections leave the slab only now, so a slot freed during a batch is
+//!    never reused while a later event of the same batch may still name it. A paused
+//!    listener is retried at once if any connection closed.
+
+use crate::buffer::BufPool;
+use crate::conn::{Conn, Limits, Shared, State};
+use crate::listener::{self, AcceptPause, ListenOptions};
+use crate::protocol::Protocol;
+use crate::stats::{CloseReason, Stats};
+use crate::timer::{Nanos, Timers};
+use mio::event::{Event, Source};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use socket2::{Domain, Socket, Type};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Tokens at or above this value are not connections.
+const SPECIAL: usize = 1 << 48;
+const WAKER: Token = Token(SPECIAL);
+const LISTENER_BASE: usize = SPECIAL + 1;
+const SOURCE_BASE: usize = SPECIAL + (1 << 32);
+
+/// Timer keys carry their kind in the top byte.
+const TK_CONN: u64 = 0;
+const TK_LISTENER: u64 = 1 << 56;
+const TK_SHUTDOWN: u64 = 2 << 56;
+const TK_HOST: u64 = 3 << 56;
+const TK_KIND: u64 = 0xff << 56;
+
+/// Identifies a connection: its slab slot and the slot's generation, so a stale id
+/// never names a newer connection in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    /// Slab slot (also the connection's mio token).
+    pub key: usize,
+    /// Generation of the slot.
+    pub gen: u32,
+}
+
+/// Identifies a listener of one reactor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub usize);
+
+/// Identifies a source the host registered with [`Reactor::register`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceId(pub usize);
+
+/// Settings of a reactor.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Per-connection limits and timeouts.
+    pub limits: Limits,
+    /// Over this many open connections, newly accepted ones are closed at once
+    /// (after `reject_message`, if any) and counted as rejected.
+    pub max_conns: Option<usize>,
+    /// Bytes written (best effort) to a connection rejected over `max_conns`.
+    pub reject_message: &'static [u8],
+    /// Size of the one read buffer.
+    pub read_buffer: usize,
+    /// Connections accepted per listener per turn before other work gets a turn.
+    pub accept_budget: usize,
+    /// Events taken from the kernel per `poll`.
+    pub event_capacity: usize,
+    /// How long a graceful shutdown waits for in-flight output before closing all.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            max_conns: None,
+            reject_message: b"",
+            read_buffer: 64 * 1024,
+            accept_budget: 256,
+            event_capacity: 1024,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Options of an outbound connection.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Bind to this source address first (port chosen by the kernel).
+    pub source: Option<IpAddr>,
+    /// With `source`: set `IP_BIND_ADDRESS_NO_PORT`, so the port is picked at connect
+    /// time per 4-tuple instead of reserved at bind time for every destination.
+    pub bind_no_port: bool,
+    /// Set `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// `SO_RCVBUF`.
+    pub rcvbuf: Option<usize>,
+    /// `SO_SNDBUF`.
+    pub sndbuf: Option<usize>,
+    /// Close with RST instead of FIN (`SO_LINGER` 0): leaves no TIME_WAIT behind.
+    pub linger_zero: bool,
+}
+
+/// What the embedding program does with the reactor's events. Every method has a
+/// default, so a host implements only what it needs.
+pub trait Host<P: Protocol> {
+    /// A listener accepted a connection from `peer`: the protocol to drive it, or
+    /// `None` to close it at once (counted as rejected).
+    fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {
+        None
+    }
+
+    /// A connection closed; its protocol is handed back (loadgen reads its results).
+    fn closed(&mut self, _reactor: &mut Reactor<P>, _id: ConnId, _proto: P, _reason: CloseReason) {}
+
+    /// A source registered with [`Reactor::register`] is ready.
+    fn source_ready(&mut self, _reactor: &mut Reactor<P>, _id: SourceId, _event: &Event) {}
+
+    /// A timer set with [`Reactor::set_timer`] is due.
+    fn timer(&mut self, _reactor: &mut Reactor<P>, _key: u64) {}
+
+    /// The end of every turn (Redis's "before sleep").
+    fn after_turn(&mut self, _reactor: &mut Reactor<P>) {}
+}
+
+/// A host for a plain server: every accepted connection gets `make()`.
+///
+/// ```
+/// use readyloop::{protocol::Echo, Reactor, Config, ServeWith};
+/// let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+/// let mut host = ServeWith(Echo::default);
+/// r.turn(&mut host, Some(std::time::Duration::ZERO)).unwrap();
+/// ```
+pub struct ServeWith<F>(pub F);
+
+impl<P: Protocol, F: FnMut() -> P> Host<P> for ServeWith<F> {
+    fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {
+        Some((self.0)())
+    }
+}
+
+const CMD_SHUTDOWN: u8 = 1;
+const CMD_STOP: u8 = 2;
+
+struct Control {
+    cmd: AtomicU8,
+    waker: Waker,
+}
+
+/// A handle to a reactor usable from any thread: ask it to shut down gracefully or to
+/// stop at once.
+#[derive(Clone)]
+pub struct Handle {
+    ctl: Arc<Control>,
+}
+
+impl Handle {
+    /// Stop accepting, let in-flight output flush (up to `shutdown_timeout`), then make
+    /// [`Reactor::run`] return.
+    pub fn shutdown(&self) {
+        self.ctl.cmd.fetch_or(CMD_SHUTDOWN, Ordering::SeqCst);
+        let _ = self.ctl.waker.wake();
+    }
+
+    /// Make [`Reactor::run`] return after the current turn, closing nothing.
+    pub fn stop(&self) {
+        self.ctl.cmd.fetch_or(CMD_STOP, Ordering::SeqCst);
+        let _ = self.ctl.waker.wake();
+    }
+}
+
+struct Listener {
+    sock: TcpListener,
+    opts: ListenOptions,
+    pause: AcceptPause,
+    /// The accept budget ran out with connections still queued.
+    more: bool,
+}
+
+/// The event loop. See the [module docs](self) for one turn.
+pub struct Reactor<P: Protocol> {
+    poll: Poll,
+    events: Events,
+    conns: Slab<Conn<P>>,
+    listeners: Vec<Option<Listener>>,
+    sources: Slab<()>,
+    sh: Shared,
+    cfg: Config,
+    ctl: Arc<Control>,
+    /// Closed connections to remove at the end of the batch.
+    closing: Vec<(usize, CloseReason)>,
+    next_gen: u32,
+    closed_any: bool,
+    shutdown_at: Option<Nanos>,
+    stopped: bool,
+}
+
+impl<P: Protocol> Reactor<P> {
+    /// A reactor with no listeners and no connections.
+    pub fn new(cfg: Config) -> io::Result<Reactor<P>> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let now = Instant::now();
+        let mut limits = cfg.limits.clone();
+        limits.output_high_water = limits.output_high_water.min(limits.max_output);
+        Ok(Reactor {
+            events: Events::with_capacity(cfg.event_capacity.max(16)),
+            poll,
+            conns: Slab::new(),
+            listeners: Vec::new(),
+            sources: Slab::new(),
+            sh: Shared {
+                limits,
+                scratch: vec![0; cfg.read_buffer.max(512)],
+                out: Vec::with_capacity(cfg.read_buffer.max(512)),
+                pool: BufPool::default(),
+                timers: Timers::default(),
+                stats: Stats::default(),
+                now,
+                start: now,
+                now_ns: 0,
+                requeue: Vec::new(),
+                draining: false,
+            },
+            cfg,
+            ctl: Arc::new(Control {
+                cmd: AtomicU8::new(0),
+                waker,
+            }),
+            closing: Vec::new(),
+            next_gen: 0,
+            closed_any: false,
+            shutdown_at: None,
+            stopped: false,
+        })
+    }
+
+    /// Reserve room for `n` connections up front (virtual memory only until used), so
+    /// the slab never copies itself while connections pour in.
+    pub fn reserve(&mut self, n: usize) {
+        self.conns.reserve(n);
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            ctl: self.ctl.clone(),
+        }
+    }
+
+    /// The counters so far (a copy).
+    pub fn stats(&self) -> Stats {
+        let mut s = self.sh.stats.clone();
+        s.active = self.conns.len() as u64 - self.closing.len() as u64;
+        s
+    }
+
+    /// Buffers lent to connections and waiting in the pool: `(in_use, pooled, pooled_bytes)`.
+    pub fn buffer_stats(&self) -> (usize, usize, usize) {
+        (
+            self.sh.pool.in_use(),
+            self.sh.pool.pooled(),
+            self.sh.pool.pooled_bytes(),
+        )
+    }
+
+    /// The time of the current turn.
+    pub fn now(&self) -> Instant {
+        self.sh.now
+    }
+
+    /// Connections open now.
+    pub fn active(&self) -> usize {
+        self.conns.len() - self.closing.len()
+    }
+
+    /// Listen on `addr`. Returns the listener's id; its bound address (port 0 resolved)
+    /// comes from [`Reactor::local_addr`].
+    pub fn listen(&mut self, addr: SocketAddr, opts: &ListenOptions) -> io::Result<ListenerId> {
+        let mut sock = listener::bind(addr, opts)?;
+        let idx = self.listeners.len();
+        self.poll
+            .registry()
+            .register(&mut sock, Token(LISTENER_BASE + idx), Interest::READABLE)?;
+        self.listeners.push(Some(Listener {
+            sock,
+            opts: opts.clone(),
+            pause: AcceptPause::default(),
+            more: true,
+        }));
+        Ok(ListenerId(idx))
+    }
+
+    /// Add a listener built elsewhere (e.g. inherited), already nonblocking.
+    pub fn add_listener(
+        &mut self,
+        mut sock: TcpListener,
+        opts: &ListenOptions,
+    ) -> io::Result<ListenerId> {
+        let idx = self.listeners.len();
+        self.poll
+            .registry()
+            .register(&mut sock, Token(LISTENER_BASE + idx), Interest::READABLE)?;
+        self.listeners.push(Some(Listener {
+            sock,
+            opts: opts.clone(),
+            pause: AcceptPause::default(),
+            more: true,
+        }));
+        Ok(ListenerId(idx))
+    }
+
+    /// The address a listener is bound to.
+    pub fn local_addr(&self, id: ListenerId) -> io::Result<SocketAddr> {
+        match self.listeners.get(id.0) {
+            Some(Some(l)) => l.sock.local_addr(),
+            _ => Err(io::Error::new(io::ErrorKind::NotFound, "no such listener")),
+        }
+    }
+
+    /// Whether a listener is paused after running out of descriptors.
+    pub fn is_accept_paused(&self, id: ListenerId) -> bool {
+        matches!(self.listeners.get(id.0), Some(Some(l)) if l.pause.is_paused())
+    }
+
+    /// Open an outbound connection to `addr` driven by `proto`. The connect is
+    /// nonblocking: [`Protocol::on_connected`] runs when it completes, and a failure or
+    /// timeout closes it with [`CloseReason::ConnectFailed`] /
+    /// [`CloseReason::ConnectTimeout`] (see [`Host::closed`]). An error here (no
+    /// descriptors, no ports: EMFILE, EADDRNOTAVAIL) hands the protocol back.
+    pub fn connect(
+        &mut self,
+        addr: SocketAddr,
+        opts: &ConnectOptions,
+        proto: P,
+    ) -> Result<ConnId, (io::Error, P)> {
+        let sock = match open_outbound(addr, opts) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(errno) = e.raw_os_error() {
+                    self.sh.stats.count_errno(errno);
+                }
+                return Err((e, proto));
+            }
+        };
+        self.sh.stats.connects_started += 1;
+        let id = self
+            .insert(sock, State::Connecting, proto)?;
+        let timeout = self.sh.limits.connect_timeout;
+        if let Some(c) = self.conns.get_mut(id.key) {
+            c.timeout_at = timeout.map_or(crate::timer::NEVER, |d| {
+                self.sh.now_ns + d.as_nanos() as u64
+            });
+            c.refresh_deadline(&mut self.sh, id.key);
+        }
+        Ok(id)
+    }
+
+    /// Close a connection now (counted as [`CloseReason::Host`]). Returns false if the
+    /// id is stale.
+    pub fn close(&mut self, id: ConnId) -> bool {
+        match self.conns.get(id.key) {
+            Some(c) if c.gen == id.gen && c.state != State::Closed => {
+                self.close_conn(id.key, CloseReason::Host);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The protocol of a live connection.
+    pub fn protocol_mut(&mut self, id: ConnId) -> Option<&mut P> {
+        match self.conns.get_mut(id.key) {
+            Some(c) if c.gen == id.gen && c.state != State::Closed => Some(&mut c.proto),
+            _ => None,
+        }
+    }
+
+    /// Register a source of the host's own (a pipe, a signal fd, a UDP socket); its
+    /// events go to [`Host::source_ready`].
+    pub fn register<S: Source + ?Sized>(
+        &mut self,
+        src: &mut S,
+        interest: Interest,
+    ) -> io::Result<SourceId> {
+        let id = self.sources.insert(());
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(src, Token(SOURCE_BASE + id), interest)
+        {
+            self.sources.remove(id);
+            return Err(e);
+        }
+        Ok(SourceId(id))
+    }
+
+    /// Deregister a host source.
+    pub fn deregister<S: Source + ?Sized>(&mut self, src: &mut S, id: SourceId) -> io::Result<()> {
+        if self.sources.try_remove(id.0).is_none() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
+        }
+        self.poll.registry().deregister(src)
+    }
+
+    /// Call [`Host::timer`] with `key` at `at` (keys are the host's; 56 bits).
+    pub fn set_timer(&mut self, at: Instant, key: u64) {
+        let ns = self.sh.ns_of(at);
+        self.sh.timers.schedule(ns, TK_HOST | (key & !TK_KIND));
+    }
+
+    /// Start a graceful shutdown: close the listeners, close idle connections, let busy
+    /// ones finish their output until `shutdown_timeout`; then [`Reactor::run`] returns.
+    pub fn shutdown(&mut self) {
+        if self.shutdown_at.is_some() {
+            return;
+        }
+        for l in self.listeners.iter_mut() {
+            if let Some(mut l) = l.take() {
+                let _ = self.poll.registry().deregister(&mut l.sock);
+            }
+        }
+        self.sh.draining = true;
+        let at = self.sh.now_ns + self.cfg.shutdown_timeout.as_nanos() as u64;
+        self.shutdown_at = Some(at);
+        self.sh.timers.schedule(at, TK_SHUTDOWN);
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(c) = self.conns.get_mut(key) {
+                if c.state == State::Closed {
+                    continue;
+                }
+                if let Err(reason) = c.begin_shutdown() {
+                    self.close_conn(key, reason);
+                }
+            }
+        }
+    }
+
+    /// Make [`Reactor::run`] return after this turn.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Whether the loop is done (stopped, or shut down with nothing left).
+    pub fn is_done(&self) -> bool {
+        self.stopped || (self.shutdown_at.is_some() && self.active() == 0)
+    }
+
+    /// Turn until stopped, or until a shutdown has closed every connection.
+    pub fn run<H: Host<P>>(&mut self, host: &mut H) -> io::Result<()> {
+        while !self.is_done() {
+            self.turn(host, None)?;
+        }
+        Ok(())
+    }
+
+    /// One turn: wait for events at most `timeout` (and no longer than the next timer),
+    /// handle them, run due timers, free closed connections.
+    pub fn turn<H: Host<P>>(&mut self, host: &mut H, timeout: Option<Duration>) -> io::Result<()> {
+        self.update_now();
+        let busy = !self.sh.requeue.is_empty()
+            || self
+                .listeners
+                .iter()
+                .flatten()
+                .any(|l| l.more && !l.pause.is_paused());
+        let mut wait = if busy { Some(Duration::ZERO) } else { timeout };
+        if let Some(next) = self.sh.timers.next_deadline() {
+            let until = Duration::from_nanos(next.saturating_sub(self.sh.now_ns));
+            // Round up to the next millisecond: epoll's timeout is in ms, and waking a
+            // hair early would just spin one more turn.
+            let until = until.max(Duration::from_micros(if until.is_zero() { 0 } else { 1 }));
+            wait = Some(wait.map_or(until, |w| w.min(until)));
+        }
+        loop {
+            match self.poll.poll(&mut self.events, wait) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.sh.stats.polls += 1;
+        self.update_now();
+
+        // Take the events out so handlers can have &mut self; put them back after.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for ev in events.iter() {
+            let token = ev.token();
+            let err = ev.is_error();
+            let hup = ev.is_read_closed() || err;
+            if token.0 < SPECIAL {
+                self.conn_ready(
+                    token.0,
+                    ev.is_readable() || err,
+                    ev.is_writable() || err,
+                    hup,
+                );
+            } else if token == WAKER {
+                self.commands();
+            } else if token.0 >= SOURCE_BASE {
+                let id = SourceId(token.0 - SOURCE_BASE);
+                if self.sources.contains(id.0) {
+                    host.source_ready(self, id, ev);
+                }
+            } else {
+                self.accept(token.0 - LISTENER_BASE, host);
+            }
+        }
+        self.events = events;
+
+        // Work left over from budgets.
+        let again = std::mem::take(&mut self.sh.requeue);
+        for key in again {
+            self.conn_ready(key, false, false, false);
+        }
+        for idx in 0..self.listeners.len() {
+            if matches!(&self.listeners[idx], Some(l) if l.more && !l.pause.is_paused()) {
+                self.accept(idx, host);
+            }
+        }
+
+        self.run_timers(host);
+        self.free_closed(host);
+        if self.closed_any {
+            // A descriptor was freed: a paused listener may accept again right now.
+            self.closed_any = false;
+            for idx in 0..self.listeners.len() {
+                if matches!(&self.listeners[idx], Some(l) if l.pause.is_paused()) {
+                    self.accept(idx, host);
+                }
+            }
+            self.free_closed(host);
+        }
+        self.commands();
+        host.after_turn(self);
+        self.free_closed(host);
+        Ok(())
+    }
+
+    fn update_now(&mut self) {
+        self.sh.now = Instant::now();
+        self.sh.now_ns = self.sh.ns_of(self.sh.now);
+    }
+
+    fn commands(&mut self) {
+        let cmd = self.ctl.cmd.swap(0, Ordering::SeqCst);
+        if cmd & CMD_SHUTDOWN != 0 {
+            self.shutdown();
+        }
+        if cmd & CMD_STOP != 0 {
+            self.stopped = true;
+        }
+    }
+
+    fn conn_ready(&mut self, key: usize, readable: bool, writable: bool, hup: bool) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state == State::Closed {
+            return; // closed earlier in this batch: the event is stale
+        }
+        if let Err(reason) = c.on_ready(&mut self.sh, key, readable, writable, hup) {
+            self.close_conn(key, reason);
+        }
+    }
+
+    /// Insert a socket as a new connection and register it, edge-triggered, for both
+    /// directions once: no re-registration is ever needed afterwards.
+    fn insert(
+        &mut self,
+        mut sock: TcpStream,
+        state: State,
+        proto: P,
+    ) -> Result<ConnId, (io::Error, P)> {
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if key >= SPECIAL {
+            return Err((
+                io::Error::new(io::ErrorKind::OutOfMemory, "too many connections"),
+                proto,
+            ));
+        }
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            return Err((e, proto));
+        }
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let gen = self.next_gen;
+        entry.insert(Conn::new(sock, gen, state, proto));
+        self.sh.stats.active = self.conns.len() as u64;
+        let active = (self.conns.len() - self.closing.len()) as u64;
+        self.sh.stats.peak_active = self.sh.stats.peak_active.max(active);
+        Ok(ConnId { key, gen })
+    }
+
+    fn accept<H: Host<P>>(&mut self, idx: usize, host: &mut H) {
+        let budget = self.cfg.accept_budget.max(1);
+        for _ in 0..budget {
+            let Some(Some(l)) = self.listeners.get_mut(idx) else {
+                return;
+            };
+            let (sock, peer) = match l.sock.accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    l.more = false;
+                    l.pause.resume();
+                    return;
+                }
+                Err(e) if listener::is_resource_limit(&e) => {
+                    // Out of descriptors or memory: the queued connections will raise no
+                    // new edge, so retry from a timer (and whenever a connection closes).
+                    if !l.pause.is_paused() {
+                        self.sh.stats.accept_pauses += 1;
+                    }
+                    let wait = l.pause.hit_limit();
+                    l.more = true;
+                    if let Some(errno) = e.raw_os_error() {
+                        self.sh.stats.count_errno(errno);
+                    }
+                    let at = self.sh.now_ns + wait.as_nanos() as u64;
+                    self.sh.timers.schedule(at, TK_LISTENER | idx as u64);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ECONNABORTED, EPERM (firewall), EPROTO: that connection is gone,
+                    // the next may be fine.
+                    if let Some(errno) = e.raw_os_error() {
+                        self.sh.stats.count_errno(errno);
+                    }
+                    continue;
+                }
+            };
+            l.pause.resume();
+            let nodelay = l.opts.nodelay;
+            self.sh.stats.accepted += 1;
+            if self.cfg.max_conns.is_some_and(|m| self.active() >= m) {
+                self.reject(sock);
+                continue;
+            }
+            let Some(proto) = host.accept(ListenerId(idx), peer) else {
+                self.reject(sock);
+                continue;
+            };
+            if nodelay {
+                let _ = sock.set_nodelay(true);
+            }
+            match self.insert(sock, State::Open, proto) {
+                Ok(id) => {
+                    if let Some(c) = self.conns.get_mut(id.key) {
+                        c.timeout_at = self
+                            .sh
+                            .limits
+                            .idle_timeout
+                            .map_or(crate::timer::NEVER, |d| {
+                                self.sh.now_ns + d.as_nanos().min(u64::MAX as u128 / 2) as u64
+                            });
+                        c.refresh_deadline(&mut self.sh, id.key);
+                    }
+                }
+                Err((e, _)) => {
+                    if let Some(errno) = e.raw_os_error() {
+                        self.sh.stats.count_errno(errno);
+                    }
+                    self.sh.stats.count_close(CloseReason::Error);
+                }
+            }
+        }
+        // Budget spent with connections possibly still queued: continue next turn.
+        if let Some(Some(l)) = self.listeners.get_mut(idx) {
+            l.more = true;
+        }
+    }
+
+    fn reject(&mut self, mut sock: TcpStream) {
+        use std::io::Write;
+        self.sh.stats.rejected += 1;
+        self.sh.stats.count_close(CloseReason::Rejected);
+        if !self.cfg.reject_message.is_empty() {
+            let _ = sock.write(self.cfg.reject_message);
+            let _ = sock.shutdown(std::net::Shutdown::Write);
+        }
+        // Dropping closes it.
+    }
+
+    fn close_conn(&mut self, key: usize, reason: CloseReason) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state == State::Closed {
+            return;
+        }
+        c.set_state(State::Closed);
+        c.release(&mut self.sh.pool);
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        self.sh.stats.count_close(reason);
+        self.closing.push((key, reason));
+        self.closed_any = true;
+    }
+
+    fn free_closed<H: Host<P>>(&mut self, host: &mut H) {
+        while !self.closing.is_empty() {
+            let batch = std::mem::take(&mut self.closing);
+            for (key, reason) in batch {
+                if let Some(c) = self.conns.try_remove(key) {
+                    let id = ConnId { key, gen: c.gen };
+                    drop(c.sock); // the descriptor is free from here on
+                    host.closed(self, id, c.proto, reason);
+                }
+            }
+        }
+        self.sh.stats.active = self.active() as u64;
+    }
+
+    fn run_timers<H: Host<P>>(&mut self, host: &mut H) {
+        while let Some((at, key)) = self.sh.timers.pop_expired(self.sh.now_ns) {
+            match key & TK_KIND {
+                TK_CONN => {
+                    let k = key as usize;
+                    let Some(c) = self.conns.get_mut(k) else {
+                        continue;
+                    };
+                    if c.state == State::Closed {
+                        continue;
+                    }
+                    if let Err(reason) = c.on_timer(&mut self.sh, k, at) {
+                        self.close_conn(k, reason);
+                    }
+                }
+                TK_LISTENER => {
+                    let idx = (key & !TK_KIND) as usize;
+                    if matches!(&self.listeners.get(idx), Some(Some(l)) if l.pause.is_paused()) {
+                        self.accept(idx, host);
+                    }
+                }
+                TK_SHUTDOWN => {
+                    let keys: Vec<usize> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| c.state != State::Closed)
+                        .map(|(k, _)| k)
+                        .collect();
+                    for k in keys {
+                        self.close_conn(k, CloseReason::Shutdown);
+                    }
+                }
+                _ => host.timer(self, key & !TK_KIND),
+            }
+        }
+    }
+}
+
+fn open_outbound(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<TcpStream> {
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        None,
+    )?;
+    if let Some(src) = opts.source {
+        if opts.bind_no_port && src.is_ipv4() {
+            nix::sys::socket::setsockopt(
+                &sock,
+                nix::sys::socket::sockopt::IpBindAddressNoPort,
+                &true,
+            )?;
+        }
+        sock.bind(&SocketAddr::new(src, 0).into())?;
+    }
+    if opts.nodelay {
+        sock.set_tcp_nodelay(true)?;
+    }
+    if let Some(n) = opts.rcvbuf {
+        sock.set_recv_buffer_size(n)?;
+    }
+    if let Some(n) = opts.sndbuf {
+        sock.set_send_buffer_size(n)?;
+    }
+    if opts.linger_zero {
+        sock.set_linger(Some(Duration::ZERO))?;
+    }
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
+}

@@ -1,0 +1,317 @@
+//! The readyloop server: a reactor, its listeners, the built-in protocols, signals and
+//! periodic stats. The `readyloop` binary is a thin shell around [`Server`]; loadgen
+//! embeds the same thing when it is given no target.
+
+use crate::limits::{self, NofileLimit};
+use crate::protocol::{Cx, Discard, Echo, Http, HttpConfig, Protocol, Source, Step, Verdict};
+use crate::reactor::{Config, ConnId, Handle, Host, ListenerId, Reactor, SourceId};
+use crate::stats::{CloseReason, Stats};
+use crate::ListenOptions;
+use mio::event::Event;
+use mio::Interest;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The built-in protocols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProtoKind {
+    /// Minimal HTTP/1.1 (keep-alive, pipelining, `/`, `/bytes/N`).
+    #[default]
+    Http,
+    /// Every byte back.
+    Echo,
+    /// Read and drop.
+    Discard,
+    /// Stream bytes to the client until it closes.
+    Source,
+}
+
+impl ProtoKind {
+    /// Parse `http`, `echo`, `discard` or `source`.
+    pub fn parse(s: &str) -> Result<ProtoKind, String> {
+        match s {
+            "http" => Ok(ProtoKind::Http),
+            "echo" => Ok(ProtoKind::Echo),
+            "discard" => Ok(ProtoKind::Discard),
+            "source" => Ok(ProtoKind::Source),
+            _ => Err(format!(
+                "unknown protocol '{s}' (use http, echo, discard or source)"
+            )),
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtoKind::Http => "http",
+            ProtoKind::Echo => "echo",
+            ProtoKind::Discard => "discard",
+            ProtoKind::Source => "source",
+        }
+    }
+}
+
+/// One of the built-in protocols, inline (no box: it lives in the slab slot).
+#[derive(Debug)]
+pub enum AnyProto {
+    /// See [`Http`].
+    Http(Http),
+    /// See [`Echo`].
+    Echo(Echo),
+    /// See [`Discard`].
+    Discard(Discard),
+    /// See [`Source`].
+    Source(Source),
+}
+
+macro_rules! each {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            AnyProto::Http($p) => $e,
+            AnyProto::Echo($p) => $e,
+            AnyProto::Discard($p) => $e,
+            AnyProto::Source($p) => $e,
+        }
+    };
+}
+
+impl Protocol for AnyProto {
+    #[inline]
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx) -> Step {
+        each!(self, p => p.on_input(input, out, cx))
+    }
+    fn on_eof(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        each!(self, p => p.on_eof(out, cx))
+    }
+    fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        each!(self, p => p.on_connected(out, cx))
+    }
+    #[inline]
+    fn wants_drained(&self) -> bool {
+        each!(self, p => p.wants_drained())
+    }
+    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Verdict {
+        each!(self, p => p.on_drained(out, budget, cx))
+    }
+    #[inline]
+    fn poll_at(&self) -> Option<Instant> {
+        None // the built-in protocols use the reactor's timeouts only
+    }
+    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        each!(self, p => p.on_timer(out, cx))
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Addresses to listen on (IPv4 and IPv6).
+    pub listen: Vec<SocketAddr>,
+    /// The protocol spoken on every listener.
+    pub proto: ProtoKind,
+    /// Socket options of the listeners.
+    pub listen_opts: ListenOptions,
+    /// Reactor settings (limits, timeouts, `max_conns`).
+    pub reactor: Config,
+    /// HTTP settings (`max_head` follows `reactor.limits.max_input`).
+    pub http: HttpConfig,
+    /// Print a line of counters to stderr this often.
+    pub stats_interval: Option<Duration>,
+    /// Stats lines as JSON objects instead of text.
+    pub json: bool,
+    /// Stop gracefully on SIGINT/SIGTERM.
+    pub handle_signals: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 7878))],
+            proto: ProtoKind::Http,
+            listen_opts: ListenOptions::default(),
+            reactor: Config::default(),
+            http: HttpConfig::default(),
+            stats_interval: None,
+            json: false,
+            handle_signals: false,
+        }
+    }
+}
+
+/// The HTTP answer to a connection over `max_conns`.
+pub const HTTP_503: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
+
+/// A bound, not yet running server.
+///
+/// ```
+/// use readyloop::server::{Server, ServerConfig, ProtoKind};
+/// let cfg = ServerConfig {
+///     listen: vec!["127.0.0.1:0".parse().unwrap()],
+///     proto: ProtoKind::Echo,
+///     ..ServerConfig::default()
+/// };
+/// let server = Server::bind(cfg).unwrap();
+/// let addr = server.local_addrs()[0];
+/// let handle = server.handle();
+/// let t = std::thread::spawn(move || server.run());
+/// let _ = std::net::TcpStream::connect(addr).unwrap();
+/// handle.shutdown();
+/// let stats = t.join().unwrap().unwrap();
+/// assert!(stats.accepted <= 1);
+/// ```
+pub struct Server {
+    reactor: Reactor<AnyProto>,
+    host: ServerHost,
+    addrs: Vec<SocketAddr>,
+}
+
+struct ServerHost {
+    proto: ProtoKind,
+    http: HttpConfig,
+    stats_interval: Option<Duration>,
+    json: bool,
+    signals: Option<(signal_hook_mio::v1_0::Signals, SourceId)>,
+    started: Instant,
+}
+
+const TIMER_STATS: u64 = 1;
+
+impl Host<AnyProto> for ServerHost {
+    fn accept(&mut self, _l: ListenerId, _peer: SocketAddr) -> Option<AnyProto> {
+        Some(match self.proto {
+            ProtoKind::Http => AnyProto::Http(Http::new(self.http)),
+            ProtoKind::Echo => AnyProto::Echo(Default::default()),
+            ProtoKind::Discard => AnyProto::Discard(Default::default()),
+            ProtoKind::Source => AnyProto::Source(Default::default()),
+        })
+    }
+
+    fn closed(&mut self, _r: &mut Reactor<AnyProto>, _id: ConnId, _p: AnyProto, _why: CloseReason) {
+    }
+
+    fn source_ready(&mut self, r: &mut Reactor<AnyProto>, id: SourceId, _ev: &Event) {
+        let Some((signals, sid)) = self.signals.as_mut() else {
+            return;
+        };
+        if *sid != id {
+            return;
+        }
+        for sig in signals.pending() {
+            if sig == libc::SIGINT || sig == libc::SIGTERM {
+                if self.json {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"event": "shutdown", "signal": sig})
+                    );
+                } else {
+                    eprintln!(
+                        "readyloop: signal {sig}: shutting down (open connections flush first)"
+                    );
+                }
+                r.shutdown();
+            }
+        }
+    }
+
+    fn timer(&mut self, r: &mut Reactor<AnyProto>, key: u64) {
+        if key != TIMER_STATS {
+            return;
+        }
+        let s = r.stats();
+        if self.json {
+            let mut j = s.to_json();
+            j["uptime_s"] = self.started.elapsed().as_secs_f64().into();
+            eprintln!("{j}");
+        } else {
+            eprintln!("readyloop: {}", s.line());
+        }
+        if let Some(d) = self.stats_interval {
+            r.set_timer(r.now() + d, TIMER_STATS);
+        }
+    }
+}
+
+impl Server {
+    /// Bind every listen address. Fails on the first that cannot be bound.
+    pub fn bind(mut cfg: ServerConfig) -> io::Result<Server> {
+        if cfg.proto == ProtoKind::Http && cfg.reactor.reject_message.is_empty() {
+            cfg.reactor.reject_message = HTTP_503;
+        }
+        cfg.http.max_head = cfg.reactor.limits.max_input;
+        let mut reactor = Reactor::new(cfg.reactor.clone())?;
+        let mut addrs = Vec::new();
+        for a in &cfg.listen {
+            let id = reactor
+                .listen(*a, &cfg.listen_opts)
+                .map_err(|e| io::Error::new(e.kind(), format!("{a}: {e}")))?;
+            addrs.push(reactor.local_addr(id)?);
+        }
+        let signals = if cfg.handle_signals {
+            let mut s = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])?;
+            let id = reactor.register(&mut s, Interest::READABLE)?;
+            Some((s, id))
+        } else {
+            None
+        };
+        if let Some(d) = cfg.stats_interval {
+            reactor.set_timer(Instant::now() + d, TIMER_STATS);
+        }
+        Ok(Server {
+            reactor,
+            host: ServerHost {
+                proto: cfg.proto,
+                http: cfg.http,
+                stats_interval: cfg.stats_interval,
+                json: cfg.json,
+                signals,
+                started: Instant::now(),
+            },
+            addrs,
+        })
+    }
+
+    /// The bound addresses (ports resolved), in `listen` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// A handle to stop the server from another thread.
+    pub fn handle(&self) -> Handle {
+        self.reactor.handle()
+    }
+
+    /// Reserve slab room for `n` connections.
+    pub fn reserve(&mut self, n: usize) {
+        self.reactor.reserve(n);
+    }
+
+    /// Serve until shut down; returns the final counters.
+    pub fn run(mut self) -> io::Result<Stats> {
+        self.reactor.run(&mut self.host)?;
+        Ok(self.reactor.stats())
+    }
+}
+
+/// The start-up facts the server prints: the fd limit it got and what that allows.
+#[derive(Clone, Copy, Debug)]
+pub struct Capacity {
+    /// RLIMIT_NOFILE before and after raising.
+    pub nofile: NofileLimit,
+    /// Descriptors already open.
+    pub open_fds: Option<u64>,
+    /// Connections that fit: soft limit minus open descriptors.
+    pub connections: Option<u64>,
+}
+
+/// Raise the fd limit and work out the connection capacity.
+pub fn capacity() -> io::Result<Capacity> {
+    let nofile = limits::raise_nofile()?;
+    let open = limits::open_fds();
+    Ok(Capacity {
+        nofile,
+        open_fds: open,
+        connections: limits::connection_capacity(&nofile),
+    })
+}

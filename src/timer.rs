@@ -1,0 +1,186 @@
+//! A sans-IO timer heap: time is passed in, nothing here reads the clock.
+//!
+//! Each connection has at most one live deadline, kept in its own slot; the heap only
+//! holds *reminders*. Moving a deadline later (the common case: activity on a
+//! keep-alive connection) costs nothing here: when the old reminder fires, the owner
+//! sees its deadline is still in the future and schedules a new reminder. Only moving a
+//! deadline earlier pushes a new entry. This keeps one heap entry per connection in
+//! steady state instead of one per request.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Time in nanoseconds since the reactor's start ([`crate::Reactor`] converts).
+pub type Nanos = u64;
+
+/// A reminder in the heap: at `at`, look at `key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    at: Nanos,
+    key: u64,
+}
+
+/// A min-heap of `(deadline, key)` reminders.
+///
+/// ```
+/// use readyloop::timer::Timers;
+/// let mut t = Timers::default();
+/// t.schedule(30, 7);
+/// t.schedule(10, 8);
+/// assert_eq!(t.next_deadline(), Some(10));
+/// assert_eq!(t.pop_expired(9), None);
+/// assert_eq!(t.pop_expired(10), Some((10, 8)));
+/// assert_eq!(t.pop_expired(100), Some((30, 7)));
+/// assert_eq!(t.pop_expired(100), None);
+/// ```
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<Entry>>,
+}
+
+impl Timers {
+    /// Remind `key` at time `at`.
+    pub fn schedule(&mut self, at: Nanos, key: u64) {
+        self.heap.push(Reverse(Entry { at, key }));
+    }
+
+    /// The earliest reminder, if any.
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        self.heap.peek().map(|e| e.0.at)
+    }
+
+    /// Remove and return the earliest reminder due at or before `now`.
+    pub fn pop_expired(&mut self, now: Nanos) -> Option<(Nanos, u64)> {
+        match self.heap.peek() {
+            Some(e) if e.0.at <= now => self.heap.pop().map(|e| (e.0.at, e.0.key)),
+            _ => None,
+        }
+    }
+
+    /// Number of reminders held (live and stale).
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether no reminder is held.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+/// The deadline bookkeeping one connection keeps beside its reminders in [`Timers`].
+///
+/// `deadline` is when the owner really wants attention; `scheduled` is the earliest
+/// reminder it has in the heap. Both are `u64::MAX` for "none" so the slot stays 16 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    deadline: Nanos,
+    scheduled: Nanos,
+}
+
+/// "No time": a deadline that never comes.
+pub const NEVER: Nanos = u64::MAX;
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Deadline {
+            deadline: NEVER,
+            scheduled: NEVER,
+        }
+    }
+}
+
+impl Deadline {
+    /// The deadline currently wanted (`NEVER` if none).
+    pub fn get(&self) -> Nanos {
+        self.deadline
+    }
+
+    /// Set the wanted deadline; pushes a reminder only if it is earlier than the one
+    /// already in the heap.
+    pub fn set(&mut self, at: Nanos, key: u64, timers: &mut Timers) {
+        self.deadline = at;
+        if at < self.scheduled {
+            self.scheduled = at;
+            timers.schedule(at, key);
+        }
+    }
+
+    /// A reminder for this owner fired at `at` (time now is `now`). Returns true if the
+    /// deadline has really come; otherwise re-schedules a reminder for the real deadline
+    /// (if any) and returns false. Stale reminders (superseded by an earlier one) are
+    /// ignored.
+    pub fn fire(&mut self, at: Nanos, now: Nanos, key: u64, timers: &mut Timers) -> bool {
+        if at != self.scheduled {
+            return false; // stale: an earlier reminder already handled this owner
+        }
+        self.scheduled = NEVER;
+        if self.deadline <= now {
+            self.deadline = NEVER;
+            return true;
+        }
+        if self.deadline != NEVER {
+            self.scheduled = self.deadline;
+            timers.schedule(self.deadline, key);
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn drain(t: &mut Timers, d: &mut Deadline, now: Nanos) -> u32 {
+        let mut fired = 0;
+        while let Some((at, key)) = t.pop_expired(now) {
+            if d.fire(at, now, key, t) {
+                fired += 1;
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn test_deadline_later_costs_no_entry() {
+        let mut t = Timers::default();
+        let mut d = Deadline::default();
+        d.set(100, 1, &mut t);
+        for i in 0..1000 {
+            d.set(200 + i, 1, &mut t);
+        }
+        assert_eq!(t.len(), 1, "moving a deadline later must not push");
+        assert_eq!(
+            drain(&mut t, &mut d, 150),
+            0,
+            "reminder at 100 re-schedules"
+        );
+        assert_eq!(t.next_deadline(), Some(1199));
+        assert_eq!(drain(&mut t, &mut d, 1199), 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn test_deadline_earlier_fires_once() {
+        let mut t = Timers::default();
+        let mut d = Deadline::default();
+        d.set(100, 1, &mut t);
+        d.set(50, 1, &mut t);
+        assert_eq!(t.len(), 2);
+        assert_eq!(drain(&mut t, &mut d, 60), 1);
+        // the stale reminder at 100 must not fire again
+        assert_eq!(drain(&mut t, &mut d, 1000), 0);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn test_deadline_cleared_never_fires() {
+        let mut t = Timers::default();
+        let mut d = Deadline::default();
+        d.set(100, 1, &mut t);
+        d.set(NEVER, 1, &mut t);
+        assert_eq!(drain(&mut t, &mut d, 1000), 0);
+        assert!(t.is_empty());
+    }
+}
