@@ -702,3 +702,16 @@ fn write_some(sock: &mut TcpStream, data: &[u8], stats: &mut Stats) -> io::Resul
     }
     Ok((off, false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Echo;
+
+    #[test]
+    fn test_conn_slot_stays_small() {
+        // Every idle connection pays for its slot: keep it within a cache line and a half.
+        let size = std::mem::size_of::<Conn<Echo>>();
+        assert!(size <= 64, "Conn<Echo> is {size} bytes");
+    }
+}

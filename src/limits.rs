@@ -66,13 +66,14 @@ mod tests {
     }
 
     #[test]
-    fn test_open_fds_counts_new_descriptors() {
-        let before = open_fds().unwrap();
-        let f = std::fs::File::open("/proc/self/stat").unwrap();
-        let during = open_fds().unwrap();
-        drop(f);
-        // Other test threads may open files concurrently; a new one is at least visible.
-        assert!(during >= 1 && before >= 1);
-        assert!(during + 64 > before);
+    fn test_open_fds_sees_held_descriptors() {
+        // Other tests run in parallel threads and open files too, so only a lower bound
+        // is exact: the 50 files held here must all be counted.
+        let held: Vec<_> = (0..50)
+            .map(|_| std::fs::File::open("/proc/self/stat").unwrap())
+            .collect();
+        let n = open_fds().expect("/proc/self/fd is readable on Linux");
+        assert!(n >= 50, "counted {n} with 50 held");
+        drop(held);
     }
 }

@@ -355,8 +355,7 @@ impl<P: Protocol> Reactor<P> {
             }
         };
         self.sh.stats.connects_started += 1;
-        let id = self
-            .insert(sock, State::Connecting, proto)?;
+        let id = self.insert(sock, State::Connecting, proto)?;
         let timeout = self.sh.limits.connect_timeout;
         if let Some(c) = self.conns.get_mut(id.key) {
             c.timeout_at = timeout.map_or(crate::timer::NEVER, |d| {

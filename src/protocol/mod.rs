@@ -29,7 +29,7 @@ mod source;
 pub use discard::Discard;
 pub use echo::Echo;
 pub use http::{Http, HttpConfig};
-pub use source::Source;
+pub use source::{fill_pattern, Source, PATTERN};
 
 /// What a protocol wants done with its connection after an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,9 @@ pub enum Verdict {
     /// Keep the connection open.
     Continue,
     /// Send everything queued, then shut down writing and close (a response with
-    /// `Connection: close`, an error page, the end of a half-closed echo).
+    /// `Connection: close`, an error page, the end of a half-closed echo). A producer
+    /// ([`Protocol::wants_drained`]) is still fed until it is done; no further input is
+    /// offered.
     CloseAfterFlush,
     /// Close now, dropping queued output (a protocol error with nothing to say).
     Close,
