@@ -1,0 +1,252 @@
+//! What a run measured: per-worker HdrHistograms and counters, merged at the end.
+//!
+//! Latencies are recorded in microseconds, from 1 us to 1 hour at 3 significant digits,
+//! like wrk2. Two latency histograms are kept and never mixed: *corrected* (from the
+//! time a request was due on the open-loop schedule) and *raw* (from the time it was
+//! actually sent). In closed loop they are the same thing. Nothing is corrected twice:
+//! no `record_correct` here.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Highest latency recorded: one hour, in microseconds.
+pub const MAX_US: u64 = 3_600_000_000;
+
+/// A preallocated histogram of microseconds, 1 us .. 1 h, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts; failure would be a bug here.
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("constant histogram bounds are valid")
+}
+
+/// Record `us` into `h`, clamping to the histogram's range rather than losing it.
+pub fn record_us(h: &mut Histogram<u64>, us: u64) {
+    let v = us.clamp(1, MAX_US);
+    // In range by construction.
+    let _ = h.record(v);
+}
+
+/// Microseconds in `d`, saturating.
+pub fn us(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+/// The class of an error, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// `connect()` was refused (nothing listening, or the backlog overflowed with
+    /// `tcp_abort_on_overflow`).
+    ConnectRefused,
+    /// The connect did not complete within `--connect-timeout` (SYNs dropped).
+    ConnectTimeout,
+    /// Another connect error (unreachable, EADDRNOTAVAIL: out of ephemeral ports, ...).
+    Connect,
+    /// No descriptor for a new socket (EMFILE / ENFILE).
+    Descriptors,
+    /// The connection was reset.
+    Reset,
+    /// The server closed the connection with a request outstanding.
+    Closed,
+    /// No complete response within `--timeout`.
+    Timeout,
+    /// The response did not match the framing (malformed, or an echo mismatch).
+    Framing,
+    /// Another socket error.
+    Io,
+}
+
+impl ErrorClass {
+    /// A short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::ConnectRefused => "connect_refused",
+            ErrorClass::ConnectTimeout => "connect_timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Descriptors => "descriptors",
+            ErrorClass::Reset => "reset",
+            ErrorClass::Closed => "closed",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Framing => "framing",
+            ErrorClass::Io => "io",
+        }
+    }
+}
+
+/// One row of the error table: class, errno (if any) or framing detail, count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorCount {
+    /// The class.
+    pub class: ErrorClass,
+    /// The errno name (`"ECONNREFUSED"`) or the framing error's kind.
+    pub detail: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// Counters and histograms of one worker (or of the whole run, once merged).
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    /// Latency from the scheduled send time (open loop) or send time (closed loop), us.
+    pub corrected: Histogram<u64>,
+    /// Latency from the actual send time, us.
+    pub raw: Histogram<u64>,
+    /// Time from `connect()` to established, us.
+    pub connect: Histogram<u64>,
+    /// Open loop: how late a send was relative to its due time while the connection was
+    /// free to send (the load generator's own lag), us.
+    pub send_lag: Histogram<u64>,
+    /// Requests written (whole run, warm-up included).
+    pub sent: u64,
+    /// Complete, valid responses (whole run).
+    pub completed: u64,
+    /// Responses completed after the warm-up (these are in the histograms).
+    pub measured: u64,
+    /// Requests that ended in an error (a connection error with the request in flight,
+    /// a timeout, a framing error).
+    pub failed: u64,
+    /// Requests still in flight when the run ended.
+    pub in_flight_end: u64,
+    /// Bytes written / read (whole run).
+    pub bytes_sent: u64,
+    /// Bytes read (whole run).
+    pub bytes_received: u64,
+    /// Bytes read after the warm-up.
+    pub bytes_received_measured: u64,
+    /// Connections established / attempted.
+    pub connects_ok: u64,
+    /// Connection attempts.
+    pub connects_tried: u64,
+    /// HTTP status codes seen (after warm-up): (code, count).
+    pub statuses: Vec<(u16, u64)>,
+    /// Errors by class and detail (whole run).
+    pub errors: Vec<ErrorCount>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            corrected: new_histogram(),
+            raw: new_histogram(),
+            connect: new_histogram(),
+            send_lag: new_histogram(),
+            sent: 0,
+            completed: 0,
+            measured: 0,
+            failed: 0,
+            in_flight_end: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            bytes_received_measured: 0,
+            connects_ok: 0,
+            connects_tried: 0,
+            statuses: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl Recorder {
+    /// Count one error.
+    pub fn error(&mut self, class: ErrorClass, detail: &str) {
+        match self.errors.iter_mut().find(|e| e.class == class && e.detail == detail) {
+            Some(e) => e.count += 1,
+            None => self.errors.push(ErrorCount { class, detail: detail.to_string(), count: 1 }),
+        }
+    }
+
+    /// Count one HTTP status.
+    pub fn status(&mut self, code: u16) {
+        match self.statuses.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.statuses.push((code, 1)),
+        }
+    }
+
+    /// Total errors of all classes.
+    pub fn error_total(&self) -> u64 {
+        self.errors.iter().map(|e| e.count).sum()
+    }
+
+    /// Errors of one class.
+    pub fn errors_of(&self, class: ErrorClass) -> u64 {
+        self.errors.iter().filter(|e| e.class == class).map(|e| e.count).sum()
+    }
+
+    /// Add another worker's numbers.
+    pub fn merge(&mut self, o: &Recorder) {
+        // Same bounds everywhere, so `add` cannot fail.
+        let _ = self.corrected.add(&o.corrected);
+        let _ = self.raw.add(&o.raw);
+        let _ = self.connect.add(&o.connect);
+        let _ = self.send_lag.add(&o.send_lag);
+        self.sent += o.sent;
+        self.completed += o.completed;
+        self.measured += o.measured;
+        self.failed += o.failed;
+        self.in_flight_end += o.in_flight_end;
+        self.bytes_sent += o.bytes_sent;
+        self.bytes_received += o.bytes_received;
+        self.bytes_received_measured += o.bytes_received_measured;
+        self.connects_ok += o.connects_ok;
+        self.connects_tried += o.connects_tried;
+        for &(c, n) in &o.statuses {
+            match self.statuses.iter_mut().find(|(x, _)| *x == c) {
+                Some((_, m)) => *m += n,
+                None => self.statuses.push((c, n)),
+            }
+        }
+        for e in &o.errors {
+            match self.errors.iter_mut().find(|x| x.class == e.class && x.detail == e.detail) {
+                Some(x) => x.count += e.count,
+                None => self.errors.push(e.clone()),
+            }
+        }
+        self.statuses.sort_unstable();
+        self.errors.sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
+    }
+
+    /// The books balance: every request sent is a response, an error or still in flight.
+    pub fn books_balance(&self) -> bool {
+        self.sent == self.completed + self.failed + self.in_flight_end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_record_clamps_out_of_range() {
+        let mut h = new_histogram();
+        record_us(&mut h, 0);
+        record_us(&mut h, u64::MAX);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.min(), 1);
+        assert!(h.max() >= MAX_US);
+    }
+
+    #[test]
+    fn test_merge_adds_everything() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        record_us(&mut a.corrected, 100);
+        record_us(&mut b.corrected, 300);
+        a.sent = 3;
+        a.completed = 2;
+        a.failed = 1;
+        b.sent = 2;
+        b.completed = 1;
+        b.in_flight_end = 1;
+        a.error(ErrorClass::Reset, "ECONNRESET");
+        b.error(ErrorClass::Reset, "ECONNRESET");
+        b.status(200);
+        a.merge(&b);
+        assert_eq!(a.corrected.len(), 2);
+        assert_eq!(a.errors_of(ErrorClass::Reset), 2);
+        assert_eq!(a.statuses, vec![(200, 1)]);
+        assert!(a.books_balance());
+        a.sent += 1;
+        assert!(!a.books_balance());
+    }
+}

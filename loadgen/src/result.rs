@@ -1,0 +1,102 @@
+//! A finished run: everything the reports need, and nothing they must compute from
+//! sockets. Reports are functions over this (see `report.rs`), testable without a run.
+
+use crate::record::Recorder;
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// How requests were paced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    /// Next request on each reply.
+    Closed,
+    /// Open loop at a fixed total rate (requests per second), wrk2-style.
+    Open {
+        /// Total requests per second over all connections.
+        rate: f64,
+    },
+}
+
+/// One interval of the interval log (one second by default).
+#[derive(Clone, Debug)]
+pub struct Interval {
+    /// Start, relative to the start of measurement (after warm-up).
+    pub start: Duration,
+    /// Length of the interval.
+    pub length: Duration,
+    /// Corrected latencies of responses completed in this interval, us.
+    pub corrected: Histogram<u64>,
+}
+
+/// CPU time this process used while measuring.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTime {
+    /// User time, seconds.
+    pub user_s: f64,
+    /// System time, seconds.
+    pub sys_s: f64,
+}
+
+/// A finished `loadgen run`.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// What was targeted: `127.0.0.1:7878` or `http://127.0.0.1:7878/`.
+    pub target: String,
+    /// Whether the target was the embedded readyloop server.
+    pub embedded: bool,
+    /// Protocol / framing name (`http`, `echo`, `line`, `fixed:64`, `resp`).
+    pub proto: String,
+    /// Pacing.
+    pub mode: Mode,
+    /// Connections kept open.
+    pub connections: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Requests per connection before it is closed and reopened (`--per-conn`).
+    pub per_conn: Option<u64>,
+    /// Warm-up, discarded.
+    pub warmup: Duration,
+    /// Measured time (after warm-up).
+    pub duration: Duration,
+    /// Merged counters and histograms.
+    pub rec: Recorder,
+    /// Per-second corrected histograms, in order.
+    pub intervals: Vec<Interval>,
+    /// CPU time of this process during measurement.
+    pub cpu: CpuTime,
+    /// The embedded server's counters as JSON, when it ran.
+    pub server_stats: Option<serde_json::Value>,
+}
+
+impl RunResult {
+    /// Measured responses per second.
+    pub fn throughput(&self) -> f64 {
+        let s = self.duration.as_secs_f64();
+        if s > 0.0 {
+            self.rec.measured as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    /// CPU microseconds this process spent per measured response.
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        (self.rec.measured > 0).then(|| (self.cpu.user_s + self.cpu.sys_s) * 1e6 / self.rec.measured as f64)
+    }
+
+    /// Open loop: whether the generator itself fell behind its schedule (its p99
+    /// send lag over 1 ms or 10% of the interval between requests of a connection).
+    pub fn behind_schedule(&self) -> Option<bool> {
+        match self.mode {
+            Mode::Closed => None,
+            Mode::Open { rate } => {
+                if self.rec.send_lag.is_empty() {
+                    return Some(false);
+                }
+                let per_conn_interval_us = self.connections as f64 / rate * 1e6;
+                let p99 = self.rec.send_lag.value_at_quantile(0.99) as f64;
+                Some(p99 > 1000f64.max(per_conn_interval_us * 0.1))
+            }
+        }
+    }
+}
