@@ -128,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) requeue: Vec<usize>,
     /// Graceful shutdown in progress: close connections as soon as they are idle.
     pub(crate) draining: bool,
+    /// The errno behind the close being decided now (picked up by the reactor).
+    pub(crate) last_errno: Option<i32>,
 }
 
 impl Shared {
@@ -585,6 +587,7 @@ impl<P: Protocol> Conn<P> {
             Ok(Some(e)) | Err(e) => {
                 if let Some(errno) = e.raw_os_error() {
                     sh.stats.count_errno(errno);
+                    sh.last_errno = Some(errno);
                 }
                 return Err(CloseReason::ConnectFailed);
             }
@@ -596,6 +599,7 @@ impl<P: Protocol> Conn<P> {
             Err(e) => {
                 if let Some(errno) = e.raw_os_error() {
                     sh.stats.count_errno(errno);
+                    sh.last_errno = Some(errno);
                 }
                 return Err(CloseReason::ConnectFailed);
             }
@@ -665,6 +669,7 @@ impl<P: Protocol> Conn<P> {
     fn fail(&mut self, sh: &mut Shared, e: &io::Error) -> CloseReason {
         if let Some(errno) = e.raw_os_error() {
             sh.stats.count_errno(errno);
+            sh.last_errno = Some(errno);
         }
         io_close_reason(e)
     }
@@ -713,5 +718,9 @@ mod tests {
         // Every idle connection pays for its slot: keep it within a cache line and a half.
         let size = std::mem::size_of::<Conn<Echo>>();
         assert!(size <= 64, "Conn<Echo> is {size} bytes");
+        let any = std::mem::size_of::<Conn<crate::server::AnyProto>>();
+        let entry = std::mem::size_of::<slab::Slab<Conn<crate::server::AnyProto>>>();
+        eprintln!("Conn<AnyProto> {any} bytes, Slab header {entry}");
+        assert!(any <= 104, "Conn<AnyProto> is {any} bytes");
     }
 }

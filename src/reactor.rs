@@ -122,7 +122,16 @@ pub trait Host<P: Protocol> {
     }
 
     /// A connection closed; its protocol is handed back (loadgen reads its results).
-    fn closed(&mut self, _reactor: &mut Reactor<P>, _id: ConnId, _proto: P, _reason: CloseReason) {}
+    /// `errno` is the socket error behind `reason`, when there was one.
+    fn closed(
+        &mut self,
+        _reactor: &mut Reactor<P>,
+        _id: ConnId,
+        _proto: P,
+        _reason: CloseReason,
+        _errno: Option<i32>,
+    ) {
+    }
 
     /// A source registered with [`Reactor::register`] is ready.
     fn source_ready(&mut self, _reactor: &mut Reactor<P>, _id: SourceId, _event: &Event) {}
@@ -199,7 +208,7 @@ pub struct Reactor<P: Protocol> {
     cfg: Config,
     ctl: Arc<Control>,
     /// Closed connections to remove at the end of the batch.
-    closing: Vec<(usize, CloseReason)>,
+    closing: Vec<(usize, CloseReason, Option<i32>)>,
     next_gen: u32,
     closed_any: bool,
     shutdown_at: Option<Nanos>,
@@ -232,6 +241,7 @@ impl<P: Protocol> Reactor<P> {
                 now_ns: 0,
                 requeue: Vec::new(),
                 draining: false,
+                last_errno: None,
             },
             cfg,
             ctl: Arc::new(Control {
@@ -376,6 +386,15 @@ impl<P: Protocol> Reactor<P> {
             }
             _ => false,
         }
+    }
+
+    /// Every live connection's protocol (e.g. to account for requests in flight when a
+    /// run ends).
+    pub fn protocols_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut P)> + '_ {
+        self.conns
+            .iter_mut()
+            .filter(|(_, c)| c.state != State::Closed)
+            .map(|(key, c)| (ConnId { key, gen: c.gen }, &mut c.proto))
     }
 
     /// The protocol of a live connection.
@@ -564,6 +583,7 @@ impl<P: Protocol> Reactor<P> {
     }
 
     fn conn_ready(&mut self, key: usize, readable: bool, writable: bool, hup: bool) {
+        self.sh.last_errno = None;
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -708,18 +728,19 @@ impl<P: Protocol> Reactor<P> {
         c.release(&mut self.sh.pool);
         let _ = self.poll.registry().deregister(&mut c.sock);
         self.sh.stats.count_close(reason);
-        self.closing.push((key, reason));
+        let errno = self.sh.last_errno.take();
+        self.closing.push((key, reason, errno));
         self.closed_any = true;
     }
 
     fn free_closed<H: Host<P>>(&mut self, host: &mut H) {
         while !self.closing.is_empty() {
             let batch = std::mem::take(&mut self.closing);
-            for (key, reason) in batch {
+            for (key, reason, errno) in batch {
                 if let Some(c) = self.conns.try_remove(key) {
                     let id = ConnId { key, gen: c.gen };
                     drop(c.sock); // the descriptor is free from here on
-                    host.closed(self, id, c.proto, reason);
+                    host.closed(self, id, c.proto, reason, errno);
                 }
             }
         }
@@ -737,6 +758,7 @@ impl<P: Protocol> Reactor<P> {
                     if c.state == State::Closed {
                         continue;
                     }
+                    self.sh.last_errno = None;
                     if let Err(reason) = c.on_timer(&mut self.sh, k, at) {
                         self.close_conn(k, reason);
                     }

@@ -4,8 +4,8 @@
 
 use crate::limits::{self, NofileLimit};
 use crate::protocol::{Cx, Discard, Echo, Http, HttpConfig, Protocol, Source, Step, Verdict};
-use crate::reactor::{Config, ConnId, Handle, Host, ListenerId, Reactor, SourceId};
-use crate::stats::{CloseReason, Stats};
+use crate::reactor::{Config, Handle, Host, ListenerId, Reactor, SourceId};
+use crate::stats::Stats;
 use crate::ListenOptions;
 use mio::event::Event;
 use mio::Interest;
@@ -188,9 +188,6 @@ impl Host<AnyProto> for ServerHost {
         })
     }
 
-    fn closed(&mut self, _r: &mut Reactor<AnyProto>, _id: ConnId, _p: AnyProto, _why: CloseReason) {
-    }
-
     fn source_ready(&mut self, r: &mut Reactor<AnyProto>, id: SourceId, _ev: &Event) {
         let Some((signals, sid)) = self.signals.as_mut() else {
             return;
@@ -314,4 +311,16 @@ pub fn capacity() -> io::Result<Capacity> {
         open_fds: open,
         connections: limits::connection_capacity(&nofile),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_anyproto_stays_small() {
+        // Inline in every connection's slot: see docs/architecture.md, memory.
+        let n = std::mem::size_of::<AnyProto>();
+        assert!(n <= 40, "AnyProto is {n} bytes");
+    }
 }

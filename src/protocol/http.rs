@@ -43,6 +43,13 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Length of the `Hello, World!` body, cut off the `HELLO*` strings to answer `HEAD`.
 const HELLO_BODY_LEN: usize = 13;
 
+/// A partial head at least this long is re-parsed only once new bytes could have
+/// ended it. Below it, re-parsing on every call is cheaper than the check and keeps
+/// error answers independent of how the bytes were split; above it, re-parsing a
+/// head that trickles in byte by byte would cost O(n^2) (seconds of CPU per
+/// slow client at a 64 KiB `max_head`).
+const RESCAN_FROM: usize = 1024;
+
 /// Limits of the HTTP protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
@@ -66,13 +73,19 @@ pub struct Http {
     /// `/bytes/N` body bytes still to produce in `on_drained`. While non-zero, later
     /// pipelined requests wait so that responses stay in order.
     body_left: u64,
-    /// Stream position of the next body byte (the pattern is offset from 0).
-    body_off: u64,
+    /// Where the next body byte falls in the pattern (stream position modulo
+    /// `PATTERN_LEN`): the pattern repeats, so the full u64 position is not needed,
+    /// and the bytes saved pay for `seen`.
+    body_phase: u16,
     /// Request body bytes still to read and drop before the next request starts.
     discard_left: u64,
     /// `HttpConfig::max_head`, narrowed so the struct stays at 32 bytes; a limit
     /// beyond 4 GiB would be clamped, far past any sensible head size.
     max_head: u32,
+    /// Length of the partial head left unconsumed by the last call, when it was at
+    /// least `RESCAN_FROM` long (else 0): those bytes hold no end of head, so the
+    /// next call parses only if the new bytes might end it.
+    seen: u32,
     /// A response said `Connection: close` (or the client half-closed): ignore all
     /// further input and close once the last body byte is out.
     closing: bool,
@@ -83,9 +96,10 @@ impl Http {
     pub fn new(cfg: HttpConfig) -> Http {
         Http {
             body_left: 0,
-            body_off: 0,
+            body_phase: 0,
             discard_left: 0,
             max_head: u32::try_from(cfg.max_head).unwrap_or(u32::MAX),
+            seen: 0,
             closing: false,
         }
     }
@@ -186,7 +200,7 @@ impl Http {
                     // `first` fits in usize: it is at most FIRST_CHUNK.
                     let first = n.min(FIRST_CHUNK as u64);
                     fill_pattern(out, 0, first as usize);
-                    self.body_off = first;
+                    self.body_phase = phase_after(0, first);
                     self.body_left = n - first;
                 }
             }
@@ -196,6 +210,20 @@ impl Http {
             return None;
         }
         Some(body_len)
+    }
+
+    /// The head starting at `input[pos..]` is incomplete: reject it if it is already
+    /// too long, else leave it for the reactor to join with more bytes.
+    fn wait_for_head(&mut self, input: &[u8], pos: usize, out: &mut Vec<u8>, cx: &mut Cx) -> Step {
+        let len = input.len() - pos;
+        if len > self.max_head as usize {
+            return self.reject(input, out, cx, TOO_LARGE);
+        }
+        if len >= RESCAN_FROM {
+            // Fits: len <= max_head, a u32.
+            self.seen = len as u32;
+        }
+        Step::cont(pos)
     }
 
     /// Drops up to `discard_left` bytes from the front of `input`; returns how many.
@@ -230,16 +258,16 @@ impl Protocol for Http {
         // their answers cannot overtake it; the reactor re-offers them after draining.
         while self.body_left == 0 && pos < input.len() {
             let rest = &input[pos..];
+            // Only the first request of a call can be the re-offered partial head
+            // (the reactor drops the consumed prefix), hence `take`.
+            let seen = std::mem::take(&mut self.seen) as usize;
+            if seen > 0 && !head_may_end(rest, seen) {
+                return self.wait_for_head(input, pos, out, cx);
+            }
             let mut req = Request::new(&mut []);
             let head_len = match req.parse_with_uninit_headers(rest, &mut headers) {
                 Ok(Status::Complete(n)) => n,
-                Ok(Status::Partial) => {
-                    if rest.len() > self.max_head as usize {
-                        return self.reject(input, out, cx, TOO_LARGE);
-                    }
-                    // Leave the partial head for the reactor to join with more bytes.
-                    return Step::cont(pos);
-                }
+                Ok(Status::Partial) => return self.wait_for_head(input, pos, out, cx),
                 Err(httparse::Error::TooManyHeaders) => {
                     return self.reject(input, out, cx, TOO_LARGE);
                 }
@@ -275,8 +303,8 @@ impl Protocol for Http {
             // At least one byte so a zero budget still progresses; at most MAX_CHUNK
             // so a huge budget cannot balloon the queue. Fits usize: <= MAX_CHUNK.
             let n = (budget.clamp(1, MAX_CHUNK) as u64).min(self.body_left);
-            fill_pattern(out, self.body_off, n as usize);
-            self.body_off += n;
+            fill_pattern(out, u64::from(self.body_phase), n as usize);
+            self.body_phase = phase_after(self.body_phase, n);
             self.body_left -= n;
         }
         if self.closing {
@@ -360,6 +388,25 @@ const NOT_IMPLEMENTED: ErrorPage = ErrorPage {
     extra: b"",
     body: b"Not Implemented: Transfer-Encoding\n",
 };
+
+/// The pattern phase `n` bytes after `phase`.
+fn phase_after(phase: u16, n: u64) -> u16 {
+    // The result is below PATTERN_LEN (4096), so it fits u16.
+    ((u64::from(phase) + n % PATTERN_LEN as u64) % PATTERN_LEN as u64) as u16
+}
+
+/// Whether `head`, whose first `seen` bytes were already known to hold no end of
+/// head, may now contain one: a LF followed by LF or CRLF (httparse accepts bare LF
+/// line ends) ending past `seen`. Only the new bytes and the two before are scanned.
+fn head_may_end(head: &[u8], seen: usize) -> bool {
+    let from = seen.saturating_sub(2);
+    let Some(tail) = head.get(from..) else {
+        // Shorter than before: not the head we saw; let httparse decide.
+        return true;
+    };
+    memchr::memchr_iter(b'\n', tail)
+        .any(|i| matches!(tail.get(i + 1..), Some([b'\n', ..] | [b'\r', b'\n', ..])))
+}
 
 /// Appends `Content-Length: n` and the blank line that ends the head.
 fn write_content_length(out: &mut Vec<u8>, n: u64) {
@@ -1066,6 +1113,113 @@ mod tests {
         );
         let run = drive_with(cfg, &[partial.as_bytes()], 65536, false);
         assert_error_close(&run, b"", "431 Request Header Fields Too Large");
+    }
+
+    /// A valid head of exactly `len` bytes, long through one `X-Pad` header.
+    #[track_caller]
+    fn padded_head(len: usize) -> Vec<u8> {
+        // "GET / HTTP/1.1\r\nX-Pad: " is 23 bytes, the final CRLFs 4.
+        let head = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "p".repeat(len - 27));
+        assert_eq!(head.len(), len);
+        head.into_bytes()
+    }
+
+    #[test]
+    fn test_partial_long_head_split_every_boundary_identical() {
+        // Past RESCAN_FROM, so the split runs take the no-re-parse path.
+        let mut input = GET.to_vec();
+        input.extend_from_slice(&padded_head(RESCAN_FROM * 2 + 7));
+        input.extend_from_slice(GET);
+        let run = assert_split_invariant(HttpConfig::default(), &input);
+        assert_eq!(run.out, HELLO.repeat(3));
+        assert!(run.leftover.is_empty());
+    }
+
+    #[test]
+    fn test_partial_long_head_trickled_answered_once_complete() {
+        // 60 KB one byte per read: re-parsing the whole head each time would be
+        // ~1.8 G parser steps here; only the new bytes are looked at.
+        let mut input = padded_head(60_000);
+        input.extend_from_slice(GET);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        let run = drive(&bytes);
+        assert_eq!(run.out, HELLO.repeat(2));
+        assert_eq!((run.requests, run.errors), (2, 0));
+        assert!(run.leftover.is_empty());
+    }
+
+    #[test]
+    fn test_partial_long_head_error_waits_for_possible_end() {
+        let head = padded_head(RESCAN_FROM + 100);
+        // Everything but the final CRLF CRLF: partial, kept.
+        let partial = &head[..head.len() - 4];
+        let mut http = Http::default();
+        let mut cx = Cx::new(Instant::now());
+        let mut out = Vec::new();
+        assert_eq!(http.on_input(partial, &mut out, &mut cx), Step::cont(0));
+        // A NUL that cannot end the head is not parsed yet (the documented trade-off
+        // for long heads) ...
+        let mut input = partial.to_vec();
+        input.push(0);
+        assert_eq!(http.on_input(&input, &mut out, &mut cx), Step::cont(0));
+        assert!(out.is_empty());
+        // ... but as soon as the head could have ended, it is, and rejected.
+        input.extend_from_slice(b"\r\n\r\n");
+        let step = http.on_input(&input, &mut out, &mut cx);
+        assert_eq!(step.verdict, Verdict::CloseAfterFlush);
+        assert!(text(&out).starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert_eq!(cx.protocol_errors, 1);
+        // A short head is re-parsed every time: the same NUL is rejected at once.
+        let run = drive(&[b"GET / HTTP/1.1\r\nX: a", b"\0"]);
+        assert_error_close(&run, b"", "400 Bad Request");
+    }
+
+    #[test]
+    fn test_partial_long_head_over_max_head_431_without_end() {
+        // The skip path still enforces the limit.
+        let cfg = HttpConfig {
+            max_head: RESCAN_FROM + 50,
+        };
+        let head = padded_head(RESCAN_FROM + 200);
+        let partial = &head[..head.len() - 4];
+        let run = drive_with(
+            cfg,
+            &[&partial[..RESCAN_FROM + 10], &partial[RESCAN_FROM + 10..]],
+            65536,
+            false,
+        );
+        assert_error_close(&run, b"", "431 Request Header Fields Too Large");
+        assert_eq!(run.errors, 1);
+    }
+
+    #[test]
+    fn test_head_may_end_only_on_new_blank_line() {
+        let old = b"GET / HTTP/1.1\r\nA: b\r\n";
+        assert!(!head_may_end(old, old.len()));
+        for tail in [&b"\r\n"[..], b"\n", b"X: y\r\n\r\n", b"X: y\n\n"] {
+            let mut h = old.to_vec();
+            h.extend_from_slice(tail);
+            assert!(head_may_end(&h, old.len()), "{:?}", text(tail));
+        }
+        for tail in [&b"\r"[..], b"X: y\r\n", b"\0"] {
+            let mut h = old.to_vec();
+            h.extend_from_slice(tail);
+            assert!(!head_may_end(&h, old.len()), "{:?}", text(tail));
+        }
+        // A blank line wholly inside the old bytes is not new.
+        assert!(!head_may_end(b"\r\n\r\nGET", 7));
+        assert!(head_may_end(b"ab", 5), "a shrunk head is re-parsed");
+    }
+
+    #[test]
+    fn test_streaming_phase_wraps_with_pattern() {
+        assert_eq!(phase_after(0, 0), 0);
+        assert_eq!(phase_after(4095, 1), 0);
+        assert_eq!(phase_after(4000, 200), 104);
+        assert_eq!(
+            phase_after(10, u64::MAX),
+            ((10 + u64::MAX % 4096) % 4096) as u16
+        );
     }
 
     #[test]
