@@ -239,7 +239,13 @@ impl<P: Protocol> Conn<P> {
             if !(writable || hup) {
                 return Ok(());
             }
-            return self.finish_connect(sh);
+            self.finish_connect(sh)?;
+            if self.state == State::Connecting {
+                return Ok(()); // spurious wake-up
+            }
+            // Connected: go on as for any ready socket (read what may have arrived,
+            // arm the protocol's timer).
+            return self.drive(sh, key);
         }
         if writable {
             self.flags |= flag::WRITABLE;

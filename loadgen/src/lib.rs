@@ -1,11 +1,19 @@
 //! loadgen: a load generator and socket-limit prober on the readyloop reactor.
 //!
 //! Each worker thread runs its own [`readyloop::Reactor`] whose outbound connections are
-//! the clients; responses are framed by sans-IO framers and latencies recorded in
-//! per-worker HdrHistograms, merged at the end.
+//! the clients ([`client::Client`], a sans-IO state machine); replies are framed by
+//! [`framing::Framer`] and latencies recorded in per-worker HdrHistograms
+//! ([`record::Recorder`]), merged at the end into a [`result::RunResult`] that the
+//! [`report`] functions format.
 
+pub mod cli;
+pub mod client;
+pub mod engine;
+pub mod error;
 pub mod framing;
 pub mod record;
 pub mod report;
 pub mod request;
 pub mod result;
+
+pub use error::Error;

@@ -1,8 +1,4 @@
-//! loadgen: placeholder until the loadgen issue lands; it only proves the workspace builds.
-fn main() {
-    eprintln!(
-        "loadgen {}: not built yet (see the loadgen issue)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+//! `loadgen`: thin: parse, run, map the result to an exit code.
+fn main() -> std::process::ExitCode {
+    loadgen::cli::main()
 }

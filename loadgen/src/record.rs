@@ -93,6 +93,9 @@ pub struct Recorder {
     pub raw: Histogram<u64>,
     /// Time from `connect()` to established, us.
     pub connect: Histogram<u64>,
+    /// Corrected latencies since the worker's last per-second snapshot (the interval
+    /// log and progress line); not merged.
+    pub interval: Histogram<u64>,
     /// Open loop: how late a send was relative to its due time while the connection was
     /// free to send (the load generator's own lag), us.
     pub send_lag: Histogram<u64>,
@@ -129,6 +132,7 @@ impl Default for Recorder {
             corrected: new_histogram(),
             raw: new_histogram(),
             connect: new_histogram(),
+            interval: new_histogram(),
             send_lag: new_histogram(),
             sent: 0,
             completed: 0,
@@ -149,9 +153,17 @@ impl Default for Recorder {
 impl Recorder {
     /// Count one error.
     pub fn error(&mut self, class: ErrorClass, detail: &str) {
-        match self.errors.iter_mut().find(|e| e.class == class && e.detail == detail) {
+        match self
+            .errors
+            .iter_mut()
+            .find(|e| e.class == class && e.detail == detail)
+        {
             Some(e) => e.count += 1,
-            None => self.errors.push(ErrorCount { class, detail: detail.to_string(), count: 1 }),
+            None => self.errors.push(ErrorCount {
+                class,
+                detail: detail.to_string(),
+                count: 1,
+            }),
         }
     }
 
@@ -170,7 +182,11 @@ impl Recorder {
 
     /// Errors of one class.
     pub fn errors_of(&self, class: ErrorClass) -> u64 {
-        self.errors.iter().filter(|e| e.class == class).map(|e| e.count).sum()
+        self.errors
+            .iter()
+            .filter(|e| e.class == class)
+            .map(|e| e.count)
+            .sum()
     }
 
     /// Add another worker's numbers.
@@ -197,13 +213,18 @@ impl Recorder {
             }
         }
         for e in &o.errors {
-            match self.errors.iter_mut().find(|x| x.class == e.class && x.detail == e.detail) {
+            match self
+                .errors
+                .iter_mut()
+                .find(|x| x.class == e.class && x.detail == e.detail)
+            {
                 Some(x) => x.count += e.count,
                 None => self.errors.push(e.clone()),
             }
         }
         self.statuses.sort_unstable();
-        self.errors.sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
+        self.errors
+            .sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
     }
 
     /// The books balance: every request sent is a response, an error or still in flight.

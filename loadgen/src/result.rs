@@ -81,7 +81,8 @@ impl RunResult {
 
     /// CPU microseconds this process spent per measured response.
     pub fn cpu_us_per_request(&self) -> Option<f64> {
-        (self.rec.measured > 0).then(|| (self.cpu.user_s + self.cpu.sys_s) * 1e6 / self.rec.measured as f64)
+        (self.rec.measured > 0)
+            .then(|| (self.cpu.user_s + self.cpu.sys_s) * 1e6 / self.rec.measured as f64)
     }
 
     /// Open loop: whether the generator itself fell behind its schedule (its p99

@@ -1,0 +1,480 @@
+//! The command line: `loadgen [run] [TARGET] ...`.
+
+use crate::engine::{self, LoadSpec, Tick};
+use crate::error::Error;
+use crate::framing::Framing;
+use crate::record::Recorder;
+use crate::report;
+use crate::request;
+use crate::result::{CpuTime, Mode, RunResult};
+use clap::{Args, Parser, Subcommand};
+use readyloop::server::{ProtoKind, Server, ServerConfig};
+use readyloop::units::{nonzero, parse_duration};
+use readyloop::{Config, Limits};
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A load generator on the readyloop reactor: honest latency (open loop with
+/// coordinated-omission correction, as wrk2), any simple TCP protocol.
+///
+/// With no TARGET it starts an embedded readyloop server on 127.0.0.1 and measures that,
+/// so `loadgen` alone shows the whole thing.
+///
+/// Examples:
+///   loadgen                                          # embedded server, HTTP, 10 s
+///   loadgen http://127.0.0.1:8080/ -c 100 -d 30s     # closed loop against a server
+///   loadgen http://127.0.0.1:8080/ -R 20000 -c 50    # open loop at 20k req/s, corrected
+///   loadgen 127.0.0.1:6379 --proto resp --request 'PING\r\n'
+///   loadgen 127.0.0.1:9000 --proto echo --size 1024 --per-conn 1   # new connection per request
+///   loadgen --json - --hgrm lat.hgrm --log lat.hlog --plot lat.svg
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    version,
+    about,
+    verbatim_doc_comment,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Generate load and report latency (the default command)
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded server)
+    target: Option<String>,
+
+    /// Connections to keep open
+    #[arg(short = 'c', long, default_value_t = 50, value_name = "N")]
+    connections: usize,
+
+    /// How long to measure (after the warm-up)
+    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    duration: Duration,
+
+    /// Worker threads, each with its own reactor [default: cores, or cores-1 with the embedded server]
+    #[arg(short = 't', long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Run this long before measuring; its results are discarded
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    warmup: Duration,
+
+    /// Open new connections at most this fast (per second, all threads)
+    #[arg(long, value_name = "N")]
+    connect_rate: Option<f64>,
+
+    /// Open loop: total requests per second; latency is corrected for coordinated omission
+    #[arg(short = 'R', long, value_name = "N")]
+    rate: Option<f64>,
+
+    /// Close and reopen each connection after N requests (new-connections test)
+    #[arg(long, value_name = "N")]
+    per_conn: Option<u64>,
+
+    /// Protocol / framing: http, echo, line, fixed:N, resp
+    #[arg(long, default_value = "http", value_name = "PROTO")]
+    proto: String,
+
+    /// Payload bytes for echo, line and fixed:N when no --request is given
+    #[arg(long, default_value_t = 64, value_name = "BYTES")]
+    size: usize,
+
+    /// HTTP method
+    #[arg(short = 'm', long, default_value = "GET")]
+    method: String,
+
+    /// HTTP header "Name: value" (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+
+    /// HTTP request body (escapes as in --request)
+    #[arg(long, value_name = "STRING")]
+    body: Option<String>,
+
+    /// The exact request bytes, with escapes \r \n \t \0 \\ \xNN (replaces the built request)
+    #[arg(long, value_name = "STRING", conflicts_with = "request_file")]
+    request: Option<String>,
+
+    /// Read the exact request bytes from a file
+    #[arg(long, value_name = "FILE")]
+    request_file: Option<PathBuf>,
+
+    /// A response not complete after this long is an error (0 = no timeout)
+    #[arg(long, default_value = "0", value_parser = parse_duration, value_name = "DUR")]
+    timeout: Duration,
+
+    /// Give up on a connect after this long
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DUR")]
+    connect_timeout: Duration,
+
+    /// Leave Nagle's algorithm on (TCP_NODELAY is set by default)
+    #[arg(long)]
+    no_nodelay: bool,
+
+    /// Write the report as JSON to FILE ('-' = stdout, replacing the text report)
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+
+    /// Write the corrected latency distribution as an HdrHistogram .hgrm file
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<PathBuf>,
+
+    /// Write an HdrHistogram interval log (one histogram per second)
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// Plot latency by percentile (corrected and raw) as SVG
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+}
+
+/// Parse the process arguments and run; the exit code says how it went.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("loadgen: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let args = match cli.cmd {
+        Some(Cmd::Run(a)) => a,
+        None => cli.run,
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// The embedded server: which readyloop protocol answers a framing.
+fn server_proto(f: &Framing) -> Result<ProtoKind, Error> {
+    match f {
+        Framing::Http => Ok(ProtoKind::Http),
+        Framing::Echo | Framing::Line | Framing::Fixed(_) => Ok(ProtoKind::Echo),
+        Framing::Resp => Err(Error::Usage(
+            "--proto resp needs a TARGET (e.g. a redis-server at 127.0.0.1:6379); the embedded server does not speak RESP"
+                .into(),
+        )),
+    }
+}
+
+/// A payload of `n` bytes that echo servers return unchanged: printable, varied.
+fn payload(n: usize, line: bool) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+    if line {
+        if let Some(last) = v.last_mut() {
+            *last = b'\n';
+        } else {
+            v.push(b'\n');
+        }
+    }
+    v
+}
+
+struct Embedded {
+    handle: readyloop::Handle,
+    thread: std::thread::JoinHandle<std::io::Result<readyloop::Stats>>,
+}
+
+fn start_embedded(proto: ProtoKind) -> Result<(SocketAddr, Embedded), Error> {
+    let limits = Limits {
+        idle_timeout: None,
+        header_timeout: None,
+        ..Limits::default()
+    };
+    let cfg = ServerConfig {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        proto,
+        reactor: Config {
+            limits,
+            ..Config::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = Server::bind(cfg).map_err(|e| Error::io("starting the embedded server", e))?;
+    let addr = server.local_addrs()[0];
+    let handle = server.handle();
+    let thread = std::thread::Builder::new()
+        .name("readyloop-server".into())
+        .spawn(move || server.run())
+        .map_err(|e| Error::io("starting the embedded server thread", e))?;
+    Ok((addr, Embedded { handle, thread }))
+}
+
+fn run(a: RunArgs) -> Result<(), Error> {
+    if a.connections == 0 {
+        return Err(Error::Usage("--connections must be at least 1".into()));
+    }
+    if a.duration.is_zero() {
+        return Err(Error::Usage("--duration must be more than 0".into()));
+    }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!(
+                "--rate must be a positive number, not {r}"
+            )));
+        }
+    }
+    if let Some(r) = a.connect_rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!(
+                "--connect-rate must be a positive number, not {r}"
+            )));
+        }
+    }
+    if a.per_conn == Some(0) {
+        return Err(Error::Usage("--per-conn must be at least 1".into()));
+    }
+    let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
+    // Raise the fd limit: every connection is a descriptor.
+    let _ = readyloop::limits::raise_nofile();
+
+    // Target: a URL for http, HOST:PORT otherwise, or the embedded server.
+    let mut embedded = None;
+    let (addr, target_label, host_header, path) = match (&a.target, &framing) {
+        (Some(t), Framing::Http) if t.starts_with("http://") || t.starts_with("https://") => {
+            let url = request::parse_url(t).map_err(Error::Usage)?;
+            let addr = request::parse_target(&format!("{}:{}", url.host, url.port))
+                .map_err(Error::Usage)?;
+            (addr, t.clone(), url.host_header(), url.path.clone())
+        }
+        (Some(t), _) => {
+            let addr = request::parse_target(t).map_err(Error::Usage)?;
+            (addr, t.clone(), t.clone(), "/".to_string())
+        }
+        (None, f) => {
+            let (addr, e) = start_embedded(server_proto(f)?)?;
+            embedded = Some(e);
+            let label = match f {
+                Framing::Http => format!("http://{addr}/"),
+                _ => addr.to_string(),
+            };
+            (addr, label, addr.to_string(), "/".to_string())
+        }
+    };
+
+    // The request bytes.
+    let request = if let Some(r) = &a.request {
+        request::unescape(r).map_err(|e| Error::Usage(format!("--request: {e}")))?
+    } else if let Some(p) = &a.request_file {
+        std::fs::read(p).map_err(|e| Error::io(format!("--request-file {}", p.display()), e))?
+    } else {
+        match &framing {
+            Framing::Http => {
+                let body = match &a.body {
+                    Some(b) => {
+                        request::unescape(b).map_err(|e| Error::Usage(format!("--body: {e}")))?
+                    }
+                    None => Vec::new(),
+                };
+                request::http_request(&a.method, &host_header, &path, &a.headers, &body)
+                    .map_err(Error::Usage)?
+            }
+            Framing::Echo | Framing::Fixed(_) => payload(a.size.max(1), false),
+            Framing::Line => payload(a.size.max(1), true),
+            Framing::Resp => {
+                return Err(Error::Usage(
+                    "--proto resp needs --request (e.g. --request 'PING\\r\\n')".into(),
+                ));
+            }
+        }
+    };
+    if request.is_empty() {
+        return Err(Error::Usage("the request is empty".into()));
+    }
+    let head = framing == Framing::Http && request.starts_with(b"HEAD ");
+
+    // Fail fast, with one clear line, when nothing answers.
+    preflight(addr, a.connect_timeout)?;
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = a.threads.unwrap_or(if embedded.is_some() {
+        cores.saturating_sub(1).max(1)
+    } else {
+        cores
+    });
+    if threads == 0 {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    let spec = LoadSpec {
+        target: addr,
+        connections: a.connections,
+        threads,
+        connect_rate: a.connect_rate,
+        rate: a.rate,
+        duration: a.duration,
+        warmup: a.warmup,
+        request,
+        head,
+        framing: framing.clone(),
+        per_conn: a.per_conn,
+        timeout: nonzero(a.timeout),
+        connect_timeout: a.connect_timeout,
+        sources: Vec::new(),
+        nodelay: !a.no_nodelay,
+    };
+
+    let tty = std::io::stderr().is_terminal();
+    let total = a.duration;
+    let mut done_errors = 0;
+    let mut last_index = usize::MAX;
+    let mut acc = crate::record::new_histogram();
+    let mut acc_done = 0u64;
+    let mut seen = 0usize;
+    let on_tick = |t: &Tick| {
+        done_errors = done_errors.max(t.errors);
+        if !tty {
+            return;
+        }
+        // Merge the workers' reports of one second, print when all are in.
+        if t.index != last_index {
+            last_index = t.index;
+            acc.reset();
+            acc_done = 0;
+            seen = 0;
+        }
+        let _ = acc.add(&t.corrected);
+        acc_done += t.completed;
+        seen += 1;
+        if seen == threads {
+            let elapsed = Duration::from_secs(t.index as u64 + 1).min(total);
+            let p99 = (!acc.is_empty()).then(|| acc.value_at_quantile(0.99));
+            eprint!(
+                "\r{}\x1b[K",
+                report::progress_line(elapsed, total, acc_done as f64, p99, done_errors)
+            );
+        }
+    };
+    let (workers, intervals) =
+        engine::run(&spec, on_tick).map_err(|e| Error::io("running the load", e))?;
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let mut rec = Recorder::default();
+    let mut cpu = CpuTime::default();
+    for w in &workers {
+        rec.merge(&w.rec);
+        cpu.user_s += w.cpu.user_s;
+        cpu.sys_s += w.cpu.sys_s;
+    }
+    let server_stats = match embedded {
+        Some(e) => {
+            e.handle.shutdown();
+            match e.thread.join() {
+                Ok(Ok(s)) => Some(s.to_json()),
+                Ok(Err(err)) => return Err(Error::io("embedded server", err)),
+                Err(_) => {
+                    return Err(Error::Io(
+                        "embedded server".into(),
+                        std::io::Error::other("thread panicked"),
+                    ))
+                }
+            }
+        }
+        None => None,
+    };
+    let result = RunResult {
+        target: target_label,
+        embedded: server_stats.is_some(),
+        proto: framing.name(),
+        mode: match a.rate {
+            Some(rate) => Mode::Open { rate },
+            None => Mode::Closed,
+        },
+        connections: a.connections,
+        threads,
+        per_conn: a.per_conn,
+        warmup: a.warmup,
+        duration: a.duration,
+        rec,
+        intervals,
+        cpu,
+        server_stats,
+    };
+    write_reports(&a, &result)
+}
+
+fn preflight(addr: SocketAddr, timeout: Duration) -> Result<(), Error> {
+    match std::net::TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let hint = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => " (nothing listening there?)",
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                    " (no answer: backlog full or host unreachable?)"
+                }
+                _ => "",
+            };
+            Err(Error::Target(format!(
+                "cannot connect to {addr}: {e}{hint}"
+            )))
+        }
+    }
+}
+
+fn write_reports(a: &RunArgs, r: &RunResult) -> Result<(), Error> {
+    let json_to_stdout = a.json.as_deref() == Some("-");
+    if !json_to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(report::text(r).as_bytes())
+            .map_err(|e| Error::io("writing the report", e))?;
+    }
+    if let Some(j) = &a.json {
+        if json_to_stdout {
+            report::write_json(r, &mut std::io::stdout().lock())
+                .map_err(|e| Error::io("writing JSON", e))?;
+        } else {
+            let mut f =
+                std::fs::File::create(j).map_err(|e| Error::io(format!("--json {j}"), e))?;
+            report::write_json(r, &mut f).map_err(|e| Error::io(format!("--json {j}"), e))?;
+        }
+    }
+    if let Some(p) = &a.hgrm {
+        let mut f = std::fs::File::create(p)
+            .map_err(|e| Error::io(format!("--hgrm {}", p.display()), e))?;
+        report::write_hgrm(&r.rec.corrected, &mut f, 1000.0)
+            .map_err(|e| Error::io(format!("--hgrm {}", p.display()), e))?;
+    }
+    if let Some(p) = &a.log {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+            - r.duration.as_secs_f64();
+        let mut f =
+            std::fs::File::create(p).map_err(|e| Error::io(format!("--log {}", p.display()), e))?;
+        report::write_interval_log(r, &mut f, start)
+            .map_err(|e| Error::io(format!("--log {}", p.display()), e))?;
+    }
+    if let Some(p) = &a.plot {
+        report::write_svg(r, p).map_err(|e| Error::io(format!("--plot {}", p.display()), e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! One client connection as a sans-IO state machine, driven by the readyloop reactor:
+//! connecting -> (waiting for its due time) -> sending -> awaiting the reply -> ...
+//!
+//! Open loop (wrk2's rule): request `k` of a connection is due at
+//! `start + k / rate_per_connection`. The due time is computed, never re-read from the
+//! clock, and latency is recorded twice: from the due time (corrected) and from the
+//! actual send (raw). If the reply to request `k` comes after request `k+1` was due,
+//! `k+1` is sent at once and its corrected latency carries the wait: that is exactly the
+//! coordinated omission a closed-loop tool hides.
+
+use crate::framing::{FrameError, Framer, Framing};
+use crate::record::{record_us, us, ErrorClass, Recorder};
+use readyloop::protocol::{Cx, Protocol, Step, Verdict};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// What every client of one worker shares (read-only during the run, except the
+/// recorder, which is the worker's).
+#[derive(Debug)]
+pub struct Plan {
+    /// The request bytes, written as one slice per request.
+    pub request: Vec<u8>,
+    /// The request is an HTTP HEAD (its reply has no body).
+    pub head: bool,
+    /// How replies end.
+    pub framing: Framing,
+    /// Open loop: interval between requests of one connection. `None`: closed loop.
+    pub interval: Option<Duration>,
+    /// Close the connection after this many replies (`--per-conn`).
+    pub per_conn: Option<u64>,
+    /// No complete reply this long after sending: a timeout error, the connection closes.
+    pub timeout: Option<Duration>,
+    /// Record only replies completed at or after this instant (warm-up before it).
+    pub record_from: Instant,
+    /// Send nothing at or after this instant.
+    pub end: Instant,
+}
+
+/// Where a client is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `connect()` issued.
+    Connecting,
+    /// Connected, nothing outstanding: waiting for the next due time (open loop).
+    Idle,
+    /// A request is out; waiting for its reply.
+    Awaiting,
+    /// Done (its per-connection budget used, the run over, or an error).
+    Finished,
+}
+
+/// One client connection.
+pub struct Client {
+    plan: Rc<Plan>,
+    rec: Rc<RefCell<Recorder>>,
+    framer: Framer,
+    phase: Phase,
+    /// When `connect()` was issued.
+    connect_start: Instant,
+    /// Open loop: when the next request is due.
+    next_due: Instant,
+    /// When the outstanding request was due (corrected latency starts here).
+    due: Instant,
+    /// When the outstanding request was sent (raw latency starts here).
+    sent: Instant,
+    /// Replies received on this connection.
+    replies: u64,
+    /// The error that ended this client, if any (recorded when it closes).
+    pub error: Option<(ErrorClass, String)>,
+}
+
+impl Client {
+    /// A client whose first request is due at `first_due` (open loop; ignored in closed
+    /// loop), started now.
+    pub fn new(
+        plan: Rc<Plan>,
+        rec: Rc<RefCell<Recorder>>,
+        now: Instant,
+        first_due: Instant,
+    ) -> Client {
+        let framer = Framer::new(&plan.framing);
+        Client {
+            plan,
+            rec,
+            framer,
+            phase: Phase::Connecting,
+            connect_start: now,
+            next_due: first_due,
+            due: now,
+            sent: now,
+            replies: 0,
+            error: None,
+        }
+    }
+
+    /// Where the client is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether a request is outstanding (sent, no reply yet).
+    pub fn in_flight(&self) -> bool {
+        self.phase == Phase::Awaiting
+    }
+
+    /// When the next request of this connection is due (open loop).
+    pub fn next_due(&self) -> Instant {
+        self.next_due
+    }
+
+    /// Write the request now; `due` is when it was scheduled.
+    fn send(&mut self, out: &mut Vec<u8>, now: Instant, due: Instant) {
+        out.extend_from_slice(&self.plan.request);
+        self.due = due;
+        self.sent = now;
+        self.phase = Phase::Awaiting;
+        self.framer.expect(self.plan.head);
+        let mut rec = self.rec.borrow_mut();
+        rec.sent += 1;
+        rec.bytes_sent += self.plan.request.len() as u64;
+        if self.plan.interval.is_some() && now >= self.plan.record_from {
+            record_us(&mut rec.send_lag, us(now.saturating_duration_since(due)));
+        }
+    }
+
+    /// After a reply or on connect: send the next request if it is time.
+    fn next(&mut self, out: &mut Vec<u8>, now: Instant) -> Verdict {
+        if self.plan.per_conn.is_some_and(|n| self.replies >= n) || now >= self.plan.end {
+            self.phase = Phase::Finished;
+            return Verdict::Close;
+        }
+        match self.plan.interval {
+            None => self.send(out, now, now),
+            Some(iv) => {
+                if self.next_due <= now {
+                    let due = self.next_due;
+                    self.next_due += iv;
+                    self.send(out, now, due);
+                } else {
+                    self.phase = Phase::Idle;
+                }
+            }
+        }
+        Verdict::Continue
+    }
+
+    fn fail(&mut self, class: ErrorClass, detail: &str) -> Verdict {
+        let was_in_flight = self.phase == Phase::Awaiting;
+        self.phase = Phase::Finished;
+        let mut rec = self.rec.borrow_mut();
+        rec.error(class, detail);
+        if was_in_flight {
+            rec.failed += 1;
+        }
+        Verdict::Close
+    }
+
+    fn framing_error(&mut self, e: FrameError) -> Verdict {
+        self.fail(ErrorClass::Framing, e.kind())
+    }
+
+    /// The reactor closed this connection (`reason`) with the client in its current
+    /// phase: account for an outstanding request. Returns whether it was in flight.
+    pub fn on_closed(&mut self, class: Option<(ErrorClass, String)>) -> bool {
+        let in_flight = self.phase == Phase::Awaiting;
+        if let Some((class, detail)) = class {
+            let mut rec = self.rec.borrow_mut();
+            rec.error(class, &detail);
+            if in_flight {
+                rec.failed += 1;
+            }
+        }
+        self.phase = Phase::Finished;
+        in_flight
+    }
+
+    /// The run ended with this client still open: count an outstanding request as in
+    /// flight (not an error).
+    pub fn on_run_end(&mut self) {
+        if self.phase == Phase::Awaiting {
+            self.rec.borrow_mut().in_flight_end += 1;
+        }
+        self.phase = Phase::Finished;
+    }
+}
+
+impl Protocol for Client {
+    fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        {
+            let mut rec = self.rec.borrow_mut();
+            rec.connects_ok += 1;
+            if cx.now >= self.plan.record_from {
+                record_us(
+                    &mut rec.connect,
+                    us(cx.now.saturating_duration_since(self.connect_start)),
+                );
+            }
+        }
+        self.next(out, cx.now)
+    }
+
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx) -> Step {
+        let mut used = 0;
+        while used < input.len() {
+            if self.phase != Phase::Awaiting {
+                let v = self.fail(ErrorClass::Framing, FrameError::Unexpected.kind());
+                return Step {
+                    consumed: input.len(),
+                    verdict: v,
+                };
+            }
+            let feed = match self.framer.feed(&input[used..], &self.plan.request) {
+                Ok(f) => f,
+                Err(e) => {
+                    let v = self.framing_error(e);
+                    return Step {
+                        consumed: input.len(),
+                        verdict: v,
+                    };
+                }
+            };
+            used += feed.consumed;
+            let Some(resp) = feed.done else {
+                break; // needs more bytes; the reactor keeps what was not consumed
+            };
+            let now = cx.now;
+            self.replies += 1;
+            cx.requests += 1;
+            {
+                let mut rec = self.rec.borrow_mut();
+                rec.completed += 1;
+                rec.bytes_received += resp.bytes;
+                if now >= self.plan.record_from {
+                    rec.measured += 1;
+                    rec.bytes_received_measured += resp.bytes;
+                    let corrected = us(now.saturating_duration_since(self.due));
+                    record_us(&mut rec.corrected, corrected);
+                    record_us(&mut rec.interval, corrected);
+                    record_us(&mut rec.raw, us(now.saturating_duration_since(self.sent)));
+                    if let Some(code) = resp.status {
+                        rec.status(code);
+                    }
+                }
+            }
+            self.phase = Phase::Idle;
+            if resp.close {
+                // The server said it closes: finish cleanly, the host reconnects.
+                self.phase = Phase::Finished;
+                return Step {
+                    consumed: input.len(),
+                    verdict: Verdict::Close,
+                };
+            }
+            let v = self.next(out, now);
+            if v != Verdict::Continue {
+                return Step {
+                    consumed: input.len(),
+                    verdict: v,
+                };
+            }
+            if feed.consumed == 0 {
+                break;
+            }
+        }
+        Step::cont(used)
+    }
+
+    fn on_eof(&mut self, _out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        match self.framer.on_eof() {
+            Ok(Some(resp)) if self.phase == Phase::Awaiting => {
+                // A reply that ends at close (HTTP without a length).
+                self.replies += 1;
+                cx.requests += 1;
+                let mut rec = self.rec.borrow_mut();
+                rec.completed += 1;
+                rec.bytes_received += resp.bytes;
+                if cx.now >= self.plan.record_from {
+                    rec.measured += 1;
+                    rec.bytes_received_measured += resp.bytes;
+                    let corrected = us(cx.now.saturating_duration_since(self.due));
+                    record_us(&mut rec.corrected, corrected);
+                    record_us(&mut rec.interval, corrected);
+                    record_us(
+                        &mut rec.raw,
+                        us(cx.now.saturating_duration_since(self.sent)),
+                    );
+                    if let Some(code) = resp.status {
+                        rec.status(code);
+                    }
+                }
+                drop(rec);
+                self.phase = Phase::Finished;
+                Verdict::Close
+            }
+            Err(e) => self.framing_error(e),
+            _ if self.phase == Phase::Awaiting => self.fail(ErrorClass::Closed, "eof"),
+            _ => {
+                self.phase = Phase::Finished;
+                Verdict::Close
+            }
+        }
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        match (self.phase, self.plan.interval) {
+            (Phase::Idle, Some(_)) => Some(self.next_due.min(self.plan.end)),
+            (Phase::Awaiting, _) => self.plan.timeout.map(|t| self.sent + t),
+            _ => None,
+        }
+    }
+
+    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        match self.phase {
+            Phase::Idle => self.next(out, cx.now),
+            Phase::Awaiting if self.plan.timeout.is_some_and(|t| cx.now >= self.sent + t) => {
+                self.fail(ErrorClass::Timeout, "response timeout")
+            }
+            _ => Verdict::Continue,
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! Worker threads, each running its own readyloop [`Reactor`] whose outbound
+//! connections are the clients.
+//!
+//! A worker keeps its share of the connections open (reopening any that close, paced
+//! by `--connect-rate`), sends its share of the open-loop rate, snapshots a corrected
+//! histogram each second for the interval log and the progress line, and stops itself
+//! at the end of the run, counting what is still in flight.
+
+use crate::client::{Client, Phase, Plan};
+use crate::framing::Framing;
+use crate::record::{new_histogram, ErrorClass, Recorder};
+use crate::result::{CpuTime, Interval};
+use hdrhistogram::Histogram;
+use readyloop::{CloseReason, Config, ConnId, ConnectOptions, Host, Limits, Reactor};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Everything a run needs to know about its load.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    /// Where to connect.
+    pub target: SocketAddr,
+    /// Connections kept open, over all workers.
+    pub connections: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// New connections per second over all workers (`None`: as fast as possible).
+    pub connect_rate: Option<f64>,
+    /// Total requests per second (open loop); `None`: closed loop.
+    pub rate: Option<f64>,
+    /// Measured time.
+    pub duration: Duration,
+    /// Discarded time before measuring.
+    pub warmup: Duration,
+    /// The request bytes.
+    pub request: Vec<u8>,
+    /// The request is an HTTP HEAD.
+    pub head: bool,
+    /// How replies end.
+    pub framing: Framing,
+    /// Close and reopen each connection after this many replies.
+    pub per_conn: Option<u64>,
+    /// Response timeout.
+    pub timeout: Option<Duration>,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Source addresses to bind, round robin (`IP_BIND_ADDRESS_NO_PORT`).
+    pub sources: Vec<IpAddr>,
+    /// Set TCP_NODELAY on client sockets.
+    pub nodelay: bool,
+}
+
+/// A per-second report from one worker.
+#[derive(Debug)]
+pub struct Tick {
+    /// Worker index.
+    pub worker: usize,
+    /// Interval index since the start of measurement (0-based).
+    pub index: usize,
+    /// Corrected latencies of this interval.
+    pub corrected: Histogram<u64>,
+    /// Replies completed in this interval (all, warm-up included when index is None).
+    pub completed: u64,
+    /// Errors so far (cumulative).
+    pub errors: u64,
+}
+
+/// What one worker hands back.
+#[derive(Debug)]
+pub struct WorkerResult {
+    /// Its numbers.
+    pub rec: Recorder,
+    /// Its thread's CPU time during measurement.
+    pub cpu: CpuTime,
+}
+
+const TIMER_CONNECT: u64 = 1;
+const TIMER_TICK: u64 = 2;
+const TIMER_END: u64 = 3;
+const TIMER_MEASURE: u64 = 4;
+
+/// How long to wait before reopening after a failed connect, doubling to a second:
+/// never spin on a target that refuses.
+const RETRY_MIN: Duration = Duration::from_millis(10);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// One slot = one of the connections a worker keeps; it carries its open-loop schedule
+/// across reconnects so connect time is part of the next request's corrected latency.
+struct Pending {
+    first_due: Instant,
+}
+
+struct Worker {
+    index: usize,
+    spec: Rc<LoadSpec>,
+    plan: Rc<Plan>,
+    rec: Rc<RefCell<Recorder>>,
+    opts: ConnectOptions,
+    /// Slots waiting to (re)connect.
+    pending: VecDeque<Pending>,
+    /// One connect per this interval at most (`--connect-rate`), else `None`.
+    connect_every: Option<Duration>,
+    next_connect: Instant,
+    retry: Duration,
+    retry_armed: bool,
+    source_rr: usize,
+    tx: mpsc::Sender<Tick>,
+    tick_index: usize,
+    interval_start: u64,
+    measure_start: Instant,
+    end: Instant,
+    ended: bool,
+    cpu_start: Option<CpuTime>,
+    cpu: CpuTime,
+}
+
+impl Worker {
+    fn open_pending(&mut self, r: &mut Reactor<Client>) {
+        let now = r.now();
+        while let Some(p) = self.pending.front() {
+            if self.ended || now >= self.end {
+                return;
+            }
+            if let Some(every) = self.connect_every {
+                if now < self.next_connect {
+                    r.set_timer(self.next_connect, TIMER_CONNECT);
+                    return;
+                }
+                self.next_connect = self
+                    .next_connect
+                    .max(now - every.min(Duration::from_millis(50)))
+                    + every;
+            }
+            let first_due = p.first_due;
+            if !self.spec.sources.is_empty() {
+                self.opts.source =
+                    Some(self.spec.sources[self.source_rr % self.spec.sources.len()]);
+                self.source_rr += 1;
+            }
+            let client = Client::new(self.plan.clone(), self.rec.clone(), now, first_due);
+            self.rec.borrow_mut().connects_tried += 1;
+            match r.connect(self.spec.target, &self.opts, client) {
+                Ok(_) => {
+                    self.pending.pop_front();
+                    self.retry = RETRY_MIN;
+                }
+                Err((e, _client)) => {
+                    // No socket or no port: count it, leave the slot pending, retry
+                    // later with backoff (and never in a tight loop).
+                    let errno = e.raw_os_error();
+                    let class = match errno {
+                        Some(libc::EMFILE | libc::ENFILE) => ErrorClass::Descriptors,
+                        Some(libc::ECONNREFUSED) => ErrorClass::ConnectRefused,
+                        _ => ErrorClass::Connect,
+                    };
+                    self.rec.borrow_mut().error(class, &errno_detail(errno));
+                    self.arm_retry(r);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn arm_retry(&mut self, r: &mut Reactor<Client>) {
+        if !self.retry_armed {
+            self.retry_armed = true;
+            r.set_timer(r.now() + self.retry, TIMER_CONNECT);
+            self.retry = (self.retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    fn tick(&mut self, r: &mut Reactor<Client>) {
+        let mut rec = self.rec.borrow_mut();
+        let corrected = std::mem::replace(&mut rec.interval, new_histogram());
+        let completed = rec.completed - self.interval_start;
+        self.interval_start = rec.completed;
+        let errors = rec.error_total();
+        drop(rec);
+        let _ = self.tx.send(Tick {
+            worker: self.index,
+            index: self.tick_index,
+            corrected,
+            completed,
+            errors,
+        });
+        self.tick_index += 1;
+        let next = self.measure_start + Duration::from_secs(self.tick_index as u64 + 1);
+        if next <= self.end {
+            r.set_timer(next, TIMER_TICK);
+        }
+        let _ = r;
+    }
+
+    fn finish(&mut self, r: &mut Reactor<Client>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        // A last partial interval, if the run did not end on a second boundary.
+        if self.measure_start + Duration::from_secs(self.tick_index as u64) < self.end {
+            self.tick(r);
+        }
+        for (_, c) in r.protocols_mut() {
+            c.on_run_end();
+        }
+        let now_cpu = thread_cpu();
+        if let Some(start) = self.cpu_start {
+            self.cpu = CpuTime {
+                user_s: now_cpu.user_s - start.user_s,
+                sys_s: now_cpu.sys_s - start.sys_s,
+            };
+        }
+        r.stop();
+    }
+}
+
+fn errno_detail(errno: Option<i32>) -> String {
+    errno.map_or_else(|| "unknown".to_string(), readyloop::stats::errno_name)
+}
+
+/// Map a reactor close to an error class (for closes the client did not decide).
+fn close_class(reason: CloseReason, errno: Option<i32>) -> Option<(ErrorClass, String)> {
+    let detail = errno_detail(errno);
+    match reason {
+        CloseReason::ConnectFailed => Some(match errno {
+            Some(libc::ECONNREFUSED) => (ErrorClass::ConnectRefused, detail),
+            _ => (ErrorClass::Connect, detail),
+        }),
+        CloseReason::ConnectTimeout => Some((ErrorClass::ConnectTimeout, "timeout".into())),
+        CloseReason::Reset => Some((ErrorClass::Reset, detail)),
+        CloseReason::Error => Some((ErrorClass::Io, detail)),
+        CloseReason::InputOverflow => Some((ErrorClass::Framing, "too_large".into())),
+        CloseReason::OutputOverflow => Some((ErrorClass::Io, "output_overflow".into())),
+        CloseReason::Peer => Some((ErrorClass::Closed, "eof".into())),
+        CloseReason::IdleTimeout | CloseReason::HeaderTimeout => {
+            Some((ErrorClass::Timeout, "idle".into()))
+        }
+        CloseReason::Done
+        | CloseReason::Protocol
+        | CloseReason::Rejected
+        | CloseReason::Shutdown
+        | CloseReason::Host => None,
+    }
+}
+
+impl Host<Client> for Worker {
+    fn closed(
+        &mut self,
+        r: &mut Reactor<Client>,
+        _id: ConnId,
+        mut c: Client,
+        reason: CloseReason,
+        errno: Option<i32>,
+    ) {
+        if c.phase() != Phase::Finished
+            || matches!(
+                reason,
+                CloseReason::ConnectFailed | CloseReason::ConnectTimeout
+            )
+        {
+            c.on_closed(close_class(reason, errno));
+        }
+        if self.ended {
+            return;
+        }
+        let failed_connect = matches!(
+            reason,
+            CloseReason::ConnectFailed | CloseReason::ConnectTimeout
+        );
+        // Reopen the slot, keeping its schedule (open loop) so the reconnect's cost shows
+        // in the corrected latency of the next request.
+        let now = r.now();
+        let first_due = if self.plan.interval.is_some() {
+            c.next_due().max(self.measure_start.min(now))
+        } else {
+            now
+        };
+        self.pending.push_back(Pending { first_due });
+        if failed_connect {
+            self.arm_retry(r);
+        } else if !self.retry_armed {
+            self.open_pending(r);
+        }
+    }
+
+    fn timer(&mut self, r: &mut Reactor<Client>, key: u64) {
+        match key {
+            TIMER_CONNECT => {
+                self.retry_armed = false;
+                self.open_pending(r);
+            }
+            TIMER_MEASURE => {
+                // Nothing is recorded before `record_from`, so the interval histogram is
+                // empty here; resetting it would drop replies this turn already recorded.
+                self.cpu_start = Some(thread_cpu());
+                self.interval_start = self.rec.borrow().completed;
+                r.set_timer(self.measure_start + Duration::from_secs(1), TIMER_TICK);
+            }
+            TIMER_TICK => self.tick(r),
+            TIMER_END => self.finish(r),
+            _ => {}
+        }
+    }
+}
+
+/// This thread's CPU time so far.
+pub fn thread_cpu() -> CpuTime {
+    // RUSAGE_THREAD: only this worker, not the embedded server's thread.
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a rusage into the pointer; zeroed is a valid rusage.
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) } == 0;
+    if !ok {
+        return CpuTime::default();
+    }
+    // SAFETY: initialised by getrusage (or zeroed).
+    let ru = unsafe { ru.assume_init() };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    CpuTime {
+        user_s: tv(ru.ru_utime),
+        sys_s: tv(ru.ru_stime),
+    }
+}
+
+/// Split `total` into `parts` nearly equal shares.
+pub fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
+/// Run one worker to the end. `first_index` is the global index of its first
+/// connection (open-loop start times are staggered over all connections).
+#[allow(clippy::too_many_arguments)]
+fn run_worker(
+    index: usize,
+    spec: Rc<LoadSpec>,
+    conns: usize,
+    first_index: usize,
+    start: Instant,
+    tx: mpsc::Sender<Tick>,
+) -> std::io::Result<WorkerResult> {
+    let measure_start = start + spec.warmup;
+    let end = measure_start + spec.duration;
+    // Open loop: each connection sends every `connections / rate`; connection j starts
+    // j / rate after the start so the sends of all connections interleave evenly.
+    let interval = spec
+        .rate
+        .map(|r| Duration::from_secs_f64(spec.connections as f64 / r.max(1e-9)));
+    let plan = Rc::new(Plan {
+        request: spec.request.clone(),
+        head: spec.head,
+        framing: spec.framing.clone(),
+        interval,
+        per_conn: spec.per_conn,
+        timeout: spec.timeout,
+        record_from: measure_start,
+        end,
+    });
+    let limits = Limits {
+        idle_timeout: None,
+        header_timeout: None,
+        connect_timeout: Some(spec.connect_timeout),
+        linger_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let mut r: Reactor<Client> = Reactor::new(Config {
+        limits,
+        ..Config::default()
+    })?;
+    r.reserve(conns);
+    let pending = (0..conns)
+        .map(|j| {
+            let first_due = match spec.rate {
+                Some(rate) => {
+                    start + Duration::from_secs_f64((first_index + j) as f64 / rate.max(1e-9))
+                }
+                None => start,
+            };
+            Pending { first_due }
+        })
+        .collect();
+    let connect_every = spec
+        .connect_rate
+        .map(|cr| Duration::from_secs_f64(spec.threads as f64 / cr.max(1e-9)));
+    let opts = ConnectOptions {
+        bind_no_port: true,
+        nodelay: spec.nodelay,
+        ..ConnectOptions::default()
+    };
+    let mut w = Worker {
+        index,
+        spec: spec.clone(),
+        plan,
+        rec: Rc::new(RefCell::new(Recorder::default())),
+        opts,
+        pending,
+        connect_every,
+        next_connect: start,
+        retry: RETRY_MIN,
+        retry_armed: false,
+        source_rr: index,
+        tx,
+        tick_index: 0,
+        interval_start: 0,
+        measure_start,
+        end,
+        ended: false,
+        cpu_start: None,
+        cpu: CpuTime::default(),
+    };
+    r.set_timer(end, TIMER_END);
+    r.set_timer(measure_start, TIMER_MEASURE);
+    w.open_pending(&mut r);
+    r.run(&mut w)?;
+    let rec = w.rec.borrow().clone();
+    Ok(WorkerResult { rec, cpu: w.cpu })
+}
+
+/// Start the workers; call `on_tick` on this thread for each per-second report; return
+/// the workers' results and the merged per-second intervals.
+pub fn run(
+    spec: &LoadSpec,
+    mut on_tick: impl FnMut(&Tick),
+) -> std::io::Result<(Vec<WorkerResult>, Vec<Interval>)> {
+    let threads = spec.threads.clamp(1, spec.connections.max(1));
+    let start = Instant::now() + Duration::from_millis(20);
+    let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    let mut first = 0;
+    for i in 0..threads {
+        let conns = share(spec.connections, threads, i);
+        let spec = LoadSpec {
+            threads,
+            ..spec.clone()
+        };
+        let tx = tx.clone();
+        let first_index = first;
+        first += conns;
+        let h = std::thread::Builder::new()
+            .name(format!("loadgen-{i}"))
+            .spawn(move || run_worker(i, Rc::new(spec), conns, first_index, start, tx))?;
+        handles.push(h);
+    }
+    drop(tx);
+    let mut intervals: Vec<Interval> = Vec::new();
+    for t in rx {
+        on_tick(&t);
+        while intervals.len() <= t.index {
+            let k = intervals.len() as u64;
+            intervals.push(Interval {
+                start: Duration::from_secs(k),
+                length: Duration::from_secs(1),
+                corrected: new_histogram(),
+            });
+        }
+        let _ = intervals[t.index].corrected.add(&t.corrected);
+    }
+    // The last interval may be shorter than a second.
+    if let Some(last) = intervals.last_mut() {
+        let rest = spec.duration.saturating_sub(last.start);
+        last.length = rest.min(Duration::from_secs(1));
+    }
+    let mut results = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(r) => results.push(r?),
+            Err(_) => return Err(std::io::Error::other("a worker thread panicked")),
+        }
+    }
+    Ok((results, intervals))
+}

@@ -1,0 +1,371 @@
+//! End-to-end: loadgen's engine against real servers on 127.0.0.1, and the binary's
+//! outputs. Every run is bounded (about a second) and every server is shut down.
+
+use loadgen::engine::{self, LoadSpec};
+use loadgen::framing::Framing;
+use loadgen::record::{ErrorClass, Recorder};
+use readyloop::protocol::{Cx, Protocol, Step, Verdict};
+use readyloop::server::{ProtoKind, Server, ServerConfig};
+use readyloop::{Config, Limits, ListenOptions, Reactor, ServeWith};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct TestServer {
+    addr: SocketAddr,
+    handle: readyloop::Handle,
+    thread: Option<std::thread::JoinHandle<std::io::Result<readyloop::Stats>>>,
+}
+
+impl TestServer {
+    fn start(proto: ProtoKind) -> TestServer {
+        let limits = Limits {
+            idle_timeout: None,
+            header_timeout: None,
+            ..Limits::default()
+        };
+        let cfg = ServerConfig {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            proto,
+            reactor: Config {
+                limits,
+                ..Config::default()
+            },
+            ..ServerConfig::default()
+        };
+        let server = Server::bind(cfg).unwrap();
+        let addr = server.local_addrs()[0];
+        let handle = server.handle();
+        let thread = Some(std::thread::spawn(move || server.run()));
+        TestServer {
+            addr,
+            handle,
+            thread,
+        }
+    }
+
+    fn stop(mut self) -> readyloop::Stats {
+        self.handle.shutdown();
+        self.thread.take().unwrap().join().unwrap().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.stop();
+            let _ = t.join();
+        }
+    }
+}
+
+fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
+    LoadSpec {
+        target: addr,
+        connections: 4,
+        threads: 2,
+        connect_rate: None,
+        rate: None,
+        duration: Duration::from_millis(800),
+        warmup: Duration::from_millis(200),
+        request,
+        head: false,
+        framing,
+        per_conn: None,
+        timeout: None,
+        connect_timeout: Duration::from_secs(3),
+        sources: Vec::new(),
+        nodelay: true,
+    }
+}
+
+fn run(spec: &LoadSpec) -> Recorder {
+    let (workers, _intervals) = engine::run(spec, |_| {}).expect("run completes");
+    let mut rec = Recorder::default();
+    for w in &workers {
+        rec.merge(&w.rec);
+    }
+    rec
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+#[track_caller]
+fn assert_clean(rec: &Recorder, server: &readyloop::Stats) {
+    assert!(
+        rec.books_balance(),
+        "sent {} != completed {} + failed {} + in flight {}",
+        rec.sent,
+        rec.completed,
+        rec.failed,
+        rec.in_flight_end
+    );
+    assert_eq!(rec.error_total(), 0, "errors: {:?}", rec.errors);
+    assert!(rec.completed > 50, "only {} replies", rec.completed);
+    assert!(rec.measured > 0 && rec.measured <= rec.completed);
+    assert_eq!(
+        rec.corrected.len(),
+        rec.measured,
+        "every measured reply is in the histogram"
+    );
+    // The server answered every reply we counted, and at most the ones still in flight more.
+    assert!(
+        server.requests >= rec.completed && server.requests <= rec.completed + rec.in_flight_end,
+        "server answered {} for {} completed + {} in flight",
+        server.requests,
+        rec.completed,
+        rec.in_flight_end
+    );
+}
+
+#[test]
+fn test_closed_loop_http_books_balance() {
+    let srv = TestServer::start(ProtoKind::Http);
+    let rec = run(&spec(srv.addr, Framing::Http, GET.to_vec()));
+    let stats = srv.stop();
+    assert_clean(&rec, &stats);
+    assert_eq!(rec.statuses, vec![(200, rec.measured)]);
+    assert_eq!(rec.connects_ok, 4);
+}
+
+#[test]
+fn test_closed_loop_echo_line_fixed() {
+    let srv = TestServer::start(ProtoKind::Echo);
+    for (framing, req) in [
+        (Framing::Echo, vec![b'x'; 1000]),
+        (Framing::Line, b"hello line\n".to_vec()),
+        (Framing::Fixed(64), vec![b'z'; 64]),
+    ] {
+        let rec = run(&spec(srv.addr, framing.clone(), req.clone()));
+        assert!(rec.books_balance(), "{framing:?}");
+        assert_eq!(rec.error_total(), 0, "{framing:?}: {:?}", rec.errors);
+        assert!(rec.completed > 50, "{framing:?}: {}", rec.completed);
+        assert_eq!(
+            rec.bytes_received,
+            rec.completed * req.len() as u64,
+            "{framing:?}"
+        );
+    }
+    let _ = srv.stop();
+}
+
+#[test]
+fn test_open_loop_sends_on_schedule() {
+    let srv = TestServer::start(ProtoKind::Http);
+    let mut s = spec(srv.addr, Framing::Http, GET.to_vec());
+    s.rate = Some(500.0);
+    s.duration = Duration::from_secs(1);
+    let rec = run(&s);
+    let stats = srv.stop();
+    assert_clean(&rec, &stats);
+    // 500/s for 1.2 s in all (warm-up included) is 600 sends; the schedule is computed,
+    // so only the tail can be missing. Generous bounds: CI machines are shared.
+    assert!((450..=610).contains(&rec.sent), "sent {}", rec.sent);
+    assert!(!rec.send_lag.is_empty(), "open loop records its send lag");
+}
+
+#[test]
+fn test_per_conn_reconnects_and_records_connect_time() {
+    let srv = TestServer::start(ProtoKind::Http);
+    let mut s = spec(srv.addr, Framing::Http, GET.to_vec());
+    s.per_conn = Some(5);
+    let rec = run(&s);
+    let stats = srv.stop();
+    assert_clean(&rec, &stats);
+    // Every 5 replies a connection is replaced.
+    assert!(
+        rec.connects_ok >= rec.completed / 5,
+        "{} connects for {} replies",
+        rec.connects_ok,
+        rec.completed
+    );
+    assert!(!rec.connect.is_empty());
+}
+
+#[test]
+fn test_framing_mismatch_counted_as_error_not_success() {
+    // An HTTP client against an echo server: the "response" is our own request.
+    let srv = TestServer::start(ProtoKind::Echo);
+    let mut s = spec(srv.addr, Framing::Http, GET.to_vec());
+    s.duration = Duration::from_millis(300);
+    s.warmup = Duration::ZERO;
+    let rec = run(&s);
+    let _ = srv.stop();
+    assert!(rec.books_balance());
+    assert_eq!(rec.completed, 0, "nothing may count as a success");
+    assert!(rec.errors_of(ErrorClass::Framing) > 0, "{:?}", rec.errors);
+}
+
+/// A protocol that answers each line with "ok\n", but stalls the whole reactor for
+/// 300 ms once, at its `stall_at`-th request: a server-wide pause like a GC.
+struct Staller {
+    seen: u64,
+}
+
+static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Protocol for Staller {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+        let mut used = 0;
+        while let Some(i) = input[used..].iter().position(|&b| b == b'\n') {
+            used += i + 1;
+            self.seen += 1;
+            let n = SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // After about 1 s of load at 1000/s: stall once.
+            if n == 1000 && !STALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            out.extend_from_slice(b"ok\n");
+        }
+        Step::cont(used)
+    }
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+        Verdict::Close
+    }
+}
+
+#[test]
+fn test_coordinated_omission_corrected_sees_stall_raw_does_not() {
+    let mut r: Reactor<Staller> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| Staller { seen: 0 })));
+
+    let mut s = spec(addr, Framing::Line, b"ping\n".to_vec());
+    s.connections = 10;
+    s.threads = 1;
+    s.rate = Some(1000.0);
+    s.warmup = Duration::ZERO;
+    s.duration = Duration::from_secs(2);
+    let started = Instant::now();
+    let rec = run(&s);
+    handle.stop();
+    t.join().unwrap().unwrap();
+    assert!(
+        STALLED.load(std::sync::atomic::Ordering::SeqCst),
+        "the server stalled once"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(rec.books_balance());
+    assert_eq!(rec.error_total(), 0, "{:?}", rec.errors);
+    let corrected_p99 = rec.corrected.value_at_quantile(0.99);
+    let raw_p99 = rec.raw.value_at_quantile(0.99);
+    // ~300 requests fall due during the 300 ms stall (15% of 2000): corrected latency
+    // sees them waiting; raw sees only the 10 that were in flight (0.5%).
+    assert!(
+        corrected_p99 >= 100_000,
+        "corrected p99 {corrected_p99} us should show the 300 ms stall"
+    );
+    assert!(raw_p99 < 50_000, "raw p99 {raw_p99} us should stay small");
+    assert!(
+        rec.raw.max() >= 250_000,
+        "the requests in flight during the stall waited ~300 ms raw"
+    );
+}
+
+fn loadgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+#[test]
+fn test_binary_json_and_files_round_trip() {
+    let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (hgrm, log, svg) = (dir.join("l.hgrm"), dir.join("l.hlog"), dir.join("l.svg"));
+    let out = loadgen()
+        .args([
+            "-d", "1s", "--warmup", "200ms", "-c", "4", "-t", "1", "--json", "-",
+        ])
+        .arg("--hgrm")
+        .arg(&hgrm)
+        .arg("--log")
+        .arg(&log)
+        .arg("--plot")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(j["embedded"], true);
+    assert_eq!(j["proto"], "http");
+    assert_eq!(j["requests"]["books_balance"], true);
+    let measured = j["requests"]["measured"].as_u64().unwrap();
+    assert!(measured > 0);
+    assert_eq!(
+        j["latency_us"]["corrected"]["count"].as_u64(),
+        Some(measured)
+    );
+    assert!(j["server"]["requests"].as_u64().unwrap() >= measured);
+
+    let h = std::fs::read_to_string(&hgrm).unwrap();
+    let rows = loadgen::report::parse_hgrm(&h).unwrap();
+    assert_eq!(
+        rows.last().map(|r| r.2),
+        Some(measured),
+        ".hgrm total count = measured"
+    );
+
+    // The interval log reads back with the hdrhistogram crate; its counts add up.
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = std::fs::read(&log).unwrap();
+    let mut total = 0u64;
+    let mut n = 0;
+    for e in IntervalLogIterator::new(&bytes) {
+        if let LogEntry::Interval(ih) = e.unwrap() {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(ih.encoded_histogram().trim())
+                .unwrap();
+            let hist: hdrhistogram::Histogram<u64> = Deserializer::new()
+                .deserialize(&mut std::io::Cursor::new(decoded))
+                .unwrap();
+            total += hist.len();
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+    assert_eq!(
+        total, measured,
+        "interval histograms add up to the measured count"
+    );
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.contains("<svg"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn test_binary_errors_exit_codes() {
+    // Bad flag: exit 2, one line.
+    let out = loadgen().arg("--connections").arg("lots").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+    // Nothing listening: exit 1 with a clear line.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let out = loadgen()
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--proto", "echo", "-d", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect"), "{err}");
+    // resp without a target is a usage error.
+    let out = loadgen().args(["--proto", "resp"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
