@@ -272,6 +272,12 @@ impl<P: Protocol> Conn<P> {
             && self.state != State::Closed
         {
             self.read_loop(sh, key)?;
+            // Input may have started a producer (`/bytes/N`) whose first chunk went out
+            // whole: the socket stays writable, so no WRITABLE edge will come to ask for
+            // more. Feed it now.
+            if self.output.is_none() && self.state != State::Closed && self.proto.wants_drained() {
+                self.after_drain(sh, key)?;
+            }
         }
         if sh.draining && self.is_idle() {
             return Err(CloseReason::Shutdown);

@@ -40,10 +40,22 @@ pub fn open_fds() -> Option<u64> {
     Some((dir.count() as u64).saturating_sub(1))
 }
 
-/// How many more connections this process can hold: the soft limit minus the
-/// descriptors already open.
+/// Descriptors open in this process whose number is below `limit`. RLIMIT_NOFILE caps
+/// descriptor *numbers*, so an inherited fd numbered above the limit takes no room.
+pub fn open_fds_below(limit: u64) -> Option<u64> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    let n = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|&fd| fd < limit)
+        .count() as u64;
+    // read_dir's own descriptor was counted (it is a low number): not ours to keep.
+    Some(n.saturating_sub(1))
+}
+
+/// How many more connections this process can hold: descriptor numbers below the soft
+/// limit that are not in use.
 pub fn connection_capacity(limit: &NofileLimit) -> Option<u64> {
-    open_fds().map(|open| limit.soft.saturating_sub(open))
+    open_fds_below(limit.soft).map(|open| limit.soft.saturating_sub(open))
 }
 
 /// Read one value from `/proc/sys`, e.g. `"net/core/somaxconn"`.
