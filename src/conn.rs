@@ -17,7 +17,8 @@ use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-/// Where a connection is in its life. Every change goes through [`Conn::set_state`].
+/// Where a connection is in its life. Every change goes through one (private)
+/// `set_state`, which checks the transition in debug builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     /// Outbound: `connect()` issued, waiting for WRITABLE and an empty `SO_ERROR`.
