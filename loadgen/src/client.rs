@@ -64,6 +64,8 @@ pub struct Client {
     due: Instant,
     /// When the outstanding request was sent (raw latency starts here).
     sent: Instant,
+    /// When the connection last became free to send (connected, or a reply arrived).
+    free_since: Instant,
     /// Replies received on this connection.
     replies: u64,
     /// The error that ended this client, if any (recorded when it closes).
@@ -89,6 +91,7 @@ impl Client {
             next_due: first_due,
             due: now,
             sent: now,
+            free_since: now,
             replies: 0,
             error: None,
         }
@@ -120,7 +123,10 @@ impl Client {
         rec.sent += 1;
         rec.bytes_sent += self.plan.request.len() as u64;
         if self.plan.interval.is_some() && now >= self.plan.record_from {
-            record_us(&mut rec.send_lag, us(now.saturating_duration_since(due)));
+            // The generator's own lag: how late it sent while it was free to send. A
+            // send held back by a slow reply is the server's doing, not ours.
+            let from = due.max(self.free_since);
+            record_us(&mut rec.send_lag, us(now.saturating_duration_since(from)));
         }
     }
 
@@ -188,6 +194,7 @@ impl Client {
 impl Protocol for Client {
     fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
         {
+            self.free_since = cx.now;
             let mut rec = self.rec.borrow_mut();
             rec.connects_ok += 1;
             if cx.now >= self.plan.record_from {
@@ -244,6 +251,7 @@ impl Protocol for Client {
                 }
             }
             self.phase = Phase::Idle;
+            self.free_since = now;
             if resp.close {
                 // The server said it closes: finish cleanly, the host reconnects.
                 self.phase = Phase::Finished;

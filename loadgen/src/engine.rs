@@ -365,8 +365,11 @@ fn run_worker(
         linger_timeout: Duration::from_millis(100),
         ..Limits::default()
     };
+    // Microsecond timers: epoll's millisecond timeout would make every open-loop send
+    // up to 1 ms late, and that lag would land in the corrected latencies.
     let mut r: Reactor<Client> = Reactor::new(Config {
         limits,
+        precise_timers: true,
         ..Config::default()
     })?;
     r.reserve(conns);
