@@ -40,6 +40,13 @@ def timed(cmd, timeout):
     return out.stdout, cpu
 
 
+def proc_cpu_s(pid):
+    """utime+stime of a process, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def us(v, u):
     return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
 
@@ -86,7 +93,11 @@ def main():
         for r in range(a.runs):
             for name in servers:
                 for tool, fn in (("wrk", run_wrk), ("loadgen", run_loadgen)):
+                    c0, t0 = proc_cpu_s(servers[name].pid), time.monotonic()
                     res = fn(ports[name], a.conns, a.dur)
+                    # Server busy % over the tool's whole run: near 100 means the server,
+                    # not the load generator, set the pace.
+                    res["server_cpu_pct"] = 100 * (proc_cpu_s(servers[name].pid) - c0) / (time.monotonic() - t0)
                     res.update(run=r + 1, server=name, tool=tool)
                     rows.append(res)
                     print(json.dumps(res), flush=True)
@@ -99,17 +110,17 @@ def main():
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill(); p.wait()
-    print(f"\n| server | tool | req/s median | p50 us median | CPU us/request median | errors |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n| server | tool | req/s median | p50 us median | tool CPU us/request median | server CPU % median | errors |")
+    print("|---|---|---|---|---|---|---|")
     for name in servers:
         for tool in ("wrk", "loadgen"):
             sel = [x for x in rows if x["server"] == name and x["tool"] == tool]
             med = lambda k: statistics.median(x[k] for x in sel)
             print(f"| {name} | {tool} | {med('rps'):,.0f} | {med('p50_us'):.0f} | {med('cpu_us_per_req'):.2f} | "
-                  f"{','.join(str(x['errors']) for x in sel)} |")
+                  f"{med('server_cpu_pct'):.0f} | {','.join(str(x['errors']) for x in sel)} |")
         w = statistics.median(x["rps"] for x in rows if x["server"] == name and x["tool"] == "wrk")
         l = statistics.median(x["rps"] for x in rows if x["server"] == name and x["tool"] == "loadgen")
-        print(f"| {name} | loadgen/wrk | {l / w:.2f}x | | | |")
+        print(f"| {name} | loadgen/wrk | {l / w:.2f}x | | | | |")
 
 
 if __name__ == "__main__":

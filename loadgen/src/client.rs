@@ -328,3 +328,187 @@ impl Protocol for Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &[u8] = b"ping\n";
+
+    #[track_caller]
+    fn client(
+        t0: Instant,
+        interval: Option<Duration>,
+        per_conn: Option<u64>,
+    ) -> (Client, Rc<RefCell<Recorder>>) {
+        let plan = Rc::new(Plan {
+            request: REQ.to_vec(),
+            head: false,
+            framing: Framing::Line,
+            interval,
+            per_conn,
+            timeout: Some(Duration::from_secs(1)),
+            record_from: t0,
+            end: t0 + Duration::from_secs(100),
+        });
+        let rec = Rc::new(RefCell::new(Recorder::default()));
+        (Client::new(plan, rec.clone(), t0, t0), rec)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn test_closed_loop_connected_sends_then_reply_sends_next() {
+        let t0 = Instant::now();
+        let (mut c, rec) = client(t0, None, None);
+        let mut out = Vec::new();
+        assert_eq!(
+            c.on_connected(&mut out, &mut Cx::new(t0 + ms(1))),
+            Verdict::Continue
+        );
+        assert_eq!(out, REQ);
+        assert!(c.in_flight());
+        out.clear();
+        let step = c.on_input(b"pong\n", &mut out, &mut Cx::new(t0 + ms(3)));
+        assert_eq!(step, Step::cont(5));
+        assert_eq!(out, REQ, "the next request goes out with the reply");
+        let r = rec.borrow();
+        assert_eq!((r.sent, r.completed, r.measured), (2, 1, 1));
+        assert_eq!(
+            r.raw.max(),
+            r.corrected.max(),
+            "closed loop: corrected == raw"
+        );
+        assert!(
+            r.raw.equivalent(r.raw.max(), 2000),
+            "2 ms from send to reply"
+        );
+        assert_eq!(r.connect.len(), 1);
+    }
+
+    #[test]
+    fn test_open_loop_waits_for_due_time_and_corrects_late_replies() {
+        let t0 = Instant::now();
+        let (mut c, rec) = client(t0, Some(ms(10)), None);
+        let mut out = Vec::new();
+        // Connected at t0: request 0 is due at t0, sent at once.
+        c.on_connected(&mut out, &mut Cx::new(t0));
+        assert_eq!(out, REQ);
+        out.clear();
+        // Reply at t0+2ms: request 1 is due at t0+10ms, so nothing is sent yet.
+        c.on_input(b"ok\n", &mut out, &mut Cx::new(t0 + ms(2)));
+        assert!(out.is_empty());
+        assert_eq!(c.phase(), Phase::Idle);
+        assert_eq!(c.poll_at(), Some(t0 + ms(10)));
+        // The timer fires on time: request 1 goes out.
+        c.on_timer(&mut out, &mut Cx::new(t0 + ms(10)));
+        assert_eq!(out, REQ);
+        out.clear();
+        // Its reply takes 25 ms: requests 2 (t0+20) and 3 (t0+30) fell due meanwhile.
+        c.on_input(b"ok\n", &mut out, &mut Cx::new(t0 + ms(35)));
+        assert_eq!(out, REQ, "request 2 is sent at once, late");
+        out.clear();
+        c.on_input(b"ok\n", &mut out, &mut Cx::new(t0 + ms(36)));
+        assert_eq!(out, REQ, "request 3 too");
+        let r = rec.borrow();
+        // Corrected: request 0 2 ms, request 1 25 ms, request 2 (due t0+20, done t0+36)
+        // 16 ms. Raw: 2 ms, 25 ms, and 1 ms for request 2 (sent t0+35): raw hides the wait.
+        assert_eq!(r.corrected.len(), 3);
+        assert_eq!(
+            r.corrected.count_between(15_900, 16_100),
+            1,
+            "request 2 corrected 16 ms"
+        );
+        assert_eq!(
+            r.corrected.count_between(24_900, 25_100),
+            1,
+            "request 1 corrected 25 ms"
+        );
+        assert_eq!(r.raw.count_between(900, 1_100), 1, "request 2 raw 1 ms");
+        assert_eq!(
+            r.raw.count_between(15_000, 17_000),
+            0,
+            "raw never sees the 16 ms"
+        );
+        // The generator itself was never late while free: lags are 0 (request 0, 1) and 0
+        // for sends held back by a slow reply.
+        assert!(r.send_lag.max() <= 1, "send lag {}", r.send_lag.max());
+    }
+
+    #[test]
+    fn test_per_conn_closes_after_n_replies() {
+        let t0 = Instant::now();
+        let (mut c, rec) = client(t0, None, Some(2));
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0));
+        assert_eq!(
+            c.on_input(b"a\n", &mut out, &mut Cx::new(t0)).verdict,
+            Verdict::Continue
+        );
+        let step = c.on_input(b"b\n", &mut out, &mut Cx::new(t0));
+        assert_eq!(step.verdict, Verdict::Close);
+        assert_eq!(c.phase(), Phase::Finished);
+        assert_eq!(rec.borrow().completed, 2);
+        assert!(rec.borrow().books_balance());
+    }
+
+    #[test]
+    fn test_timeout_fails_the_outstanding_request() {
+        let t0 = Instant::now();
+        let (mut c, rec) = client(t0, None, None);
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0));
+        assert_eq!(c.poll_at(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(
+            c.on_timer(&mut out, &mut Cx::new(t0 + ms(1500))),
+            Verdict::Close
+        );
+        let r = rec.borrow();
+        assert_eq!(r.errors_of(ErrorClass::Timeout), 1);
+        assert_eq!((r.sent, r.failed), (1, 1));
+        assert!(r.books_balance());
+    }
+
+    #[test]
+    fn test_eof_with_request_outstanding_is_an_error() {
+        let t0 = Instant::now();
+        let (mut c, rec) = client(t0, None, None);
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0));
+        assert_eq!(c.on_eof(&mut out, &mut Cx::new(t0)), Verdict::Close);
+        assert_eq!(rec.borrow().errors_of(ErrorClass::Closed), 1);
+        assert!(rec.borrow().books_balance());
+    }
+
+    #[test]
+    fn test_unexpected_bytes_are_a_framing_error() {
+        let t0 = Instant::now();
+        let (mut c, rec) = client(t0, None, Some(1));
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0));
+        // One reply plus stray bytes: the reply counts, the stray bytes do not.
+        let step = c.on_input(b"ok\nextra", &mut out, &mut Cx::new(t0));
+        assert_eq!(step.verdict, Verdict::Close);
+        assert_eq!(rec.borrow().completed, 1);
+    }
+
+    #[test]
+    fn test_reply_split_at_every_byte() {
+        let t0 = Instant::now();
+        let reply = b"a longer line of reply\n";
+        for cut in 1..reply.len() {
+            let (mut c, rec) = client(t0, None, None);
+            let mut out = Vec::new();
+            c.on_connected(&mut out, &mut Cx::new(t0));
+            let s1 = c.on_input(&reply[..cut], &mut out, &mut Cx::new(t0));
+            // The reactor keeps what was not consumed and offers it again with the rest.
+            let mut rest = reply[s1.consumed..cut].to_vec();
+            rest.extend_from_slice(&reply[cut..]);
+            let s2 = c.on_input(&rest, &mut out, &mut Cx::new(t0));
+            assert_eq!(s2.consumed, rest.len(), "cut {cut}");
+            assert_eq!(rec.borrow().completed, 1, "cut {cut}");
+        }
+    }
+}

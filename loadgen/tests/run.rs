@@ -369,3 +369,91 @@ fn test_binary_errors_exit_codes() {
     let out = loadgen().args(["--proto", "resp"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Answers each `PING\r\n` with a RESP simple string, `+PONG\r\n`: enough Redis for framing.
+struct MiniRedis;
+
+impl Protocol for MiniRedis {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+        let mut used = 0;
+        while input.len() - used >= 6 {
+            if &input[used..used + 6] != b"PING\r\n" {
+                return Step {
+                    consumed: input.len(),
+                    verdict: Verdict::Close,
+                };
+            }
+            out.extend_from_slice(b"+PONG\r\n");
+            used += 6;
+        }
+        Step::cont(used)
+    }
+}
+
+#[test]
+fn test_resp_framing_against_a_resp_server() {
+    let mut r: Reactor<MiniRedis> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| MiniRedis)));
+    let rec = run(&spec(addr, Framing::Resp, b"PING\r\n".to_vec()));
+    handle.stop();
+    t.join().unwrap().unwrap();
+    assert!(rec.books_balance());
+    assert_eq!(rec.error_total(), 0, "{:?}", rec.errors);
+    assert!(rec.completed > 50);
+    assert_eq!(rec.bytes_received, rec.completed * 7);
+}
+
+/// An HTTP server that notes when each connection is accepted.
+struct AcceptClock(std::sync::Arc<std::sync::Mutex<Vec<Instant>>>);
+
+impl readyloop::Host<readyloop::protocol::Http> for AcceptClock {
+    fn accept(
+        &mut self,
+        _l: readyloop::ListenerId,
+        _p: SocketAddr,
+    ) -> Option<readyloop::protocol::Http> {
+        self.0.lock().unwrap().push(Instant::now());
+        Some(readyloop::protocol::Http::new(Default::default()))
+    }
+}
+
+#[test]
+fn test_connect_rate_paces_new_connections() {
+    let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut r: Reactor<readyloop::protocol::Http> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let mut host = AcceptClock(times.clone());
+    let t = std::thread::spawn(move || r.run(&mut host));
+
+    let mut s = spec(addr, Framing::Http, GET.to_vec());
+    // 20 connections at 40/s over 2 threads: the last may open only ~0.5 s after the first.
+    s.connections = 20;
+    s.connect_rate = Some(40.0);
+    s.warmup = Duration::ZERO;
+    s.duration = Duration::from_millis(1500);
+    let rec = run(&s);
+    handle.stop();
+    t.join().unwrap().unwrap();
+    assert!(rec.books_balance());
+    assert_eq!(rec.error_total(), 0, "{:?}", rec.errors);
+    assert_eq!(rec.connects_ok, 20);
+    let times = times.lock().unwrap();
+    // The preflight check of the binary is not used here: exactly our 20 connections.
+    assert_eq!(times.len(), 20);
+    let spread = *times.last().unwrap() - times[0];
+    // Unpaced, 20 loopback connects take a millisecond or two. A slow machine can only
+    // spread them further, so this lower bound cannot fail by noise.
+    assert!(
+        spread >= Duration::from_millis(400),
+        "accepts spread over {spread:?}"
+    );
+}
