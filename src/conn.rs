@@ -670,6 +670,17 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
+    /// The host writes `data` on this connection (queued behind any pending output).
+    pub(crate) fn send(&mut self, sh: &mut Shared, key: usize, data: &[u8]) -> Drive {
+        if !matches!(self.state, State::Open) {
+            return Ok(());
+        }
+        sh.out.extend_from_slice(data);
+        self.queue_output(sh)?;
+        self.refresh_deadline(sh, key);
+        Ok(())
+    }
+
     /// Look at this connection again next turn without waiting for an edge.
     fn requeue(&mut self, sh: &mut Shared, key: usize) {
         if !self.has(flag::REQUEUED) {

@@ -438,6 +438,21 @@ impl<P: Protocol> Reactor<P> {
             .map(|(key, c)| (ConnId { key, gen: c.gen }, &mut c.proto))
     }
 
+    /// Write `data` on a live connection from the host (behind any queued output, under
+    /// the same output limits). Returns false if the id is stale or the connection is
+    /// not open; a write error closes the connection as usual.
+    pub fn send(&mut self, id: ConnId, data: &[u8]) -> bool {
+        let Some(c) = self.conns.get_mut(id.key) else { return false };
+        if c.gen != id.gen || c.state != State::Open {
+            return false;
+        }
+        self.sh.last_errno = None;
+        if let Err(reason) = c.send(&mut self.sh, id.key, data) {
+            self.close_conn(id.key, reason);
+        }
+        true
+    }
+
     /// The protocol of a live connection.
     pub fn protocol_mut(&mut self, id: ConnId) -> Option<&mut P> {
         match self.conns.get_mut(id.key) {

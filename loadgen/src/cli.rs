@@ -49,6 +49,84 @@ struct Cli {
 enum Cmd {
     /// Generate load and report latency (the default command)
     Run(RunArgs),
+    /// Open connections until a limit stops it, hold them, and name that limit
+    Probe(ProbeArgs),
+    /// Every limit that caps connections here: value, source, how to raise it
+    Limits {
+        /// JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// (internal) the embedded server of `probe`, in its own process
+    #[command(name = "__serve", hide = true)]
+    Serve {
+        /// Listen address
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Connection cap
+        #[arg(long)]
+        max_conns: Option<usize>,
+        /// Admin listener address
+        #[arg(long, default_value = "127.0.0.1:0")]
+        admin: SocketAddr,
+    },
+}
+
+/// `loadgen probe`: how many connections can be held, and what stops it.
+///
+/// Examples:
+///   loadgen probe                                   # embedded echo server in its own process
+///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify
+///   loadgen probe 127.0.0.1:9000 --source 127.0.0.1-127.0.0.8 --procs 2 --hold 5s --verify
+#[derive(Args, Debug, Clone)]
+#[command(verbatim_doc_comment)]
+struct ProbeArgs {
+    /// HOST:PORT of the server to hold connections to (none: an embedded echo server)
+    target: Option<String>,
+
+    /// New connections per second (all processes)
+    #[arg(long, default_value_t = 5000.0, value_name = "N")]
+    connect_rate: f64,
+
+    /// Give up on one connect after this long (a timeout means SYNs were dropped)
+    #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DUR")]
+    connect_timeout: Duration,
+
+    /// Stop after this many connections (default: until something stops it)
+    #[arg(long, value_name = "N")]
+    max: Option<u64>,
+
+    /// Keep the connections open this long after the ramp, counting those the server closes
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    hold: Duration,
+
+    /// At the end, check every held connection still answers (echo of one byte)
+    #[arg(long)]
+    verify: bool,
+
+    /// Source addresses, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29 or a comma list
+    #[arg(long, value_name = "ADDRS", value_parser = crate::probe_cmd::parse_sources)]
+    source: Option<Vec<std::net::IpAddr>>,
+
+    /// Spread the connections over N processes (each has its own descriptor table)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    procs: usize,
+
+    /// The server's admin address (readyloop --admin): its view before and during the hold
+    #[arg(long, value_name = "ADDR")]
+    server_stats: Option<SocketAddr>,
+
+    /// Upper bound on the ramp
+    #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DUR")]
+    max_time: Duration,
+
+    /// Write the report as JSON to FILE ('-' = stdout, replacing the text)
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+
+    /// (internal) run as one of --procs' children
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -161,11 +239,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let args = match cli.cmd {
-        Some(Cmd::Run(a)) => a,
-        None => cli.run,
+    let result = match cli.cmd {
+        Some(Cmd::Run(a)) => run(a),
+        None => run(cli.run),
+        Some(Cmd::Probe(p)) => probe(p),
+        Some(Cmd::Limits { json }) => {
+            crate::limits_cmd::run(json).map_err(|e| Error::io("writing the limits report", e))
+        }
+        Some(Cmd::Serve { listen, max_conns, admin }) => serve(listen, max_conns, admin),
     };
-    match run(args) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("loadgen: {e}");
@@ -420,6 +503,66 @@ fn run(a: RunArgs) -> Result<(), Error> {
         server_stats,
     };
     write_reports(&a, &result)
+}
+
+fn probe(a: ProbeArgs) -> Result<(), Error> {
+    if !(a.connect_rate.is_finite() && a.connect_rate > 0.0) {
+        return Err(Error::Usage(format!("--connect-rate must be a positive number, not {}", a.connect_rate)));
+    }
+    if a.procs == 0 || a.procs > 64 {
+        return Err(Error::Usage("--procs must be 1 to 64".into()));
+    }
+    let target = match &a.target {
+        Some(t) => Some(request::parse_target(t).map_err(Error::Usage)?),
+        None => None,
+    };
+    if let Some(t) = target {
+        if !a.child {
+            preflight(t, a.connect_timeout)?;
+        }
+    }
+    let _ = readyloop::limits::raise_nofile();
+    crate::probe_cmd::run(crate::probe_cmd::ProbeOptions {
+        target,
+        spec_rate: a.connect_rate,
+        connect_timeout: a.connect_timeout,
+        max: a.max,
+        hold: a.hold,
+        verify: a.verify,
+        sources: a.source.unwrap_or_default(),
+        procs: a.procs,
+        server_stats: a.server_stats,
+        max_time: a.max_time,
+        json: a.json,
+        child: a.child,
+    })
+}
+
+/// The embedded server of `probe`: a readyloop echo server with its admin listener, in
+/// this (child) process; prints its addresses as one JSON line, serves until SIGTERM.
+fn serve(listen: SocketAddr, max_conns: Option<usize>, admin: SocketAddr) -> Result<(), Error> {
+    let _ = readyloop::limits::raise_nofile();
+    let limits = Limits { idle_timeout: None, header_timeout: None, ..Limits::default() };
+    let cfg = ServerConfig {
+        listen: vec![listen],
+        proto: ProtoKind::Echo,
+        reactor: Config { limits, max_conns, ..Config::default() },
+        admin: Some(admin),
+        handle_signals: true,
+        ..ServerConfig::default()
+    };
+    let mut server = Server::bind(cfg).map_err(|e| Error::io("embedded server", e))?;
+    if let Ok(cap) = readyloop::server::capacity() {
+        server.reserve(cap.connections.unwrap_or(0).min(1 << 20) as usize);
+    }
+    let line = serde_json::json!({
+        "listen": server.local_addrs()[0].to_string(),
+        "admin": server.admin_addr().map(|a| a.to_string()),
+    });
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+    server.run().map_err(|e| Error::io("embedded server", e))?;
+    Ok(())
 }
 
 fn preflight(addr: SocketAddr, timeout: Duration) -> Result<(), Error> {

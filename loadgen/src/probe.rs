@@ -1,0 +1,597 @@
+//! `loadgen probe`: open connections at a fixed rate until something stops it, hold
+//! them, and name the limit that stopped it.
+//!
+//! What stops a new connection, and how it shows here:
+//!
+//! | limit | how it shows | stop reason |
+//! |---|---|---|
+//! | this process's descriptors | `socket()` fails with EMFILE | [`Stop::Descriptors`] |
+//! | the system's descriptors | ENFILE | [`Stop::Descriptors`] |
+//! | ephemeral ports of one (source, destination) | `connect()` fails with EADDRNOTAVAIL | [`Stop::Ports`] |
+//! | nothing listening / backlog overflow with abort | ECONNREFUSED | [`Stop::Refused`] |
+//! | backlog full, SYNs dropped | connect times out, no errno | [`Stop::ConnectTimeout`] |
+//! | the server's cap or its fd limit | established, then closed by the server | [`Stop::ServerClosed`] |
+//! | socket memory | ENOBUFS / ENOMEM | [`Stop::Memory`] |
+//!
+//! A connection can be established from the client's side while it sits in the
+//! server's accept queue, never accepted: `--verify` (echo one byte) and the server's
+//! own count (`--server-stats`) tell accepted from queued.
+
+use crate::record::{new_histogram, record_us, us};
+use hdrhistogram::Histogram;
+use readyloop::protocol::{Cx, Protocol, Step, Verdict};
+use readyloop::stats::errno_name;
+use readyloop::{CloseReason, Config, ConnId, ConnectOptions, Host, Limits, Reactor};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// What to probe and how.
+#[derive(Clone, Debug)]
+pub struct ProbeSpec {
+    /// Where to connect.
+    pub target: SocketAddr,
+    /// New connections per second.
+    pub connect_rate: f64,
+    /// Give up on one connect after this long.
+    pub connect_timeout: Duration,
+    /// Stop after this many (none: until something stops it).
+    pub max: Option<u64>,
+    /// Keep the connections open this long after the ramp.
+    pub hold: Duration,
+    /// At the end, check every held connection still answers (echo one byte).
+    pub verify: bool,
+    /// How long to wait for the verify echoes.
+    pub verify_timeout: Duration,
+    /// Source addresses, round robin (empty: the kernel's choice).
+    pub sources: Vec<IpAddr>,
+    /// Upper bound on the ramp, whatever happens.
+    pub max_time: Duration,
+    /// This many connections closed by the server during the ramp stop it.
+    pub server_closes_to_stop: u64,
+}
+
+/// Why the ramp stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stop {
+    /// `--max` reached.
+    Max,
+    /// No descriptor for a new socket: EMFILE (this process) or ENFILE (system).
+    Descriptors {
+        /// EMFILE or ENFILE.
+        errno: String,
+    },
+    /// EADDRNOTAVAIL from every source address: no ephemeral port left toward the
+    /// destination.
+    Ports,
+    /// ECONNREFUSED: nothing listening, or a full backlog with `tcp_abort_on_overflow`.
+    Refused,
+    /// A connect did not complete: SYNs dropped (backlog full, server stalled).
+    ConnectTimeout,
+    /// The server closed connections right after they were established: its
+    /// connection cap (`--max-conns`, `maxclients`) or its descriptor limit.
+    ServerClosed,
+    /// ENOBUFS / ENOMEM: socket memory.
+    Memory {
+        /// ENOBUFS or ENOMEM.
+        errno: String,
+    },
+    /// Another error.
+    Other {
+        /// Its errno name.
+        errno: String,
+    },
+    /// `max_time` passed.
+    TimeLimit,
+}
+
+impl Stop {
+    /// One line: what stopped it.
+    pub fn describe(&self) -> String {
+        match self {
+            Stop::Max => "reached --max".into(),
+            Stop::Descriptors { errno } if errno == "ENFILE" => {
+                "ENFILE: the system's file table is full (fs.file-max)".into()
+            }
+            Stop::Descriptors { errno } => format!("{errno}: this process's descriptor limit (RLIMIT_NOFILE)"),
+            Stop::Ports => "EADDRNOTAVAIL: no ephemeral port left for (source address, destination)".into(),
+            Stop::Refused => "ECONNREFUSED: nothing listening, or the listen backlog overflowed".into(),
+            Stop::ConnectTimeout => {
+                "connect timeout (no errno): SYNs dropped, the server's listen backlog is full or the server is stalled"
+                    .into()
+            }
+            Stop::ServerClosed => {
+                "the server closed new connections right after accepting them: its connection cap or its fd limit"
+                    .into()
+            }
+            Stop::Memory { errno } => format!("{errno}: out of socket memory (net.ipv4.tcp_mem) or RAM"),
+            Stop::Other { errno } => format!("{errno}: unexpected error"),
+            Stop::TimeLimit => "the probe's time limit (--max-time) passed".into(),
+        }
+    }
+}
+
+/// Per source address: how many connections it held, and whether its ports ran out.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SourceCount {
+    /// The address (`"default"` when the kernel chose).
+    pub source: String,
+    /// Connections established from it.
+    pub established: u64,
+    /// It hit EADDRNOTAVAIL.
+    pub exhausted: bool,
+}
+
+/// What one probe process measured.
+#[derive(Clone, Debug)]
+pub struct ProbeResult {
+    /// Connections established during the ramp.
+    pub established: u64,
+    /// Connect attempts (sockets created).
+    pub attempted: u64,
+    /// Established connections the server closed during the ramp.
+    pub closed_by_server_ramp: u64,
+    /// Held connections the server closed during the hold.
+    pub closed_by_server_hold: u64,
+    /// Connections open when the hold ended.
+    pub held_end: u64,
+    /// Most connections open at once.
+    pub peak_held: u64,
+    /// With `--verify`: held connections that echoed.
+    pub verified_alive: Option<u64>,
+    /// With `--verify`: held connections that did not answer in time (queued, never
+    /// accepted, or dead).
+    pub verified_dead: Option<u64>,
+    /// Why the ramp stopped.
+    pub stop: Stop,
+    /// Ramp duration.
+    pub ramp: Duration,
+    /// Connect times, us.
+    pub connect: Histogram<u64>,
+    /// Connections established per 100 ms of the ramp.
+    pub timeline: Vec<u64>,
+    /// Per source address.
+    pub sources: Vec<SourceCount>,
+    /// Errors seen (errno name, count), including the one that stopped it.
+    pub errors: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Open,
+    Verifying,
+    Alive,
+    Dead,
+}
+
+/// One held connection.
+struct Held {
+    st: Rc<RefCell<State>>,
+    src: usize,
+    started: Instant,
+    phase: Phase,
+    verify_deadline: Option<Instant>,
+}
+
+/// Shared by the host and the held connections of one probe.
+struct State {
+    ramping: bool,
+    established: u64,
+    open: u64,
+    peak: u64,
+    closed_by_server_ramp: u64,
+    closed_by_server_hold: u64,
+    alive: u64,
+    dead: u64,
+    connect: Histogram<u64>,
+    timeline: Vec<u64>,
+    ramp_start: Instant,
+    per_source: Vec<SourceCount>,
+}
+
+const VERIFY_BYTE: u8 = b'v';
+
+impl Protocol for Held {
+    fn on_connected(&mut self, _out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+        self.phase = Phase::Open;
+        let mut st = self.st.borrow_mut();
+        st.established += 1;
+        st.open += 1;
+        st.peak = st.peak.max(st.open);
+        record_us(&mut st.connect, us(cx.now.saturating_duration_since(self.started)));
+        let bucket = (cx.now.saturating_duration_since(st.ramp_start).as_millis() / 100) as usize;
+        if st.timeline.len() <= bucket {
+            st.timeline.resize(bucket + 1, 0);
+        }
+        st.timeline[bucket] += 1;
+        if let Some(s) = st.per_source.get_mut(self.src) {
+            s.established += 1;
+        }
+        Verdict::Continue
+    }
+
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+        if self.phase == Phase::Verifying && input.contains(&VERIFY_BYTE) {
+            self.phase = Phase::Alive;
+            self.st.borrow_mut().alive += 1;
+        }
+        // Anything else the server says (a greeting, a 503) is read and dropped.
+        Step::cont(input.len())
+    }
+
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+        Verdict::Close
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        (self.phase == Phase::Verifying).then_some(self.verify_deadline).flatten()
+    }
+
+    fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+        if self.phase == Phase::Verifying {
+            self.phase = Phase::Dead;
+            self.st.borrow_mut().dead += 1;
+        }
+        Verdict::Continue
+    }
+}
+
+struct ProbeHost {
+    spec: ProbeSpec,
+    st: Rc<RefCell<State>>,
+    opts: ConnectOptions,
+    /// Indexes of sources not yet exhausted.
+    live_sources: Vec<usize>,
+    rr: usize,
+    attempted: u64,
+    in_flight: u64,
+    stop: Option<Stop>,
+    errors: Vec<(String, u64)>,
+    ramp_start: Instant,
+}
+
+const TIMER_RAMP: u64 = 1;
+/// How often the ramp opens its due connections.
+const TICK: Duration = Duration::from_millis(1);
+
+impl ProbeHost {
+    fn count_error(&mut self, errno: Option<i32>) {
+        let name = errno.map_or_else(|| "timeout".to_string(), errno_name);
+        match self.errors.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => self.errors.push((name, 1)),
+        }
+    }
+
+    fn stop_with(&mut self, s: Stop) {
+        if self.stop.is_none() {
+            self.stop = Some(s);
+        }
+        self.st.borrow_mut().ramping = false;
+    }
+
+    /// Open the connections due by now (rate x elapsed), one tick at a time.
+    fn ramp(&mut self, r: &mut Reactor<Held>) {
+        if self.stop.is_some() {
+            return;
+        }
+        let now = r.now();
+        let elapsed = now.saturating_duration_since(self.ramp_start);
+        if elapsed > self.spec.max_time {
+            self.stop_with(Stop::TimeLimit);
+            return;
+        }
+        let due = (elapsed.as_secs_f64() * self.spec.connect_rate) as u64 + 1;
+        while self.attempted < due {
+            if self.spec.max.is_some_and(|m| self.st.borrow().established + self.in_flight >= m) {
+                if self.in_flight == 0 {
+                    self.stop_with(Stop::Max);
+                }
+                break;
+            }
+            let src = if self.spec.sources.is_empty() {
+                0
+            } else {
+                if self.live_sources.is_empty() {
+                    self.stop_with(Stop::Ports);
+                    return;
+                }
+                let i = self.live_sources[self.rr % self.live_sources.len()];
+                self.rr += 1;
+                self.opts.source = Some(self.spec.sources[i]);
+                i
+            };
+            let held = Held { st: self.st.clone(), src, started: now, phase: Phase::Connecting, verify_deadline: None };
+            self.attempted += 1;
+            match r.connect(self.spec.target, &self.opts, held) {
+                Ok(_) => self.in_flight += 1,
+                Err((e, _)) => {
+                    let errno = e.raw_os_error();
+                    self.count_error(errno);
+                    match errno {
+                        Some(libc::EADDRNOTAVAIL) => {
+                            if let Some(s) = self.st.borrow_mut().per_source.get_mut(src) {
+                                s.exhausted = true;
+                            }
+                            self.live_sources.retain(|&i| i != src);
+                            if self.spec.sources.is_empty() || self.live_sources.is_empty() {
+                                self.stop_with(Stop::Ports);
+                                return;
+                            }
+                        }
+                        Some(libc::EMFILE | libc::ENFILE) => {
+                            self.stop_with(Stop::Descriptors { errno: errno_name(errno.unwrap_or(0)) });
+                            return;
+                        }
+                        Some(libc::ENOBUFS | libc::ENOMEM) => {
+                            self.stop_with(Stop::Memory { errno: errno_name(errno.unwrap_or(0)) });
+                            return;
+                        }
+                        Some(libc::ECONNREFUSED) => {
+                            self.stop_with(Stop::Refused);
+                            return;
+                        }
+                        other => {
+                            self.stop_with(Stop::Other { errno: other.map_or("unknown".into(), errno_name) });
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        r.set_timer(now + TICK, TIMER_RAMP);
+    }
+}
+
+impl Host<Held> for ProbeHost {
+    fn closed(&mut self, _r: &mut Reactor<Held>, _id: ConnId, h: Held, reason: CloseReason, errno: Option<i32>) {
+        let mut st = self.st.borrow_mut();
+        match h.phase {
+            Phase::Connecting => {
+                drop(st);
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.count_error(errno);
+                match (reason, errno) {
+                    (CloseReason::ConnectTimeout, _) => self.stop_with(Stop::ConnectTimeout),
+                    (_, Some(libc::ECONNREFUSED)) => self.stop_with(Stop::Refused),
+                    (_, Some(libc::ENOBUFS | libc::ENOMEM)) => {
+                        self.stop_with(Stop::Memory { errno: errno_name(errno.unwrap_or(0)) })
+                    }
+                    (_, e) => self.stop_with(Stop::Other { errno: e.map_or("unknown".into(), errno_name) }),
+                }
+            }
+            _ => {
+                st.open = st.open.saturating_sub(1);
+                if matches!(reason, CloseReason::Peer | CloseReason::Reset | CloseReason::Protocol | CloseReason::Error) {
+                    if st.ramping {
+                        st.closed_by_server_ramp += 1;
+                        let n = st.closed_by_server_ramp;
+                        drop(st);
+                        if n >= self.spec.server_closes_to_stop {
+                            self.stop_with(Stop::ServerClosed);
+                        }
+                    } else {
+                        st.closed_by_server_hold += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn timer(&mut self, r: &mut Reactor<Held>, key: u64) {
+        if key == TIMER_RAMP {
+            self.ramp(r);
+        }
+    }
+
+    fn after_turn(&mut self, _r: &mut Reactor<Held>) {
+        // A connect that completed moved from in flight to established.
+        let st = self.st.borrow();
+        let done = st.established + self.errors.iter().map(|(_, c)| *c).sum::<u64>();
+        drop(st);
+        self.in_flight = self.attempted.saturating_sub(done);
+    }
+}
+
+/// A probe in progress: ramp, then (optionally) wait, then hold and verify.
+pub struct Probe {
+    r: Reactor<Held>,
+    host: ProbeHost,
+}
+
+impl Probe {
+    /// Create the reactor (it uses a few descriptors: count them before predicting).
+    pub fn new(spec: ProbeSpec) -> std::io::Result<Probe> {
+        let limits = Limits {
+            idle_timeout: None,
+            header_timeout: None,
+            connect_timeout: Some(spec.connect_timeout),
+            linger_timeout: Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let mut r: Reactor<Held> = Reactor::new(Config { limits, ..Config::default() })?;
+        r.reserve(1 << 16);
+        let now = Instant::now();
+        let per_source = if spec.sources.is_empty() {
+            vec![SourceCount { source: "default".into(), ..SourceCount::default() }]
+        } else {
+            spec.sources.iter().map(|s| SourceCount { source: s.to_string(), ..SourceCount::default() }).collect()
+        };
+        let st = Rc::new(RefCell::new(State {
+            ramping: true,
+            established: 0,
+            open: 0,
+            peak: 0,
+            closed_by_server_ramp: 0,
+            closed_by_server_hold: 0,
+            alive: 0,
+            dead: 0,
+            connect: new_histogram(),
+            timeline: Vec::new(),
+            ramp_start: now,
+            per_source,
+        }));
+        let opts = ConnectOptions { bind_no_port: true, linger_zero: true, ..ConnectOptions::default() };
+        let live_sources = (0..spec.sources.len()).collect();
+        Ok(Probe {
+            r,
+            host: ProbeHost {
+                spec,
+                st,
+                opts,
+                live_sources,
+                rr: 0,
+                attempted: 0,
+                in_flight: 0,
+                stop: None,
+                errors: Vec::new(),
+                ramp_start: now,
+            },
+        })
+    }
+
+    /// Open connections until something stops it, then let the connects still in
+    /// flight finish (up to the connect timeout). Returns connections open now.
+    pub fn ramp(&mut self) -> std::io::Result<u64> {
+        let now = Instant::now();
+        self.host.ramp_start = now;
+        self.host.st.borrow_mut().ramp_start = now;
+        self.host.ramp(&mut self.r);
+        while self.host.stop.is_none() {
+            self.r.turn(&mut self.host, Some(Duration::from_millis(50)))?;
+        }
+        // Settle: connects in flight either complete or time out.
+        let settle_until = Instant::now() + self.host.spec.connect_timeout + Duration::from_millis(200);
+        while self.host.in_flight > 0 && Instant::now() < settle_until {
+            self.r.turn(&mut self.host, Some(Duration::from_millis(50)))?;
+        }
+        self.host.st.borrow_mut().ramping = false;
+        Ok(self.host.st.borrow().open)
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> u64 {
+        self.host.st.borrow().open
+    }
+
+    /// Hold for `hold`, counting connections the server closes, then verify if asked.
+    pub fn hold_and_verify(mut self) -> std::io::Result<ProbeResult> {
+        let ramp = Instant::now().saturating_duration_since(self.host.ramp_start);
+        let until = Instant::now() + self.host.spec.hold;
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            self.r.turn(&mut self.host, Some((until - now).min(Duration::from_millis(100))))?;
+        }
+        let held_end = self.host.st.borrow().open;
+        let (mut alive, mut dead) = (None, None);
+        if self.host.spec.verify {
+            let deadline = Instant::now() + self.host.spec.verify_timeout;
+            let ids: Vec<ConnId> = self.r.protocols_mut().map(|(id, _)| id).collect();
+            for id in ids {
+                if let Some(h) = self.r.protocol_mut(id) {
+                    if h.phase == Phase::Open {
+                        h.phase = Phase::Verifying;
+                        h.verify_deadline = Some(deadline);
+                    }
+                }
+                // The byte goes out through the reactor so its buffers and limits apply.
+                self.r.send(id, &[VERIFY_BYTE]);
+            }
+            loop {
+                let (a, d) = {
+                    let st = self.host.st.borrow();
+                    (st.alive, st.dead)
+                };
+                if a + d >= held_end || Instant::now() > deadline + Duration::from_millis(200) {
+                    break;
+                }
+                self.r.turn(&mut self.host, Some(Duration::from_millis(50)))?;
+            }
+            let st = self.host.st.borrow();
+            alive = Some(st.alive);
+            dead = Some(held_end.saturating_sub(st.alive));
+        }
+        let st = self.host.st.borrow();
+        Ok(ProbeResult {
+            established: st.established,
+            attempted: self.host.attempted,
+            closed_by_server_ramp: st.closed_by_server_ramp,
+            closed_by_server_hold: st.closed_by_server_hold,
+            held_end,
+            peak_held: st.peak,
+            verified_alive: alive,
+            verified_dead: dead,
+            stop: self.host.stop.clone().unwrap_or(Stop::TimeLimit),
+            ramp,
+            connect: st.connect.clone(),
+            timeline: st.timeline.clone(),
+            sources: st.per_source.clone(),
+            errors: self.host.errors.clone(),
+        })
+    }
+}
+
+/// Connect rate over the ramp, per `step` buckets of 100 ms: (seconds from start, connections/s).
+pub fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
+    let step = step.max(1);
+    timeline
+        .chunks(step)
+        .enumerate()
+        .map(|(i, c)| ((i * step) as f64 / 10.0, c.iter().sum::<u64>() as f64 * 10.0 / c.len() as f64))
+        .collect()
+}
+
+/// A knee in the connect rate: the rate over the first and the last fifths of the ramp,
+/// when the last is under a fifth of the first (as when `connect()` without `bind`
+/// runs out of the even ephemeral ports and searches the odd ones).
+pub fn knee(timeline: &[u64]) -> Option<(f64, f64)> {
+    if timeline.len() < 10 {
+        return None;
+    }
+    let n = timeline.len() / 5;
+    // Skip the last bucket: it is cut short by the stop.
+    let body = &timeline[..timeline.len() - 1];
+    let first: u64 = body[..n].iter().sum();
+    let last: u64 = body[body.len() - n..].iter().sum();
+    let (f, l) = (first as f64 * 10.0 / n as f64, last as f64 * 10.0 / n as f64);
+    (l * 5.0 < f).then_some((f, l))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_knee_found_only_on_a_real_drop() {
+        let mut flat = vec![100u64; 30];
+        flat.push(3);
+        assert_eq!(knee(&flat), None);
+        let mut drop_ = vec![3000u64; 15];
+        drop_.extend(vec![150u64; 15]);
+        drop_.push(2);
+        let (f, l) = knee(&drop_).expect("a 20x drop is a knee");
+        assert_eq!((f, l), (30000.0, 1500.0));
+    }
+
+    #[test]
+    fn test_rate_timeline_per_second() {
+        let t = vec![10u64; 25];
+        let r = rate_timeline(&t, 10);
+        assert_eq!(r, vec![(0.0, 100.0), (1.0, 100.0), (2.0, 100.0)]);
+    }
+
+    #[test]
+    fn test_stop_descriptions_name_the_errno() {
+        assert!(Stop::Descriptors { errno: "EMFILE".into() }.describe().contains("RLIMIT_NOFILE"));
+        assert!(Stop::Descriptors { errno: "ENFILE".into() }.describe().contains("fs.file-max"));
+        assert!(Stop::Ports.describe().contains("EADDRNOTAVAIL"));
+        assert!(Stop::ConnectTimeout.describe().contains("backlog"));
+    }
+}
