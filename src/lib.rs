@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod buffer;
 mod conn;
 pub mod limits;
@@ -42,6 +43,7 @@ pub mod units;
 pub use conn::{Limits, State};
 pub use listener::ListenOptions;
 pub use reactor::{
-    Config, ConnId, ConnectOptions, Handle, Host, ListenerId, Reactor, ServeWith, SourceId,
+    Config, ConnId, ConnectOptions, Handle, Host, ListenerId, Reactor, ServeWith, Snapshot,
+    SourceId,
 };
 pub use stats::{CloseReason, Stats};

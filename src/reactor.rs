@@ -30,7 +30,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Tokens at or above this value are not connections.
@@ -172,14 +173,61 @@ impl<P: Protocol, F: FnMut() -> P> Host<P> for ServeWith<F> {
 
 const CMD_SHUTDOWN: u8 = 1;
 const CMD_STOP: u8 = 2;
+const CMD_SNAPSHOT: u8 = 4;
 
 struct Control {
     cmd: AtomicU8,
     waker: Waker,
+    /// Snapshot requests from other threads. Only touched when `CMD_SNAPSHOT` is set,
+    /// so the reactor's turn never takes this lock unless someone asked.
+    snapshots: Mutex<SnapshotQueue>,
 }
 
-/// A handle to a reactor usable from any thread: ask it to shut down gracefully or to
-/// stop at once.
+#[derive(Default)]
+struct SnapshotQueue {
+    /// Set once the reactor will answer no more: a request made after it fails at once
+    /// instead of waiting out its timeout.
+    closed: bool,
+    waiting: Vec<SyncSender<Snapshot>>,
+}
+
+impl Control {
+    fn queue(&self) -> MutexGuard<'_, SnapshotQueue> {
+        // A panic while the lock was held leaves a plain Vec and a bool: still usable.
+        self.snapshots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The reactor's state at one moment, taken on the reactor's own thread between events
+/// (see [`Handle::snapshot`], [`Reactor::snapshot`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Snapshot {
+    /// The counters (serialized with [`Stats::to_json`]).
+    #[serde(serialize_with = "stats_as_json")]
+    pub stats: Stats,
+    /// Connections open now.
+    pub active: usize,
+    /// Pooled buffers lent to connections (each holds unsent output or unused input).
+    pub buffers_in_use: usize,
+    /// Free buffers waiting in the pool.
+    pub buffers_pooled: usize,
+    /// Bytes of capacity held by the free buffers.
+    pub buffers_pooled_bytes: usize,
+    /// Reminders in the timer heap (live and stale; about one per connection with a
+    /// timeout).
+    pub timers: usize,
+    /// Connections the slab holds without growing (its reserved capacity).
+    pub slab_capacity: usize,
+    /// A graceful shutdown is under way (listeners closed, connections draining).
+    pub shutting_down: bool,
+}
+
+fn stats_as_json<S: serde::Serializer>(stats: &Stats, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&stats.to_json(), s)
+}
+
+/// A handle to a reactor usable from any thread: ask it to shut down gracefully, to
+/// stop at once, or for a [`Snapshot`].
 #[derive(Clone)]
 pub struct Handle {
     ctl: Arc<Control>,
@@ -197,6 +245,36 @@ impl Handle {
     pub fn stop(&self) {
         self.ctl.cmd.fetch_or(CMD_STOP, Ordering::SeqCst);
         let _ = self.ctl.waker.wake();
+    }
+
+    /// Ask the reactor for a [`Snapshot`] and wait up to `timeout` for it. The reactor
+    /// answers at the end of its current turn (or at once if it is waiting in `poll`).
+    ///
+    /// `None` if it did not answer in time (busy, or not turning), or if it will never
+    /// answer again ([`Handle::is_closed`]): then without waiting. Never call this from
+    /// the reactor's own thread: nobody would answer until the timeout.
+    pub fn snapshot(&self, timeout: Duration) -> Option<Snapshot> {
+        // Room for one answer, so the reactor's try_send never blocks, even when the
+        // asker has given up.
+        let (tx, rx) = mpsc::sync_channel(1);
+        {
+            let mut q = self.ctl.queue();
+            if q.closed {
+                return None;
+            }
+            q.waiting.push(tx);
+        }
+        self.ctl.cmd.fetch_or(CMD_SNAPSHOT, Ordering::SeqCst);
+        let _ = self.ctl.waker.wake();
+        // A closed queue drops our sender: that is `Disconnected`, returned at once.
+        rx.recv_timeout(timeout).ok()
+    }
+
+    /// Whether the reactor will answer no more snapshots: it was dropped, or its owner
+    /// called [`Reactor::close_snapshots`] (the server does when `run` returns).
+    /// Helper threads watch this to know when to exit.
+    pub fn is_closed(&self) -> bool {
+        self.ctl.queue().closed
     }
 }
 
@@ -287,6 +365,7 @@ impl<P: Protocol> Reactor<P> {
             ctl: Arc::new(Control {
                 cmd: AtomicU8::new(0),
                 waker,
+                snapshots: Mutex::new(SnapshotQueue::default()),
             }),
             closing: Vec::new(),
             next_gen: 0,
@@ -324,6 +403,31 @@ impl<P: Protocol> Reactor<P> {
             self.sh.pool.pooled(),
             self.sh.pool.pooled_bytes(),
         )
+    }
+
+    /// The reactor's state now (what [`Handle::snapshot`] answers).
+    pub fn snapshot(&self) -> Snapshot {
+        let (buffers_in_use, buffers_pooled, buffers_pooled_bytes) = self.buffer_stats();
+        Snapshot {
+            stats: self.stats(),
+            active: self.active(),
+            buffers_in_use,
+            buffers_pooled,
+            buffers_pooled_bytes,
+            timers: self.sh.timers.len(),
+            slab_capacity: self.conns.capacity(),
+            shutting_down: self.shutdown_at.is_some(),
+        }
+    }
+
+    /// Answer no more snapshot requests: those waiting and any later one get `None` at
+    /// once, and [`Handle::is_closed`] turns true. Dropping the reactor does this too;
+    /// call it earlier when the reactor is done but kept (e.g. to read its stats) and
+    /// helper threads should stop now.
+    pub fn close_snapshots(&self) {
+        let mut q = self.ctl.queue();
+        q.closed = true;
+        q.waiting.clear(); // dropping the senders wakes their askers with `Disconnected`
     }
 
     /// The time of the current turn.
@@ -659,6 +763,16 @@ impl<P: Protocol> Reactor<P> {
         if cmd & CMD_STOP != 0 {
             self.stopped = true;
         }
+        if cmd & CMD_SNAPSHOT != 0 {
+            let waiting = std::mem::take(&mut self.ctl.queue().waiting);
+            if !waiting.is_empty() {
+                let snap = self.snapshot();
+                for tx in waiting {
+                    // An asker that timed out has dropped its receiver: nothing to do.
+                    let _ = tx.try_send(snap.clone());
+                }
+            }
+        }
     }
 
     fn conn_ready(&mut self, key: usize, readable: bool, writable: bool, hup: bool) {
@@ -866,6 +980,13 @@ impl<P: Protocol> Reactor<P> {
                 _ => host.timer(self, key & !TK_KIND),
             }
         }
+    }
+}
+
+impl<P: Protocol> Drop for Reactor<P> {
+    fn drop(&mut self) {
+        // Handles outlive the reactor: tell their snapshot requests nobody will answer.
+        self.close_snapshots();
     }
 }
 

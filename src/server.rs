@@ -2,6 +2,7 @@
 //! periodic stats. The `readyloop` binary is a thin shell around [`Server`]; loadgen
 //! embeds the same thing when it is given no target.
 
+use crate::admin::{self, AdminInfo};
 use crate::limits::{self, NofileLimit};
 use crate::protocol::{Cx, Discard, Echo, Http, HttpConfig, Protocol, Source, Step, Verdict};
 use crate::reactor::{Config, Handle, Host, ListenerId, Reactor, SourceId};
@@ -11,6 +12,7 @@ use mio::event::Event;
 use mio::Interest;
 use std::io;
 use std::net::SocketAddr;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The built-in protocols.
@@ -122,6 +124,9 @@ pub struct ServerConfig {
     pub json: bool,
     /// Stop gracefully on SIGINT/SIGTERM.
     pub handle_signals: bool,
+    /// Serve statistics as JSON over HTTP on this address (see [`crate::admin`]); the
+    /// bound address comes from [`Server::admin_addr`].
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -135,6 +140,7 @@ impl Default for ServerConfig {
             stats_interval: None,
             json: false,
             handle_signals: false,
+            admin: None,
         }
     }
 }
@@ -165,6 +171,8 @@ pub struct Server {
     reactor: Reactor<AnyProto>,
     host: ServerHost,
     addrs: Vec<SocketAddr>,
+    /// The admin listener's bound address and thread.
+    admin: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 struct ServerHost {
@@ -255,6 +263,23 @@ impl Server {
         if let Some(d) = cfg.stats_interval {
             reactor.set_timer(Instant::now() + d, TIMER_STATS);
         }
+        let started = Instant::now();
+        // Last, so no later failure can leave the thread behind (and if this fails, the
+        // reactor dropped on return takes the listeners with it).
+        let admin = match cfg.admin {
+            Some(a) => {
+                let info = AdminInfo {
+                    listen: addrs.clone(),
+                    proto: cfg.proto.name().to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    started,
+                };
+                let spawned = admin::spawn(a, reactor.handle(), info)
+                    .map_err(|e| io::Error::new(e.kind(), format!("admin {a}: {e}")))?;
+                Some(spawned)
+            }
+            None => None,
+        };
         Ok(Server {
             reactor,
             host: ServerHost {
@@ -263,10 +288,16 @@ impl Server {
                 stats_interval: cfg.stats_interval,
                 json: cfg.json,
                 signals,
-                started: Instant::now(),
+                started,
             },
             addrs,
+            admin,
         })
+    }
+
+    /// The admin listener's bound address (port 0 resolved), if one was configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(a, _)| *a)
     }
 
     /// The bound addresses (ports resolved), in `listen` order.
@@ -284,10 +315,32 @@ impl Server {
         self.reactor.reserve(n);
     }
 
-    /// Serve until shut down; returns the final counters.
+    /// Serve until shut down; returns the final counters, after the admin thread (if
+    /// any) has ended.
     pub fn run(mut self) -> io::Result<Stats> {
-        self.reactor.run(&mut self.host)?;
+        let res = self.reactor.run(&mut self.host);
+        self.stop_admin();
+        res?;
         Ok(self.reactor.stats())
+    }
+
+    /// Tell the admin thread the reactor is done and wait for it: it notices within
+    /// `admin::POLL_INTERVAL`, or after the request it is serving (bounded by
+    /// `admin::REQUEST_TIMEOUT`).
+    fn stop_admin(&mut self) {
+        self.reactor.close_snapshots();
+        if let Some((_, t)) = self.admin.take() {
+            // A panic on that thread has nothing left to clean up; the server's result
+            // stands.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A server bound but never run leaves no thread behind either.
+        self.stop_admin();
     }
 }
 

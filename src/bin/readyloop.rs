@@ -19,6 +19,7 @@ use std::time::Duration;
 ///   readyloop                                   # HTTP on 127.0.0.1:7878
 ///   readyloop --proto echo --listen [::1]:9000 --listen 127.0.0.1:9000
 ///   readyloop --max-conns 10000 --stats-interval 1s
+///   readyloop --admin 127.0.0.1:9901             # curl http://127.0.0.1:9901/stats
 ///   curl http://127.0.0.1:7878/bytes/1048576 | wc -c
 #[derive(Parser, Debug)]
 #[command(name = "readyloop", version, about, verbatim_doc_comment)]
@@ -82,6 +83,11 @@ struct Cli {
     /// Start-up and stats lines as JSON objects (one per line)
     #[arg(long)]
     json: bool,
+
+    /// Serve statistics as JSON on http://ADDR/stats (e.g. 127.0.0.1:0 for any port;
+    /// each process sharing a port with --reuseport needs its own)
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -141,6 +147,7 @@ fn run(cli: Cli) -> std::io::Result<()> {
         stats_interval: nonzero(cli.stats_interval),
         json: cli.json,
         handle_signals: true,
+        admin: cli.admin,
         ..ServerConfig::default()
     };
     let proto = cfg.proto;
@@ -149,6 +156,7 @@ fn run(cli: Cli) -> std::io::Result<()> {
         srv.reserve(n.min(1 << 20) as usize);
     }
     let addrs: Vec<String> = srv.local_addrs().iter().map(|a| a.to_string()).collect();
+    let admin_addr = srv.admin_addr();
     let conns = cap
         .connections
         .map_or("unknown".to_string(), |n| n.to_string());
@@ -167,6 +175,8 @@ fn run(cli: Cli) -> std::io::Result<()> {
                 "open_fds": cap.open_fds,
                 "capacity": cap.connections,
                 "max_conns": cli.max_conns,
+                // The address, as `loadgen probe --server-stats` takes it.
+                "admin": admin_addr.map(|a| a.to_string()),
             })
         );
     } else {
@@ -193,6 +203,9 @@ fn run(cli: Cli) -> std::io::Result<()> {
         );
         if cap.nofile.soft == cap.nofile.hard {
             println!("  (to hold more: raise the hard limit, e.g. `ulimit -Hn 1048576` as root or LimitNOFILE= in systemd; fs.nr_open caps it)");
+        }
+        if let Some(a) = admin_addr {
+            println!("admin: http://{a}/stats");
         }
     }
     let stats = srv.run()?;

@@ -174,6 +174,32 @@ pub fn start_proto(proto: ProtoKind) -> TestServer {
     start(config(proto))
 }
 
+/// Bind `cfg` with an admin listener on 127.0.0.1:0 and run it on a thread; also
+/// returns the admin address.
+pub fn start_with_admin(mut cfg: ServerConfig) -> (TestServer, SocketAddr) {
+    cfg.admin = Some("127.0.0.1:0".parse().unwrap());
+    let server = Server::bind(cfg).expect("bind test server");
+    let addr = server.local_addrs()[0];
+    let admin = server
+        .admin_addr()
+        .expect("admin address of a server with admin");
+    assert!(
+        addr.ip().is_loopback() && admin.ip().is_loopback(),
+        "tests listen on loopback only"
+    );
+    let handle = server.handle();
+    let join = std::thread::Builder::new()
+        .name("readyloop-server".into())
+        .spawn(move || server.run())
+        .expect("spawn server thread");
+    let srv = TestServer {
+        addr,
+        handle,
+        join: Some(join),
+    };
+    (srv, admin)
+}
+
 impl TestServer {
     /// Whether the server thread has returned.
     pub fn is_finished(&self) -> bool {
