@@ -638,6 +638,16 @@ impl<P: Protocol> Conn<P> {
         {
             return Ok(());
         }
+        if self.timeout_at <= sh.now_ns && self.state == State::Connecting {
+            // The deadline says "too late", but the kernel may have finished the
+            // handshake while this loop was busy and its WRITABLE event is still
+            // queued: ask the socket before calling it a timeout.
+            self.finish_connect(sh)?;
+            if self.state == State::Connecting {
+                return Err(CloseReason::ConnectTimeout);
+            }
+            return self.drive(sh, key);
+        }
         if self.timeout_at <= sh.now_ns {
             return Err(match self.state {
                 State::Connecting => CloseReason::ConnectTimeout,

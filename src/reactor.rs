@@ -546,7 +546,9 @@ impl<P: Protocol> Reactor<P> {
     /// the same output limits). Returns false if the id is stale or the connection is
     /// not open; a write error closes the connection as usual.
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> bool {
-        let Some(c) = self.conns.get_mut(id.key) else { return false };
+        let Some(c) = self.conns.get_mut(id.key) else {
+            return false;
+        };
         if c.gen != id.gen || c.state != State::Open {
             return false;
         }

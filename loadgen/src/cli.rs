@@ -45,6 +45,8 @@ struct Cli {
     run: RunArgs,
 }
 
+// Parsed once per run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Generate load and report latency (the default command)
@@ -105,8 +107,8 @@ struct ProbeArgs {
     verify: bool,
 
     /// Source addresses, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29 or a comma list
-    #[arg(long, value_name = "ADDRS", value_parser = crate::probe_cmd::parse_sources)]
-    source: Option<Vec<std::net::IpAddr>>,
+    #[arg(long, value_name = "ADDRS", value_parser = crate::probe_cmd::parse_source_list)]
+    source: Option<crate::probe_cmd::SourceList>,
 
     /// Spread the connections over N processes (each has its own descriptor table)
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -246,7 +248,11 @@ pub fn main() -> ExitCode {
         Some(Cmd::Limits { json }) => {
             crate::limits_cmd::run(json).map_err(|e| Error::io("writing the limits report", e))
         }
-        Some(Cmd::Serve { listen, max_conns, admin }) => serve(listen, max_conns, admin),
+        Some(Cmd::Serve {
+            listen,
+            max_conns,
+            admin,
+        }) => serve(listen, max_conns, admin),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -507,7 +513,10 @@ fn run(a: RunArgs) -> Result<(), Error> {
 
 fn probe(a: ProbeArgs) -> Result<(), Error> {
     if !(a.connect_rate.is_finite() && a.connect_rate > 0.0) {
-        return Err(Error::Usage(format!("--connect-rate must be a positive number, not {}", a.connect_rate)));
+        return Err(Error::Usage(format!(
+            "--connect-rate must be a positive number, not {}",
+            a.connect_rate
+        )));
     }
     if a.procs == 0 || a.procs > 64 {
         return Err(Error::Usage("--procs must be 1 to 64".into()));
@@ -529,7 +538,7 @@ fn probe(a: ProbeArgs) -> Result<(), Error> {
         max: a.max,
         hold: a.hold,
         verify: a.verify,
-        sources: a.source.unwrap_or_default(),
+        sources: a.source.map(|s| s.0).unwrap_or_default(),
         procs: a.procs,
         server_stats: a.server_stats,
         max_time: a.max_time,
@@ -542,11 +551,19 @@ fn probe(a: ProbeArgs) -> Result<(), Error> {
 /// this (child) process; prints its addresses as one JSON line, serves until SIGTERM.
 fn serve(listen: SocketAddr, max_conns: Option<usize>, admin: SocketAddr) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
-    let limits = Limits { idle_timeout: None, header_timeout: None, ..Limits::default() };
+    let limits = Limits {
+        idle_timeout: None,
+        header_timeout: None,
+        ..Limits::default()
+    };
     let cfg = ServerConfig {
         listen: vec![listen],
         proto: ProtoKind::Echo,
-        reactor: Config { limits, max_conns, ..Config::default() },
+        reactor: Config {
+            limits,
+            max_conns,
+            ..Config::default()
+        },
         admin: Some(admin),
         handle_signals: true,
         ..ServerConfig::default()
@@ -567,7 +584,19 @@ fn serve(listen: SocketAddr, max_conns: Option<usize>, admin: SocketAddr) -> Res
 
 fn preflight(addr: SocketAddr, timeout: Duration) -> Result<(), Error> {
     match std::net::TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
-        Ok(_) => Ok(()),
+        Ok(s) => {
+            // Close with RST: a FIN would leave this port in TIME_WAIT toward the target,
+            // one port fewer for a probe of the port range.
+            let _ = nix::sys::socket::setsockopt(
+                &s,
+                nix::sys::socket::sockopt::Linger,
+                &libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            );
+            Ok(())
+        }
         Err(e) => {
             let hint = match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => " (nothing listening there?)",

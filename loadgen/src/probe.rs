@@ -202,7 +202,10 @@ impl Protocol for Held {
         st.established += 1;
         st.open += 1;
         st.peak = st.peak.max(st.open);
-        record_us(&mut st.connect, us(cx.now.saturating_duration_since(self.started)));
+        record_us(
+            &mut st.connect,
+            us(cx.now.saturating_duration_since(self.started)),
+        );
         let bucket = (cx.now.saturating_duration_since(st.ramp_start).as_millis() / 100) as usize;
         if st.timeline.len() <= bucket {
             st.timeline.resize(bucket + 1, 0);
@@ -228,7 +231,9 @@ impl Protocol for Held {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        (self.phase == Phase::Verifying).then_some(self.verify_deadline).flatten()
+        (self.phase == Phase::Verifying)
+            .then_some(self.verify_deadline)
+            .flatten()
     }
 
     fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
@@ -286,8 +291,17 @@ impl ProbeHost {
             return;
         }
         let due = (elapsed.as_secs_f64() * self.spec.connect_rate) as u64 + 1;
-        while self.attempted < due {
-            if self.spec.max.is_some_and(|m| self.st.borrow().established + self.in_flight >= m) {
+        // Bounded work per tick: when connect() itself gets slow (the odd-port search),
+        // a catch-up loop would starve the reactor, and connects that completed would
+        // sit unnoticed past their timeout. Falling behind the rate is reported instead.
+        let mut budget = 256;
+        while self.attempted < due && budget > 0 {
+            budget -= 1;
+            if self
+                .spec
+                .max
+                .is_some_and(|m| self.st.borrow().established + self.in_flight >= m)
+            {
                 if self.in_flight == 0 {
                     self.stop_with(Stop::Max);
                 }
@@ -305,7 +319,13 @@ impl ProbeHost {
                 self.opts.source = Some(self.spec.sources[i]);
                 i
             };
-            let held = Held { st: self.st.clone(), src, started: now, phase: Phase::Connecting, verify_deadline: None };
+            let held = Held {
+                st: self.st.clone(),
+                src,
+                started: now,
+                phase: Phase::Connecting,
+                verify_deadline: None,
+            };
             self.attempted += 1;
             match r.connect(self.spec.target, &self.opts, held) {
                 Ok(_) => self.in_flight += 1,
@@ -324,11 +344,15 @@ impl ProbeHost {
                             }
                         }
                         Some(libc::EMFILE | libc::ENFILE) => {
-                            self.stop_with(Stop::Descriptors { errno: errno_name(errno.unwrap_or(0)) });
+                            self.stop_with(Stop::Descriptors {
+                                errno: errno_name(errno.unwrap_or(0)),
+                            });
                             return;
                         }
                         Some(libc::ENOBUFS | libc::ENOMEM) => {
-                            self.stop_with(Stop::Memory { errno: errno_name(errno.unwrap_or(0)) });
+                            self.stop_with(Stop::Memory {
+                                errno: errno_name(errno.unwrap_or(0)),
+                            });
                             return;
                         }
                         Some(libc::ECONNREFUSED) => {
@@ -336,7 +360,9 @@ impl ProbeHost {
                             return;
                         }
                         other => {
-                            self.stop_with(Stop::Other { errno: other.map_or("unknown".into(), errno_name) });
+                            self.stop_with(Stop::Other {
+                                errno: other.map_or("unknown".into(), errno_name),
+                            });
                             return;
                         }
                     }
@@ -348,7 +374,14 @@ impl ProbeHost {
 }
 
 impl Host<Held> for ProbeHost {
-    fn closed(&mut self, _r: &mut Reactor<Held>, _id: ConnId, h: Held, reason: CloseReason, errno: Option<i32>) {
+    fn closed(
+        &mut self,
+        _r: &mut Reactor<Held>,
+        _id: ConnId,
+        h: Held,
+        reason: CloseReason,
+        errno: Option<i32>,
+    ) {
         let mut st = self.st.borrow_mut();
         match h.phase {
             Phase::Connecting => {
@@ -358,15 +391,23 @@ impl Host<Held> for ProbeHost {
                 match (reason, errno) {
                     (CloseReason::ConnectTimeout, _) => self.stop_with(Stop::ConnectTimeout),
                     (_, Some(libc::ECONNREFUSED)) => self.stop_with(Stop::Refused),
-                    (_, Some(libc::ENOBUFS | libc::ENOMEM)) => {
-                        self.stop_with(Stop::Memory { errno: errno_name(errno.unwrap_or(0)) })
-                    }
-                    (_, e) => self.stop_with(Stop::Other { errno: e.map_or("unknown".into(), errno_name) }),
+                    (_, Some(libc::ENOBUFS | libc::ENOMEM)) => self.stop_with(Stop::Memory {
+                        errno: errno_name(errno.unwrap_or(0)),
+                    }),
+                    (_, e) => self.stop_with(Stop::Other {
+                        errno: e.map_or("unknown".into(), errno_name),
+                    }),
                 }
             }
             _ => {
                 st.open = st.open.saturating_sub(1);
-                if matches!(reason, CloseReason::Peer | CloseReason::Reset | CloseReason::Protocol | CloseReason::Error) {
+                if matches!(
+                    reason,
+                    CloseReason::Peer
+                        | CloseReason::Reset
+                        | CloseReason::Protocol
+                        | CloseReason::Error
+                ) {
                     if st.ramping {
                         st.closed_by_server_ramp += 1;
                         let n = st.closed_by_server_ramp;
@@ -413,13 +454,25 @@ impl Probe {
             linger_timeout: Duration::from_millis(100),
             ..Limits::default()
         };
-        let mut r: Reactor<Held> = Reactor::new(Config { limits, ..Config::default() })?;
+        let mut r: Reactor<Held> = Reactor::new(Config {
+            limits,
+            ..Config::default()
+        })?;
         r.reserve(1 << 16);
         let now = Instant::now();
         let per_source = if spec.sources.is_empty() {
-            vec![SourceCount { source: "default".into(), ..SourceCount::default() }]
+            vec![SourceCount {
+                source: "default".into(),
+                ..SourceCount::default()
+            }]
         } else {
-            spec.sources.iter().map(|s| SourceCount { source: s.to_string(), ..SourceCount::default() }).collect()
+            spec.sources
+                .iter()
+                .map(|s| SourceCount {
+                    source: s.to_string(),
+                    ..SourceCount::default()
+                })
+                .collect()
         };
         let st = Rc::new(RefCell::new(State {
             ramping: true,
@@ -435,7 +488,11 @@ impl Probe {
             ramp_start: now,
             per_source,
         }));
-        let opts = ConnectOptions { bind_no_port: true, linger_zero: true, ..ConnectOptions::default() };
+        let opts = ConnectOptions {
+            bind_no_port: true,
+            linger_zero: true,
+            ..ConnectOptions::default()
+        };
         let live_sources = (0..spec.sources.len()).collect();
         Ok(Probe {
             r,
@@ -462,12 +519,15 @@ impl Probe {
         self.host.st.borrow_mut().ramp_start = now;
         self.host.ramp(&mut self.r);
         while self.host.stop.is_none() {
-            self.r.turn(&mut self.host, Some(Duration::from_millis(50)))?;
+            self.r
+                .turn(&mut self.host, Some(Duration::from_millis(50)))?;
         }
         // Settle: connects in flight either complete or time out.
-        let settle_until = Instant::now() + self.host.spec.connect_timeout + Duration::from_millis(200);
+        let settle_until =
+            Instant::now() + self.host.spec.connect_timeout + Duration::from_millis(200);
         while self.host.in_flight > 0 && Instant::now() < settle_until {
-            self.r.turn(&mut self.host, Some(Duration::from_millis(50)))?;
+            self.r
+                .turn(&mut self.host, Some(Duration::from_millis(50)))?;
         }
         self.host.st.borrow_mut().ramping = false;
         Ok(self.host.st.borrow().open)
@@ -487,7 +547,10 @@ impl Probe {
             if now >= until {
                 break;
             }
-            self.r.turn(&mut self.host, Some((until - now).min(Duration::from_millis(100))))?;
+            self.r.turn(
+                &mut self.host,
+                Some((until - now).min(Duration::from_millis(100))),
+            )?;
         }
         let held_end = self.host.st.borrow().open;
         let (mut alive, mut dead) = (None, None);
@@ -512,7 +575,8 @@ impl Probe {
                 if a + d >= held_end || Instant::now() > deadline + Duration::from_millis(200) {
                     break;
                 }
-                self.r.turn(&mut self.host, Some(Duration::from_millis(50)))?;
+                self.r
+                    .turn(&mut self.host, Some(Duration::from_millis(50)))?;
             }
             let st = self.host.st.borrow();
             alive = Some(st.alive);
@@ -544,12 +608,17 @@ pub fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
     timeline
         .chunks(step)
         .enumerate()
-        .map(|(i, c)| ((i * step) as f64 / 10.0, c.iter().sum::<u64>() as f64 * 10.0 / c.len() as f64))
+        .map(|(i, c)| {
+            (
+                (i * step) as f64 / 10.0,
+                c.iter().sum::<u64>() as f64 * 10.0 / c.len() as f64,
+            )
+        })
         .collect()
 }
 
 /// A knee in the connect rate: the rate over the first and the last fifths of the ramp,
-/// when the last is under a fifth of the first (as when `connect()` without `bind`
+/// when the last is under a third of the first (as when `connect()` without `bind`
 /// runs out of the even ephemeral ports and searches the odd ones).
 pub fn knee(timeline: &[u64]) -> Option<(f64, f64)> {
     if timeline.len() < 10 {
@@ -560,8 +629,11 @@ pub fn knee(timeline: &[u64]) -> Option<(f64, f64)> {
     let body = &timeline[..timeline.len() - 1];
     let first: u64 = body[..n].iter().sum();
     let last: u64 = body[body.len() - n..].iter().sum();
-    let (f, l) = (first as f64 * 10.0 / n as f64, last as f64 * 10.0 / n as f64);
-    (l * 5.0 < f).then_some((f, l))
+    let (f, l) = (
+        first as f64 * 10.0 / n as f64,
+        last as f64 * 10.0 / n as f64,
+    );
+    (l * 3.0 < f).then_some((f, l))
 }
 
 #[cfg(test)]
@@ -589,8 +661,16 @@ mod tests {
 
     #[test]
     fn test_stop_descriptions_name_the_errno() {
-        assert!(Stop::Descriptors { errno: "EMFILE".into() }.describe().contains("RLIMIT_NOFILE"));
-        assert!(Stop::Descriptors { errno: "ENFILE".into() }.describe().contains("fs.file-max"));
+        assert!(Stop::Descriptors {
+            errno: "EMFILE".into()
+        }
+        .describe()
+        .contains("RLIMIT_NOFILE"));
+        assert!(Stop::Descriptors {
+            errno: "ENFILE".into()
+        }
+        .describe()
+        .contains("fs.file-max"));
         assert!(Stop::Ports.describe().contains("EADDRNOTAVAIL"));
         assert!(Stop::ConnectTimeout.describe().contains("backlog"));
     }

@@ -49,23 +49,39 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let a: Ipv4Addr = a.trim().parse().map_err(|_| format!("bad address '{a}' in '{part}'"))?;
-            let b: Ipv4Addr = b.trim().parse().map_err(|_| format!("bad address '{b}' in '{part}'"))?;
+            let a: Ipv4Addr = a
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad address '{a}' in '{part}'"))?;
+            let b: Ipv4Addr = b
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad address '{b}' in '{part}'"))?;
             let (a, b) = (u32::from(a), u32::from(b));
             if b < a || b - a > 65535 {
-                return Err(format!("bad range '{part}' (at most 65536 addresses, low to high)"));
+                return Err(format!(
+                    "bad range '{part}' (at most 65536 addresses, low to high)"
+                ));
             }
             out.extend((a..=b).map(|i| IpAddr::V4(Ipv4Addr::from(i))));
         } else if let Some((a, len)) = part.split_once('/') {
-            let a: Ipv4Addr = a.parse().map_err(|_| format!("bad address '{a}' in '{part}'"))?;
-            let len: u32 = len.parse().map_err(|_| format!("bad prefix length in '{part}'"))?;
+            let a: Ipv4Addr = a
+                .parse()
+                .map_err(|_| format!("bad address '{a}' in '{part}'"))?;
+            let len: u32 = len
+                .parse()
+                .map_err(|_| format!("bad prefix length in '{part}'"))?;
             if !(16..=32).contains(&len) {
                 return Err(format!("prefix /{len} in '{part}': use /16 to /32"));
             }
             let base = u32::from(a) & (u32::MAX << (32 - len));
             let n = 1u32 << (32 - len);
             // Skip the network and broadcast addresses of real subnets (/31 and /32 have none).
-            let (lo, hi) = if n > 2 { (base + 1, base + n - 2) } else { (base, base + n - 1) };
+            let (lo, hi) = if n > 2 {
+                (base + 1, base + n - 2)
+            } else {
+                (base, base + n - 1)
+            };
             out.extend((lo..=hi).map(|i| IpAddr::V4(Ipv4Addr::from(i))));
         } else {
             out.push(part.parse().map_err(|_| format!("bad address '{part}'"))?);
@@ -77,16 +93,44 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     Ok(out)
 }
 
+/// A parsed `--source` list (a newtype so clap treats it as one value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceList(pub Vec<IpAddr>);
+
+/// [`parse_sources`] for clap.
+pub fn parse_source_list(s: &str) -> Result<SourceList, String> {
+    parse_sources(s).map(SourceList)
+}
+
 /// GET http://ADDR/stats from a readyloop admin listener.
 pub fn fetch_stats(addr: SocketAddr) -> Result<Value, String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("{addr}: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
-    s.write_all(b"GET /stats HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    s.write_all(b"GET /stats HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
-    s.take(4 << 20).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    s.take(4 << 20)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).ok_or("no HTTP response")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .ok_or("no HTTP response")?;
     serde_json::from_str(body).map_err(|e| format!("stats JSON: {e}"))
+}
+
+/// Kernel slab memory in bytes (`Slab:` of /proc/meminfo): socket structures of both
+/// ends, files, epoll items. Noisy, but at thousands of connections the delta is clear.
+fn slab_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Slab:"))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
 }
 
 fn hist_b64(h: &Histogram<u64>) -> String {
@@ -98,7 +142,9 @@ fn hist_b64(h: &Histogram<u64>) -> String {
 
 fn hist_from_b64(s: &str) -> Option<Histogram<u64>> {
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
-    Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes)).ok()
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .ok()
 }
 
 fn result_json(r: &ProbeResult) -> Value {
@@ -133,7 +179,11 @@ fn result_from_json(v: &Value) -> Option<ProbeResult> {
         stop: stop_from_json(&v["stop"]),
         ramp: Duration::from_secs_f64(v["ramp_s"].as_f64()?),
         connect: hist_from_b64(v["connect_hist"].as_str()?)?,
-        timeline: v["timeline"].as_array()?.iter().filter_map(Value::as_u64).collect(),
+        timeline: v["timeline"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect(),
         sources: v["sources"]
             .as_array()?
             .iter()
@@ -220,7 +270,9 @@ pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
 
 /// How to move the limit that stopped the probe, with this machine's values.
 pub fn how_to_raise(stop: &Stop, rep: &Report, procs: usize) -> String {
-    let range = rep.port_range.map_or("unknown".to_string(), |(lo, hi)| format!("{lo}-{hi}"));
+    let range = rep
+        .port_range
+        .map_or("unknown".to_string(), |(lo, hi)| format!("{lo}-{hi}"));
     let ports = rep.ports().map_or("unknown".to_string(), |n| n.to_string());
     match stop {
         Stop::Descriptors { errno } if errno == "ENFILE" => format!(
@@ -274,10 +326,14 @@ fn spawn_embedded() -> Result<(Child, SocketAddr, Option<SocketAddr>), Error> {
         .arg("__serve")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // Its start-up and shutdown lines would interleave with the report.
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| Error::io("starting the embedded server", e))?;
-    let out = child.stdout.take().ok_or_else(|| Error::Target("embedded server: no stdout".into()))?;
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::Target("embedded server: no stdout".into()))?;
     let mut line = String::new();
     let _ = BufReader::new(out).read_line(&mut line);
     let v: Value = match serde_json::from_str(line.trim()) {
@@ -285,7 +341,10 @@ fn spawn_embedded() -> Result<(Child, SocketAddr, Option<SocketAddr>), Error> {
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::Target(format!("embedded server did not start: '{}'", line.trim())));
+            return Err(Error::Target(format!(
+                "embedded server did not start: '{}'",
+                line.trim()
+            )));
         }
     };
     let listen = v["listen"].as_str().and_then(|s| s.parse().ok());
@@ -307,12 +366,17 @@ impl Drop for Reaped {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
             // SIGTERM first so a readyloop child shuts down cleanly.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 match c.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     _ => {
                         let _ = c.kill();
                         let _ = c.wait();
@@ -339,6 +403,16 @@ fn spec_of(o: &ProbeOptions, target: SocketAddr, share: usize) -> ProbeSpec {
     }
 }
 
+/// What was seen while every connection was held: the result, the count held at once,
+/// the server's stats, /proc/net/sockstat and kernel slab bytes.
+type Observed = (
+    ProbeResult,
+    u64,
+    Option<Value>,
+    Option<readyloop::limits::Sockstat>,
+    Option<u64>,
+);
+
 /// Run `loadgen probe`.
 pub fn run(o: ProbeOptions) -> Result<(), Error> {
     if o.child {
@@ -357,6 +431,7 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
     let embedded = server_child.0.is_some();
     let srv_before = admin.and_then(|a| fetch_stats(a).ok());
     let sock_before = readyloop::limits::sockstat();
+    let slab_before = slab_bytes();
     let procs = o.procs.max(1);
     let sources = o.sources.len().max(1) as u64;
 
@@ -365,10 +440,16 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
     let mut predicted: Vec<(u64, String)> = Vec::new();
     if let Some(room) = report.fd_room() {
         // A few descriptors go to the reactor itself (epoll, waker, timer).
-        predicted.push((room.saturating_sub(3) * procs as u64, format!("{procs} x this process's fd limit")));
+        predicted.push((
+            room.saturating_sub(3) * procs as u64,
+            format!("{procs} x this process's fd limit"),
+        ));
     }
     if let Some(p) = report.ports() {
-        predicted.push((p * sources, format!("ephemeral ports ({p}) x {sources} source address(es)")));
+        predicted.push((
+            p * sources,
+            format!("ephemeral ports ({p}) x {sources} source address(es)"),
+        ));
     }
     if let Some(s) = &srv_before {
         if let (Some(soft), Some(open)) = (s["nofile_soft"].as_u64(), s["fds_open"].as_u64()) {
@@ -399,12 +480,15 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
         let held_at_once = p.open();
         let srv_during = admin.and_then(|a| fetch_stats(a).ok());
         let sock_during = readyloop::limits::sockstat();
-        let r = p.hold_and_verify().map_err(|e| Error::io("probe hold", e))?;
-        (r, held_at_once, srv_during, sock_during)
+        let slab_during = slab_bytes();
+        let r = p
+            .hold_and_verify()
+            .map_err(|e| Error::io("probe hold", e))?;
+        (r, held_at_once, srv_during, sock_during, slab_during)
     } else {
         run_parent(&o, target, procs, admin)?
     };
-    let (r, held_at_once, srv_during, sock_during) = result;
+    let (r, held_at_once, srv_during, sock_during, slab_during) = result;
     let elapsed = started.elapsed();
     drop(server_child);
 
@@ -418,13 +502,17 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
         held_at_once,
         (&srv_before, &srv_during),
         (sock_before, sock_during),
+        (slab_before, slab_during),
         elapsed,
     );
     match o.json.as_deref() {
         Some("-") => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
         Some(path) => {
-            std::fs::write(path, serde_json::to_string_pretty(&out).unwrap_or_default() + "\n")
-                .map_err(|e| Error::io(format!("--json {path}"), e))?;
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&out).unwrap_or_default() + "\n",
+            )
+            .map_err(|e| Error::io(format!("--json {path}"), e))?;
             print!("{}", text(&o, &report, &out, &r));
         }
         None => print!("{}", text(&o, &report, &out, &r)),
@@ -438,7 +526,7 @@ fn run_parent(
     target: SocketAddr,
     procs: usize,
     admin: Option<SocketAddr>,
-) -> Result<(ProbeResult, u64, Option<Value>, Option<readyloop::limits::Sockstat>), Error> {
+) -> Result<Observed, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
     let mut kids = Vec::new();
     for _ in 0..procs {
@@ -448,7 +536,10 @@ fn run_parent(
             .arg(target.to_string())
             .arg("--child")
             .args(["--connect-rate", &spec.connect_rate.to_string()])
-            .args(["--connect-timeout", &format!("{}ms", spec.connect_timeout.as_millis())])
+            .args([
+                "--connect-timeout",
+                &format!("{}ms", spec.connect_timeout.as_millis()),
+            ])
             .args(["--hold", &format!("{}ms", spec.hold.as_millis())])
             .args(["--max-time", &format!("{}ms", spec.max_time.as_millis())]);
         if let Some(m) = spec.max {
@@ -477,12 +568,17 @@ fn run_parent(
         let mut rd = BufReader::new(out);
         let mut line = String::new();
         let _ = rd.read_line(&mut line);
-        held_at_once += line.trim().strip_prefix("READY ").and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        held_at_once += line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
         readers.push(rd);
     }
     // Everyone is holding now: this is the "at once" moment.
     let srv_during = admin.and_then(|a| fetch_stats(a).ok());
     let sock_during = readyloop::limits::sockstat();
+    let slab_during = slab_bytes();
     for k in kids.iter_mut() {
         if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
             let _ = stdin.write_all(b"GO\n");
@@ -494,7 +590,11 @@ fn run_parent(
         let mut line = String::new();
         let _ = rd.read_line(&mut line);
         if let Some(j) = line.trim().strip_prefix("RESULT ") {
-            if let Some(r) = serde_json::from_str::<Value>(j).ok().as_ref().and_then(result_from_json) {
+            if let Some(r) = serde_json::from_str::<Value>(j)
+                .ok()
+                .as_ref()
+                .and_then(result_from_json)
+            {
                 results.push(r);
             }
         }
@@ -505,23 +605,30 @@ fn run_parent(
         }
     }
     if results.len() != procs {
-        return Err(Error::Target(format!("only {} of {procs} probe processes reported", results.len())));
+        return Err(Error::Target(format!(
+            "only {} of {procs} probe processes reported",
+            results.len()
+        )));
     }
     let merged = merge(&results).ok_or_else(|| Error::Target("no probe results".into()))?;
-    Ok((merged, held_at_once, srv_during, sock_during))
+    Ok((merged, held_at_once, srv_during, sock_during, slab_during))
 }
 
 /// The child side of `--procs`: ramp, say READY n, wait for GO, hold, say RESULT.
 fn run_child(o: &ProbeOptions) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
-    let target = o.target.ok_or_else(|| Error::Usage("--child needs a target".into()))?;
+    let target = o
+        .target
+        .ok_or_else(|| Error::Usage("--child needs a target".into()))?;
     let mut p = Probe::new(spec_of(o, target, 1)).map_err(|e| Error::io("probe", e))?;
     p.ramp().map_err(|e| Error::io("probe ramp", e))?;
     println!("READY {}", p.open());
     let _ = std::io::stdout().flush();
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
-    let r = p.hold_and_verify().map_err(|e| Error::io("probe hold", e))?;
+    let r = p
+        .hold_and_verify()
+        .map_err(|e| Error::io("probe hold", e))?;
     println!("RESULT {}", result_json(&r));
     Ok(())
 }
@@ -536,7 +643,11 @@ fn report_json(
     r: &ProbeResult,
     held_at_once: u64,
     srv: (&Option<Value>, &Option<Value>),
-    sock: (Option<readyloop::limits::Sockstat>, Option<readyloop::limits::Sockstat>),
+    sock: (
+        Option<readyloop::limits::Sockstat>,
+        Option<readyloop::limits::Sockstat>,
+    ),
+    slab: (Option<u64>, Option<u64>),
     elapsed: Duration,
 ) -> Value {
     let q = |p: f64| (!r.connect.is_empty()).then(|| r.connect.value_at_quantile(p));
@@ -548,7 +659,7 @@ fn report_json(
             json!({
                 "active_before": active(b),
                 "active_during": active(d),
-                "accepted_during": d["accepted"].as_u64(),
+                "accepted_during": d["stats"]["accepted"].as_u64(),
                 "fds_open_during": d["fds_open"].as_u64(),
                 "rss_before": rss(b),
                 "rss_during": rss(d),
@@ -567,6 +678,10 @@ fn report_json(
                 "tcp_inuse_during": d.tcp_inuse,
                 "tcp_mem_bytes_per_connection": (held_at_once > 0)
                     .then(|| pages as f64 * rep.page_size as f64 / held_at_once as f64),
+                "slab_bytes_per_connection": match slab {
+                    (Some(b), Some(d)) if held_at_once > 0 => Some((d as f64 - b as f64) / held_at_once as f64),
+                    _ => None,
+                },
             })
         }
         _ => Value::Null,
@@ -613,8 +728,14 @@ fn text(o: &ProbeOptions, _rep: &Report, j: &Value, r: &ProbeResult) -> String {
         r.ramp.as_secs_f64(),
         r.attempted
     );
-    s += &format!("stopped by: {}\n", j["stop_description"].as_str().unwrap_or("?"));
-    s += &format!("  to raise: {}\n", j["how_to_raise"].as_str().unwrap_or("?"));
+    s += &format!(
+        "stopped by: {}\n",
+        j["stop_description"].as_str().unwrap_or("?")
+    );
+    s += &format!(
+        "  to raise: {}\n",
+        j["how_to_raise"].as_str().unwrap_or("?")
+    );
     if let Some(p) = j["prediction"].as_object() {
         let held = p.get("held").and_then(Value::as_bool).unwrap_or(false);
         s += &format!(
@@ -654,7 +775,9 @@ fn text(o: &ProbeOptions, _rep: &Report, j: &Value, r: &ProbeResult) -> String {
         o.hold.as_secs_f64()
     );
     if let (Some(a), Some(d)) = (r.verified_alive, r.verified_dead) {
-        s += &format!("verify:     {a} answered, {d} did not (queued and never accepted, or dead)\n");
+        s += &format!(
+            "verify:     {a} answered, {d} did not (queued and never accepted, or dead)\n"
+        );
     }
     if let Some(srv) = j["server"].as_object() {
         s += &format!(
@@ -665,16 +788,29 @@ fn text(o: &ProbeOptions, _rep: &Report, j: &Value, r: &ProbeResult) -> String {
         );
     }
     if let Some(k) = j["kernel"].as_object() {
+        let f = |key: &str| {
+            k.get(key)
+                .and_then(Value::as_f64)
+                .map_or("unknown".into(), |b| format!("{b:.0}"))
+        };
         s += &format!(
-            "kernel:     TCP socket memory {} bytes per held connection (/proc/net/sockstat, both ends)\n",
-            k.get("tcp_mem_bytes_per_connection").and_then(Value::as_f64).map_or("unknown".into(), |b| format!("{b:.0}"))
+            "kernel:     per held connection: {} bytes of TCP buffer memory (sockstat mem), {} bytes of slab (both ends, /proc/meminfo)\n",
+            f("tcp_mem_bytes_per_connection"),
+            f("slab_bytes_per_connection")
         );
     }
     if r.sources.len() > 1 || r.sources.iter().any(|x| x.exhausted) {
         let list: Vec<String> = r
             .sources
             .iter()
-            .map(|x| format!("{} {}{}", x.source, x.established, if x.exhausted { " (exhausted)" } else { "" }))
+            .map(|x| {
+                format!(
+                    "{} {}{}",
+                    x.source,
+                    x.established,
+                    if x.exhausted { " (exhausted)" } else { "" }
+                )
+            })
             .collect();
         s += &format!("sources:    {}\n", list.join(", "));
     }
@@ -686,7 +822,8 @@ fn text(o: &ProbeOptions, _rep: &Report, j: &Value, r: &ProbeResult) -> String {
 }
 
 fn fmt_opt_us(v: &Value) -> String {
-    v.as_u64().map_or("-".to_string(), |u| crate::report::fmt_us(u as f64))
+    v.as_u64()
+        .map_or("-".to_string(), |u| crate::report::fmt_us(u as f64))
 }
 
 #[cfg(test)]
@@ -697,7 +834,10 @@ mod tests {
     fn test_sources_ranges_cidr_lists() {
         assert_eq!(parse_sources("127.0.0.1-127.0.0.4").unwrap().len(), 4);
         let c = parse_sources("127.0.0.0/29").unwrap();
-        assert_eq!(c.first().map(|a| a.to_string()).as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            c.first().map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1")
+        );
         assert_eq!(c.len(), 6, "network and broadcast skipped");
         assert_eq!(parse_sources("127.0.0.5/32").unwrap().len(), 1);
         assert_eq!(parse_sources("127.0.0.1,127.0.0.2").unwrap().len(), 2);
@@ -719,11 +859,17 @@ mod tests {
             peak_held: 5,
             verified_alive: Some(4),
             verified_dead: Some(0),
-            stop: Stop::Descriptors { errno: "EMFILE".into() },
+            stop: Stop::Descriptors {
+                errno: "EMFILE".into(),
+            },
             ramp: Duration::from_millis(1500),
             connect: h,
             timeline: vec![1, 2, 2],
-            sources: vec![SourceCount { source: "127.0.0.1".into(), established: 5, exhausted: false }],
+            sources: vec![SourceCount {
+                source: "127.0.0.1".into(),
+                established: 5,
+                exhausted: false,
+            }],
             errors: vec![("EMFILE".into(), 1)],
         };
         let back = result_from_json(&result_json(&r)).expect("parses");

@@ -21,7 +21,10 @@ struct Reap(Child);
 
 impl Drop for Reap {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -36,19 +39,28 @@ impl Drop for Reap {
 
 /// Start `loadgen __serve` (a readyloop echo server) from `cmd`; wait for its address line.
 fn serve(mut cmd: Command) -> (Reap, Value) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn server");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn server");
     let out = child.stdout.take().unwrap();
     let guard = Reap(child);
     let mut line = String::new();
     BufReader::new(out).read_line(&mut line).unwrap();
-    let v: Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("server said '{line}': {e}"));
+    let v: Value =
+        serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("server said '{line}': {e}"));
     (guard, v)
 }
 
 #[track_caller]
 fn probe_json(mut cmd: Command) -> Value {
     let out = cmd.output().expect("run probe");
-    assert!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("probe JSON: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
@@ -59,7 +71,12 @@ struct Netns(String);
 impl Netns {
     fn new(tag: &str) -> Option<Netns> {
         let name = format!("rl-{tag}-{}", std::process::id());
-        let ok = |c: &mut Command| c.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok = |c: &mut Command| {
+            c.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
         if !ok(Command::new("ip").args(["netns", "add", &name])) {
             return None;
         }
@@ -82,7 +99,8 @@ impl Netns {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_loadgen")]).args(args);
+        c.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_loadgen")])
+            .args(args);
         c
     }
 }
@@ -107,21 +125,49 @@ fn netns_or_skip(tag: &str) -> Option<Netns> {
 
 #[test]
 fn test_netns_ports_one_source_stops_at_range_with_eaddrnotavail() {
-    let Some(ns) = netns_or_skip("ports1") else { return };
+    let Some(ns) = netns_or_skip("ports1") else {
+        return;
+    };
     // Server and admin ports outside the 100-port range, so none of the 100 is taken.
-    let (_srv, _) = serve(ns.cmd(&["__serve", "--listen", "127.0.0.1:7000", "--admin", "127.0.0.1:7001"]));
-    let mut c = ns.cmd(&["probe", "127.0.0.1:7000", "--hold", "0s", "--max-time", "20s", "--json", "-"]);
+    let (_srv, _) = serve(ns.cmd(&[
+        "__serve",
+        "--listen",
+        "127.0.0.1:7000",
+        "--admin",
+        "127.0.0.1:7001",
+    ]));
+    let mut c = ns.cmd(&[
+        "probe",
+        "127.0.0.1:7000",
+        "--hold",
+        "0s",
+        "--max-time",
+        "20s",
+        "--json",
+        "-",
+    ]);
     c.stdin(Stdio::null());
     let j = probe_json(c);
     assert_eq!(j["stop"]["kind"], "ports", "{j:#}");
-    assert_eq!(j["held_at_once"], 100, "one source toward one destination: the range's 100 ports");
+    assert_eq!(
+        j["held_at_once"], 100,
+        "one source toward one destination: the range's 100 ports"
+    );
     assert!(j["errors"].to_string().contains("EADDRNOTAVAIL"));
 }
 
 #[test]
 fn test_netns_ports_four_sources_hold_four_times_as_many() {
-    let Some(ns) = netns_or_skip("ports4") else { return };
-    let (_srv, _) = serve(ns.cmd(&["__serve", "--listen", "127.0.0.1:7000", "--admin", "127.0.0.1:7001"]));
+    let Some(ns) = netns_or_skip("ports4") else {
+        return;
+    };
+    let (_srv, _) = serve(ns.cmd(&[
+        "__serve",
+        "--listen",
+        "127.0.0.1:7000",
+        "--admin",
+        "127.0.0.1:7001",
+    ]));
     let j = probe_json(ns.cmd(&[
         "probe",
         "127.0.0.1:7000",
@@ -154,11 +200,23 @@ fn test_probe_stops_at_lowered_fd_limit_with_emfile() {
     let (_srv, addr) = serve(s);
     let target = addr["listen"].as_str().unwrap().to_string();
     let mut c = loadgen();
-    c.args(["probe", &target, "--hold", "0s", "--max-time", "20s", "--json", "-"]);
+    c.args([
+        "probe",
+        &target,
+        "--hold",
+        "0s",
+        "--max-time",
+        "20s",
+        "--json",
+        "-",
+    ]);
     // SAFETY: setrlimit is async-signal-safe; it runs in the child between fork and exec.
     unsafe {
         c.pre_exec(|| {
-            let l = libc::rlimit { rlim_cur: 200, rlim_max: 200 };
+            let l = libc::rlimit {
+                rlim_cur: 200,
+                rlim_max: 200,
+            };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -171,7 +229,10 @@ fn test_probe_stops_at_lowered_fd_limit_with_emfile() {
     let held = j["held_at_once"].as_u64().unwrap();
     // 200 descriptors less the few the process has open (stdio, epoll, waker, ...).
     assert!((180..200).contains(&held), "held {held}");
-    assert_eq!(j["prediction"]["held"], true, "the prediction counted the open fds: {j:#}");
+    assert_eq!(
+        j["prediction"]["held"], true,
+        "the prediction counted the open fds: {j:#}"
+    );
 }
 
 #[test]
@@ -183,7 +244,18 @@ fn test_probe_reports_the_servers_cap() {
     let admin = addr["admin"].as_str().unwrap().to_string();
     let j = probe_json({
         let mut c = loadgen();
-        c.args(["probe", &target, "--server-stats", &admin, "--hold", "300ms", "--max-time", "20s", "--json", "-"]);
+        c.args([
+            "probe",
+            &target,
+            "--server-stats",
+            &admin,
+            "--hold",
+            "300ms",
+            "--max-time",
+            "20s",
+            "--json",
+            "-",
+        ]);
         c
     });
     assert_eq!(j["stop"]["kind"], "server_closed", "{j:#}");
@@ -196,16 +268,31 @@ fn test_limits_json_matches_proc_and_getrlimit() {
     let out = loadgen().args(["limits", "--json"]).output().unwrap();
     assert!(out.status.success());
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let read = |p: &str| std::fs::read_to_string(format!("/proc/sys/{p}")).unwrap().trim().to_string();
-    assert_eq!(j["nr_open"].as_u64().map(|v| v.to_string()), Some(read("fs/nr_open")));
-    assert_eq!(j["file_max"].as_u64().map(|v| v.to_string()), Some(read("fs/file-max")));
-    assert_eq!(j["somaxconn"].as_u64().map(|v| v.to_string()), Some(read("net/core/somaxconn")));
+    let read = |p: &str| {
+        std::fs::read_to_string(format!("/proc/sys/{p}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        j["nr_open"].as_u64().map(|v| v.to_string()),
+        Some(read("fs/nr_open"))
+    );
+    assert_eq!(
+        j["file_max"].as_u64().map(|v| v.to_string()),
+        Some(read("fs/file-max"))
+    );
+    assert_eq!(
+        j["somaxconn"].as_u64().map(|v| v.to_string()),
+        Some(read("net/core/somaxconn"))
+    );
     let range = read("net/ipv4/ip_local_port_range");
     let mut it = range.split_whitespace().map(|x| x.parse::<u64>().unwrap());
     assert_eq!(j["port_range"][0].as_u64(), it.next());
     assert_eq!(j["port_range"][1].as_u64(), it.next());
     // The hard limit is what getrlimit says, and loadgen raised soft to it.
-    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     assert_eq!(j["nofile_hard"].as_u64(), Some(hard));
     assert_eq!(j["nofile_soft"].as_u64(), Some(hard));
 }
