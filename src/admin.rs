@@ -98,7 +98,23 @@ pub fn spawn(
     Ok((bound, join))
 }
 
+/// Descriptors the admin thread keeps in reserve: a server at its fd limit is exactly
+/// when its statistics matter, so the admin closes these to accept and answer (the
+/// socket, /proc/self/fd, /proc/self/status), then takes them back.
+const SPARE_FDS: usize = 4;
+
+fn take_spares(spares: &mut Vec<std::fs::File>) {
+    while spares.len() < SPARE_FDS {
+        match std::fs::File::open("/dev/null") {
+            Ok(f) => spares.push(f),
+            Err(_) => break, // still at the limit: try again after the next request
+        }
+    }
+}
+
 fn serve(listener: TcpListener, handle: &Handle, info: &AdminInfo, bound: SocketAddr) {
+    let mut spares = Vec::with_capacity(SPARE_FDS);
+    take_spares(&mut spares);
     while !handle.is_closed() {
         wait_readable(&listener, POLL_INTERVAL);
         match listener.accept() {
@@ -106,9 +122,22 @@ fn serve(listener: TcpListener, handle: &Handle, info: &AdminInfo, bound: Socket
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     || e.kind() == io::ErrorKind::Interrupted => {}
-            // EMFILE, ENFILE, ENOMEM, ECONNABORTED: the thread must outlive them all. The
-            // reactor may be holding every descriptor; wait for it to free some.
-            Err(_) => std::thread::sleep(POLL_INTERVAL),
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+                    && !spares.is_empty() =>
+            {
+                spares.clear();
+                if let Ok((stream, _peer)) = listener.accept() {
+                    serve_conn(stream, handle, info, bound);
+                }
+                take_spares(&mut spares);
+            }
+            // ENOMEM, ECONNABORTED, EMFILE with no spare left: the thread must outlive
+            // them all. The reactor may be holding every descriptor; wait for some.
+            Err(_) => {
+                std::thread::sleep(POLL_INTERVAL);
+                take_spares(&mut spares);
+            }
         }
     }
 }

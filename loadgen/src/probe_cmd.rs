@@ -121,6 +121,16 @@ pub fn fetch_stats(addr: SocketAddr) -> Result<Value, String> {
     serde_json::from_str(body).map_err(|e| format!("stats JSON: {e}"))
 }
 
+/// Descriptors kept back during the ramp, released to read the results (a socket to the
+/// admin listener, /proc files) when the probe itself is at its fd limit.
+const SPARE_FDS: usize = 4;
+
+fn take_spares() -> Vec<std::fs::File> {
+    (0..SPARE_FDS)
+        .filter_map(|_| std::fs::File::open("/dev/null").ok())
+        .collect()
+}
+
 /// Kernel slab memory in bytes (`Slab:` of /proc/meminfo): socket structures of both
 /// ends, files, epoll items. Noisy, but at thousands of connections the delta is clear.
 fn slab_bytes() -> Option<u64> {
@@ -439,9 +449,11 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
     // destination, and the server's own descriptor room when it tells us.
     let mut predicted: Vec<(u64, String)> = Vec::new();
     if let Some(room) = report.fd_room() {
-        // A few descriptors go to the reactor itself (epoll, waker, timer).
+        // A few descriptors go to the reactor itself (epoll, waker) and to the spares
+        // kept for reading the results at the limit.
+        let own = 2 + SPARE_FDS as u64;
         predicted.push((
-            room.saturating_sub(3) * procs as u64,
+            room.saturating_sub(own) * procs as u64,
             format!("{procs} x this process's fd limit"),
         ));
     }
@@ -475,9 +487,13 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
     let started = Instant::now();
     let result = if procs == 1 {
         let spec = spec_of(&o, target, 1);
+        let mut spares = take_spares();
         let mut p = Probe::new(spec).map_err(|e| Error::io("probe", e))?;
         p.ramp().map_err(|e| Error::io("probe ramp", e))?;
         let held_at_once = p.open();
+        // At our own fd limit, reading the server's stats and /proc needs descriptors:
+        // give back the spares kept for this moment.
+        spares.clear();
         let srv_during = admin.and_then(|a| fetch_stats(a).ok());
         let sock_during = readyloop::limits::sockstat();
         let slab_during = slab_bytes();
