@@ -616,6 +616,12 @@ fn run_parent(
         }
     }
     for k in kids.iter_mut() {
+        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
+            let _ = stdin.write_all(b"EXIT\n");
+            let _ = stdin.flush();
+        }
+    }
+    for k in kids.iter_mut() {
         if let Some(mut c) = k.0.take() {
             let _ = c.wait();
         }
@@ -630,7 +636,8 @@ fn run_parent(
     Ok((merged, held_at_once, srv_during, sock_during, slab_during))
 }
 
-/// The child side of `--procs`: ramp, say READY n, wait for GO, hold, say RESULT.
+/// The child side of `--procs`: ramp, say READY n, wait for GO, hold, say RESULT,
+/// wait for EXIT.
 fn run_child(o: &ProbeOptions) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
     let target = o
@@ -646,6 +653,12 @@ fn run_child(o: &ProbeOptions) -> Result<(), Error> {
         .hold_and_verify()
         .map_err(|e| Error::io("probe hold", e))?;
     println!("RESULT {}", result_json(&r));
+    let _ = std::io::stdout().flush();
+    // Hold on until the parent has every result: closing now would free the server's
+    // descriptors and let it accept another child's queued connections while that child
+    // is still verifying, which would count them alive.
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
     Ok(())
 }
 
@@ -679,7 +692,9 @@ fn report_json(
                 "fds_open_during": d["fds_open"].as_u64(),
                 "rss_before": rss(b),
                 "rss_during": rss(d),
-                "user_bytes_per_connection": (dn > 0).then(|| (rss(d) as f64 - rss(b) as f64) / dn as f64),
+                // A server at its fd limit may fail to read its own RSS (0): unknown then.
+                "user_bytes_per_connection": (dn > 0 && rss(b) > 0 && rss(d) > 0)
+                    .then(|| (rss(d) as f64 - rss(b) as f64) / dn as f64),
                 "queued_not_accepted": held_at_once.saturating_sub(dn),
             })
         }
@@ -778,11 +793,16 @@ fn text(o: &ProbeOptions, _rep: &Report, j: &Value, r: &ProbeResult) -> String {
         s += &format!("rate:       {}\n", rates.join(" | "));
     }
     if let Some((f, l)) = knee(&r.timeline) {
-        s += &format!(
-            "knee:       the connect rate fell from {f:.0}/s to {l:.0}/s. Without --source, connect() takes \
-             the even ephemeral ports first and searches the odd ones much more slowly once they run out; \
-             with --source and IP_BIND_ADDRESS_NO_PORT the search is per 4-tuple\n"
-        );
+        let timeouts = r.errors.iter().any(|(e, _)| e == "timeout");
+        let why = if timeouts || r.stop == Stop::ConnectTimeout {
+            "connects were timing out: the server's accept queue was full and SYNs were dropped"
+        } else if o.sources.is_empty() {
+            "without --source, connect() takes the even ephemeral ports first and searches the odd ones \
+             much more slowly once they run out; with --source and IP_BIND_ADDRESS_NO_PORT the search is per 4-tuple"
+        } else {
+            "the connect() calls themselves got slower (see the connect times)"
+        };
+        s += &format!("knee:       the connect rate fell from {f:.0}/s to {l:.0}/s: {why}\n");
     }
     s += &format!(
         "closed by the server: {} during the ramp, {} during the {:.1} s hold\n",
