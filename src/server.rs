@@ -353,16 +353,26 @@ pub struct Capacity {
     pub open_fds: Option<u64>,
     /// Connections that fit: soft limit minus open descriptors.
     pub connections: Option<u64>,
+    /// `net.core.somaxconn`: the kernel's cap on any listen backlog.
+    pub somaxconn: Option<u64>,
 }
 
-/// Raise the fd limit and work out the connection capacity.
+/// Raise the fd limit and work out the connection capacity, from the same
+/// [`limits::Report`] that `loadgen limits` prints.
 pub fn capacity() -> io::Result<Capacity> {
-    let nofile = limits::raise_nofile()?;
-    let open = limits::open_fds();
+    let r = limits::Report::read();
+    if r.nofile_hard == 0 {
+        return Err(io::Error::other("getrlimit(RLIMIT_NOFILE) failed"));
+    }
     Ok(Capacity {
-        nofile,
-        open_fds: open,
-        connections: limits::connection_capacity(&nofile),
+        nofile: NofileLimit {
+            soft_before: r.nofile_soft_before,
+            soft: r.nofile_soft,
+            hard: r.nofile_hard,
+        },
+        open_fds: r.open_fds,
+        connections: r.fd_room(),
+        somaxconn: r.somaxconn,
     })
 }
 

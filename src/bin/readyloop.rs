@@ -174,6 +174,7 @@ fn run(cli: Cli) -> std::io::Result<()> {
                 "nofile_hard": cap.nofile.hard,
                 "open_fds": cap.open_fds,
                 "capacity": cap.connections,
+                "somaxconn": cap.somaxconn,
                 "max_conns": cli.max_conns,
                 // The address, as `loadgen probe --server-stats` takes it.
                 "admin": admin_addr.map(|a| a.to_string()),
@@ -201,6 +202,11 @@ fn run(cli: Cli) -> std::io::Result<()> {
             cap.nofile.hard,
             cap.open_fds.map_or("?".to_string(), |n| n.to_string()),
         );
+        if let Some(m) = cap.somaxconn {
+            if cli.backlog as u64 > m {
+                println!("  listen backlog {} is capped at net.core.somaxconn = {m} (sysctl -w net.core.somaxconn=N)", cli.backlog);
+            }
+        }
         if cap.nofile.soft == cap.nofile.hard {
             println!("  (to hold more: raise the hard limit, e.g. `ulimit -Hn 1048576` as root or LimitNOFILE= in systemd; fs.nr_open caps it)");
         }
