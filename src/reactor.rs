@@ -443,18 +443,8 @@ impl<P: Protocol> Reactor<P> {
     /// Listen on `addr`. Returns the listener's id; its bound address (port 0 resolved)
     /// comes from [`Reactor::local_addr`].
     pub fn listen(&mut self, addr: SocketAddr, opts: &ListenOptions) -> io::Result<ListenerId> {
-        let mut sock = listener::bind(addr, opts)?;
-        let idx = self.listeners.len();
-        self.poll
-            .registry()
-            .register(&mut sock, Token(LISTENER_BASE + idx), Interest::READABLE)?;
-        self.listeners.push(Some(Listener {
-            sock,
-            opts: opts.clone(),
-            pause: AcceptPause::default(),
-            more: true,
-        }));
-        Ok(ListenerId(idx))
+        let sock = listener::bind(addr, opts)?;
+        self.add_listener(sock, opts)
     }
 
     /// Add a listener built elsewhere (e.g. inherited), already nonblocking.
