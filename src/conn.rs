@@ -49,6 +49,8 @@ pub(crate) mod flag {
     pub const READ_PENDING: u8 = 8;
     /// The peer's FIN (or an error) was signalled: read on to the 0, no short-read stop.
     pub const HUP: u8 = 32;
+    /// The header clock runs: a request from the client is incomplete.
+    pub const HEADER: u8 = 64;
     /// Queued in the reactor's "ready again" list (a budget ran out).
     pub const REQUEUED: u8 = 16;
 }
@@ -289,41 +291,56 @@ impl<P: Protocol> Conn<P> {
 
     /// The output queue is empty: feed a producer, finish a close, lift backpressure.
     fn after_drain(&mut self, sh: &mut Shared, key: usize) -> Drive {
-        if !matches!(self.state, State::Open | State::Flushing) {
-            return Ok(());
-        }
         let mut rounds = 0;
-        while self.proto.wants_drained() && self.has(flag::WRITABLE) && self.output.is_none() {
-            if rounds == PRODUCES_PER_EVENT {
-                self.requeue(sh, key);
+        // Each pass feeds the producer while the socket takes it; when the producer is
+        // done, the input waiting behind it is offered, which may start the next
+        // producer (a second pipelined `/bytes/N`): feed that one too, now, because its
+        // first chunk may have gone out whole and no WRITABLE edge will come for it.
+        loop {
+            if !matches!(self.state, State::Open | State::Flushing) {
+                return Ok(());
+            }
+            while self.proto.wants_drained() && self.has(flag::WRITABLE) && self.output.is_none() {
+                if rounds == PRODUCES_PER_EVENT {
+                    self.requeue(sh, key);
+                    return Ok(());
+                }
+                rounds += 1;
+                let mut cx = sh.cx();
+                let chunk = PRODUCE_CHUNK.min((sh.limits.max_output / 2).max(1));
+                let v = self.proto.on_drained(&mut sh.out, chunk, &mut cx);
+                sh.absorb(&cx);
+                let produced = !sh.out.is_empty();
+                self.queue_output(sh)?;
+                self.apply(sh, v)?;
+                if !produced {
+                    break;
+                }
+            }
+            if self.proto.wants_drained() || self.output.is_some() {
+                return Ok(());
+            }
+            if self.state == State::Flushing {
+                return self.finish_flush(sh);
+            }
+            if self.input.is_none() {
                 break;
             }
-            rounds += 1;
-            let mut cx = sh.cx();
-            let v = self.proto.on_drained(&mut sh.out, PRODUCE_CHUNK, &mut cx);
-            sh.absorb(&cx);
-            let produced = !sh.out.is_empty();
-            self.queue_output(sh)?;
-            self.apply(sh, v)?;
-            if !produced {
-                break;
-            }
-        }
-        if self.proto.wants_drained() || self.output.is_some() {
-            return Ok(());
-        }
-        if self.state == State::Flushing {
-            return self.finish_flush(sh);
-        }
-        // A producer finished: input that waited behind it (pipelined requests) is
-        // offered again, and reading resumes if it had stopped.
-        if self.input.is_some() {
+            // A producer finished: input that waited behind it is offered again.
             self.offer(sh, 0)?;
+            let next_producer = self.state == State::Open
+                && self.proto.wants_drained()
+                && self.has(flag::WRITABLE)
+                && self.output.is_none();
+            if !next_producer {
+                break;
+            }
         }
+        // Reading resumes if it had stopped.
         if self.state == State::Open
             && self.has(flag::READ_PAUSED)
             && self.output_len() <= sh.limits.output_high_water
-            && self.input_len() < sh.limits.max_input
+            && self.input_len() <= sh.limits.max_input
         {
             self.flags &= !flag::READ_PAUSED;
         }
@@ -372,7 +389,6 @@ impl<P: Protocol> Conn<P> {
     /// Hand `n` new bytes from the scratch buffer (joined with any leftover) to the
     /// protocol. `n == 0` re-offers the leftover alone.
     fn offer(&mut self, sh: &mut Shared, n: usize) -> Drive {
-        let had_input = self.input.is_some();
         let mut cx = sh.cx();
         let step = match self.input.as_mut() {
             Some(buf) => {
@@ -403,33 +419,35 @@ impl<P: Protocol> Conn<P> {
             return Ok(());
         }
         let pending = self.input_len();
-        if pending >= sh.limits.max_input {
-            if self.proto.wants_drained() {
-                // The protocol is busy producing (a streaming body); pipelined input
-                // waits, and so does the kernel's queue behind it.
-                self.flags |= flag::READ_PAUSED;
-            } else {
-                return Err(CloseReason::InputOverflow);
-            }
+        let busy = self.proto.wants_drained();
+        if busy && pending >= sh.limits.max_input {
+            // The protocol is busy producing (a streaming body); pipelined input
+            // waits, and so does the kernel's queue behind it.
+            self.flags |= flag::READ_PAUSED;
+        } else if pending > sh.limits.max_input {
+            // Strictly more: a protocol with a limit of its own at max_input (HTTP's
+            // 431) gets to see the input that crosses it and answer first.
+            return Err(CloseReason::InputOverflow);
         }
         // Timeouts: a request in progress runs on the header clock, which new bytes
-        // do not reset (slowloris); an idle connection on the idle clock.
-        if pending > 0 {
-            if !had_input {
-                self.timeout_at = sh
-                    .limits
-                    .header_timeout
-                    .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
-            }
-        } else {
+        // do not reset (slowloris). Input waiting behind a producer is not the
+        // client being slow: that runs on the idle clock, which writes extend.
+        if pending == 0 || busy {
+            self.flags &= !flag::HEADER;
             self.touch(sh);
+        } else if !self.has(flag::HEADER) {
+            self.flags |= flag::HEADER;
+            self.timeout_at = sh
+                .limits
+                .header_timeout
+                .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
         }
         Ok(())
     }
 
-    /// Some activity happened: restart the idle clock unless a request is in progress.
+    /// Some activity happened: restart the idle clock unless the header clock runs.
     fn touch(&mut self, sh: &Shared) {
-        if self.input.is_none() && self.state == State::Open {
+        if !self.has(flag::HEADER) && self.state == State::Open {
             self.timeout_at = sh
                 .limits
                 .idle_timeout
@@ -531,10 +549,12 @@ impl<P: Protocol> Conn<P> {
             Verdict::CloseAfterFlush => {
                 if self.state == State::Open {
                     self.set_state(State::Flushing);
-                    // Input that arrives from now on is dropped; nothing else is answered.
+                    // Input that arrives from now on is dropped; nothing else is answered,
+                    // and it is read (not paused) so the peer's FIN is seen.
                     if let Some(b) = self.input.take() {
                         sh.pool.give(b);
                     }
+                    self.flags &= !(flag::READ_PAUSED | flag::HEADER);
                     self.timeout_at = sh
                         .limits
                         .idle_timeout
@@ -558,6 +578,8 @@ impl<P: Protocol> Conn<P> {
         }
         self.set_state(State::Lingering);
         self.timeout_at = sh.now_ns + dur_ns(sh.limits.linger_timeout);
+        // Read (and drop) until the peer's FIN, whatever paused reading before.
+        self.flags &= !flag::READ_PAUSED;
         self.flags |= flag::READ_PENDING; // the peer may already have closed
         Ok(())
     }
@@ -652,7 +674,7 @@ impl<P: Protocol> Conn<P> {
             return Err(match self.state {
                 State::Connecting => CloseReason::ConnectTimeout,
                 State::Lingering => CloseReason::Done,
-                State::Open if self.input.is_some() => CloseReason::HeaderTimeout,
+                State::Open if self.has(flag::HEADER) => CloseReason::HeaderTimeout,
                 _ => CloseReason::IdleTimeout,
             });
         }

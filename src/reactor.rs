@@ -284,6 +284,9 @@ struct Listener {
     pause: AcceptPause,
     /// The accept budget ran out with connections still queued.
     more: bool,
+    /// When the pending accept-retry timer fires, if one is pending: at most one per
+    /// listener, or every failed accept would add a timer that re-arms itself.
+    retry_at: Option<Nanos>,
 }
 
 /// The reactor: one `mio::Poll`, listeners, a slab of connections, timers.
@@ -462,6 +465,7 @@ impl<P: Protocol> Reactor<P> {
             opts: opts.clone(),
             pause: AcceptPause::default(),
             more: true,
+            retry_at: None,
         }));
         Ok(ListenerId(idx))
     }
@@ -504,7 +508,9 @@ impl<P: Protocol> Reactor<P> {
         let timeout = self.sh.limits.connect_timeout;
         if let Some(c) = self.conns.get_mut(id.key) {
             c.timeout_at = timeout.map_or(crate::timer::NEVER, |d| {
-                self.sh.now_ns + d.as_nanos() as u64
+                self.sh
+                    .now_ns
+                    .saturating_add(d.as_nanos().min(u64::MAX as u128 / 2) as u64)
             });
             c.refresh_deadline(&mut self.sh, id.key);
         }
@@ -602,7 +608,12 @@ impl<P: Protocol> Reactor<P> {
             }
         }
         self.sh.draining = true;
-        let at = self.sh.now_ns + self.cfg.shutdown_timeout.as_nanos() as u64;
+        let at = self.sh.now_ns.saturating_add(
+            self.cfg
+                .shutdown_timeout
+                .as_nanos()
+                .min(u64::MAX as u128 / 2) as u64,
+        );
         self.shutdown_at = Some(at);
         self.sh.timers.schedule(at, TK_SHUTDOWN);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
@@ -840,8 +851,11 @@ impl<P: Protocol> Reactor<P> {
                     if let Some(errno) = e.raw_os_error() {
                         self.sh.stats.count_errno(errno);
                     }
-                    let at = self.sh.now_ns + wait.as_nanos() as u64;
-                    self.sh.timers.schedule(at, TK_LISTENER | idx as u64);
+                    let at = self.sh.now_ns.saturating_add(wait.as_nanos() as u64);
+                    if l.retry_at.is_none_or(|t| at < t) {
+                        l.retry_at = Some(at);
+                        self.sh.timers.schedule(at, TK_LISTENER | idx as u64);
+                    }
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -954,7 +968,14 @@ impl<P: Protocol> Reactor<P> {
                 }
                 TK_LISTENER => {
                     let idx = (key & !TK_KIND) as usize;
-                    if matches!(&self.listeners.get(idx), Some(Some(l)) if l.pause.is_paused()) {
+                    let Some(Some(l)) = self.listeners.get_mut(idx) else {
+                        continue;
+                    };
+                    if l.retry_at != Some(at) {
+                        continue; // superseded by an earlier retry
+                    }
+                    l.retry_at = None;
+                    if l.pause.is_paused() {
                         self.accept(idx, host);
                     }
                 }

@@ -251,6 +251,37 @@ fn fd_exhaustion_pauses_accept_without_spinning_and_resumes() {
         "EMFILE counted in the stats lines: {stderr}"
     );
 
+    // (4) Churn at the limit: 40 times, a served client leaves and a new one queues.
+    // Each close makes the server retry accept; the retries must not pile up into
+    // timers that keep firing (one pending retry per listener, backing off to 1 s).
+    let mut extra = Vec::new();
+    for &i in served_idx.iter().skip(10).take(40) {
+        let _ = clients[i].s.shutdown(std::net::Shutdown::Both);
+        extra.push(connect(srv.addr));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let emfile = |text: &str| -> u64 {
+        text.lines()
+            .rev()
+            .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("EMFILE=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let e0 = emfile(&srv.stderr_text());
+    std::thread::sleep(Duration::from_millis(2000));
+    let e1 = emfile(&srv.stderr_text());
+    println!(
+        "failed accepts (EMFILE) over 2 s at rest after churn: {}",
+        e1 - e0
+    );
+    assert!(
+        e1 - e0 <= 10,
+        "accept retries pile up: {} EMFILE in 2 s at rest",
+        e1 - e0
+    );
+    drop(extra);
+
     drop(clients);
     srv.signal(libc::SIGTERM);
     let st = srv.wait_exit(Duration::from_secs(10)).expect("exit");

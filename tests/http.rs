@@ -207,3 +207,85 @@ fn oversized_head_gets_431() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
 }
+
+#[test]
+fn pipelined_bodies_larger_than_the_first_chunk_all_complete() {
+    // The second body starts only when the first is done, and its first chunk goes out
+    // whole: it must still be fed without waiting for a WRITABLE edge.
+    let srv = start_proto(ProtoKind::Http);
+    let mut c = HttpConn::connect(srv.addr);
+    let sizes = [20_000usize, 20_000, 100_000, 20_000, 1_000];
+    let mut batch = Vec::new();
+    for n in sizes {
+        batch.extend(get(&format!("/bytes/{n}"), ""));
+    }
+    batch.extend(get("/", ""));
+    c.send(&batch);
+    for (i, n) in sizes.iter().enumerate() {
+        let r = c
+            .read_response()
+            .unwrap_or_else(|e| panic!("response {i}: {e}"));
+        assert_eq!(r.body.len(), *n, "response {i}");
+        assert_pattern(&r.body);
+    }
+    assert_eq!(c.read_response().expect("the last GET /").raw(), HELLO);
+    drop(c);
+    let stats = srv.shutdown();
+    assert_stats_consistent(&stats);
+}
+
+#[test]
+fn head_over_default_max_input_gets_431_not_a_reset() {
+    // Default limits: 64 KiB of input, 64 KiB read buffer, 64 KiB max head.
+    let srv = start_proto(ProtoKind::Http);
+    for filler in [65_536usize, 70_000] {
+        let mut c = HttpConn::connect(srv.addr);
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(filler)
+        );
+        c.send(req.as_bytes());
+        let r = c
+            .read_response()
+            .unwrap_or_else(|e| panic!("a 431 for a {filler}-byte header: {e}"));
+        assert_eq!(r.head.status, 431, "{:?}", r.head);
+    }
+    let stats = srv.shutdown();
+    assert_stats_consistent(&stats);
+    assert_eq!(
+        stats.closed(CloseReason::InputOverflow),
+        0,
+        "{}",
+        stats.line()
+    );
+}
+
+#[test]
+fn header_timeout_does_not_cut_a_download_with_a_request_waiting_behind_it() {
+    let mut cfg = config(ProtoKind::Http);
+    cfg.reactor.limits.header_timeout = Some(std::time::Duration::from_millis(300));
+    let srv = start(cfg);
+    let mut c = HttpConn::connect(srv.addr);
+    // A 4 MB body read slowly for ~1 s, with a complete request pipelined behind it.
+    let mut batch = get("/bytes/4000000", "");
+    batch.extend(get("/", ""));
+    c.send(&batch);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let r = c
+        .read_response()
+        .expect("the whole body despite the 300 ms header timeout");
+    assert_eq!(r.body.len(), 4_000_000);
+    assert_eq!(
+        c.read_response().expect("then the pipelined GET /").raw(),
+        HELLO
+    );
+    drop(c);
+    let stats = srv.shutdown();
+    assert_stats_consistent(&stats);
+    assert_eq!(
+        stats.closed(CloseReason::HeaderTimeout),
+        0,
+        "{}",
+        stats.line()
+    );
+}
