@@ -70,6 +70,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// What a command line does when clap refuses its arguments: `--help` and `--version`
+/// print and exit 0; anything else is one line on stderr, `PROG: what is wrong (see
+/// --help)`, and exit code 2, instead of clap's whole usage block.
+pub fn usage_exit(prog: &str, e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let msg = e.to_string();
+    let first = msg
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    eprintln!("{prog}: {first} (see --help)");
+    std::process::ExitCode::from(2)
+}
+
 /// `None` for a zero duration ("off"), `Some(d)` otherwise.
 pub fn nonzero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)

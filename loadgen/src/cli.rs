@@ -225,21 +225,7 @@ struct RunArgs {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let msg = e.to_string();
-            let first = msg
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("loadgen: {first} (see --help)");
-            return ExitCode::from(2);
-        }
+        Err(e) => return readyloop::units::usage_exit("loadgen", e),
     };
     let result = match cli.cmd {
         Some(Cmd::Run(a)) => run(a),

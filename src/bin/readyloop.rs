@@ -93,22 +93,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            // One clear line, not clap's whole usage block.
-            let msg = e.to_string();
-            let first = msg
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("readyloop: {first} (see --help)");
-            return ExitCode::from(2);
-        }
+        Err(e) => return readyloop::units::usage_exit("readyloop", e),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
