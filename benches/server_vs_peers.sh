@@ -8,7 +8,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PEERS="$ROOT/../shared/peers"
 [ -d "$PEERS" ] || { echo "needs ../shared/peers beside the repo" >&2; exit 2; }
-bash "$PEERS/setup.sh" >/dev/null
+# The peers' setup installs wrk, nginx, ... (apt) when missing; it also writes into
+# ../shared/peers, which may be read-only, so only run it when something is missing.
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then bash "$PEERS/setup.sh"; fi
 cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin readyloop
 BIN="$ROOT/target/release/readyloop"
 export PEERS_RESULTS="$ROOT/target/bench-results"
