@@ -11,8 +11,11 @@
 //! Steady state allocates nothing, and a piece left unconsumed is not scanned again
 //! from its start when it is re-offered: the framer remembers how far it looked.
 
+// `trim` and `parse_u64` are the server's: one definition of HTTP's whitespace and
+// of a Content-Length number for both sides.
 use httparse::{Header, ParserConfig, Status};
 use memchr::memchr;
+use readyloop::protocol::http::{parse_u64, trim};
 use std::fmt;
 use std::mem::MaybeUninit;
 
@@ -894,31 +897,6 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
         // is_ascii_hexdigit above guarantees to_digit succeeds.
         let d = (b as char).to_digit(16)?;
         acc.checked_mul(16)?.checked_add(u64::from(d))
-    })
-}
-
-/// Strips the optional whitespace (space, tab) HTTP allows around values and tokens.
-fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-/// A plain decimal u64: digits only, at least one, no sign, no overflow.
-fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |acc, &b| {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(d))
     })
 }
 

@@ -476,7 +476,7 @@ fn inspect(headers: &[Header<'_>]) -> HeadInfo {
 }
 
 /// Strips the optional whitespace (space, tab) HTTP allows around values and tokens.
-fn trim(mut s: &[u8]) -> &[u8] {
+pub fn trim(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }
@@ -487,7 +487,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// A plain decimal u64: digits only, at least one, no sign, no overflow.
-fn parse_u64(s: &[u8]) -> Option<u64> {
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
