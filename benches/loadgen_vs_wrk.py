@@ -1,127 +1,125 @@
 #!/usr/bin/env python3
-"""loadgen_vs_wrk.py - loadgen and wrk side by side, same targets, same run.
+"""loadgen_vs_wrk.py - loadgen and wrk as load generators, side by side, same servers, same run.
 
-Servers (the C reference c_epoll_http from ../shared/peers and readyloop --proto http)
-are pinned to CPU 0, the load generator to CPU 1. Runs are interleaved so drift hits
-both tools alike. For each run: requests/s, p50, and the load generator's own CPU per
-request (user+sys of the child, from rusage), so "faster" can be told from "cheaper".
+    python3 benches/loadgen_vs_wrk.py [--runs 3] [--dur 10] [--conns 50]   # defaults: about 2.5 minutes
+    python3 benches/loadgen_vs_wrk.py --runs 2 --dur 3                     # quick check: under a minute
 
-    python3 benches/loadgen_vs_wrk.py [--runs 3] [--dur 10] [--conns 50]
-
-Needs: wrk, gcc (for the C server), a release build (cargo build --release).
-Only loopback is used; every child is bounded by a timeout and reaped.
+Servers: the C reference (benches/peers/c_epoll_http.c, :18081) and readyloop --idle-timeout 0
+(:18090), pinned to CPU 0; the tool on CPU 1. In each round every server gets wrk then loadgen,
+so drift hits both tools alike:
+    wrk -t1 -cC -dDs --latency URL
+    loadgen run URL -t1 -cC -dDs --warmup 1s --json -
+Per run: requests/s, p50 (wrk's; loadgen's corrected p50, closed loop so the same as raw), the
+tool's CPU per request (utime+stime of the tool's process from its /proc/PID/stat at exit,
+over every reply it got, loadgen's warm-up included), the tool's CPU % and the server's.
+wrk installed by benches/setup.sh when missing; readyloop and loadgen built with cargo
+(BUILD=0 skips). Results: target/bench-results/loadgen_vs_wrk-<date>/.
 """
-import argparse, json, os, re, resource, signal, subprocess, sys, time, statistics
+import argparse, json, os, sys, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEERS = os.path.join(ROOT, "..", "shared", "peers")
-BIN = os.path.join(ROOT, "target", "release")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
 
-
-def spawn_server(cmd, port):
-    p = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         close_fds=True)
-    for _ in range(100):
-        if subprocess.run(["bash", "-c", f"ss -Hltn 'sport = :{port}' | grep -q LISTEN"]).returncode == 0:
-            return p
-        time.sleep(0.1)
-    p.kill(); p.wait()
-    sys.exit(f"server {cmd[0]} did not listen on {port}")
+SERVERS = ["c_epoll_http", "readyloop"]
 
 
-def timed(cmd, timeout):
-    """Run cmd pinned to CPU 1; return (stdout, cpu seconds of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(["taskset", "-c", "1"] + cmd, capture_output=True, text=True, timeout=timeout)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if out.returncode != 0:
-        sys.exit(f"{cmd[0]} failed: {out.stderr.strip()}")
-    return out.stdout, cpu
+def run_wrk(out, name, r, port, conns, dur):
+    text, rc, cpu, wall = B.run_client(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency",
+                                        f"http://127.0.0.1:{port}/"], dur + 20,
+                                       os.path.join(out, "raw", f"{name}_wrk_r{r}.txt"))
+    w = B.parse_wrk(text)
+    return {"rps": w["rps"], "p50_us": w["p50_us"], "replies": w["requests"], "rc": rc, "tool_cpu_s": cpu,
+            "tool_cpu_pct": 100 * cpu / wall, "errors": w["errors"] + w["non2xx"], "wall_s": wall}
 
 
-def proc_cpu_s(pid):
-    """utime+stime of a process, seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def us(v, u):
-    return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[u]
-
-
-def run_wrk(port, conns, dur):
-    out, cpu = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", f"http://127.0.0.1:{port}/"], dur + 30)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    errs = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_us": us(*p50.groups()), "cpu_us_per_req": cpu * 1e6 / max(total, 1),
-            "errors": errs.group(1) if errs else "0"}
-
-
-def run_loadgen(port, conns, dur):
-    # Warm-up 1 s (discarded), then dur s measured: the same measured time as wrk.
-    out, cpu = timed([os.path.join(BIN, "loadgen"), "run", f"http://127.0.0.1:{port}/", "-t1", f"-c{conns}",
-                      f"-d{dur}s", "--warmup", "1s", "--json", "-"], dur + 30)
-    j = json.loads(out)
-    total = j["requests"]["completed"]
+def run_loadgen(out, name, r, port, conns, dur):
+    text, rc, cpu, wall = B.run_client([os.path.join(B.RELEASE, "loadgen"), "run", f"http://127.0.0.1:{port}/",
+                                        "-t1", f"-c{conns}", f"-d{dur}s", "--warmup", "1s", "--json", "-"],
+                                       dur + 25, os.path.join(out, "raw", f"{name}_loadgen_r{r}.json"))
+    try:
+        j = json.loads(text[text.index("{"):])
+    except ValueError:
+        return {"rps": None, "p50_us": None, "replies": 0, "rc": rc or 1, "tool_cpu_s": cpu,
+                "tool_cpu_pct": 100 * cpu / wall, "errors": -1, "wall_s": wall}
     return {"rps": j["throughput_rps"], "p50_us": j["latency_us"]["corrected"]["p50"],
-            # whole-process CPU over warm-up + run, per reply of the whole run
-            "cpu_us_per_req": cpu * 1e6 / max(total, 1),
-            "errors": sum(e["count"] for e in j["errors"])}
+            "replies": j["requests"]["completed"], "rc": rc, "tool_cpu_s": cpu, "tool_cpu_pct": 100 * cpu / wall,
+            "errors": sum(e["count"] for e in j["errors"]), "wall_s": wall}
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dur", type=int, default=10)
     ap.add_argument("--conns", type=int, default=50)
     a = ap.parse_args()
-    os.makedirs("/tmp/peers-run/bin", exist_ok=True)
-    chttp = "/tmp/peers-run/bin/c_epoll_http"
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", chttp, os.path.join(PEERS, "c_epoll_http.c")], check=True)
-    servers = {
-        "c_epoll_http": spawn_server([chttp, "18081"], 18081),
-        "readyloop": spawn_server([os.path.join(BIN, "readyloop"), "--listen", "127.0.0.1:18090",
-                                   "--idle-timeout", "0"], 18090),
-    }
-    ports = {"c_epoll_http": 18081, "readyloop": 18090}
+    B.ensure_tools(("wrk",))
+    B.build_readyloop(("readyloop", "loadgen"))
+    B.build_c()
+    B.install(90 + a.runs * len(SERVERS) * 2 * (a.dur + 30))
+    out = B.results_dir("loadgen_vs_wrk")
+    B.log(f"results in {out}")
+    cmds = B.server_cmds(out, SERVERS)
+    servers = {}
+    for n in SERVERS:
+        servers[n] = B.start_server(n, cmds[n], B.PORTS[n], out, budget_s=B.alarm_left() + 30)
+        B.check_answers(servers[n], strict=True)
     rows = []
-    try:
-        for r in range(a.runs):
-            for name in servers:
-                for tool, fn in (("wrk", run_wrk), ("loadgen", run_loadgen)):
-                    c0, t0 = proc_cpu_s(servers[name].pid), time.monotonic()
-                    res = fn(ports[name], a.conns, a.dur)
-                    # Server busy % over the tool's whole run: near 100 means the server,
-                    # not the load generator, set the pace.
-                    res["server_cpu_pct"] = 100 * (proc_cpu_s(servers[name].pid) - c0) / (time.monotonic() - t0)
-                    res.update(run=r + 1, server=name, tool=tool)
-                    rows.append(res)
-                    print(json.dumps(res), flush=True)
-                    time.sleep(1)
-    finally:
-        for p in servers.values():
-            p.send_signal(signal.SIGTERM)
-        for p in servers.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill(); p.wait()
-    print(f"\n| server | tool | req/s median | p50 us median | tool CPU us/request median | server CPU % median | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for name in servers:
+    for r in range(1, a.runs + 1):
+        for n in SERVERS:
+            for tool, fn in (("wrk", run_wrk), ("loadgen", run_loadgen)):
+                s = servers[n]
+                k0, c0 = B.cpu_ticks(s.pid), B.cpu_busy_ticks()
+                res = fn(out, n, r, s.port, a.conns, a.dur)
+                srv_cpu, c1 = (B.cpu_ticks(s.pid) - k0) / B.HZ, B.cpu_busy_ticks()
+                # Server busy % over the tool's whole run: near 100 means the server set the pace.
+                res["server_cpu_pct"] = 100 * srv_cpu / res["wall_s"]
+                res["others_pct"] = B.others_pct(c0, c1, srv_cpu + res["tool_cpu_s"], res["wall_s"])
+                res["tool_us_per_req"] = res["tool_cpu_s"] * 1e6 / res["replies"] if res["replies"] else None
+                res.update(run=r, server=n, tool=tool)
+                rows.append(res)
+                B.log(f"{n:13} {tool:8} run {r}: {B.fmt(res['rps'])} req/s, p50 {B.fmt(res['p50_us'])} us, "
+                      f"tool {B.fmt(res['tool_us_per_req'], 2)} us/req at {res['tool_cpu_pct']:.0f}%, "
+                      f"server {res['server_cpu_pct']:.0f}%, others {res['others_pct']:.0f}%" + (f", errors {res['errors']}" if res["errors"] else ""))
+                time.sleep(1)
+    for s in servers.values():
+        s.stop()
+    B.write_json_lines(os.path.join(out, "runs.jsonl"), rows)
+
+    facts = B.machine_facts()
+    lines = ["# loadgen vs wrk", "", "    " + " ".join(f"{k}={v}" for k, v in facts.items()),
+             f"    command: python3 benches/loadgen_vs_wrk.py --runs {a.runs} --dur {a.dur} --conns {a.conns}", "",
+             f"-t1 -c{a.conns}, {a.runs} runs x {a.dur} s per server and tool, interleaved; servers on cpu{B.SERVER_CPU}, "
+             f"tools on cpu{B.CLIENT_CPU}. Medians [min-max].", "",
+             "| server | tool | req/s | p50 us | tool CPU per request, us | tool CPU % | server CPU % | others % | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for n in SERVERS:
         for tool in ("wrk", "loadgen"):
-            sel = [x for x in rows if x["server"] == name and x["tool"] == tool]
-            med = lambda k: statistics.median(x[k] for x in sel)
-            print(f"| {name} | {tool} | {med('rps'):,.0f} | {med('p50_us'):.0f} | {med('cpu_us_per_req'):.2f} | "
-                  f"{med('server_cpu_pct'):.0f} | {','.join(str(x['errors']) for x in sel)} |")
-        w = statistics.median(x["rps"] for x in rows if x["server"] == name and x["tool"] == "wrk")
-        l = statistics.median(x["rps"] for x in rows if x["server"] == name and x["tool"] == "loadgen")
-        print(f"| {name} | loadgen/wrk | {l / w:.2f}x | | | | |")
+            sel = [x for x in rows if x["server"] == n and x["tool"] == tool]
+            lines.append(f"| {n} | {tool} | {B.med_range([x['rps'] for x in sel])} | "
+                         f"{B.fmt(B.median(x['p50_us'] for x in sel))} | "
+                         f"{B.med_range([x['tool_us_per_req'] for x in sel], 2)} | "
+                         f"{B.fmt(B.median(x['tool_cpu_pct'] for x in sel))} | "
+                         f"{B.fmt(B.median(x['server_cpu_pct'] for x in sel))} | "
+                         f"{B.fmt(B.median(x['others_pct'] for x in sel))} | "
+                         f"{','.join(str(x['errors']) for x in sel)} |")
+        w = B.median(x["rps"] for x in rows if x["server"] == n and x["tool"] == "wrk")
+        lg = B.median(x["rps"] for x in rows if x["server"] == n and x["tool"] == "loadgen")
+        wc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "wrk")
+        lc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "loadgen")
+        if w and lg and wc and lc:
+            lines.append(f"| {n} | loadgen/wrk | {lg / w:.2f}x | | {lc / wc:.2f}x | | | | |")
+    lines += ["", "tool CPU per request: the tool's utime+stime (its /proc/PID/stat at exit) over the replies it got "
+              "(loadgen: warm-up included). A tool near 100% CPU set the pace; a server near 100% did. others % = CPU time on "
+              "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200."]
+    text = "\n".join(lines)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    print(f"(raw results: {out})")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except B.Watchdog as e:
+        sys.exit(str(e))
