@@ -20,7 +20,7 @@ fn http(c: &mut Criterion) {
         let mut out = Vec::with_capacity(4096);
         b.iter(|| {
             out.clear();
-            let step = http.on_input(black_box(GET), &mut out, &mut cx);
+            let step = http.on_input(black_box(GET), &mut out, usize::MAX, &mut cx);
             black_box((step, out.len()))
         })
     });
@@ -32,7 +32,7 @@ fn http(c: &mut Criterion) {
         let mut out = Vec::with_capacity(4096);
         b.iter(|| {
             out.clear();
-            let step = http.on_input(black_box(&batch), &mut out, &mut cx);
+            let step = http.on_input(black_box(&batch), &mut out, usize::MAX, &mut cx);
             black_box((step, out.len()))
         })
     });
@@ -49,7 +49,7 @@ fn echo(c: &mut Criterion) {
         let mut out = Vec::with_capacity(data.len());
         b.iter(|| {
             out.clear();
-            let step = echo.on_input(black_box(&data), &mut out, &mut cx);
+            let step = echo.on_input(black_box(&data), &mut out, usize::MAX, &mut cx);
             black_box((step, out.len()))
         })
     });

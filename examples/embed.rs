@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 struct Upper;
 
 impl Protocol for Upper {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
         let mut used = 0;
         while let Some(n) = input[used..].iter().position(|&b| b == b'\n') {
             out.extend(input[used..used + n + 1].iter().map(u8::to_ascii_uppercase));

@@ -51,6 +51,8 @@ pub(crate) mod flag {
     pub const HUP: u8 = 32;
     /// The header clock runs: a request from the client is incomplete.
     pub const HEADER: u8 = 64;
+    /// The rate clock runs: output waits for the peer, or a body is arriving.
+    pub const RATE: u8 = 128;
     /// Queued in the reactor's "ready again" list (a budget ran out).
     pub const REQUEUED: u8 = 16;
 }
@@ -62,11 +64,15 @@ pub(crate) struct Conn<P> {
     pub(crate) gen: u32,
     pub(crate) state: State,
     pub(crate) flags: u8,
+    /// Bytes moved (read or written) since the rate clock's window began, saturating:
+    /// the window is sized so that at most `u16::MAX` bytes must move in it (see
+    /// [`RateClock`]), which keeps the slot within its 64 bytes.
+    pub(crate) progress: u16,
     /// Unused input (a partial request); `None` while there is none.
     pub(crate) input: Option<Box<Buf>>,
     /// Unsent output; `None` while there is none.
     pub(crate) output: Option<Box<Buf>>,
-    /// When the idle, header, connect or linger timeout of the current state runs out.
+    /// When the idle, header, rate, connect or linger clock of the current state runs out.
     pub(crate) timeout_at: Nanos,
     /// The timer bookkeeping for `min(timeout_at, proto.poll_at())`.
     pub(crate) deadline: Deadline,
@@ -84,13 +90,52 @@ pub struct Limits {
     pub output_high_water: usize,
     /// Close connections with no activity for this long.
     pub idle_timeout: Option<Duration>,
-    /// Close connections whose request stays incomplete this long.
+    /// Close connections whose request stays incomplete this long. `None` falls back to
+    /// the idle timeout (a partial request is never held forever).
     pub header_timeout: Option<Duration>,
     /// How long a closing connection keeps reading and dropping input after shutting
     /// down its side.
     pub linger_timeout: Duration,
     /// Outbound connects not complete after this long fail with `ConnectTimeout`.
     pub connect_timeout: Option<Duration>,
+    /// Slowest transfer tolerated, in bytes per second (0: no minimum): while output
+    /// waits for the peer to read it, or a request body is arriving
+    /// ([`Protocol::awaits_input`]), fewer than `min_rate x min_rate_window` bytes
+    /// moved in a window closes the connection as [`CloseReason::SlowPeer`]. Without
+    /// it a peer reading a byte now and then holds its slot, and up to `max_output` of
+    /// queued output, forever (nginx's `send_timeout` and `client_body_timeout`).
+    pub min_rate: u64,
+    /// The window over which `min_rate` is judged. Shortened when `min_rate` would ask
+    /// for more than 65,535 bytes in it (a per-connection counter's range): at
+    /// 100 KiB/s the window is 0.64 s.
+    pub min_rate_window: Duration,
+}
+
+/// The rate clock's window and what must move in it, derived once from [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RateClock {
+    /// Window length; `None` without a minimum rate.
+    pub(crate) window: Option<Duration>,
+    /// Bytes that must move in one window.
+    pub(crate) need: u16,
+}
+
+impl RateClock {
+    pub(crate) fn of(l: &Limits) -> RateClock {
+        if l.min_rate == 0 || l.min_rate_window.is_zero() {
+            return RateClock {
+                window: None,
+                need: 0,
+            };
+        }
+        let max_window = Duration::from_secs_f64(f64::from(u16::MAX) / l.min_rate as f64);
+        let window = l.min_rate_window.min(max_window);
+        let need = (l.min_rate as f64 * window.as_secs_f64()).ceil() as u64;
+        RateClock {
+            window: Some(window.max(Duration::from_millis(1))),
+            need: u16::try_from(need).unwrap_or(u16::MAX).max(1),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -103,20 +148,29 @@ impl Default for Limits {
             header_timeout: Some(Duration::from_secs(10)),
             linger_timeout: Duration::from_secs(2),
             connect_timeout: Some(Duration::from_secs(3)),
+            min_rate: 1024,
+            min_rate_window: Duration::from_secs(10),
         }
     }
 }
 
 /// How many reads one connection gets per event before others get their turn.
 const READS_PER_EVENT: u32 = 16;
-/// How many `on_drained` productions one connection gets per event.
-const PRODUCES_PER_EVENT: u32 = 16;
-/// How much a producer is asked for at a time.
+/// How many protocol calls (`on_input` re-offers, `on_drained` productions) one
+/// connection gets per event.
+const CALLS_PER_EVENT: u32 = 16;
+/// How much a producer is asked for at a time, and the output budget of one
+/// `on_input` call.
 const PRODUCE_CHUNK: usize = 64 * 1024;
+/// Most protocol output one connection event may produce. Past it the connection is
+/// looked at again next turn, after every other ready connection: this is what keeps
+/// a turn short when one peer asks for megabytes (pipelined `/bytes/N`).
+pub(crate) const EVENT_BUDGET: usize = 256 * 1024;
 
 /// Everything connection handling needs from the reactor besides the slab.
 pub(crate) struct Shared {
     pub(crate) limits: Limits,
+    pub(crate) rate: RateClock,
     /// The one read buffer of the reactor.
     pub(crate) scratch: Vec<u8>,
     /// Where protocols append output before it is written.
@@ -127,12 +181,15 @@ pub(crate) struct Shared {
     pub(crate) now: Instant,
     pub(crate) start: Instant,
     pub(crate) now_ns: Nanos,
-    /// Connections that must be looked at again next turn (a budget ran out).
-    pub(crate) requeue: Vec<usize>,
+    /// Connections that must be looked at again next turn (a budget ran out), with
+    /// their generation so a slot freed and reused meanwhile is not driven spuriously.
+    pub(crate) requeue: Vec<(usize, u32)>,
     /// Graceful shutdown in progress: close connections as soon as they are idle.
     pub(crate) draining: bool,
     /// The errno behind the close being decided now (picked up by the reactor).
     pub(crate) last_errno: Option<i32>,
+    /// Protocol output the current connection event may still produce.
+    pub(crate) budget: usize,
 }
 
 impl Shared {
@@ -149,6 +206,16 @@ impl Shared {
     fn absorb(&mut self, cx: &Cx) {
         self.stats.requests += cx.requests;
         self.stats.protocol_errors += cx.protocol_errors;
+    }
+
+    /// `now + d`, or `NEVER` without a duration.
+    fn after(&self, d: Option<Duration>) -> Nanos {
+        d.map_or(NEVER, |d| self.now_ns.saturating_add(dur_ns(d)))
+    }
+
+    /// Take `produced` bytes off the event's output budget.
+    fn spend(&mut self, produced: usize) {
+        self.budget = self.budget.saturating_sub(produced);
     }
 }
 
@@ -173,6 +240,7 @@ impl<P: Protocol> Conn<P> {
             gen,
             state,
             flags: flag::WRITABLE,
+            progress: 0,
             input: None,
             output: None,
             timeout_at: NEVER,
@@ -210,6 +278,12 @@ impl<P: Protocol> Conn<P> {
         self.input.as_ref().map_or(0, |b| b.len())
     }
 
+    /// Output waits for the peer to take it: queued bytes, or a producer with more to
+    /// come. Input behind it is not offered until it is gone.
+    fn output_pending(&self) -> bool {
+        self.output.is_some() || self.proto.wants_drained()
+    }
+
     /// Nothing in flight: no partial input, no unsent output, nothing to produce.
     pub(crate) fn is_idle(&self) -> bool {
         self.state == State::Open
@@ -218,14 +292,15 @@ impl<P: Protocol> Conn<P> {
             && !self.proto.wants_drained()
     }
 
-    /// Give the buffers back to the pool (on close).
-    pub(crate) fn release(&mut self, pool: &mut BufPool) {
+    /// Give the buffers back to the pool and drop the timer (on close).
+    pub(crate) fn release(&mut self, pool: &mut BufPool, timers: &mut Timers) {
         if let Some(b) = self.input.take() {
             pool.give(b);
         }
         if let Some(b) = self.output.take() {
             pool.give(b);
         }
+        self.deadline.cancel(timers);
     }
 
     /// The socket became ready (or a budget ran out earlier and we are back).
@@ -238,6 +313,7 @@ impl<P: Protocol> Conn<P> {
         hup: bool,
     ) -> Drive {
         self.flags &= !flag::REQUEUED;
+        sh.budget = EVENT_BUDGET;
         if self.state == State::Connecting {
             if !(writable || hup) {
                 return Ok(());
@@ -285,13 +361,15 @@ impl<P: Protocol> Conn<P> {
         if sh.draining && self.is_idle() {
             return Err(CloseReason::Shutdown);
         }
+        self.update_clock(sh);
         self.refresh_deadline(sh, key);
         Ok(())
     }
 
-    /// The output queue is empty: feed a producer, finish a close, lift backpressure.
+    /// The output queue is empty: feed a producer, offer the input that waited behind
+    /// the output, finish a close, lift backpressure.
     fn after_drain(&mut self, sh: &mut Shared, key: usize) -> Drive {
-        let mut rounds = 0;
+        let mut calls = 0;
         // Each pass feeds the producer while the socket takes it; when the producer is
         // done, the input waiting behind it is offered, which may start the next
         // producer (a second pipelined `/bytes/N`): feed that one too, now, because its
@@ -301,24 +379,27 @@ impl<P: Protocol> Conn<P> {
                 return Ok(());
             }
             while self.proto.wants_drained() && self.has(flag::WRITABLE) && self.output.is_none() {
-                if rounds == PRODUCES_PER_EVENT {
+                if calls == CALLS_PER_EVENT || sh.budget == 0 {
                     self.requeue(sh, key);
                     return Ok(());
                 }
-                rounds += 1;
+                calls += 1;
                 let mut cx = sh.cx();
-                let chunk = PRODUCE_CHUNK.min((sh.limits.max_output / 2).max(1));
+                let chunk = PRODUCE_CHUNK
+                    .min((sh.limits.max_output / 2).max(1))
+                    .min(sh.budget);
                 let v = self.proto.on_drained(&mut sh.out, chunk, &mut cx);
                 sh.absorb(&cx);
-                let produced = !sh.out.is_empty();
+                let produced = sh.out.len();
+                sh.spend(produced);
                 self.queue_output(sh)?;
                 self.apply(sh, v)?;
-                if !produced {
+                if produced == 0 {
                     break;
                 }
             }
-            if self.proto.wants_drained() || self.output.is_some() {
-                return Ok(());
+            if self.output_pending() {
+                break;
             }
             if self.state == State::Flushing {
                 return self.finish_flush(sh);
@@ -326,25 +407,34 @@ impl<P: Protocol> Conn<P> {
             if self.input.is_none() {
                 break;
             }
-            // A producer finished: input that waited behind it is offered again.
-            self.offer(sh, 0)?;
-            let next_producer = self.state == State::Open
-                && self.proto.wants_drained()
+            // Output gone, producer done: the input that waited behind them is offered
+            // again (pipelined requests held back by the output budget).
+            self.offer(sh, key, 0)?;
+            let next_producer = self.proto.wants_drained()
                 && self.has(flag::WRITABLE)
-                && self.output.is_none();
+                && self.output.is_none()
+                && !self.has(flag::REQUEUED);
             if !next_producer {
                 break;
             }
         }
-        // Reading resumes if it had stopped.
-        if self.state == State::Open
-            && self.has(flag::READ_PAUSED)
-            && self.output_len() <= sh.limits.output_high_water
-            && self.input_len() <= sh.limits.max_input
-        {
+        self.update_pause(sh);
+        Ok(())
+    }
+
+    /// Pause reading while output waits above the high-water mark or input waits behind
+    /// output (backpressure: the kernel's queue, then the peer, hold the rest); resume
+    /// when neither holds. Only an open connection pauses: a closing one reads to see
+    /// the peer's FIN.
+    fn update_pause(&mut self, sh: &Shared) {
+        let pause = self.state == State::Open
+            && (self.output_len() > sh.limits.output_high_water
+                || (self.input.is_some() && (self.output_pending() || sh.budget == 0)));
+        if pause {
+            self.flags |= flag::READ_PAUSED;
+        } else {
             self.flags &= !flag::READ_PAUSED;
         }
-        Ok(())
     }
 
     fn read_loop(&mut self, sh: &mut Shared, key: usize) -> Drive {
@@ -353,7 +443,7 @@ impl<P: Protocol> Conn<P> {
             if self.has(flag::READ_PAUSED) || self.state == State::Closed {
                 return Ok(());
             }
-            if reads == READS_PER_EVENT {
+            if reads == READS_PER_EVENT || sh.budget == 0 {
                 self.requeue(sh, key);
                 return Ok(());
             }
@@ -366,8 +456,11 @@ impl<P: Protocol> Conn<P> {
                 }
                 Ok(n) => {
                     sh.stats.bytes_in += n as u64;
+                    self.progress = self
+                        .progress
+                        .saturating_add(n.min(u16::MAX as usize) as u16);
                     match self.state {
-                        State::Open if !self.has(flag::PEER_EOF) => self.offer(sh, n)?,
+                        State::Open if !self.has(flag::PEER_EOF) => self.offer(sh, key, n)?,
                         _ => {} // closing: input is read only to be dropped
                     }
                     if n < sh.scratch.len() && !self.has(flag::HUP) {
@@ -387,71 +480,123 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Hand `n` new bytes from the scratch buffer (joined with any leftover) to the
-    /// protocol. `n == 0` re-offers the leftover alone.
-    fn offer(&mut self, sh: &mut Shared, n: usize) -> Drive {
-        let mut cx = sh.cx();
-        let step = match self.input.as_mut() {
-            Some(buf) => {
-                buf.extend(&sh.scratch[..n]);
-                let step = self.proto.on_input(buf.as_slice(), &mut sh.out, &mut cx);
-                buf.consume(step.consumed);
-                step
-            }
-            None => {
-                let step = self.proto.on_input(&sh.scratch[..n], &mut sh.out, &mut cx);
-                if step.consumed < n {
-                    let mut buf = sh.pool.take();
-                    buf.extend(&sh.scratch[step.consumed.min(n)..n]);
-                    self.input = Some(buf);
+    /// protocol, and offer what is left again while it makes progress, the output goes
+    /// out whole and the event's budget lasts. `n == 0` re-offers the leftover alone.
+    fn offer(&mut self, sh: &mut Shared, key: usize, n: usize) -> Drive {
+        if let Some(buf) = self.input.as_mut() {
+            buf.extend(&sh.scratch[..n]);
+        }
+        let mut calls = 0;
+        let mut used_any = false;
+        loop {
+            calls += 1;
+            let budget = sh.budget.min(PRODUCE_CHUNK);
+            let mut cx = sh.cx();
+            let consumed = match self.input.as_mut() {
+                Some(buf) => {
+                    let step = self
+                        .proto
+                        .on_input(buf.as_slice(), &mut sh.out, budget, &mut cx);
+                    buf.consume(step.consumed);
+                    Ok((step.consumed, step.verdict))
                 }
-                step
+                None => {
+                    let step = self
+                        .proto
+                        .on_input(&sh.scratch[..n], &mut sh.out, budget, &mut cx);
+                    if step.consumed < n {
+                        let mut buf = sh.pool.take();
+                        buf.extend(&sh.scratch[step.consumed.min(n)..n]);
+                        self.input = Some(buf);
+                    }
+                    Ok((step.consumed, step.verdict))
+                }
+            };
+            let (consumed, verdict): (usize, Verdict) = consumed?;
+            sh.absorb(&cx);
+            used_any |= consumed > 0;
+            if self.input.as_ref().is_some_and(|b| b.is_empty()) {
+                if let Some(b) = self.input.take() {
+                    sh.pool.give(b);
+                }
             }
-        };
-        sh.absorb(&cx);
-        if self.input.as_ref().is_some_and(|b| b.is_empty()) {
-            if let Some(b) = self.input.take() {
-                sh.pool.give(b);
+            let produced = sh.out.len();
+            sh.spend(produced);
+            self.queue_output(sh)?;
+            self.apply(sh, verdict)?;
+            if self.state != State::Open || self.input.is_none() {
+                break;
+            }
+            // Complete requests may be left that the output budget held back: offer
+            // them now if what was answered went out whole (the peer is reading), else
+            // once it has (after_drain).
+            if consumed == 0 || self.output_pending() {
+                break;
+            }
+            if calls == CALLS_PER_EVENT || sh.budget == 0 {
+                self.requeue(sh, key);
+                break;
             }
         }
-        self.queue_output(sh)?;
-        self.apply(sh, step.verdict)?;
+        if used_any {
+            // A request completed: the next one gets a header clock of its own.
+            self.flags &= !flag::HEADER;
+        }
         if self.state != State::Open {
             return Ok(());
         }
-        let pending = self.input_len();
-        let busy = self.proto.wants_drained();
-        if busy && pending >= sh.limits.max_input {
-            // The protocol is busy producing (a streaming body); pipelined input
-            // waits, and so does the kernel's queue behind it.
-            self.flags |= flag::READ_PAUSED;
-        } else if pending > sh.limits.max_input {
+        self.update_pause(sh);
+        if self.input_len() > sh.limits.max_input && !self.has(flag::READ_PAUSED) {
             // Strictly more: a protocol with a limit of its own at max_input (HTTP's
-            // 431) gets to see the input that crosses it and answer first.
+            // 431) gets to see the input that crosses it and answer first. Input that
+            // waits behind output is backpressure, not overflow: reading is paused.
             return Err(CloseReason::InputOverflow);
-        }
-        // Timeouts: a request in progress runs on the header clock, which new bytes
-        // do not reset (slowloris). Input waiting behind a producer is not the
-        // client being slow: that runs on the idle clock, which writes extend.
-        if pending == 0 || busy {
-            self.flags &= !flag::HEADER;
-            self.touch(sh);
-        } else if !self.has(flag::HEADER) {
-            self.flags |= flag::HEADER;
-            self.timeout_at = sh
-                .limits
-                .header_timeout
-                .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
         }
         Ok(())
     }
 
-    /// Some activity happened: restart the idle clock unless the header clock runs.
+    /// Which clock `timeout_at` runs on now, and restart it if that changed:
+    /// - the rate clock while output waits for the peer or a body arrives
+    ///   ([`Limits::min_rate`]; `RATE`);
+    /// - the header clock while a partial request waits for its own bytes (`HEADER`),
+    ///   which new bytes do not reset (slowloris);
+    /// - otherwise the idle clock, which activity restarts ([`Conn::touch`]).
+    ///
+    /// Connecting and lingering connections keep the timeout set on entering them.
+    fn update_clock(&mut self, sh: &Shared) {
+        if !matches!(self.state, State::Open | State::Flushing) {
+            return;
+        }
+        let open = self.state == State::Open;
+        let rate = sh.rate.window.is_some()
+            && (self.output_pending() || (open && self.proto.awaits_input()));
+        let want = if rate {
+            flag::RATE
+        } else if open && self.input.is_some() && !self.output_pending() {
+            flag::HEADER
+        } else {
+            0
+        };
+        if self.flags & (flag::RATE | flag::HEADER) == want {
+            return;
+        }
+        self.flags = (self.flags & !(flag::RATE | flag::HEADER)) | want;
+        self.timeout_at = match want {
+            flag::RATE => {
+                self.progress = 0;
+                sh.after(sh.rate.window)
+            }
+            flag::HEADER => sh.after(sh.limits.header_timeout.or(sh.limits.idle_timeout)),
+            _ => sh.after(sh.limits.idle_timeout),
+        };
+    }
+
+    /// Some activity happened: restart the idle clock, if that is the one running.
     fn touch(&mut self, sh: &Shared) {
-        if !self.has(flag::HEADER) && self.state == State::Open {
-            self.timeout_at = sh
-                .limits
-                .idle_timeout
-                .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
+        if !self.has(flag::HEADER | flag::RATE)
+            && matches!(self.state, State::Open | State::Flushing)
+        {
+            self.timeout_at = sh.after(sh.limits.idle_timeout);
         }
     }
 
@@ -495,6 +640,9 @@ impl<P: Protocol> Conn<P> {
                 }
                 sh.out.clear();
                 if off > 0 {
+                    self.progress = self
+                        .progress
+                        .saturating_add(off.min(u16::MAX as usize) as u16);
                     self.touch(sh);
                 }
                 res
@@ -521,6 +669,9 @@ impl<P: Protocol> Conn<P> {
                     }
                 }
                 if n > 0 {
+                    self.progress = self
+                        .progress
+                        .saturating_add(n.min(u16::MAX as usize) as u16);
                     self.touch(sh);
                 }
                 self.check_output(sh)
@@ -535,13 +686,14 @@ impl<P: Protocol> Conn<P> {
         if pending > sh.limits.max_output {
             return Err(CloseReason::OutputOverflow);
         }
-        if pending > sh.limits.output_high_water {
+        if pending > sh.limits.output_high_water && self.state == State::Open {
             self.flags |= flag::READ_PAUSED;
         }
         Ok(())
     }
 
-    /// Act on a protocol's verdict.
+    /// Act on a protocol's verdict. `Close` is always [`CloseReason::Protocol`],
+    /// whichever callback said it.
     fn apply(&mut self, sh: &mut Shared, v: Verdict) -> Drive {
         match v {
             Verdict::Continue => Ok(()),
@@ -554,11 +706,8 @@ impl<P: Protocol> Conn<P> {
                     if let Some(b) = self.input.take() {
                         sh.pool.give(b);
                     }
-                    self.flags &= !(flag::READ_PAUSED | flag::HEADER);
-                    self.timeout_at = sh
-                        .limits
-                        .idle_timeout
-                        .map_or(NEVER, |d| sh.now_ns + dur_ns(d));
+                    self.flags &= !(flag::READ_PAUSED | flag::HEADER | flag::RATE);
+                    self.timeout_at = sh.after(sh.limits.idle_timeout);
                     if self.output.is_none() && !self.proto.wants_drained() {
                         return self.finish_flush(sh);
                     }
@@ -577,7 +726,8 @@ impl<P: Protocol> Conn<P> {
             return Err(self.fail(sh, &e));
         }
         self.set_state(State::Lingering);
-        self.timeout_at = sh.now_ns + dur_ns(sh.limits.linger_timeout);
+        self.flags &= !(flag::HEADER | flag::RATE);
+        self.timeout_at = sh.now_ns.saturating_add(dur_ns(sh.limits.linger_timeout));
         // Read (and drop) until the peer's FIN, whatever paused reading before.
         self.flags &= !flag::READ_PAUSED;
         self.flags |= flag::READ_PENDING; // the peer may already have closed
@@ -590,7 +740,7 @@ impl<P: Protocol> Conn<P> {
         match self.state {
             State::Lingering => Err(CloseReason::Done),
             State::Flushing => {
-                if self.output.is_none() {
+                if self.output.is_none() && !self.proto.wants_drained() {
                     Err(CloseReason::Peer)
                 } else {
                     Ok(())
@@ -601,16 +751,14 @@ impl<P: Protocol> Conn<P> {
                 let v = self.proto.on_eof(&mut sh.out, &mut cx);
                 sh.absorb(&cx);
                 self.queue_output(sh)?;
-                match v {
-                    Verdict::Continue => Ok(()),
-                    Verdict::Close => Err(CloseReason::Peer),
-                    Verdict::CloseAfterFlush => {
-                        if self.output.is_none() && !self.proto.wants_drained() {
-                            return Err(CloseReason::Peer);
-                        }
-                        self.apply(sh, v)
-                    }
+                if v == Verdict::CloseAfterFlush
+                    && self.output.is_none()
+                    && !self.proto.wants_drained()
+                {
+                    // Nothing left to say to a peer that has gone quiet: it closed.
+                    return Err(CloseReason::Peer);
                 }
+                self.apply(sh, v)
             }
             _ => Ok(()),
         }
@@ -647,6 +795,8 @@ impl<P: Protocol> Conn<P> {
         let mut cx = sh.cx();
         let v = self.proto.on_connected(&mut sh.out, &mut cx);
         sh.absorb(&cx);
+        let produced = sh.out.len();
+        sh.spend(produced);
         self.queue_output(sh)?;
         self.apply(sh, v)?;
         Ok(())
@@ -660,6 +810,7 @@ impl<P: Protocol> Conn<P> {
         {
             return Ok(());
         }
+        sh.budget = EVENT_BUDGET;
         if self.timeout_at <= sh.now_ns && self.state == State::Connecting {
             // The deadline says "too late", but the kernel may have finished the
             // handshake while this loop was busy and its WRITABLE event is still
@@ -671,25 +822,40 @@ impl<P: Protocol> Conn<P> {
             return self.drive(sh, key);
         }
         if self.timeout_at <= sh.now_ns {
-            return Err(match self.state {
-                State::Connecting => CloseReason::ConnectTimeout,
-                State::Lingering => CloseReason::Done,
-                State::Open if self.has(flag::HEADER) => CloseReason::HeaderTimeout,
-                _ => CloseReason::IdleTimeout,
-            });
+            match self.state {
+                State::Connecting => return Err(CloseReason::ConnectTimeout),
+                State::Lingering => return Err(CloseReason::Done),
+                _ if self.has(flag::RATE) => {
+                    // The window is over: enough moved, or the peer is too slow.
+                    if self.progress < sh.rate.need {
+                        return Err(CloseReason::SlowPeer);
+                    }
+                    self.progress = 0;
+                    self.timeout_at = sh.after(sh.rate.window);
+                }
+                State::Open if self.has(flag::HEADER) && sh.limits.header_timeout.is_some() => {
+                    return Err(CloseReason::HeaderTimeout)
+                }
+                _ => return Err(CloseReason::IdleTimeout),
+            }
         }
         if self.state == State::Open && self.proto.poll_at().is_some_and(|t| t <= sh.now) {
             let mut cx = sh.cx();
             let v = self.proto.on_timer(&mut sh.out, &mut cx);
             sh.absorb(&cx);
+            let produced = sh.out.len();
+            sh.spend(produced);
             self.queue_output(sh)?;
             self.apply(sh, v)?;
         }
+        self.update_clock(sh);
         self.refresh_deadline(sh, key);
         Ok(())
     }
 
     /// Put `min(timeout, protocol's poll_at)` in the timer heap (cheap when unchanged).
+    /// A protocol whose `poll_at` is still due after `on_timer` is reminded on the next
+    /// turn: the reactor runs only the reminders due when its timer pass began.
     pub(crate) fn refresh_deadline(&mut self, sh: &mut Shared, key: usize) {
         let mut want = self.timeout_at;
         if self.state == State::Open {
@@ -709,6 +875,7 @@ impl<P: Protocol> Conn<P> {
         }
         sh.out.extend_from_slice(data);
         self.queue_output(sh)?;
+        self.update_clock(sh);
         self.refresh_deadline(sh, key);
         Ok(())
     }
@@ -717,7 +884,7 @@ impl<P: Protocol> Conn<P> {
     fn requeue(&mut self, sh: &mut Shared, key: usize) {
         if !self.has(flag::REQUEUED) {
             self.flags |= flag::REQUEUED;
-            sh.requeue.push(key);
+            sh.requeue.push((key, self.gen));
         }
     }
 
@@ -737,6 +904,12 @@ impl<P: Protocol> Conn<P> {
             return Err(CloseReason::Shutdown);
         }
         Ok(())
+    }
+
+    /// Whether a close now would cut a response in flight (unsent output, a producer
+    /// with more to come): what a shutdown deadline reports.
+    pub(crate) fn has_pending_output(&self) -> bool {
+        matches!(self.state, State::Open | State::Flushing) && self.output_pending()
     }
 }
 

@@ -38,6 +38,7 @@ mod reactor;
 pub mod server;
 pub mod stats;
 pub mod timer;
+mod turns;
 pub mod units;
 
 pub use conn::{Limits, State};

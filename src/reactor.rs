@@ -41,6 +41,11 @@ const TIMERFD: Token = Token(SPECIAL + (1 << 31));
 const LISTENER_BASE: usize = SPECIAL + 1;
 const SOURCE_BASE: usize = SPECIAL + (1 << 32);
 
+/// The output buffer shared by all connections is given back when its capacity passes
+/// this many read buffers (a protocol's output per call is bounded, but a host `send`
+/// or one large response can still grow it).
+const SHRINK_OUT_FACTOR: usize = 4;
+
 /// Timer keys carry their kind in the top byte.
 const TK_CONN: u64 = 0;
 const TK_LISTENER: u64 = 1 << 56;
@@ -213,9 +218,11 @@ pub struct Snapshot {
     pub buffers_pooled: usize,
     /// Bytes of capacity held by the free buffers.
     pub buffers_pooled_bytes: usize,
-    /// Reminders in the timer heap (live and stale; about one per connection with a
-    /// timeout).
+    /// Reminders in the timer heap, live and stale. Kept within `2 x timers_live + 64`
+    /// at the end of every turn.
     pub timers: usize,
+    /// Reminders some connection, listener or host timer still waits for.
+    pub timers_live: usize,
     /// Connections the slab holds without growing (its reserved capacity).
     pub slab_capacity: usize,
     /// A graceful shutdown is under way (listeners closed, connections draining).
@@ -319,6 +326,8 @@ pub struct Reactor<P: Protocol> {
     stopped: bool,
     /// With `precise_timers`: the timerfd and the deadline it is armed for.
     timerfd: Option<(TimerFd, Option<Nanos>)>,
+    /// The reminders due in this turn's timer pass (kept to reuse its allocation).
+    due: Vec<(Nanos, u64)>,
 }
 
 impl<P: Protocol> Reactor<P> {
@@ -351,6 +360,7 @@ impl<P: Protocol> Reactor<P> {
             listeners: Vec::new(),
             sources: Slab::new(),
             sh: Shared {
+                rate: crate::conn::RateClock::of(&limits),
                 limits,
                 scratch: vec![0; cfg.read_buffer.max(512)],
                 out: Vec::with_capacity(cfg.read_buffer.max(512)),
@@ -363,7 +373,9 @@ impl<P: Protocol> Reactor<P> {
                 requeue: Vec::new(),
                 draining: false,
                 last_errno: None,
+                budget: crate::conn::EVENT_BUDGET,
             },
+            due: Vec::new(),
             cfg,
             ctl: Arc::new(Control {
                 cmd: AtomicU8::new(0),
@@ -418,6 +430,7 @@ impl<P: Protocol> Reactor<P> {
             buffers_pooled,
             buffers_pooled_bytes,
             timers: self.sh.timers.len(),
+            timers_live: self.sh.timers.live(),
             slab_capacity: self.conns.capacity(),
             shutting_down: self.shutdown_at.is_some(),
         }
@@ -692,6 +705,7 @@ impl<P: Protocol> Reactor<P> {
         }
         self.sh.stats.polls += 1;
         self.update_now();
+        let began = self.sh.now;
 
         // Take the events out so handlers can have &mut self; put them back after.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
@@ -726,8 +740,15 @@ impl<P: Protocol> Reactor<P> {
 
         // Work left over from budgets.
         let again = std::mem::take(&mut self.sh.requeue);
-        for key in again {
-            self.conn_ready(key, false, false, false);
+        for &(key, gen) in &again {
+            if self.conns.get(key).is_some_and(|c| c.gen == gen) {
+                self.conn_ready(key, false, false, false);
+            }
+        }
+        // Give the allocation back unless the pass re-queued some (then keep theirs).
+        if self.sh.requeue.is_empty() {
+            self.sh.requeue = again;
+            self.sh.requeue.clear();
         }
         for idx in 0..self.listeners.len() {
             if matches!(&self.listeners[idx], Some(l) if l.more && !l.pause.is_paused()) {
@@ -750,7 +771,39 @@ impl<P: Protocol> Reactor<P> {
         self.commands();
         host.after_turn(self);
         self.free_closed(host);
+        self.tidy();
+        let took = began.elapsed();
+        self.sh
+            .stats
+            .turns
+            .record(took.as_nanos().min(u64::MAX as u128) as u64);
         Ok(())
+    }
+
+    /// End-of-turn housekeeping that keeps memory bounded: drop stale timer reminders
+    /// once they outnumber the live ones, and give back the output buffer's capacity
+    /// after a burst grew it.
+    fn tidy(&mut self) {
+        if self.sh.timers.needs_compaction() {
+            let conns = &self.conns;
+            let listeners = &self.listeners;
+            let shutdown_at = self.shutdown_at;
+            self.sh.timers.compact(|at, key| match key & TK_KIND {
+                TK_CONN => conns
+                    .get(key as usize)
+                    .is_some_and(|c| c.state != State::Closed && c.deadline.scheduled() == at),
+                TK_LISTENER => matches!(
+                    listeners.get((key & !TK_KIND) as usize),
+                    Some(Some(l)) if l.retry_at == Some(at)
+                ),
+                TK_SHUTDOWN => shutdown_at == Some(at),
+                _ => true, // host timers are live until they fire
+            });
+        }
+        let keep = self.cfg.read_buffer.max(512);
+        if self.sh.out.capacity() > SHRINK_OUT_FACTOR * keep {
+            self.sh.out = Vec::with_capacity(keep);
+        }
     }
 
     fn update_now(&mut self) {
@@ -852,10 +905,13 @@ impl<P: Protocol> Reactor<P> {
                         self.sh.stats.count_errno(errno);
                     }
                     let at = self.sh.now_ns.saturating_add(wait.as_nanos() as u64);
-                    if l.retry_at.is_none_or(|t| at < t) {
-                        l.retry_at = Some(at);
-                        self.sh.timers.schedule(at, TK_LISTENER | idx as u64);
+                    let tkey = TK_LISTENER | idx as u64;
+                    match l.retry_at {
+                        None => self.sh.timers.schedule(at, tkey),
+                        Some(t) if at < t => self.sh.timers.replace(at, tkey),
+                        Some(_) => {}
                     }
+                    l.retry_at = Some(l.retry_at.map_or(at, |t| t.min(at)));
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -928,7 +984,7 @@ impl<P: Protocol> Reactor<P> {
             return;
         }
         c.set_state(State::Closed);
-        c.release(&mut self.sh.pool);
+        c.release(&mut self.sh.pool, &mut self.sh.timers);
         let _ = self.poll.registry().deregister(&mut c.sock);
         self.sh.stats.count_close(reason);
         let errno = self.sh.last_errno.take();
@@ -950,8 +1006,17 @@ impl<P: Protocol> Reactor<P> {
         self.sh.stats.active = self.active() as u64;
     }
 
+    /// Run the reminders due now. Only those due when the pass begins: a callback whose
+    /// deadline is due again at once (a protocol whose `poll_at` stays in the past) is
+    /// reminded on the next turn, which then polls with a zero timeout, instead of
+    /// keeping this turn from ever returning.
     fn run_timers<H: Host<P>>(&mut self, host: &mut H) {
-        while let Some((at, key)) = self.sh.timers.pop_expired(self.sh.now_ns) {
+        let mut due = std::mem::take(&mut self.due);
+        let now = self.sh.now_ns;
+        while let Some(e) = self.sh.timers.pop_expired(now) {
+            due.push(e);
+        }
+        for &(at, key) in &due {
             match key & TK_KIND {
                 TK_CONN => {
                     let k = key as usize;
@@ -975,11 +1040,16 @@ impl<P: Protocol> Reactor<P> {
                         continue; // superseded by an earlier retry
                     }
                     l.retry_at = None;
+                    self.sh.timers.forget();
                     if l.pause.is_paused() {
                         self.accept(idx, host);
                     }
                 }
                 TK_SHUTDOWN => {
+                    if self.shutdown_at != Some(at) {
+                        continue;
+                    }
+                    self.sh.timers.forget();
                     let keys: Vec<usize> = self
                         .conns
                         .iter()
@@ -987,12 +1057,20 @@ impl<P: Protocol> Reactor<P> {
                         .map(|(k, _)| k)
                         .collect();
                     for k in keys {
+                        if self.conns.get(k).is_some_and(|c| c.has_pending_output()) {
+                            self.sh.stats.shutdown_cut += 1;
+                        }
                         self.close_conn(k, CloseReason::Shutdown);
                     }
                 }
-                _ => host.timer(self, key & !TK_KIND),
+                _ => {
+                    self.sh.timers.forget();
+                    host.timer(self, key & !TK_KIND)
+                }
             }
         }
+        due.clear();
+        self.due = due;
     }
 }
 

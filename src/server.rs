@@ -80,8 +80,8 @@ macro_rules! each {
 
 impl Protocol for AnyProto {
     #[inline]
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx) -> Step {
-        each!(self, p => p.on_input(input, out, cx))
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Step {
+        each!(self, p => p.on_input(input, out, budget, cx))
     }
     fn on_eof(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
         each!(self, p => p.on_eof(out, cx))
@@ -97,8 +97,12 @@ impl Protocol for AnyProto {
         each!(self, p => p.on_drained(out, budget, cx))
     }
     #[inline]
+    fn awaits_input(&self) -> bool {
+        each!(self, p => p.awaits_input())
+    }
+    #[inline]
     fn poll_at(&self) -> Option<Instant> {
-        None // the built-in protocols use the reactor's timeouts only
+        each!(self, p => p.poll_at())
     }
     fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
         each!(self, p => p.on_timer(out, cx))

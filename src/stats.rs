@@ -3,6 +3,8 @@
 use serde::Serialize;
 use std::fmt;
 
+pub use crate::turns::TurnTimes;
+
 /// Why a connection was closed. Every close is counted under exactly one reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,8 +27,13 @@ pub enum CloseReason {
     Reset,
     /// Another socket error (its errno is counted in [`Stats::errors`]).
     Error,
-    /// Over `max_conns`: accepted and closed at once.
+    /// Over `max_conns`: accepted, answered (the reject message) and closed.
     Rejected,
+    /// Accepted through the reserve descriptor at the descriptor limit, answered and
+    /// closed at once (load shedding).
+    Shed,
+    /// Output drained, or a request body arrived, slower than `Limits::min_rate`.
+    SlowPeer,
     /// An outbound connect failed (refused, unreachable; errno counted).
     ConnectFailed,
     /// An outbound connect did not complete within its timeout.
@@ -39,7 +46,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// All reasons, in a stable order (for reports).
-    pub const ALL: [CloseReason; 14] = [
+    pub const ALL: [CloseReason; 16] = [
         CloseReason::Peer,
         CloseReason::Done,
         CloseReason::Protocol,
@@ -50,6 +57,8 @@ impl CloseReason {
         CloseReason::Reset,
         CloseReason::Error,
         CloseReason::Rejected,
+        CloseReason::Shed,
+        CloseReason::SlowPeer,
         CloseReason::ConnectFailed,
         CloseReason::ConnectTimeout,
         CloseReason::Shutdown,
@@ -69,6 +78,8 @@ impl CloseReason {
             CloseReason::Reset => "reset",
             CloseReason::Error => "error",
             CloseReason::Rejected => "rejected",
+            CloseReason::Shed => "shed",
+            CloseReason::SlowPeer => "slow_peer",
             CloseReason::ConnectFailed => "connect_failed",
             CloseReason::ConnectTimeout => "connect_timeout",
             CloseReason::Shutdown => "shutdown",
@@ -93,8 +104,14 @@ impl fmt::Display for CloseReason {
 pub struct Stats {
     /// Connections accepted from listeners (including those rejected over the cap).
     pub accepted: u64,
-    /// Accepted connections closed at once because of `max_conns`.
+    /// Accepted connections turned away because of `max_conns` (or by the host).
     pub rejected: u64,
+    /// Of `rejected`, those closed at once because the lingering set was full (their
+    /// answer may be lost to a reset), not after lingering.
+    pub rejected_unlingered: u64,
+    /// Connections accepted at the descriptor limit through the reserve descriptor,
+    /// answered and closed at once (load shedding).
+    pub shed: u64,
     /// Outbound connections that completed their handshake.
     pub connected: u64,
     /// Outbound connects started.
@@ -120,6 +137,11 @@ pub struct Stats {
     pub writes: u64,
     /// `poll` wake-ups.
     pub polls: u64,
+    /// Connections a graceful shutdown's deadline cut with output still unsent or a
+    /// producer unfinished.
+    pub shutdown_cut: u64,
+    /// How long turns took (from `poll` returning to the end of the turn).
+    pub turns: TurnTimes,
     closed: [u64; CloseReason::ALL.len()],
     errors: Vec<(i32, u64)>,
 }
@@ -167,6 +189,8 @@ impl Stats {
     pub fn merge(&mut self, o: &Stats) {
         self.accepted += o.accepted;
         self.rejected += o.rejected;
+        self.rejected_unlingered += o.rejected_unlingered;
+        self.shed += o.shed;
         self.connected += o.connected;
         self.connects_started += o.connects_started;
         self.active += o.active;
@@ -179,6 +203,8 @@ impl Stats {
         self.reads += o.reads;
         self.writes += o.writes;
         self.polls += o.polls;
+        self.turns.merge(&o.turns);
+        self.shutdown_cut += o.shutdown_cut;
         for (a, b) in self.closed.iter_mut().zip(o.closed.iter()) {
             *a += b;
         }
@@ -204,6 +230,8 @@ impl Stats {
         serde_json::json!({
             "accepted": self.accepted,
             "rejected": self.rejected,
+            "rejected_unlingered": self.rejected_unlingered,
+            "shed": self.shed,
             "connects_started": self.connects_started,
             "connected": self.connected,
             "active": self.active,
@@ -216,6 +244,10 @@ impl Stats {
             "reads": self.reads,
             "writes": self.writes,
             "polls": self.polls,
+            "shutdown_cut": self.shutdown_cut,
+            "turns": self.turns.count(),
+            "turn_max_us": self.turns.max_ns() as f64 / 1e3,
+            "turn_p99_us": self.turns.percentile_ns(99.0) as f64 / 1e3,
             "closed": closed,
             "errors": errors,
         })
@@ -224,14 +256,17 @@ impl Stats {
     /// One human line of the main counters (the server's `--stats-interval` line).
     pub fn line(&self) -> String {
         let mut s = format!(
-            "active={} accepted={} rejected={} requests={} in={}B out={}B accept_pauses={} closed={}",
+            "active={} accepted={} rejected={} shed={} requests={} in={}B out={}B accept_pauses={} turn_max={}us turn_p99={}us closed={}",
             self.active,
             self.accepted,
             self.rejected,
+            self.shed,
             self.requests,
             self.bytes_in,
             self.bytes_out,
             self.accept_pauses,
+            self.turns.max_ns() / 1000,
+            self.turns.percentile_ns(99.0) / 1000,
             self.closed_total()
         );
         for r in CloseReason::ALL {

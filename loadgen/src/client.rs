@@ -207,7 +207,7 @@ impl Protocol for Client {
         self.next(out, cx.now)
     }
 
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, cx: &mut Cx) -> Step {
         let mut used = 0;
         while used < input.len() {
             if self.phase != Phase::Awaiting {
@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(out, REQ);
         assert!(c.in_flight());
         out.clear();
-        let step = c.on_input(b"pong\n", &mut out, &mut Cx::new(t0 + ms(3)));
+        let step = c.on_input(b"pong\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(3)));
         assert_eq!(step, Step::cont(5));
         assert_eq!(out, REQ, "the next request goes out with the reply");
         let r = rec.borrow();
@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(out, REQ);
         out.clear();
         // Reply at t0+2ms: request 1 is due at t0+10ms, so nothing is sent yet.
-        c.on_input(b"ok\n", &mut out, &mut Cx::new(t0 + ms(2)));
+        c.on_input(b"ok\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(2)));
         assert!(out.is_empty());
         assert_eq!(c.phase(), Phase::Idle);
         assert_eq!(c.poll_at(), Some(t0 + ms(10)));
@@ -407,10 +407,10 @@ mod tests {
         assert_eq!(out, REQ);
         out.clear();
         // Its reply takes 25 ms: requests 2 (t0+20) and 3 (t0+30) fell due meanwhile.
-        c.on_input(b"ok\n", &mut out, &mut Cx::new(t0 + ms(35)));
+        c.on_input(b"ok\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(35)));
         assert_eq!(out, REQ, "request 2 is sent at once, late");
         out.clear();
-        c.on_input(b"ok\n", &mut out, &mut Cx::new(t0 + ms(36)));
+        c.on_input(b"ok\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(36)));
         assert_eq!(out, REQ, "request 3 too");
         let r = rec.borrow();
         // Corrected: request 0 2 ms, request 1 25 ms, request 2 (due t0+20, done t0+36)
@@ -444,10 +444,11 @@ mod tests {
         let mut out = Vec::new();
         c.on_connected(&mut out, &mut Cx::new(t0));
         assert_eq!(
-            c.on_input(b"a\n", &mut out, &mut Cx::new(t0)).verdict,
+            c.on_input(b"a\n", &mut out, usize::MAX, &mut Cx::new(t0))
+                .verdict,
             Verdict::Continue
         );
-        let step = c.on_input(b"b\n", &mut out, &mut Cx::new(t0));
+        let step = c.on_input(b"b\n", &mut out, usize::MAX, &mut Cx::new(t0));
         assert_eq!(step.verdict, Verdict::Close);
         assert_eq!(c.phase(), Phase::Finished);
         assert_eq!(rec.borrow().completed, 2);
@@ -489,7 +490,7 @@ mod tests {
         let mut out = Vec::new();
         c.on_connected(&mut out, &mut Cx::new(t0));
         // One reply plus stray bytes: the reply counts, the stray bytes do not.
-        let step = c.on_input(b"ok\nextra", &mut out, &mut Cx::new(t0));
+        let step = c.on_input(b"ok\nextra", &mut out, usize::MAX, &mut Cx::new(t0));
         assert_eq!(step.verdict, Verdict::Close);
         assert_eq!(rec.borrow().completed, 1);
     }
@@ -502,11 +503,11 @@ mod tests {
             let (mut c, rec) = client(t0, None, None);
             let mut out = Vec::new();
             c.on_connected(&mut out, &mut Cx::new(t0));
-            let s1 = c.on_input(&reply[..cut], &mut out, &mut Cx::new(t0));
+            let s1 = c.on_input(&reply[..cut], &mut out, usize::MAX, &mut Cx::new(t0));
             // The reactor keeps what was not consumed and offers it again with the rest.
             let mut rest = reply[s1.consumed..cut].to_vec();
             rest.extend_from_slice(&reply[cut..]);
-            let s2 = c.on_input(&rest, &mut out, &mut Cx::new(t0));
+            let s2 = c.on_input(&rest, &mut out, usize::MAX, &mut Cx::new(t0));
             assert_eq!(s2.consumed, rest.len(), "cut {cut}");
             assert_eq!(rec.borrow().completed, 1, "cut {cut}");
         }

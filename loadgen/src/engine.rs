@@ -239,9 +239,11 @@ fn close_class(reason: CloseReason, errno: Option<i32>) -> Option<(ErrorClass, S
         CloseReason::IdleTimeout | CloseReason::HeaderTimeout => {
             Some((ErrorClass::Timeout, "idle".into()))
         }
+        CloseReason::SlowPeer => Some((ErrorClass::Timeout, "slow_peer".into())),
         CloseReason::Done
         | CloseReason::Protocol
         | CloseReason::Rejected
+        | CloseReason::Shed
         | CloseReason::Shutdown
         | CloseReason::Host => None,
     }
@@ -363,6 +365,8 @@ fn run_worker(
         header_timeout: None,
         connect_timeout: Some(spec.connect_timeout),
         linger_timeout: Duration::from_millis(100),
+        // A client judges the server by its own --timeout, not by transfer rate.
+        min_rate: 0,
         ..Limits::default()
     };
     // Microsecond timers: epoll's millisecond timeout would make every open-loop send

@@ -217,7 +217,7 @@ impl Protocol for Held {
         Verdict::Continue
     }
 
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
         if self.phase == Phase::Verifying && input.contains(&VERIFY_BYTE) {
             self.phase = Phase::Alive;
             self.st.borrow_mut().alive += 1;
@@ -452,6 +452,7 @@ impl Probe {
             header_timeout: None,
             connect_timeout: Some(spec.connect_timeout),
             linger_timeout: Duration::from_millis(100),
+            min_rate: 0,
             ..Limits::default()
         };
         let mut r: Reactor<Held> = Reactor::new(Config {

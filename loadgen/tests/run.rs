@@ -206,7 +206,7 @@ static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Protocol for Staller {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
         let mut used = 0;
         while let Some(i) = input[used..].iter().position(|&b| b == b'\n') {
             used += i + 1;
@@ -374,7 +374,7 @@ fn test_binary_errors_exit_codes() {
 struct MiniRedis;
 
 impl Protocol for MiniRedis {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
         let mut used = 0;
         while input.len() - used >= 6 {
             if &input[used..used + 6] != b"PING\r\n" {

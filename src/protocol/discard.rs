@@ -7,7 +7,7 @@ use super::{Cx, Protocol, Step, Verdict};
 pub struct Discard;
 
 impl Protocol for Discard {
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
         Step::cont(input.len())
     }
 
@@ -30,7 +30,7 @@ mod tests {
         let mut leftover = Vec::new();
         for chunk in chunks {
             leftover.extend_from_slice(chunk);
-            let step = p.on_input(&leftover, &mut out, &mut cx);
+            let step = p.on_input(&leftover, &mut out, usize::MAX, &mut cx);
             assert!(step.consumed <= leftover.len(), "consumed past the input");
             assert_eq!(step.verdict, Verdict::Continue);
             leftover.drain(..step.consumed);

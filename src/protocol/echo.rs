@@ -10,9 +10,11 @@ use super::{Cx, Protocol, Step, Verdict};
 pub struct Echo;
 
 impl Protocol for Echo {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
-        out.extend_from_slice(input);
-        Step::cont(input.len())
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, _cx: &mut Cx) -> Step {
+        // At least one byte, so a zero budget still progresses.
+        let n = input.len().min(budget.max(1));
+        out.extend_from_slice(&input[..n]);
+        Step::cont(n)
     }
 
     /// Half-close: the client has stopped sending but still expects the echo of
@@ -36,7 +38,7 @@ mod tests {
         let mut leftover = Vec::new();
         for chunk in chunks {
             leftover.extend_from_slice(chunk);
-            let step = echo.on_input(&leftover, &mut out, &mut cx);
+            let step = echo.on_input(&leftover, &mut out, usize::MAX, &mut cx);
             assert!(step.consumed <= leftover.len(), "consumed past the input");
             assert_eq!(step.verdict, Verdict::Continue);
             leftover.drain(..step.consumed);
@@ -66,7 +68,7 @@ mod tests {
     fn test_open_empty_input_consumes_nothing() {
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        let step = Echo.on_input(b"", &mut out, &mut cx);
+        let step = Echo.on_input(b"", &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(0));
         assert!(out.is_empty());
     }
@@ -75,7 +77,7 @@ mod tests {
     fn test_open_eof_flushes_then_closes() {
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        Echo.on_input(b"last words", &mut out, &mut cx);
+        Echo.on_input(b"last words", &mut out, usize::MAX, &mut cx);
         assert_eq!(Echo.on_eof(&mut out, &mut cx), Verdict::CloseAfterFlush);
         assert_eq!(out, b"last words", "eof must not drop queued echo");
     }

@@ -104,13 +104,11 @@ impl Http {
         }
     }
 
-    /// The verdict once closing: wait for a streaming body to finish, else close.
+    /// The verdict once closing: close after flushing, at once. A `/bytes/N` body still
+    /// streaming is fed in the reactor's Flushing state (`wants_drained` stays true
+    /// until its last byte), so no input is offered any more.
     fn closing_verdict(&self) -> Verdict {
-        if self.body_left > 0 {
-            Verdict::Continue
-        } else {
-            Verdict::CloseAfterFlush
-        }
+        Verdict::CloseAfterFlush
     }
 
     /// Marks the connection closing and swallows the whole input: nothing after a
@@ -242,7 +240,7 @@ impl Default for Http {
 }
 
 impl Protocol for Http {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Step {
         if self.closing {
             return self.close_step(input);
         }
@@ -256,7 +254,13 @@ impl Protocol for Http {
         let mut headers = [MaybeUninit::<Header<'_>>::uninit(); MAX_HEADERS];
         // While a body streams, later requests wait (consumed stops here) so that
         // their answers cannot overtake it; the reactor re-offers them after draining.
+        // Output appended by this call; answering stops once it reaches `budget` (the
+        // rest stays unconsumed and is offered again when the peer has read this).
+        let out_start = out.len();
         while self.body_left == 0 && pos < input.len() {
+            if pos > 0 && out.len() - out_start >= budget {
+                break;
+            }
             let rest = &input[pos..];
             // Only the first request of a call can be the re-offered partial head
             // (the reactor drops the consumed prefix), hence `take`.
@@ -296,6 +300,11 @@ impl Protocol for Http {
 
     fn wants_drained(&self) -> bool {
         self.body_left > 0
+    }
+
+    /// A request body is being read (and dropped): it must keep arriving.
+    fn awaits_input(&self) -> bool {
+        self.discard_left > 0
     }
 
     fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, _cx: &mut Cx) -> Verdict {
@@ -545,12 +554,20 @@ mod tests {
     }
 
     /// Simulates the reactor: each chunk is joined to the leftover and offered to
-    /// `on_input`; while the protocol wants it, `on_drained` runs with `budget`; the
-    /// leftover is re-offered as long as that makes progress. Stops at the first
-    /// closing verdict, as the reactor stops reading then. With `eof`, ends with
-    /// `on_eof` (and drains whatever is still streaming).
+    /// `on_input` with an output budget of `in_budget`; while the protocol wants it,
+    /// `on_drained` runs with `budget` (in the open state and, after a closing verdict,
+    /// in the flushing state alike); the leftover is re-offered as long as that makes
+    /// progress. Stops offering input at the first closing verdict, as the reactor
+    /// stops reading then. With `eof`, ends with `on_eof` (and drains whatever is still
+    /// streaming).
     #[track_caller]
-    fn drive_with(cfg: HttpConfig, chunks: &[&[u8]], budget: usize, eof: bool) -> Run {
+    fn drive_full(
+        cfg: HttpConfig,
+        chunks: &[&[u8]],
+        in_budget: usize,
+        budget: usize,
+        eof: bool,
+    ) -> Run {
         let mut http = Http::new(cfg);
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
@@ -559,21 +576,20 @@ mod tests {
         'feed: for chunk in chunks {
             leftover.extend_from_slice(chunk);
             loop {
-                let step = http.on_input(&leftover, &mut out, &mut cx);
+                let step = http.on_input(&leftover, &mut out, in_budget, &mut cx);
                 assert!(step.consumed <= leftover.len(), "consumed past the input");
                 leftover.drain(..step.consumed);
-                if step.verdict != Verdict::Continue {
-                    verdict = step.verdict;
-                    break 'feed;
-                }
+                verdict = step.verdict;
                 let mut drained = false;
-                while http.wants_drained() {
+                while verdict != Verdict::Close && http.wants_drained() {
                     drained = true;
                     let v = http.on_drained(&mut out, budget, &mut cx);
                     if v != Verdict::Continue {
                         verdict = v;
-                        break 'feed;
                     }
+                }
+                if verdict != Verdict::Continue {
+                    break 'feed;
                 }
                 if leftover.is_empty() || (step.consumed == 0 && !drained) {
                     break;
@@ -593,6 +609,12 @@ mod tests {
             requests: cx.requests,
             errors: cx.protocol_errors,
         }
+    }
+
+    /// [`drive_full`] with no output budget for `on_input`.
+    #[track_caller]
+    fn drive_with(cfg: HttpConfig, chunks: &[&[u8]], budget: usize, eof: bool) -> Run {
+        drive_full(cfg, chunks, usize::MAX, budget, eof)
     }
 
     /// [`drive_with`] with default limits, a 64 KiB budget and no eof.
@@ -683,12 +705,53 @@ mod tests {
     }
 
     #[test]
+    fn test_input_budget_stops_after_the_request_that_reaches_it() {
+        // ~2,000 pipelined /bytes/16384 in one write ask for ~32 MiB: one call answers
+        // only until its budget is reached, and leaves the rest unconsumed.
+        let req = b"GET /bytes/16384 HTTP/1.1\r\nHost: x\r\n\r\n";
+        let input = req.repeat(60_000 / req.len());
+        let mut http = Http::default();
+        let mut cx = Cx::new(Instant::now());
+        let mut out = Vec::new();
+        let step = http.on_input(&input, &mut out, 64 * 1024, &mut cx);
+        assert_eq!(step.verdict, Verdict::Continue);
+        assert_eq!(step.consumed, 4 * req.len(), "four answers reach 64 KiB");
+        assert!(out.len() < 64 * 1024 + 16384 + 200, "{} bytes", out.len());
+        assert_eq!(cx.requests, 4);
+        // A zero budget still answers one request: every call progresses.
+        let mut out = Vec::new();
+        let step = http.on_input(&input[step.consumed..], &mut out, 0, &mut cx);
+        assert_eq!(step.consumed, req.len());
+    }
+
+    #[test]
+    fn test_input_budget_keeps_output_identical() {
+        let mut input = Vec::new();
+        for i in 0..40 {
+            input.extend_from_slice(
+                format!("GET /bytes/{} HTTP/1.1\r\nHost: x\r\n\r\n", i * 997).as_bytes(),
+            );
+            input.extend_from_slice(GET);
+        }
+        input.extend_from_slice(b"GET /bytes/10 HTTP/1.1\r\nConnection: close\r\n\r\n");
+        let whole = drive_full(HttpConfig::default(), &[&input], usize::MAX, 65536, false);
+        assert_eq!(whole.verdict, Verdict::CloseAfterFlush);
+        assert_eq!(whole.requests, 81);
+        for in_budget in [0, 1, 100, 5000, 65536] {
+            for budget in [1, 4096, 65536] {
+                let run = drive_full(HttpConfig::default(), &[&input], in_budget, budget, false);
+                assert_eq!(run, whole, "in_budget {in_budget} budget {budget}");
+            }
+        }
+    }
+
+    #[test]
     fn test_idle_pipelined_16_answered_in_order() {
         let input = GET.repeat(16);
         let mut http = Http::default();
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        let step = http.on_input(&input, &mut out, &mut cx);
+        let step = http.on_input(&input, &mut out, usize::MAX, &mut cx);
         assert_eq!(
             step,
             Step::cont(input.len()),
@@ -772,7 +835,7 @@ mod tests {
         let mut http = Http::default();
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        let step = http.on_input(input, &mut out, &mut cx);
+        let step = http.on_input(input, &mut out, usize::MAX, &mut cx);
         assert_eq!(
             step,
             Step {
@@ -782,7 +845,7 @@ mod tests {
         );
         assert_eq!(out, HELLO_CLOSE);
         // Anything arriving later is swallowed too, never answered.
-        let step = http.on_input(GET, &mut out, &mut cx);
+        let step = http.on_input(GET, &mut out, usize::MAX, &mut cx);
         assert_eq!(
             step,
             Step {
@@ -903,13 +966,13 @@ mod tests {
         let mut http = Http::default();
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        let step = http.on_input(input, &mut out, &mut cx);
+        let step = http.on_input(input, &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(first_len), "the pipelined GET must wait");
         let head_len = bytes_response(1_000_000, "").len() - 1_000_000;
         assert_eq!(out.len(), head_len + FIRST_CHUNK);
         assert!(http.wants_drained());
         // Re-offered while streaming: still not answered.
-        let step = http.on_input(&input[first_len..], &mut out, &mut cx);
+        let step = http.on_input(&input[first_len..], &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(0));
         assert_eq!(out.len(), head_len + FIRST_CHUNK);
         let v = http.on_drained(&mut out, 0, &mut cx);
@@ -923,20 +986,22 @@ mod tests {
     }
 
     #[test]
-    fn test_streaming_close_waits_for_body() {
+    fn test_streaming_close_flushes_at_once_and_streams() {
         let input = b"GET /bytes/100000 HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n";
         let mut http = Http::default();
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        let step = http.on_input(input, &mut out, &mut cx);
-        // Closing must not cut the body short: the close comes from on_drained.
+        let step = http.on_input(input, &mut out, usize::MAX, &mut cx);
+        // The close is said at once, so the body streams in the reactor's Flushing
+        // state (no further input offered); the producer still has the rest to give.
         assert_eq!(
             step,
             Step {
                 consumed: input.len(),
-                verdict: Verdict::Continue
+                verdict: Verdict::CloseAfterFlush
             }
         );
+        assert!(http.wants_drained(), "the body is still to come");
         let mut last = Verdict::Continue;
         while http.wants_drained() {
             last = http.on_drained(&mut out, 30000, &mut cx);
@@ -994,19 +1059,19 @@ mod tests {
         let mut out = Vec::new();
         let head = b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n";
         assert_eq!(
-            http.on_input(head, &mut out, &mut cx),
+            http.on_input(head, &mut out, usize::MAX, &mut cx),
             Step::cont(head.len())
         );
         // Part of the body: consumed entirely, not kept by the reactor.
         assert_eq!(
-            http.on_input(&[b'x'; 60], &mut out, &mut cx),
+            http.on_input(&[b'x'; 60], &mut out, usize::MAX, &mut cx),
             Step::cont(60)
         );
         let mut rest = vec![b'y'; 40];
         rest.extend_from_slice(GET);
         let before = out.len();
         assert_eq!(
-            http.on_input(&rest, &mut out, &mut cx),
+            http.on_input(&rest, &mut out, usize::MAX, &mut cx),
             Step::cont(rest.len())
         );
         assert_eq!(&out[before..], HELLO);
@@ -1027,7 +1092,7 @@ mod tests {
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
         assert_eq!(
-            http.on_input(head, &mut out, &mut cx),
+            http.on_input(head, &mut out, usize::MAX, &mut cx),
             Step::cont(head.len())
         );
         assert!(out.starts_with(CONTINUE));
@@ -1039,7 +1104,10 @@ mod tests {
             1
         );
         let before = out.len();
-        assert_eq!(http.on_input(b"body", &mut out, &mut cx), Step::cont(4));
+        assert_eq!(
+            http.on_input(b"body", &mut out, usize::MAX, &mut cx),
+            Step::cont(4)
+        );
         assert_eq!(out.len(), before, "no second 100 Continue");
         // Body already here, or HTTP/1.0, or no body: no interim response.
         for req in [
@@ -1156,16 +1224,22 @@ mod tests {
         let mut http = Http::default();
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        assert_eq!(http.on_input(partial, &mut out, &mut cx), Step::cont(0));
+        assert_eq!(
+            http.on_input(partial, &mut out, usize::MAX, &mut cx),
+            Step::cont(0)
+        );
         // A NUL that cannot end the head is not parsed yet (the documented trade-off
         // for long heads) ...
         let mut input = partial.to_vec();
         input.push(0);
-        assert_eq!(http.on_input(&input, &mut out, &mut cx), Step::cont(0));
+        assert_eq!(
+            http.on_input(&input, &mut out, usize::MAX, &mut cx),
+            Step::cont(0)
+        );
         assert!(out.is_empty());
         // ... but as soon as the head could have ended, it is, and rejected.
         input.extend_from_slice(b"\r\n\r\n");
-        let step = http.on_input(&input, &mut out, &mut cx);
+        let step = http.on_input(&input, &mut out, usize::MAX, &mut cx);
         assert_eq!(step.verdict, Verdict::CloseAfterFlush);
         assert!(text(&out).starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert_eq!(cx.protocol_errors, 1);

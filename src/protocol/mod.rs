@@ -13,7 +13,7 @@
 //! let mut echo = Echo::default();
 //! let mut out = Vec::new();
 //! let mut cx = Cx::new(Instant::now());
-//! let step = echo.on_input(b"hello", &mut out, &mut cx);
+//! let step = echo.on_input(b"hello", &mut out, usize::MAX, &mut cx);
 //! assert_eq!(step.consumed, 5);
 //! assert_eq!(step.verdict, Verdict::Continue);
 //! assert_eq!(out, b"hello");
@@ -98,7 +98,15 @@ pub trait Protocol {
     /// Bytes arrived. Use a prefix of `input`, append any reply to `out`, and say how
     /// much was used. Returning `consumed < input.len()` keeps the rest for later (a
     /// partial request); the reactor bounds how much it will keep (`max_input`).
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx) -> Step;
+    ///
+    /// Append about `budget` bytes at most: stop after the unit (request) that reaches
+    /// it and leave the rest of `input` unconsumed. The reactor writes what was
+    /// appended and offers the rest again once the peer has taken it, so a peer that
+    /// pipelines thousands of requests in one write cannot make one call produce
+    /// megabytes (and hold up every other connection while it does). A protocol should
+    /// use at least one unit per call even when `budget` is small, so it always
+    /// progresses.
+    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Step;
 
     /// The peer shut down its writing side (read returned 0). The default finishes
     /// sending what is queued and then closes.
@@ -124,6 +132,13 @@ pub trait Protocol {
     /// most about `budget` bytes; the reactor calls again while the socket accepts them.
     fn on_drained(&mut self, _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Verdict {
         Verdict::Continue
+    }
+
+    /// Whether the protocol is inside a unit of input whose rest it waits for (an HTTP
+    /// request body being read). While true, the rest must arrive at the reactor's
+    /// minimum rate (`Limits::min_rate`) or the connection is closed as too slow.
+    fn awaits_input(&self) -> bool {
+        false
     }
 
     /// When the protocol next wants [`Protocol::on_timer`] called (an open-loop send

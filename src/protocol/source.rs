@@ -77,7 +77,7 @@ impl Source {
 
 impl Protocol for Source {
     /// Whatever the client sends is consumed and ignored: a source only talks.
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _cx: &mut Cx) -> Step {
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
         Step::cont(input.len())
     }
 
@@ -196,7 +196,7 @@ mod tests {
         let mut src = Source::new();
         let mut cx = Cx::new(Instant::now());
         let mut out = Vec::new();
-        let step = src.on_input(b"GET / HTTP/1.1\r\n\r\n", &mut out, &mut cx);
+        let step = src.on_input(b"GET / HTTP/1.1\r\n\r\n", &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(18));
         assert!(out.is_empty(), "input must not produce output");
         assert_eq!(src.offset(), 0, "input must not move the stream");
