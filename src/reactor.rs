@@ -642,6 +642,35 @@ impl<P: Protocol> Reactor<P> {
         }
     }
 
+    /// Close every connection now (those with output pending are counted in
+    /// `Stats::shutdown_cut`) and make [`Reactor::run`] return after this turn: the
+    /// end of a shutdown that cannot wait any longer.
+    pub fn shutdown_now(&mut self) {
+        self.shutdown();
+        self.cut_all();
+        self.stopped = true;
+    }
+
+    /// Whether a graceful shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_at.is_some()
+    }
+
+    fn cut_all(&mut self) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state != State::Closed)
+            .map(|(k, _)| k)
+            .collect();
+        for k in keys {
+            if self.conns.get(k).is_some_and(|c| c.has_pending_output()) {
+                self.sh.stats.shutdown_cut += 1;
+            }
+            self.close_conn(k, CloseReason::Shutdown);
+        }
+    }
+
     /// Make [`Reactor::run`] return after this turn.
     pub fn stop(&mut self) {
         self.stopped = true;
@@ -1050,18 +1079,7 @@ impl<P: Protocol> Reactor<P> {
                         continue;
                     }
                     self.sh.timers.forget();
-                    let keys: Vec<usize> = self
-                        .conns
-                        .iter()
-                        .filter(|(_, c)| c.state != State::Closed)
-                        .map(|(k, _)| k)
-                        .collect();
-                    for k in keys {
-                        if self.conns.get(k).is_some_and(|c| c.has_pending_output()) {
-                            self.sh.stats.shutdown_cut += 1;
-                        }
-                        self.close_conn(k, CloseReason::Shutdown);
-                    }
+                    self.cut_all();
                 }
                 _ => {
                     self.sh.timers.forget();

@@ -186,6 +186,19 @@ struct ServerHost {
     json: bool,
     signals: Option<(signal_hook_mio::v1_0::Signals, SourceId)>,
     started: Instant,
+    /// The signal that forced the exit (a second SIGINT/SIGTERM during shutdown).
+    forced_by: Option<i32>,
+}
+
+/// How a server's run ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The final counters (`shutdown_cut`: connections the shutdown deadline cut with
+    /// output pending).
+    pub stats: Stats,
+    /// A second SIGINT/SIGTERM arrived during the graceful shutdown and closed every
+    /// connection at once: its number.
+    pub forced_by: Option<i32>,
 }
 
 const TIMER_STATS: u64 = 1;
@@ -208,7 +221,20 @@ impl Host<AnyProto> for ServerHost {
             return;
         }
         for sig in signals.pending() {
-            if sig == libc::SIGINT || sig == libc::SIGTERM {
+            if (sig == libc::SIGINT || sig == libc::SIGTERM) && r.is_shutting_down() {
+                // The operator (or Kubernetes after its grace period) insists: close
+                // everything now.
+                if self.json {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"event": "forced_stop", "signal": sig})
+                    );
+                } else {
+                    eprintln!("readyloop: second signal {sig}: closing all connections now");
+                }
+                self.forced_by = Some(sig);
+                r.shutdown_now();
+            } else if sig == libc::SIGINT || sig == libc::SIGTERM {
                 if self.json {
                     eprintln!(
                         "{}",
@@ -293,6 +319,7 @@ impl Server {
                 json: cfg.json,
                 signals,
                 started,
+                forced_by: None,
             },
             addrs,
             admin,
@@ -321,11 +348,19 @@ impl Server {
 
     /// Serve until shut down; returns the final counters, after the admin thread (if
     /// any) has ended.
-    pub fn run(mut self) -> io::Result<Stats> {
+    pub fn run(self) -> io::Result<Stats> {
+        self.run_outcome().map(|o| o.stats)
+    }
+
+    /// Like [`Server::run`], also telling whether a second signal forced the exit.
+    pub fn run_outcome(mut self) -> io::Result<Outcome> {
         let res = self.reactor.run(&mut self.host);
         self.stop_admin();
         res?;
-        Ok(self.reactor.stats())
+        Ok(Outcome {
+            stats: self.reactor.stats(),
+            forced_by: self.host.forced_by,
+        })
     }
 
     /// Tell the admin thread the reactor is done and wait for it: it notices within

@@ -143,3 +143,57 @@ fn startup_lines_and_stats_interval() {
         srv.stderr_text()
     );
 }
+
+/// Item 10: a second SIGTERM during a graceful shutdown closes everything at once and
+/// exits 128 + the signal, as a supervisor that escalates expects.
+#[test]
+fn second_signal_forces_exit_128_plus_signal() {
+    let mut srv = spawn_bin(&["--shutdown-timeout", "60s"]);
+    let mut c = HttpConn::connect(srv.addr);
+    // A response far larger than the socket buffers, not read: the shutdown waits.
+    c.send(&get("/bytes/200000000", ""));
+    let head = c.read_head().expect("head");
+    assert_eq!(head.status, 200);
+    srv.signal(libc::SIGTERM);
+    wait_until(T, "the shutdown notice on stderr", || {
+        srv.stderr_text().contains("shutting down")
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        srv.child.try_wait().unwrap().is_none(),
+        "exited with a response in flight"
+    );
+    srv.signal(libc::SIGTERM);
+    let st = srv.wait_exit(T).expect("exit after the second signal");
+    assert_eq!(
+        st.code(),
+        Some(128 + libc::SIGTERM),
+        "stderr: {}",
+        srv.stderr_text()
+    );
+    assert!(
+        srv.stderr_text().contains("second signal"),
+        "says why: {}",
+        srv.stderr_text()
+    );
+}
+
+/// Item 10: when `--shutdown-timeout` cuts connections with output pending, the server
+/// says how many and exits 3.
+#[test]
+fn shutdown_timeout_cutting_output_exits_3() {
+    let mut srv = spawn_bin(&["--shutdown-timeout", "300ms"]);
+    let mut c = HttpConn::connect(srv.addr);
+    c.send(&get("/bytes/200000000", ""));
+    let head = c.read_head().expect("head");
+    assert_eq!(head.status, 200);
+    srv.signal(libc::SIGTERM);
+    let st = srv.wait_exit(T).expect("exit after the shutdown timeout");
+    assert_eq!(st.code(), Some(3), "stderr: {}", srv.stderr_text());
+    assert!(
+        srv.stderr_text().contains("1 connection cut"),
+        "says how many: {}",
+        srv.stderr_text()
+    );
+    drop(c);
+}

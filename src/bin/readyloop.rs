@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         Err(e) => return readyloop::units::usage_exit("readyloop", e),
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("readyloop: {e}");
             ExitCode::from(1)
@@ -104,7 +104,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> std::io::Result<()> {
+/// Serve until shut down. Exit codes: 0 after a clean shutdown; 3 when the shutdown
+/// timeout cut connections with output still pending; 128 + N when a second signal N
+/// forced the exit (as shells report a process killed by N).
+fn run(cli: Cli) -> std::io::Result<ExitCode> {
     let cap = server::capacity()?;
     let limits = Limits {
         max_input: cli.max_input.max(1),
@@ -199,13 +202,27 @@ fn run(cli: Cli) -> std::io::Result<()> {
             println!("admin: http://{a}/stats");
         }
     }
-    let stats = srv.run()?;
+    let outcome = srv.run_outcome()?;
+    let stats = &outcome.stats;
     if cli.json {
         let mut j = stats.to_json();
         j["event"] = "stopped".into();
+        j["forced_by_signal"] = outcome.forced_by.into();
         eprintln!("{j}");
     } else {
         eprintln!("readyloop: stopped: {}", stats.line());
     }
-    Ok(())
+    if let Some(sig) = outcome.forced_by {
+        return Ok(ExitCode::from((128 + sig).clamp(0, 255) as u8));
+    }
+    if stats.shutdown_cut > 0 {
+        let n = stats.shutdown_cut;
+        let s = if n == 1 { "" } else { "s" };
+        eprintln!(
+            "readyloop: {n} connection{s} cut with output pending after --shutdown-timeout {}",
+            format_args!("{:?}", cli.shutdown_timeout)
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
 }
