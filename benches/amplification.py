@@ -46,7 +46,7 @@ def turns(j):
 def victim(lg, port, a, out, tag):
     jf = os.path.join(out, f"victim_{tag}.json")
     cmd = [lg, f"http://127.0.0.1:{port}/", "-R", str(a.rate), "-c", str(a.conns), "-t", "1", "-d", f"{a.dur}s",
-           "--json", jf]
+           "--warmup", f"{a.warmup}s", "--json", jf]
     text, rc, cpu, wall = B.run_client(cmd, a.dur + 30, os.path.join(out, "raw", f"victim_{tag}.txt"))
     try:
         with open(jf) as f:
@@ -60,7 +60,8 @@ def victim(lg, port, a, out, tag):
     return {"rc": rc, "p50": c["p50"], "p99": c["p99"], "p99_9": c["p99_9"], "max": c["max"],
             "raw_p99": j["latency_us"]["raw"]["p99"], "rps": j["throughput_rps"], "send_lag_p99": lag,
             "behind_schedule": j.get("behind_schedule"), "errors": sum(e["count"] for e in j["errors"]),
-            "non200": sum(v for k, v in st.items() if k != "200"), "measured": j["requests"]["measured"]}
+            "non200": sum(v for k, v in st.items() if k != "200"), "measured": j["requests"]["measured"],
+            "connect_max": j["connect_us"]["max"], "connects_measured": j["connect_us"]["count"]}
 
 
 def mib(kb):
@@ -79,6 +80,8 @@ def main():
     ap.add_argument("--write-kb", type=int, default=60)
     ap.add_argument("--path", default="/bytes/16384")
     ap.add_argument("--dur", type=int, default=10, help="victim's measured seconds (after its 1 s warm-up)")
+    ap.add_argument("--warmup", type=int, default=1, help="victim's warm-up seconds (loadgen's default 1; with 0 "
+                    "its connects are measured too)")
     ap.add_argument("--rate", type=int, default=2000)
     ap.add_argument("--conns", type=int, default=10)
     ap.add_argument("--port", type=int, default=18095)
@@ -94,7 +97,7 @@ def main():
     for p in (binary, lg):
         if not os.access(p, os.X_OK):
             sys.exit(f"not an executable: {p}")
-    attack_dur = a.dur + 1 + 1  # the victim's warm-up + measured time + 1 s
+    attack_dur = a.dur + a.warmup + 1  # the victim's warm-up + measured time + 1 s
     B.install(60 + 2 * (a.dur + 30) + attack_dur + 30)
     out = B.results_dir("amplification")
     B.log(f"results in {out}")
@@ -181,11 +184,11 @@ def main():
     lines = ["# Output amplification", "",
              "    " + " ".join(f"{k}={v}" for k, v in B.machine_facts().items()),
              f"    command: python3 benches/amplification.py" + (f" --bin {a.bin}" if a.bin else "")
-             + f" --attackers {a.attackers} --dur {a.dur} --rate {a.rate} --conns {a.conns}",
+             + f" --attackers {a.attackers} --dur {a.dur} --warmup {a.warmup} --rate {a.rate} --conns {a.conns}",
              f"    server: {binary}", "",
              f"Attack: {a.attackers} connections, {a.write_kb} KB writes of pipelined GET {a.path} "
              f"({att_j.get('requests_per_write', '?')} requests per write) for {attack_dur} s; "
-             f"victim: loadgen -R {a.rate} -c {a.conns} -d {a.dur}s (open loop, corrected latency).", "",
+             f"victim: loadgen -R {a.rate} -c {a.conns} -d {a.dur}s --warmup {a.warmup}s (open loop, corrected latency).", "",
              "| | no attack | under attack |", "|---|---|---|",
              f"| victim corrected p99 | {us(base.get('p99'))} | {us(hit.get('p99'))} |",
              f"| victim corrected p99.9 / max | {us(base.get('p99_9'))} / {us(base.get('max'))} | "
@@ -193,6 +196,7 @@ def main():
              f"| victim p50 | {us(base.get('p50'))} | {us(hit.get('p50'))} |",
              f"| victim req/s (errors, non-200) | {B.fmt(base.get('rps'))} ({base.get('errors')}, {base.get('non200')}) | "
              f"{B.fmt(hit.get('rps'))} ({hit.get('errors')}, {hit.get('non200')}) |",
+             f"| victim raw p99 (from the actual send) | {us(base.get('raw_p99'))} | {us(hit.get('raw_p99'))} |",
              f"| victim send lag p99 (generator's own) | {us(base.get('send_lag_p99'))} | {us(hit.get('send_lag_p99'))} |",
              f"| server turn max / p99 (admin, cumulative) | {us(tb[0])} / {us(tb[1])} | {us(ta[0])} / {us(ta[1])} |",
              f"| server VmRSS | {mib(rss_before)} | peak {mib(max(peak))}, end {mib(rss_end)} |", "",
@@ -201,7 +205,9 @@ def main():
              f"Attacker: wrote {att_j.get('written', 0) / 1e6:.1f} MB, read {att_j.get('read', 0) / 1e6:.1f} MB, "
              f"{att_j.get('opened', '?')} connections opened, {att_j.get('closed_by_server', '?')} closed by the server.",
              f"Server closes by reason: {closed or '{}'}" + (f"; admin after the attack: {err_att}" if err_att else ""),
-             "turn figures are n/a on a build whose /stats has no stats.turn_max_us / stats.turn_p99_us."]
+             "turn figures are cumulative since the server started (after the baseline: the baseline alone)."]
+    if ta[0] is None:
+        lines.append("turn figures n/a: this build's /stats has no stats.turn_max_us / stats.turn_p99_us.")
     text = "\n".join(lines)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(text + "\n")
