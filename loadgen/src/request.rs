@@ -4,6 +4,7 @@
 //! All of this runs once per run, before any connection, so it favours clear errors
 //! over speed. Every request is built once and re-sent as the same bytes.
 
+use readyloop::protocol::http::parse_u64;
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 /// Turns `\r`, `\n`, `\t`, `\0`, `\\` and `\xNN` escapes into bytes; every other
@@ -194,6 +195,12 @@ fn parse_port(p: &str) -> Result<u16, String> {
     }
 }
 
+/// Whether `b` is a control character that may not appear in a field value (RFC 9110
+/// 5.5: everything below space but tab, and DEL).
+fn is_ctl(b: u8) -> bool {
+    (b < b' ' && b != b'\t') || b == 0x7f
+}
+
 /// Whether `b` may appear in a method or header name (RFC 9110 `tchar`).
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -203,17 +210,23 @@ fn is_tchar(b: u8) -> bool {
 /// `"Name: value"`, rewritten as `Name: value` with the value trimmed), then
 /// `Content-Length` when `body` is not empty, the blank line and `body`.
 ///
-/// A header name must be a token followed by `:`; a CR or LF anywhere is an error, as
-/// is a method that is not a token or a path that is empty or holds whitespace. Like
-/// curl, a `Host` header in `headers` replaces the default one, and a
-/// `Content-Length` or `Transfer-Encoding` header there suppresses the automatic
-/// `Content-Length` (the body is then sent as given).
+/// A header name must be a token followed by `:`; a control character in a value or
+/// in `host_header` (CR, LF, NUL, DEL, anything but tab) is an error, as is a method
+/// that is not a token or a path that is empty or holds whitespace or control
+/// characters: whatever is built parses back as exactly this request. Like curl, a
+/// `Host` header in `headers` replaces the default one, and a `Content-Length` or
+/// `Transfer-Encoding` header there suppresses the automatic `Content-Length` (the
+/// body is then sent as given). A `Content-Length` there must be the body's length
+/// (else the server would take the rest of the body for a next request, or wait for
+/// bytes that never come), and may not come with `Transfer-Encoding` (RFC 9112 6.2).
 ///
 /// ```
 /// use loadgen::request::http_request;
 /// let req = http_request("POST", "h:80", "/x", &["X-A: 1".to_string()], b"hi").unwrap();
 /// assert_eq!(req, b"POST /x HTTP/1.1\r\nHost: h:80\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi");
 /// assert!(http_request("GET", "h:80", "/", &["NoColon".to_string()], b"").is_err());
+/// let wrong = ["Content-Length: 3".to_string()];
+/// assert!(http_request("POST", "h:80", "/", &wrong, b"hi").unwrap_err().contains("2 bytes"));
 /// ```
 pub fn http_request(
     method: &str,
@@ -232,8 +245,10 @@ pub fn http_request(
             "bad request target {path:?}: non-empty, without whitespace or control characters"
         ));
     }
-    if host_header.bytes().any(|b| b == b'\r' || b == b'\n') {
-        return Err(format!("Host {host_header:?} contains CR or LF"));
+    if host_header.bytes().any(is_ctl) {
+        return Err(format!(
+            "Host {host_header:?} contains a control character (CR or LF, NUL, ...)"
+        ));
     }
     let mut fields: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
     for h in headers {
@@ -247,15 +262,39 @@ pub fn http_request(
                 "header {h:?}: bad name {name:?} (a token, no spaces, before ':')"
             ));
         }
-        // CR or LF would end the field early and let the rest pose as a new header.
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(format!("header {h:?}: value contains CR, LF or NUL"));
+        // CR or LF would end the field early and let the rest pose as a new header;
+        // other control characters are refused by servers (and httparse).
+        if value.bytes().any(is_ctl) {
+            return Err(format!(
+                "header {h:?}: value contains CR, LF or another control character"
+            ));
         }
         fields.push((name, value.trim_matches([' ', '\t'])));
     }
     let has = |n: &str| fields.iter().any(|(name, _)| name.eq_ignore_ascii_case(n));
     let own_host = has("host");
-    let own_length = has("content-length") || has("transfer-encoding");
+    let own_te = has("transfer-encoding");
+    let mut own_cl = false;
+    for (name, value) in &fields {
+        if !name.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        own_cl = true;
+        if parse_u64(value.as_bytes()) != Some(body.len() as u64) {
+            return Err(format!(
+                "header \"{name}: {value}\" does not match the body, which is {} bytes \
+                 (leave Content-Length out: it is added)",
+                body.len()
+            ));
+        }
+    }
+    if own_cl && own_te {
+        return Err(
+            "Content-Length and Transfer-Encoding together: a request may carry only one"
+                .to_string(),
+        );
+    }
+    let own_length = own_cl || own_te;
 
     let mut out = Vec::with_capacity(64 + path.len() + host_header.len() + body.len());
     out.extend_from_slice(method.as_bytes());
@@ -465,6 +504,68 @@ mod tests {
         assert_err(request("GET", "", &[], b""), "bad request target");
         assert_err(request("GET", "/a b", &[], b""), "bad request target");
         assert_err(http_request("GET", "h\r\nX: y", "/", &[], b""), "CR or LF");
+    }
+
+    #[test]
+    fn test_http_request_own_length_must_match_body() {
+        // Equal, however written: sent as given.
+        for cl in [
+            "Content-Length: 5",
+            "content-length:05",
+            "Content-Length:\t5 ",
+        ] {
+            let r = request("POST", "/", &[cl], b"hello").unwrap();
+            assert_eq!(r.matches("ontent-").count(), 1, "{r:?}");
+        }
+        assert!(request("POST", "/", &["Content-Length: 0"], b"").is_ok());
+        // Different, or not a number: refused on one line, naming the body length.
+        for (cl, body) in [
+            ("Content-Length: 3", &b"hello"[..]),
+            ("Content-Length: 6", b"hello"),
+            ("Content-Length: 5", b""),
+            ("Content-Length: 1", b""),
+            ("Content-Length: -5", b"hello"),
+            ("Content-Length: 5x", b"hello"),
+            ("Content-Length: ", b"hello"),
+            ("Content-Length: 99999999999999999999999", b"hello"),
+        ] {
+            let e = request("POST", "/", &[cl], body).unwrap_err();
+            assert!(e.contains(&format!("{} bytes", body.len())), "{cl:?}: {e}");
+            assert!(!e.contains('\n'), "{e:?}");
+        }
+        // Repeated: every one must match.
+        assert_err(
+            request(
+                "POST",
+                "/",
+                &["Content-Length: 5", "Content-Length: 4"],
+                b"hello",
+            ),
+            "does not match",
+        );
+        assert_err(
+            request(
+                "POST",
+                "/",
+                &["Transfer-Encoding: chunked", "Content-Length: 5"],
+                b"0\r\n\r\n",
+            ),
+            "together",
+        );
+    }
+
+    #[test]
+    fn test_http_request_control_characters_rejected() {
+        // Anything httparse (and servers) would refuse is refused here first.
+        for bad in ["X: a\x01b", "X: \x7f", "X: a\x1bb", "X: \x00"] {
+            assert_err(request("GET", "/", &[bad], b""), "control character");
+        }
+        assert!(request("GET", "/", &["X: a\tb \u{e9}"], b"").is_ok());
+        assert_err(
+            http_request("GET", "h\x7f", "/", &[], b""),
+            "control character",
+        );
+        assert_err(request("GET", "/\x7f", &[], b""), "bad request target");
     }
 
     #[test]
