@@ -344,6 +344,7 @@ def parse_wrk(text):
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
     total = re.search(r"(\d+) requests in", text)
     lat = {k: _us(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
+    lat = {k: (v or None) for k, v in lat.items()}  # wrk sometimes prints 0.00us for a percentile
     se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     return {

@@ -110,7 +110,7 @@ def main():
             lines.append(f"| {n} | loadgen/wrk | {lg / w:.2f}x | | {lc / wc:.2f}x | | | | |")
     lines += ["", "tool CPU per request: the tool's utime+stime (its /proc/PID/stat at exit) over the replies it got "
               "(loadgen: warm-up included). A tool near 100% CPU set the pace; a server near 100% did. others % = CPU time on "
-              "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200."]
+              "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200: over 50, the run was disturbed."]
     text = "\n".join(lines)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(text + "\n")

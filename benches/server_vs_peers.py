@@ -111,6 +111,9 @@ def http_table(rows, modes, targets, runs, dur):
             notes = []
             if wrk is not None and wrk > 90:
                 notes.append("generator-bound")
+            disturbed = sum(1 for x in sel if x["others_pct"] > 50)
+            if disturbed:
+                notes.append(f"{disturbed}/{len(sel)} runs disturbed")
             bad = sum(1 for x in sel if x["errors"] or x["non2xx"] or x["rc"] or not x["rps"])
             if bad:
                 notes.append(f"{bad} runs with errors")
@@ -124,7 +127,8 @@ def http_table(rows, modes, targets, runs, dur):
     lines += ["", "server CPU per request = utime+stime of the server over the wrk run / wrk's requests; "
               "generator-bound = wrk above 90% of its core (then req/s is wrk's limit, not the server's). "
               "p50 is wrk's (per batch when pipelined). others % = CPU time on cpu0+cpu1 not used by the "
-              "server or wrk (other work on the machine, interrupts), out of 200: high means a disturbed run."]
+              "server or wrk (other work on the machine, interrupts), out of 200; a run is disturbed when it is over 50 (the machine's other work took CPU time the "
+              "server or wrk wanted)."]
     return lines
 
 
