@@ -117,29 +117,48 @@ fn serve(listener: TcpListener, handle: &Handle, info: &AdminInfo, bound: Socket
     take_spares(&mut spares);
     while !handle.is_closed() {
         wait_readable(&listener, POLL_INTERVAL);
-        match listener.accept() {
-            Ok((stream, _peer)) => serve_conn(stream, handle, info, bound),
+        // A request is served holding the process's descriptor gate, with the spares
+        // freed: the reactor does not accept meanwhile, so the descriptors this thread
+        // frees are the ones it gets (the socket, /proc/self/fd, /proc/self/status), and
+        // it takes all its spares back before any reactor accepts again. Without the
+        // gate the reactor's accept retries took them first.
+        let accepted = match listener.accept() {
+            Ok(x) => Some(x.0),
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
-                    || e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-                    && !spares.is_empty() =>
+                    || e.kind() == io::ErrorKind::Interrupted =>
             {
-                spares.clear();
-                if let Ok((stream, _peer)) = listener.accept() {
-                    serve_conn(stream, handle, info, bound);
-                }
-                take_spares(&mut spares);
+                continue
             }
-            // ENOMEM, ECONNABORTED, EMFILE with no spare left: the thread must outlive
-            // them all. The reactor may be holding every descriptor; wait for some.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => None,
+            // ENOMEM, ECONNABORTED: the thread must outlive them all.
             Err(_) => {
                 std::thread::sleep(POLL_INTERVAL);
-                take_spares(&mut spares);
+                continue;
             }
+        };
+        let gate = crate::reject::gate_exclusive();
+        let held = spares.len();
+        spares.clear();
+        let stream = match accepted {
+            Some(s) => Some(s),
+            None => listener.accept().ok().map(|x| x.0),
+        };
+        if let Some(stream) = stream {
+            serve_conn(stream, handle, info, bound, held);
+        }
+        take_spares(&mut spares);
+        drop(gate);
+        if stream_missing(held, &spares) {
+            // Still at the limit without spares: let descriptors free before retrying.
+            std::thread::sleep(POLL_INTERVAL);
         }
     }
+}
+
+/// No spare could be taken back (the process is at its limit and had none).
+fn stream_missing(held: usize, spares: &[std::fs::File]) -> bool {
+    held == 0 && spares.is_empty()
 }
 
 /// Wait until the listener has a connection or `timeout` passes. Any outcome (ready,
@@ -174,7 +193,13 @@ enum ReadError {
     Gone,
 }
 
-fn serve_conn(mut s: TcpStream, handle: &Handle, info: &AdminInfo, bound: SocketAddr) {
+fn serve_conn(
+    mut s: TcpStream,
+    handle: &Handle,
+    info: &AdminInfo,
+    bound: SocketAddr,
+    spares: usize,
+) {
     // Linux does not pass O_NONBLOCK from the listener to accepted sockets, but do not
     // rely on it: the reads below need blocking with timeouts.
     if s.set_nonblocking(false).is_err() || s.set_write_timeout(Some(REQUEST_TIMEOUT)).is_err() {
@@ -182,7 +207,10 @@ fn serve_conn(mut s: TcpStream, handle: &Handle, info: &AdminInfo, bound: Socket
     }
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let (resp, head_only) = match read_request(&mut s, deadline) {
-        Ok(req) => (route(&req, handle, info, bound), req.method == "HEAD"),
+        Ok(req) => (
+            route(&req, handle, info, bound, spares),
+            req.method == "HEAD",
+        ),
         Err(ReadError::Bad) => (Response::text(400, "Bad Request", "bad request\n"), false),
         Err(ReadError::TooLarge) => (
             Response::text(
@@ -323,7 +351,13 @@ impl Response {
 
 const INDEX: &str = "readyloop admin\n\nGET /stats  JSON: connections, descriptors, RSS, buffer pool, timers, counters\n";
 
-fn route(req: &Request, handle: &Handle, info: &AdminInfo, bound: SocketAddr) -> Response {
+fn route(
+    req: &Request,
+    handle: &Handle,
+    info: &AdminInfo,
+    bound: SocketAddr,
+    spares: usize,
+) -> Response {
     if req.method != "GET" && req.method != "HEAD" {
         let mut r = Response::text(405, "Method Not Allowed", "use GET\n");
         r.extra = "Allow: GET, HEAD\r\n";
@@ -332,12 +366,12 @@ fn route(req: &Request, handle: &Handle, info: &AdminInfo, bound: SocketAddr) ->
     let path = req.path.split('?').next().unwrap_or("");
     match path {
         "/" => Response::text(200, "OK", INDEX),
-        "/stats" => stats(handle, info, bound),
+        "/stats" => stats(handle, info, bound, spares),
         _ => Response::text(404, "Not Found", "not found; see GET /\n"),
     }
 }
 
-fn stats(handle: &Handle, info: &AdminInfo, bound: SocketAddr) -> Response {
+fn stats(handle: &Handle, info: &AdminInfo, bound: SocketAddr, spares: usize) -> Response {
     let asked = Instant::now();
     let snap = handle.snapshot(SNAPSHOT_TIMEOUT);
     let waited = asked.elapsed();
@@ -372,6 +406,9 @@ fn stats(handle: &Handle, info: &AdminInfo, bound: SocketAddr) -> Response {
         "rss_bytes": mem.rss,
         "rss_anon_bytes": mem.rss_anon,
         "snapshot_wait_us": waited.as_micros() as u64,
+        // Spare descriptors this thread held when the request came (it frees them to
+        // serve at the fd limit and takes them back after): SPARE_FDS when all is well.
+        "admin_spares": spares,
     });
     if let serde_json::Value::Object(p) = process {
         doc.extend(p);
@@ -465,6 +502,7 @@ mod tests {
                 &handle,
                 &info,
                 addr,
+                SPARE_FDS,
             )
         };
         assert_eq!(get("GET", "/").status, 200);

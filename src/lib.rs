@@ -35,6 +35,7 @@ pub mod limits;
 pub mod listener;
 pub mod protocol;
 mod reactor;
+mod reject;
 pub mod server;
 pub mod stats;
 pub mod timer;

@@ -16,6 +16,7 @@ use crate::buffer::BufPool;
 use crate::conn::{Conn, Limits, Shared, State};
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
+use crate::reject::{self, Lingerer, Rejects, Reserve};
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Nanos, Timers};
 use mio::event::{Event, Source};
@@ -39,6 +40,8 @@ const SPECIAL: usize = 1 << 48;
 const WAKER: Token = Token(SPECIAL);
 const TIMERFD: Token = Token(SPECIAL + (1 << 31));
 const LISTENER_BASE: usize = SPECIAL + 1;
+/// Lingering rejected connections (below `TIMERFD`).
+const REJECT_BASE: usize = SPECIAL + (1 << 30);
 const SOURCE_BASE: usize = SPECIAL + (1 << 32);
 
 /// The output buffer shared by all connections is given back when its capacity passes
@@ -51,6 +54,7 @@ const TK_CONN: u64 = 0;
 const TK_LISTENER: u64 = 1 << 56;
 const TK_SHUTDOWN: u64 = 2 << 56;
 const TK_HOST: u64 = 3 << 56;
+const TK_REJECT: u64 = 4 << 56;
 const TK_KIND: u64 = 0xff << 56;
 
 /// Identifies a connection: its slab slot and the slot's generation, so a stale id
@@ -89,6 +93,12 @@ pub struct Config {
     pub event_capacity: usize,
     /// How long a graceful shutdown waits for in-flight output before closing all.
     pub shutdown_timeout: Duration,
+    /// At the descriptor limit, once accepting has been paused this long with no
+    /// descriptor freed, shed load: accept queued connections through a spare
+    /// descriptor, answer them (`reject_message`) and close them at once, so clients
+    /// beyond the limit learn now instead of waiting for SYN drops and a connect
+    /// timeout (libev's advice). `None`: never shed, keep them queued.
+    pub shed_after: Option<Duration>,
     /// Wake for timers with microsecond precision (a timerfd) instead of epoll's
     /// millisecond timeout, which fires up to 1 ms late. Costs one `timerfd_settime`
     /// per turn whose earliest deadline changed; loadgen's open-loop schedule needs it,
@@ -106,6 +116,7 @@ impl Default for Config {
             accept_budget: 256,
             event_capacity: 1024,
             shutdown_timeout: Duration::from_secs(5),
+            shed_after: Some(Duration::from_millis(100)),
             precise_timers: false,
         }
     }
@@ -294,6 +305,8 @@ struct Listener {
     /// When the pending accept-retry timer fires, if one is pending: at most one per
     /// listener, or every failed accept would add a timer that re-arms itself.
     retry_at: Option<Nanos>,
+    /// When the current pause at the descriptor limit began.
+    paused_at: Option<Nanos>,
 }
 
 /// The reactor: one `mio::Poll`, listeners, a slab of connections, timers.
@@ -328,6 +341,10 @@ pub struct Reactor<P: Protocol> {
     timerfd: Option<(TimerFd, Option<Nanos>)>,
     /// The reminders due in this turn's timer pass (kept to reuse its allocation).
     due: Vec<(Nanos, u64)>,
+    /// Rejected connections lingering so their answer is not lost to a reset.
+    rejects: Rejects,
+    /// The spare descriptor for shedding load at the descriptor limit.
+    reserve: Reserve,
 }
 
 impl<P: Protocol> Reactor<P> {
@@ -376,6 +393,14 @@ impl<P: Protocol> Reactor<P> {
                 budget: crate::conn::EVENT_BUDGET,
             },
             due: Vec::new(),
+            rejects: Rejects::default(),
+            reserve: {
+                let mut r = Reserve::default();
+                if cfg.shed_after.is_some() {
+                    r.refill();
+                }
+                r
+            },
             cfg,
             ctl: Arc::new(Control {
                 cmd: AtomicU8::new(0),
@@ -479,6 +504,7 @@ impl<P: Protocol> Reactor<P> {
             pause: AcceptPause::default(),
             more: true,
             retry_at: None,
+            paused_at: None,
         }));
         Ok(ListenerId(idx))
     }
@@ -756,6 +782,8 @@ impl<P: Protocol> Reactor<P> {
                 if let Some((_, armed)) = self.timerfd.as_mut() {
                     *armed = None;
                 }
+            } else if (REJECT_BASE..TIMERFD.0).contains(&token.0) {
+                self.reject_ready(token.0 - REJECT_BASE);
             } else if token.0 >= SOURCE_BASE {
                 let id = SourceId(token.0 - SOURCE_BASE);
                 if self.sources.contains(id.0) {
@@ -817,6 +845,7 @@ impl<P: Protocol> Reactor<P> {
             let conns = &self.conns;
             let listeners = &self.listeners;
             let shutdown_at = self.shutdown_at;
+            let rejects = &self.rejects;
             self.sh.timers.compact(|at, key| match key & TK_KIND {
                 TK_CONN => conns
                     .get(key as usize)
@@ -826,8 +855,18 @@ impl<P: Protocol> Reactor<P> {
                     Some(Some(l)) if l.retry_at == Some(at)
                 ),
                 TK_SHUTDOWN => shutdown_at == Some(at),
+                TK_REJECT => rejects
+                    .slots
+                    .get((key & !TK_KIND) as usize)
+                    .is_some_and(|l| l.until == at),
                 _ => true, // host timers are live until they fire
             });
+        }
+        if self.cfg.shed_after.is_some() && !self.reserve.is_held() {
+            // Opening a descriptor, like accepting one, waits its turn at the gate.
+            if let Some(_gate) = reject::gate_shared() {
+                self.reserve.refill();
+            }
         }
         let keep = self.cfg.read_buffer.max(512);
         if self.sh.out.capacity() > SHRINK_OUT_FACTOR * keep {
@@ -911,6 +950,13 @@ impl<P: Protocol> Reactor<P> {
 
     fn accept<H: Host<P>>(&mut self, idx: usize, host: &mut H) {
         let budget = self.cfg.accept_budget.max(1);
+        // Accept only while no other thread is using spare descriptors (see
+        // reject::FD_GATE); otherwise come back in a millisecond.
+        let Some(_gate) = reject::gate_shared() else {
+            let at = self.sh.now_ns.saturating_add(1_000_000);
+            self.arm_retry(idx, at);
+            return;
+        };
         for _ in 0..budget {
             let Some(Some(l)) = self.listeners.get_mut(idx) else {
                 return;
@@ -920,6 +966,7 @@ impl<P: Protocol> Reactor<P> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     l.more = false;
                     l.pause.resume();
+                    l.paused_at = None;
                     return;
                 }
                 Err(e) if listener::is_resource_limit(&e) => {
@@ -928,19 +975,24 @@ impl<P: Protocol> Reactor<P> {
                     if !l.pause.is_paused() {
                         self.sh.stats.accept_pauses += 1;
                     }
-                    let wait = l.pause.hit_limit();
+                    let mut wait = l.pause.hit_limit();
                     l.more = true;
+                    let now = self.sh.now_ns;
+                    let since = *l.paused_at.get_or_insert(now);
                     if let Some(errno) = e.raw_os_error() {
                         self.sh.stats.count_errno(errno);
                     }
-                    let at = self.sh.now_ns.saturating_add(wait.as_nanos() as u64);
-                    let tkey = TK_LISTENER | idx as u64;
-                    match l.retry_at {
-                        None => self.sh.timers.schedule(at, tkey),
-                        Some(t) if at < t => self.sh.timers.replace(at, tkey),
-                        Some(_) => {}
+                    let fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                    if let (Some(d), true) = (self.cfg.shed_after, fds) {
+                        // While shedding, retry at the shed delay, not the growing
+                        // backoff: clients beyond the limit keep arriving.
+                        wait = wait.min(d);
+                        if now.saturating_sub(since) >= dur_ns(d) {
+                            self.shed(idx);
+                        }
                     }
-                    l.retry_at = Some(l.retry_at.map_or(at, |t| t.min(at)));
+                    let at = now.saturating_add(dur_ns(wait));
+                    self.arm_retry(idx, at);
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -954,6 +1006,7 @@ impl<P: Protocol> Reactor<P> {
                 }
             };
             l.pause.resume();
+            l.paused_at = None;
             let nodelay = l.opts.nodelay;
             self.sh.stats.accepted += 1;
             if self.cfg.max_conns.is_some_and(|m| self.active() >= m) {
@@ -994,15 +1047,95 @@ impl<P: Protocol> Reactor<P> {
         }
     }
 
+    /// Make sure listener `idx` retries accepting by `at` (one pending retry each).
+    fn arm_retry(&mut self, idx: usize, at: Nanos) {
+        let Some(Some(l)) = self.listeners.get_mut(idx) else {
+            return;
+        };
+        let tkey = TK_LISTENER | idx as u64;
+        match l.retry_at {
+            None => self.sh.timers.schedule(at, tkey),
+            Some(t) if at < t => self.sh.timers.replace(at, tkey),
+            Some(_) => return,
+        }
+        l.retry_at = Some(at);
+    }
+
+    /// Turn a connection away (over `max_conns`, or refused by the host): answer it,
+    /// then let it linger so the answer is read before the close (see [`reject`]).
     fn reject(&mut self, mut sock: TcpStream) {
-        use std::io::Write;
         self.sh.stats.rejected += 1;
         self.sh.stats.count_close(CloseReason::Rejected);
-        if !self.cfg.reject_message.is_empty() {
-            let _ = sock.write(self.cfg.reject_message);
-            let _ = sock.shutdown(std::net::Shutdown::Write);
+        reject::answer(&mut sock, self.cfg.reject_message);
+        if !self.rejects.has_room() || sock.shutdown(std::net::Shutdown::Write).is_err() {
+            self.sh.stats.rejected_unlingered += 1;
+            return; // dropping closes it
         }
-        // Dropping closes it.
+        let entry = self.rejects.slots.vacant_entry();
+        let idx = entry.key();
+        if self
+            .poll
+            .registry()
+            .register(&mut sock, Token(REJECT_BASE + idx), Interest::READABLE)
+            .is_err()
+        {
+            self.sh.stats.rejected_unlingered += 1;
+            return;
+        }
+        let until = self.sh.now_ns.saturating_add(dur_ns(reject::LINGER));
+        entry.insert(Lingerer { sock, until });
+        self.sh.timers.schedule(until, TK_REJECT | idx as u64);
+    }
+
+    /// A lingering rejected connection is readable: drop its input; close at its EOF.
+    fn reject_ready(&mut self, idx: usize) {
+        let Some(l) = self.rejects.slots.get_mut(idx) else {
+            return;
+        };
+        if reject::drain(&mut l.sock, &mut self.sh.scratch) {
+            let mut l = self.rejects.slots.remove(idx);
+            let _ = self.poll.registry().deregister(&mut l.sock);
+        }
+    }
+
+    /// At the descriptor limit: accept up to the accept budget through the spare
+    /// descriptor, answer each and close it at once (see [`reject`]).
+    fn shed(&mut self, idx: usize) {
+        for _ in 0..self.cfg.accept_budget.max(1) {
+            let Some(Some(l)) = self.listeners.get_mut(idx) else {
+                return;
+            };
+            if !self.reserve.release() {
+                break;
+            }
+            match l.sock.accept() {
+                Ok((mut sock, _)) => {
+                    // What the client sent is read first, so the close is a FIN, not
+                    // a reset that could destroy the answer.
+                    reject::drain(&mut sock, &mut self.sh.scratch);
+                    reject::answer(&mut sock, self.cfg.reject_message);
+                    let _ = sock.shutdown(std::net::Shutdown::Write);
+                    drop(sock);
+                    self.sh.stats.accepted += 1;
+                    self.sh.stats.shed += 1;
+                    self.sh.stats.count_close(CloseReason::Shed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    l.more = false;
+                    self.reserve.refill();
+                    break;
+                }
+                Err(e) => {
+                    if let Some(errno) = e.raw_os_error() {
+                        self.sh.stats.count_errno(errno);
+                    }
+                }
+            }
+            self.reserve.refill();
+            if !self.reserve.is_held() {
+                break; // someone else took the descriptor: try again next time
+            }
+        }
     }
 
     fn close_conn(&mut self, key: usize, reason: CloseReason) {
@@ -1081,6 +1214,14 @@ impl<P: Protocol> Reactor<P> {
                     self.sh.timers.forget();
                     self.cut_all();
                 }
+                TK_REJECT => {
+                    let idx = (key & !TK_KIND) as usize;
+                    if self.rejects.slots.get(idx).is_some_and(|l| l.until == at) {
+                        self.sh.timers.forget();
+                        let mut l = self.rejects.slots.remove(idx);
+                        let _ = self.poll.registry().deregister(&mut l.sock);
+                    }
+                }
                 _ => {
                     self.sh.timers.forget();
                     host.timer(self, key & !TK_KIND)
@@ -1097,6 +1238,10 @@ impl<P: Protocol> Drop for Reactor<P> {
         // Handles outlive the reactor: tell their snapshot requests nobody will answer.
         self.close_snapshots();
     }
+}
+
+fn dur_ns(d: Duration) -> Nanos {
+    d.as_nanos().min(u64::MAX as u128 / 2) as Nanos
 }
 
 fn open_outbound(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<TcpStream> {

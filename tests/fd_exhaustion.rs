@@ -85,6 +85,9 @@ fn fd_exhaustion_pauses_accept_without_spinning_and_resumes() {
             "0",
             "--stats-interval",
             "200ms",
+            // This test is about pausing: the queued clients must stay queued.
+            "--shed-after",
+            "0",
         ],
         |cmd| {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child

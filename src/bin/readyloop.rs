@@ -76,6 +76,21 @@ struct Cli {
     #[arg(long, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
     stats_interval: Duration,
 
+    /// At the fd limit, after this long with no descriptor freed, answer queued
+    /// connections (HTTP 503) and close them at once instead of leaving them queued
+    /// (0 = never)
+    #[arg(long, value_name = "DUR", default_value = "100ms", value_parser = parse_duration)]
+    shed_after: Duration,
+
+    /// Close connections whose output drains, or whose request body arrives, slower
+    /// than this many bytes per second over --min-rate-window (0 = no minimum)
+    #[arg(long, value_name = "BYTES", default_value = "1K", value_parser = parse_size)]
+    min_rate: usize,
+
+    /// The window --min-rate is judged over
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    min_rate_window: Duration,
+
     /// On SIGINT/SIGTERM, wait this long for responses in flight before closing all
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
@@ -114,6 +129,8 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
         max_output: cli.max_output.max(1),
         idle_timeout: nonzero(cli.idle_timeout),
         header_timeout: nonzero(cli.header_timeout),
+        min_rate: cli.min_rate as u64,
+        min_rate_window: cli.min_rate_window,
         ..Limits::default()
     };
     let cfg = ServerConfig {
@@ -130,6 +147,7 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
             limits,
             max_conns: cli.max_conns,
             shutdown_timeout: cli.shutdown_timeout,
+            shed_after: nonzero(cli.shed_after),
             ..Config::default()
         },
         stats_interval: nonzero(cli.stats_interval),
