@@ -166,6 +166,7 @@ def main():
     except ValueError:
         att_j = {}
 
+    peak += [rss_end, rss_after]  # the largest seen, during the attack and 1 s after it
     tb, ta = turns(j_base), turns(j_att)
     s_after = (j_after or j_att or {}).get("stats", {})
     res = {"bin": binary, "loadgen": lg, "attackers": a.attackers, "write_kb": a.write_kb, "path": a.path,
@@ -199,7 +200,7 @@ def main():
              f"| victim raw p99 (from the actual send) | {us(base.get('raw_p99'))} | {us(hit.get('raw_p99'))} |",
              f"| victim send lag p99 (generator's own) | {us(base.get('send_lag_p99'))} | {us(hit.get('send_lag_p99'))} |",
              f"| server turn max / p99 (admin, cumulative) | {us(tb[0])} / {us(tb[1])} | {us(ta[0])} / {us(ta[1])} |",
-             f"| server VmRSS | {mib(rss_before)} | peak {mib(max(peak))}, end {mib(rss_end)} |", "",
+             f"| server VmRSS | {mib(rss_before)} | peak {mib(max(peak))}, end of victim run {mib(rss_end)} |", "",
              f"Server RSS growth under attack: {growth / 1024:+.1f} MiB (peak {mib(max(peak))} against {mib(rss_before)} "
              f"before; {mib(rss_after)} 1 s after the attackers left; {mib(rss_start)} at start).",
              f"Attacker: wrote {att_j.get('written', 0) / 1e6:.1f} MB, read {att_j.get('read', 0) / 1e6:.1f} MB, "
