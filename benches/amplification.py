@@ -186,7 +186,8 @@ def main():
              "    " + " ".join(f"{k}={v}" for k, v in B.machine_facts().items()),
              f"    command: python3 benches/amplification.py" + (f" --bin {a.bin}" if a.bin else "")
              + f" --attackers {a.attackers} --dur {a.dur} --warmup {a.warmup} --rate {a.rate} --conns {a.conns}",
-             f"    server: {binary}", "",
+             f"    server: {binary} (modified {time.strftime('%Y-%m-%d %H:%M', time.localtime(os.path.getmtime(binary)))}; "
+             "git= above is this repository's HEAD at run time, not necessarily the binary's)", "",
              f"Attack: {a.attackers} connections, {a.write_kb} KB writes of pipelined GET {a.path} "
              f"({att_j.get('requests_per_write', '?')} requests per write) for {attack_dur} s; "
              f"victim: loadgen -R {a.rate} -c {a.conns} -d {a.dur}s --warmup {a.warmup}s (open loop, corrected latency).", "",
