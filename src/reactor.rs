@@ -1146,6 +1146,12 @@ impl<P: Protocol> Reactor<P> {
             return;
         }
         c.set_state(State::Closed);
+        if reason == CloseReason::SlowPeer {
+            // Reset rather than FIN: a peer too slow to read would otherwise keep what
+            // sits in the kernel's send buffer (megabytes) queued for it long after the
+            // close (nginx's reset_timedout_connection).
+            let _ = socket2::SockRef::from(&c.sock).set_linger(Some(Duration::ZERO));
+        }
         c.release(&mut self.sh.pool, &mut self.sh.timers);
         let _ = self.poll.registry().deregister(&mut c.sock);
         self.sh.stats.count_close(reason);
@@ -1278,4 +1284,58 @@ fn open_outbound(addr: SocketAddr, opts: &ConnectOptions) -> io::Result<TcpStrea
         Err(e) => return Err(e),
     }
     Ok(TcpStream::from_std(sock.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Cx, Step, Verdict};
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// Counts how often the reactor asks it to produce; never produces anything.
+    struct Counting(Rc<Cell<u32>>);
+
+    impl Protocol for Counting {
+        fn on_input(&mut self, input: &[u8], _: &mut Vec<u8>, _: usize, _: &mut Cx) -> Step {
+            Step::cont(input.len())
+        }
+        fn wants_drained(&self) -> bool {
+            true
+        }
+        fn on_drained(&mut self, _: &mut Vec<u8>, _: usize, _: &mut Cx) -> Verdict {
+            self.0.set(self.0.get() + 1);
+            Verdict::Continue
+        }
+    }
+
+    #[test]
+    fn test_requeue_of_a_reused_slot_is_not_driven() {
+        let calls = Rc::new(Cell::new(0));
+        let mut r: Reactor<Counting> = Reactor::new(Config::default()).unwrap();
+        let l = r
+            .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+            .unwrap();
+        let _client = std::net::TcpStream::connect(r.local_addr(l).unwrap()).unwrap();
+        let c2 = calls.clone();
+        let mut host = ServeWith(move || Counting(c2.clone()));
+        for _ in 0..100 {
+            r.turn(&mut host, Some(Duration::from_millis(10))).unwrap();
+            if r.active() == 1 && calls.get() > 0 {
+                break;
+            }
+        }
+        let (id, _) = r.protocols_mut().next().expect("the connection");
+        // Settle: no event pending, nothing requeued.
+        r.turn(&mut host, Some(Duration::from_millis(10))).unwrap();
+        let before = calls.get();
+        // A stale entry (the slot's previous generation) is skipped...
+        r.sh.requeue.push((id.key, id.gen.wrapping_sub(1)));
+        r.turn(&mut host, Some(Duration::ZERO)).unwrap();
+        assert_eq!(calls.get(), before, "a stale requeue entry drove the slot");
+        // ...and a live one is driven (so the check above can fail).
+        r.sh.requeue.push((id.key, id.gen));
+        r.turn(&mut host, Some(Duration::ZERO)).unwrap();
+        assert_eq!(calls.get(), before + 1);
+    }
 }

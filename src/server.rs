@@ -420,6 +420,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_anyproto_delegates_every_method() {
+        // poll_at was hard-coded to None while on_timer delegated: a protocol with a
+        // timer of its own behind AnyProto would never have been woken.
+        for p in [
+            AnyProto::Http(Http::default()),
+            AnyProto::Echo(Echo),
+            AnyProto::Discard(Discard),
+            AnyProto::Source(Source::default()),
+        ] {
+            let r = &p;
+            let inner: (Option<Instant>, bool, bool) =
+                each!(r, q => (q.poll_at(), q.wants_drained(), q.awaits_input()));
+            assert_eq!(
+                (p.poll_at(), p.wants_drained(), p.awaits_input()),
+                inner,
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
     fn test_anyproto_stays_small() {
         // Inline in every connection's slot: see docs/architecture.md, memory.
         let n = std::mem::size_of::<AnyProto>();

@@ -313,3 +313,171 @@ impl RecvBuf for TcpStream {
             .expect("SO_RCVBUF");
     }
 }
+
+/// Item 5: reminders of closed connections do not pile up in the timer heap: after
+/// 3,000 short connections on a 60 s idle timeout it holds at most
+/// `2 x live + 64` entries (it held one per connection until its deadline).
+#[test]
+fn test_timer_heap_bounded_after_short_connections() {
+    let srv = util::start_proto(ProtoKind::Http);
+    for _ in 0..3000 {
+        let mut c = HttpConn::connect(srv.addr);
+        assert_eq!(
+            c.request(&util::get("/", "Connection: close\r\n"))
+                .head
+                .status,
+            200
+        );
+    }
+    util::wait_until(Duration::from_secs(10), "all closed", || {
+        srv.handle
+            .snapshot(Duration::from_secs(1))
+            .is_some_and(|s| s.active == 0)
+    });
+    // One more turn for the end-of-turn compaction to have run after the last close.
+    let _ = util::connect(srv.addr);
+    std::thread::sleep(Duration::from_millis(50));
+    let snap = srv.handle.snapshot(Duration::from_secs(2)).unwrap();
+    assert!(
+        snap.timers <= 2 * snap.timers_live + 64,
+        "{} reminders for {} live",
+        snap.timers,
+        snap.timers_live
+    );
+    assert!(snap.timers_live <= 2, "live: {}", snap.timers_live);
+}
+
+/// A protocol that answers the peer's EOF with `Verdict::Close`.
+struct CloseOnEof;
+
+impl Protocol for CloseOnEof {
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx) -> Step {
+        Step::cont(input.len())
+    }
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+        Verdict::Close
+    }
+}
+
+/// Item 7: `Verdict::Close` is a protocol close whichever callback says it (it was
+/// counted as `Peer` from `on_eof` and as `Protocol` elsewhere).
+#[test]
+fn test_close_verdict_from_eof_counts_as_protocol() {
+    let mut r: Reactor<CloseOnEof> = Reactor::new(Config::default()).unwrap();
+    let l = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(l).unwrap();
+    let c = TcpStream::connect(addr).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut host = ServeWith(|| CloseOnEof);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.snapshot().stats.closed_total() == 0 && Instant::now() < deadline {
+        r.turn(&mut host, Some(Duration::from_millis(20))).unwrap();
+    }
+    let stats = r.snapshot().stats;
+    assert_eq!(
+        stats.closed(readyloop::CloseReason::Protocol),
+        1,
+        "{}",
+        stats.line()
+    );
+    assert_eq!(stats.closed(readyloop::CloseReason::Peer), 0);
+}
+
+/// Item 11: a reader that takes a byte now and then is closed as too slow once its
+/// output waits longer than the rate window allows; a steady reader is not.
+#[test]
+fn test_slow_reader_closed_as_slow_peer() {
+    let mut cfg = util::config(ProtoKind::Http);
+    cfg.reactor.limits.min_rate = 1024;
+    cfg.reactor.limits.min_rate_window = Duration::from_millis(500);
+    let srv = util::start(cfg);
+    // The slow one: 100 bytes every 200 ms = 500 B/s, under the 1 KiB/s minimum.
+    let s = util::connect(srv.addr);
+    s.set_recv_buffer_size_compat(4096);
+    let mut slow = HttpConn::new(s);
+    slow.send(&util::get("/bytes/100000000", ""));
+    let mut got = 0usize;
+    let mut buf = [0u8; 100];
+    let started = Instant::now();
+    // Read slowly until the server has given up on it (bounded).
+    while started.elapsed() < Duration::from_secs(10) {
+        let closed = srv
+            .handle
+            .snapshot(Duration::from_secs(1))
+            .is_some_and(|s| s.stats.closed(readyloop::CloseReason::SlowPeer) == 1);
+        if closed {
+            break;
+        }
+        if let Ok(n) = slow.stream.read(&mut buf) {
+            got += n;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a 500 B/s reader held its slot for 10 s ({got} bytes read)"
+    );
+    // The close was a reset: the megabytes queued in the kernel for it were dropped,
+    // so what is left to read is what had reached its own receive buffer.
+    slow.stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (rest, _reset) = util::read_to_end_or_reset(&mut slow.stream, 1 << 20).unwrap();
+    assert!(rest.len() < 64 * 1024, "{} bytes still came", rest.len());
+    // A steady reader of a shorter download is fine.
+    let mut ok = HttpConn::connect(srv.addr);
+    ok.send(&util::get("/bytes/3000000", ""));
+    let head = ok.read_head().unwrap();
+    let mut check = util::PatternCheck::default();
+    ok.read_body_with(head.content_length().unwrap(), |b| {
+        check.feed(b);
+        std::thread::sleep(Duration::from_micros(200));
+    })
+    .expect("a steady reader gets the whole body");
+    let stats = srv.shutdown();
+    assert_eq!(
+        stats.closed(readyloop::CloseReason::SlowPeer),
+        1,
+        "{}",
+        stats.line()
+    );
+}
+
+/// Item 11: a request body trickling in slower than the minimum rate closes the
+/// connection (it ran on the idle clock, which every byte restarted).
+#[test]
+fn test_slow_body_closed_as_slow_peer() {
+    let mut cfg = util::config(ProtoKind::Http);
+    cfg.reactor.limits.min_rate = 1024;
+    cfg.reactor.limits.min_rate_window = Duration::from_millis(500);
+    let srv = util::start(cfg);
+    let mut s = util::connect(srv.addr);
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if s.write_all(&[b'x'; 10]).is_err() {
+            closed = true;
+            break;
+        }
+        // 10 bytes every 100 ms = 100 B/s.
+        std::thread::sleep(Duration::from_millis(100));
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        let mut b = [0u8; 256];
+        if matches!(s.read(&mut b), Ok(0)) {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a 100 B/s body held the connection for 10 s");
+    let stats = srv.shutdown();
+    assert_eq!(
+        stats.closed(readyloop::CloseReason::SlowPeer),
+        1,
+        "{}",
+        stats.line()
+    );
+}
