@@ -18,8 +18,9 @@ from its admin endpoint (GET /stats: stats.turn_max_us, stats.turn_p99_us; "n/a"
 without them) after the baseline and after the attack.
 
 The server (started as BIN --listen 127.0.0.1:PORT --admin 127.0.0.1:APORT, otherwise its
-defaults) runs on CPU 0, victim and attacker on CPU 1, the attacker at nice 10 so the victim
-gets that CPU first. --bin defaults to target/release/readyloop, built with cargo unless BUILD=0;
+defaults) runs on CPU 0, victim and attacker on CPU 1, the attacker as SCHED_IDLE (chrt --idle)
+so the victim gets that CPU first; the victim's send lag and loadgen's behind_schedule verdict are
+reported, since a generator late on its own schedule inflates the corrected latency. --bin defaults to target/release/readyloop, built with cargo unless BUILD=0;
 --loadgen to target/release/loadgen (built likewise). Results:
 target/bench-results/amplification-<date>/ (victim JSON, attacker line, summary.md).
 """
@@ -121,7 +122,7 @@ def main():
 
     B.log(f"attack: {a.attackers} connections x {a.write_kb} KB writes of GET {a.path} for {attack_dur} s, "
           "victim again")
-    attacker = subprocess.Popen(["taskset", "-c", B.CLIENT_CPU, "nice", "-n", "10", sys.executable,
+    attacker = subprocess.Popen(["taskset", "-c", B.CLIENT_CPU, "chrt", "--idle", "0", sys.executable,
                                  os.path.join(B.BENCHES, "amplify_attacker.py"), str(a.port), "--conns",
                                  str(a.attackers), "--dur", str(attack_dur), "--write-kb", str(a.write_kb),
                                  "--path", a.path],
@@ -199,7 +200,8 @@ def main():
              f"| victim req/s (errors, non-200) | {B.fmt(base.get('rps'))} ({base.get('errors')}, {base.get('non200')}) | "
              f"{B.fmt(hit.get('rps'))} ({hit.get('errors')}, {hit.get('non200')}) |",
              f"| victim raw p99 (from the actual send) | {us(base.get('raw_p99'))} | {us(hit.get('raw_p99'))} |",
-             f"| victim send lag p99 (generator's own) | {us(base.get('send_lag_p99'))} | {us(hit.get('send_lag_p99'))} |",
+             f"| victim send lag p99 (generator's own), behind schedule | {us(base.get('send_lag_p99'))}, "
+             f"{base.get('behind_schedule')} | {us(hit.get('send_lag_p99'))}, {hit.get('behind_schedule')} |",
              f"| server turn max / p99 (admin, cumulative) | {us(tb[0])} / {us(tb[1])} | {us(ta[0])} / {us(ta[1])} |",
              f"| server VmRSS | {mib(rss_before)} | peak {mib(max(peak))}, end of victim run {mib(rss_end)} |", "",
              f"Server RSS growth under attack: {growth / 1024:+.1f} MiB (peak {mib(max(peak))} against {mib(rss_before)} "
