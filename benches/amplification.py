@@ -24,8 +24,9 @@ reported, since a generator late on its own schedule inflates the corrected late
 --loadgen to target/release/loadgen (built likewise). Results:
 target/bench-results/amplification-<date>/ (victim JSON, attacker line, summary.md).
 """
-import argparse, json, os, subprocess, sys, time, urllib.request
+import argparse, json, os, subprocess, sys, threading, time, urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
@@ -131,7 +132,6 @@ def main():
     B._started.append(attacker)
     time.sleep(0.5)  # the attack is in force before the victim starts
     peak = [B.rss_kb(srv.pid)]
-    import threading
     sampling = threading.Event()
 
     def sample():

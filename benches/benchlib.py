@@ -9,7 +9,7 @@ CPU 1; every server runs under `timeout` and every client is killed past its own
 a watchdog (SIGALRM) bounds the whole run; on exit (normal, error, SIGINT/SIGTERM, watchdog)
 exactly the processes this run started are stopped and waited for, never anything by name.
 """
-import atexit, datetime, json, os, re, shutil, signal, socket, statistics, subprocess, sys, time
+import atexit, datetime, json, os, re, shutil, signal, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHES = os.path.join(ROOT, "benches")

@@ -17,6 +17,7 @@ wrk installed by benches/setup.sh when missing; readyloop and loadgen built with
 """
 import argparse, json, os, sys, time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 

@@ -32,6 +32,7 @@ outputs, summary.md); server-vs-peers-latest links to the last. BUILD=0 skips th
 """
 import argparse, os, select, subprocess, sys, time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
