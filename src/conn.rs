@@ -429,7 +429,7 @@ impl<P: Protocol> Conn<P> {
     fn update_pause(&mut self, sh: &Shared) {
         let pause = self.state == State::Open
             && (self.output_len() > sh.limits.output_high_water
-                || (self.input.is_some() && (self.output_pending() || sh.budget == 0)));
+                || (self.input.is_some() && self.output_pending()));
         if pause {
             self.flags |= flag::READ_PAUSED;
         } else {
@@ -492,13 +492,13 @@ impl<P: Protocol> Conn<P> {
             calls += 1;
             let budget = sh.budget.min(PRODUCE_CHUNK);
             let mut cx = sh.cx();
-            let consumed = match self.input.as_mut() {
+            let step = match self.input.as_mut() {
                 Some(buf) => {
                     let step = self
                         .proto
                         .on_input(buf.as_slice(), &mut sh.out, budget, &mut cx);
                     buf.consume(step.consumed);
-                    Ok((step.consumed, step.verdict))
+                    step
                 }
                 None => {
                     let step = self
@@ -509,10 +509,10 @@ impl<P: Protocol> Conn<P> {
                         buf.extend(&sh.scratch[step.consumed.min(n)..n]);
                         self.input = Some(buf);
                     }
-                    Ok((step.consumed, step.verdict))
+                    step
                 }
             };
-            let (consumed, verdict): (usize, Verdict) = consumed?;
+            let (consumed, verdict) = (step.consumed, step.verdict);
             sh.absorb(&cx);
             used_any |= consumed > 0;
             if self.input.as_ref().is_some_and(|b| b.is_empty()) {
