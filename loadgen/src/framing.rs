@@ -529,6 +529,15 @@ impl Framer {
 
     /// Looks for a complete head at the start of `rest` and decides how the body is
     /// framed.
+    ///
+    /// The one place where the result depends on how the bytes were split into reads:
+    /// a head that is still partial when a read ends is searched line by line from
+    /// then on and handed to httparse only once its blank line arrives, so a malformed
+    /// byte in it is reported then, as [`FrameError::TooLarge`] if the head passes
+    /// [`MAX_HEAD`] first, or not at all if the peer closes first
+    /// ([`FrameError::Truncated`]); in one read with it, it is reported at once. The
+    /// connection is closed either way. (`fuzz/src/framing_check.rs` checks that this
+    /// is the only difference.)
     fn http_head(&mut self, rest: &[u8]) -> Result<Progress, FrameError> {
         if self.scan == 0 {
             // The common case: the whole head arrived at once, and httparse alone
@@ -1487,6 +1496,22 @@ mod tests {
                 text(input)
             );
         }
+    }
+
+    #[test]
+    fn test_http_head_partial_malformed_reported_once_head_ends() {
+        // In one read the bad byte is seen at once; once part of the head was
+        // searched, only when the blank line comes (or at eof, as truncation).
+        let input = b"HTTP/1.1 200 OK\r\nX: a\0b";
+        let bad = FrameError::Malformed("http header");
+        assert_eq!(feed_err(&Framing::Http, false, input), bad);
+        let mut f = expecting(&Framing::Http, false);
+        let out = drive(&mut f, [&input[..10], &input[10..]], b"");
+        assert_eq!(out.result, Ok(None));
+        assert_eq!(f.on_eof(), Err(FrameError::Truncated));
+        let mut f = expecting(&Framing::Http, false);
+        let out = drive(&mut f, [&input[..10], &input[10..], b"\r\n\r\n"], b"");
+        assert_eq!(out.result, Err(bad));
     }
 
     #[test]

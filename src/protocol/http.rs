@@ -38,6 +38,11 @@ pub const HELLO_KEEP_ALIVE: &[u8] =
 
 /// The interim response sent to a client that sent `Expect: 100-continue` and waits
 /// for it before sending the body.
+///
+/// Sent only when no byte of the body came in the same read as the head (a client
+/// that sent the body at once is not waiting), so whether it appears depends on how
+/// the input was split: the one part of the output, besides the error page of a bad
+/// long head (see `RESCAN_FROM`), that does.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Length of the `Hello, World!` body, cut off the `HELLO*` strings to answer `HEAD`.
@@ -48,6 +53,23 @@ const HELLO_BODY_LEN: usize = 13;
 /// error answers independent of how the bytes were split; above it, re-parsing a
 /// head that trickles in byte by byte would cost O(n^2) (seconds of CPU per
 /// slow client at a 64 KiB `max_head`).
+///
+/// The price: the answer to a malformed head may depend on how its bytes were split
+/// into reads (everything else is split-invariant, `100 Continue` aside, see
+/// [`CONTINUE`]). Precisely, and nothing more (the `http_server` fuzz target and
+/// `tests/split_invariance.rs` check exactly this):
+///
+/// - A malformed head longer than `max_head` gets 431 instead of 400 when a read
+///   ends after the head has passed `max_head` but before its malformed byte was
+///   parsed; a read holding both gets 400. (Whichever limit is hit first wins; with
+///   the default `max_head` such a head is necessarily longer than this constant.)
+/// - A partial head at least `RESCAN_FROM` long, offered again, is not re-parsed
+///   until the new bytes hold a blank line that could end it, so a malformed byte in
+///   it is answered only then (400), when the head passes `max_head` (431), or not
+///   at all if the peer stops sending (the header timeout or the peer's close ends
+///   the connection, with no error page).
+///
+/// Either way the connection is closed and nothing after the bad head is answered.
 const RESCAN_FROM: usize = 1024;
 
 /// Limits of the HTTP protocol.
@@ -1264,6 +1286,74 @@ mod tests {
         );
         assert_error_close(&run, b"", "431 Request Header Fields Too Large");
         assert_eq!(run.errors, 1);
+    }
+
+    #[test]
+    fn test_partial_long_bad_head_answer_depends_on_split() {
+        // A valid request, then a long head with a NUL 1200 bytes in, never ended.
+        let mut input = GET.to_vec();
+        let at = input.len();
+        input.extend_from_slice(&padded_head(RESCAN_FROM + 176)[..RESCAN_FROM + 172]);
+        input.push(0);
+        input.extend_from_slice(&[b'p'; 100]);
+        let cfg = HttpConfig::default();
+        let whole = drive_with(cfg, &[&input], 65536, false);
+        assert_error_close(&whole, HELLO, "400 Bad Request");
+        // Cut past RESCAN_FROM, before the NUL: the NUL cannot end the head, so the
+        // kept head is not re-parsed and nothing is answered yet.
+        let (a, b) = input.split_at(at + RESCAN_FROM + 10);
+        let run = drive_with(cfg, &[a, b], 65536, false);
+        assert_eq!((run.out.as_slice(), run.errors), (HELLO, 0));
+        assert_eq!(
+            (run.verdict, run.leftover.as_slice()),
+            (Verdict::Continue, &input[at..])
+        );
+        // With eof the connection closes, still without an error page.
+        let run = drive_with(cfg, &[a, b], 65536, true);
+        assert_eq!(
+            (run.out.as_slice(), run.verdict),
+            (HELLO, Verdict::CloseAfterFlush)
+        );
+        // A blank line arrives: now it is parsed, and answered as unsplit.
+        let run = drive_with(cfg, &[a, b, b"\r\n\r\n"], 65536, false);
+        assert_error_close(&run, HELLO, "400 Bad Request");
+        // The head passes max_head first: 431.
+        let small = HttpConfig {
+            max_head: RESCAN_FROM + 150,
+        };
+        let run = drive_with(small, &[a, b], 65536, false);
+        assert_error_close(&run, HELLO, "431 Request Header Fields Too Large");
+        assert_error_close(
+            &drive_with(small, &[&input], 65536, false),
+            HELLO,
+            "400 Bad Request",
+        );
+    }
+
+    #[test]
+    fn test_bad_head_over_max_head_431_or_400_by_split() {
+        // Found by the http_server fuzz target: with a small max_head the first read
+        // passes it before the malformed byte arrives (431), while the same bytes in
+        // one read are parsed up to that byte (400). Short of RESCAN_FROM either way.
+        let cfg = HttpConfig { max_head: 32 };
+        let mut input = b"GET / HTTP/1.1\r\nX-Pad: ".to_vec();
+        input.extend_from_slice(&[b'p'; 40]);
+        input.push(0);
+        assert_error_close(
+            &drive_with(cfg, &[&input], 65536, false),
+            b"",
+            "400 Bad Request",
+        );
+        let (a, b) = input.split_at(50);
+        let run = drive_with(cfg, &[a, b], 65536, false);
+        assert_error_close(&run, b"", "431 Request Header Fields Too Large");
+        assert_eq!(run.errors, 1);
+        // Within max_head the split never matters.
+        let cfg = HttpConfig { max_head: 100 };
+        for i in 0..=input.len() {
+            let run = drive_with(cfg, &[&input[..i], &input[i..]], 65536, false);
+            assert_error_close(&run, b"", "400 Bad Request");
+        }
     }
 
     #[test]

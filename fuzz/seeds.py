@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Writes the checked-in seed corpora, fuzz/corpus/TARGET/NAME, in the input layouts
+that fuzz/src/lib.rs decodes. Run from anywhere: python3 fuzz/seeds.py"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def cuts(cs):
+    return b"".join(struct.pack("<H", c) for c in cs)
+
+
+def http(max_head, in_budget, drain, eof, cs, body):
+    """max_head byte (<200: 16 + 16*b, else 65536), on_input budget byte (255: none,
+    else 32*b), drain byte (budget index | calls index << 3), flags (eof | cuts << 1)."""
+    return bytes([max_head, in_budget, drain, (1 if eof else 0) | (len(cs) << 1)]) + cuts(cs) + body
+
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+pad = lambda n: b"GET / HTTP/1.1\r\nX-Pad: " + b"p" * n + b"\r\n\r\n"
+
+write("http_server", "get", http(255, 255, 6, False, [], GET))
+write("http_server", "pipelined_mixed", http(255, 0, 1 | 1 << 3, True, [7, 40, 41],
+      GET + b"GET /bytes/20000 HTTP/1.1\r\n\r\n" + b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+      + b"GET /nope HTTP/1.1\r\n\r\n" + GET))
+write("http_server", "post_expect_body_split", http(255, 255, 6, False, [62],
+      b"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n"))
+write("http_server", "close_then_more", http(255, 1, 5, False, [20],
+      b"GET /bytes/5 HTTP/1.1\r\nConnection: close\r\n\r\n" + GET))
+write("http_server", "long_head_nul", http(70, 255, 6, False, [1100],
+      GET + pad(1200)[:1150] + b"\0" + b"p" * 60))
+write("http_server", "long_head_ok_trickled", http(150, 255, 6, False, [1030, 1500, 2000],
+      pad(2100) + GET))
+write("http_server", "chunked_501", http(255, 255, 6, True, [],
+      b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+write("http_server", "too_many_headers", http(255, 255, 6, False, [300],
+      b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(40)) + b"\r\n"))
+
+
+def frame(head, eof, responses, cs, extra, body):
+    """flags (head | eof << 1 | (responses-1) << 2), cut count, cuts, extra, body."""
+    return bytes([(1 if head else 0) | (2 if eof else 0) | ((responses - 1) << 2), len(cs)]) + cuts(cs) + extra + body
+
+
+write("frame_http", "content_length", frame(False, False, 2, [10, 40],
+      b"", b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!" * 2))
+write("frame_http", "chunked_trailers", frame(False, False, 1, [50, 55],
+      b"", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5;x=y\r\nhello\r\n1A\r\n"
+      + b"abcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Sum: 1\r\n\r\n"))
+write("frame_http", "continue_then_204", frame(False, False, 1, [25],
+      b"", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n"))
+write("frame_http", "head_request", frame(True, False, 2, [],
+      b"", b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n" * 2))
+write("frame_http", "until_close_http10", frame(False, True, 1, [20],
+      b"", b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of this until close"))
+write("frame_http", "bad_header_split", frame(False, True, 1, [12],
+      b"", b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"))
+
+req = b"PING 1234567890\r\n"
+write("frame_echo", "echo_twice", frame(False, False, 2, [3, 20], bytes([len(req)]) + req, req * 2))
+write("frame_echo", "mismatch", frame(False, True, 1, [5], bytes([len(req)]) + req, req[:7] + b"X" + req[8:]))
+write("frame_echo", "partial_eof", frame(False, True, 1, [2], bytes([len(req)]) + req, req[:9]))
+
+write("frame_line", "lines", frame(False, False, 4, [3, 9], b"", b"+OK hello\r\n\nsecond\npartial"))
+write("frame_line", "eof_mid_line", frame(False, True, 1, [1], b"", b"no newline"))
+
+write("frame_fixed", "fixed16_twice", frame(False, False, 2, [5, 17], struct.pack("<H", 15), b"0123456789abcdef" * 2))
+write("frame_fixed", "fixed1_eof", frame(False, True, 1, [], struct.pack("<H", 0), b""))
+write("frame_fixed", "fixed4k_short", frame(False, True, 1, [100], struct.pack("<H", 4095), b"x" * 300))
+
+for name, v in [
+    ("simple", b"+OK\r\n-ERR unknown command 'FOO'\r\n:1000\r\n$5\r\nhello\r\n"),
+    ("nested", b"*3\r\n$3\r\nfoo\r\n:1\r\n*2\r\n+a\r\n$-1\r\n"),
+    ("resp3", b"%2\r\n+k1\r\n:1\r\n+k2\r\n*1\r\n#f\r\n~2\r\n+a\r\n+b\r\n=7\r\ntxt:abc\r\n"),
+    ("attribute", b"|1\r\n+key\r\n+val\r\n$2\r\nhi\r\n_\r\n,3.14\r\n(349289032840923850\r\n"),
+    ("nulls_and_empty", b"$-1\r\n*-1\r\n$0\r\n\r\n*0\r\n>1\r\n!3\r\nerr\r\n"),
+    ("bad_blob", b"$3\r\nabcd\r\n"),
+]:
+    write("frame_resp", name, frame(False, True, 4, [1, 6, 7], b"", v))
+
+
+def request(method, host, path, url, headers, body):
+    return b"\n".join([method, host, path, url] + headers) + b"\n\n" + body
+
+
+write("request", "get", request(b"GET", b"127.0.0.1:7878", b"/", b"http://127.0.0.1:7878/", [], b""))
+write("request", "post_body", request(b"POST", b"h:80", b"/up?x=1", b"http://example.com/bytes/1024?x=1#frag",
+      [b"Content-Type: text/plain", b"X-Two:  a b \t"], b"hello"))
+write("request", "own_host_length", request(b"PUT", b"h:80", b"/", b"http://[::1]:8080/x",
+      [b"host: other", b"Content-Length: 5"], b"hello"))
+write("request", "length_mismatch", request(b"POST", b"h:80", b"/", b"https://a/",
+      [b"Content-Length: 3"], b"hello"))
+write("request", "chunked", request(b"POST", b"h:80", b"*", b"http://h?q=1",
+      [b"Transfer-Encoding: chunked"], b"0\r\n\r\n"))
+write("request", "bad_bits", request(b"G ET", b"h\x7f", b"/a b", b"http://u:p@h:0/",
+      [b"NoColon", b"X: a\x01b"], b""))

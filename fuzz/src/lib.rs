@@ -1,0 +1,155 @@
+//! Fuzz targets of readyloop and loadgen: the invariants (in the `*_check` modules,
+//! shared with the property tests) and the decoding of fuzzer input into them.
+//!
+//! Input layouts (the seeds in `corpus/` follow them):
+//!
+//! - `http_server`: `max_head` byte, `on_input` budget byte, drain byte, flags byte
+//!   (bit 0: eof; bits 1..=4: how many cuts), the cuts (u16 LE each), then the bytes
+//!   the client sends. See [`http_server`].
+//! - `frame_*`: flags byte (bit 0: HEAD request, bit 1: eof, bits 2..=3: responses
+//!   expected - 1), cut count byte (low 4 bits), the cuts (u16 LE each); for echo a
+//!   length byte and that many request bytes, for fixed a u16 N; then the bytes the
+//!   server sends. See [`framing`].
+//! - `request`: text lines: method, Host value, path, URL, header lines up to an empty
+//!   line, then the body. See [`request`].
+
+pub mod framing_check;
+pub mod http_check;
+pub mod request_check;
+
+use loadgen::framing::Framing;
+use readyloop::protocol::HttpConfig;
+
+/// Reads fuzzer input front to back; past the end every number is 0.
+pub struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(data: &'a [u8]) -> Reader<'a> {
+        Reader { data }
+    }
+
+    pub fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    pub fn u16(&mut self) -> u16 {
+        u16::from(self.u8()) | (u16::from(self.u8()) << 8)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let (a, b) = self.data.split_at(n.min(self.data.len()));
+        self.data = b;
+        a
+    }
+
+    pub fn rest(self) -> &'a [u8] {
+        self.data
+    }
+}
+
+/// Output the HTTP runs stop at (a `/bytes/N` of any N must end).
+pub const HTTP_CAP: usize = 256 * 1024;
+
+/// The `http_server` target: decodes the parameters and checks the protocol.
+pub fn http_server(data: &[u8]) {
+    let mut r = Reader::new(data);
+    let b = r.u8();
+    // 16..=3200 crosses RESCAN_FROM (1024); the default exercises the long path.
+    let max_head = if b < 200 {
+        16 + usize::from(b) * 16
+    } else {
+        65536
+    };
+    let b = r.u8();
+    let in_budget = if b == 255 {
+        usize::MAX
+    } else {
+        usize::from(b) * 32
+    };
+    let b = r.u8();
+    let drain_budget = [0, 1, 7, 100, 1000, 4096, 16384, 65536][usize::from(b & 7)];
+    let drain_calls = [1, 2, 3, usize::MAX][usize::from((b >> 3) & 3)];
+    let flags = r.u8();
+    let cuts: Vec<usize> = (0..(flags >> 1) & 15)
+        .map(|_| usize::from(r.u16()))
+        .collect();
+    let input = r.rest();
+    let p = http_check::Params {
+        cfg: HttpConfig { max_head },
+        in_budget,
+        drain_budget,
+        drain_calls,
+        eof: flags & 1 == 1,
+        cap: HTTP_CAP,
+    };
+    if let Err(e) = http_check::check(&p, input, &cuts) {
+        panic!("{e}");
+    }
+}
+
+/// Which framer a `frame_*` target drives.
+#[derive(Clone, Copy, Debug)]
+pub enum FramerKind {
+    Http,
+    Echo,
+    Line,
+    Fixed,
+    Resp,
+}
+
+/// The `frame_*` targets: decodes the parameters and checks the framer.
+pub fn framing(kind: FramerKind, data: &[u8]) {
+    let mut r = Reader::new(data);
+    let flags = r.u8();
+    let ncuts = r.u8() & 15;
+    let cuts: Vec<usize> = (0..ncuts).map(|_| usize::from(r.u16())).collect();
+    let mut request: &[u8] = b"";
+    let framing = match kind {
+        FramerKind::Http => Framing::Http,
+        FramerKind::Echo => {
+            let n = usize::from(r.u8());
+            request = r.bytes(n);
+            Framing::Echo
+        }
+        FramerKind::Line => Framing::Line,
+        FramerKind::Fixed => Framing::Fixed(1 + usize::from(r.u16() % 4096)),
+        FramerKind::Resp => Framing::Resp,
+    };
+    let input = r.rest();
+    let p = framing_check::Params {
+        framing: &framing,
+        head: flags & 1 == 1,
+        request,
+        max_responses: 1 + usize::from((flags >> 2) & 3),
+        eof: flags & 2 == 2,
+    };
+    if let Err(e) = framing_check::check(&p, input, &cuts) {
+        panic!("{e}");
+    }
+}
+
+/// The `request` target: URL parsing and request building.
+pub fn request(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut lines = head.split('\n');
+    let method = lines.next().unwrap_or("");
+    let host = lines.next().unwrap_or("");
+    let path = lines.next().unwrap_or("");
+    let url = lines.next().unwrap_or("");
+    let headers: Vec<String> = lines.map(str::to_string).collect();
+    if let Err(e) = request_check::check_request(method, host, path, &headers, body.as_bytes()) {
+        panic!("{e}");
+    }
+    if let Err(e) = request_check::check_url(url, &headers, body.as_bytes()) {
+        panic!("{e}");
+    }
+}
