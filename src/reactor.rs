@@ -13,7 +13,7 @@
 //!    listener is retried at once if any connection closed.
 
 use crate::buffer::BufPool;
-use crate::conn::{Conn, Limits, Shared, State};
+use crate::conn::{flag, Conn, Limits, Shared, State};
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
 use crate::reject::{self, Lingerer, Rejects, Reserve};
@@ -307,6 +307,9 @@ struct Listener {
     retry_at: Option<Nanos>,
     /// When the current pause at the descriptor limit began.
     paused_at: Option<Nanos>,
+    /// Accepting was put off because another thread held the descriptor gate: the
+    /// retry timer accepts even though the listener is not paused.
+    deferred: bool,
 }
 
 /// The reactor: one `mio::Poll`, listeners, a slab of connections, timers.
@@ -505,6 +508,7 @@ impl<P: Protocol> Reactor<P> {
             more: true,
             retry_at: None,
             paused_at: None,
+            deferred: false,
         }));
         Ok(ListenerId(idx))
     }
@@ -762,6 +766,17 @@ impl<P: Protocol> Reactor<P> {
         self.update_now();
         let began = self.sh.now;
 
+        // The connections whose budget ran out last turn get their next slice after this
+        // turn's events; clearing their flag lets an event of this turn re-queue them.
+        let again = std::mem::take(&mut self.sh.requeue);
+        for &(key, gen) in &again {
+            if let Some(c) = self.conns.get_mut(key) {
+                if c.gen == gen {
+                    c.flags &= !flag::REQUEUED;
+                }
+            }
+        }
+
         // Take the events out so handlers can have &mut self; put them back after.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for ev in events.iter() {
@@ -795,17 +810,24 @@ impl<P: Protocol> Reactor<P> {
         }
         self.events = events;
 
-        // Work left over from budgets.
-        let again = std::mem::take(&mut self.sh.requeue);
+        // Work left over from the last turn's budgets: one slice each per turn. A
+        // connection an event of this turn already drove and re-queued waits for the
+        // next turn (its flag is set again); one that finished is driven for nothing.
         for &(key, gen) in &again {
-            if self.conns.get(key).is_some_and(|c| c.gen == gen) {
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.gen == gen && c.flags & flag::REQUEUED == 0)
+            {
                 self.conn_ready(key, false, false, false);
             }
         }
-        // Give the allocation back unless the pass re-queued some (then keep theirs).
-        if self.sh.requeue.is_empty() {
+        // Keep the larger allocation for the next turn's list.
+        if self.sh.requeue.capacity() < again.capacity() {
+            let mut again = again;
+            again.clear();
+            again.append(&mut self.sh.requeue);
             self.sh.requeue = again;
-            self.sh.requeue.clear();
         }
         for idx in 0..self.listeners.len() {
             if matches!(&self.listeners[idx], Some(l) if l.more && !l.pause.is_paused()) {
@@ -953,10 +975,16 @@ impl<P: Protocol> Reactor<P> {
         // Accept only while no other thread is using spare descriptors (see
         // reject::FD_GATE); otherwise come back in a millisecond.
         let Some(_gate) = reject::gate_shared() else {
+            if let Some(Some(l)) = self.listeners.get_mut(idx) {
+                l.deferred = true;
+            }
             let at = self.sh.now_ns.saturating_add(1_000_000);
             self.arm_retry(idx, at);
             return;
         };
+        if let Some(Some(l)) = self.listeners.get_mut(idx) {
+            l.deferred = false;
+        }
         for _ in 0..budget {
             let Some(Some(l)) = self.listeners.get_mut(idx) else {
                 return;
@@ -1209,7 +1237,7 @@ impl<P: Protocol> Reactor<P> {
                     }
                     l.retry_at = None;
                     self.sh.timers.forget();
-                    if l.pause.is_paused() {
+                    if l.pause.is_paused() || l.deferred {
                         self.accept(idx, host);
                     }
                 }
@@ -1307,6 +1335,41 @@ mod tests {
             self.0.set(self.0.get() + 1);
             Verdict::Continue
         }
+    }
+
+    #[test]
+    fn test_accept_put_off_by_the_gate_is_retried() {
+        let calls = Rc::new(Cell::new(0));
+        let mut r: Reactor<Counting> = Reactor::new(Config::default()).unwrap();
+        let l = r
+            .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+            .unwrap();
+        let addr = r.local_addr(l).unwrap();
+        let c2 = calls.clone();
+        let mut host = ServeWith(move || Counting(c2.clone()));
+        r.turn(&mut host, Some(Duration::ZERO)).unwrap();
+        let _client;
+        {
+            // Another thread (the admin) uses spare descriptors: no accepting now.
+            let _gate = reject::gate_exclusive();
+            _client = std::net::TcpStream::connect(addr).unwrap();
+            for _ in 0..3 {
+                r.turn(&mut host, Some(Duration::from_millis(5))).unwrap();
+            }
+            assert_eq!(r.active(), 0, "accepted while the gate was held");
+        }
+        // No new connection arrives, so no new edge: the retry timer must accept it.
+        for _ in 0..20 {
+            r.turn(&mut host, Some(Duration::from_millis(50))).unwrap();
+            if r.active() == 1 {
+                break;
+            }
+        }
+        assert_eq!(
+            r.active(),
+            1,
+            "the connection queued meanwhile was accepted"
+        );
     }
 
     #[test]
