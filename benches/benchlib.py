@@ -21,7 +21,8 @@ CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 HZ = os.sysconf("SC_CLK_TCK")
 
 # Ports of the servers the drivers start (loopback only).
-PORTS = {"readyloop": 18090, "c_epoll_http": 18081, "hyper": 18085, "nginx": 18080}
+PORTS = {"readyloop": 18090, "c_epoll_http": 18081, "hyper": 18085, "nginx": 18080,
+         "readyloop_base": 18091}
 
 
 def log(msg):
@@ -229,6 +230,14 @@ def server_cmds(rundir, names):
         "hyper": [os.path.join(PEERS_OUT, "hyper", "release", "hyper_peer"), str(PORTS["hyper"])],
         "nginx": nginx_cmd(rundir),
     }
+    # Another readyloop build in the same interleaved run (before/after a change):
+    # BASE_BIN=/path/to/readyloop TARGETS="readyloop readyloop_base ...".
+    base = os.environ.get("BASE_BIN")
+    if base:
+        cmds["readyloop_base"] = [base, "--listen", f"127.0.0.1:{PORTS['readyloop_base']}",
+                                  "--idle-timeout", "0"]
+    elif "readyloop_base" in names:
+        sys.exit("target readyloop_base needs BASE_BIN=/path/to/another/readyloop")
     return {n: cmds[n] for n in names}
 
 

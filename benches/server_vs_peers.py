@@ -14,6 +14,7 @@ HTTP part. Targets (TARGETS, default all four, 127.0.0.1 only):
   c_epoll_http  :18081  benches/peers/c_epoll_http.c, one epoll loop in C
   hyper         :18085  benches/peers/hyper, hyper 1.x on tokio current_thread, pipeline_flush
   nginx         :18080  benches/nginx.conf, one worker
+  readyloop_base :18091 another readyloop build, BASE_BIN=PATH (not in the default list): before/after
 Modes (MODES): c50 = wrk -t1 -c50; c50p16 = the same with 16 pipelined requests per write
 (benches/pipeline.lua). Servers pinned to CPU 0, wrk to CPU 1. RUNS rounds of DUR seconds; in
 each round every mode and every server once, in turn, so drift hits all alike. Per run:
@@ -36,9 +37,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-ALL_TARGETS = ["readyloop", "c_epoll_http", "hyper", "nginx"]
+ALL_TARGETS = ["readyloop", "c_epoll_http", "hyper", "nginx", "readyloop_base"]
 ALL_MEM = ["readyloop_echo", "readyloop_http", "c_epoll_http", "nginx"]
-STRICT = {"readyloop", "c_epoll_http"}  # byte-exact answer expected
+STRICT = {"readyloop", "c_epoll_http", "readyloop_base"}  # byte-exact answer expected
 
 
 def parse_mode(m):
@@ -209,7 +210,7 @@ def main():
     a = ap.parse_args()
     runs, dur, n = B.env_int("RUNS", 5), B.env_int("DUR", 10), B.env_int("N", 10000)
     modes = os.environ.get("MODES", "c50 c50p16").split()
-    targets = os.environ.get("TARGETS", " ".join(ALL_TARGETS)).split()
+    targets = os.environ.get("TARGETS", " ".join(ALL_TARGETS[:4])).split()
     mem = os.environ.get("MEM_SERVERS", " ".join(ALL_MEM)).split()
     for t in targets:
         if t not in ALL_TARGETS:
