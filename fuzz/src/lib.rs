@@ -152,4 +152,6 @@ pub fn request(data: &[u8]) {
     if let Err(e) = request_check::check_url(url, &headers, body.as_bytes()) {
         panic!("{e}");
     }
+    // The escapes of --request and --body: an error, never a panic.
+    let _ = loadgen::request::unescape(&text);
 }

@@ -82,7 +82,13 @@ fn expected(
         return Err("content-length with transfer-encoding");
     }
     if named(&fields, "host").count() == 0 {
-        fields.insert(0, ("Host".to_string(), host.to_string()));
+        fields.insert(
+            0,
+            (
+                "Host".to_string(),
+                host.trim_matches([' ', '\t']).to_string(),
+            ),
+        );
     }
     if !body.is_empty() && !cl && !te {
         fields.push(("Content-Length".to_string(), body.len().to_string()));

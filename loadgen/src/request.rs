@@ -206,9 +206,9 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Builds an HTTP/1.1 request: `METHOD PATH HTTP/1.1`, `Host`, then `headers` (each
-/// `"Name: value"`, rewritten as `Name: value` with the value trimmed), then
-/// `Content-Length` when `body` is not empty, the blank line and `body`.
+/// Builds an HTTP/1.1 request: `METHOD PATH HTTP/1.1`, `Host` (`host_header`, trimmed),
+/// then `headers` (each `"Name: value"`, rewritten as `Name: value` with the value
+/// trimmed), then `Content-Length` when `body` is not empty, the blank line and `body`.
 ///
 /// A header name must be a token followed by `:`; a control character in a value or
 /// in `host_header` (CR, LF, NUL, DEL, anything but tab) is an error, as is a method
@@ -245,6 +245,9 @@ pub fn http_request(
             "bad request target {path:?}: non-empty, without whitespace or control characters"
         ));
     }
+    // Trimmed like the other values: a parser drops the whitespace around a value, so
+    // only the trimmed one would reach the server.
+    let host_header = host_header.trim_matches([' ', '\t']);
     if host_header.bytes().any(is_ctl) {
         return Err(format!(
             "Host {host_header:?} contains a control character (CR or LF, NUL, ...)"
@@ -551,6 +554,15 @@ mod tests {
                 b"0\r\n\r\n",
             ),
             "together",
+        );
+    }
+
+    #[test]
+    fn test_http_request_host_trimmed_like_other_values() {
+        // Found by the request fuzz target: "Host: \tx" reads back as "x".
+        assert_eq!(
+            http_request("GET", "\t h:80 ", "/", &[], b"").unwrap(),
+            b"GET / HTTP/1.1\r\nHost: h:80\r\n\r\n"
         );
     }
 
