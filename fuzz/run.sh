@@ -46,7 +46,7 @@ for t in $targets; do
     # The first corpus directory receives new inputs; the seeds are only read.
     if cargo +nightly fuzz run --fuzz-dir fuzz --debug-assertions "$t" \
         "$work/corpus/$t" "fuzz/corpus/$t" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$work/artifacts/$t/" -print_final_stats=1 >"$log" 2>&1; then
         grep -E '^#[0-9]+.*(DONE|INITED)|^stat::(number_of_executed_units|peak_rss_mb)' "$log" || true
     else
