@@ -29,9 +29,8 @@ use readyloop::protocol::http::CONTINUE;
 use readyloop::protocol::{Cx, Http, HttpConfig, Protocol, Verdict};
 use std::time::Instant;
 
-/// Mirrors the private `RESCAN_FROM` of `src/protocol/http.rs`: a partial head at
-/// least this long is not re-parsed until new bytes could end it.
-pub const RESCAN_FROM: usize = 1024;
+/// The protocol's own threshold (public so this check cannot drift from it).
+pub use readyloop::protocol::http::RESCAN_FROM;
 
 /// How one connection is driven.
 #[derive(Clone, Copy, Debug)]

@@ -70,7 +70,7 @@ const HELLO_BODY_LEN: usize = 13;
 ///   the connection, with no error page).
 ///
 /// Either way the connection is closed and nothing after the bad head is answered.
-const RESCAN_FROM: usize = 1024;
+pub const RESCAN_FROM: usize = 1024;
 
 /// Limits of the HTTP protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
