@@ -212,15 +212,8 @@ def main():
              "turn figures are cumulative since the server started (after the baseline: the baseline alone)."]
     if ta[0] is None:
         lines.append("turn figures n/a: this build's /stats has no stats.turn_max_us / stats.turn_p99_us.")
-    text = "\n".join(lines)
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
-    print(f"(raw results: {out})")
+    B.write_summary(out, lines)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except B.Watchdog as e:
-        sys.exit(str(e))
+    B.run_main(main)

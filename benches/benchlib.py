@@ -408,3 +408,20 @@ def write_json_lines(path, rows):
     with open(path, "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
+
+
+def write_summary(out, lines):
+    """Write the summary (markdown lines) to OUT/summary.md and print it with where the raw results are."""
+    text = "\n".join(lines)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    print(f"(raw results: {out})")
+
+
+def run_main(main):
+    """Run a driver's main; a watchdog expiry ends it with its message (exit 1)."""
+    try:
+        main()
+    except Watchdog as e:
+        sys.exit(str(e))

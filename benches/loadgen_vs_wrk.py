@@ -112,15 +112,8 @@ def main():
     lines += ["", "tool CPU per request: the tool's utime+stime (its /proc/PID/stat at exit) over the replies it got "
               "(loadgen: warm-up included). A tool near 100% CPU set the pace; a server near 100% did. others % = CPU time on "
               "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200: over 50, the run was disturbed."]
-    text = "\n".join(lines)
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(text + "\n")
-    print(text)
-    print(f"(raw results: {out})")
+    B.write_summary(out, lines)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except B.Watchdog as e:
-        sys.exit(str(e))
+    B.run_main(main)

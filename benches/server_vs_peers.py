@@ -242,15 +242,8 @@ def main():
         summary += http_table(rows, modes, targets, runs, dur) + [""]
     if "memory" in parts:
         summary += memory_table(memory_part(out, n, mem), n) + [""]
-    text = "\n".join(summary)
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(text)
-    print(text)
-    print(f"(raw results: {out})")
+    B.write_summary(out, summary)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except B.Watchdog as e:
-        sys.exit(str(e))
+    B.run_main(main)
