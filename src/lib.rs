@@ -26,20 +26,34 @@
 //! server.join().unwrap()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Features
+//!
+//! - `server` (default): the `readyloop` server ([`server`]), its admin endpoint, the
+//!   socket-limits report, CLI helpers, and stats as JSON; brings clap, serde,
+//!   serde_json and signal-hook. Implies `http`.
+//! - `http`: the built-in HTTP/1.1 protocol (`protocol::http`), on httparse.
+//!
+//! An embedder of the reactor alone turns both off (`default-features = false`) and
+//! depends on mio, slab, socket2, nix and libc only.
 #![deny(missing_docs)]
 
+#[cfg(feature = "server")]
 pub mod admin;
 pub mod buffer;
 mod conn;
+#[cfg(feature = "server")]
 pub mod limits;
 pub mod listener;
 pub mod protocol;
 mod reactor;
 mod reject;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod stats;
 pub mod timer;
 mod turns;
+#[cfg(feature = "server")]
 pub mod units;
 
 pub use conn::{Limits, State};

@@ -216,10 +216,11 @@ impl Control {
 
 /// The reactor's state at one moment, taken on the reactor's own thread between events
 /// (see [`Handle::snapshot`], [`Reactor::snapshot`]).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "server", derive(serde::Serialize))]
 pub struct Snapshot {
-    /// The counters (serialized with [`Stats::to_json`]).
-    #[serde(serialize_with = "stats_as_json")]
+    /// The counters (serialized with `Stats::to_json`, with the `server` feature).
+    #[cfg_attr(feature = "server", serde(serialize_with = "stats_as_json"))]
     pub stats: Stats,
     /// Connections open now.
     pub active: usize,
@@ -240,6 +241,7 @@ pub struct Snapshot {
     pub shutting_down: bool,
 }
 
+#[cfg(feature = "server")]
 fn stats_as_json<S: serde::Serializer>(stats: &Stats, s: S) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&stats.to_json(), s)
 }

@@ -19,7 +19,9 @@ use mio::net::TcpStream;
 use slab::Slab;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+#[cfg(any(feature = "server", test))]
+use std::sync::RwLockWriteGuard;
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 /// Longest a rejected connection lingers.
@@ -93,6 +95,7 @@ pub(crate) fn gate_shared() -> Option<RwLockReadGuard<'static, ()>> {
 }
 
 /// The gate, exclusively (waits for the reactors' accept bursts to end).
+#[cfg(any(feature = "server", test))]
 pub(crate) fn gate_exclusive() -> RwLockWriteGuard<'static, ()> {
     FD_GATE.write().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,13 +1,13 @@
 //! Counters and gauges of one reactor, and the snapshot embedders read.
 
-use serde::Serialize;
 use std::fmt;
 
 pub use crate::turns::TurnTimes;
 
 /// Why a connection was closed. Every close is counted under exactly one reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "server", derive(serde::Serialize))]
+#[cfg_attr(feature = "server", serde(rename_all = "snake_case"))]
 pub enum CloseReason {
     /// The peer closed (read returned 0) and nothing was left to send.
     Peer,
@@ -217,6 +217,7 @@ impl Stats {
     }
 
     /// The counters as a JSON value (errno names as keys, e.g. `"EMFILE"`).
+    #[cfg(feature = "server")]
     pub fn to_json(&self) -> serde_json::Value {
         let closed: serde_json::Map<String, serde_json::Value> = CloseReason::ALL
             .iter()

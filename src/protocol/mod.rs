@@ -23,11 +23,13 @@ use std::time::Instant;
 
 mod discard;
 mod echo;
+#[cfg(feature = "http")]
 pub mod http;
 mod source;
 
 pub use discard::Discard;
 pub use echo::Echo;
+#[cfg(feature = "http")]
 pub use http::{Http, HttpConfig};
 pub use source::{fill_pattern, Source, PATTERN};
 
