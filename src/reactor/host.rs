@@ -1,0 +1,69 @@
+//! What the embedding program gives the reactor (the [`Host`]) and the ids the reactor
+//! hands out.
+
+use super::*;
+
+/// Identifies a connection: its slab slot and the slot's generation, so a stale id
+/// never names a newer connection in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    /// Slab slot (also the connection's mio token).
+    pub key: usize,
+    /// Generation of the slot.
+    pub gen: u32,
+}
+
+/// Identifies a listener of one reactor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub usize);
+
+/// Identifies a source the host registered with [`Reactor::register`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceId(pub usize);
+
+/// What the embedding program does with the reactor's events. Every method has a
+/// default, so a host implements only what it needs.
+pub trait Host<P: Protocol> {
+    /// A listener accepted a connection from `peer`: the protocol to drive it, or
+    /// `None` to close it at once (counted as rejected).
+    fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {
+        None
+    }
+
+    /// A connection closed; its protocol is handed back (loadgen reads its results).
+    /// `errno` is the socket error behind `reason`, when there was one.
+    fn closed(
+        &mut self,
+        _reactor: &mut Reactor<P>,
+        _id: ConnId,
+        _proto: P,
+        _reason: CloseReason,
+        _errno: Option<i32>,
+    ) {
+    }
+
+    /// A source registered with [`Reactor::register`] is ready.
+    fn source_ready(&mut self, _reactor: &mut Reactor<P>, _id: SourceId, _event: &Event) {}
+
+    /// A timer set with [`Reactor::set_timer`] is due.
+    fn timer(&mut self, _reactor: &mut Reactor<P>, _key: u64) {}
+
+    /// The end of every turn (Redis's "before sleep").
+    fn after_turn(&mut self, _reactor: &mut Reactor<P>) {}
+}
+
+/// A host for a plain server: every accepted connection gets `make()`.
+///
+/// ```
+/// use readyloop::{protocol::Echo, Reactor, Config, ServeWith};
+/// let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+/// let mut host = ServeWith(Echo::default);
+/// r.turn(&mut host, Some(std::time::Duration::ZERO)).unwrap();
+/// ```
+pub struct ServeWith<F>(pub F);
+
+impl<P: Protocol, F: FnMut() -> P> Host<P> for ServeWith<F> {
+    fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {
+        Some((self.0)())
+    }
+}
