@@ -36,7 +36,40 @@
 //!
 //! An embedder of the reactor alone turns both off (`default-features = false`) and
 //! depends on mio, slab, socket2, nix and libc only.
+//!
+//! # Platform
+//!
+//! **Linux only**: precise timers use a timerfd, the limits report reads `/proc`, and
+//! outbound connections from a source address use `IP_BIND_ADDRESS_NO_PORT`. Building
+//! for another OS stops with a compile error.
+//!
+//! # What the reactor promises
+//!
+//! - **Bounded work per event.** A connection event makes at most 16 reads, 16
+//!   protocol calls and 32 KiB of protocol output ([`protocol::Protocol::on_input`]
+//!   gets an output budget); past that the connection gets its next slice in the next
+//!   turn, after the others. The timer pass runs only what was due when it began, so a
+//!   turn always returns.
+//! - **Bounded memory per connection.** An idle connection holds no heap buffer; input
+//!   and output are capped ([`Limits`]); input waiting behind output pauses reading
+//!   (backpressure); the timer heap holds at most `2 x live + 64` reminders between
+//!   turns.
+//! - **Edge-triggered discipline, in one place** (`conn.rs`): read until `WouldBlock` or
+//!   a short read (unless the peer's FIN was signalled), write until `WouldBlock` or a
+//!   short write, retry `Interrupted`, treat readiness as a hint. Sockets are
+//!   registered once for both directions.
+//! - **What runs when in a turn**: poll; each event (connections, listeners, the
+//!   waker's commands, host sources); last turn's leftovers; due timers (connection
+//!   deadlines, accept retries, host timers via [`Host::timer`]); closed connections
+//!   freed ([`Host::closed`]); [`Host::after_turn`]; housekeeping.
+//! - **Panics.** The reactor does not catch them: a panic in a protocol or host
+//!   callback unwinds out of [`Reactor::turn`] / [`Reactor::run`], and the reactor is
+//!   then in no state to go on; drop it (its sockets close with it). Nothing in the
+//!   reactor itself panics on input from the network, the OS or the user.
 #![deny(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("readyloop runs on Linux only (timerfd, /proc, IP_BIND_ADDRESS_NO_PORT)");
 
 #[cfg(feature = "server")]
 pub mod admin;

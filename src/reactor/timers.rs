@@ -4,7 +4,9 @@
 use super::*;
 
 impl<P: Protocol> Reactor<P> {
-    /// Call [`Host::timer`] with `key` at `at` (keys are the host's; 56 bits).
+    /// Call [`Host::timer`] with `key` at `at`. Keys are the host's, 56 bits wide: the
+    /// top 8 bits are masked off (the reactor uses them for its own timer kinds), so
+    /// `key` and `key | 1 << 60` name the same timer.
     pub fn set_timer(&mut self, at: Instant, key: u64) {
         let ns = self.sh.ns_of(at);
         self.sh.timers.schedule(ns, TK_HOST | (key & !TK_KIND));
