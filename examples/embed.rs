@@ -73,7 +73,7 @@ impl Host<Upper> for Tool {
 
     fn timer(&mut self, r: &mut Reactor<Upper>, key: u64) {
         if key == REPORT {
-            let s = r.stats();
+            let s = r.snapshot().stats;
             println!(
                 "tool: {} tcp connections active, {} bytes answered so far, {} datagrams",
                 s.active, s.bytes_out, self.datagrams

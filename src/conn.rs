@@ -79,9 +79,9 @@ pub(crate) struct Conn<P> {
     pub(crate) proto: P,
 }
 
-/// Limits and timeouts applied to every connection of a reactor.
+/// ConnLimits and timeouts applied to every connection of a reactor.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub struct ConnLimits {
     /// Most bytes of unused input kept per connection.
     pub max_input: usize,
     /// Most bytes of unsent output kept per connection; over it the connection is closed.
@@ -111,7 +111,7 @@ pub struct Limits {
     pub min_rate_window: Duration,
 }
 
-/// The rate clock's window and what must move in it, derived once from [`Limits`].
+/// The rate clock's window and what must move in it, derived once from [`ConnLimits`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RateClock {
     /// Window length; `None` without a minimum rate.
@@ -121,7 +121,7 @@ pub(crate) struct RateClock {
 }
 
 impl RateClock {
-    pub(crate) fn of(l: &Limits) -> RateClock {
+    pub(crate) fn of(l: &ConnLimits) -> RateClock {
         if l.min_rate == 0 || l.min_rate_window.is_zero() {
             return RateClock {
                 window: None,
@@ -138,9 +138,9 @@ impl RateClock {
     }
 }
 
-impl Default for Limits {
+impl Default for ConnLimits {
     fn default() -> Self {
-        Limits {
+        ConnLimits {
             max_input: 64 * 1024,
             max_output: 4 * 1024 * 1024,
             output_high_water: 1024 * 1024,
@@ -172,7 +172,7 @@ pub(crate) const EVENT_BUDGET: usize = 32 * 1024;
 
 /// Everything connection handling needs from the reactor besides the slab.
 pub(crate) struct Shared {
-    pub(crate) limits: Limits,
+    pub(crate) limits: ConnLimits,
     pub(crate) rate: RateClock,
     /// The one read buffer of the reactor.
     pub(crate) scratch: Vec<u8>,
@@ -560,7 +560,7 @@ impl<P: Protocol> Conn<P> {
 
     /// Which clock `timeout_at` runs on now, and restart it if that changed:
     /// - the rate clock while output waits for the peer or a body arrives
-    ///   ([`Limits::min_rate`]; `RATE`);
+    ///   ([`ConnLimits::min_rate`]; `RATE`);
     /// - the header clock while a partial request waits for its own bytes (`HEADER`),
     ///   which new bytes do not reset (slowloris);
     /// - otherwise the idle clock, which activity restarts ([`Conn::touch`]).

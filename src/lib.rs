@@ -51,7 +51,7 @@
 //!   turn, after the others. The timer pass runs only what was due when it began, so a
 //!   turn always returns.
 //! - **Bounded memory per connection.** An idle connection holds no heap buffer; input
-//!   and output are capped ([`Limits`]); input waiting behind output pauses reading
+//!   and output are capped ([`ConnLimits`]); input waiting behind output pauses reading
 //!   (backpressure); the timer heap holds at most `2 x live + 64` reminders between
 //!   turns.
 //! - **Edge-triggered discipline, in one place** (`conn.rs`): read until `WouldBlock` or
@@ -67,30 +67,34 @@
 //!   then in no state to go on; drop it (its sockets close with it). Nothing in the
 //!   reactor itself panics on input from the network, the OS or the user.
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("readyloop runs on Linux only (timerfd, /proc, IP_BIND_ADDRESS_NO_PORT)");
 
 #[cfg(feature = "server")]
 pub mod admin;
-pub mod buffer;
+mod buffer;
 mod conn;
 #[cfg(feature = "server")]
 pub mod limits;
-pub mod listener;
+mod listener;
 pub mod protocol;
 mod reactor;
 mod reject;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod stats;
-pub mod timer;
+mod timer;
 mod turns;
 #[cfg(feature = "server")]
 pub mod units;
 
-pub use conn::{Limits, State};
+pub use conn::ConnLimits;
 pub use listener::ListenOptions;
+/// mio, whose types ([`mio::Interest`], [`mio::event::Event`], [`mio::event::Source`]) are
+/// in this crate's API.
+pub use mio;
 pub use reactor::{
     Config, ConnId, ConnectOptions, Handle, Host, ListenerId, Reactor, ServeWith, Snapshot,
     SourceId,

@@ -268,6 +268,16 @@ impl Host<AnyProto> for ServerHost {
     }
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addrs", &self.addrs)
+            .field("admin", &self.admin.as_ref().map(|(a, _)| a))
+            .field("reactor", &self.reactor)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// Bind every listen address. Fails on the first that cannot be bound.
     pub fn bind(mut cfg: ServerConfig) -> io::Result<Server> {

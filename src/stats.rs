@@ -32,7 +32,7 @@ pub enum CloseReason {
     /// Accepted through the reserve descriptor at the descriptor limit, answered and
     /// closed at once (load shedding).
     Shed,
-    /// Output drained, or a request body arrived, slower than `Limits::min_rate`.
+    /// Output drained, or a request body arrived, slower than `ConnLimits::min_rate`.
     SlowPeer,
     /// An outbound connect failed (refused, unreachable; errno counted).
     ConnectFailed,

@@ -28,19 +28,7 @@ struct Entry {
     key: u64,
 }
 
-/// A min-heap of `(deadline, key)` reminders.
-///
-/// ```
-/// use readyloop::timer::Timers;
-/// let mut t = Timers::default();
-/// t.schedule(30, 7);
-/// t.schedule(10, 8);
-/// assert_eq!(t.next_deadline(), Some(10));
-/// assert_eq!(t.pop_expired(9), None);
-/// assert_eq!(t.pop_expired(10), Some((10, 8)));
-/// assert_eq!(t.pop_expired(100), Some((30, 7)));
-/// assert_eq!(t.pop_expired(100), None);
-/// ```
+/// A min-heap of `(deadline, key)` reminders (see `test_heap_pops_in_deadline_order`).
 #[derive(Debug, Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
@@ -106,11 +94,6 @@ impl Timers {
     /// Number of reminders held (live and stale).
     pub fn len(&self) -> usize {
         self.heap.len()
-    }
-
-    /// Whether no reminder is held.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
     }
 }
 
@@ -208,6 +191,18 @@ mod tests {
     }
 
     #[test]
+    fn test_heap_pops_in_deadline_order() {
+        let mut t = Timers::default();
+        t.schedule(30, 7);
+        t.schedule(10, 8);
+        assert_eq!(t.next_deadline(), Some(10));
+        assert_eq!(t.pop_expired(9), None);
+        assert_eq!(t.pop_expired(10), Some((10, 8)));
+        assert_eq!(t.pop_expired(100), Some((30, 7)));
+        assert_eq!(t.pop_expired(100), None);
+    }
+
+    #[test]
     fn test_deadline_later_costs_no_entry() {
         let mut t = Timers::default();
         let mut d = Deadline::default();
@@ -223,7 +218,7 @@ mod tests {
         );
         assert_eq!(t.next_deadline(), Some(1199));
         assert_eq!(drain(&mut t, &mut d, 1199), 1);
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
     }
 
     #[test]
@@ -236,7 +231,7 @@ mod tests {
         assert_eq!(drain(&mut t, &mut d, 60), 1);
         // the stale reminder at 100 must not fire again
         assert_eq!(drain(&mut t, &mut d, 1000), 0);
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
     }
 
     #[test]
@@ -271,7 +266,7 @@ mod tests {
         assert_eq!(t.live(), 0);
         assert!(t.needs_compaction());
         t.compact(|_, _| false);
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
     }
 
     #[track_caller]
@@ -292,6 +287,6 @@ mod tests {
         d.set(100, 1, &mut t);
         d.set(NEVER, 1, &mut t);
         assert_eq!(drain(&mut t, &mut d, 1000), 0);
-        assert!(t.is_empty());
+        assert_eq!(t.len(), 0);
     }
 }

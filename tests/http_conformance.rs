@@ -12,7 +12,7 @@
 
 mod util;
 
-use readyloop::protocol::http::{fill_pattern, PATTERN};
+use readyloop::protocol::{fill_pattern, PATTERN};
 use readyloop::server::ProtoKind;
 use serde_json::Value;
 use std::io::Read;

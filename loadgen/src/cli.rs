@@ -10,7 +10,7 @@ use crate::result::{CpuTime, Mode, RunResult};
 use clap::{Args, Parser, Subcommand};
 use readyloop::server::{ProtoKind, Server, ServerConfig};
 use readyloop::units::{nonzero, parse_duration};
-use readyloop::{Config, Limits};
+use readyloop::{Config, ConnLimits};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -280,10 +280,10 @@ struct Embedded {
 }
 
 fn start_embedded(proto: ProtoKind) -> Result<(SocketAddr, Embedded), Error> {
-    let limits = Limits {
+    let limits = ConnLimits {
         idle_timeout: None,
         header_timeout: None,
-        ..Limits::default()
+        ..ConnLimits::default()
     };
     let cfg = ServerConfig {
         listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
@@ -537,10 +537,10 @@ fn probe(a: ProbeArgs) -> Result<(), Error> {
 /// this (child) process; prints its addresses as one JSON line, serves until SIGTERM.
 fn serve(listen: SocketAddr, max_conns: Option<usize>, admin: SocketAddr) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
-    let limits = Limits {
+    let limits = ConnLimits {
         idle_timeout: None,
         header_timeout: None,
-        ..Limits::default()
+        ..ConnLimits::default()
     };
     let cfg = ServerConfig {
         listen: vec![listen],

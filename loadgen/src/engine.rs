@@ -11,7 +11,7 @@ use crate::framing::Framing;
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
 use hdrhistogram::Histogram;
-use readyloop::{CloseReason, Config, ConnId, ConnectOptions, Host, Limits, Reactor};
+use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -360,14 +360,14 @@ fn run_worker(
         record_from: measure_start,
         end,
     });
-    let limits = Limits {
+    let limits = ConnLimits {
         idle_timeout: None,
         header_timeout: None,
         connect_timeout: Some(spec.connect_timeout),
         linger_timeout: Duration::from_millis(100),
         // A client judges the server by its own --timeout, not by transfer rate.
         min_rate: 0,
-        ..Limits::default()
+        ..ConnLimits::default()
     };
     // Microsecond timers: epoll's millisecond timeout would make every open-loop send
     // up to 1 ms late, and that lag would land in the corrected latencies.

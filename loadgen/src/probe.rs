@@ -21,7 +21,7 @@ use crate::record::{new_histogram, record_us, us};
 use hdrhistogram::Histogram;
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use readyloop::stats::errno_name;
-use readyloop::{CloseReason, Config, ConnId, ConnectOptions, Host, Limits, Reactor};
+use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
@@ -447,13 +447,13 @@ pub struct Probe {
 impl Probe {
     /// Create the reactor (it uses a few descriptors: count them before predicting).
     pub fn new(spec: ProbeSpec) -> std::io::Result<Probe> {
-        let limits = Limits {
+        let limits = ConnLimits {
             idle_timeout: None,
             header_timeout: None,
             connect_timeout: Some(spec.connect_timeout),
             linger_timeout: Duration::from_millis(100),
             min_rate: 0,
-            ..Limits::default()
+            ..ConnLimits::default()
         };
         let mut r: Reactor<Held> = Reactor::new(Config {
             limits,

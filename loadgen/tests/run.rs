@@ -6,7 +6,7 @@ use loadgen::framing::Framing;
 use loadgen::record::{ErrorClass, Recorder};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use readyloop::server::{ProtoKind, Server, ServerConfig};
-use readyloop::{Config, Limits, ListenOptions, Reactor, ServeWith};
+use readyloop::{Config, ConnLimits, ListenOptions, Reactor, ServeWith};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,10 +19,10 @@ struct TestServer {
 
 impl TestServer {
     fn start(proto: ProtoKind) -> TestServer {
-        let limits = Limits {
+        let limits = ConnLimits {
             idle_timeout: None,
             header_timeout: None,
-            ..Limits::default()
+            ..ConnLimits::default()
         };
         let cfg = ServerConfig {
             listen: vec!["127.0.0.1:0".parse().unwrap()],

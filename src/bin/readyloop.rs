@@ -4,7 +4,7 @@
 use clap::Parser;
 use readyloop::server::{self, ProtoKind, Server, ServerConfig};
 use readyloop::units::{nonzero, parse_duration, parse_size};
-use readyloop::{Config, Limits, ListenOptions};
+use readyloop::{Config, ConnLimits, ListenOptions};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -124,14 +124,14 @@ fn main() -> ExitCode {
 /// forced the exit (as shells report a process killed by N).
 fn run(cli: Cli) -> std::io::Result<ExitCode> {
     let cap = server::capacity()?;
-    let limits = Limits {
+    let limits = ConnLimits {
         max_input: cli.max_input.max(1),
         max_output: cli.max_output.max(1),
         idle_timeout: nonzero(cli.idle_timeout),
         header_timeout: nonzero(cli.header_timeout),
         min_rate: cli.min_rate as u64,
         min_rate_window: cli.min_rate_window,
-        ..Limits::default()
+        ..ConnLimits::default()
     };
     let cfg = ServerConfig {
         listen: cli.listen,

@@ -9,9 +9,7 @@
 //! allocates nothing.
 
 use super::source::MAX_CHUNK;
-// Re-exported because `source` is a private module: this makes the pattern reachable
-// as `protocol::http::{fill_pattern, PATTERN}` for clients that verify `/bytes/N`.
-pub use super::source::{fill_pattern, PATTERN, PATTERN_LEN};
+use super::source::{fill_pattern, PATTERN_LEN};
 use super::{Cx, Protocol, Step, Verdict};
 use httparse::{Header, Request, Status};
 use std::mem::MaybeUninit;
@@ -72,7 +70,7 @@ const HELLO_BODY_LEN: usize = 13;
 /// Either way the connection is closed and nothing after the bad head is answered.
 pub const RESCAN_FROM: usize = 1024;
 
-/// Limits of the HTTP protocol.
+/// ConnLimits of the HTTP protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
     /// Longest request head (request line and headers, with the blank line) accepted;

@@ -138,7 +138,7 @@ pub trait Protocol {
 
     /// Whether the protocol is inside a unit of input whose rest it waits for (an HTTP
     /// request body being read). While true, the rest must arrive at the reactor's
-    /// minimum rate (`Limits::min_rate`) or the connection is closed as too slow.
+    /// minimum rate (`ConnLimits::min_rate`) or the connection is closed as too slow.
     fn awaits_input(&self) -> bool {
         false
     }

@@ -69,6 +69,14 @@ pub struct Handle {
     ctl: Arc<Control>,
 }
 
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Handle {
     /// Stop accepting, let in-flight output flush (up to `shutdown_timeout`), then make
     /// [`Reactor::run`] return.
@@ -107,7 +115,7 @@ impl Handle {
     }
 
     /// Whether the reactor will answer no more snapshots: it was dropped, or its owner
-    /// called [`Reactor::close_snapshots`] (the server does when `run` returns).
+    /// stopped answering (the server does so when `run` returns).
     /// Helper threads watch this to know when to exit.
     pub fn is_closed(&self) -> bool {
         self.ctl.queue().closed
@@ -142,7 +150,7 @@ impl<P: Protocol> Reactor<P> {
     /// once, and [`Handle::is_closed`] turns true. Dropping the reactor does this too;
     /// call it earlier when the reactor is done but kept (e.g. to read its stats) and
     /// helper threads should stop now.
-    pub fn close_snapshots(&self) {
+    pub(crate) fn close_snapshots(&self) {
         let mut q = self.ctl.queue();
         q.closed = true;
         q.waiting.clear(); // dropping the senders wakes their askers with `Disconnected`

@@ -8,9 +8,9 @@ use super::*;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnId {
     /// Slab slot (also the connection's mio token).
-    pub key: usize,
+    pub(crate) key: usize,
     /// Generation of the slot.
-    pub gen: u32,
+    pub(crate) gen: u32,
 }
 
 /// Identifies a listener of one reactor.
@@ -61,6 +61,12 @@ pub trait Host<P: Protocol> {
 /// r.turn(&mut host, Some(std::time::Duration::ZERO)).unwrap();
 /// ```
 pub struct ServeWith<F>(pub F);
+
+impl<F> std::fmt::Debug for ServeWith<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServeWith(..)")
+    }
+}
 
 impl<P: Protocol, F: FnMut() -> P> Host<P> for ServeWith<F> {
     fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {

@@ -13,7 +13,7 @@
 //!    listener is retried at once if any connection closed.
 
 use crate::buffer::BufPool;
-use crate::conn::{flag, Conn, Limits, Shared, State};
+use crate::conn::{flag, Conn, ConnLimits, Shared, State};
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
 use crate::reject::{self, Lingerer, Rejects, Reserve};
@@ -74,7 +74,7 @@ const TK_KIND: u64 = 0xff << 56;
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Per-connection limits and timeouts.
-    pub limits: Limits,
+    pub limits: ConnLimits,
     /// Over this many open connections, newly accepted ones are closed at once
     /// (after `reject_message`, if any) and counted as rejected.
     pub max_conns: Option<usize>,
@@ -104,7 +104,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            limits: Limits::default(),
+            limits: ConnLimits::default(),
             max_conns: None,
             reject_message: b"",
             read_buffer: 64 * 1024,
@@ -230,15 +230,15 @@ impl<P: Protocol> Reactor<P> {
         self.conns.reserve(n);
     }
 
-    /// The counters so far (a copy).
-    pub fn stats(&self) -> Stats {
+    /// The counters so far (a copy; hosts read them from [`Reactor::snapshot`]).
+    pub(crate) fn stats(&self) -> Stats {
         let mut s = self.sh.stats.clone();
         s.active = self.conns.len() as u64 - self.closing.len() as u64;
         s
     }
 
     /// Buffers lent to connections and waiting in the pool: `(in_use, pooled, pooled_bytes)`.
-    pub fn buffer_stats(&self) -> (usize, usize, usize) {
+    pub(crate) fn buffer_stats(&self) -> (usize, usize, usize) {
         (
             self.sh.pool.in_use(),
             self.sh.pool.pooled(),
@@ -294,7 +294,8 @@ impl<P: Protocol> Reactor<P> {
     }
 
     /// Whether a listener is paused after running out of descriptors.
-    pub fn is_accept_paused(&self, id: ListenerId) -> bool {
+    #[allow(dead_code)] // kept for tests and debugging
+    pub(crate) fn is_accept_paused(&self, id: ListenerId) -> bool {
         matches!(self.listeners.get(id.0), Some(Some(l)) if l.pause.is_paused())
     }
 
@@ -403,6 +404,19 @@ impl<P: Protocol> Reactor<P> {
             self.turn(host, None)?;
         }
         Ok(())
+    }
+}
+
+impl<P: Protocol> std::fmt::Debug for Reactor<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("active", &self.active())
+            .field("listeners", &self.listeners.iter().flatten().count())
+            .field("sources", &self.sources.len())
+            .field("timers", &self.sh.timers.len())
+            .field("shutting_down", &self.shutdown_at.is_some())
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
     }
 }
 
