@@ -66,7 +66,7 @@ impl<P: Protocol> Reactor<P> {
             l.pause.resume();
             l.paused_at = None;
             let nodelay = l.opts.nodelay;
-            self.adopt(idx, sock, peer, nodelay, host);
+            self.take_accepted(idx, sock, peer, nodelay, host);
         }
         // Budget spent with connections possibly still queued: continue next turn.
         if let Some(Some(l)) = self.listeners.get_mut(idx) {
@@ -105,7 +105,7 @@ impl<P: Protocol> Reactor<P> {
 
     /// A connection was accepted: over the cap or refused by the host it is turned
     /// away, else it joins the slab on the idle clock.
-    fn adopt<H: Host<P>>(
+    fn take_accepted<H: Host<P>>(
         &mut self,
         idx: usize,
         sock: TcpStream,

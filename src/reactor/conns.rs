@@ -22,6 +22,30 @@ pub struct ConnectOptions {
 }
 
 impl<P: Protocol> Reactor<P> {
+    /// Take over a connected `std::net::TcpStream` (made nonblocking here), driven by
+    /// `proto` as an accepted connection: on the idle clock, its close reported to
+    /// [`Host::closed`]. An error hands the protocol back.
+    pub fn adopt(
+        &mut self,
+        stream: std::net::TcpStream,
+        proto: P,
+    ) -> Result<ConnId, (io::Error, P)> {
+        if let Err(e) = stream.set_nonblocking(true) {
+            return Err((e, proto));
+        }
+        let id = self.insert(TcpStream::from_std(stream), State::Open, proto)?;
+        if let Some(c) = self.conns.get_mut(id.key) {
+            c.timeout_at = self
+                .sh
+                .now_ns
+                .saturating_add(self.sh.limits.idle_timeout.map_or(u64::MAX, dur_ns));
+            // Data that arrived before: epoll reports a socket's current readiness when
+            // it is registered, so the first turn reads it.
+            c.refresh_deadline(&mut self.sh, id.key);
+        }
+        Ok(id)
+    }
+
     /// Insert a socket as a new connection and register it, edge-triggered, for both
     /// directions once: no re-registration is ever needed afterwards.
     pub(super) fn insert(

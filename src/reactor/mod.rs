@@ -39,6 +39,7 @@ mod accept;
 mod conns;
 mod handle;
 mod host;
+mod host_loop;
 mod timers;
 mod turn;
 
@@ -316,6 +317,21 @@ impl<P: Protocol> Reactor<P> {
             return Err(e);
         }
         Ok(SourceId(id))
+    }
+
+    /// Change the interest of a host source registered with [`Reactor::register`].
+    pub fn reregister<S: Source + ?Sized>(
+        &mut self,
+        src: &mut S,
+        id: SourceId,
+        interest: Interest,
+    ) -> io::Result<()> {
+        if !self.sources.contains(id.0) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such source"));
+        }
+        self.poll
+            .registry()
+            .reregister(src, Token(SOURCE_BASE + id.0), interest)
     }
 
     /// Deregister a host source.

@@ -1,0 +1,47 @@
+//! Driving the reactor from a loop the host owns (calloop, tokio's `AsyncFd`, a hand-written
+//! `poll(2)` over several descriptors): the reactor's epoll descriptor to wait on, and when
+//! it next needs a turn.
+
+use super::*;
+
+impl<P: Protocol> Reactor<P> {
+    /// When the reactor next needs [`Reactor::turn`] even if its descriptor
+    /// ([`AsRawFd::as_raw_fd`]) stays quiet: now if work is left over from the last turn
+    /// (a budget ran out, a listener is still ready), else its earliest timer; `None`
+    /// when it has no timer at all.
+    ///
+    /// A host that owns its loop waits until the descriptor is readable or this time
+    /// comes, then calls `turn(host, Some(Duration::ZERO))`.
+    ///
+    /// ```
+    /// use readyloop::{protocol::Echo, Config, Reactor};
+    /// use std::os::fd::AsRawFd;
+    /// let r: Reactor<Echo> = Reactor::new(Config::default())?;
+    /// assert!(r.as_raw_fd() >= 0);
+    /// assert_eq!(r.poll_at(), None); // no connection, no timer
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn poll_at(&self) -> Option<Instant> {
+        let busy = !self.sh.requeue.is_empty()
+            || self
+                .listeners
+                .iter()
+                .flatten()
+                .any(|l| l.more && !l.pause.is_paused());
+        if busy {
+            return Some(Instant::now());
+        }
+        self.sh
+            .timers
+            .next_deadline()
+            .map(|ns| self.sh.start + Duration::from_nanos(ns))
+    }
+}
+
+/// The epoll descriptor: readable when the reactor has events to handle (its waker
+/// and, with `Config::precise_timers`, its timerfd included).
+impl<P: Protocol> AsRawFd for Reactor<P> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.poll.as_raw_fd()
+    }
+}

@@ -1,0 +1,125 @@
+//! What hosts that embed the reactor need: driving it from their own loop, changing a
+//! source's interest, adopting a socket connected elsewhere.
+
+use readyloop::mio::net::UdpSocket;
+use readyloop::mio::{event::Event, Interest};
+use readyloop::protocol::Echo;
+use readyloop::{Config, Host, ListenOptions, Reactor, ServeWith, SourceId};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// Wait (bounded) until `fd` is readable or `until` passes, as a host's own loop would.
+fn wait_readable(fd: i32, until: Option<Instant>, cap: Duration) {
+    let wait = until.map_or(cap, |t| {
+        t.saturating_duration_since(Instant::now()).min(cap)
+    });
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on the stack, its descriptor open for the call.
+    unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as libc::c_int) };
+}
+
+#[test]
+fn host_owned_loop_drives_turns_from_the_epoll_fd_and_poll_at() {
+    let mut cfg = Config::default();
+    cfg.limits.idle_timeout = Some(Duration::from_millis(300));
+    let mut r: Reactor<Echo> = Reactor::new(cfg).unwrap();
+    let l = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(l).unwrap();
+    let mut host = ServeWith(|| Echo);
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"ping").unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // The host's loop: wait on the reactor's descriptor (or its poll_at), then one
+    // non-blocking turn. The echo comes back without the reactor ever blocking.
+    while got.len() < 4 && Instant::now() < deadline {
+        wait_readable(r.as_raw_fd(), r.poll_at(), Duration::from_millis(100));
+        r.turn(&mut host, Some(Duration::ZERO)).unwrap();
+        c.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 16];
+        if let Ok(n) = c.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        c.set_nonblocking(false).unwrap();
+    }
+    assert_eq!(got, b"ping");
+    // With a connection on a 300 ms idle timeout, poll_at names that deadline, and the
+    // host's loop closes it on time without any event.
+    let at = r.poll_at().expect("the idle deadline");
+    assert!(at > Instant::now() && at < Instant::now() + Duration::from_millis(400));
+    while r.active() > 0 && Instant::now() < deadline {
+        wait_readable(r.as_raw_fd(), r.poll_at(), Duration::from_millis(100));
+        r.turn(&mut host, Some(Duration::ZERO)).unwrap();
+    }
+    assert_eq!(r.active(), 0, "closed by its idle timeout");
+}
+
+/// A host with one UDP source that counts readable and writable events.
+struct Udp {
+    id: Option<SourceId>,
+    readable: u32,
+    writable: u32,
+}
+
+impl Host<Echo> for Udp {
+    fn source_ready(&mut self, _r: &mut Reactor<Echo>, id: SourceId, ev: &Event) {
+        assert_eq!(Some(id), self.id);
+        self.readable += u32::from(ev.is_readable());
+        self.writable += u32::from(ev.is_writable());
+    }
+}
+
+#[test]
+fn reregister_changes_a_host_sources_interest() {
+    let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+    let mut sock = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let id = r.register(&mut sock, Interest::READABLE).unwrap();
+    let mut host = Udp {
+        id: Some(id),
+        readable: 0,
+        writable: 0,
+    };
+    r.turn(&mut host, Some(Duration::from_millis(20))).unwrap();
+    assert_eq!(host.writable, 0, "not asked for");
+    r.reregister(&mut sock, id, Interest::READABLE | Interest::WRITABLE)
+        .unwrap();
+    r.turn(&mut host, Some(Duration::from_millis(200))).unwrap();
+    assert_eq!(host.writable, 1, "an idle UDP socket is writable at once");
+    let stale = SourceId(id.0 + 1);
+    assert!(r.reregister(&mut sock, stale, Interest::READABLE).is_err());
+}
+
+#[test]
+fn adopt_takes_over_a_connected_std_stream() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (accepted, _) = listener.accept().unwrap();
+    // Bytes that arrive before the reactor takes the socket are not lost.
+    client.write_all(b"early").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+    let id = r.adopt(accepted, Echo).map_err(|(e, _)| e).unwrap();
+    assert!(r.protocol_mut(id).is_some());
+    let mut host = ServeWith(|| Echo);
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 5];
+        client.read_exact(&mut buf).map(|_| buf)
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !t.is_finished() && Instant::now() < deadline {
+        r.turn(&mut host, Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(&t.join().unwrap().unwrap(), b"early");
+}
