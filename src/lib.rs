@@ -97,6 +97,6 @@ pub use listener::ListenOptions;
 pub use mio;
 pub use reactor::{
     Config, ConnId, ConnectOptions, Handle, Host, ListenerId, Reactor, ServeWith, Snapshot,
-    SourceId,
+    SourceId, TimerId,
 };
 pub use stats::{CloseReason, Stats};

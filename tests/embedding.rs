@@ -123,3 +123,46 @@ fn adopt_takes_over_a_connected_std_stream() {
     }
     assert_eq!(&t.join().unwrap().unwrap(), b"early");
 }
+
+/// A host that records the timer keys it is called with.
+#[derive(Default)]
+struct Timers {
+    fired: Vec<u64>,
+}
+
+impl Host<Echo> for Timers {
+    fn timer(&mut self, _r: &mut Reactor<Echo>, key: u64) {
+        self.fired.push(key);
+    }
+}
+
+#[test]
+fn cancelled_timers_never_fire_and_keys_are_the_hosts_whole() {
+    let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+    let now = Instant::now();
+    let soon = now + Duration::from_millis(30);
+    let keep = r.set_timer(soon, u64::MAX); // the top bits are the host's too
+    let mut cancelled = Vec::new();
+    for k in 0..1000 {
+        cancelled.push(r.set_timer(soon, k));
+    }
+    for id in &cancelled {
+        assert!(r.cancel_timer(*id));
+    }
+    assert_ne!(keep, cancelled[0]);
+    let mut host = Timers::default();
+    let deadline = now + Duration::from_secs(5);
+    while host.fired.is_empty() && Instant::now() < deadline {
+        r.turn(&mut host, Some(Duration::from_millis(50))).unwrap();
+    }
+    r.turn(&mut host, Some(Duration::from_millis(50))).unwrap();
+    assert_eq!(host.fired, vec![u64::MAX], "only the timer not cancelled");
+    assert!(!r.cancel_timer(keep), "a fired timer cannot be cancelled");
+    // The 1,000 cancelled reminders did not stay in the heap.
+    let snap = r.snapshot();
+    assert!(
+        snap.timers <= 2 * snap.timers_live + 64,
+        "{} reminders",
+        snap.timers
+    );
+}

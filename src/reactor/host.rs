@@ -13,6 +13,13 @@ pub struct ConnId {
     pub(crate) gen: u32,
 }
 
+/// Identifies a host timer set with [`Reactor::set_timer`], to cancel it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId {
+    pub(crate) slot: usize,
+    pub(crate) gen: u32,
+}
+
 /// Identifies a listener of one reactor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ListenerId(pub usize);

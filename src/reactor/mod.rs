@@ -47,7 +47,7 @@ use accept::Listener;
 pub use conns::ConnectOptions;
 use handle::{Control, SnapshotQueue};
 pub use handle::{Handle, Snapshot};
-pub use host::{ConnId, Host, ListenerId, ServeWith, SourceId};
+pub use host::{ConnId, Host, ListenerId, ServeWith, SourceId, TimerId};
 
 /// Tokens at or above this value are not connections.
 const SPECIAL: usize = 1 << 48;
@@ -154,6 +154,15 @@ pub struct Reactor<P: Protocol> {
     rejects: Rejects,
     /// The spare descriptor for shedding load at the descriptor limit.
     reserve: Reserve,
+    /// The host's timers ([`Reactor::set_timer`]), by slot.
+    host_timers: Slab<HostTimer>,
+}
+
+/// A host timer: when, the host's key, and the generation its [`TimerId`] carries.
+struct HostTimer {
+    at: Nanos,
+    key: u64,
+    gen: u32,
 }
 
 impl<P: Protocol> Reactor<P> {
@@ -203,6 +212,7 @@ impl<P: Protocol> Reactor<P> {
             },
             due: Vec::new(),
             rejects: Rejects::default(),
+            host_timers: Slab::new(),
             reserve: {
                 let mut r = Reserve::default();
                 if cfg.shed_after.is_some() {

@@ -4,12 +4,39 @@
 use super::*;
 
 impl<P: Protocol> Reactor<P> {
-    /// Call [`Host::timer`] with `key` at `at`. Keys are the host's, 56 bits wide: the
-    /// top 8 bits are masked off (the reactor uses them for its own timer kinds), so
-    /// `key` and `key | 1 << 60` name the same timer.
-    pub fn set_timer(&mut self, at: Instant, key: u64) {
-        let ns = self.sh.ns_of(at);
-        self.sh.timers.schedule(ns, TK_HOST | (key & !TK_KIND));
+    /// Call [`Host::timer`] with `key` (any value: it is the host's) at `at`. The id
+    /// cancels it ([`Reactor::cancel_timer`], Redis's `aeDeleteTimeEvent`).
+    ///
+    /// ```
+    /// use readyloop::{protocol::Echo, Config, Reactor};
+    /// use std::time::{Duration, Instant};
+    /// let mut r: Reactor<Echo> = Reactor::new(Config::default())?;
+    /// let id = r.set_timer(Instant::now() + Duration::from_secs(60), u64::MAX);
+    /// assert!(r.poll_at().is_some());
+    /// assert!(r.cancel_timer(id));
+    /// assert!(!r.cancel_timer(id), "already gone");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_timer(&mut self, at: Instant, key: u64) -> TimerId {
+        let at = self.sh.ns_of(at);
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let gen = self.next_gen;
+        let slot = self.host_timers.insert(HostTimer { at, key, gen });
+        self.sh.timers.schedule(at, TK_HOST | slot as u64);
+        TimerId { slot, gen }
+    }
+
+    /// Cancel a timer set with [`Reactor::set_timer`]. Returns false if it already
+    /// fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        match self.host_timers.get(id.slot) {
+            Some(t) if t.gen == id.gen => {
+                self.host_timers.remove(id.slot);
+                self.sh.timers.forget(); // its reminder is stale now
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Run the reminders due now. Only those due when the pass begins: a callback whose
@@ -67,8 +94,12 @@ impl<P: Protocol> Reactor<P> {
                     }
                 }
                 _ => {
-                    self.sh.timers.forget();
-                    host.timer(self, key & !TK_KIND)
+                    let slot = (key & !TK_KIND) as usize;
+                    if self.host_timers.get(slot).is_some_and(|t| t.at == at) {
+                        let t = self.host_timers.remove(slot);
+                        self.sh.timers.forget();
+                        host.timer(self, t.key);
+                    }
                 }
             }
         }

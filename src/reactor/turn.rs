@@ -171,6 +171,7 @@ impl<P: Protocol> Reactor<P> {
             let listeners = &self.listeners;
             let shutdown_at = self.shutdown_at;
             let rejects = &self.rejects;
+            let host_timers = &self.host_timers;
             self.sh.timers.compact(|at, key| match key & TK_KIND {
                 TK_CONN => conns
                     .get(key as usize)
@@ -184,7 +185,9 @@ impl<P: Protocol> Reactor<P> {
                     .slots
                     .get((key & !TK_KIND) as usize)
                     .is_some_and(|l| l.until == at),
-                _ => true, // host timers are live until they fire
+                _ => host_timers
+                    .get((key & !TK_KIND) as usize)
+                    .is_some_and(|t| t.at == at),
             });
         }
         if self.cfg.shed_after.is_some() && !self.reserve.is_held() {
