@@ -166,3 +166,50 @@ fn cancelled_timers_never_fire_and_keys_are_the_hosts_whole() {
         snap.timers
     );
 }
+
+/// A host that stops the loop when it is posted `STOP`, counting the other posts.
+struct Posted {
+    values: Vec<u64>,
+}
+
+const STOP: u64 = u64::MAX;
+
+impl Host<Echo> for Posted {
+    fn posted(&mut self, r: &mut Reactor<Echo>, value: u64) {
+        self.values.push(value);
+        if value == STOP {
+            r.stop();
+        }
+    }
+}
+
+#[test]
+fn post_wakes_a_blocked_loop_and_coalesces() {
+    let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+    let h = r.handle();
+    let poster = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..1000 {
+            h.post(1); // coalesces while undelivered
+        }
+        h.post(STOP);
+    });
+    let mut host = Posted { values: Vec::new() };
+    let started = Instant::now();
+    // No timers, no sockets: only the posts can end this run.
+    r.run(&mut host).unwrap();
+    poster.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(host.values.last(), Some(&STOP));
+    let ones = host.values.iter().filter(|&&v| v == 1).count();
+    assert!((1..=1000).contains(&ones), "delivered {ones} times");
+
+    // Posted 1,000 times before the loop turns: delivered once.
+    let h = r.handle();
+    for _ in 0..1000 {
+        h.post(1);
+    }
+    host.values.clear();
+    r.turn(&mut host, Some(Duration::from_secs(1))).unwrap();
+    assert_eq!(host.values, [1]);
+}

@@ -6,6 +6,7 @@ use super::*;
 const CMD_SHUTDOWN: u8 = 1;
 const CMD_STOP: u8 = 2;
 const CMD_SNAPSHOT: u8 = 4;
+const CMD_POST: u8 = 8;
 
 pub(super) struct Control {
     pub(super) cmd: AtomicU8,
@@ -13,6 +14,8 @@ pub(super) struct Control {
     /// Snapshot requests from other threads. Only touched when `CMD_SNAPSHOT` is set,
     /// so the reactor's turn never takes this lock unless someone asked.
     pub(super) snapshots: Mutex<SnapshotQueue>,
+    /// Values posted with [`Handle::post`] and not yet delivered, each once.
+    pub(super) posts: Mutex<Vec<u64>>,
 }
 
 #[derive(Default)]
@@ -27,6 +30,10 @@ impl Control {
     fn queue(&self) -> MutexGuard<'_, SnapshotQueue> {
         // A panic while the lock was held leaves a plain Vec and a bool: still usable.
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn posts(&self) -> MutexGuard<'_, Vec<u64>> {
+        self.posts.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -88,6 +95,40 @@ impl Handle {
     /// Make [`Reactor::run`] return after the current turn, closing nothing.
     pub fn stop(&self) {
         self.ctl.cmd.fetch_or(CMD_STOP, Ordering::SeqCst);
+        let _ = self.ctl.waker.wake();
+    }
+
+    /// Wake the loop with work for the host: [`Host::posted`] is called with `value` on
+    /// the reactor's thread, in its next turn. The data itself travels in the host's own
+    /// channel (a queue, a `Mutex`); `value` says which. Wake-ups coalesce: posting the
+    /// same value again before it is delivered delivers it once, and many posts cost the
+    /// reactor one wake-up.
+    ///
+    /// ```
+    /// use readyloop::{protocol::Echo, Config, Host, Reactor};
+    /// struct Jobs(Vec<u64>);
+    /// impl Host<Echo> for Jobs {
+    ///     fn posted(&mut self, _r: &mut Reactor<Echo>, value: u64) {
+    ///         self.0.push(value);
+    ///     }
+    /// }
+    /// let mut r: Reactor<Echo> = Reactor::new(Config::default())?;
+    /// let h = r.handle();
+    /// std::thread::spawn(move || { h.post(7); h.post(7); h.post(8); }).join().unwrap();
+    /// let mut jobs = Jobs(Vec::new());
+    /// r.turn(&mut jobs, Some(std::time::Duration::from_secs(1)))?;
+    /// assert_eq!(jobs.0, [7, 8]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn post(&self, value: u64) {
+        {
+            let mut posts = self.ctl.posts();
+            if posts.contains(&value) {
+                return; // already on its way; the waker has been rung for it
+            }
+            posts.push(value);
+        }
+        self.ctl.cmd.fetch_or(CMD_POST, Ordering::SeqCst);
         let _ = self.ctl.waker.wake();
     }
 
@@ -164,6 +205,9 @@ impl<P: Protocol> Reactor<P> {
         if cmd & CMD_STOP != 0 {
             self.stopped = true;
         }
+        if cmd & CMD_POST != 0 {
+            self.posts_pending = true;
+        }
         if cmd & CMD_SNAPSHOT != 0 {
             let waiting = std::mem::take(&mut self.ctl.queue().waiting);
             if !waiting.is_empty() {
@@ -174,5 +218,20 @@ impl<P: Protocol> Reactor<P> {
                 }
             }
         }
+    }
+
+    /// Hand the values posted since the last delivery to [`Host::posted`].
+    pub(super) fn deliver_posts<H: Host<P>>(&mut self, host: &mut H) {
+        if !self.posts_pending {
+            return;
+        }
+        self.posts_pending = false;
+        let mut posts = std::mem::take(&mut self.posts_buf);
+        std::mem::swap(&mut posts, &mut *self.ctl.posts());
+        for &v in &posts {
+            host.posted(self, v);
+        }
+        posts.clear();
+        self.posts_buf = posts;
     }
 }

@@ -55,6 +55,10 @@ pub trait Host<P: Protocol> {
     /// A timer set with [`Reactor::set_timer`] is due.
     fn timer(&mut self, _reactor: &mut Reactor<P>, _key: u64) {}
 
+    /// Another thread called [`Handle::post`] with `value` (once per value, however
+    /// often it was posted before this call).
+    fn posted(&mut self, _reactor: &mut Reactor<P>, _value: u64) {}
+
     /// The end of every turn (Redis's "before sleep").
     fn after_turn(&mut self, _reactor: &mut Reactor<P>) {}
 }

@@ -156,6 +156,10 @@ pub struct Reactor<P: Protocol> {
     reserve: Reserve,
     /// The host's timers ([`Reactor::set_timer`]), by slot.
     host_timers: Slab<HostTimer>,
+    /// `Handle::post` rang: deliver the posted values this turn.
+    posts_pending: bool,
+    /// The posted values being delivered (kept to reuse its allocation).
+    posts_buf: Vec<u64>,
 }
 
 /// A host timer: when, the host's key, and the generation its [`TimerId`] carries.
@@ -213,6 +217,8 @@ impl<P: Protocol> Reactor<P> {
             due: Vec::new(),
             rejects: Rejects::default(),
             host_timers: Slab::new(),
+            posts_pending: false,
+            posts_buf: Vec::new(),
             reserve: {
                 let mut r = Reserve::default();
                 if cfg.shed_after.is_some() {
@@ -225,6 +231,7 @@ impl<P: Protocol> Reactor<P> {
                 cmd: AtomicU8::new(0),
                 waker,
                 snapshots: Mutex::new(SnapshotQueue::default()),
+                posts: Mutex::new(Vec::new()),
             }),
             closing: Vec::new(),
             next_gen: 0,

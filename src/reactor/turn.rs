@@ -25,6 +25,7 @@ impl<P: Protocol> Reactor<P> {
             self.free_closed(host);
         }
         self.commands();
+        self.deliver_posts(host);
         host.after_turn(self);
         self.free_closed(host);
         self.tidy();
