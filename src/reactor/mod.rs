@@ -311,12 +311,6 @@ impl<P: Protocol> Reactor<P> {
         }
     }
 
-    /// Whether a listener is paused after running out of descriptors.
-    #[allow(dead_code)] // kept for tests and debugging
-    pub(crate) fn is_accept_paused(&self, id: ListenerId) -> bool {
-        matches!(self.listeners.get(id.0), Some(Some(l)) if l.pause.is_paused())
-    }
-
     /// Register a source of the host's own (a pipe, a signal fd, a UDP socket); its
     /// events go to [`Host::source_ready`].
     pub fn register<S: Source + ?Sized>(
