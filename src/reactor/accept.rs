@@ -125,22 +125,11 @@ impl<P: Protocol> Reactor<P> {
         if nodelay {
             let _ = sock.set_nodelay(true);
         }
-        match self.insert(sock, State::Open, proto) {
-            Ok(id) => {
-                if let Some(c) = self.conns.get_mut(id.key) {
-                    c.timeout_at = self
-                        .sh
-                        .now_ns
-                        .saturating_add(self.sh.limits.idle_timeout.map_or(u64::MAX, dur_ns));
-                    c.refresh_deadline(&mut self.sh, id.key);
-                }
+        if let Err((e, _)) = self.insert_open(sock, proto) {
+            if let Some(errno) = e.raw_os_error() {
+                self.sh.stats.count_errno(errno);
             }
-            Err((e, _)) => {
-                if let Some(errno) = e.raw_os_error() {
-                    self.sh.stats.count_errno(errno);
-                }
-                self.sh.stats.count_close(CloseReason::Error);
-            }
+            self.sh.stats.count_close(CloseReason::Error);
         }
     }
 

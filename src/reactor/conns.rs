@@ -33,14 +33,24 @@ impl<P: Protocol> Reactor<P> {
         if let Err(e) = stream.set_nonblocking(true) {
             return Err((e, proto));
         }
-        let id = self.insert(TcpStream::from_std(stream), State::Open, proto)?;
+        // Data that arrived before: epoll reports a socket's current readiness when it
+        // is registered, so the first turn reads it.
+        self.insert_open(TcpStream::from_std(stream), proto)
+    }
+
+    /// Insert a connected socket (accepted or adopted) in the open state, on the idle
+    /// clock.
+    pub(super) fn insert_open(
+        &mut self,
+        sock: TcpStream,
+        proto: P,
+    ) -> Result<ConnId, (io::Error, P)> {
+        let id = self.insert(sock, State::Open, proto)?;
         if let Some(c) = self.conns.get_mut(id.key) {
             c.timeout_at = self
                 .sh
                 .now_ns
                 .saturating_add(self.sh.limits.idle_timeout.map_or(u64::MAX, dur_ns));
-            // Data that arrived before: epoll reports a socket's current readiness when
-            // it is registered, so the first turn reads it.
             c.refresh_deadline(&mut self.sh, id.key);
         }
         Ok(id)

@@ -22,13 +22,7 @@ impl<P: Protocol> Reactor<P> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn poll_at(&self) -> Option<Instant> {
-        let busy = !self.sh.requeue.is_empty()
-            || self
-                .listeners
-                .iter()
-                .flatten()
-                .any(|l| l.more && !l.pause.is_paused());
-        if busy {
+        if self.has_leftovers() {
             return Some(Instant::now());
         }
         self.sh

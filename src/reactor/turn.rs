@@ -41,13 +41,11 @@ impl<P: Protocol> Reactor<P> {
     /// limit or the earliest timer; `Interrupted` is retried.
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.update_now();
-        let busy = !self.sh.requeue.is_empty()
-            || self
-                .listeners
-                .iter()
-                .flatten()
-                .any(|l| l.more && !l.pause.is_paused());
-        let mut wait = if busy { Some(Duration::ZERO) } else { timeout };
+        let mut wait = if self.has_leftovers() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         if let (Some(next), Some((tfd, armed))) =
             (self.sh.timers.next_deadline(), self.timerfd.as_mut())
         {
@@ -83,6 +81,17 @@ impl<P: Protocol> Reactor<P> {
         self.sh.stats.polls += 1;
         self.update_now();
         Ok(())
+    }
+
+    /// Work left over from the last turn: a connection whose budget ran out, a listener
+    /// still ready. The next turn must not wait for events.
+    pub(super) fn has_leftovers(&self) -> bool {
+        !self.sh.requeue.is_empty()
+            || self
+                .listeners
+                .iter()
+                .flatten()
+                .any(|l| l.more && !l.pause.is_paused())
     }
 
     /// The connections whose budget ran out last turn get their next slice after this
