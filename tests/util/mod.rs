@@ -430,8 +430,18 @@ impl BinServer {
     }
 
     /// Wait (bounded) for the child to exit; `None` if it had to be killed.
+    ///
+    /// On exit it also joins the pipe readers, so `stderr_text` afterwards holds
+    /// everything the child wrote: the exit can be seen before the reader thread has
+    /// copied the last lines, and a check on the final line would then race.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        wait_child(&mut self.child, timeout)
+        let st = wait_child(&mut self.child, timeout);
+        // The child is reaped either way (wait_child kills on timeout), so its ends of
+        // the pipes are closed and the readers reach end of file.
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        st
     }
 
     /// The stderr text so far.
