@@ -4,7 +4,7 @@
 //! reuses a connection's queue, so the figures exclude allocation.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use readyloop::protocol::{Cx, Echo, Http, HttpConfig, Protocol};
+use readyloop::protocol::{Cx, Echo, Http, HttpConfig, HttpCounters, Protocol};
 use std::time::Instant;
 
 /// The request the load generator sends, so the numbers match the end-to-end runs.
@@ -12,7 +12,8 @@ const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:7878\r\n\r\n";
 
 fn http(c: &mut Criterion) {
     let mut g = c.benchmark_group("http");
-    let mut cx = Cx::new(Instant::now());
+    let mut counters = HttpCounters::default();
+    let mut cx = Cx::new(Instant::now(), &mut counters);
 
     g.throughput(Throughput::Elements(1));
     g.bench_function("single_get", |b| {
@@ -41,7 +42,7 @@ fn http(c: &mut Criterion) {
 
 fn echo(c: &mut Criterion) {
     let mut g = c.benchmark_group("echo");
-    let mut cx = Cx::new(Instant::now());
+    let mut cx = Cx::unit(Instant::now());
     let data = vec![0x5au8; 4096];
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("echo_4k", |b| {

@@ -39,9 +39,11 @@
 
 use crate::limits;
 use crate::reactor::Handle;
+use crate::server::Published;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -65,9 +67,11 @@ pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(1);
 /// response in flight).
 const LINGER: Duration = Duration::from_millis(250);
 
-/// The static facts `GET /stats` reports beside the snapshot.
+/// The facts `GET /stats` reports beside the snapshot.
 #[derive(Clone, Debug)]
-pub struct AdminInfo {
+pub(crate) struct AdminInfo {
+    /// The server's own counters (requests), as of the reactor's last turn.
+    pub counters: Arc<Published>,
     /// The server's bound listen addresses.
     pub listen: Vec<SocketAddr>,
     /// The protocol it speaks (`http`, `echo`, ...).
@@ -82,7 +86,7 @@ pub struct AdminInfo {
 ///
 /// Returns the bound address (port 0 resolved) and the thread, which ends on its own
 /// once `handle`'s reactor is done ([`Handle::is_closed`]): join it after that.
-pub fn spawn(
+pub(crate) fn spawn(
     addr: SocketAddr,
     handle: Handle,
     info: AdminInfo,
@@ -386,6 +390,9 @@ fn stats(handle: &Handle, info: &AdminInfo, bound: SocketAddr, spares: usize) ->
         }
         None => serde_json::Map::new(),
     };
+    if let Some(st) = doc.get_mut("stats") {
+        info.counters.add_to(st);
+    }
     let (nofile_soft, nofile_hard) =
         match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
             Ok((s, h)) => (Some(s), Some(h)),
@@ -487,6 +494,7 @@ mod tests {
         let handle = reactor.handle();
         drop(reactor);
         let info = AdminInfo {
+            counters: Arc::default(),
             listen: vec![],
             proto: "echo".into(),
             version: "0".into(),

@@ -11,6 +11,7 @@
 
 use crate::buffer::{Buf, BufPool};
 use crate::protocol::{Cx, Protocol, Verdict};
+use crate::reactor::ConnId;
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Deadline, Nanos, Timers, NEVER};
 use mio::net::TcpStream;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 /// Where a connection is in its life. Every change goes through one (private)
 /// `set_state`, which checks the transition in debug builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum State {
     /// Outbound: `connect()` issued, waiting for WRITABLE and an empty `SO_ERROR`.
     Connecting,
@@ -57,12 +59,20 @@ pub(crate) mod flag {
     pub const REQUEUED: u8 = 16;
 }
 
+/// The bits of `Conn::tag` that hold the state.
+const STATE_MASK: u8 = 0b111;
+/// Limit profiles a reactor can hold (5 bits of `Conn::tag`).
+pub(crate) const MAX_PROFILES: usize = 32;
+
 /// One connection in the reactor's slab.
 pub(crate) struct Conn<P> {
     pub(crate) sock: TcpStream,
     /// Generation of this slot, so a stale [`crate::ConnId`] never names a newer connection.
     pub(crate) gen: u32,
-    pub(crate) state: State,
+    /// The [`State`] in the low 3 bits, the limit profile in the high 5 (one byte
+    /// for both keeps the slot within 64 bytes): read through `state()` and
+    /// `profile()`.
+    tag: u8,
     pub(crate) flags: u8,
     /// Bytes moved (read or written) since the rate clock's window began, saturating:
     /// the window is sized so that at most `u16::MAX` bytes must move in it (see
@@ -171,9 +181,11 @@ const PRODUCE_CHUNK: usize = 64 * 1024;
 pub(crate) const EVENT_BUDGET: usize = 32 * 1024;
 
 /// Everything connection handling needs from the reactor besides the slab.
-pub(crate) struct Shared {
-    pub(crate) limits: ConnLimits,
-    pub(crate) rate: RateClock,
+pub(crate) struct Shared<C> {
+    /// The host's state shared by every connection ([`Protocol::Context`]).
+    pub(crate) ctx: C,
+    /// Limit profiles, by a connection's `profile`; 0 is the reactor's `Config::limits`.
+    pub(crate) profiles: Vec<Profile>,
     /// The one read buffer of the reactor.
     pub(crate) scratch: Vec<u8>,
     /// Where protocols append output before it is written.
@@ -195,20 +207,37 @@ pub(crate) struct Shared {
     pub(crate) budget: usize,
 }
 
-impl Shared {
+/// One set of per-connection limits and the rate clock derived from it.
+pub(crate) struct Profile {
+    pub(crate) limits: ConnLimits,
+    pub(crate) rate: RateClock,
+}
+
+impl Profile {
+    pub(crate) fn of(limits: &ConnLimits) -> Profile {
+        let mut limits = limits.clone();
+        limits.output_high_water = limits.output_high_water.min(limits.max_output);
+        Profile {
+            rate: RateClock::of(&limits),
+            limits,
+        }
+    }
+}
+
+impl<C> Shared<C> {
+    /// The limits of profile `p` (always a registered one: only the reactor sets it).
+    pub(crate) fn limits(&self, p: u8) -> &ConnLimits {
+        &self.profiles[usize::from(p)].limits
+    }
+
+    fn rate(&self, p: u8) -> RateClock {
+        self.profiles[usize::from(p)].rate
+    }
+
     pub(crate) fn ns_of(&self, t: Instant) -> Nanos {
         t.saturating_duration_since(self.start)
             .as_nanos()
             .min(u64::MAX as u128 - 1) as Nanos
-    }
-
-    fn cx(&self) -> Cx {
-        Cx::new(self.now)
-    }
-
-    fn absorb(&mut self, cx: &Cx) {
-        self.stats.requests += cx.requests;
-        self.stats.protocol_errors += cx.protocol_errors;
     }
 
     /// `now + d`, or `NEVER` without a duration.
@@ -233,6 +262,21 @@ fn io_close_reason(e: &io::Error) -> CloseReason {
     }
 }
 
+/// The context of one protocol call. A macro, not a method: it borrows only `sh.ctx`,
+/// so `sh.out` can be lent to the same call.
+macro_rules! cx {
+    ($sh:ident, $conn:ident, $key:expr) => {
+        Cx::of(
+            $sh.now,
+            ConnId {
+                key: $key,
+                gen: $conn.gen,
+            },
+            &mut $sh.ctx,
+        )
+    };
+}
+
 /// Result of driving a connection: `Err` carries why it must close now.
 pub(crate) type Drive = Result<(), CloseReason>;
 
@@ -241,7 +285,7 @@ impl<P: Protocol> Conn<P> {
         Conn {
             sock,
             gen,
-            state,
+            tag: state as u8,
             flags: flag::WRITABLE,
             progress: 0,
             input: None,
@@ -256,17 +300,35 @@ impl<P: Protocol> Conn<P> {
     pub(crate) fn set_state(&mut self, to: State) {
         debug_assert!(
             matches!(
-                (self.state, to),
+                (self.state(), to),
                 (State::Connecting, State::Open)
                     | (State::Open, State::Flushing)
                     | (State::Flushing, State::Lingering)
                     | (_, State::Closed)
             ),
             "bad transition {:?} => {:?}",
-            self.state,
+            self.state(),
             to
         );
-        self.state = to;
+        self.tag = (self.tag & !STATE_MASK) | to as u8;
+    }
+
+    /// Where the connection is in its life.
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        match self.tag & STATE_MASK {
+            0 => State::Connecting,
+            1 => State::Open,
+            2 => State::Flushing,
+            3 => State::Lingering,
+            _ => State::Closed,
+        }
+    }
+
+    /// Which of the reactor's limit profiles applies (0: the reactor's own limits).
+    #[inline]
+    pub(crate) fn profile(&self) -> u8 {
+        self.tag >> 3
     }
 
     fn has(&self, f: u8) -> bool {
@@ -289,7 +351,7 @@ impl<P: Protocol> Conn<P> {
 
     /// Nothing in flight: no partial input, no unsent output, nothing to produce.
     pub(crate) fn is_idle(&self) -> bool {
-        self.state == State::Open
+        self.state() == State::Open
             && self.input.is_none()
             && self.output.is_none()
             && !self.proto.wants_drained()
@@ -309,7 +371,7 @@ impl<P: Protocol> Conn<P> {
     /// The socket became ready (or a budget ran out earlier and we are back).
     pub(crate) fn on_ready(
         &mut self,
-        sh: &mut Shared,
+        sh: &mut Shared<P::Context>,
         key: usize,
         readable: bool,
         writable: bool,
@@ -317,12 +379,12 @@ impl<P: Protocol> Conn<P> {
     ) -> Drive {
         self.flags &= !flag::REQUEUED;
         sh.budget = EVENT_BUDGET;
-        if self.state == State::Connecting {
+        if self.state() == State::Connecting {
             if !(writable || hup) {
                 return Ok(());
             }
-            self.finish_connect(sh)?;
-            if self.state == State::Connecting {
+            self.finish_connect(sh, key)?;
+            if self.state() == State::Connecting {
                 return Ok(()); // spurious wake-up
             }
             // Connected: go on as for any ready socket (read what may have arrived,
@@ -342,7 +404,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Write what is queued, produce more, read: the body of every event.
-    fn drive(&mut self, sh: &mut Shared, key: usize) -> Drive {
+    fn drive(&mut self, sh: &mut Shared<P::Context>, key: usize) -> Drive {
         if self.has(flag::WRITABLE) && self.output.is_some() {
             self.flush(sh)?;
         }
@@ -351,13 +413,14 @@ impl<P: Protocol> Conn<P> {
         }
         if self.has(flag::READ_PENDING)
             && !self.has(flag::READ_PAUSED)
-            && self.state != State::Closed
+            && self.state() != State::Closed
         {
             self.read_loop(sh, key)?;
             // Input may have started a producer (`/bytes/N`) whose first chunk went out
             // whole: the socket stays writable, so no WRITABLE edge will come to ask for
             // more. Feed it now.
-            if self.output.is_none() && self.state != State::Closed && self.proto.wants_drained() {
+            if self.output.is_none() && self.state() != State::Closed && self.proto.wants_drained()
+            {
                 self.after_drain(sh, key)?;
             }
         }
@@ -371,14 +434,14 @@ impl<P: Protocol> Conn<P> {
 
     /// The output queue is empty: feed a producer, offer the input that waited behind
     /// the output, finish a close, lift backpressure.
-    fn after_drain(&mut self, sh: &mut Shared, key: usize) -> Drive {
+    fn after_drain(&mut self, sh: &mut Shared<P::Context>, key: usize) -> Drive {
         let mut calls = 0;
         // Each pass feeds the producer while the socket takes it; when the producer is
         // done, the input waiting behind it is offered, which may start the next
         // producer (a second pipelined `/bytes/N`): feed that one too, now, because its
         // first chunk may have gone out whole and no WRITABLE edge will come for it.
         loop {
-            if !matches!(self.state, State::Open | State::Flushing) {
+            if !matches!(self.state(), State::Open | State::Flushing) {
                 return Ok(());
             }
             while self.proto.wants_drained() && self.has(flag::WRITABLE) && self.output.is_none() {
@@ -387,12 +450,11 @@ impl<P: Protocol> Conn<P> {
                     return Ok(());
                 }
                 calls += 1;
-                let mut cx = sh.cx();
                 let chunk = PRODUCE_CHUNK
-                    .min((sh.limits.max_output / 2).max(1))
+                    .min((sh.limits(self.profile()).max_output / 2).max(1))
                     .min(sh.budget);
+                let mut cx = cx!(sh, self, key);
                 let v = self.proto.on_drained(&mut sh.out, chunk, &mut cx);
-                sh.absorb(&cx);
                 let produced = sh.out.len();
                 sh.spend(produced);
                 self.queue_output(sh)?;
@@ -404,7 +466,7 @@ impl<P: Protocol> Conn<P> {
             if self.output_pending() {
                 break;
             }
-            if self.state == State::Flushing {
+            if self.state() == State::Flushing {
                 return self.finish_flush(sh);
             }
             if self.input.is_none() {
@@ -429,9 +491,9 @@ impl<P: Protocol> Conn<P> {
     /// output (backpressure: the kernel's queue, then the peer, hold the rest); resume
     /// when neither holds. Only an open connection pauses: a closing one reads to see
     /// the peer's FIN.
-    fn update_pause(&mut self, sh: &Shared) {
-        let pause = self.state == State::Open
-            && (self.output_len() > sh.limits.output_high_water
+    fn update_pause(&mut self, sh: &Shared<P::Context>) {
+        let pause = self.state() == State::Open
+            && (self.output_len() > sh.limits(self.profile()).output_high_water
                 || (self.input.is_some() && self.output_pending()));
         if pause {
             self.flags |= flag::READ_PAUSED;
@@ -440,10 +502,10 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
-    fn read_loop(&mut self, sh: &mut Shared, key: usize) -> Drive {
+    fn read_loop(&mut self, sh: &mut Shared<P::Context>, key: usize) -> Drive {
         let mut reads = 0;
         loop {
-            if self.has(flag::READ_PAUSED) || self.state == State::Closed {
+            if self.has(flag::READ_PAUSED) || self.state() == State::Closed {
                 return Ok(());
             }
             if reads == READS_PER_EVENT || sh.budget == 0 {
@@ -455,14 +517,14 @@ impl<P: Protocol> Conn<P> {
             match self.sock.read(&mut sh.scratch) {
                 Ok(0) => {
                     self.flags &= !flag::READ_PENDING;
-                    return self.on_eof(sh);
+                    return self.on_eof(sh, key);
                 }
                 Ok(n) => {
                     sh.stats.bytes_in += n as u64;
                     self.progress = self
                         .progress
                         .saturating_add(n.min(u16::MAX as usize) as u16);
-                    match self.state {
+                    match self.state() {
                         State::Open if !self.has(flag::PEER_EOF) => self.offer(sh, key, n)?,
                         _ => {} // closing: input is read only to be dropped
                     }
@@ -485,7 +547,7 @@ impl<P: Protocol> Conn<P> {
     /// Hand `n` new bytes from the scratch buffer (joined with any leftover) to the
     /// protocol, and offer what is left again while it makes progress, the output goes
     /// out whole and the event's budget lasts. `n == 0` re-offers the leftover alone.
-    fn offer(&mut self, sh: &mut Shared, key: usize, n: usize) -> Drive {
+    fn offer(&mut self, sh: &mut Shared<P::Context>, key: usize, n: usize) -> Drive {
         if let Some(buf) = self.input.as_mut() {
             buf.extend(&sh.scratch[..n]);
         }
@@ -494,7 +556,7 @@ impl<P: Protocol> Conn<P> {
         loop {
             calls += 1;
             let budget = sh.budget.min(PRODUCE_CHUNK);
-            let mut cx = sh.cx();
+            let mut cx = cx!(sh, self, key);
             let step = match self.input.as_mut() {
                 Some(buf) => {
                     let step = self
@@ -516,7 +578,6 @@ impl<P: Protocol> Conn<P> {
                 }
             };
             let (consumed, verdict) = (step.consumed, step.verdict);
-            sh.absorb(&cx);
             used_any |= consumed > 0;
             if self.input.as_ref().is_some_and(|b| b.is_empty()) {
                 if let Some(b) = self.input.take() {
@@ -527,7 +588,7 @@ impl<P: Protocol> Conn<P> {
             sh.spend(produced);
             self.queue_output(sh)?;
             self.apply(sh, verdict)?;
-            if self.state != State::Open || self.input.is_none() {
+            if self.state() != State::Open || self.input.is_none() {
                 break;
             }
             // Complete requests may be left that the output budget held back: offer
@@ -545,11 +606,11 @@ impl<P: Protocol> Conn<P> {
             // A request completed: the next one gets a header clock of its own.
             self.flags &= !flag::HEADER;
         }
-        if self.state != State::Open {
+        if self.state() != State::Open {
             return Ok(());
         }
         self.update_pause(sh);
-        if self.input_len() > sh.limits.max_input && !self.has(flag::READ_PAUSED) {
+        if self.input_len() > sh.limits(self.profile()).max_input && !self.has(flag::READ_PAUSED) {
             // Strictly more: a protocol with a limit of its own at max_input (HTTP's
             // 431) gets to see the input that crosses it and answer first. Input that
             // waits behind output is backpressure, not overflow: reading is paused.
@@ -566,12 +627,12 @@ impl<P: Protocol> Conn<P> {
     /// - otherwise the idle clock, which activity restarts ([`Conn::touch`]).
     ///
     /// Connecting and lingering connections keep the timeout set on entering them.
-    fn update_clock(&mut self, sh: &Shared) {
-        if !matches!(self.state, State::Open | State::Flushing) {
+    fn update_clock(&mut self, sh: &Shared<P::Context>) {
+        if !matches!(self.state(), State::Open | State::Flushing) {
             return;
         }
-        let open = self.state == State::Open;
-        let rate = sh.rate.window.is_some()
+        let open = self.state() == State::Open;
+        let rate = sh.rate(self.profile()).window.is_some()
             && (self.output_pending() || (open && self.proto.awaits_input()));
         let want = if rate {
             flag::RATE
@@ -587,28 +648,52 @@ impl<P: Protocol> Conn<P> {
         self.timeout_at = match want {
             flag::RATE => {
                 self.progress = 0;
-                sh.after(sh.rate.window)
+                sh.after(sh.rate(self.profile()).window)
             }
-            flag::HEADER => sh.after(sh.limits.header_timeout.or(sh.limits.idle_timeout)),
-            _ => sh.after(sh.limits.idle_timeout),
+            flag::HEADER => sh.after(
+                sh.limits(self.profile())
+                    .header_timeout
+                    .or(sh.limits(self.profile()).idle_timeout),
+            ),
+            _ => sh.after(sh.limits(self.profile()).idle_timeout),
         };
     }
 
+    /// Switch to limit profile `p` and restart the clock of the current state under
+    /// its limits.
+    pub(crate) fn set_profile(&mut self, sh: &mut Shared<P::Context>, key: usize, p: u8) {
+        debug_assert!(usize::from(p) < MAX_PROFILES);
+        self.tag = (self.tag & STATE_MASK) | (p << 3);
+        match self.state() {
+            State::Connecting => {
+                self.timeout_at = sh.after(sh.limits(p).connect_timeout);
+            }
+            State::Open | State::Flushing => {
+                self.flags &= !(flag::RATE | flag::HEADER);
+                self.progress = 0;
+                self.timeout_at = sh.after(sh.limits(p).idle_timeout);
+                self.update_clock(sh);
+            }
+            State::Lingering | State::Closed => {}
+        }
+        self.refresh_deadline(sh, key);
+    }
+
     /// Some activity happened: restart the idle clock, if that is the one running.
-    fn touch(&mut self, sh: &Shared) {
+    fn touch(&mut self, sh: &Shared<P::Context>) {
         if !self.has(flag::HEADER | flag::RATE)
-            && matches!(self.state, State::Open | State::Flushing)
+            && matches!(self.state(), State::Open | State::Flushing)
         {
-            self.timeout_at = sh.after(sh.limits.idle_timeout);
+            self.timeout_at = sh.after(sh.limits(self.profile()).idle_timeout);
         }
     }
 
     /// Write the protocol's fresh output (in `sh.out`) or queue it behind what waits.
-    fn queue_output(&mut self, sh: &mut Shared) -> Drive {
+    fn queue_output(&mut self, sh: &mut Shared<P::Context>) -> Drive {
         if sh.out.is_empty() {
             return Ok(());
         }
-        if self.state == State::Closed {
+        if self.state() == State::Closed {
             sh.out.clear();
             return Ok(());
         }
@@ -656,7 +741,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Send queued output until it is gone or the socket is full.
-    fn flush(&mut self, sh: &mut Shared) -> Drive {
+    fn flush(&mut self, sh: &mut Shared<P::Context>) -> Drive {
         let Some(buf) = self.output.as_mut() else {
             return Ok(());
         };
@@ -684,12 +769,12 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Enforce the output cap and the high-water mark.
-    fn check_output(&mut self, sh: &mut Shared) -> Drive {
+    fn check_output(&mut self, sh: &mut Shared<P::Context>) -> Drive {
         let pending = self.output_len();
-        if pending > sh.limits.max_output {
+        if pending > sh.limits(self.profile()).max_output {
             return Err(CloseReason::OutputOverflow);
         }
-        if pending > sh.limits.output_high_water && self.state == State::Open {
+        if pending > sh.limits(self.profile()).output_high_water && self.state() == State::Open {
             self.flags |= flag::READ_PAUSED;
         }
         Ok(())
@@ -697,12 +782,12 @@ impl<P: Protocol> Conn<P> {
 
     /// Act on a protocol's verdict. `Close` is always [`CloseReason::Protocol`],
     /// whichever callback said it.
-    fn apply(&mut self, sh: &mut Shared, v: Verdict) -> Drive {
+    fn apply(&mut self, sh: &mut Shared<P::Context>, v: Verdict) -> Drive {
         match v {
             Verdict::Continue => Ok(()),
             Verdict::Close => Err(CloseReason::Protocol),
             Verdict::CloseAfterFlush => {
-                if self.state == State::Open {
+                if self.state() == State::Open {
                     self.set_state(State::Flushing);
                     // Input that arrives from now on is dropped; nothing else is answered,
                     // and it is read (not paused) so the peer's FIN is seen.
@@ -710,7 +795,7 @@ impl<P: Protocol> Conn<P> {
                         sh.pool.give(b);
                     }
                     self.flags &= !(flag::READ_PAUSED | flag::HEADER | flag::RATE);
-                    self.timeout_at = sh.after(sh.limits.idle_timeout);
+                    self.timeout_at = sh.after(sh.limits(self.profile()).idle_timeout);
                     if self.output.is_none() && !self.proto.wants_drained() {
                         return self.finish_flush(sh);
                     }
@@ -721,7 +806,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Output of a closing connection is all sent: close, or shut down and linger.
-    fn finish_flush(&mut self, sh: &mut Shared) -> Drive {
+    fn finish_flush(&mut self, sh: &mut Shared<P::Context>) -> Drive {
         if self.has(flag::PEER_EOF) {
             return Err(CloseReason::Peer);
         }
@@ -730,17 +815,19 @@ impl<P: Protocol> Conn<P> {
         }
         self.set_state(State::Lingering);
         self.flags &= !(flag::HEADER | flag::RATE);
-        self.timeout_at = sh.now_ns.saturating_add(dur_ns(sh.limits.linger_timeout));
+        self.timeout_at = sh
+            .now_ns
+            .saturating_add(dur_ns(sh.limits(self.profile()).linger_timeout));
         // Read (and drop) until the peer's FIN, whatever paused reading before.
         self.flags &= !flag::READ_PAUSED;
         self.flags |= flag::READ_PENDING; // the peer may already have closed
         Ok(())
     }
 
-    fn on_eof(&mut self, sh: &mut Shared) -> Drive {
+    fn on_eof(&mut self, sh: &mut Shared<P::Context>, key: usize) -> Drive {
         let first = !self.has(flag::PEER_EOF);
         self.flags |= flag::PEER_EOF;
-        match self.state {
+        match self.state() {
             State::Lingering => Err(CloseReason::Done),
             State::Flushing => {
                 if self.output.is_none() && !self.proto.wants_drained() {
@@ -750,9 +837,8 @@ impl<P: Protocol> Conn<P> {
                 }
             }
             State::Open if first => {
-                let mut cx = sh.cx();
+                let mut cx = cx!(sh, self, key);
                 let v = self.proto.on_eof(&mut sh.out, &mut cx);
-                sh.absorb(&cx);
                 self.queue_output(sh)?;
                 if v == Verdict::CloseAfterFlush
                     && self.output.is_none()
@@ -767,7 +853,7 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
-    fn finish_connect(&mut self, sh: &mut Shared) -> Drive {
+    fn finish_connect(&mut self, sh: &mut Shared<P::Context>, key: usize) -> Drive {
         match self.sock.take_error() {
             Ok(None) => {}
             Ok(Some(e)) | Err(e) => {
@@ -795,9 +881,8 @@ impl<P: Protocol> Conn<P> {
         self.flags |= flag::WRITABLE | flag::READ_PENDING;
         self.timeout_at = NEVER;
         self.touch(sh);
-        let mut cx = sh.cx();
+        let mut cx = cx!(sh, self, key);
         let v = self.proto.on_connected(&mut sh.out, &mut cx);
-        sh.absorb(&cx);
         let produced = sh.out.len();
         sh.spend(produced);
         self.queue_output(sh)?;
@@ -806,7 +891,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// A timer reminder for this connection fired.
-    pub(crate) fn on_timer(&mut self, sh: &mut Shared, key: usize, at: Nanos) -> Drive {
+    pub(crate) fn on_timer(&mut self, sh: &mut Shared<P::Context>, key: usize, at: Nanos) -> Drive {
         if !self
             .deadline
             .fire(at, sh.now_ns, key as u64, &mut sh.timers)
@@ -814,38 +899,40 @@ impl<P: Protocol> Conn<P> {
             return Ok(());
         }
         sh.budget = EVENT_BUDGET;
-        if self.timeout_at <= sh.now_ns && self.state == State::Connecting {
+        if self.timeout_at <= sh.now_ns && self.state() == State::Connecting {
             // The deadline says "too late", but the kernel may have finished the
             // handshake while this loop was busy and its WRITABLE event is still
             // queued: ask the socket before calling it a timeout.
-            self.finish_connect(sh)?;
-            if self.state == State::Connecting {
+            self.finish_connect(sh, key)?;
+            if self.state() == State::Connecting {
                 return Err(CloseReason::ConnectTimeout);
             }
             return self.drive(sh, key);
         }
         if self.timeout_at <= sh.now_ns {
-            match self.state {
+            match self.state() {
                 State::Connecting => return Err(CloseReason::ConnectTimeout),
                 State::Lingering => return Err(CloseReason::Done),
                 _ if self.has(flag::RATE) => {
                     // The window is over: enough moved, or the peer is too slow.
-                    if self.progress < sh.rate.need {
+                    if self.progress < sh.rate(self.profile()).need {
                         return Err(CloseReason::SlowPeer);
                     }
                     self.progress = 0;
-                    self.timeout_at = sh.after(sh.rate.window);
+                    self.timeout_at = sh.after(sh.rate(self.profile()).window);
                 }
-                State::Open if self.has(flag::HEADER) && sh.limits.header_timeout.is_some() => {
+                State::Open
+                    if self.has(flag::HEADER)
+                        && sh.limits(self.profile()).header_timeout.is_some() =>
+                {
                     return Err(CloseReason::HeaderTimeout)
                 }
                 _ => return Err(CloseReason::IdleTimeout),
             }
         }
-        if self.state == State::Open && self.proto.poll_at().is_some_and(|t| t <= sh.now) {
-            let mut cx = sh.cx();
+        if self.state() == State::Open && self.proto.poll_at(&sh.ctx).is_some_and(|t| t <= sh.now) {
+            let mut cx = cx!(sh, self, key);
             let v = self.proto.on_timer(&mut sh.out, &mut cx);
-            sh.absorb(&cx);
             let produced = sh.out.len();
             sh.spend(produced);
             self.queue_output(sh)?;
@@ -859,10 +946,10 @@ impl<P: Protocol> Conn<P> {
     /// Put `min(timeout, protocol's poll_at)` in the timer heap (cheap when unchanged).
     /// A protocol whose `poll_at` is still due after `on_timer` is reminded on the next
     /// turn: the reactor runs only the reminders due when its timer pass began.
-    pub(crate) fn refresh_deadline(&mut self, sh: &mut Shared, key: usize) {
+    pub(crate) fn refresh_deadline(&mut self, sh: &mut Shared<P::Context>, key: usize) {
         let mut want = self.timeout_at;
-        if self.state == State::Open {
-            if let Some(t) = self.proto.poll_at() {
+        if self.state() == State::Open {
+            if let Some(t) = self.proto.poll_at(&sh.ctx) {
                 want = want.min(sh.ns_of(t));
             }
         }
@@ -872,8 +959,8 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// The host writes `data` on this connection (queued behind any pending output).
-    pub(crate) fn send(&mut self, sh: &mut Shared, key: usize, data: &[u8]) -> Drive {
-        if !matches!(self.state, State::Open) {
+    pub(crate) fn send(&mut self, sh: &mut Shared<P::Context>, key: usize, data: &[u8]) -> Drive {
+        if !matches!(self.state(), State::Open) {
             return Ok(());
         }
         sh.out.extend_from_slice(data);
@@ -884,7 +971,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// Look at this connection again next turn without waiting for an edge.
-    fn requeue(&mut self, sh: &mut Shared, key: usize) {
+    fn requeue(&mut self, sh: &mut Shared<P::Context>, key: usize) {
         if !self.has(flag::REQUEUED) {
             self.flags |= flag::REQUEUED;
             sh.requeue.push((key, self.gen));
@@ -892,7 +979,7 @@ impl<P: Protocol> Conn<P> {
     }
 
     /// A socket error: count its errno, pick the close reason.
-    fn fail(&mut self, sh: &mut Shared, e: &io::Error) -> CloseReason {
+    fn fail(&mut self, sh: &mut Shared<P::Context>, e: &io::Error) -> CloseReason {
         if let Some(errno) = e.raw_os_error() {
             sh.stats.count_errno(errno);
             sh.last_errno = Some(errno);
@@ -903,7 +990,7 @@ impl<P: Protocol> Conn<P> {
     /// Start closing from outside (graceful shutdown): idle connections close now,
     /// busy ones when their output is gone.
     pub(crate) fn begin_shutdown(&mut self) -> Drive {
-        if self.is_idle() || self.state == State::Connecting {
+        if self.is_idle() || self.state() == State::Connecting {
             return Err(CloseReason::Shutdown);
         }
         Ok(())
@@ -912,7 +999,7 @@ impl<P: Protocol> Conn<P> {
     /// Whether a close now would cut a response in flight (unsent output, a producer
     /// with more to come): what a shutdown deadline reports.
     pub(crate) fn has_pending_output(&self) -> bool {
-        matches!(self.state, State::Open | State::Flushing) && self.output_pending()
+        matches!(self.state(), State::Open | State::Flushing) && self.output_pending()
     }
 }
 

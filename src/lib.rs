@@ -96,7 +96,7 @@ pub use listener::ListenOptions;
 /// in this crate's API.
 pub use mio;
 pub use reactor::{
-    Config, ConnId, ConnectOptions, Handle, Host, ListenerId, Reactor, ServeWith, Snapshot,
-    SourceId, TimerId,
+    Config, ConnId, ConnectOptions, Handle, Host, LimitsId, ListenerId, Reactor, ServeWith,
+    Snapshot, SourceId, TimerId,
 };
 pub use stats::{CloseReason, Stats};

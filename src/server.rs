@@ -4,14 +4,18 @@
 
 use crate::admin::{self, AdminInfo};
 use crate::limits::{self, NofileLimit};
-use crate::protocol::{Cx, Discard, Echo, Http, HttpConfig, Protocol, Source, Step, Verdict};
-use crate::reactor::{Config, Handle, Host, ListenerId, Reactor, SourceId};
+use crate::protocol::{
+    Cx, Discard, Echo, Http, HttpConfig, HttpCounters, Protocol, Source, Step, Verdict,
+};
+use crate::reactor::{Config, ConnId, Handle, Host, ListenerId, Reactor, SourceId};
 use crate::stats::Stats;
 use crate::ListenOptions;
 use mio::event::Event;
 use mio::Interest;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -78,34 +82,81 @@ macro_rules! each {
     };
 }
 
+/// Calls the inner protocol's method, lending HTTP the server's counters and the
+/// others (whose context is `()`) a unit.
+macro_rules! each_cx {
+    ($self:ident, $cx:ident, $p:ident, $c:ident => $e:expr) => {
+        match $self {
+            AnyProto::Http($p) => {
+                let $c = &mut *$cx;
+                $e
+            }
+            AnyProto::Echo($p) => {
+                let mut unit = ();
+                let $c = &mut $cx.with(&mut unit);
+                $e
+            }
+            AnyProto::Discard($p) => {
+                let mut unit = ();
+                let $c = &mut $cx.with(&mut unit);
+                $e
+            }
+            AnyProto::Source($p) => {
+                let mut unit = ();
+                let $c = &mut $cx.with(&mut unit);
+                $e
+            }
+        }
+    };
+}
+
 impl Protocol for AnyProto {
+    /// The server's counters: only HTTP counts requests and protocol errors.
+    type Context = HttpCounters;
+
     #[inline]
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Step {
-        each!(self, p => p.on_input(input, out, budget, cx))
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+        cx: &mut Cx<HttpCounters>,
+    ) -> Step {
+        each_cx!(self, cx, p, c => p.on_input(input, out, budget, c))
     }
-    fn on_eof(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
-        each!(self, p => p.on_eof(out, cx))
+    fn on_eof(&mut self, out: &mut Vec<u8>, cx: &mut Cx<HttpCounters>) -> Verdict {
+        each_cx!(self, cx, p, c => p.on_eof(out, c))
     }
-    fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
-        each!(self, p => p.on_connected(out, cx))
+    fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx<HttpCounters>) -> Verdict {
+        each_cx!(self, cx, p, c => p.on_connected(out, c))
     }
     #[inline]
     fn wants_drained(&self) -> bool {
         each!(self, p => p.wants_drained())
     }
-    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Verdict {
-        each!(self, p => p.on_drained(out, budget, cx))
+    fn on_drained(
+        &mut self,
+        out: &mut Vec<u8>,
+        budget: usize,
+        cx: &mut Cx<HttpCounters>,
+    ) -> Verdict {
+        each_cx!(self, cx, p, c => p.on_drained(out, budget, c))
     }
     #[inline]
     fn awaits_input(&self) -> bool {
         each!(self, p => p.awaits_input())
     }
     #[inline]
-    fn poll_at(&self) -> Option<Instant> {
-        each!(self, p => p.poll_at())
+    fn poll_at(&self, ctx: &HttpCounters) -> Option<Instant> {
+        match self {
+            AnyProto::Http(p) => p.poll_at(ctx),
+            AnyProto::Echo(p) => p.poll_at(&()),
+            AnyProto::Discard(p) => p.poll_at(&()),
+            AnyProto::Source(p) => p.poll_at(&()),
+        }
     }
-    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
-        each!(self, p => p.on_timer(out, cx))
+    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx<HttpCounters>) -> Verdict {
+        each_cx!(self, cx, p, c => p.on_timer(out, c))
     }
 }
 
@@ -169,7 +220,7 @@ pub const HTTP_503: &[u8] =
 /// let _ = std::net::TcpStream::connect(addr).unwrap();
 /// handle.shutdown();
 /// let stats = t.join().unwrap().unwrap();
-/// assert!(stats.accepted <= 1);
+/// assert!(stats.conns.accepted <= 1);
 /// ```
 pub struct Server {
     reactor: Reactor<AnyProto>,
@@ -180,6 +231,8 @@ pub struct Server {
 }
 
 struct ServerHost {
+    /// The reactor's HTTP counters as of the last turn's end, for the admin thread.
+    published: Arc<Published>,
     proto: ProtoKind,
     http: HttpConfig,
     stats_interval: Option<Duration>,
@@ -190,12 +243,73 @@ struct ServerHost {
     forced_by: Option<i32>,
 }
 
+/// The server's counters: the reactor's connection counters and what its protocols
+/// counted.
+#[derive(Clone, Debug, Default)]
+pub struct ServerStats {
+    /// The reactor's counters (`shutdown_cut`: connections the shutdown deadline cut
+    /// with output pending).
+    pub conns: Stats,
+    /// Requests answered and protocol errors (HTTP only; zero for the other
+    /// protocols).
+    pub http: HttpCounters,
+}
+
+impl ServerStats {
+    /// The counters as one JSON object: the reactor's ([`Stats::to_json`]) with
+    /// `requests` and `protocol_errors` beside them.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut j = self.conns.to_json();
+        add_http_json(&mut j, self.http);
+        j
+    }
+
+    /// One human line: the reactor's, with the request count after the connection
+    /// counts.
+    pub fn line(&self) -> String {
+        self.conns.line_with(&[("requests", self.http.requests)])
+    }
+}
+
+fn add_http_json(j: &mut serde_json::Value, http: HttpCounters) {
+    if let serde_json::Value::Object(m) = j {
+        m.insert("requests".into(), http.requests.into());
+        m.insert("protocol_errors".into(), http.protocol_errors.into());
+    }
+}
+
+/// The server's own counters, copied from the reactor's context at the end of every
+/// turn so the admin thread can read them (two relaxed stores a turn).
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    requests: AtomicU64,
+    protocol_errors: AtomicU64,
+}
+
+impl Published {
+    fn store(&self, c: &HttpCounters) {
+        self.requests.store(c.requests, Ordering::Relaxed);
+        self.protocol_errors
+            .store(c.protocol_errors, Ordering::Relaxed);
+    }
+
+    /// Add the counters to a stats JSON object (the admin's `/stats`).
+    pub(crate) fn add_to(&self, j: &mut serde_json::Value) {
+        add_http_json(
+            j,
+            HttpCounters {
+                requests: self.requests.load(Ordering::Relaxed),
+                protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
+            },
+        );
+    }
+}
+
 /// How a server's run ended.
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// The final counters (`shutdown_cut`: connections the shutdown deadline cut with
-    /// output pending).
-    pub stats: Stats,
+    /// The final counters.
+    pub stats: ServerStats,
     /// A second SIGINT/SIGTERM arrived during the graceful shutdown and closed every
     /// connection at once: its number.
     pub forced_by: Option<i32>,
@@ -204,7 +318,13 @@ pub struct Outcome {
 const TIMER_STATS: u64 = 1;
 
 impl Host<AnyProto> for ServerHost {
-    fn accept(&mut self, _l: ListenerId, _peer: SocketAddr) -> Option<AnyProto> {
+    fn accept(
+        &mut self,
+        _r: &mut Reactor<AnyProto>,
+        _id: ConnId,
+        _l: ListenerId,
+        _peer: SocketAddr,
+    ) -> Option<AnyProto> {
         Some(match self.proto {
             ProtoKind::Http => AnyProto::Http(Http::new(self.http)),
             ProtoKind::Echo => AnyProto::Echo(Default::default()),
@@ -254,7 +374,10 @@ impl Host<AnyProto> for ServerHost {
         if key != TIMER_STATS {
             return;
         }
-        let s = r.stats();
+        let s = ServerStats {
+            conns: r.stats(),
+            http: *r.context(),
+        };
         if self.json {
             let mut j = s.to_json();
             j["uptime_s"] = self.started.elapsed().as_secs_f64().into();
@@ -265,6 +388,10 @@ impl Host<AnyProto> for ServerHost {
         if let Some(d) = self.stats_interval {
             r.set_timer(r.now() + d, TIMER_STATS);
         }
+    }
+
+    fn after_turn(&mut self, r: &mut Reactor<AnyProto>) {
+        self.published.store(r.context());
     }
 }
 
@@ -304,11 +431,13 @@ impl Server {
             reactor.set_timer(Instant::now() + d, TIMER_STATS);
         }
         let started = Instant::now();
+        let published = Arc::new(Published::default());
         // Last, so no later failure can leave the thread behind (and if this fails, the
         // reactor dropped on return takes the listeners with it).
         let admin = match cfg.admin {
             Some(a) => {
                 let info = AdminInfo {
+                    counters: published.clone(),
                     listen: addrs.clone(),
                     proto: cfg.proto.name().to_string(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
@@ -323,6 +452,7 @@ impl Server {
         Ok(Server {
             reactor,
             host: ServerHost {
+                published,
                 proto: cfg.proto,
                 http: cfg.http,
                 stats_interval: cfg.stats_interval,
@@ -358,7 +488,7 @@ impl Server {
 
     /// Serve until shut down; returns the final counters, after the admin thread (if
     /// any) has ended.
-    pub fn run(self) -> io::Result<Stats> {
+    pub fn run(self) -> io::Result<ServerStats> {
         self.run_outcome().map(|o| o.stats)
     }
 
@@ -368,7 +498,10 @@ impl Server {
         self.stop_admin();
         res?;
         Ok(Outcome {
-            stats: self.reactor.stats(),
+            stats: ServerStats {
+                conns: self.reactor.stats(),
+                http: *self.reactor.context(),
+            },
             forced_by: self.host.forced_by,
         })
     }
@@ -440,10 +573,13 @@ mod tests {
             AnyProto::Source(Source::default()),
         ] {
             let r = &p;
-            let inner: (Option<Instant>, bool, bool) =
-                each!(r, q => (q.poll_at(), q.wants_drained(), q.awaits_input()));
+            let inner: (Option<Instant>, bool, bool) = each!(r, q => (q.poll_at(&Default::default()), q.wants_drained(), q.awaits_input()));
             assert_eq!(
-                (p.poll_at(), p.wants_drained(), p.awaits_input()),
+                (
+                    p.poll_at(&HttpCounters::default()),
+                    p.wants_drained(),
+                    p.awaits_input()
+                ),
                 inner,
                 "{p:?}"
             );

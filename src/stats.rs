@@ -124,10 +124,6 @@ pub struct Stats {
     pub bytes_in: u64,
     /// Bytes written to connections.
     pub bytes_out: u64,
-    /// Requests completed, as counted by the protocols.
-    pub requests: u64,
-    /// Malformed input answered with a protocol error.
-    pub protocol_errors: u64,
     /// Times accepting was paused because the process or system ran out of descriptors
     /// (EMFILE/ENFILE) or memory.
     pub accept_pauses: u64,
@@ -197,8 +193,6 @@ impl Stats {
         self.peak_active += o.peak_active;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
-        self.requests += o.requests;
-        self.protocol_errors += o.protocol_errors;
         self.accept_pauses += o.accept_pauses;
         self.reads += o.reads;
         self.writes += o.writes;
@@ -239,8 +233,6 @@ impl Stats {
             "peak_active": self.peak_active,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
-            "requests": self.requests,
-            "protocol_errors": self.protocol_errors,
             "accept_pauses": self.accept_pauses,
             "reads": self.reads,
             "writes": self.writes,
@@ -256,20 +248,28 @@ impl Stats {
 
     /// One human line of the main counters (the server's `--stats-interval` line).
     pub fn line(&self) -> String {
+        self.line_with(&[])
+    }
+
+    /// [`Stats::line`] with the host's own counters (`name=value`) after the
+    /// connection counts: the server adds its request counts here.
+    pub fn line_with(&self, host: &[(&str, u64)]) -> String {
         let mut s = format!(
-            "active={} accepted={} rejected={} shed={} requests={} in={}B out={}B accept_pauses={} turn_max={}us turn_p99={}us closed={}",
-            self.active,
-            self.accepted,
-            self.rejected,
-            self.shed,
-            self.requests,
+            "active={} accepted={} rejected={} shed={}",
+            self.active, self.accepted, self.rejected, self.shed,
+        );
+        for (name, n) in host {
+            s.push_str(&format!(" {name}={n}"));
+        }
+        s.push_str(&format!(
+            " in={}B out={}B accept_pauses={} turn_max={}us turn_p99={}us closed={}",
             self.bytes_in,
             self.bytes_out,
             self.accept_pauses,
             self.turns.max_ns() / 1000,
             self.turns.percentile_ns(99.0) / 1000,
             self.closed_total()
-        );
+        ));
         for r in CloseReason::ALL {
             let n = self.closed(r);
             if n > 0 {
@@ -312,13 +312,26 @@ mod tests {
         b.count_close(CloseReason::Peer);
         b.count_errno(libc::EMFILE);
         b.count_errno(libc::ECONNRESET);
-        b.requests = 5;
+        b.bytes_in = 5;
         a.merge(&b);
         assert_eq!(a.closed(CloseReason::Peer), 2);
         assert_eq!(a.errno_count(libc::EMFILE), 2);
         let j = a.to_json();
         assert_eq!(j["closed"]["peer"], 2);
         assert_eq!(j["errors"]["ECONNRESET"], 1);
-        assert_eq!(j["requests"], 5);
+        assert_eq!(j["bytes_in"], 5);
+        assert_eq!(
+            a.line_with(&[("requests", 7)])
+                .split(' ')
+                .take(5)
+                .collect::<Vec<_>>(),
+            [
+                "active=0",
+                "accepted=0",
+                "rejected=0",
+                "shed=0",
+                "requests=7"
+            ]
+        );
     }
 }

@@ -116,7 +116,7 @@ fn stats_follow_held_connections() {
 
     let st = srv.shutdown();
     assert_stats_consistent(&st);
-    assert_eq!(st.accepted, 25);
+    assert_eq!(st.conns.accepted, 25);
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn bad_requests_are_refused_and_it_keeps_serving() {
     let st = srv.shutdown();
     assert_stats_consistent(&st);
     assert_eq!(
-        st.accepted, 1,
+        st.conns.accepted, 1,
         "admin traffic is not counted as connections"
     );
 }

@@ -47,9 +47,9 @@ fn test_pipelined_bytes_flood_answered_in_full() {
     assert_eq!(check.offset, 16384);
     writer.join().unwrap().expect("all requests written");
     let stats = srv.shutdown();
-    assert_eq!(stats.requests, count as u64);
+    assert_eq!(stats.http.requests, count as u64);
     assert_eq!(
-        stats.closed(readyloop::CloseReason::OutputOverflow),
+        stats.conns.closed(readyloop::CloseReason::OutputOverflow),
         0,
         "{}",
         stats.line()
@@ -85,13 +85,15 @@ struct AlwaysDue {
 }
 
 impl Protocol for AlwaysDue {
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx<()>) -> Step {
         Step::cont(input.len())
     }
-    fn poll_at(&self) -> Option<Instant> {
+    fn poll_at(&self, _: &()) -> Option<Instant> {
         Some(Instant::now() - Duration::from_secs(1))
     }
-    fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         self.calls.fetch_add(1, Ordering::Relaxed);
         Verdict::Continue
     }
@@ -168,7 +170,7 @@ fn test_header_timeout_off_falls_back_to_idle() {
     );
     let stats = srv.shutdown();
     assert_eq!(
-        stats.closed(readyloop::CloseReason::IdleTimeout),
+        stats.conns.closed(readyloop::CloseReason::IdleTimeout),
         1,
         "{}",
         stats.line()
@@ -182,16 +184,18 @@ struct CloseWhileStreaming {
 }
 
 impl Protocol for CloseWhileStreaming {
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx<()>) -> Step {
         Step::cont(input.len())
     }
-    fn on_connected(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_connected(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         Verdict::CloseAfterFlush
     }
     fn wants_drained(&self) -> bool {
         self.left > 0
     }
-    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, _cx: &mut Cx) -> Verdict {
+    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, _cx: &mut Cx<()>) -> Verdict {
         let n = budget.clamp(1, 16 * 1024).min(self.left);
         out.resize(out.len() + n, b'x');
         self.left -= n;
@@ -293,7 +297,7 @@ fn test_bytes_with_close_streams_to_slow_reader() {
     c.expect_closed();
     let stats = srv.shutdown();
     assert_eq!(
-        stats.closed(readyloop::CloseReason::IdleTimeout),
+        stats.conns.closed(readyloop::CloseReason::IdleTimeout),
         0,
         "{}",
         stats.line()
@@ -351,10 +355,12 @@ fn test_timer_heap_bounded_after_short_connections() {
 struct CloseOnEof;
 
 impl Protocol for CloseOnEof {
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _b: usize, _cx: &mut Cx<()>) -> Step {
         Step::cont(input.len())
     }
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         Verdict::Close
     }
 }
@@ -438,7 +444,7 @@ fn test_slow_reader_closed_as_slow_peer() {
     .expect("a steady reader gets the whole body");
     let stats = srv.shutdown();
     assert_eq!(
-        stats.closed(readyloop::CloseReason::SlowPeer),
+        stats.conns.closed(readyloop::CloseReason::SlowPeer),
         1,
         "{}",
         stats.line()
@@ -475,7 +481,7 @@ fn test_slow_body_closed_as_slow_peer() {
     assert!(closed, "a 100 B/s body held the connection for 10 s");
     let stats = srv.shutdown();
     assert_eq!(
-        stats.closed(readyloop::CloseReason::SlowPeer),
+        stats.conns.closed(readyloop::CloseReason::SlowPeer),
         1,
         "{}",
         stats.line()

@@ -19,8 +19,8 @@ fn keep_alive_several_requests_on_one_connection() {
     drop(c);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.accepted, 1, "one connection for all requests");
-    assert_eq!(stats.requests, 10, "{}", stats.line());
+    assert_eq!(stats.conns.accepted, 1, "one connection for all requests");
+    assert_eq!(stats.http.requests, 10, "{}", stats.line());
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn sixteen_pipelined_requests_in_one_write_answered_in_order() {
     drop(c);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.requests, 17, "{}", stats.line());
+    assert_eq!(stats.http.requests, 17, "{}", stats.line());
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn sixteen_pipelined_hello_requests_exact_bytes() {
     drop(c);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.requests, 16);
+    assert_eq!(stats.http.requests, 16);
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn http_1_0_gets_response_then_close() {
     drop(c);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.requests, 1);
+    assert_eq!(stats.http.requests, 1);
 }
 
 #[test]
@@ -133,8 +133,8 @@ fn http_1_0_keep_alive_stays_open() {
     drop(c);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.accepted, 1);
-    assert_eq!(stats.requests, 3);
+    assert_eq!(stats.conns.accepted, 1);
+    assert_eq!(stats.http.requests, 3);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn connection_close_is_honoured() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert!(
-        stats.closed(CloseReason::Done) + stats.closed(CloseReason::Peer) == 2,
+        stats.conns.closed(CloseReason::Done) + stats.conns.closed(CloseReason::Peer) == 2,
         "{}",
         stats.line()
     );
@@ -182,7 +182,7 @@ fn malformed_request_gets_400_and_close() {
     drop(c);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert!(stats.protocol_errors >= 1, "{}", stats.line());
+    assert!(stats.http.protocol_errors >= 1, "{}", stats.line());
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn head_over_default_max_input_gets_431_not_a_reset() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert_eq!(
-        stats.closed(CloseReason::InputOverflow),
+        stats.conns.closed(CloseReason::InputOverflow),
         0,
         "{}",
         stats.line()
@@ -283,7 +283,7 @@ fn header_timeout_does_not_cut_a_download_with_a_request_waiting_behind_it() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert_eq!(
-        stats.closed(CloseReason::HeaderTimeout),
+        stats.conns.closed(CloseReason::HeaderTimeout),
         0,
         "{}",
         stats.line()

@@ -53,9 +53,9 @@ fn echo_payloads_1_byte_to_8_mib_byte_for_byte() {
     }
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.accepted, sizes.len() as u64);
+    assert_eq!(stats.conns.accepted, sizes.len() as u64);
     assert!(
-        stats.bytes_in >= total && stats.bytes_out >= total,
+        stats.conns.bytes_in >= total && stats.conns.bytes_out >= total,
         "{}",
         stats.line()
     );
@@ -118,11 +118,11 @@ fn thousand_concurrent_echo_clients() {
     drop(clients);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.accepted, n as u64);
+    assert_eq!(stats.conns.accepted, n as u64);
     assert!(
-        stats.peak_active >= n as u64,
+        stats.conns.peak_active >= n as u64,
         "all {n} clients were open at once, peak_active={}",
-        stats.peak_active
+        stats.conns.peak_active
     );
 }
 
@@ -147,7 +147,7 @@ fn half_close_still_gets_all_echo_then_eof() {
     assert!(back == data, "echo bytes differ after half-close");
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.closed(CloseReason::Peer), 1, "{}", stats.line());
+    assert_eq!(stats.conns.closed(CloseReason::Peer), 1, "{}", stats.line());
 }
 
 /// Close `s` with SO_LINGER 0: the kernel sends RST instead of FIN.
@@ -186,16 +186,16 @@ fn client_rst_mid_http_response_server_keeps_serving() {
     let stats = srv.shutdown(); // panics if the thread panicked or returned Err
     assert_stats_consistent(&stats);
     assert!(
-        stats.closed(CloseReason::Reset) + stats.closed(CloseReason::Error) >= 1,
+        stats.conns.closed(CloseReason::Reset) + stats.conns.closed(CloseReason::Error) >= 1,
         "the reset connection is counted as reset/error: {}",
         stats.line()
     );
     assert!(
-        stats.errno_count(libc::ECONNRESET) + stats.errno_count(libc::EPIPE) >= 1,
+        stats.conns.errno_count(libc::ECONNRESET) + stats.conns.errno_count(libc::EPIPE) >= 1,
         "ECONNRESET or EPIPE counted: {}",
         stats.line()
     );
-    assert!(stats.requests >= 4, "{}", stats.line());
+    assert!(stats.http.requests >= 4, "{}", stats.line());
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn client_rst_on_source_stream_server_keeps_serving() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert!(
-        stats.closed(CloseReason::Reset) + stats.closed(CloseReason::Error) >= 2,
+        stats.conns.closed(CloseReason::Reset) + stats.conns.closed(CloseReason::Error) >= 2,
         "both RST closes counted as reset/error: {}",
         stats.line()
     );
@@ -320,9 +320,14 @@ fn non_reading_client_is_paused_then_closed_as_slow_others_served() {
     drop(bad);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert_eq!(stats.closed(CloseReason::SlowPeer), 1, "{}", stats.line());
     assert_eq!(
-        stats.closed(CloseReason::OutputOverflow),
+        stats.conns.closed(CloseReason::SlowPeer),
+        1,
+        "{}",
+        stats.line()
+    );
+    assert_eq!(
+        stats.conns.closed(CloseReason::OutputOverflow),
         0,
         "backpressure, not overflow: {}",
         stats.line()
@@ -350,7 +355,7 @@ fn idle_timeout_closes_idle_connection() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert_eq!(
-        stats.closed(CloseReason::IdleTimeout),
+        stats.conns.closed(CloseReason::IdleTimeout),
         1,
         "{}",
         stats.line()
@@ -376,7 +381,7 @@ fn active_connection_is_not_closed_by_idle_timeout() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert_eq!(
-        stats.closed(CloseReason::IdleTimeout),
+        stats.conns.closed(CloseReason::IdleTimeout),
         1,
         "{}",
         stats.line()
@@ -407,7 +412,7 @@ fn header_timeout_closes_partial_request() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert_eq!(
-        stats.closed(CloseReason::HeaderTimeout),
+        stats.conns.closed(CloseReason::HeaderTimeout),
         1,
         "{}",
         stats.line()
@@ -455,7 +460,7 @@ fn header_timeout_is_not_reset_by_trickled_bytes() {
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
     assert_eq!(
-        stats.closed(CloseReason::HeaderTimeout),
+        stats.conns.closed(CloseReason::HeaderTimeout),
         1,
         "{}",
         stats.line()
@@ -503,10 +508,13 @@ fn max_conns_rejects_with_503_and_recovers() {
     drop(held);
     let stats = srv.shutdown();
     assert_stats_consistent(&stats);
-    assert!(stats.rejected >= 1, "{}", stats.line());
-    assert_eq!(stats.rejected, attempts as u64, "{}", stats.line()); // 6th + failed retries
-    assert_eq!(stats.closed(CloseReason::Rejected), stats.rejected);
-    assert!(stats.peak_active <= 5, "{}", stats.line());
+    assert!(stats.conns.rejected >= 1, "{}", stats.line());
+    assert_eq!(stats.conns.rejected, attempts as u64, "{}", stats.line()); // 6th + failed retries
+    assert_eq!(
+        stats.conns.closed(CloseReason::Rejected),
+        stats.conns.rejected
+    );
+    assert!(stats.conns.peak_active <= 5, "{}", stats.line());
 }
 
 #[test]
@@ -553,8 +561,12 @@ fn graceful_shutdown_finishes_response_in_flight() {
 
     let stats = srv.join_within(Duration::from_secs(10));
     assert_stats_consistent(&stats);
-    assert!(stats.bytes_out >= N as u64, "{}", stats.line());
-    assert!(stats.closed(CloseReason::Shutdown) >= 1, "{}", stats.line());
+    assert!(stats.conns.bytes_out >= N as u64, "{}", stats.line());
+    assert!(
+        stats.conns.closed(CloseReason::Shutdown) >= 1,
+        "{}",
+        stats.line()
+    );
 }
 
 #[test]
@@ -567,5 +579,5 @@ fn graceful_shutdown_with_nothing_open_returns_promptly() {
     let stats = srv.shutdown();
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     assert_stats_consistent(&stats);
-    assert_eq!(stats.requests, 1);
+    assert_eq!(stats.http.requests, 1);
 }

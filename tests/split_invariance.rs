@@ -136,7 +136,7 @@ proptest! {
         budgets in prop::collection::vec(select(vec![0usize, 1, 100, 4095, 4097, 70_000]), 1..40),
     ) {
         let mut src = Source::new();
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         let reads = split(&input, &at(&cuts, input.len()));
         let mut budgets = budgets.iter().cycle();
@@ -164,13 +164,13 @@ proptest! {
 
 /// Feeds `input` to `proto` as the reads cut at `cuts`, re-offering the leftover while
 /// it makes progress; returns (output, leftover, last verdict).
-fn pump<P: Protocol>(
+fn pump<P: Protocol<Context = ()>>(
     proto: &mut P,
     input: &[u8],
     cuts: &[usize],
     budget: usize,
 ) -> (Vec<u8>, Vec<u8>, Verdict) {
-    let mut cx = Cx::new(Instant::now());
+    let mut cx = Cx::unit(Instant::now());
     let mut out = Vec::new();
     let mut left = Vec::new();
     let mut verdict = Verdict::Continue;

@@ -26,7 +26,7 @@
 //! says where the rejected head starts.
 
 use readyloop::protocol::http::CONTINUE;
-use readyloop::protocol::{Cx, Http, HttpConfig, Protocol, Verdict};
+use readyloop::protocol::{Cx, Http, HttpConfig, HttpCounters, Protocol, Verdict};
 use std::time::Instant;
 
 /// The protocol's own threshold (public so this check cannot drift from it).
@@ -88,7 +88,8 @@ pub struct Run {
 pub fn drive(p: &Params, reads: &[&[u8]]) -> Result<Run, String> {
     let mut sim = Sim {
         http: Http::new(p.cfg),
-        cx: Cx::new(Instant::now()),
+        now: Instant::now(),
+        counters: HttpCounters::default(),
         out: Vec::new(),
         leftover: Vec::new(),
         verdict: Verdict::Continue,
@@ -108,20 +109,25 @@ pub fn drive(p: &Params, reads: &[&[u8]]) -> Result<Run, String> {
         sim.pump(p, b"")?;
     }
     if p.eof && sim.verdict == Verdict::Continue && !sim.capped {
-        sim.verdict = sim.http.on_eof(&mut sim.out, &mut sim.cx);
+        sim.verdict = sim
+            .http
+            .on_eof(&mut sim.out, &mut Cx::new(sim.now, &mut sim.counters));
     }
     // A body still streaming after a closing verdict is finished while flushing.
     while !sim.capped && sim.verdict == Verdict::CloseAfterFlush && sim.http.wants_drained() {
-        sim.http
-            .on_drained(&mut sim.out, p.drain_budget, &mut sim.cx);
+        sim.http.on_drained(
+            &mut sim.out,
+            p.drain_budget,
+            &mut Cx::new(sim.now, &mut sim.counters),
+        );
         sim.capped = sim.out.len() > p.cap;
     }
     Ok(Run {
         out: sim.out,
         verdict: sim.verdict,
         leftover: sim.leftover,
-        requests: sim.cx.requests,
-        errors: sim.cx.protocol_errors,
+        requests: sim.counters.requests,
+        errors: sim.counters.protocol_errors,
         capped: sim.capped,
         skipped_at: sim.skipped_at,
         error_at: sim.error_at,
@@ -131,7 +137,8 @@ pub fn drive(p: &Params, reads: &[&[u8]]) -> Result<Run, String> {
 /// The simulated reactor's state for one connection.
 struct Sim {
     http: Http,
-    cx: Cx,
+    now: Instant,
+    counters: HttpCounters,
     out: Vec<u8>,
     leftover: Vec<u8>,
     verdict: Verdict,
@@ -161,10 +168,13 @@ impl Sim {
                 // The next read may arrive while a body streams.
                 return Ok(true);
             }
-            let errors_before = self.cx.protocol_errors;
-            let step = self
-                .http
-                .on_input(&self.leftover, &mut self.out, p.in_budget, &mut self.cx);
+            let errors_before = self.counters.protocol_errors;
+            let step = self.http.on_input(
+                &self.leftover,
+                &mut self.out,
+                p.in_budget,
+                &mut Cx::new(self.now, &mut self.counters),
+            );
             if step.consumed > self.leftover.len() {
                 return Err(format!(
                     "consumed {} of {} bytes",
@@ -173,12 +183,12 @@ impl Sim {
                 ));
             }
             let offered_end = self.base + self.leftover.len();
-            if self.cx.protocol_errors > errors_before && self.error_at.is_none() {
+            if self.counters.protocol_errors > errors_before && self.error_at.is_none() {
                 self.error_at = Some((self.base, offered_end));
             }
             if std::mem::take(&mut self.kept_long)
                 && step.consumed == 0
-                && self.cx.protocol_errors == errors_before
+                && self.counters.protocol_errors == errors_before
                 && !read.is_empty()
             {
                 self.skipped_at = Some(self.base);
@@ -224,9 +234,11 @@ impl Sim {
                 break;
             }
             ran = true;
-            let v = self
-                .http
-                .on_drained(&mut self.out, p.drain_budget, &mut self.cx);
+            let v = self.http.on_drained(
+                &mut self.out,
+                p.drain_budget,
+                &mut Cx::new(self.now, &mut self.counters),
+            );
             if v != Verdict::Continue && self.verdict == Verdict::Continue {
                 self.verdict = v;
             }
@@ -256,9 +268,10 @@ pub fn split<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
 /// it rather than copying its text here.
 fn page_for(cfg: HttpConfig, input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut cx = Cx::new(Instant::now());
+    let mut counters = HttpCounters::default();
+    let mut cx = Cx::new(Instant::now(), &mut counters);
     Http::new(cfg).on_input(input, &mut out, usize::MAX, &mut cx);
-    assert_eq!(cx.protocol_errors, 1, "the probe input is an error");
+    assert_eq!(counters.protocol_errors, 1, "the probe input is an error");
     out
 }
 

@@ -276,7 +276,7 @@ fn payload(n: usize, line: bool) -> Vec<u8> {
 
 struct Embedded {
     handle: readyloop::Handle,
-    thread: std::thread::JoinHandle<std::io::Result<readyloop::Stats>>,
+    thread: std::thread::JoinHandle<std::io::Result<readyloop::server::ServerStats>>,
 }
 
 fn start_embedded(proto: ProtoKind) -> Result<(SocketAddr, Embedded), Error> {

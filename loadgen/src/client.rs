@@ -11,12 +11,20 @@
 use crate::framing::{FrameError, Framer, Framing};
 use crate::record::{record_us, us, ErrorClass, Recorder};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// What every client of one worker shares (read-only during the run, except the
-/// recorder, which is the worker's).
+/// What every client of one worker shares: the reactor's context
+/// ([`Protocol::Context`]), lent to each client call, so no slot carries a pointer to
+/// it.
+#[derive(Debug)]
+pub struct Shared {
+    /// What to send and when (read-only during the run).
+    pub plan: Plan,
+    /// What happened (the worker's numbers).
+    pub rec: Recorder,
+}
+
+/// How every client of one worker behaves.
 #[derive(Debug)]
 pub struct Plan {
     /// The request bytes, written as one slice per request.
@@ -52,8 +60,6 @@ pub enum Phase {
 
 /// One client connection.
 pub struct Client {
-    plan: Rc<Plan>,
-    rec: Rc<RefCell<Recorder>>,
     framer: Framer,
     phase: Phase,
     /// When `connect()` was issued.
@@ -75,16 +81,9 @@ pub struct Client {
 impl Client {
     /// A client whose first request is due at `first_due` (open loop; ignored in closed
     /// loop), started now.
-    pub fn new(
-        plan: Rc<Plan>,
-        rec: Rc<RefCell<Recorder>>,
-        now: Instant,
-        first_due: Instant,
-    ) -> Client {
+    pub fn new(plan: &Plan, now: Instant, first_due: Instant) -> Client {
         let framer = Framer::new(&plan.framing);
         Client {
-            plan,
-            rec,
             framer,
             phase: Phase::Connecting,
             connect_start: now,
@@ -113,16 +112,17 @@ impl Client {
     }
 
     /// Write the request now; `due` is when it was scheduled.
-    fn send(&mut self, out: &mut Vec<u8>, now: Instant, due: Instant) {
-        out.extend_from_slice(&self.plan.request);
+    fn send(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant, due: Instant) {
+        let plan = &sh.plan;
+        out.extend_from_slice(&plan.request);
         self.due = due;
         self.sent = now;
         self.phase = Phase::Awaiting;
-        self.framer.expect(self.plan.head);
-        let mut rec = self.rec.borrow_mut();
+        self.framer.expect(plan.head);
+        let rec = &mut sh.rec;
         rec.sent += 1;
-        rec.bytes_sent += self.plan.request.len() as u64;
-        if self.plan.interval.is_some() && now >= self.plan.record_from {
+        rec.bytes_sent += plan.request.len() as u64;
+        if plan.interval.is_some() && now >= plan.record_from {
             // The generator's own lag: how late it sent while it was free to send. A
             // send held back by a slow reply is the server's doing, not ours.
             let from = due.max(self.free_since);
@@ -131,18 +131,18 @@ impl Client {
     }
 
     /// After a reply or on connect: send the next request if it is time.
-    fn next(&mut self, out: &mut Vec<u8>, now: Instant) -> Verdict {
-        if self.plan.per_conn.is_some_and(|n| self.replies >= n) || now >= self.plan.end {
+    fn next(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant) -> Verdict {
+        if sh.plan.per_conn.is_some_and(|n| self.replies >= n) || now >= sh.plan.end {
             self.phase = Phase::Finished;
             return Verdict::Close;
         }
-        match self.plan.interval {
-            None => self.send(out, now, now),
+        match sh.plan.interval {
+            None => self.send(sh, out, now, now),
             Some(iv) => {
                 if self.next_due <= now {
                     let due = self.next_due;
                     self.next_due += iv;
-                    self.send(out, now, due);
+                    self.send(sh, out, now, due);
                 } else {
                     self.phase = Phase::Idle;
                 }
@@ -151,10 +151,9 @@ impl Client {
         Verdict::Continue
     }
 
-    fn fail(&mut self, class: ErrorClass, detail: &str) -> Verdict {
+    fn fail(&mut self, rec: &mut Recorder, class: ErrorClass, detail: &str) -> Verdict {
         let was_in_flight = self.phase == Phase::Awaiting;
         self.phase = Phase::Finished;
-        let mut rec = self.rec.borrow_mut();
         rec.error(class, detail);
         if was_in_flight {
             rec.failed += 1;
@@ -162,16 +161,15 @@ impl Client {
         Verdict::Close
     }
 
-    fn framing_error(&mut self, e: FrameError) -> Verdict {
-        self.fail(ErrorClass::Framing, e.kind())
+    fn framing_error(&mut self, rec: &mut Recorder, e: FrameError) -> Verdict {
+        self.fail(rec, ErrorClass::Framing, e.kind())
     }
 
     /// The reactor closed this connection (`reason`) with the client in its current
     /// phase: account for an outstanding request. Returns whether it was in flight.
-    pub fn on_closed(&mut self, class: Option<(ErrorClass, String)>) -> bool {
+    pub fn on_closed(&mut self, rec: &mut Recorder, class: Option<(ErrorClass, String)>) -> bool {
         let in_flight = self.phase == Phase::Awaiting;
         if let Some((class, detail)) = class {
-            let mut rec = self.rec.borrow_mut();
             rec.error(class, &detail);
             if in_flight {
                 rec.failed += 1;
@@ -183,44 +181,55 @@ impl Client {
 
     /// The run ended with this client still open: count an outstanding request as in
     /// flight (not an error).
-    pub fn on_run_end(&mut self) {
+    pub fn on_run_end(&mut self, rec: &mut Recorder) {
         if self.phase == Phase::Awaiting {
-            self.rec.borrow_mut().in_flight_end += 1;
+            rec.in_flight_end += 1;
         }
         self.phase = Phase::Finished;
     }
 }
 
 impl Protocol for Client {
-    fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
-        {
-            self.free_since = cx.now;
-            let mut rec = self.rec.borrow_mut();
-            rec.connects_ok += 1;
-            if cx.now >= self.plan.record_from {
-                record_us(
-                    &mut rec.connect,
-                    us(cx.now.saturating_duration_since(self.connect_start)),
-                );
-            }
+    type Context = Shared;
+
+    fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
+        let sh = &mut *cx.ctx;
+        self.free_since = cx.now;
+        sh.rec.connects_ok += 1;
+        if cx.now >= sh.plan.record_from {
+            record_us(
+                &mut sh.rec.connect,
+                us(cx.now.saturating_duration_since(self.connect_start)),
+            );
         }
-        self.next(out, cx.now)
+        self.next(sh, out, cx.now)
     }
 
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, cx: &mut Cx) -> Step {
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        cx: &mut Cx<Shared>,
+    ) -> Step {
+        let sh = &mut *cx.ctx;
         let mut used = 0;
         while used < input.len() {
             if self.phase != Phase::Awaiting {
-                let v = self.fail(ErrorClass::Framing, FrameError::Unexpected.kind());
+                let v = self.fail(
+                    &mut sh.rec,
+                    ErrorClass::Framing,
+                    FrameError::Unexpected.kind(),
+                );
                 return Step {
                     consumed: input.len(),
                     verdict: v,
                 };
             }
-            let feed = match self.framer.feed(&input[used..], &self.plan.request) {
+            let feed = match self.framer.feed(&input[used..], &sh.plan.request) {
                 Ok(f) => f,
                 Err(e) => {
-                    let v = self.framing_error(e);
+                    let v = self.framing_error(&mut sh.rec, e);
                     return Step {
                         consumed: input.len(),
                         verdict: v,
@@ -233,12 +242,11 @@ impl Protocol for Client {
             };
             let now = cx.now;
             self.replies += 1;
-            cx.requests += 1;
             {
-                let mut rec = self.rec.borrow_mut();
+                let rec = &mut sh.rec;
                 rec.completed += 1;
                 rec.bytes_received += resp.bytes;
-                if now >= self.plan.record_from {
+                if now >= sh.plan.record_from {
                     rec.measured += 1;
                     rec.bytes_received_measured += resp.bytes;
                     let corrected = us(now.saturating_duration_since(self.due));
@@ -260,7 +268,7 @@ impl Protocol for Client {
                     verdict: Verdict::Close,
                 };
             }
-            let v = self.next(out, now);
+            let v = self.next(sh, out, now);
             if v != Verdict::Continue {
                 return Step {
                     consumed: input.len(),
@@ -274,16 +282,16 @@ impl Protocol for Client {
         Step::cont(used)
     }
 
-    fn on_eof(&mut self, _out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
+        let sh = &mut *cx.ctx;
         match self.framer.on_eof() {
             Ok(Some(resp)) if self.phase == Phase::Awaiting => {
                 // A reply that ends at close (HTTP without a length).
                 self.replies += 1;
-                cx.requests += 1;
-                let mut rec = self.rec.borrow_mut();
+                let rec = &mut sh.rec;
                 rec.completed += 1;
                 rec.bytes_received += resp.bytes;
-                if cx.now >= self.plan.record_from {
+                if cx.now >= sh.plan.record_from {
                     rec.measured += 1;
                     rec.bytes_received_measured += resp.bytes;
                     let corrected = us(cx.now.saturating_duration_since(self.due));
@@ -297,12 +305,11 @@ impl Protocol for Client {
                         rec.status(code);
                     }
                 }
-                drop(rec);
                 self.phase = Phase::Finished;
                 Verdict::Close
             }
-            Err(e) => self.framing_error(e),
-            _ if self.phase == Phase::Awaiting => self.fail(ErrorClass::Closed, "eof"),
+            Err(e) => self.framing_error(&mut sh.rec, e),
+            _ if self.phase == Phase::Awaiting => self.fail(&mut sh.rec, ErrorClass::Closed, "eof"),
             _ => {
                 self.phase = Phase::Finished;
                 Verdict::Close
@@ -310,19 +317,20 @@ impl Protocol for Client {
         }
     }
 
-    fn poll_at(&self) -> Option<Instant> {
-        match (self.phase, self.plan.interval) {
-            (Phase::Idle, Some(_)) => Some(self.next_due.min(self.plan.end)),
-            (Phase::Awaiting, _) => self.plan.timeout.map(|t| self.sent + t),
+    fn poll_at(&self, sh: &Shared) -> Option<Instant> {
+        match (self.phase, sh.plan.interval) {
+            (Phase::Idle, Some(_)) => Some(self.next_due.min(sh.plan.end)),
+            (Phase::Awaiting, _) => sh.plan.timeout.map(|t| self.sent + t),
             _ => None,
         }
     }
 
-    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
+        let sh = &mut *cx.ctx;
         match self.phase {
-            Phase::Idle => self.next(out, cx.now),
-            Phase::Awaiting if self.plan.timeout.is_some_and(|t| cx.now >= self.sent + t) => {
-                self.fail(ErrorClass::Timeout, "response timeout")
+            Phase::Idle => self.next(sh, out, cx.now),
+            Phase::Awaiting if sh.plan.timeout.is_some_and(|t| cx.now >= self.sent + t) => {
+                self.fail(&mut sh.rec, ErrorClass::Timeout, "response timeout")
             }
             _ => Verdict::Continue,
         }
@@ -336,12 +344,8 @@ mod tests {
     const REQ: &[u8] = b"ping\n";
 
     #[track_caller]
-    fn client(
-        t0: Instant,
-        interval: Option<Duration>,
-        per_conn: Option<u64>,
-    ) -> (Client, Rc<RefCell<Recorder>>) {
-        let plan = Rc::new(Plan {
+    fn client(t0: Instant, interval: Option<Duration>, per_conn: Option<u64>) -> (Client, Shared) {
+        let plan = Plan {
             request: REQ.to_vec(),
             head: false,
             framing: Framing::Line,
@@ -350,9 +354,15 @@ mod tests {
             timeout: Some(Duration::from_secs(1)),
             record_from: t0,
             end: t0 + Duration::from_secs(100),
-        });
-        let rec = Rc::new(RefCell::new(Recorder::default()));
-        (Client::new(plan, rec.clone(), t0, t0), rec)
+        };
+        let c = Client::new(&plan, t0, t0);
+        (
+            c,
+            Shared {
+                plan,
+                rec: Recorder::default(),
+            },
+        )
     }
 
     fn ms(n: u64) -> Duration {
@@ -362,19 +372,24 @@ mod tests {
     #[test]
     fn test_closed_loop_connected_sends_then_reply_sends_next() {
         let t0 = Instant::now();
-        let (mut c, rec) = client(t0, None, None);
+        let (mut c, mut sh) = client(t0, None, None);
         let mut out = Vec::new();
         assert_eq!(
-            c.on_connected(&mut out, &mut Cx::new(t0 + ms(1))),
+            c.on_connected(&mut out, &mut Cx::new(t0 + ms(1), &mut sh)),
             Verdict::Continue
         );
         assert_eq!(out, REQ);
         assert!(c.in_flight());
         out.clear();
-        let step = c.on_input(b"pong\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(3)));
+        let step = c.on_input(
+            b"pong\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(3), &mut sh),
+        );
         assert_eq!(step, Step::cont(5));
         assert_eq!(out, REQ, "the next request goes out with the reply");
-        let r = rec.borrow();
+        let r = &sh.rec;
         assert_eq!((r.sent, r.completed, r.measured), (2, 1, 1));
         assert_eq!(
             r.raw.max(),
@@ -391,28 +406,43 @@ mod tests {
     #[test]
     fn test_open_loop_waits_for_due_time_and_corrects_late_replies() {
         let t0 = Instant::now();
-        let (mut c, rec) = client(t0, Some(ms(10)), None);
+        let (mut c, mut sh) = client(t0, Some(ms(10)), None);
         let mut out = Vec::new();
         // Connected at t0: request 0 is due at t0, sent at once.
-        c.on_connected(&mut out, &mut Cx::new(t0));
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
         assert_eq!(out, REQ);
         out.clear();
         // Reply at t0+2ms: request 1 is due at t0+10ms, so nothing is sent yet.
-        c.on_input(b"ok\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(2)));
+        c.on_input(
+            b"ok\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(2), &mut sh),
+        );
         assert!(out.is_empty());
         assert_eq!(c.phase(), Phase::Idle);
-        assert_eq!(c.poll_at(), Some(t0 + ms(10)));
+        assert_eq!(c.poll_at(&sh), Some(t0 + ms(10)));
         // The timer fires on time: request 1 goes out.
-        c.on_timer(&mut out, &mut Cx::new(t0 + ms(10)));
+        c.on_timer(&mut out, &mut Cx::new(t0 + ms(10), &mut sh));
         assert_eq!(out, REQ);
         out.clear();
         // Its reply takes 25 ms: requests 2 (t0+20) and 3 (t0+30) fell due meanwhile.
-        c.on_input(b"ok\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(35)));
+        c.on_input(
+            b"ok\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(35), &mut sh),
+        );
         assert_eq!(out, REQ, "request 2 is sent at once, late");
         out.clear();
-        c.on_input(b"ok\n", &mut out, usize::MAX, &mut Cx::new(t0 + ms(36)));
+        c.on_input(
+            b"ok\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(36), &mut sh),
+        );
         assert_eq!(out, REQ, "request 3 too");
-        let r = rec.borrow();
+        let r = &sh.rec;
         // Corrected: request 0 2 ms, request 1 25 ms, request 2 (due t0+20, done t0+36)
         // 16 ms. Raw: 2 ms, 25 ms, and 1 ms for request 2 (sent t0+35): raw hides the wait.
         assert_eq!(r.corrected.len(), 3);
@@ -440,33 +470,33 @@ mod tests {
     #[test]
     fn test_per_conn_closes_after_n_replies() {
         let t0 = Instant::now();
-        let (mut c, rec) = client(t0, None, Some(2));
+        let (mut c, mut sh) = client(t0, None, Some(2));
         let mut out = Vec::new();
-        c.on_connected(&mut out, &mut Cx::new(t0));
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
         assert_eq!(
-            c.on_input(b"a\n", &mut out, usize::MAX, &mut Cx::new(t0))
+            c.on_input(b"a\n", &mut out, usize::MAX, &mut Cx::new(t0, &mut sh))
                 .verdict,
             Verdict::Continue
         );
-        let step = c.on_input(b"b\n", &mut out, usize::MAX, &mut Cx::new(t0));
+        let step = c.on_input(b"b\n", &mut out, usize::MAX, &mut Cx::new(t0, &mut sh));
         assert_eq!(step.verdict, Verdict::Close);
         assert_eq!(c.phase(), Phase::Finished);
-        assert_eq!(rec.borrow().completed, 2);
-        assert!(rec.borrow().books_balance());
+        assert_eq!(sh.rec.completed, 2);
+        assert!(sh.rec.books_balance());
     }
 
     #[test]
     fn test_timeout_fails_the_outstanding_request() {
         let t0 = Instant::now();
-        let (mut c, rec) = client(t0, None, None);
+        let (mut c, mut sh) = client(t0, None, None);
         let mut out = Vec::new();
-        c.on_connected(&mut out, &mut Cx::new(t0));
-        assert_eq!(c.poll_at(), Some(t0 + Duration::from_secs(1)));
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
+        assert_eq!(c.poll_at(&sh), Some(t0 + Duration::from_secs(1)));
         assert_eq!(
-            c.on_timer(&mut out, &mut Cx::new(t0 + ms(1500))),
+            c.on_timer(&mut out, &mut Cx::new(t0 + ms(1500), &mut sh)),
             Verdict::Close
         );
-        let r = rec.borrow();
+        let r = &sh.rec;
         assert_eq!(r.errors_of(ErrorClass::Timeout), 1);
         assert_eq!((r.sent, r.failed), (1, 1));
         assert!(r.books_balance());
@@ -475,24 +505,32 @@ mod tests {
     #[test]
     fn test_eof_with_request_outstanding_is_an_error() {
         let t0 = Instant::now();
-        let (mut c, rec) = client(t0, None, None);
+        let (mut c, mut sh) = client(t0, None, None);
         let mut out = Vec::new();
-        c.on_connected(&mut out, &mut Cx::new(t0));
-        assert_eq!(c.on_eof(&mut out, &mut Cx::new(t0)), Verdict::Close);
-        assert_eq!(rec.borrow().errors_of(ErrorClass::Closed), 1);
-        assert!(rec.borrow().books_balance());
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
+        assert_eq!(
+            c.on_eof(&mut out, &mut Cx::new(t0, &mut sh)),
+            Verdict::Close
+        );
+        assert_eq!(sh.rec.errors_of(ErrorClass::Closed), 1);
+        assert!(sh.rec.books_balance());
     }
 
     #[test]
     fn test_unexpected_bytes_are_a_framing_error() {
         let t0 = Instant::now();
-        let (mut c, rec) = client(t0, None, Some(1));
+        let (mut c, mut sh) = client(t0, None, Some(1));
         let mut out = Vec::new();
-        c.on_connected(&mut out, &mut Cx::new(t0));
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
         // One reply plus stray bytes: the reply counts, the stray bytes do not.
-        let step = c.on_input(b"ok\nextra", &mut out, usize::MAX, &mut Cx::new(t0));
+        let step = c.on_input(
+            b"ok\nextra",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
         assert_eq!(step.verdict, Verdict::Close);
-        assert_eq!(rec.borrow().completed, 1);
+        assert_eq!(sh.rec.completed, 1);
     }
 
     #[test]
@@ -500,16 +538,21 @@ mod tests {
         let t0 = Instant::now();
         let reply = b"a longer line of reply\n";
         for cut in 1..reply.len() {
-            let (mut c, rec) = client(t0, None, None);
+            let (mut c, mut sh) = client(t0, None, None);
             let mut out = Vec::new();
-            c.on_connected(&mut out, &mut Cx::new(t0));
-            let s1 = c.on_input(&reply[..cut], &mut out, usize::MAX, &mut Cx::new(t0));
+            c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
+            let s1 = c.on_input(
+                &reply[..cut],
+                &mut out,
+                usize::MAX,
+                &mut Cx::new(t0, &mut sh),
+            );
             // The reactor keeps what was not consumed and offers it again with the rest.
             let mut rest = reply[s1.consumed..cut].to_vec();
             rest.extend_from_slice(&reply[cut..]);
-            let s2 = c.on_input(&rest, &mut out, usize::MAX, &mut Cx::new(t0));
+            let s2 = c.on_input(&rest, &mut out, usize::MAX, &mut Cx::new(t0, &mut sh));
             assert_eq!(s2.consumed, rest.len(), "cut {cut}");
-            assert_eq!(rec.borrow().completed, 1, "cut {cut}");
+            assert_eq!(sh.rec.completed, 1, "cut {cut}");
         }
     }
 }

@@ -6,13 +6,12 @@
 //! histogram each second for the interval log and the progress line, and stops itself
 //! at the end of the run, counting what is still in flight.
 
-use crate::client::{Client, Phase, Plan};
+use crate::client::{Client, Phase, Plan, Shared};
 use crate::framing::Framing;
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
 use hdrhistogram::Histogram;
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -97,8 +96,6 @@ struct Pending {
 struct Worker {
     index: usize,
     spec: Rc<LoadSpec>,
-    plan: Rc<Plan>,
-    rec: Rc<RefCell<Recorder>>,
     opts: ConnectOptions,
     /// Slots waiting to (re)connect.
     pending: VecDeque<Pending>,
@@ -141,8 +138,9 @@ impl Worker {
                     Some(self.spec.sources[self.source_rr % self.spec.sources.len()]);
                 self.source_rr += 1;
             }
-            let client = Client::new(self.plan.clone(), self.rec.clone(), now, first_due);
-            self.rec.borrow_mut().connects_tried += 1;
+            let sh = r.context_mut();
+            let client = Client::new(&sh.plan, now, first_due);
+            sh.rec.connects_tried += 1;
             match r.connect(self.spec.target, &self.opts, client) {
                 Ok(_) => {
                     self.pending.pop_front();
@@ -157,7 +155,7 @@ impl Worker {
                         Some(libc::ECONNREFUSED) => ErrorClass::ConnectRefused,
                         _ => ErrorClass::Connect,
                     };
-                    self.rec.borrow_mut().error(class, &errno_detail(errno));
+                    r.context_mut().rec.error(class, &errno_detail(errno));
                     self.arm_retry(r);
                     return;
                 }
@@ -174,12 +172,11 @@ impl Worker {
     }
 
     fn tick(&mut self, r: &mut Reactor<Client>) {
-        let mut rec = self.rec.borrow_mut();
+        let rec = &mut r.context_mut().rec;
         let corrected = std::mem::replace(&mut rec.interval, new_histogram());
         let completed = rec.completed - self.interval_start;
         self.interval_start = rec.completed;
         let errors = rec.error_total();
-        drop(rec);
         let _ = self.tx.send(Tick {
             worker: self.index,
             index: self.tick_index,
@@ -192,7 +189,6 @@ impl Worker {
         if next <= self.end {
             r.set_timer(next, TIMER_TICK);
         }
-        let _ = r;
     }
 
     fn finish(&mut self, r: &mut Reactor<Client>) {
@@ -204,8 +200,9 @@ impl Worker {
         if self.measure_start + Duration::from_secs(self.tick_index as u64) < self.end {
             self.tick(r);
         }
-        for (_, c) in r.protocols_mut() {
-            c.on_run_end();
+        let (clients, sh) = r.protocols_mut();
+        for (_, c) in clients {
+            c.on_run_end(&mut sh.rec);
         }
         let now_cpu = thread_cpu();
         if let Some(start) = self.cpu_start {
@@ -264,7 +261,7 @@ impl Host<Client> for Worker {
                 CloseReason::ConnectFailed | CloseReason::ConnectTimeout
             )
         {
-            c.on_closed(close_class(reason, errno));
+            c.on_closed(&mut r.context_mut().rec, close_class(reason, errno));
         }
         if self.ended {
             return;
@@ -276,7 +273,7 @@ impl Host<Client> for Worker {
         // Reopen the slot, keeping its schedule (open loop) so the reconnect's cost shows
         // in the corrected latency of the next request.
         let now = r.now();
-        let first_due = if self.plan.interval.is_some() {
+        let first_due = if r.context().plan.interval.is_some() {
             c.next_due().max(self.measure_start.min(now))
         } else {
             now
@@ -299,7 +296,7 @@ impl Host<Client> for Worker {
                 // Nothing is recorded before `record_from`, so the interval histogram is
                 // empty here; resetting it would drop replies this turn already recorded.
                 self.cpu_start = Some(thread_cpu());
-                self.interval_start = self.rec.borrow().completed;
+                self.interval_start = r.context().rec.completed;
                 r.set_timer(self.measure_start + Duration::from_secs(1), TIMER_TICK);
             }
             TIMER_TICK => self.tick(r),
@@ -350,7 +347,7 @@ fn run_worker(
     let interval = spec
         .rate
         .map(|r| Duration::from_secs_f64(spec.connections as f64 / r.max(1e-9)));
-    let plan = Rc::new(Plan {
+    let plan = Plan {
         request: spec.request.clone(),
         head: spec.head,
         framing: spec.framing.clone(),
@@ -359,7 +356,7 @@ fn run_worker(
         timeout: spec.timeout,
         record_from: measure_start,
         end,
-    });
+    };
     let limits = ConnLimits {
         idle_timeout: None,
         header_timeout: None,
@@ -371,11 +368,17 @@ fn run_worker(
     };
     // Microsecond timers: epoll's millisecond timeout would make every open-loop send
     // up to 1 ms late, and that lag would land in the corrected latencies.
-    let mut r: Reactor<Client> = Reactor::new(Config {
-        limits,
-        precise_timers: true,
-        ..Config::default()
-    })?;
+    let mut r: Reactor<Client> = Reactor::with_context(
+        Config {
+            limits,
+            precise_timers: true,
+            ..Config::default()
+        },
+        Shared {
+            plan,
+            rec: Recorder::default(),
+        },
+    )?;
     r.reserve(conns);
     let pending = (0..conns)
         .map(|j| {
@@ -399,8 +402,6 @@ fn run_worker(
     let mut w = Worker {
         index,
         spec: spec.clone(),
-        plan,
-        rec: Rc::new(RefCell::new(Recorder::default())),
         opts,
         pending,
         connect_every,
@@ -421,7 +422,7 @@ fn run_worker(
     r.set_timer(measure_start, TIMER_MEASURE);
     w.open_pending(&mut r);
     r.run(&mut w)?;
-    let rec = w.rec.borrow().clone();
+    let rec = std::mem::take(&mut r.context_mut().rec);
     Ok(WorkerResult { rec, cpu: w.cpu })
 }
 

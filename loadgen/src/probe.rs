@@ -23,9 +23,7 @@ use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use readyloop::stats::errno_name;
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use serde::Serialize;
-use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// What to probe and how.
@@ -170,14 +168,13 @@ enum Phase {
 
 /// One held connection.
 struct Held {
-    st: Rc<RefCell<State>>,
     src: usize,
     started: Instant,
     phase: Phase,
     verify_deadline: Option<Instant>,
 }
 
-/// Shared by the host and the held connections of one probe.
+/// Shared by the host and the held connections of one probe: the reactor's context.
 struct State {
     ramping: bool,
     established: u64,
@@ -196,9 +193,11 @@ struct State {
 const VERIFY_BYTE: u8 = b'v';
 
 impl Protocol for Held {
-    fn on_connected(&mut self, _out: &mut Vec<u8>, cx: &mut Cx) -> Verdict {
+    type Context = State;
+
+    fn on_connected(&mut self, _out: &mut Vec<u8>, cx: &mut Cx<State>) -> Verdict {
         self.phase = Phase::Open;
-        let mut st = self.st.borrow_mut();
+        let st = &mut *cx.ctx;
         st.established += 1;
         st.open += 1;
         st.peak = st.peak.max(st.open);
@@ -217,29 +216,35 @@ impl Protocol for Held {
         Verdict::Continue
     }
 
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+        _budget: usize,
+        cx: &mut Cx<State>,
+    ) -> Step {
         if self.phase == Phase::Verifying && input.contains(&VERIFY_BYTE) {
             self.phase = Phase::Alive;
-            self.st.borrow_mut().alive += 1;
+            cx.ctx.alive += 1;
         }
         // Anything else the server says (a greeting, a 503) is read and dropped.
         Step::cont(input.len())
     }
 
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<State>) -> Verdict {
         Verdict::Close
     }
 
-    fn poll_at(&self) -> Option<Instant> {
+    fn poll_at(&self, _st: &State) -> Option<Instant> {
         (self.phase == Phase::Verifying)
             .then_some(self.verify_deadline)
             .flatten()
     }
 
-    fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_timer(&mut self, _out: &mut Vec<u8>, cx: &mut Cx<State>) -> Verdict {
         if self.phase == Phase::Verifying {
             self.phase = Phase::Dead;
-            self.st.borrow_mut().dead += 1;
+            cx.ctx.dead += 1;
         }
         Verdict::Continue
     }
@@ -247,7 +252,6 @@ impl Protocol for Held {
 
 struct ProbeHost {
     spec: ProbeSpec,
-    st: Rc<RefCell<State>>,
     opts: ConnectOptions,
     /// Indexes of sources not yet exhausted.
     live_sources: Vec<usize>,
@@ -272,11 +276,11 @@ impl ProbeHost {
         }
     }
 
-    fn stop_with(&mut self, s: Stop) {
+    fn stop_with(&mut self, r: &mut Reactor<Held>, s: Stop) {
         if self.stop.is_none() {
             self.stop = Some(s);
         }
-        self.st.borrow_mut().ramping = false;
+        r.context_mut().ramping = false;
     }
 
     /// Open the connections due by now (rate x elapsed), one tick at a time.
@@ -287,7 +291,7 @@ impl ProbeHost {
         let now = r.now();
         let elapsed = now.saturating_duration_since(self.ramp_start);
         if elapsed > self.spec.max_time {
-            self.stop_with(Stop::TimeLimit);
+            self.stop_with(r, Stop::TimeLimit);
             return;
         }
         let due = (elapsed.as_secs_f64() * self.spec.connect_rate) as u64 + 1;
@@ -300,10 +304,10 @@ impl ProbeHost {
             if self
                 .spec
                 .max
-                .is_some_and(|m| self.st.borrow().established + self.in_flight >= m)
+                .is_some_and(|m| r.context().established + self.in_flight >= m)
             {
                 if self.in_flight == 0 {
-                    self.stop_with(Stop::Max);
+                    self.stop_with(r, Stop::Max);
                 }
                 break;
             }
@@ -311,7 +315,7 @@ impl ProbeHost {
                 0
             } else {
                 if self.live_sources.is_empty() {
-                    self.stop_with(Stop::Ports);
+                    self.stop_with(r, Stop::Ports);
                     return;
                 }
                 let i = self.live_sources[self.rr % self.live_sources.len()];
@@ -320,7 +324,6 @@ impl ProbeHost {
                 i
             };
             let held = Held {
-                st: self.st.clone(),
                 src,
                 started: now,
                 phase: Phase::Connecting,
@@ -334,35 +337,44 @@ impl ProbeHost {
                     self.count_error(errno);
                     match errno {
                         Some(libc::EADDRNOTAVAIL) => {
-                            if let Some(s) = self.st.borrow_mut().per_source.get_mut(src) {
+                            if let Some(s) = r.context_mut().per_source.get_mut(src) {
                                 s.exhausted = true;
                             }
                             self.live_sources.retain(|&i| i != src);
                             if self.spec.sources.is_empty() || self.live_sources.is_empty() {
-                                self.stop_with(Stop::Ports);
+                                self.stop_with(r, Stop::Ports);
                                 return;
                             }
                         }
                         Some(libc::EMFILE | libc::ENFILE) => {
-                            self.stop_with(Stop::Descriptors {
-                                errno: errno_name(errno.unwrap_or(0)),
-                            });
+                            self.stop_with(
+                                r,
+                                Stop::Descriptors {
+                                    errno: errno_name(errno.unwrap_or(0)),
+                                },
+                            );
                             return;
                         }
                         Some(libc::ENOBUFS | libc::ENOMEM) => {
-                            self.stop_with(Stop::Memory {
-                                errno: errno_name(errno.unwrap_or(0)),
-                            });
+                            self.stop_with(
+                                r,
+                                Stop::Memory {
+                                    errno: errno_name(errno.unwrap_or(0)),
+                                },
+                            );
                             return;
                         }
                         Some(libc::ECONNREFUSED) => {
-                            self.stop_with(Stop::Refused);
+                            self.stop_with(r, Stop::Refused);
                             return;
                         }
                         other => {
-                            self.stop_with(Stop::Other {
-                                errno: other.map_or("unknown".into(), errno_name),
-                            });
+                            self.stop_with(
+                                r,
+                                Stop::Other {
+                                    errno: other.map_or("unknown".into(), errno_name),
+                                },
+                            );
                             return;
                         }
                     }
@@ -376,30 +388,30 @@ impl ProbeHost {
 impl Host<Held> for ProbeHost {
     fn closed(
         &mut self,
-        _r: &mut Reactor<Held>,
+        r: &mut Reactor<Held>,
         _id: ConnId,
         h: Held,
         reason: CloseReason,
         errno: Option<i32>,
     ) {
-        let mut st = self.st.borrow_mut();
         match h.phase {
             Phase::Connecting => {
-                drop(st);
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.count_error(errno);
-                match (reason, errno) {
-                    (CloseReason::ConnectTimeout, _) => self.stop_with(Stop::ConnectTimeout),
-                    (_, Some(libc::ECONNREFUSED)) => self.stop_with(Stop::Refused),
-                    (_, Some(libc::ENOBUFS | libc::ENOMEM)) => self.stop_with(Stop::Memory {
+                let stop = match (reason, errno) {
+                    (CloseReason::ConnectTimeout, _) => Stop::ConnectTimeout,
+                    (_, Some(libc::ECONNREFUSED)) => Stop::Refused,
+                    (_, Some(libc::ENOBUFS | libc::ENOMEM)) => Stop::Memory {
                         errno: errno_name(errno.unwrap_or(0)),
-                    }),
-                    (_, e) => self.stop_with(Stop::Other {
+                    },
+                    (_, e) => Stop::Other {
                         errno: e.map_or("unknown".into(), errno_name),
-                    }),
-                }
+                    },
+                };
+                self.stop_with(r, stop);
             }
             _ => {
+                let st = r.context_mut();
                 st.open = st.open.saturating_sub(1);
                 if matches!(
                     reason,
@@ -410,10 +422,8 @@ impl Host<Held> for ProbeHost {
                 ) {
                     if st.ramping {
                         st.closed_by_server_ramp += 1;
-                        let n = st.closed_by_server_ramp;
-                        drop(st);
-                        if n >= self.spec.server_closes_to_stop {
-                            self.stop_with(Stop::ServerClosed);
+                        if st.closed_by_server_ramp >= self.spec.server_closes_to_stop {
+                            self.stop_with(r, Stop::ServerClosed);
                         }
                     } else {
                         st.closed_by_server_hold += 1;
@@ -429,11 +439,9 @@ impl Host<Held> for ProbeHost {
         }
     }
 
-    fn after_turn(&mut self, _r: &mut Reactor<Held>) {
+    fn after_turn(&mut self, r: &mut Reactor<Held>) {
         // A connect that completed moved from in flight to established.
-        let st = self.st.borrow();
-        let done = st.established + self.errors.iter().map(|(_, c)| *c).sum::<u64>();
-        drop(st);
+        let done = r.context().established + self.errors.iter().map(|(_, c)| *c).sum::<u64>();
         self.in_flight = self.attempted.saturating_sub(done);
     }
 }
@@ -455,11 +463,6 @@ impl Probe {
             min_rate: 0,
             ..ConnLimits::default()
         };
-        let mut r: Reactor<Held> = Reactor::new(Config {
-            limits,
-            ..Config::default()
-        })?;
-        r.reserve(1 << 16);
         let now = Instant::now();
         let per_source = if spec.sources.is_empty() {
             vec![SourceCount {
@@ -475,7 +478,7 @@ impl Probe {
                 })
                 .collect()
         };
-        let st = Rc::new(RefCell::new(State {
+        let st = State {
             ramping: true,
             established: 0,
             open: 0,
@@ -488,7 +491,15 @@ impl Probe {
             timeline: Vec::new(),
             ramp_start: now,
             per_source,
-        }));
+        };
+        let mut r: Reactor<Held> = Reactor::with_context(
+            Config {
+                limits,
+                ..Config::default()
+            },
+            st,
+        )?;
+        r.reserve(1 << 16);
         let opts = ConnectOptions {
             bind_no_port: true,
             linger_zero: true,
@@ -499,7 +510,6 @@ impl Probe {
             r,
             host: ProbeHost {
                 spec,
-                st,
                 opts,
                 live_sources,
                 rr: 0,
@@ -517,7 +527,7 @@ impl Probe {
     pub fn ramp(&mut self) -> std::io::Result<u64> {
         let now = Instant::now();
         self.host.ramp_start = now;
-        self.host.st.borrow_mut().ramp_start = now;
+        self.r.context_mut().ramp_start = now;
         self.host.ramp(&mut self.r);
         while self.host.stop.is_none() {
             self.r
@@ -530,13 +540,13 @@ impl Probe {
             self.r
                 .turn(&mut self.host, Some(Duration::from_millis(50)))?;
         }
-        self.host.st.borrow_mut().ramping = false;
-        Ok(self.host.st.borrow().open)
+        self.r.context_mut().ramping = false;
+        Ok(self.r.context().open)
     }
 
     /// Connections open now.
     pub fn open(&self) -> u64 {
-        self.host.st.borrow().open
+        self.r.context().open
     }
 
     /// Hold for `hold`, counting connections the server closes, then verify if asked.
@@ -553,11 +563,11 @@ impl Probe {
                 Some((until - now).min(Duration::from_millis(100))),
             )?;
         }
-        let held_end = self.host.st.borrow().open;
+        let held_end = self.r.context().open;
         let (mut alive, mut dead) = (None, None);
         if self.host.spec.verify {
             let deadline = Instant::now() + self.host.spec.verify_timeout;
-            let ids: Vec<ConnId> = self.r.protocols_mut().map(|(id, _)| id).collect();
+            let ids: Vec<ConnId> = self.r.protocols_mut().0.map(|(id, _)| id).collect();
             for id in ids {
                 if let Some(h) = self.r.protocol_mut(id) {
                     if h.phase == Phase::Open {
@@ -570,7 +580,7 @@ impl Probe {
             }
             loop {
                 let (a, d) = {
-                    let st = self.host.st.borrow();
+                    let st = self.r.context();
                     (st.alive, st.dead)
                 };
                 if a + d >= held_end || Instant::now() > deadline + Duration::from_millis(200) {
@@ -579,11 +589,11 @@ impl Probe {
                 self.r
                     .turn(&mut self.host, Some(Duration::from_millis(50)))?;
             }
-            let st = self.host.st.borrow();
+            let st = self.r.context();
             alive = Some(st.alive);
             dead = Some(held_end.saturating_sub(st.alive));
         }
-        let st = self.host.st.borrow();
+        let st = self.r.context();
         Ok(ProbeResult {
             established: st.established,
             attempted: self.host.attempted,

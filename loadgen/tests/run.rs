@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 struct TestServer {
     addr: SocketAddr,
     handle: readyloop::Handle,
-    thread: Option<std::thread::JoinHandle<std::io::Result<readyloop::Stats>>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<readyloop::server::ServerStats>>>,
 }
 
 impl TestServer {
@@ -44,7 +44,7 @@ impl TestServer {
         }
     }
 
-    fn stop(mut self) -> readyloop::Stats {
+    fn stop(mut self) -> readyloop::server::ServerStats {
         self.handle.shutdown();
         self.thread.take().unwrap().join().unwrap().unwrap()
     }
@@ -91,7 +91,7 @@ fn run(spec: &LoadSpec) -> Recorder {
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 #[track_caller]
-fn assert_clean(rec: &Recorder, server: &readyloop::Stats) {
+fn assert_clean(rec: &Recorder, server: &readyloop::server::ServerStats) {
     assert!(
         rec.books_balance(),
         "sent {} != completed {} + failed {} + in flight {}",
@@ -110,9 +110,10 @@ fn assert_clean(rec: &Recorder, server: &readyloop::Stats) {
     );
     // The server answered every reply we counted, and at most the ones still in flight more.
     assert!(
-        server.requests >= rec.completed && server.requests <= rec.completed + rec.in_flight_end,
+        server.http.requests >= rec.completed
+            && server.http.requests <= rec.completed + rec.in_flight_end,
         "server answered {} for {} completed + {} in flight",
-        server.requests,
+        server.http.requests,
         rec.completed,
         rec.in_flight_end
     );
@@ -206,7 +207,15 @@ static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 static SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Protocol for Staller {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
         let mut used = 0;
         while let Some(i) = input[used..].iter().position(|&b| b == b'\n') {
             used += i + 1;
@@ -220,7 +229,7 @@ impl Protocol for Staller {
         }
         Step::cont(used)
     }
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         Verdict::Close
     }
 }
@@ -374,7 +383,15 @@ fn test_binary_errors_exit_codes() {
 struct MiniRedis;
 
 impl Protocol for MiniRedis {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
         let mut used = 0;
         while input.len() - used >= 6 {
             if &input[used..used + 6] != b"PING\r\n" {
@@ -414,6 +431,8 @@ struct AcceptClock(std::sync::Arc<std::sync::Mutex<Vec<Instant>>>);
 impl readyloop::Host<readyloop::protocol::Http> for AcceptClock {
     fn accept(
         &mut self,
+        _r: &mut readyloop::Reactor<readyloop::protocol::Http>,
+        _id: readyloop::ConnId,
         _l: readyloop::ListenerId,
         _p: SocketAddr,
     ) -> Option<readyloop::protocol::Http> {

@@ -233,8 +233,8 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
     if let Some(sig) = outcome.forced_by {
         return Ok(ExitCode::from((128 + sig).clamp(0, 255) as u8));
     }
-    if stats.shutdown_cut > 0 {
-        let n = stats.shutdown_cut;
+    if stats.conns.shutdown_cut > 0 {
+        let n = stats.conns.shutdown_cut;
         let s = if n == 1 { "" } else { "s" };
         eprintln!(
             "readyloop: {n} connection{s} cut with output pending after --shutdown-timeout {}",

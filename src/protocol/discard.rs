@@ -7,12 +7,20 @@ use super::{Cx, Protocol, Step, Verdict};
 pub struct Discard;
 
 impl Protocol for Discard {
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
         Step::cont(input.len())
     }
 
     /// Nothing is ever queued, but flushing keeps the close orderly (FIN, not RST).
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         Verdict::CloseAfterFlush
     }
 }
@@ -25,7 +33,7 @@ mod tests {
     /// Simulates the reactor over `chunks`; returns (output, leftover).
     #[track_caller]
     fn drive(p: &mut Discard, chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         let mut leftover = Vec::new();
         for chunk in chunks {
@@ -57,7 +65,7 @@ mod tests {
 
     #[test]
     fn test_open_eof_closes_after_flush() {
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         assert_eq!(Discard.on_eof(&mut out, &mut cx), Verdict::CloseAfterFlush);
         assert!(out.is_empty());

@@ -10,7 +10,15 @@ use super::{Cx, Protocol, Step, Verdict};
 pub struct Echo;
 
 impl Protocol for Echo {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, _cx: &mut Cx) -> Step {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
         // At least one byte, so a zero budget still progresses.
         let n = input.len().min(budget.max(1));
         out.extend_from_slice(&input[..n]);
@@ -19,7 +27,7 @@ impl Protocol for Echo {
 
     /// Half-close: the client has stopped sending but still expects the echo of
     /// everything it sent, so flush before closing rather than dropping the queue.
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         Verdict::CloseAfterFlush
     }
 }
@@ -33,7 +41,7 @@ mod tests {
     /// output, and returns it with the leftover that was never consumed.
     #[track_caller]
     fn drive(echo: &mut Echo, chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         let mut leftover = Vec::new();
         for chunk in chunks {
@@ -66,7 +74,7 @@ mod tests {
 
     #[test]
     fn test_open_empty_input_consumes_nothing() {
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         let step = Echo.on_input(b"", &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(0));
@@ -75,7 +83,7 @@ mod tests {
 
     #[test]
     fn test_open_eof_flushes_then_closes() {
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         Echo.on_input(b"last words", &mut out, usize::MAX, &mut cx);
         assert_eq!(Echo.on_eof(&mut out, &mut cx), Verdict::CloseAfterFlush);

@@ -70,7 +70,17 @@ const HELLO_BODY_LEN: usize = 13;
 /// Either way the connection is closed and nothing after the bad head is answered.
 pub const RESCAN_FROM: usize = 1024;
 
-/// ConnLimits of the HTTP protocol.
+/// What the HTTP protocol counts, in the context all its connections share
+/// ([`Protocol::Context`]): the server adds these to its stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpCounters {
+    /// Requests answered (an error page for a malformed head is not one).
+    pub requests: u64,
+    /// Malformed requests answered with an error and a close.
+    pub protocol_errors: u64,
+}
+
+/// Limits of the HTTP protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
     /// Longest request head (request line and headers, with the blank line) accepted;
@@ -143,8 +153,14 @@ impl Http {
 
     /// Answers a request whose head could not be accepted (malformed, too large):
     /// there is no trustworthy framing left, so the connection must close.
-    fn reject(&mut self, input: &[u8], out: &mut Vec<u8>, cx: &mut Cx, e: ErrorPage) -> Step {
-        cx.protocol_errors += 1;
+    fn reject(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        cx: &mut Cx<HttpCounters>,
+        e: ErrorPage,
+    ) -> Step {
+        cx.ctx.protocol_errors += 1;
         e.write(out, Conn::Close, false);
         self.close_step(input)
     }
@@ -156,7 +172,7 @@ impl Http {
         req: &Request<'_, '_>,
         body_present: bool,
         out: &mut Vec<u8>,
-        cx: &mut Cx,
+        cx: &mut Cx<HttpCounters>,
     ) -> Option<u64> {
         let info = inspect(req.headers);
         let http11 = req.version == Some(1);
@@ -170,14 +186,14 @@ impl Http {
         };
         if info.bad_length {
             // Without a trustworthy length the next request's start is unknown.
-            cx.protocol_errors += 1;
+            cx.ctx.protocol_errors += 1;
             BAD_REQUEST.write(out, Conn::Close, false);
             self.closing = true;
             return None;
         }
         if info.chunked {
             // Chunked bodies are not parsed, so the framing is unknown: close.
-            cx.requests += 1;
+            cx.ctx.requests += 1;
             NOT_IMPLEMENTED.write(out, Conn::Close, false);
             self.closing = true;
             return None;
@@ -187,7 +203,7 @@ impl Http {
         if info.expect_continue && http11 && body_len > 0 && !body_present {
             out.extend_from_slice(CONTINUE);
         }
-        cx.requests += 1;
+        cx.ctx.requests += 1;
         let method = req.method.unwrap_or("");
         let head_only = method == "HEAD";
         let route = route(req.path.unwrap_or(""));
@@ -232,7 +248,13 @@ impl Http {
 
     /// The head starting at `input[pos..]` is incomplete: reject it if it is already
     /// too long, else leave it for the reactor to join with more bytes.
-    fn wait_for_head(&mut self, input: &[u8], pos: usize, out: &mut Vec<u8>, cx: &mut Cx) -> Step {
+    fn wait_for_head(
+        &mut self,
+        input: &[u8],
+        pos: usize,
+        out: &mut Vec<u8>,
+        cx: &mut Cx<HttpCounters>,
+    ) -> Step {
         let len = input.len() - pos;
         if len > self.max_head as usize {
             return self.reject(input, out, cx, TOO_LARGE);
@@ -260,7 +282,15 @@ impl Default for Http {
 }
 
 impl Protocol for Http {
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Step {
+    type Context = HttpCounters;
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+        cx: &mut Cx<HttpCounters>,
+    ) -> Step {
         if self.closing {
             return self.close_step(input);
         }
@@ -313,7 +343,7 @@ impl Protocol for Http {
 
     /// Whatever was complete has been answered already. If a body is still streaming
     /// the client (which only half-closed) still wants it: finish it, then close.
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<HttpCounters>) -> Verdict {
         self.closing = true;
         self.closing_verdict()
     }
@@ -327,7 +357,12 @@ impl Protocol for Http {
         self.discard_left > 0
     }
 
-    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, _cx: &mut Cx) -> Verdict {
+    fn on_drained(
+        &mut self,
+        out: &mut Vec<u8>,
+        budget: usize,
+        _cx: &mut Cx<HttpCounters>,
+    ) -> Verdict {
         if self.body_left > 0 {
             // At least one byte so a zero budget still progresses; at most MAX_CHUNK
             // so a huge budget cannot balloon the queue. Fits usize: <= MAX_CHUNK.
@@ -589,7 +624,8 @@ mod tests {
         eof: bool,
     ) -> Run {
         let mut http = Http::new(cfg);
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let mut leftover = Vec::new();
         let mut verdict = Verdict::Continue;
@@ -626,8 +662,8 @@ mod tests {
             out,
             verdict,
             leftover,
-            requests: cx.requests,
-            errors: cx.protocol_errors,
+            requests: cx.ctx.requests,
+            errors: cx.ctx.protocol_errors,
         }
     }
 
@@ -731,13 +767,14 @@ mod tests {
         let req = b"GET /bytes/16384 HTTP/1.1\r\nHost: x\r\n\r\n";
         let input = req.repeat(60_000 / req.len());
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let step = http.on_input(&input, &mut out, 64 * 1024, &mut cx);
         assert_eq!(step.verdict, Verdict::Continue);
         assert_eq!(step.consumed, 4 * req.len(), "four answers reach 64 KiB");
         assert!(out.len() < 64 * 1024 + 16384 + 200, "{} bytes", out.len());
-        assert_eq!(cx.requests, 4);
+        assert_eq!(cx.ctx.requests, 4);
         // A zero budget still answers one request: every call progresses.
         let mut out = Vec::new();
         let step = http.on_input(&input[step.consumed..], &mut out, 0, &mut cx);
@@ -769,7 +806,8 @@ mod tests {
     fn test_idle_pipelined_16_answered_in_order() {
         let input = GET.repeat(16);
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let step = http.on_input(&input, &mut out, usize::MAX, &mut cx);
         assert_eq!(
@@ -778,7 +816,7 @@ mod tests {
             "one call answers the whole batch"
         );
         assert_eq!(out, HELLO.repeat(16));
-        assert_eq!(cx.requests, 16);
+        assert_eq!(cx.ctx.requests, 16);
     }
 
     #[test]
@@ -853,7 +891,8 @@ mod tests {
     fn test_idle_connection_close_stops_answering() {
         let input = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n";
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let step = http.on_input(input, &mut out, usize::MAX, &mut cx);
         assert_eq!(
@@ -874,7 +913,7 @@ mod tests {
             }
         );
         assert_eq!(out, HELLO_CLOSE);
-        assert_eq!(cx.requests, 1);
+        assert_eq!(cx.ctx.requests, 1);
     }
 
     #[test]
@@ -984,7 +1023,8 @@ mod tests {
         let input = b"GET /bytes/1000000 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
         let first_len = input.len() - 18;
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let step = http.on_input(input, &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(first_len), "the pipelined GET must wait");
@@ -1002,14 +1042,15 @@ mod tests {
             head_len + FIRST_CHUNK + 1,
             "zero budget still progresses"
         );
-        assert_eq!(cx.requests, 1);
+        assert_eq!(cx.ctx.requests, 1);
     }
 
     #[test]
     fn test_streaming_close_flushes_at_once_and_streams() {
         let input = b"GET /bytes/100000 HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n";
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let step = http.on_input(input, &mut out, usize::MAX, &mut cx);
         // The close is said at once, so the body streams in the reactor's Flushing
@@ -1028,7 +1069,7 @@ mod tests {
         }
         assert_eq!(last, Verdict::CloseAfterFlush);
         assert_eq!(out, bytes_response(100_000, "Connection: close\r\n"));
-        assert_eq!(cx.requests, 1);
+        assert_eq!(cx.ctx.requests, 1);
     }
 
     #[test]
@@ -1075,7 +1116,8 @@ mod tests {
     #[test]
     fn test_discarding_body_consumed_as_it_arrives() {
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         let head = b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n";
         assert_eq!(
@@ -1109,7 +1151,8 @@ mod tests {
     fn test_idle_expect_continue_sent_before_body() {
         let head = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         assert_eq!(
             http.on_input(head, &mut out, usize::MAX, &mut cx),
@@ -1242,7 +1285,8 @@ mod tests {
         // Everything but the final CRLF CRLF: partial, kept.
         let partial = &head[..head.len() - 4];
         let mut http = Http::default();
-        let mut cx = Cx::new(Instant::now());
+        let mut counters = HttpCounters::default();
+        let mut cx = Cx::new(Instant::now(), &mut counters);
         let mut out = Vec::new();
         assert_eq!(
             http.on_input(partial, &mut out, usize::MAX, &mut cx),
@@ -1262,7 +1306,7 @@ mod tests {
         let step = http.on_input(&input, &mut out, usize::MAX, &mut cx);
         assert_eq!(step.verdict, Verdict::CloseAfterFlush);
         assert!(text(&out).starts_with("HTTP/1.1 400 Bad Request\r\n"));
-        assert_eq!(cx.protocol_errors, 1);
+        assert_eq!(cx.ctx.protocol_errors, 1);
         // A short head is re-parsed every time: the same NUL is rejected at once.
         let run = drive(&[b"GET / HTTP/1.1\r\nX: a", b"\0"]);
         assert_error_close(&run, b"", "400 Bad Request");

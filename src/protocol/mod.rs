@@ -12,13 +12,14 @@
 //!
 //! let mut echo = Echo::default();
 //! let mut out = Vec::new();
-//! let mut cx = Cx::new(Instant::now());
+//! let mut cx = Cx::unit(Instant::now());
 //! let step = echo.on_input(b"hello", &mut out, usize::MAX, &mut cx);
 //! assert_eq!(step.consumed, 5);
 //! assert_eq!(step.verdict, Verdict::Continue);
 //! assert_eq!(out, b"hello");
 //! ```
 
+use crate::reactor::ConnId;
 use std::time::Instant;
 
 mod discard;
@@ -30,7 +31,7 @@ mod source;
 pub use discard::Discard;
 pub use echo::Echo;
 #[cfg(feature = "http")]
-pub use http::{Http, HttpConfig};
+pub use http::{Http, HttpConfig, HttpCounters};
 pub use source::{fill_pattern, Source, PATTERN};
 
 /// What a protocol wants done with its connection after an event.
@@ -67,27 +68,92 @@ impl Step {
     }
 }
 
-/// Per-call context: the time of this reactor turn and counters the protocol may bump.
+/// Per-call context: the time of this reactor turn, the connection's id, and the
+/// state the host gave the reactor for all its connections to share.
 ///
 /// Time is passed in rather than read from the clock so that protocols stay
-/// deterministic under test.
+/// deterministic under test. The shared state (`ctx`, of the protocol's
+/// [`Protocol::Context`] type) is how connections reach what is not theirs: a
+/// key-value store's map, a chat room's outbox, a load generator's recorder. It lives in
+/// the reactor ([`crate::Reactor::context_mut`]) and is lent to one protocol call at a
+/// time, so no `Rc<RefCell<..>>` is needed.
+///
+/// ```
+/// use readyloop::protocol::Cx;
+/// use std::time::Instant;
+///
+/// let mut seen = 0u64;
+/// let cx = Cx::new(Instant::now(), &mut seen);
+/// *cx.ctx += 1;
+/// assert_eq!(seen, 1);
+/// ```
 #[derive(Debug)]
-pub struct Cx {
+pub struct Cx<'a, C> {
     /// The time of this reactor turn.
     pub now: Instant,
-    /// Requests (or other protocol units) completed; added to the reactor's stats.
-    pub requests: u64,
-    /// Malformed input answered with an error; added to the reactor's stats.
-    pub protocol_errors: u64,
+    /// The state shared by every connection of the reactor.
+    pub ctx: &'a mut C,
+    id: ConnId,
 }
 
-impl Cx {
-    /// A context at time `now` with zeroed counters.
-    pub fn new(now: Instant) -> Cx {
+impl Cx<'static, ()> {
+    /// A detached context for a protocol whose context is `()` (tests, fuzzing).
+    ///
+    /// ```
+    /// use readyloop::protocol::{Cx, Echo, Protocol};
+    /// let mut out = Vec::new();
+    /// Echo.on_input(b"hi", &mut out, usize::MAX, &mut Cx::unit(std::time::Instant::now()));
+    /// assert_eq!(out, b"hi");
+    /// ```
+    pub fn unit(now: Instant) -> Cx<'static, ()> {
+        // A box of a zero-sized value allocates nothing, so leaking it costs nothing.
+        Cx::new(now, Box::leak(Box::new(())))
+    }
+}
+
+impl<'a, C> Cx<'a, C> {
+    /// A context at time `now` lending `ctx`, for a protocol driven outside a reactor
+    /// (tests, fuzzing): its [`Cx::id`] is [`ConnId::DETACHED`].
+    pub fn new(now: Instant, ctx: &'a mut C) -> Cx<'a, C> {
         Cx {
             now,
-            requests: 0,
-            protocol_errors: 0,
+            ctx,
+            id: ConnId::DETACHED,
+        }
+    }
+
+    pub(crate) fn of(now: Instant, id: ConnId, ctx: &'a mut C) -> Cx<'a, C> {
+        Cx { now, ctx, id }
+    }
+
+    /// The connection this call is about: the id [`crate::Reactor::send`] and
+    /// [`crate::Reactor::close`] take, and [`crate::Host::closed`] reports.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The same call with a part of the shared state (or another state altogether)
+    /// lent instead: how a protocol that wraps others gives each the context it
+    /// expects.
+    ///
+    /// ```
+    /// use readyloop::protocol::{Cx, Echo, Protocol};
+    /// use std::time::Instant;
+    ///
+    /// struct Mine { echoed: u64 }
+    /// let mut mine = Mine { echoed: 0 };
+    /// let mut cx = Cx::new(Instant::now(), &mut mine);
+    /// let mut out = Vec::new();
+    /// // Echo's context is `()`: lend it one for the inner call.
+    /// let step = Echo.on_input(b"hi", &mut out, usize::MAX, &mut cx.with(&mut ()));
+    /// cx.ctx.echoed += step.consumed as u64;
+    /// assert_eq!(mine.echoed, 2);
+    /// ```
+    pub fn with<'b, D>(&self, ctx: &'b mut D) -> Cx<'b, D> {
+        Cx {
+            now: self.now,
+            ctx,
+            id: self.id,
         }
     }
 }
@@ -97,6 +163,10 @@ impl Cx {
 /// Keep the state small: it lives inline in the connection's slab slot, so every byte
 /// here is paid by every idle connection.
 pub trait Protocol {
+    /// The state all connections of a reactor share, lent to every call through
+    /// [`Cx::ctx`]: `()` for a protocol that needs none.
+    type Context;
+
     /// Bytes arrived. Use a prefix of `input`, append any reply to `out`, and say how
     /// much was used. Returning `consumed < input.len()` keeps the rest for later (a
     /// partial request); the reactor bounds how much it will keep (`max_input`).
@@ -108,16 +178,22 @@ pub trait Protocol {
     /// megabytes (and hold up every other connection while it does). A protocol should
     /// use at least one unit per call even when `budget` is small, so it always
     /// progresses.
-    fn on_input(&mut self, input: &[u8], out: &mut Vec<u8>, budget: usize, cx: &mut Cx) -> Step;
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+        cx: &mut Cx<Self::Context>,
+    ) -> Step;
 
     /// The peer shut down its writing side (read returned 0). The default finishes
     /// sending what is queued and then closes.
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<Self::Context>) -> Verdict {
         Verdict::CloseAfterFlush
     }
 
     /// An outbound connection finished connecting (loadgen's clients start here).
-    fn on_connected(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_connected(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<Self::Context>) -> Verdict {
         Verdict::Continue
     }
 
@@ -132,7 +208,12 @@ pub trait Protocol {
 
     /// The output queue is empty and the socket is writable: produce more. Append at
     /// most about `budget` bytes; the reactor calls again while the socket accepts them.
-    fn on_drained(&mut self, _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Verdict {
+    fn on_drained(
+        &mut self,
+        _out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<Self::Context>,
+    ) -> Verdict {
         Verdict::Continue
     }
 
@@ -144,13 +225,14 @@ pub trait Protocol {
     }
 
     /// When the protocol next wants [`Protocol::on_timer`] called (an open-loop send
-    /// schedule). `None`: no timer.
-    fn poll_at(&self) -> Option<Instant> {
+    /// schedule). `None`: no timer. Asked after every call that may have changed it;
+    /// `ctx` is the shared context (a schedule kept there, not in every slot).
+    fn poll_at(&self, _ctx: &Self::Context) -> Option<Instant> {
         None
     }
 
     /// The time given by [`Protocol::poll_at`] has come.
-    fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_timer(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<Self::Context>) -> Verdict {
         Verdict::Continue
     }
 }

@@ -76,14 +76,22 @@ impl Source {
 }
 
 impl Protocol for Source {
+    type Context = ();
+
     /// Whatever the client sends is consumed and ignored: a source only talks.
-    fn on_input(&mut self, input: &[u8], _out: &mut Vec<u8>, _budget: usize, _cx: &mut Cx) -> Step {
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
         Step::cont(input.len())
     }
 
     /// The stream has no end, so there is nothing worth flushing once the client is
     /// gone: close now.
-    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx) -> Verdict {
+    fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<()>) -> Verdict {
         Verdict::Close
     }
 
@@ -93,7 +101,7 @@ impl Protocol for Source {
 
     /// Appends `budget` bytes, clamped to `1..=MAX_CHUNK`: at least one so that a zero
     /// budget still makes progress, at most `MAX_CHUNK` to bound the queue.
-    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, _cx: &mut Cx) -> Verdict {
+    fn on_drained(&mut self, out: &mut Vec<u8>, budget: usize, _cx: &mut Cx<()>) -> Verdict {
         let n = budget.clamp(1, MAX_CHUNK);
         fill_pattern(out, self.offset, n);
         // Wrapping keeps the pattern continuous because PATTERN_LEN divides 2^64.
@@ -118,7 +126,7 @@ mod tests {
     /// Simulates the reactor draining a source with the given budgets in turn.
     #[track_caller]
     fn drain(src: &mut Source, budgets: &[usize]) -> Vec<u8> {
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         for &b in budgets {
             assert!(src.wants_drained());
@@ -194,7 +202,7 @@ mod tests {
     #[test]
     fn test_streaming_input_dropped() {
         let mut src = Source::new();
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         let mut out = Vec::new();
         let step = src.on_input(b"GET / HTTP/1.1\r\n\r\n", &mut out, usize::MAX, &mut cx);
         assert_eq!(step, Step::cont(18));
@@ -205,7 +213,7 @@ mod tests {
     #[test]
     fn test_streaming_eof_closes_now() {
         let mut src = Source::new();
-        let mut cx = Cx::new(Instant::now());
+        let mut cx = Cx::unit(Instant::now());
         assert_eq!(src.on_eof(&mut Vec::new(), &mut cx), Verdict::Close);
     }
 

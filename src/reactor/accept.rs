@@ -118,14 +118,24 @@ impl<P: Protocol> Reactor<P> {
             self.reject(sock);
             return;
         }
-        let Some(proto) = host.accept(ListenerId(idx), peer) else {
+        // The id the connection will have: the slab's next free slot (nothing else can
+        // take it while the host decides: connect and adopt refuse inside accept, and
+        // slots are freed only at the end of a turn) and a fresh generation.
+        let id = ConnId {
+            key: self.conns.vacant_key(),
+            gen: self.fresh_gen(),
+        };
+        self.accepting = Some((id, 0));
+        let proto = host.accept(self, id, ListenerId(idx), peer);
+        let profile = self.accepting.take().map_or(0, |(_, p)| p);
+        let Some(proto) = proto else {
             self.reject(sock);
             return;
         };
         if nodelay {
             let _ = sock.set_nodelay(true);
         }
-        if let Err((e, _)) = self.insert_open(sock, proto) {
+        if let Err((e, _)) = self.insert_open(sock, id.gen, profile, proto) {
             if let Some(errno) = e.raw_os_error() {
                 self.sh.stats.count_errno(errno);
             }

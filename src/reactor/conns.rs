@@ -30,28 +30,48 @@ impl<P: Protocol> Reactor<P> {
         stream: std::net::TcpStream,
         proto: P,
     ) -> Result<ConnId, (io::Error, P)> {
+        if let Err(e) = self.refuse_inside_accept() {
+            return Err((e, proto));
+        }
         if let Err(e) = stream.set_nonblocking(true) {
             return Err((e, proto));
         }
         // Data that arrived before: epoll reports a socket's current readiness when it
         // is registered, so the first turn reads it.
-        self.insert_open(TcpStream::from_std(stream), proto)
+        let gen = self.fresh_gen();
+        self.insert_open(TcpStream::from_std(stream), gen, 0, proto)
+    }
+
+    /// Inside [`Host::accept`] the slot of the connection being accepted is promised to
+    /// it (its [`ConnId`] is already the host's), so no other connection may take it.
+    fn refuse_inside_accept(&self) -> io::Result<()> {
+        if self.accepting.is_some() {
+            return Err(io::Error::other(
+                "cannot open a connection from inside Host::accept (its slot is reserved \
+                 for the connection being accepted): open it from a timer or after_turn",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A generation no live connection or timer has.
+    pub(super) fn fresh_gen(&mut self) -> u32 {
+        self.next_gen = self.next_gen.wrapping_add(1);
+        self.next_gen
     }
 
     /// Insert a connected socket (accepted or adopted) in the open state, on the idle
-    /// clock.
+    /// clock of limit profile `profile`.
     pub(super) fn insert_open(
         &mut self,
         sock: TcpStream,
+        gen: u32,
+        profile: u8,
         proto: P,
     ) -> Result<ConnId, (io::Error, P)> {
-        let id = self.insert(sock, State::Open, proto)?;
+        let id = self.insert(sock, gen, State::Open, proto)?;
         if let Some(c) = self.conns.get_mut(id.key) {
-            c.timeout_at = self
-                .sh
-                .now_ns
-                .saturating_add(self.sh.limits.idle_timeout.map_or(u64::MAX, dur_ns));
-            c.refresh_deadline(&mut self.sh, id.key);
+            c.set_profile(&mut self.sh, id.key, profile);
         }
         Ok(id)
     }
@@ -61,6 +81,7 @@ impl<P: Protocol> Reactor<P> {
     pub(super) fn insert(
         &mut self,
         mut sock: TcpStream,
+        gen: u32,
         state: State,
         proto: P,
     ) -> Result<ConnId, (io::Error, P)> {
@@ -79,8 +100,6 @@ impl<P: Protocol> Reactor<P> {
         ) {
             return Err((e, proto));
         }
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let gen = self.next_gen;
         entry.insert(Conn::new(sock, gen, state, proto));
         self.sh.stats.active = self.conns.len() as u64;
         let active = (self.conns.len() - self.closing.len()) as u64;
@@ -99,6 +118,9 @@ impl<P: Protocol> Reactor<P> {
         opts: &ConnectOptions,
         proto: P,
     ) -> Result<ConnId, (io::Error, P)> {
+        if let Err(e) = self.refuse_inside_accept() {
+            return Err((e, proto));
+        }
         let sock = match open_outbound(addr, opts) {
             Ok(s) => s,
             Err(e) => {
@@ -109,24 +131,71 @@ impl<P: Protocol> Reactor<P> {
             }
         };
         self.sh.stats.connects_started += 1;
-        let id = self.insert(sock, State::Connecting, proto)?;
-        let timeout = self.sh.limits.connect_timeout;
+        let gen = self.fresh_gen();
+        let id = self.insert(sock, gen, State::Connecting, proto)?;
         if let Some(c) = self.conns.get_mut(id.key) {
-            c.timeout_at = timeout.map_or(crate::timer::NEVER, |d| {
-                self.sh
-                    .now_ns
-                    .saturating_add(d.as_nanos().min(u64::MAX as u128 / 2) as u64)
-            });
-            c.refresh_deadline(&mut self.sh, id.key);
+            c.set_profile(&mut self.sh, id.key, 0);
         }
         Ok(id)
+    }
+
+    /// Register another set of per-connection limits (a profile), for
+    /// [`Reactor::set_limits`]: slow clients on one listener, trusted peers with
+    /// bigger buffers. A connection keeps only a one-byte index into them, so its slot
+    /// does not grow. Up to 31 besides the reactor's own `Config::limits`.
+    ///
+    /// ```
+    /// use readyloop::{protocol::Echo, Config, ConnLimits, Reactor};
+    /// use std::time::Duration;
+    ///
+    /// let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+    /// let patient = r
+    ///     .add_limits(ConnLimits {
+    ///         idle_timeout: Some(Duration::from_secs(3600)),
+    ///         ..ConnLimits::default()
+    ///     })
+    ///     .unwrap();
+    /// assert_ne!(patient, readyloop::LimitsId::DEFAULT);
+    /// ```
+    pub fn add_limits(&mut self, limits: ConnLimits) -> io::Result<LimitsId> {
+        let n = self.sh.profiles.len();
+        if n >= crate::conn::MAX_PROFILES {
+            return Err(io::Error::other(format!(
+                "at most {} limit profiles besides the default",
+                crate::conn::MAX_PROFILES - 1
+            )));
+        }
+        self.sh.profiles.push(Profile::of(&limits));
+        Ok(LimitsId(n as u8))
+    }
+
+    /// Apply a limit profile to a connection (also from inside [`Host::accept`], to the
+    /// connection being accepted). The clock of its current state restarts under the
+    /// new limits. Returns false if the id is stale or the profile unknown.
+    pub fn set_limits(&mut self, id: ConnId, limits: LimitsId) -> bool {
+        if usize::from(limits.0) >= self.sh.profiles.len() {
+            return false;
+        }
+        if let Some((accepting, profile)) = self.accepting.as_mut() {
+            if *accepting == id {
+                *profile = limits.0;
+                return true;
+            }
+        }
+        match self.conns.get_mut(id.key) {
+            Some(c) if c.gen == id.gen && c.state() != State::Closed => {
+                c.set_profile(&mut self.sh, id.key, limits.0);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Close a connection now (counted as [`CloseReason::Host`]). Returns false if the
     /// id is stale.
     pub fn close(&mut self, id: ConnId) -> bool {
         match self.conns.get(id.key) {
-            Some(c) if c.gen == id.gen && c.state != State::Closed => {
+            Some(c) if c.gen == id.gen && c.state() != State::Closed => {
                 self.close_conn(id.key, CloseReason::Host);
                 true
             }
@@ -134,13 +203,25 @@ impl<P: Protocol> Reactor<P> {
         }
     }
 
-    /// Every live connection's protocol (e.g. to account for requests in flight when a
-    /// run ends).
-    pub fn protocols_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut P)> + '_ {
-        self.conns
+    /// Every live connection's protocol, with the shared context beside them so each
+    /// can report into it (loadgen counts the requests still in flight when a run
+    /// ends).
+    ///
+    /// ```
+    /// use readyloop::{protocol::Echo, Config, Reactor};
+    /// let mut r: Reactor<Echo> = Reactor::new(Config::default()).unwrap();
+    /// let (protocols, _ctx) = r.protocols_mut();
+    /// assert_eq!(protocols.count(), 0);
+    /// ```
+    pub fn protocols_mut(
+        &mut self,
+    ) -> (impl Iterator<Item = (ConnId, &mut P)> + '_, &mut P::Context) {
+        let it = self
+            .conns
             .iter_mut()
-            .filter(|(_, c)| c.state != State::Closed)
-            .map(|(key, c)| (ConnId { key, gen: c.gen }, &mut c.proto))
+            .filter(|(_, c)| c.state() != State::Closed)
+            .map(|(key, c)| (ConnId { key, gen: c.gen }, &mut c.proto));
+        (it, &mut self.sh.ctx)
     }
 
     /// Write `data` on a live connection from the host (behind any queued output, under
@@ -150,7 +231,7 @@ impl<P: Protocol> Reactor<P> {
         let Some(c) = self.conns.get_mut(id.key) else {
             return false;
         };
-        if c.gen != id.gen || c.state != State::Open {
+        if c.gen != id.gen || c.state() != State::Open {
             return false;
         }
         self.sh.last_errno = None;
@@ -163,7 +244,7 @@ impl<P: Protocol> Reactor<P> {
     /// The protocol of a live connection.
     pub fn protocol_mut(&mut self, id: ConnId) -> Option<&mut P> {
         match self.conns.get_mut(id.key) {
-            Some(c) if c.gen == id.gen && c.state != State::Closed => Some(&mut c.proto),
+            Some(c) if c.gen == id.gen && c.state() != State::Closed => Some(&mut c.proto),
             _ => None,
         }
     }
@@ -177,7 +258,7 @@ impl<P: Protocol> Reactor<P> {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        if c.state == State::Closed {
+        if c.state() == State::Closed {
             return; // closed earlier in this batch: the event is stale
         }
         if let Err(reason) = c.on_ready(&mut self.sh, key, readable, writable, hup) {
@@ -189,7 +270,7 @@ impl<P: Protocol> Reactor<P> {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        if c.state == State::Closed {
+        if c.state() == State::Closed {
             return;
         }
         c.set_state(State::Closed);

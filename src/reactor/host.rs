@@ -13,11 +13,30 @@ pub struct ConnId {
     pub(crate) gen: u32,
 }
 
+impl ConnId {
+    /// The id of a protocol driven outside any reactor ([`crate::protocol::Cx::new`]):
+    /// it names no connection, so `send` and `close` with it fail.
+    pub const DETACHED: ConnId = ConnId {
+        key: usize::MAX,
+        gen: u32::MAX,
+    };
+}
+
 /// Identifies a host timer set with [`Reactor::set_timer`], to cancel it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId {
     pub(crate) slot: usize,
     pub(crate) gen: u32,
+}
+
+/// Identifies a set of per-connection limits registered with
+/// [`Reactor::add_limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LimitsId(pub(crate) u8);
+
+impl LimitsId {
+    /// The reactor's own limits (`Config::limits`), which every connection starts with.
+    pub const DEFAULT: LimitsId = LimitsId(0);
 }
 
 /// Identifies a listener of one reactor.
@@ -33,7 +52,19 @@ pub struct SourceId(pub usize);
 pub trait Host<P: Protocol> {
     /// A listener accepted a connection from `peer`: the protocol to drive it, or
     /// `None` to close it at once (counted as rejected).
-    fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {
+    ///
+    /// `id` is the connection's id if it is taken: keep it to [`Reactor::send`] to it
+    /// later (a chat room's member list), or give it a limit profile now with
+    /// [`Reactor::set_limits`]. Its slot is reserved for it meanwhile, so
+    /// [`Reactor::connect`] and [`Reactor::adopt`] fail inside this call: open other
+    /// connections from a timer or [`Host::after_turn`].
+    fn accept(
+        &mut self,
+        _reactor: &mut Reactor<P>,
+        _id: ConnId,
+        _listener: ListenerId,
+        _peer: SocketAddr,
+    ) -> Option<P> {
         None
     }
 
@@ -80,7 +111,13 @@ impl<F> std::fmt::Debug for ServeWith<F> {
 }
 
 impl<P: Protocol, F: FnMut() -> P> Host<P> for ServeWith<F> {
-    fn accept(&mut self, _listener: ListenerId, _peer: SocketAddr) -> Option<P> {
+    fn accept(
+        &mut self,
+        _reactor: &mut Reactor<P>,
+        _id: ConnId,
+        _listener: ListenerId,
+        _peer: SocketAddr,
+    ) -> Option<P> {
         Some((self.0)())
     }
 }

@@ -7,11 +7,14 @@ use super::*;
 impl<P: Protocol> Reactor<P> {
     /// When the reactor next needs [`Reactor::turn`] even if its descriptor
     /// ([`AsRawFd::as_raw_fd`]) stays quiet: now if work is left over from the last turn
-    /// (a budget ran out, a listener is still ready), else its earliest timer; `None`
-    /// when it has no timer at all.
+    /// (a budget ran out, a listener is still ready, the last poll took a full batch of
+    /// events and more may wait), else its earliest timer; `None` when it has no timer
+    /// at all.
     ///
     /// A host that owns its loop waits until the descriptor is readable or this time
-    /// comes, then calls `turn(host, Some(Duration::ZERO))`.
+    /// comes, then calls `turn(host, Some(Duration::ZERO))`. Waiting edge-triggered (a
+    /// `mio::Poll` of the host's, tokio's `AsyncFd`) is safe too: whenever events may
+    /// be left that would raise no new edge, this says now.
     ///
     /// ```
     /// use readyloop::{protocol::Echo, Config, Reactor};
@@ -22,7 +25,7 @@ impl<P: Protocol> Reactor<P> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn poll_at(&self) -> Option<Instant> {
-        if self.has_leftovers() {
+        if self.has_leftovers() || self.events_full {
             return Some(Instant::now());
         }
         self.sh

@@ -13,7 +13,7 @@
 //!    listener is retried at once if any connection closed.
 
 use crate::buffer::BufPool;
-use crate::conn::{flag, Conn, ConnLimits, Shared, State};
+use crate::conn::{flag, Conn, ConnLimits, Profile, Shared, State};
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
 use crate::reject::{self, Lingerer, Rejects, Reserve};
@@ -47,7 +47,7 @@ use accept::Listener;
 pub use conns::ConnectOptions;
 use handle::{Control, SnapshotQueue};
 pub use handle::{Handle, Snapshot};
-pub use host::{ConnId, Host, ListenerId, ServeWith, SourceId, TimerId};
+pub use host::{ConnId, Host, LimitsId, ListenerId, ServeWith, SourceId, TimerId};
 
 /// Tokens at or above this value are not connections.
 const SPECIAL: usize = 1 << 48;
@@ -137,12 +137,17 @@ pub struct Reactor<P: Protocol> {
     conns: Slab<Conn<P>>,
     listeners: Vec<Option<Listener>>,
     sources: Slab<()>,
-    sh: Shared,
+    sh: Shared<P::Context>,
     cfg: Config,
     ctl: Arc<Control>,
     /// Closed connections to remove at the end of the batch.
     closing: Vec<(usize, CloseReason, Option<i32>)>,
     next_gen: u32,
+    /// Inside `Host::accept`: the id promised to the connection being accepted and the
+    /// limit profile the host gave it.
+    accepting: Option<(ConnId, u8)>,
+    /// The last poll filled the event buffer (more events may be ready).
+    events_full: bool,
     closed_any: bool,
     shutdown_at: Option<Nanos>,
     stopped: bool,
@@ -169,9 +174,39 @@ struct HostTimer {
     gen: u32,
 }
 
-impl<P: Protocol> Reactor<P> {
-    /// A reactor with no listeners and no connections.
+impl<P: Protocol> Reactor<P>
+where
+    P::Context: Default,
+{
+    /// A reactor with no listeners and no connections, its shared context
+    /// ([`Protocol::Context`]) the default one.
     pub fn new(cfg: Config) -> io::Result<Reactor<P>> {
+        Reactor::with_context(cfg, P::Context::default())
+    }
+}
+
+impl<P: Protocol> Reactor<P> {
+    /// A reactor with no listeners and no connections, lending `ctx` to every protocol
+    /// call ([`crate::protocol::Cx::ctx`]); the host reaches it with
+    /// [`Reactor::context_mut`].
+    ///
+    /// ```
+    /// use readyloop::protocol::{Cx, Protocol, Step};
+    /// use readyloop::{Config, Reactor};
+    ///
+    /// /// Counts the bytes every connection receives, in one shared total.
+    /// struct Count;
+    /// impl Protocol for Count {
+    ///     type Context = u64;
+    ///     fn on_input(&mut self, input: &[u8], _: &mut Vec<u8>, _: usize, cx: &mut Cx<u64>) -> Step {
+    ///         *cx.ctx += input.len() as u64;
+    ///         Step::cont(input.len())
+    ///     }
+    /// }
+    /// let mut r: Reactor<Count> = Reactor::with_context(Config::default(), 0).unwrap();
+    /// assert_eq!(*r.context_mut(), 0);
+    /// ```
+    pub fn with_context(cfg: Config, ctx: P::Context) -> io::Result<Reactor<P>> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let now = Instant::now();
@@ -190,8 +225,6 @@ impl<P: Protocol> Reactor<P> {
         } else {
             None
         };
-        let mut limits = cfg.limits.clone();
-        limits.output_high_water = limits.output_high_water.min(limits.max_output);
         Ok(Reactor {
             events: Events::with_capacity(cfg.event_capacity.max(16)),
             poll,
@@ -199,8 +232,8 @@ impl<P: Protocol> Reactor<P> {
             listeners: Vec::new(),
             sources: Slab::new(),
             sh: Shared {
-                rate: crate::conn::RateClock::of(&limits),
-                limits,
+                ctx,
+                profiles: vec![Profile::of(&cfg.limits)],
                 scratch: vec![0; cfg.read_buffer.max(512)],
                 out: Vec::with_capacity(cfg.read_buffer.max(512)),
                 pool: BufPool::default(),
@@ -235,6 +268,8 @@ impl<P: Protocol> Reactor<P> {
             }),
             closing: Vec::new(),
             next_gen: 0,
+            accepting: None,
+            events_full: false,
             closed_any: false,
             shutdown_at: None,
             stopped: false,
@@ -262,6 +297,17 @@ impl<P: Protocol> Reactor<P> {
             self.sh.pool.pooled(),
             self.sh.pool.pooled_bytes(),
         )
+    }
+
+    /// The state every connection's protocol shares ([`Protocol::Context`]).
+    pub fn context(&self) -> &P::Context {
+        &self.sh.ctx
+    }
+
+    /// The shared state, to change: a host reads what its protocols gathered, or
+    /// leaves them something (from [`Host`] callbacks or between turns).
+    pub fn context_mut(&mut self) -> &mut P::Context {
+        &mut self.sh.ctx
     }
 
     /// The time of the current turn.
@@ -376,7 +422,7 @@ impl<P: Protocol> Reactor<P> {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(c) = self.conns.get_mut(key) {
-                if c.state == State::Closed {
+                if c.state() == State::Closed {
                     continue;
                 }
                 if let Err(reason) = c.begin_shutdown() {
@@ -404,7 +450,7 @@ impl<P: Protocol> Reactor<P> {
         let keys: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.state != State::Closed)
+            .filter(|(_, c)| c.state() != State::Closed)
             .map(|(k, _)| k)
             .collect();
         for k in keys {
@@ -469,13 +515,14 @@ mod tests {
     struct Counting(Rc<Cell<u32>>);
 
     impl Protocol for Counting {
-        fn on_input(&mut self, input: &[u8], _: &mut Vec<u8>, _: usize, _: &mut Cx) -> Step {
+        type Context = ();
+        fn on_input(&mut self, input: &[u8], _: &mut Vec<u8>, _: usize, _: &mut Cx<()>) -> Step {
             Step::cont(input.len())
         }
         fn wants_drained(&self) -> bool {
             true
         }
-        fn on_drained(&mut self, _: &mut Vec<u8>, _: usize, _: &mut Cx) -> Verdict {
+        fn on_drained(&mut self, _: &mut Vec<u8>, _: usize, _: &mut Cx<()>) -> Verdict {
             self.0.set(self.0.get() + 1);
             Verdict::Continue
         }
@@ -532,7 +579,7 @@ mod tests {
                 break;
             }
         }
-        let (id, _) = r.protocols_mut().next().expect("the connection");
+        let (id, _) = r.protocols_mut().0.next().expect("the connection");
         // Settle: no event pending, nothing requeued.
         r.turn(&mut host, Some(Duration::from_millis(10))).unwrap();
         let before = calls.get();

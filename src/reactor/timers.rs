@@ -19,8 +19,7 @@ impl<P: Protocol> Reactor<P> {
     /// ```
     pub fn set_timer(&mut self, at: Instant, key: u64) -> TimerId {
         let at = self.sh.ns_of(at);
-        self.next_gen = self.next_gen.wrapping_add(1);
-        let gen = self.next_gen;
+        let gen = self.fresh_gen();
         let slot = self.host_timers.insert(HostTimer { at, key, gen });
         self.sh.timers.schedule(at, TK_HOST | slot as u64);
         TimerId { slot, gen }
@@ -56,7 +55,7 @@ impl<P: Protocol> Reactor<P> {
                     let Some(c) = self.conns.get_mut(k) else {
                         continue;
                     };
-                    if c.state == State::Closed {
+                    if c.state() == State::Closed {
                         continue;
                     }
                     self.sh.last_errno = None;

@@ -79,6 +79,9 @@ impl<P: Protocol> Reactor<P> {
             }
         }
         self.sh.stats.polls += 1;
+        // A full batch may have left events in the kernel's ready list: a host waiting
+        // on the epoll descriptor edge-triggered would get no new edge for them.
+        self.events_full = self.events.iter().count() >= self.events.capacity();
         self.update_now();
         Ok(())
     }
@@ -185,7 +188,7 @@ impl<P: Protocol> Reactor<P> {
             self.sh.timers.compact(|at, key| match key & TK_KIND {
                 TK_CONN => conns
                     .get(key as usize)
-                    .is_some_and(|c| c.state != State::Closed && c.deadline.scheduled() == at),
+                    .is_some_and(|c| c.state() != State::Closed && c.deadline.scheduled() == at),
                 TK_LISTENER => matches!(
                     listeners.get((key & !TK_KIND) as usize),
                     Some(Some(l)) if l.retry_at == Some(at)

@@ -4,8 +4,9 @@
 //! Every blocking operation here has a timeout; every child is killed and waited on.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use readyloop::server::ServerStats;
 use readyloop::server::{ProtoKind, Server, ServerConfig};
-use readyloop::{Handle, Stats};
+use readyloop::Handle;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
@@ -149,7 +150,7 @@ pub fn config(proto: ProtoKind) -> ServerConfig {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub handle: Handle,
-    pub join: Option<JoinHandle<io::Result<Stats>>>,
+    pub join: Option<JoinHandle<io::Result<ServerStats>>>,
 }
 
 /// Bind `cfg` and run it on a thread.
@@ -211,7 +212,7 @@ impl TestServer {
 
     /// Wait (bounded) for the server thread to return and give its final stats. Panics
     /// if it does not return in time, panicked, or returned an error.
-    pub fn join_within(&mut self, timeout: Duration) -> Stats {
+    pub fn join_within(&mut self, timeout: Duration) -> ServerStats {
         let j = self.join.take().expect("server already joined");
         let deadline = Instant::now() + timeout;
         while !j.is_finished() {
@@ -230,7 +231,7 @@ impl TestServer {
     }
 
     /// Graceful shutdown, then join (bounded). Returns the final stats.
-    pub fn shutdown(mut self) -> Stats {
+    pub fn shutdown(mut self) -> ServerStats {
         self.handle.shutdown();
         self.join_within(Duration::from_secs(10))
     }
@@ -253,11 +254,16 @@ impl Drop for TestServer {
 
 /// The invariant of the stats after a completed shutdown: nothing open, and every
 /// accepted connection closed under exactly one reason.
-pub fn assert_stats_consistent(stats: &Stats) {
-    assert_eq!(stats.active, 0, "connections left open: {}", stats.line());
+pub fn assert_stats_consistent(stats: &ServerStats) {
     assert_eq!(
-        stats.accepted,
-        stats.closed_total(),
+        stats.conns.active,
+        0,
+        "connections left open: {}",
+        stats.line()
+    );
+    assert_eq!(
+        stats.conns.accepted,
+        stats.conns.closed_total(),
         "accepted != closed + active: {}",
         stats.line()
     );
