@@ -156,7 +156,23 @@ fn index_404_405_and_head() {
     let j: Value = serde_json::from_str(body).expect("JSON body");
     assert_eq!(j["proto"], "http");
 
-    srv.shutdown();
+    // The server's own counters (kept in its protocol context, not in the reactor's
+    // stats) reach /stats: three requests answered, one malformed.
+    let mut c = HttpConn::connect(srv.addr);
+    for _ in 0..3 {
+        assert_eq!(c.request(&get("/", "")).head.status, 200);
+    }
+    let mut bad = connect(srv.addr);
+    bad.write_all(b"\0bad\r\n\r\n").unwrap();
+    let _ = read_to_end_or_reset(&mut bad, 4096);
+    // Published at the end of the reactor's turn: wait for it.
+    wait_until(T, "requests in /stats", || {
+        let st = &stats(admin)["stats"];
+        st["requests"] == 3 && st["protocol_errors"] == 1
+    });
+    drop(c);
+    let st = srv.shutdown();
+    assert_eq!((st.http.requests, st.http.protocol_errors), (3, 1));
 }
 
 #[test]
