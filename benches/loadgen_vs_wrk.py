@@ -13,7 +13,8 @@ Per run: requests/s, p50 (wrk's; loadgen's corrected p50, closed loop so the sam
 tool's CPU per request (utime+stime of the tool's process from its /proc/PID/stat at exit,
 over every reply it got, loadgen's warm-up included), the tool's CPU % and the server's.
 wrk installed by benches/setup.sh when missing; readyloop and loadgen built with cargo
-(BUILD=0 skips). Results: target/bench-results/loadgen_vs_wrk-<date>/.
+(BUILD=0 skips). BASE_LOADGEN=/path/to/another/loadgen adds that build as a third tool in
+every round (before/after a change, same run). Results: target/bench-results/loadgen_vs_wrk-<date>/.
 """
 import argparse, json, os, sys, time
 
@@ -33,10 +34,11 @@ def run_wrk(out, name, r, port, conns, dur):
             "tool_cpu_pct": 100 * cpu / wall, "errors": w["errors"] + w["non2xx"], "wall_s": wall}
 
 
-def run_loadgen(out, name, r, port, conns, dur):
-    text, rc, cpu, wall = B.run_client([os.path.join(B.RELEASE, "loadgen"), "run", f"http://127.0.0.1:{port}/",
+def run_loadgen(out, name, r, port, conns, dur, binary=None, label="loadgen"):
+    binary = binary or os.path.join(B.RELEASE, "loadgen")
+    text, rc, cpu, wall = B.run_client([binary, "run", f"http://127.0.0.1:{port}/",
                                         "-t1", f"-c{conns}", f"-d{dur}s", "--warmup", "1s", "--json", "-"],
-                                       dur + 25, os.path.join(out, "raw", f"{name}_loadgen_r{r}.json"))
+                                       dur + 25, os.path.join(out, "raw", f"{name}_{label}_r{r}.json"))
     try:
         j = json.loads(text[text.index("{"):])
     except ValueError:
@@ -56,7 +58,12 @@ def main():
     B.ensure_tools(("wrk",))
     B.build_readyloop(("readyloop", "loadgen"))
     B.build_c()
-    B.install(90 + a.runs * len(SERVERS) * 2 * (a.dur + 30))
+    tools = [("wrk", run_wrk), ("loadgen", run_loadgen)]
+    base = os.environ.get("BASE_LOADGEN")
+    if base:
+        tools.append(("loadgen_base", lambda out, n, r, port, conns, dur:
+                      run_loadgen(out, n, r, port, conns, dur, binary=base, label="loadgen_base")))
+    B.install(90 + a.runs * len(SERVERS) * len(tools) * (a.dur + 30))
     out = B.results_dir("loadgen_vs_wrk")
     B.log(f"results in {out}")
     cmds = B.server_cmds(out, SERVERS)
@@ -67,7 +74,7 @@ def main():
     rows = []
     for r in range(1, a.runs + 1):
         for n in SERVERS:
-            for tool, fn in (("wrk", run_wrk), ("loadgen", run_loadgen)):
+            for tool, fn in tools:
                 s = servers[n]
                 k0, c0 = B.cpu_ticks(s.pid), B.cpu_busy_ticks()
                 res = fn(out, n, r, s.port, a.conns, a.dur)
@@ -88,13 +95,13 @@ def main():
 
     facts = B.machine_facts()
     lines = ["# loadgen vs wrk", "", "    " + " ".join(f"{k}={v}" for k, v in facts.items()),
-             f"    command: python3 benches/loadgen_vs_wrk.py --runs {a.runs} --dur {a.dur} --conns {a.conns}", "",
+             f"    command: {'BASE_LOADGEN=' + base + ' ' if base else ''}python3 benches/loadgen_vs_wrk.py --runs {a.runs} --dur {a.dur} --conns {a.conns}", "",
              f"-t1 -c{a.conns}, {a.runs} runs x {a.dur} s per server and tool, interleaved; servers on cpu{B.SERVER_CPU}, "
              f"tools on cpu{B.CLIENT_CPU}. Medians [min-max].", "",
              "| server | tool | req/s | p50 us | tool CPU per request, us | tool CPU % | server CPU % | others % | errors |",
              "|---|---|---|---|---|---|---|---|---|"]
     for n in SERVERS:
-        for tool in ("wrk", "loadgen"):
+        for tool, _ in tools:
             sel = [x for x in rows if x["server"] == n and x["tool"] == tool]
             lines.append(f"| {n} | {tool} | {B.med_range([x['rps'] for x in sel])} | "
                          f"{B.fmt(B.median(x['p50_us'] for x in sel))} | "
@@ -109,6 +116,9 @@ def main():
         lc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "loadgen")
         if w and lg and wc and lc:
             lines.append(f"| {n} | loadgen/wrk | {lg / w:.2f}x | | {lc / wc:.2f}x | | | | |")
+        bc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "loadgen_base")
+        if lc and bc:
+            lines.append(f"| {n} | loadgen/loadgen_base | | | {lc / bc:.2f}x | | | | |")
     lines += ["", "tool CPU per request: the tool's utime+stime (its /proc/PID/stat at exit) over the replies it got "
               "(loadgen: warm-up included). A tool near 100% CPU set the pace; a server near 100% did. others % = CPU time on "
               "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200: over 50, the run was disturbed."]

@@ -27,6 +27,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! A tutorial that builds a service step by step (a line protocol, state shared
+//! through the protocol context, timers, broadcast to other connections, a loop the
+//! host owns), the whole API on one page, and these promises: `docs/embedding.md`.
+//! Complete programs: `examples/echo.rs` (the smallest server), `examples/kv.rs` (a
+//! key-value store, shared state), `examples/chat.rs` (broadcast) and
+//! `examples/host_loop.rs` (the reactor inside the host's own loop, stopped on Ctrl-C
+//! from another thread); `cargo run --example kv`.
+//!
 //! # Features
 //!
 //! - `server` (default): the `readyloop` server ([`server`]), its admin endpoint, the
@@ -71,6 +79,12 @@
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("readyloop runs on Linux only (timerfd, /proc, IP_BIND_ADDRESS_NO_PORT)");
+
+// docs/embedding.md's code blocks run as doctests (`cargo test --doc`), so the
+// tutorial cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+struct EmbeddingGuide;
 
 #[cfg(feature = "server")]
 pub mod admin;
