@@ -10,6 +10,7 @@
 
 use crate::framing::{FrameError, Framer, Framing};
 use crate::record::{record_us, us, ErrorClass, Recorder};
+use crate::schedule::{InFlight, Schedule};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use std::time::{Duration, Instant};
 
@@ -64,10 +65,11 @@ pub struct Client {
     phase: Phase,
     /// When `connect()` was issued.
     connect_start: Instant,
-    /// Open loop: when the next request is due.
-    next_due: Instant,
-    /// When the outstanding request was due (corrected latency starts here).
-    due: Instant,
+    /// Open loop: the slot's timeline (carried over from the connection before, if
+    /// this one replaces it). `None`: closed loop.
+    schedule: Option<Schedule>,
+    /// When the requests in flight were due (corrected latency starts there).
+    in_flight: InFlight,
     /// When the outstanding request was sent (raw latency starts here).
     sent: Instant,
     /// When the connection last became free to send (connected, or a reply arrived).
@@ -79,16 +81,16 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client whose first request is due at `first_due` (open loop; ignored in closed
-    /// loop), started now.
-    pub fn new(plan: &Plan, now: Instant, first_due: Instant) -> Client {
+    /// A client started now, sending on `schedule` (open loop) or as soon as a reply
+    /// arrives (`None`: closed loop).
+    pub fn new(plan: &Plan, now: Instant, schedule: Option<Schedule>) -> Client {
         let framer = Framer::new(&plan.framing);
         Client {
             framer,
             phase: Phase::Connecting,
             connect_start: now,
-            next_due: first_due,
-            due: now,
+            schedule,
+            in_flight: InFlight::default(),
             sent: now,
             free_since: now,
             replies: 0,
@@ -106,16 +108,18 @@ impl Client {
         self.phase == Phase::Awaiting
     }
 
-    /// When the next request of this connection is due (open loop).
-    pub fn next_due(&self) -> Instant {
-        self.next_due
+    /// The slot's timeline (open loop), handed on to the connection that replaces
+    /// this one.
+    pub fn into_schedule(self) -> Option<Schedule> {
+        self.schedule
     }
 
     /// Write the request now; `due` is when it was scheduled.
     fn send(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant, due: Instant) {
         let plan = &sh.plan;
         out.extend_from_slice(&plan.request);
-        self.due = due;
+        let pushed = self.in_flight.push(due);
+        debug_assert!(pushed, "a request sent with the in-flight FIFO full");
         self.sent = now;
         self.phase = Phase::Awaiting;
         self.framer.expect(plan.head);
@@ -136,12 +140,11 @@ impl Client {
             self.phase = Phase::Finished;
             return Verdict::Close;
         }
-        match sh.plan.interval {
+        match self.schedule.as_mut() {
             None => self.send(sh, out, now, now),
-            Some(iv) => {
-                if self.next_due <= now {
-                    let due = self.next_due;
-                    self.next_due += iv;
+            Some(s) => {
+                if s.next_due() <= now {
+                    let due = s.take();
                     self.send(sh, out, now, due);
                 } else {
                     self.phase = Phase::Idle;
@@ -154,6 +157,7 @@ impl Client {
     fn fail(&mut self, rec: &mut Recorder, class: ErrorClass, detail: &str) -> Verdict {
         let was_in_flight = self.phase == Phase::Awaiting;
         self.phase = Phase::Finished;
+        self.in_flight.clear();
         rec.error(class, detail);
         if was_in_flight {
             rec.failed += 1;
@@ -176,6 +180,7 @@ impl Client {
             }
         }
         self.phase = Phase::Finished;
+        self.in_flight.clear();
         in_flight
     }
 
@@ -186,6 +191,7 @@ impl Client {
             rec.in_flight_end += 1;
         }
         self.phase = Phase::Finished;
+        self.in_flight.clear();
     }
 }
 
@@ -242,6 +248,8 @@ impl Protocol for Client {
             };
             let now = cx.now;
             self.replies += 1;
+            // The reply answers the oldest request in flight.
+            let due = self.in_flight.pop().unwrap_or(self.sent);
             {
                 let rec = &mut sh.rec;
                 rec.completed += 1;
@@ -249,7 +257,7 @@ impl Protocol for Client {
                 if now >= sh.plan.record_from {
                     rec.measured += 1;
                     rec.bytes_received_measured += resp.bytes;
-                    let corrected = us(now.saturating_duration_since(self.due));
+                    let corrected = us(now.saturating_duration_since(due));
                     record_us(&mut rec.corrected, corrected);
                     record_us(&mut rec.interval, corrected);
                     record_us(&mut rec.raw, us(now.saturating_duration_since(self.sent)));
@@ -288,13 +296,14 @@ impl Protocol for Client {
             Ok(Some(resp)) if self.phase == Phase::Awaiting => {
                 // A reply that ends at close (HTTP without a length).
                 self.replies += 1;
+                let due = self.in_flight.pop().unwrap_or(self.sent);
                 let rec = &mut sh.rec;
                 rec.completed += 1;
                 rec.bytes_received += resp.bytes;
                 if cx.now >= sh.plan.record_from {
                     rec.measured += 1;
                     rec.bytes_received_measured += resp.bytes;
-                    let corrected = us(cx.now.saturating_duration_since(self.due));
+                    let corrected = us(cx.now.saturating_duration_since(due));
                     record_us(&mut rec.corrected, corrected);
                     record_us(&mut rec.interval, corrected);
                     record_us(
@@ -318,8 +327,8 @@ impl Protocol for Client {
     }
 
     fn poll_at(&self, sh: &Shared) -> Option<Instant> {
-        match (self.phase, sh.plan.interval) {
-            (Phase::Idle, Some(_)) => Some(self.next_due.min(sh.plan.end)),
+        match (self.phase, &self.schedule) {
+            (Phase::Idle, Some(s)) => Some(s.next_due().min(sh.plan.end)),
             (Phase::Awaiting, _) => sh.plan.timeout.map(|t| self.sent + t),
             _ => None,
         }
@@ -340,6 +349,7 @@ impl Protocol for Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::Rate;
 
     const REQ: &[u8] = b"ping\n";
 
@@ -355,7 +365,8 @@ mod tests {
             record_from: t0,
             end: t0 + Duration::from_secs(100),
         };
-        let c = Client::new(&plan, t0, t0);
+        let schedule = interval.map(|iv| Schedule::new(t0, Rate::every(iv)));
+        let c = Client::new(&plan, t0, schedule);
         (
             c,
             Shared {

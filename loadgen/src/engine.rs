@@ -10,6 +10,7 @@ use crate::client::{Client, Phase, Plan, Shared};
 use crate::framing::Framing;
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
+use crate::schedule::{Rate, Schedule};
 use hdrhistogram::Histogram;
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use std::collections::VecDeque;
@@ -90,7 +91,8 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 /// One slot = one of the connections a worker keeps; it carries its open-loop schedule
 /// across reconnects so connect time is part of the next request's corrected latency.
 struct Pending {
-    first_due: Instant,
+    /// Open loop: the slot's timeline. `None`: closed loop.
+    schedule: Option<Schedule>,
 }
 
 struct Worker {
@@ -132,14 +134,14 @@ impl Worker {
                     .max(now - every.min(Duration::from_millis(50)))
                     + every;
             }
-            let first_due = p.first_due;
+            let schedule = p.schedule.clone();
             if !self.spec.sources.is_empty() {
                 self.opts.source =
                     Some(self.spec.sources[self.source_rr % self.spec.sources.len()]);
                 self.source_rr += 1;
             }
             let sh = r.context_mut();
-            let client = Client::new(&sh.plan, now, first_due);
+            let client = Client::new(&sh.plan, now, schedule);
             sh.rec.connects_tried += 1;
             match r.connect(self.spec.target, &self.opts, client) {
                 Ok(_) => {
@@ -273,12 +275,14 @@ impl Host<Client> for Worker {
         // Reopen the slot, keeping its schedule (open loop) so the reconnect's cost shows
         // in the corrected latency of the next request.
         let now = r.now();
-        let first_due = if r.context().plan.interval.is_some() {
-            c.next_due().max(self.measure_start.min(now))
-        } else {
-            now
-        };
-        self.pending.push_back(Pending { first_due });
+        let skip_to = self.measure_start.min(now);
+        let schedule = c.into_schedule().map(|mut s| {
+            // Due times that passed during the warm-up while reconnecting are not owed
+            // to the measurement; the timeline keeps its phase.
+            s.skip_to(skip_to);
+            s
+        });
+        self.pending.push_back(Pending { schedule });
         if failed_connect {
             self.arm_retry(r);
         } else if !self.retry_armed {
@@ -382,13 +386,17 @@ fn run_worker(
     r.reserve(conns);
     let pending = (0..conns)
         .map(|j| {
-            let first_due = match spec.rate {
-                Some(rate) => {
-                    start + Duration::from_secs_f64((first_index + j) as f64 / rate.max(1e-9))
+            // Connection j's timeline starts j / rate after the start so the sends of all
+            // connections interleave evenly.
+            let schedule = match (spec.rate, interval) {
+                (Some(rate), Some(iv)) => {
+                    let phase =
+                        start + Duration::from_secs_f64((first_index + j) as f64 / rate.max(1e-9));
+                    Some(Schedule::new(phase, Rate::every(iv)))
                 }
-                None => start,
+                _ => None,
             };
-            Pending { first_due }
+            Pending { schedule }
         })
         .collect();
     let connect_every = spec

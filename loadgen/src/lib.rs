@@ -18,5 +18,6 @@ pub mod record;
 pub mod report;
 pub mod request;
 pub mod result;
+pub mod schedule;
 
 pub use error::Error;

@@ -1,0 +1,235 @@
+//! Each connection slot's open-loop timeline, wrk2-style.
+//!
+//! A slot's requests fall due on a timeline fixed before the run: request `k` of the
+//! slot is due at `phase + k / r`, where `r` is the slot's share of the rate and
+//! `phase` staggers the slots so their sends interleave evenly. Due times are computed
+//! from `k`, never from when the last request went out, so a slow reply cannot push
+//! the timeline back: that is what lets the corrected latency (measured from the due
+//! time) see coordinated omission. The timeline belongs to the slot, not to one
+//! connection: it is carried across reconnects, so a reconnect's cost shows in the
+//! corrected latency of the requests that fell due meanwhile.
+//!
+//! The slot also remembers the due times of its requests in flight (a FIFO of at most
+//! [`MAX_IN_FLIGHT`], one while requests are not pipelined), and can say how many
+//! requests fell due by a given time but were never taken off the timeline (the
+//! connection was busy, or reconnecting): the requests a closed-loop tool never
+//! mentions.
+
+use std::time::{Duration, Instant};
+
+/// Requests one slot may have in flight, each with its due time (1: no pipelining).
+pub const MAX_IN_FLIGHT: usize = 1;
+
+/// How fast a slot's requests fall due: a rate as a function of time. Constant for
+/// now; stages and segments are for later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    /// One request every `interval` throughout.
+    Constant {
+        /// Time between two due times of the slot (never zero).
+        interval: Duration,
+    },
+}
+
+impl Rate {
+    /// `per_s` requests per second (the slot's share of the total).
+    pub fn per_second(per_s: f64) -> Rate {
+        Rate::every(Duration::from_secs_f64(1.0 / per_s.max(1e-9)))
+    }
+
+    /// One request every `interval` (at least 1 ns).
+    pub fn every(interval: Duration) -> Rate {
+        Rate::Constant {
+            interval: interval.max(Duration::from_nanos(1)),
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        match *self {
+            Rate::Constant { interval } => interval,
+        }
+    }
+}
+
+/// One slot's timeline: where it starts, how fast it runs, how much of it was taken.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// When request 0 is due (the run's start plus the slot's phase offset).
+    phase: Instant,
+    interval: Duration,
+    /// Requests taken off the timeline so far (sent, or skipped on purpose).
+    taken: u64,
+}
+
+impl Schedule {
+    /// A timeline whose first request is due at `phase`, at `rate`.
+    ///
+    /// ```
+    /// use loadgen::schedule::{Rate, Schedule};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let t0 = Instant::now();
+    /// let mut s = Schedule::new(t0, Rate::per_second(100.0));
+    /// assert_eq!(s.take(), t0);
+    /// assert_eq!(s.next_due(), t0 + Duration::from_millis(10));
+    /// // 35 ms in: requests due at 10, 20 and 30 ms were never taken.
+    /// assert_eq!(s.unsent_by(t0 + Duration::from_millis(35)), 3);
+    /// ```
+    pub fn new(phase: Instant, rate: Rate) -> Schedule {
+        Schedule {
+            phase,
+            interval: rate.interval(),
+            taken: 0,
+        }
+    }
+
+    /// The due time of request `k` of this slot.
+    fn due(&self, k: u64) -> Instant {
+        // In nanoseconds from `k`, not by adding intervals up: no drift over a long run.
+        let ns = (self.interval.as_nanos()).saturating_mul(u128::from(k));
+        self.phase + Duration::from_nanos(ns.min(u128::from(u64::MAX)) as u64)
+    }
+
+    /// When the next request not yet taken is due.
+    pub fn next_due(&self) -> Instant {
+        self.due(self.taken)
+    }
+
+    /// Take the next request off the timeline: its due time.
+    pub fn take(&mut self) -> Instant {
+        let d = self.next_due();
+        self.taken += 1;
+        d
+    }
+
+    /// Skip the requests due before `t` without sending them (they are counted by
+    /// nobody: the caller decides that they never belonged to the run, e.g. before the
+    /// measurement began). Returns how many were skipped.
+    pub fn skip_to(&mut self, t: Instant) -> u64 {
+        let mut n = 0;
+        while self.next_due() < t {
+            self.taken += 1;
+            n += 1;
+        }
+        n
+    }
+
+    /// Requests that fell due at or before `t` and were never taken: the slot was busy
+    /// (a reply outstanding) or had no connection.
+    pub fn unsent_by(&self, t: Instant) -> u64 {
+        if t < self.phase {
+            return 0;
+        }
+        let since = t.duration_since(self.phase).as_nanos();
+        let due_by = since / self.interval.as_nanos().max(1) + 1; // request 0 at `phase`
+        (due_by.min(u128::from(u64::MAX)) as u64).saturating_sub(self.taken)
+    }
+}
+
+/// The due times of a slot's requests in flight, oldest first: the reply that arrives
+/// next answers the oldest.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InFlight {
+    due: [Option<Instant>; MAX_IN_FLIGHT],
+    len: usize,
+}
+
+impl InFlight {
+    /// Note a request sent with due time `due`; false if the FIFO is full.
+    pub fn push(&mut self, due: Instant) -> bool {
+        if self.len == MAX_IN_FLIGHT {
+            return false;
+        }
+        self.due[self.len] = Some(due);
+        self.len += 1;
+        true
+    }
+
+    /// The oldest request's due time, taken out (its reply arrived).
+    pub fn pop(&mut self) -> Option<Instant> {
+        if self.len == 0 {
+            return None;
+        }
+        let first = self.due[0];
+        self.due.copy_within(1..self.len, 0);
+        self.len -= 1;
+        self.due[self.len] = None;
+        first
+    }
+
+    /// The oldest request's due time, left in.
+    pub fn oldest(&self) -> Option<Instant> {
+        self.due[0]
+    }
+
+    /// Requests in flight.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether none is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget them all (the connection closed: their fate is counted elsewhere).
+    pub fn clear(&mut self) {
+        *self = InFlight::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn test_due_times_come_from_k_not_from_sends() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(t0 + ms(3), Rate::per_second(1000.0));
+        assert_eq!(s.take(), t0 + ms(3));
+        assert_eq!(s.take(), t0 + ms(4));
+        // However late the caller takes the next one, its due time stays on the line.
+        assert_eq!(s.take(), t0 + ms(5));
+        // A million requests on: exactly a million intervals, no accumulated drift.
+        let mut far = Schedule::new(t0, Rate::every(Duration::from_nanos(333_333_333)));
+        for _ in 0..1_000_000 {
+            far.take();
+        }
+        let want = t0 + Duration::from_nanos(333_333_333 * 1_000_000);
+        assert_eq!(far.next_due(), want);
+    }
+
+    #[test]
+    fn test_unsent_counts_due_and_not_taken() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(t0, Rate::per_second(100.0));
+        assert_eq!(s.unsent_by(t0 - ms(1)), 0, "nothing due before the phase");
+        assert_eq!(s.unsent_by(t0), 1, "request 0 is due at the phase");
+        s.take();
+        assert_eq!(s.unsent_by(t0 + ms(9)), 0);
+        assert_eq!(s.unsent_by(t0 + ms(10)), 1);
+        assert_eq!(s.unsent_by(t0 + ms(1000)), 100);
+        assert_eq!(s.skip_to(t0 + ms(25)), 2, "due at 10 and 20 ms skipped");
+        assert_eq!(s.next_due(), t0 + ms(30));
+        assert_eq!(s.unsent_by(t0 + ms(25)), 0);
+    }
+
+    #[test]
+    fn test_in_flight_is_a_bounded_fifo() {
+        let t0 = Instant::now();
+        let mut f = InFlight::default();
+        assert!(f.is_empty());
+        assert!(f.push(t0));
+        assert!(!f.push(t0 + ms(1)), "at most MAX_IN_FLIGHT");
+        assert_eq!(f.oldest(), Some(t0));
+        assert_eq!(f.pop(), Some(t0));
+        assert_eq!(f.pop(), None);
+        assert!(f.push(t0 + ms(2)));
+        f.clear();
+        assert_eq!(f.len(), 0);
+    }
+}
