@@ -335,10 +335,17 @@ fn run(a: RunArgs) -> Result<(), Error> {
     // Target: a URL for http, HOST:PORT otherwise, or the embedded server.
     let mut embedded = None;
     let (addr, target_label, host_header, path) = match (&a.target, &framing) {
-        (Some(t), Framing::Http) if t.starts_with("http://") || t.starts_with("https://") => {
+        // Anything with a scheme is a URL: the parser names a wrong scheme (any case)
+        // itself, and an IPv6 host keeps its brackets.
+        (Some(t), f) if t.contains("://") => {
             let url = request::parse_url(t).map_err(Error::Usage)?;
-            let addr = request::parse_target(&format!("{}:{}", url.host, url.port))
-                .map_err(Error::Usage)?;
+            if *f != Framing::Http {
+                return Err(Error::Usage(format!(
+                    "{t}: a URL is for --proto http; give HOST:PORT for --proto {}",
+                    a.proto
+                )));
+            }
+            let addr = url.socket_addr().map_err(Error::Usage)?;
             (addr, t.clone(), url.host_header(), url.path.clone())
         }
         (Some(t), _) => {

@@ -71,6 +71,22 @@ pub struct Url {
 }
 
 impl Url {
+    /// The address to connect to: the host resolved (an IPv6 literal as is), with the
+    /// port.
+    ///
+    /// ```
+    /// use loadgen::request::parse_url;
+    /// let u = parse_url("http://[::1]:8080/").unwrap();
+    /// assert_eq!(u.socket_addr().unwrap().to_string(), "[::1]:8080");
+    /// ```
+    pub fn socket_addr(&self) -> Result<SocketAddr, String> {
+        (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {:?}: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("{:?} resolved to no address", self.host))
+    }
+
     /// The `Host` header value: `host:port`, IPv6 in brackets (`[::1]:8080`).
     ///
     /// ```

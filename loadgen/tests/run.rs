@@ -476,3 +476,71 @@ fn test_connect_rate_paces_new_connections() {
         "accepts spread over {spread:?}"
     );
 }
+
+/// Issue 9, item 9: IPv6 URLs work, schemes are case-insensitive, other schemes are
+/// named, https says TLS is not supported; all usage errors exit 2.
+#[test]
+fn test_url_forms() {
+    // An HTTP server on the IPv6 loopback.
+    let mut r: Reactor<readyloop::protocol::Http> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("[::1]:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let port = r.local_addr(id).unwrap().port();
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(readyloop::protocol::Http::default)));
+    for url in [
+        format!("http://[::1]:{port}/"),
+        format!("HTTP://[::1]:{port}/"),
+        format!("Http://[::1]:{port}"),
+    ] {
+        let out = loadgen()
+            .args([
+                url.as_str(),
+                "-c",
+                "1",
+                "-d",
+                "300ms",
+                "--warmup",
+                "0",
+                "--json",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{url}: {}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+        assert!(
+            j["requests"]["completed"].as_u64().unwrap_or(0) > 0,
+            "{url}: {stdout}"
+        );
+    }
+    handle.stop();
+    t.join().unwrap().unwrap();
+    for (url, says) in [
+        ("ftp://127.0.0.1:1/", "unsupported scheme \"ftp\""),
+        ("FTP://127.0.0.1:1/", "unsupported scheme \"FTP\""),
+        ("https://127.0.0.1:1/", "https is not supported"),
+        ("HTTPS://127.0.0.1:1/", "https is not supported"),
+    ] {
+        let out = loadgen().args([url, "-d", "1s"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+        assert!(!err.contains("brackets"), "{url}: {err}");
+    }
+    // A URL with a framing that is not HTTP is a usage error that says so.
+    let out = loadgen()
+        .args(["http://127.0.0.1:1/", "--proto", "echo", "-d", "1s"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--proto http"), "{err}");
+}
