@@ -1,0 +1,102 @@
+//! Run results and histograms built by hand, shared by the tests of every report format
+//! (compiled for tests only).
+//!
+//! One fixture for all formats, so every format is checked against the same run and a
+//! change to the fixture shows up in all of them at once.
+
+use crate::record::{new_histogram, ErrorClass, Recorder};
+use crate::result::{CpuTime, Interval, Mode, RunResult};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::time::Duration;
+
+/// A microsecond histogram with `count` samples at each `value`.
+pub(super) fn hist(values: &[(u64, u64)]) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for &(v, n) in values {
+        h.record_n(v, n).expect("test values are in range");
+    }
+    h
+}
+
+/// 1..=n us, once each: every percentile is known in closed form.
+pub(super) fn uniform(n: u64) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for v in 1..=n {
+        h.record(v).expect("in range");
+    }
+    h
+}
+
+fn result(mode: Mode) -> RunResult {
+    let mut rec = Recorder::default();
+    rec.corrected = hist(&[(1000, 900), (2000, 90), (10_000, 9), (50_000, 1)]);
+    rec.raw = match mode {
+        Mode::Closed => rec.corrected.clone(),
+        Mode::Open { .. } => hist(&[(800, 900), (1500, 99), (4000, 1)]),
+    };
+    rec.connect = hist(&[(100, 3), (300, 1)]);
+    if let Mode::Open { .. } = mode {
+        rec.send_lag = hist(&[(5, 990), (50, 10)]);
+    }
+    rec.sent = 1010;
+    rec.completed = 1003;
+    rec.measured = 1000;
+    rec.failed = 2;
+    rec.in_flight_end = 5;
+    rec.bytes_sent = 50_000;
+    rec.bytes_received = 2_006_000;
+    rec.bytes_received_measured = 2_000_000;
+    rec.connects_ok = 4;
+    rec.connects_tried = 5;
+    rec.statuses = vec![(200, 998), (503, 2)];
+    rec.error(ErrorClass::Timeout, "timeout");
+    rec.error(ErrorClass::ConnectRefused, "ECONNREFUSED");
+    rec.error(ErrorClass::Timeout, "timeout");
+    RunResult {
+        target: "http://127.0.0.1:7878/".to_string(),
+        embedded: true,
+        proto: "http".to_string(),
+        mode,
+        connections: 4,
+        threads: 2,
+        per_conn: None,
+        warmup: Duration::from_secs(1),
+        duration: Duration::from_secs(2),
+        rec,
+        intervals: vec![
+            Interval {
+                start: Duration::ZERO,
+                length: Duration::from_secs(1),
+                corrected: hist(&[(1000, 500), (2000, 40)]),
+            },
+            Interval {
+                start: Duration::from_millis(1000),
+                length: Duration::from_millis(1000),
+                corrected: hist(&[(1000, 400), (2000, 50), (50_000, 1)]),
+            },
+        ],
+        cpu: CpuTime {
+            user_s: 0.03,
+            sys_s: 0.01,
+        },
+        server_stats: Some(json!({
+            "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
+        })),
+    }
+}
+
+pub(super) fn open() -> RunResult {
+    result(Mode::Open { rate: 500.0 })
+}
+
+pub(super) fn closed() -> RunResult {
+    let mut r = result(Mode::Closed);
+    r.embedded = false;
+    r.server_stats = None;
+    r
+}
+
+pub(super) fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("loadgen-report-{}-{name}", std::process::id()))
+}

@@ -1,0 +1,226 @@
+//! The machine-readable report ([`json()`], written by [`write_json`]) and its schema
+//! version ([`JSON_SCHEMA`]).
+//!
+//! The schema is documented field by field in `docs/loadgen-json.md`; a test here walks
+//! the JSON and fails on any field that page does not mention.
+
+use super::sorted_errors;
+use crate::result::{Mode, RunResult};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::io::{self, Write};
+
+/// Version of the JSON schema written by [`json()`]; bumped only when a field is removed
+/// or changes meaning (new fields may appear without a bump).
+pub const JSON_SCHEMA: u64 = 1;
+
+/// Summary of one microsecond histogram: percentiles, max, mean, stdev, count.
+/// Every field but `count` is `null` when the histogram is empty: an empty histogram
+/// reports 0 for everything, which would read as "zero latency".
+fn hist_json(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!({
+            "p50": null, "p90": null, "p99": null, "p99_9": null, "p99_99": null,
+            "max": null, "mean": null, "stdev": null, "count": 0,
+        });
+    }
+    json!({
+        "p50": h.value_at_quantile(0.5),
+        "p90": h.value_at_quantile(0.9),
+        "p99": h.value_at_quantile(0.99),
+        "p99_9": h.value_at_quantile(0.999),
+        "p99_99": h.value_at_quantile(0.9999),
+        "max": h.max(),
+        "mean": h.mean(),
+        "stdev": h.stdev(),
+        "count": h.len(),
+    })
+}
+
+/// The machine-readable report. The schema is documented field by field in
+/// `docs/loadgen-json.md`; it is stable (see [`JSON_SCHEMA`]).
+pub fn json(r: &RunResult) -> Value {
+    let rec = &r.rec;
+    let mode = match r.mode {
+        Mode::Closed => json!({ "kind": "closed" }),
+        Mode::Open { rate } => json!({ "kind": "open", "rate": rate }),
+    };
+    let mut statuses = serde_json::Map::new();
+    let mut st = rec.statuses.clone();
+    st.sort_unstable();
+    for (code, n) in st {
+        statuses.insert(code.to_string(), n.into());
+    }
+    let errors: Vec<Value> = sorted_errors(&rec.errors)
+        .iter()
+        .map(|e| json!({ "class": e.class.name(), "detail": e.detail, "count": e.count }))
+        .collect();
+    let send_lag = match r.mode {
+        Mode::Open { .. } => hist_json(&rec.send_lag),
+        Mode::Closed => Value::Null,
+    };
+    json!({
+        "schema": JSON_SCHEMA,
+        "version": env!("CARGO_PKG_VERSION"),
+        "target": r.target,
+        "embedded": r.embedded,
+        "proto": r.proto,
+        "mode": mode,
+        "connections": r.connections,
+        "threads": r.threads,
+        "per_conn": r.per_conn,
+        "warmup_s": r.warmup.as_secs_f64(),
+        "duration_s": r.duration.as_secs_f64(),
+        "requests": {
+            "sent": rec.sent,
+            "completed": rec.completed,
+            "measured": rec.measured,
+            "failed": rec.failed,
+            "in_flight_end": rec.in_flight_end,
+            "books_balance": rec.books_balance(),
+        },
+        "throughput_rps": r.throughput(),
+        "bytes": {
+            "sent": rec.bytes_sent,
+            "received": rec.bytes_received,
+            "received_measured": rec.bytes_received_measured,
+        },
+        "latency_us": {
+            "corrected": hist_json(&rec.corrected),
+            "raw": hist_json(&rec.raw),
+        },
+        "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },
+        "connect_us": hist_json(&rec.connect),
+        "send_lag_us": send_lag,
+        "behind_schedule": r.behind_schedule(),
+        "statuses": statuses,
+        "errors": errors,
+        "cpu": {
+            "user_s": r.cpu.user_s,
+            "sys_s": r.cpu.sys_s,
+            "us_per_request": r.cpu_us_per_request(),
+        },
+        "server": r.server_stats.clone(),
+    })
+}
+
+/// Writes [`json()`] pretty-printed, with a trailing newline so the file is a proper text
+/// file (and `cat` leaves the prompt on its own line).
+pub fn write_json<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, &json(r))?;
+    w.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::new_histogram;
+    use crate::report::fixtures::{closed, open};
+
+    #[test]
+    fn test_json_open_loop_fields() {
+        let r = open();
+        let j = json(&r);
+        assert_eq!(j["schema"], 1);
+        assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(j["target"], "http://127.0.0.1:7878/");
+        assert_eq!(j["embedded"], true);
+        assert_eq!(j["mode"], json!({"kind": "open", "rate": 500.0}));
+        assert_eq!(j["connections"], 4);
+        assert_eq!(j["per_conn"], Value::Null);
+        assert_eq!(j["duration_s"], 2.0);
+        assert_eq!(j["requests"]["sent"], 1010);
+        assert_eq!(j["requests"]["measured"], 1000);
+        assert_eq!(j["requests"]["books_balance"], true);
+        assert_eq!(j["throughput_rps"], 500.0);
+        assert_eq!(j["bytes"]["received_measured"], 2_000_000);
+        let c = &j["latency_us"]["corrected"];
+        assert_eq!(c["p50"], r.rec.corrected.value_at_quantile(0.5));
+        assert_eq!(c["p99"], r.rec.corrected.value_at_quantile(0.99));
+        assert_eq!(c["p99_99"], r.rec.corrected.value_at_quantile(0.9999));
+        assert_eq!(c["max"], r.rec.corrected.max());
+        assert_eq!(c["count"], 1000);
+        assert_eq!(j["latency_us"]["raw"]["max"], r.rec.raw.max());
+        assert_eq!(j["connect_us"]["count"], 4);
+        assert_eq!(j["connects"], json!({"ok": 4, "tried": 5}));
+        assert_eq!(j["send_lag_us"]["count"], 1000);
+        assert_eq!(j["behind_schedule"], false);
+        assert_eq!(j["statuses"], json!({"200": 998, "503": 2}));
+        assert_eq!(
+            j["errors"],
+            json!([
+                {"class": "connect_refused", "detail": "ECONNREFUSED", "count": 1},
+                {"class": "timeout", "detail": "timeout", "count": 2},
+            ])
+        );
+        let per_req = j["cpu"]["us_per_request"].as_f64().expect("number");
+        assert!((per_req - 40.0).abs() < 1e-9);
+        assert_eq!(j["server"]["requests"], 1003);
+    }
+
+    #[test]
+    fn test_json_closed_loop_and_empty_histograms_are_null() {
+        let mut r = closed();
+        r.rec.connect = new_histogram();
+        let j = json(&r);
+        assert_eq!(j["mode"], json!({"kind": "closed"}));
+        assert_eq!(j["send_lag_us"], Value::Null);
+        assert_eq!(j["behind_schedule"], Value::Null);
+        assert_eq!(j["server"], Value::Null);
+        assert_eq!(j["connect_us"]["count"], 0);
+        assert_eq!(j["connect_us"]["p50"], Value::Null);
+        assert_eq!(j["connect_us"]["max"], Value::Null);
+    }
+
+    #[test]
+    fn test_write_json_is_pretty_parseable_and_ends_with_newline() {
+        let r = open();
+        let mut buf = Vec::new();
+        write_json(&r, &mut buf).expect("write to Vec");
+        let s = String::from_utf8(buf).expect("utf-8");
+        assert!(s.ends_with("}\n"));
+        assert!(s.contains("\n  \"target\": "));
+        let back: Value = serde_json::from_str(&s).expect("valid JSON");
+        // Compare through the same parser: serde_json's default float parsing may differ
+        // from the printed value in the last bit, on both sides alike.
+        let same: Value = serde_json::from_str(&json(&r).to_string()).expect("valid JSON");
+        assert_eq!(back, same);
+    }
+
+    /// Every field the JSON carries is described in the schema doc, so the two cannot
+    /// drift apart silently.
+    #[test]
+    fn test_json_fields_are_documented() {
+        let doc = include_str!("../../../docs/loadgen-json.md");
+        fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
+            if let Value::Object(m) = v {
+                for (k, x) in m {
+                    // Status codes are data, not schema.
+                    if prefix == "statuses" || prefix == "server" {
+                        continue;
+                    }
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    out.push(p.clone());
+                    walk(&p, x, out);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        walk("", &json(&open()), &mut paths);
+        for e in json(&open())["errors"].as_array().expect("array") {
+            walk("errors[]", e, &mut paths);
+        }
+        assert!(paths.len() > 40);
+        for p in paths {
+            // Histogram summaries are documented once, as a shared object.
+            let leaf = p.rsplit('.').next().unwrap_or(&p);
+            let documented = doc.contains(&format!("`{p}`"))
+                || (p.contains("_us.") && doc.contains(&format!("`{leaf}`")));
+            assert!(documented, "field {p} is not in docs/loadgen-json.md");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Reports over a finished [`RunResult`](crate::result::RunResult): the human summary,
+//! the JSON document, the HdrHistogram percentile-distribution text (`.hgrm`), the
+//! HdrHistogram interval log, an SVG latency-by-percentile plot and the live progress
+//! line.
+//!
+//! Everything here is a pure function of a `RunResult` (or a histogram) and a writer, so
+//! every report is tested without sockets, on results built by hand (the model is oha's
+//! `printer.rs`). Histograms hold microseconds (see `record.rs`); each report says which
+//! unit it prints.
+//!
+//! One file per output format, each with its tests beside it:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `text.rs` | [`text()`]: the human summary and its latency table |
+//! | `json.rs` | [`json()`], [`write_json`], [`JSON_SCHEMA`]: the JSON document |
+//! | `hgrm.rs` | [`write_hgrm`], [`parse_hgrm`]: the `.hgrm` percentile distribution |
+//! | `interval_log.rs` | [`write_interval_log`]: the HdrHistogram interval log |
+//! | `svg.rs` | [`write_svg`]: the latency-by-percentile plot |
+//! | `progress.rs` | [`progress_line`]: the live progress line |
+//!
+//! This file holds what several formats share: the number formatting ([`fmt_us`] and the
+//! private helpers for counts, rates and durations), the percentile constants (the rows of
+//! the latency table, the tick density of `.hgrm` and the plot) and the order of the error
+//! table (text and JSON). The format modules are private and their functions re-exported
+//! here, so callers name every report `loadgen::report::NAME` whatever file it lives in.
+
+use crate::record::ErrorCount;
+use std::time::Duration;
+
+mod hgrm;
+mod interval_log;
+mod json;
+mod progress;
+mod svg;
+mod text;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use hgrm::{parse_hgrm, write_hgrm};
+pub use interval_log::write_interval_log;
+pub use json::{json, write_json, JSON_SCHEMA};
+pub use progress::progress_line;
+pub use svg::write_svg;
+pub use text::text;
+
+/// Ticks per half distance to 100% used for `.hgrm`, plots and HdrHistogram's Java
+/// `outputPercentileDistribution` default: 5.
+const TICKS_PER_HALF_DISTANCE: u32 = 5;
+
+/// Percentiles of the latency table and of the JSON summaries: (label, quantile).
+const PERCENTILES: [(&str, f64); 5] = [
+    ("p50", 0.5),
+    ("p90", 0.9),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+    ("p99.99", 0.9999),
+];
+
+/// Formats a duration given in microseconds with an adaptive unit (`us`, `ms` or `s`)
+/// and three significant digits: `7.00us`, `45.0us`, `812us`, `1.21ms`, `12.3ms`,
+/// `2.50s`, `3600s`. Three digits are what a latency report can honestly claim: the
+/// histograms keep three significant digits.
+///
+/// Non-finite input prints as `n/a`; negative input keeps its sign.
+pub fn fmt_us(us: f64) -> String {
+    if !us.is_finite() {
+        return "n/a".to_string();
+    }
+    if us == 0.0 {
+        return "0us".to_string();
+    }
+    let sign = if us < 0.0 { "-" } else { "" };
+    let a = us.abs();
+    // Choose the unit on the value *as it will be rounded*, so 999.7 us prints as
+    // `1.00ms` and never as `1000us`.
+    let (v, unit) = if a < 999.5 {
+        (a, "us")
+    } else if a < 999_500.0 {
+        (a / 1e3, "ms")
+    } else {
+        (a / 1e6, "s")
+    };
+    let decimals = if v < 9.995 {
+        2
+    } else if v < 99.95 {
+        1
+    } else {
+        0
+    };
+    format!("{sign}{v:.decimals$}{unit}")
+}
+
+/// `1234567` -> `1,234,567`: thousands are what people read in request counts.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rate in requests per second: grouped whole numbers when large (the fraction is noise
+/// there), two decimals when small (a rate of 2.5 req/s must not print as 3).
+fn fmt_rate(rps: f64) -> String {
+    if !rps.is_finite() || rps < 0.0 {
+        "n/a".to_string()
+    } else if rps >= 100.0 {
+        group(rps.round() as u64)
+    } else {
+        format!("{rps:.2}")
+    }
+}
+
+/// Seconds with one decimal, the resolution that matters for durations of a run.
+fn fmt_secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// Errors in a stable order (class, then detail), whatever order the workers merged in.
+fn sorted_errors(errors: &[ErrorCount]) -> Vec<ErrorCount> {
+    let mut v = errors.to_vec();
+    v.sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_fmt_us_adapts_units_at_three_significant_digits() {
+        assert_eq!(fmt_us(0.0), "0us");
+        assert_eq!(fmt_us(7.0), "7.00us");
+        assert_eq!(fmt_us(45.0), "45.0us");
+        assert_eq!(fmt_us(812.0), "812us");
+        assert_eq!(fmt_us(1210.0), "1.21ms");
+        assert_eq!(fmt_us(12_345.0), "12.3ms");
+        assert_eq!(fmt_us(123_456.0), "123ms");
+        assert_eq!(fmt_us(2_500_000.0), "2.50s");
+        assert_eq!(fmt_us(3_600_000_000.0), "3600s");
+        assert_eq!(fmt_us(-1500.0), "-1.50ms");
+        assert_eq!(fmt_us(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn test_fmt_us_never_prints_a_thousand_of_a_unit() {
+        // Rounding must move to the next unit rather than print 1000us or 1000ms.
+        assert_eq!(fmt_us(999.7), "1.00ms");
+        assert_eq!(fmt_us(999_600.0), "1.00s");
+        assert_eq!(fmt_us(999.4), "999us");
+        assert_eq!(fmt_us(9.996), "10.0us");
+    }
+
+    #[test]
+    fn test_group_and_rate() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(fmt_rate(99.5), "99.50");
+        assert_eq!(fmt_rate(10_000.4), "10,000");
+    }
+}

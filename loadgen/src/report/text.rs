@@ -1,0 +1,370 @@
+//! The human summary of a run ([`text`]): what was run, the latency table, connects,
+//! statuses, errors, the books, the schedule, loadgen's CPU and the server's counters.
+//!
+//! Kept apart from the machine formats because its layout is for people: units adapt
+//! (see [`super::fmt_us`]), counts are grouped, and warnings are sentences.
+
+use super::{fmt_rate, fmt_secs, fmt_us, group, sorted_errors, PERCENTILES};
+use crate::result::{Mode, RunResult};
+use hdrhistogram::Histogram;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// The human summary of a run, wrk-like but more honest: both latency measures in open
+/// loop, the books (every request accounted for), whether the generator kept its own
+/// schedule and what it cost in CPU. Ends with a newline.
+pub fn text(r: &RunResult) -> String {
+    let mut s = String::new();
+    // Writing into a String cannot fail; the Result only exists because of fmt::Write.
+    let _ = write_text(r, &mut s);
+    s
+}
+
+fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
+    let rec = &r.rec;
+    let embedded = if r.embedded {
+        " (embedded readyloop server)"
+    } else {
+        ""
+    };
+    writeln!(s, "target:      {}{embedded}", r.target)?;
+    writeln!(s, "proto:       {}", r.proto)?;
+    match r.mode {
+        Mode::Closed => writeln!(s, "mode:        closed loop")?,
+        Mode::Open { rate } => writeln!(s, "mode:        open loop at {} req/s", fmt_rate(rate))?,
+    }
+    match r.per_conn {
+        Some(n) => writeln!(
+            s,
+            "connections: {} (reopened every {} requests)",
+            r.connections,
+            group(n)
+        )?,
+        None => writeln!(s, "connections: {}", r.connections)?,
+    }
+    writeln!(s, "threads:     {}", r.threads)?;
+    writeln!(
+        s,
+        "duration:    {} measured after {} warm-up (discarded)",
+        fmt_secs(r.duration),
+        fmt_secs(r.warmup)
+    )?;
+    let secs = r.duration.as_secs_f64();
+    let mb_s = if secs > 0.0 {
+        rec.bytes_received_measured as f64 / secs / 1e6
+    } else {
+        0.0
+    };
+    writeln!(
+        s,
+        "throughput:  {} req/s, {mb_s:.2} MB/s received",
+        fmt_rate(r.throughput())
+    )?;
+    writeln!(s)?;
+
+    write_latency_table(r, s)?;
+
+    if !rec.connect.is_empty() {
+        let c = &rec.connect;
+        writeln!(
+            s,
+            "connect:     p50 {}  p99 {}  max {}  ({} connects, {} attempted)",
+            fmt_us(c.value_at_quantile(0.5) as f64),
+            fmt_us(c.value_at_quantile(0.99) as f64),
+            fmt_us(c.max() as f64),
+            group(c.len()),
+            group(rec.connects_tried)
+        )?;
+    }
+
+    if !rec.statuses.is_empty() {
+        let mut st = rec.statuses.clone();
+        st.sort_unstable();
+        let parts: Vec<String> = st
+            .iter()
+            .map(|(code, n)| format!("{code}: {}", group(*n)))
+            .collect();
+        writeln!(s, "statuses:    {}", parts.join("  "))?;
+    }
+
+    let errors = sorted_errors(&rec.errors);
+    if errors.is_empty() {
+        writeln!(s, "errors:      none")?;
+    } else {
+        writeln!(s, "errors:      {} total", group(rec.error_total()))?;
+        let cw = errors
+            .iter()
+            .map(|e| e.class.name().len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let dw = errors
+            .iter()
+            .map(|e| e.detail.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        writeln!(s, "  {:<cw$}  {:<dw$}  {:>12}", "class", "detail", "count")?;
+        for e in &errors {
+            writeln!(
+                s,
+                "  {:<cw$}  {:<dw$}  {:>12}",
+                e.class.name(),
+                e.detail,
+                group(e.count)
+            )?;
+        }
+    }
+    writeln!(s)?;
+
+    writeln!(
+        s,
+        "requests: sent {} = completed {} + failed {} + in flight {}",
+        rec.sent, rec.completed, rec.failed, rec.in_flight_end
+    )?;
+    if !rec.books_balance() {
+        // Loud on purpose: unbalanced books mean loadgen lost or double-counted a request,
+        // so every other number in this report is suspect.
+        let rhs = rec.completed as u128 + rec.failed as u128 + rec.in_flight_end as u128;
+        writeln!(
+            s,
+            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {} accounted for; \
+             loadgen lost or double-counted requests (a loadgen bug): do not trust this run",
+            rec.sent, rhs
+        )?;
+    }
+    writeln!(
+        s,
+        "measured: {} responses after warm-up",
+        group(rec.measured)
+    )?;
+
+    if let Mode::Open { .. } = r.mode {
+        let lag = if rec.send_lag.is_empty() {
+            "no send lag recorded".to_string()
+        } else {
+            format!(
+                "p99 send lag {}",
+                fmt_us(rec.send_lag.value_at_quantile(0.99) as f64)
+            )
+        };
+        match r.behind_schedule() {
+            Some(true) => writeln!(
+                s,
+                "WARNING: loadgen fell behind its schedule ({lag}): corrected latencies include \
+                 its own delay; use more threads or a lower rate"
+            )?,
+            _ => writeln!(s, "schedule:    kept ({lag})")?,
+        }
+    }
+
+    match r.cpu_us_per_request() {
+        Some(us) => writeln!(
+            s,
+            "loadgen CPU: {us:.2} us/request (user {:.2} s, sys {:.2} s)",
+            r.cpu.user_s, r.cpu.sys_s
+        )?,
+        None => writeln!(
+            s,
+            "loadgen CPU: n/a us/request, no responses (user {:.2} s, sys {:.2} s)",
+            r.cpu.user_s, r.cpu.sys_s
+        )?,
+    }
+
+    if let Some(st) = &r.server_stats {
+        // The server's JSON is its own schema; read the few fields we summarise and
+        // print `?` for any that a different server version might not have.
+        let field = |k: &str| {
+            st.get(k)
+                .and_then(Value::as_u64)
+                .map(group)
+                .unwrap_or_else(|| "?".to_string())
+        };
+        writeln!(
+            s,
+            "server:      active {} (peak {}), accepted {}, rejected {}, requests {}",
+            field("active"),
+            field("peak_active"),
+            field("accepted"),
+            field("rejected"),
+            field("requests")
+        )?;
+    }
+    Ok(())
+}
+
+/// The percentile table: two columns in open loop, one in closed loop (where corrected
+/// and raw are the same measurement, so a second column would only suggest otherwise).
+fn write_latency_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
+    let rec = &r.rec;
+    if rec.corrected.is_empty() && rec.raw.is_empty() {
+        writeln!(s, "latency:     no responses measured")?;
+        writeln!(s)?;
+        return Ok(());
+    }
+    let open = matches!(r.mode, Mode::Open { .. });
+    let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
+        if h.is_empty() {
+            return "-".to_string();
+        }
+        match q {
+            Some(q) => fmt_us(h.value_at_quantile(q) as f64),
+            None => fmt_us(h.max() as f64),
+        }
+    };
+    let rows: Vec<(&str, Option<f64>)> = PERCENTILES
+        .iter()
+        .map(|&(l, q)| (l, Some(q)))
+        .chain(std::iter::once(("max", None)))
+        .collect();
+    if open {
+        writeln!(
+            s,
+            "latency     {:>26}  {:>16}",
+            "corrected (from schedule)", "raw (from send)"
+        )?;
+        for (label, q) in rows {
+            writeln!(
+                s,
+                "  {label:<8}  {:>26}  {:>16}",
+                cell(&rec.corrected, q),
+                cell(&rec.raw, q)
+            )?;
+        }
+        writeln!(
+            s,
+            "  {:<8}  {:>26}  {:>16}",
+            "count",
+            group(rec.corrected.len()),
+            group(rec.raw.len())
+        )?;
+    } else {
+        writeln!(s, "latency     {:>10}", "latency")?;
+        for (label, q) in rows {
+            writeln!(s, "  {label:<8}  {:>10}", cell(&rec.corrected, q))?;
+        }
+        writeln!(s, "  {:<8}  {:>10}", "count", group(rec.corrected.len()))?;
+    }
+    writeln!(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Recorder;
+    use crate::report::fixtures::{closed, hist, open};
+
+    #[test]
+    fn test_text_open_loop_has_both_columns_and_the_books() {
+        let t = text(&open());
+        assert!(t.contains("target:      http://127.0.0.1:7878/ (embedded readyloop server)\n"));
+        assert!(t.contains("proto:       http\n"));
+        assert!(t.contains("mode:        open loop at 500 req/s\n"));
+        assert!(t.contains("connections: 4\n"));
+        assert!(t.contains("threads:     2\n"));
+        assert!(t.contains("duration:    2.0s measured after 1.0s warm-up"));
+        // 1000 measured in 2 s; 2 MB received after warm-up in 2 s.
+        assert!(t.contains("throughput:  500 req/s, 1.00 MB/s received\n"));
+        assert!(t.contains("corrected (from schedule)"));
+        assert!(t.contains("raw (from send)"));
+        // p50 corrected is 1000 us -> 1.00ms, raw 800 us; max corrected 50 ms, raw 4 ms.
+        let p50 = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("p50"))
+            .expect("p50 row");
+        assert!(p50.contains("1.00ms") && p50.contains("800us"), "{p50}");
+        let max = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("max"))
+            .expect("max row");
+        assert!(max.contains("50.0ms") && max.contains("4.00ms"), "{max}");
+        assert!(t.contains("requests: sent 1010 = completed 1003 + failed 2 + in flight 5\n"));
+        assert!(!t.contains("BOOKS DO NOT BALANCE"));
+        assert!(
+            t.contains("connect:     p50 100us  p99 300us  max 300us  (4 connects, 5 attempted)")
+        );
+        assert!(t.contains("statuses:    200: 998  503: 2\n"));
+        assert!(t.contains("schedule:    kept (p99 send lag 5.00us)"));
+        // (0.03 + 0.01) s over 1000 responses = 40 us each.
+        assert!(t.contains("loadgen CPU: 40.00 us/request (user 0.03 s, sys 0.01 s)\n"));
+        assert!(
+            t.contains("server:      active 4 (peak 5), accepted 5, rejected 0, requests 1,003")
+        );
+    }
+
+    #[test]
+    fn test_text_error_table_is_sorted_with_counts() {
+        let t = text(&open());
+        assert!(t.contains("errors:      3 total\n"));
+        let rows: Vec<&str> = t
+            .lines()
+            .filter(|l| l.contains("ECONNREFUSED") || l.contains("  timeout"))
+            .collect();
+        assert_eq!(rows.len(), 2, "{t}");
+        // ConnectRefused sorts before Timeout (declaration order of ErrorClass).
+        assert!(rows[0].contains("connect_refused") && rows[0].trim_end().ends_with(" 1"));
+        assert!(rows[1].starts_with("  timeout") && rows[1].trim_end().ends_with(" 2"));
+    }
+
+    #[test]
+    fn test_text_closed_loop_has_one_latency_column() {
+        let t = text(&closed());
+        assert!(t.contains("mode:        closed loop\n"));
+        assert!(!t.contains("raw (from send)"));
+        assert!(!t.contains("corrected"));
+        assert!(!t.contains("embedded"));
+        assert!(!t.contains("schedule"));
+        assert!(!t.contains("server:"));
+        let header = t
+            .lines()
+            .find(|l| l.starts_with("latency"))
+            .expect("header");
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["latency", "latency"]
+        );
+        let p99 = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("p99 "))
+            .expect("p99 row");
+        // 990 of 1000 samples are <= 2000 us: p99 is 2 ms.
+        assert!(p99.trim_end().ends_with("2.00ms"), "{p99}");
+    }
+
+    #[test]
+    fn test_text_warns_when_books_do_not_balance() {
+        let mut r = closed();
+        r.rec.sent += 1;
+        let t = text(&r);
+        assert!(t.contains("requests: sent 1011 = completed 1003 + failed 2 + in flight 5\n"));
+        assert!(t.contains("WARNING: THE BOOKS DO NOT BALANCE: sent 1011 != 1010"));
+    }
+
+    #[test]
+    fn test_text_warns_when_behind_schedule() {
+        let mut r = open();
+        // 4 connections at 500 req/s: 8 ms between requests of a connection; a p99 lag of
+        // 5 ms is over both 1 ms and 10% of that.
+        r.rec.send_lag = hist(&[(5000, 100)]);
+        assert_eq!(r.behind_schedule(), Some(true));
+        let t = text(&r);
+        assert!(t.contains(
+            "WARNING: loadgen fell behind its schedule (p99 send lag 5.00ms): corrected \
+             latencies include its own delay; use more threads or a lower rate"
+        ));
+        assert!(!t.contains("schedule:    kept"));
+    }
+
+    #[test]
+    fn test_text_without_responses_or_errors() {
+        let mut r = closed();
+        r.rec = Recorder::default();
+        let t = text(&r);
+        assert!(t.contains("latency:     no responses measured"));
+        assert!(t.contains("errors:      none"));
+        assert!(t.contains("loadgen CPU: n/a"));
+        assert!(!t.contains("connect:"));
+        assert!(!t.contains("statuses:"));
+        assert!(t.contains("requests: sent 0 = completed 0 + failed 0 + in flight 0\n"));
+    }
+}
