@@ -3,6 +3,7 @@
 use crate::engine::{self, LoadSpec, Tick};
 use crate::error::Error;
 use crate::framing::Framing;
+use crate::outputs::{self, Staged};
 use crate::record::Recorder;
 use crate::report;
 use crate::request;
@@ -13,7 +14,7 @@ use readyloop::units::{nonzero, parse_duration};
 use readyloop::{Config, ConnLimits};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -328,6 +329,8 @@ fn run(a: RunArgs) -> Result<(), Error> {
     if a.per_conn == Some(0) {
         return Err(Error::Usage("--per-conn must be at least 1".into()));
     }
+    // Every output file is checked (and its temporary created) before anything runs.
+    let mut outputs = Outputs::stage(&a)?;
     let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
     // Raise the fd limit: every connection is a descriptor.
     let _ = readyloop::limits::raise_nofile();
@@ -501,7 +504,7 @@ fn run(a: RunArgs) -> Result<(), Error> {
         cpu,
         server_stats,
     };
-    write_reports(&a, &result)
+    write_reports(&a, &result, &mut outputs)
 }
 
 fn probe(a: ProbeArgs) -> Result<(), Error> {
@@ -605,41 +608,77 @@ fn preflight(addr: SocketAddr, timeout: Duration) -> Result<(), Error> {
     }
 }
 
-fn write_reports(a: &RunArgs, r: &RunResult) -> Result<(), Error> {
+/// The output files of one `run`, staged before it (see [`crate::outputs`]).
+struct Outputs {
+    json: Option<Staged>,
+    hgrm: Option<Staged>,
+    log: Option<Staged>,
+    plot: Option<Staged>,
+}
+
+impl Outputs {
+    fn stage(a: &RunArgs) -> Result<Outputs, Error> {
+        let json = match a.json.as_deref() {
+            Some("-") | None => None,
+            Some(p) => Some(outputs::stage("--json", Path::new(p))?),
+        };
+        Ok(Outputs {
+            json,
+            hgrm: a
+                .hgrm
+                .as_deref()
+                .map(|p| outputs::stage("--hgrm", p))
+                .transpose()?,
+            log: a
+                .log
+                .as_deref()
+                .map(|p| outputs::stage("--log", p))
+                .transpose()?,
+            plot: a
+                .plot
+                .as_deref()
+                .map(|p| outputs::stage("--plot", p))
+                .transpose()?,
+        })
+    }
+}
+
+fn write_reports(a: &RunArgs, r: &RunResult, o: &mut Outputs) -> Result<(), Error> {
     let json_to_stdout = a.json.as_deref() == Some("-");
     if !json_to_stdout {
         let mut out = std::io::stdout().lock();
         out.write_all(report::text(r).as_bytes())
             .map_err(|e| Error::io("writing the report", e))?;
     }
-    if let Some(j) = &a.json {
-        if json_to_stdout {
-            report::write_json(r, &mut std::io::stdout().lock())
-                .map_err(|e| Error::io("writing JSON", e))?;
-        } else {
-            let mut f =
-                std::fs::File::create(j).map_err(|e| Error::io(format!("--json {j}"), e))?;
-            report::write_json(r, &mut f).map_err(|e| Error::io(format!("--json {j}"), e))?;
+    if json_to_stdout {
+        report::write_json(r, &mut std::io::stdout().lock())
+            .map_err(|e| Error::io("writing JSON", e))?;
+    }
+    // Each file is written into its temporary, then renamed into place; one that
+    // fails does not stop the others, and its temporary is removed.
+    let mut first_err = None;
+    let mut write = |s: &mut Option<Staged>, f: &dyn Fn(&Staged) -> Result<(), Error>| {
+        if let Some(st) = s.as_mut() {
+            if let Err(e) = f(st).and_then(|()| st.commit()) {
+                first_err.get_or_insert(e);
+            }
         }
-    }
-    if let Some(p) = &a.hgrm {
-        let mut f = std::fs::File::create(p)
-            .map_err(|e| Error::io(format!("--hgrm {}", p.display()), e))?;
-        report::write_hgrm(&r.rec.corrected, &mut f, 1000.0)
-            .map_err(|e| Error::io(format!("--hgrm {}", p.display()), e))?;
-    }
-    if let Some(p) = &a.log {
+    };
+    write(&mut o.json, &|st| {
+        report::write_json(r, &mut st.file()?).map_err(|e| st.error(e))
+    });
+    write(&mut o.hgrm, &|st| {
+        report::write_hgrm(&r.rec.corrected, &mut st.file()?, 1000.0).map_err(|e| st.error(e))
+    });
+    write(&mut o.log, &|st| {
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())
             - r.duration.as_secs_f64();
-        let mut f =
-            std::fs::File::create(p).map_err(|e| Error::io(format!("--log {}", p.display()), e))?;
-        report::write_interval_log(r, &mut f, start)
-            .map_err(|e| Error::io(format!("--log {}", p.display()), e))?;
-    }
-    if let Some(p) = &a.plot {
-        report::write_svg(r, p).map_err(|e| Error::io(format!("--plot {}", p.display()), e))?;
-    }
-    Ok(())
+        report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
+    });
+    write(&mut o.plot, &|st| {
+        report::write_svg(r, st.path()).map_err(|e| st.error(e))
+    });
+    first_err.map_or(Ok(()), Err)
 }

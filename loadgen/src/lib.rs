@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod framing;
 pub mod limits_cmd;
+pub mod outputs;
 pub mod probe;
 pub mod probe_cmd;
 pub mod record;

@@ -1,5 +1,5 @@
 //! A finished run: everything the reports need, and nothing they must compute from
-//! sockets. Reports are functions over this (see `report.rs`), testable without a run.
+//! sockets. Reports are functions over this (see `report/`), testable without a run.
 
 use crate::record::Recorder;
 use hdrhistogram::Histogram;

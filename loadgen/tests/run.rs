@@ -544,3 +544,56 @@ fn test_url_forms() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--proto http"), "{err}");
 }
+
+/// Issue 9, item 8: a bad output path fails before the run (exit 2, nothing written,
+/// no temporaries left); good paths are written whole at the end.
+#[test]
+fn test_output_paths_checked_before_the_run() {
+    let dir = std::env::temp_dir().join(format!("loadgen-outputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let hgrm = dir.join("lat.hgrm");
+    let started = Instant::now();
+    let out = loadgen()
+        .args(["-d", "30s", "--json", "/nonexistent/dir/x.json", "--hgrm"])
+        .arg(&hgrm)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--json /nonexistent/dir/x.json"), "{err}");
+    assert!(out.stdout.is_empty(), "no report: the run never started");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it ran the 30 s test first"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+
+    // Good paths: written at the end, no temporaries beside them.
+    let json = dir.join("r.json");
+    let out = loadgen()
+        .args(["-c", "2", "-d", "300ms", "--warmup", "0", "--json"])
+        .arg(&json)
+        .arg("--hgrm")
+        .arg(&hgrm)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).expect("the JSON file");
+    assert!(j["requests"]["completed"].as_u64().unwrap_or(0) > 0);
+    assert!(std::fs::read_to_string(&hgrm).unwrap().contains("#[Mean"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lat.hgrm", "r.json"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

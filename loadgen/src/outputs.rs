@@ -1,0 +1,98 @@
+//! Output files, checked before the run and written whole after it.
+//!
+//! A run can take minutes; learning only at its end that `--json /no/such/dir/x.json`
+//! cannot be written wastes them, and stopping at the first bad path would leave the
+//! other outputs of the same command unwritten. So every output file is staged before
+//! the run: a temporary file is created beside it (same directory, so the final rename
+//! is atomic and cannot cross file systems), which fails at once for a bad path (a usage
+//! error, exit 2). After the run each report is written into its temporary and renamed
+//! over the destination; a reader never sees half a file. Temporaries not committed are
+//! removed when the set is dropped (a failed write, an error anywhere), so none is left
+//! behind.
+
+use crate::Error;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// One output file on its way: its flag (for messages), where it goes, and the
+/// temporary written first.
+#[derive(Debug)]
+pub struct Staged {
+    flag: &'static str,
+    dest: PathBuf,
+    tmp: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    /// The temporary's path: write the report there.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The temporary, opened for writing (truncated).
+    pub fn file(&self) -> Result<File, Error> {
+        File::create(&self.tmp).map_err(|e| self.error(e))
+    }
+
+    /// An I/O error on this output, named by its flag and destination.
+    pub fn error(&self, e: std::io::Error) -> Error {
+        Error::io(format!("{} {}", self.flag, self.dest.display()), e)
+    }
+
+    /// Move the finished temporary over the destination.
+    pub fn commit(&mut self) -> Result<(), Error> {
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| self.error(e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Stage `dest` for `flag`: create its temporary now. A directory that does not exist
+/// or cannot be written is a usage error, reported before anything runs.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("loadgen-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let dest = dir.join("out.json");
+/// let mut s = loadgen::outputs::stage("--json", &dest).unwrap();
+/// std::fs::write(s.path(), b"{}").unwrap();
+/// s.commit().unwrap();
+/// assert_eq!(std::fs::read(&dest).unwrap(), b"{}");
+/// assert!(loadgen::outputs::stage("--json", &dir.join("no/such/dir/x.json")).is_err());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn stage(flag: &'static str, dest: &Path) -> Result<Staged, Error> {
+    let name = dest
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("{flag} {}: not a file name", dest.display())))?;
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".loadgen-{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    // create_new: never clobber a file of somebody else's that happens to have the name.
+    if let Err(e) = File::options().write(true).create_new(true).open(&tmp) {
+        return Err(Error::Usage(format!(
+            "{flag} {}: cannot write there: {e}",
+            dest.display()
+        )));
+    }
+    Ok(Staged {
+        flag,
+        dest: dest.to_path_buf(),
+        tmp,
+        done: false,
+    })
+}
