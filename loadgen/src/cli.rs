@@ -4,6 +4,7 @@ use crate::engine::{self, LoadSpec, Tick};
 use crate::error::Error;
 use crate::framing::Framing;
 use crate::outputs::{self, Staged};
+use crate::plan;
 use crate::record::Recorder;
 use crate::report;
 use crate::request;
@@ -332,8 +333,28 @@ fn run(a: RunArgs) -> Result<(), Error> {
     // Every output file is checked (and its temporary created) before anything runs.
     let mut outputs = Outputs::stage(&a)?;
     let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
-    // Raise the fd limit: every connection is a descriptor.
-    let _ = readyloop::limits::raise_nofile();
+    // Raise the fd limit: every connection is a descriptor. Then refuse, before
+    // anything starts, connections that cannot all have one.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let will_embed = a.target.is_none();
+    let threads = a.threads.unwrap_or(if will_embed {
+        cores.saturating_sub(1).max(1)
+    } else {
+        cores
+    });
+    if threads == 0 {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    let limits = readyloop::limits::Report::read();
+    if let Some(free) = limits.fd_room() {
+        let room = plan::FdRoom {
+            free,
+            soft: limits.nofile_soft,
+            hard: limits.nofile_hard,
+        };
+        plan::check_fds(a.connections, threads.min(a.connections), will_embed, room)
+            .map_err(Error::Usage)?;
+    }
 
     // Target: a URL for http, HOST:PORT otherwise, or the embedded server.
     let mut embedded = None;
@@ -400,15 +421,6 @@ fn run(a: RunArgs) -> Result<(), Error> {
     // Fail fast, with one clear line, when nothing answers.
     preflight(addr, a.connect_timeout)?;
 
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = a.threads.unwrap_or(if embedded.is_some() {
-        cores.saturating_sub(1).max(1)
-    } else {
-        cores
-    });
-    if threads == 0 {
-        return Err(Error::Usage("--threads must be at least 1".into()));
-    }
     let spec = LoadSpec {
         target: addr,
         connections: a.connections,

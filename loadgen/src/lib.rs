@@ -13,6 +13,7 @@ pub mod error;
 pub mod framing;
 pub mod limits_cmd;
 pub mod outputs;
+pub mod plan;
 pub mod probe;
 pub mod probe_cmd;
 pub mod record;

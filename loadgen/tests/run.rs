@@ -597,3 +597,36 @@ fn test_output_paths_checked_before_the_run() {
     assert_eq!(names, ["lat.hgrm", "r.json"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 9, item 5: more connections than descriptors is refused before the run, with
+/// the numbers and the fix (before: it ran with fewer, or with none, and exited 0).
+#[test]
+fn test_connections_beyond_the_descriptor_room_refused() {
+    // The child raises its soft limit to the hard one; one more than that cannot fit.
+    let hard = readyloop::limits::raise_nofile().expect("getrlimit").hard;
+    let c = (hard + 1).to_string();
+    for args in [
+        vec!["-c", c.as_str(), "-d", "30s"], // the embedded server: 2 per connection
+        vec![
+            "127.0.0.1:9",
+            "--proto",
+            "echo",
+            "-c",
+            c.as_str(),
+            "-d",
+            "30s",
+        ],
+    ] {
+        let started = Instant::now();
+        let out = loadgen().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("descriptors") && err.contains("or fewer"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(out.stdout.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(20), "it ran first");
+    }
+}
