@@ -283,6 +283,19 @@ impl Stats {
     }
 }
 
+/// The symbolic name of a signal (`"SIGINT"`), or `signal N` if unknown.
+///
+/// ```
+/// assert_eq!(readyloop::stats::signal_name(2), "SIGINT");
+/// assert_eq!(readyloop::stats::signal_name(999), "signal 999");
+/// ```
+pub fn signal_name(sig: i32) -> String {
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {sig}"),
+    }
+}
+
 /// The symbolic name of an errno (`"EMFILE"`), or its number if unknown.
 pub fn errno_name(errno: i32) -> String {
     let e = nix::errno::Errno::from_raw(errno);

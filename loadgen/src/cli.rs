@@ -3,12 +3,13 @@
 use crate::engine::{self, LoadSpec, Tick};
 use crate::error::Error;
 use crate::framing::Framing;
+use crate::interrupt::Interrupt;
 use crate::outputs::{self, Staged};
 use crate::plan;
 use crate::record::Recorder;
 use crate::report;
 use crate::request;
-use crate::result::{CpuTime, Mode, RunResult};
+use crate::result::{CpuTime, Interrupted, Mode, RunResult};
 use clap::{Args, Parser, Subcommand};
 use readyloop::server::{ProtoKind, Server, ServerConfig};
 use readyloop::units::{nonzero, parse_duration};
@@ -232,18 +233,18 @@ pub fn main() -> ExitCode {
     let result = match cli.cmd {
         Some(Cmd::Run(a)) => run(a),
         None => run(cli.run),
-        Some(Cmd::Probe(p)) => probe(p),
-        Some(Cmd::Limits { json }) => {
-            crate::limits_cmd::run(json).map_err(|e| Error::io("writing the limits report", e))
-        }
+        Some(Cmd::Probe(p)) => probe(p).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Limits { json }) => crate::limits_cmd::run(json)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| Error::io("writing the limits report", e)),
         Some(Cmd::Serve {
             listen,
             max_conns,
             admin,
-        }) => serve(listen, max_conns, admin),
+        }) => serve(listen, max_conns, admin).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("loadgen: {e}");
             ExitCode::from(e.exit_code())
@@ -306,7 +307,7 @@ fn start_embedded(proto: ProtoKind) -> Result<(SocketAddr, Embedded), Error> {
     Ok((addr, Embedded { handle, thread }))
 }
 
-fn run(a: RunArgs) -> Result<(), Error> {
+fn run(a: RunArgs) -> Result<ExitCode, Error> {
     if a.connections == 0 {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
@@ -332,6 +333,8 @@ fn run(a: RunArgs) -> Result<(), Error> {
     }
     // Every output file is checked (and its temporary created) before anything runs.
     let mut outputs = Outputs::stage(&a)?;
+    // Before any thread starts, so that every thread inherits the blocked signals.
+    let interrupt = Interrupt::install().map_err(|e| Error::io("handling signals", e))?;
     let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
     // Raise the fd limit: every connection is a descriptor. Then refuse, before
     // anything starts, connections that cannot all have one.
@@ -437,6 +440,7 @@ fn run(a: RunArgs) -> Result<(), Error> {
         connect_timeout: a.connect_timeout,
         sources: Vec::new(),
         nodelay: !a.no_nodelay,
+        interrupt: Some(interrupt.clone()),
     };
 
     let tty = std::io::stderr().is_terminal();
@@ -472,6 +476,12 @@ fn run(a: RunArgs) -> Result<(), Error> {
     };
     let (workers, intervals) =
         engine::run(&spec, on_tick).map_err(|e| Error::io("running the load", e))?;
+    let signal = interrupt.signal();
+    let measured = workers
+        .iter()
+        .map(|w| w.measured)
+        .max()
+        .unwrap_or(a.duration);
     if tty {
         eprint!("\r\x1b[K");
     }
@@ -510,13 +520,23 @@ fn run(a: RunArgs) -> Result<(), Error> {
         threads,
         per_conn: a.per_conn,
         warmup: a.warmup,
-        duration: a.duration,
+        duration: if signal != 0 { measured } else { a.duration },
+        interrupted: (signal != 0).then_some(Interrupted {
+            signal,
+            planned: a.duration,
+        }),
         rec,
         intervals,
         cpu,
         server_stats,
     };
-    write_reports(&a, &result, &mut outputs)
+    write_reports(&a, &result, &mut outputs)?;
+    Ok(if signal != 0 {
+        // Interrupted, report written: 128 + the signal, as a shell expects.
+        ExitCode::from((128 + signal).clamp(0, 255) as u8)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn probe(a: ProbeArgs) -> Result<(), Error> {

@@ -8,6 +8,7 @@
 
 use crate::client::{Client, Phase, Plan, Shared};
 use crate::framing::Framing;
+use crate::interrupt::{self, Interrupt};
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
 use crate::schedule::{Rate, Schedule};
@@ -16,7 +17,7 @@ use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, R
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// Everything a run needs to know about its load.
@@ -52,6 +53,8 @@ pub struct LoadSpec {
     pub sources: Vec<IpAddr>,
     /// Set TCP_NODELAY on client sockets.
     pub nodelay: bool,
+    /// Stops the workers early on SIGINT/SIGTERM (`None`: only the clock ends the run).
+    pub interrupt: Option<Arc<Interrupt>>,
 }
 
 /// A per-second report from one worker.
@@ -76,6 +79,8 @@ pub struct WorkerResult {
     pub rec: Recorder,
     /// Its thread's CPU time during measurement.
     pub cpu: CpuTime,
+    /// How long it measured: the duration, or less when the run was interrupted.
+    pub measured: Duration,
 }
 
 const TIMER_CONNECT: u64 = 1;
@@ -115,6 +120,8 @@ struct Worker {
     ended: bool,
     cpu_start: Option<CpuTime>,
     cpu: CpuTime,
+    /// When the run ended for this worker (the end timer, or an interrupt).
+    ended_at: Option<Instant>,
 }
 
 impl Worker {
@@ -198,6 +205,7 @@ impl Worker {
             return;
         }
         self.ended = true;
+        self.ended_at = Some(r.now());
         // A last partial interval, if the run did not end on a second boundary.
         if self.measure_start + Duration::from_secs(self.tick_index as u64) < self.end {
             self.tick(r);
@@ -306,6 +314,13 @@ impl Host<Client> for Worker {
             TIMER_TICK => self.tick(r),
             TIMER_END => self.finish(r),
             _ => {}
+        }
+    }
+
+    fn posted(&mut self, r: &mut Reactor<Client>, value: u64) {
+        if value == interrupt::STOP {
+            // Interrupted: end the run now, exactly as the end timer would.
+            self.finish(r);
         }
     }
 }
@@ -425,13 +440,26 @@ fn run_worker(
         ended: false,
         cpu_start: None,
         cpu: CpuTime::default(),
+        ended_at: None,
     };
     r.set_timer(end, TIMER_END);
     r.set_timer(measure_start, TIMER_MEASURE);
+    if let Some(i) = &spec.interrupt {
+        i.register(r.handle());
+    }
     w.open_pending(&mut r);
     r.run(&mut w)?;
     let rec = std::mem::take(&mut r.context_mut().rec);
-    Ok(WorkerResult { rec, cpu: w.cpu })
+    let measured = w
+        .ended_at
+        .unwrap_or(end)
+        .min(end)
+        .saturating_duration_since(measure_start);
+    Ok(WorkerResult {
+        rec,
+        cpu: w.cpu,
+        measured,
+    })
 }
 
 /// Start the workers; call `on_tick` on this thread for each per-second report; return
@@ -473,17 +501,23 @@ pub fn run(
         }
         let _ = intervals[t.index].corrected.add(&t.corrected);
     }
-    // The last interval may be shorter than a second.
-    if let Some(last) = intervals.last_mut() {
-        let rest = spec.duration.saturating_sub(last.start);
-        last.length = rest.min(Duration::from_secs(1));
-    }
     let mut results = Vec::new();
     for h in handles {
         match h.join() {
             Ok(r) => results.push(r?),
             Err(_) => return Err(std::io::Error::other("a worker thread panicked")),
         }
+    }
+    // The last interval may be shorter than a second (the run's end, or an interrupt).
+    let measured = results
+        .iter()
+        .map(|w: &WorkerResult| w.measured)
+        .max()
+        .unwrap_or(spec.duration);
+    intervals.retain(|iv| iv.start < measured || iv.start.is_zero());
+    if let Some(last) = intervals.last_mut() {
+        let rest = measured.saturating_sub(last.start);
+        last.length = rest.min(Duration::from_secs(1));
     }
     Ok((results, intervals))
 }

@@ -11,6 +11,7 @@ pub mod client;
 pub mod engine;
 pub mod error;
 pub mod framing;
+pub mod interrupt;
 pub mod limits_cmd;
 pub mod outputs;
 pub mod plan;

@@ -37,6 +37,15 @@ pub struct CpuTime {
     pub sys_s: f64,
 }
 
+/// A run stopped early by SIGINT or SIGTERM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The signal's number (2: SIGINT, 15: SIGTERM).
+    pub signal: i32,
+    /// The measured time that was asked for.
+    pub planned: Duration,
+}
+
 /// A finished `loadgen run`.
 #[derive(Clone, Debug)]
 pub struct RunResult {
@@ -56,8 +65,10 @@ pub struct RunResult {
     pub per_conn: Option<u64>,
     /// Warm-up, discarded.
     pub warmup: Duration,
-    /// Measured time (after warm-up).
+    /// Measured time (after warm-up): as planned, or less when interrupted.
     pub duration: Duration,
+    /// The run was stopped early by a signal (its figures cover `duration`).
+    pub interrupted: Option<Interrupted>,
     /// Merged counters and histograms.
     pub rec: Recorder,
     /// Per-second corrected histograms, in order.

@@ -76,6 +76,7 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
         connect_timeout: Duration::from_secs(3),
         sources: Vec::new(),
         nodelay: true,
+        interrupt: None,
     }
 }
 
@@ -629,4 +630,60 @@ fn test_connections_beyond_the_descriptor_room_refused() {
         assert!(out.stdout.is_empty());
         assert!(started.elapsed() < Duration::from_secs(20), "it ran first");
     }
+}
+
+/// Issue 9, item 7: SIGINT or SIGTERM stops the run, prints the report of what was
+/// measured, writes every requested file, and exits 128 + the signal (before: exit 130
+/// with no report and no files).
+#[test]
+fn test_interrupted_run_still_reports_and_writes_its_files() {
+    let dir = std::env::temp_dir().join(format!("loadgen-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let json = dir.join(format!("{name}.json"));
+        let hgrm = dir.join(format!("{name}.hgrm"));
+        let mut child = loadgen()
+            .args(["-c", "4", "-d", "20s", "--warmup", "0", "--json"])
+            .arg(&json)
+            .arg("--hgrm")
+            .arg(&hgrm)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        let started = Instant::now();
+        let out = loop {
+            if let Some(_st) = child.try_wait().unwrap() {
+                break child.wait_with_output().unwrap();
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name}: still running 10 s after the signal");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(128 + sig),
+            "{name}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(&format!("INTERRUPTED: by {name}")), "{text}");
+        let j: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).expect("the JSON file")).unwrap();
+        assert_eq!(j["interrupted"]["signal"], sig);
+        assert_eq!(j["interrupted"]["planned_s"], 20.0);
+        let d = j["duration_s"].as_f64().unwrap();
+        assert!(d > 0.5 && d < 10.0, "{name}: measured {d} s");
+        assert!(j["requests"]["completed"].as_u64().unwrap_or(0) > 0);
+        assert_eq!(j["requests"]["books_balance"], true, "{j}");
+        assert!(std::fs::read_to_string(&hgrm).unwrap().contains("#[Mean"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -63,6 +63,7 @@ fn result(mode: Mode) -> RunResult {
         per_conn: None,
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs(2),
+        interrupted: None,
         rec,
         intervals: vec![
             Interval {

@@ -71,6 +71,11 @@ pub fn json(r: &RunResult) -> Value {
         "per_conn": r.per_conn,
         "warmup_s": r.warmup.as_secs_f64(),
         "duration_s": r.duration.as_secs_f64(),
+        "interrupted": r.interrupted.map(|i| json!({
+            "signal": i.signal,
+            "name": readyloop::stats::signal_name(i.signal),
+            "planned_s": i.planned.as_secs_f64(),
+        })),
         "requests": {
             "sent": rec.sent,
             "completed": rec.completed,

@@ -49,6 +49,15 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         fmt_secs(r.duration),
         fmt_secs(r.warmup)
     )?;
+    if let Some(i) = r.interrupted {
+        writeln!(
+            s,
+            "INTERRUPTED: by {} after {} of the {} asked for: the figures cover what was measured",
+            readyloop::stats::signal_name(i.signal),
+            fmt_secs(r.duration),
+            fmt_secs(i.planned)
+        )?;
+    }
     let secs = r.duration.as_secs_f64();
     let mb_s = if secs > 0.0 {
         rec.bytes_received_measured as f64 / secs / 1e6
