@@ -13,7 +13,6 @@ pub mod error;
 pub mod framing;
 pub mod limits_cmd;
 pub mod probe;
-pub mod probe_cmd;
 pub mod record;
 pub mod report;
 pub mod request;
