@@ -110,8 +110,8 @@ struct ProbeArgs {
     verify: bool,
 
     /// Source addresses, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29 or a comma list
-    #[arg(long, value_name = "ADDRS", value_parser = crate::probe_cmd::parse_source_list)]
-    source: Option<crate::probe_cmd::SourceList>,
+    #[arg(long, value_name = "ADDRS", value_parser = crate::probe::parse_source_list)]
+    source: Option<crate::probe::SourceList>,
 
     /// Spread the connections over N processes (each has its own descriptor table)
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -559,7 +559,7 @@ fn probe(a: ProbeArgs) -> Result<(), Error> {
         }
     }
     let _ = readyloop::limits::raise_nofile();
-    crate::probe_cmd::run(crate::probe_cmd::ProbeOptions {
+    crate::probe::run(crate::probe::ProbeOptions {
         target,
         spec_rate: a.connect_rate,
         connect_timeout: a.connect_timeout,

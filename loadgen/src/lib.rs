@@ -16,7 +16,6 @@ pub mod limits_cmd;
 pub mod outputs;
 pub mod plan;
 pub mod probe;
-pub mod probe_cmd;
 pub mod record;
 pub mod report;
 pub mod request;

@@ -1,28 +1,18 @@
-//! `loadgen probe`: open connections at a fixed rate until something stops it, hold
-//! them, and name the limit that stopped it.
+//! The ramp: open connections at a fixed rate until something stops it, hold them,
+//! and classify what stopped it ([`Stop`]).
 //!
-//! What stops a new connection, and how it shows here:
-//!
-//! | limit | how it shows | stop reason |
-//! |---|---|---|
-//! | this process's descriptors | `socket()` fails with EMFILE | [`Stop::Descriptors`] |
-//! | the system's descriptors | ENFILE | [`Stop::Descriptors`] |
-//! | ephemeral ports of one (source, destination) | `connect()` fails with EADDRNOTAVAIL | [`Stop::Ports`] |
-//! | nothing listening / backlog overflow with abort | ECONNREFUSED | [`Stop::Refused`] |
-//! | backlog full, SYNs dropped | connect times out, no errno | [`Stop::ConnectTimeout`] |
-//! | the server's cap or its fd limit | established, then closed by the server | [`Stop::ServerClosed`] |
-//! | socket memory | ENOBUFS / ENOMEM | [`Stop::Memory`] |
-//!
-//! A connection can be established from the client's side while it sits in the
-//! server's accept queue, never accepted: `--verify` (echo one byte) and the server's
-//! own count (`--server-stats`) tell accepted from queued.
+//! Each connection is a `Held` protocol on one [`Reactor`]; their counters live in the
+//! reactor's context (`State`), so a connection needs no pointer back to them. The
+//! host (`ProbeHost`) paces the connects and turns every failed connect or early close
+//! into a [`Stop`]. [`Probe`] drives it: ramp, hold, verify, then a [`ProbeResult`].
 
+use super::sources::{counts_for, SourceCount};
 use crate::record::{new_histogram, record_us, us};
 use hdrhistogram::Histogram;
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use readyloop::stats::errno_name;
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -52,7 +42,10 @@ pub struct ProbeSpec {
 }
 
 /// Why the ramp stopped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+///
+/// Serialized as `{"kind": "...", "errno": "..."}` (the errno only where the variant has
+/// one): in the report's `stop` and in the `RESULT` line of a `--procs` child.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Stop {
     /// `--max` reached.
@@ -112,19 +105,11 @@ impl Stop {
     }
 }
 
-/// Per source address: how many connections it held, and whether its ports ran out.
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct SourceCount {
-    /// The address (`"default"` when the kernel chose).
-    pub source: String,
-    /// Connections established from it.
-    pub established: u64,
-    /// It hit EADDRNOTAVAIL.
-    pub exhausted: bool,
-}
-
 /// What one probe process measured.
-#[derive(Clone, Debug)]
+///
+/// A `--procs` child sends it to its parent as the JSON of its `RESULT` line, hence
+/// the serde derives; the field names (`ramp_s`, `connect_hist`) are that line's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbeResult {
     /// Connections established during the ramp.
     pub established: u64,
@@ -146,8 +131,10 @@ pub struct ProbeResult {
     /// Why the ramp stopped.
     pub stop: Stop,
     /// Ramp duration.
+    #[serde(rename = "ramp_s", with = "super::procs::secs_f64")]
     pub ramp: Duration,
     /// Connect times, us.
+    #[serde(rename = "connect_hist", with = "super::procs::hist_base64")]
     pub connect: Histogram<u64>,
     /// Connections established per 100 ms of the ramp.
     pub timeline: Vec<u64>,
@@ -166,7 +153,8 @@ enum Phase {
     Dead,
 }
 
-/// One held connection.
+/// One held connection: connecting, then open, then (with `--verify`) waiting for the
+/// echo of one byte.
 struct Held {
     src: usize,
     started: Instant,
@@ -464,20 +452,7 @@ impl Probe {
             ..ConnLimits::default()
         };
         let now = Instant::now();
-        let per_source = if spec.sources.is_empty() {
-            vec![SourceCount {
-                source: "default".into(),
-                ..SourceCount::default()
-            }]
-        } else {
-            spec.sources
-                .iter()
-                .map(|s| SourceCount {
-                    source: s.to_string(),
-                    ..SourceCount::default()
-                })
-                .collect()
-        };
+        let per_source = counts_for(&spec.sources);
         let st = State {
             ramping: true,
             established: 0,
@@ -613,62 +588,9 @@ impl Probe {
     }
 }
 
-/// Connect rate over the ramp, per `step` buckets of 100 ms: (seconds from start, connections/s).
-pub fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
-    let step = step.max(1);
-    timeline
-        .chunks(step)
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                (i * step) as f64 / 10.0,
-                c.iter().sum::<u64>() as f64 * 10.0 / c.len() as f64,
-            )
-        })
-        .collect()
-}
-
-/// A knee in the connect rate: the rate over the first and the last fifths of the ramp,
-/// when the last is under a third of the first (as when `connect()` without `bind`
-/// runs out of the even ephemeral ports and searches the odd ones).
-pub fn knee(timeline: &[u64]) -> Option<(f64, f64)> {
-    if timeline.len() < 10 {
-        return None;
-    }
-    let n = timeline.len() / 5;
-    // Skip the last bucket: it is cut short by the stop.
-    let body = &timeline[..timeline.len() - 1];
-    let first: u64 = body[..n].iter().sum();
-    let last: u64 = body[body.len() - n..].iter().sum();
-    let (f, l) = (
-        first as f64 * 10.0 / n as f64,
-        last as f64 * 10.0 / n as f64,
-    );
-    (l * 3.0 < f).then_some((f, l))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn test_knee_found_only_on_a_real_drop() {
-        let mut flat = vec![100u64; 30];
-        flat.push(3);
-        assert_eq!(knee(&flat), None);
-        let mut drop_ = vec![3000u64; 15];
-        drop_.extend(vec![150u64; 15]);
-        drop_.push(2);
-        let (f, l) = knee(&drop_).expect("a 20x drop is a knee");
-        assert_eq!((f, l), (30000.0, 1500.0));
-    }
-
-    #[test]
-    fn test_rate_timeline_per_second() {
-        let t = vec![10u64; 25];
-        let r = rate_timeline(&t, 10);
-        assert_eq!(r, vec![(0.0, 100.0), (1.0, 100.0), (2.0, 100.0)]);
-    }
 
     #[test]
     fn test_stop_descriptions_name_the_errno() {

@@ -1,0 +1,145 @@
+//! `loadgen probe`: [`run`] predicts the limit, starts the embedded echo server when
+//! no target is given, runs the probe in this process or in `--procs` children, and
+//! prints the report (text, or JSON with `--json`).
+//!
+//! The embedded server runs in a child process (`loadgen __serve`), never in this one:
+//! sharing a descriptor table would halve what both can hold.
+
+use super::observe::{take_spares, Observed, Snapshot};
+use super::options::{spec_of, ProbeOptions};
+use super::predict::predict;
+use super::procs::{run_child, run_parent};
+use super::ramp::Probe;
+use super::reaped::Reaped;
+use super::report::{ProbeReport, ReportInputs};
+use crate::error::Error;
+use readyloop::limits::Report;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// Run `loadgen probe`.
+pub fn run(o: ProbeOptions) -> Result<(), Error> {
+    if o.child {
+        return run_child(&o);
+    }
+    let limits = Report::read();
+    let mut server_child = Reaped(None);
+    let (target, admin) = match o.target {
+        Some(t) => (t, o.server_stats),
+        None => {
+            let (c, l, a) = spawn_embedded()?;
+            server_child.0 = Some(c);
+            (l, o.server_stats.or(a))
+        }
+    };
+    let embedded = server_child.0.is_some();
+    let before = Snapshot::take(admin);
+    let procs = o.procs.max(1);
+    let sources = o.sources.len().max(1) as u64;
+
+    let prediction = predict(&limits, procs, sources, before.server.as_ref(), o.max);
+    if o.json.as_deref() != Some("-") {
+        println!(
+            "probe: {target}{} from {procs} process(es), {} source address(es), at {} connections/s",
+            if embedded { " (embedded readyloop echo server, own process)" } else { "" },
+            sources,
+            o.spec_rate
+        );
+        if let Some(p) = &prediction {
+            println!(
+                "predicted: about {} connections, limited by {}",
+                p.connections, p.limited_by
+            );
+        }
+    }
+
+    let started = Instant::now();
+    let observed = if procs == 1 {
+        let spec = spec_of(&o, target, 1);
+        let mut spares = take_spares();
+        let mut p = Probe::new(spec).map_err(|e| Error::io("probe", e))?;
+        p.ramp().map_err(|e| Error::io("probe ramp", e))?;
+        let held_at_once = p.open();
+        // At our own fd limit, reading the server's stats and /proc needs descriptors:
+        // give back the spares kept for this moment.
+        spares.clear();
+        let during = Snapshot::take(admin);
+        let result = p
+            .hold_and_verify()
+            .map_err(|e| Error::io("probe hold", e))?;
+        Observed {
+            result,
+            held_at_once,
+            during,
+        }
+    } else {
+        run_parent(&o, target, procs, admin)?
+    };
+    let elapsed = started.elapsed();
+    drop(server_child);
+
+    let out = ProbeReport::build(&ReportInputs {
+        options: &o,
+        target,
+        embedded,
+        limits: &limits,
+        prediction: prediction.as_ref(),
+        before: &before,
+        observed: &observed,
+        elapsed,
+    });
+    match o.json.as_deref() {
+        Some("-") => println!("{}", out.to_json()),
+        Some(path) => {
+            std::fs::write(path, out.to_json() + "\n")
+                .map_err(|e| Error::io(format!("--json {path}"), e))?;
+            print!("{}", out.text());
+        }
+        None => print!("{}", out.text()),
+    }
+    Ok(())
+}
+
+/// Spawn the embedded server as a child process (its own descriptor table: sharing ours
+/// would halve what both can hold). Returns the child, its listen and admin addresses.
+fn spawn_embedded() -> Result<(Child, SocketAddr, Option<SocketAddr>), Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
+    let mut child = Command::new(exe)
+        .arg("__serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        // Its start-up and shutdown lines would interleave with the report.
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("starting the embedded server", e))?;
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::Target("embedded server: no stdout".into()))?;
+    let mut line = String::new();
+    let _ = BufReader::new(out).read_line(&mut line);
+    let v: Value = match serde_json::from_str(line.trim()) {
+        Ok(v) => v,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Target(format!(
+                "embedded server did not start: '{}'",
+                line.trim()
+            )));
+        }
+    };
+    let listen = v["listen"].as_str().and_then(|s| s.parse().ok());
+    let admin = v["admin"].as_str().and_then(|s| s.parse().ok());
+    match listen {
+        Some(l) => Ok((child, l, admin)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(Error::Target("embedded server: no listen address".into()))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `loadgen probe`: open connections at a fixed rate until something stops it, hold
+//! them, and name the limit that stopped it.
+//!
+//! What stops a new connection, and how it shows here:
+//!
+//! | limit | how it shows | stop reason |
+//! |---|---|---|
+//! | this process's descriptors | `socket()` fails with EMFILE | [`Stop::Descriptors`] |
+//! | the system's descriptors | ENFILE | [`Stop::Descriptors`] |
+//! | ephemeral ports of one (source, destination) | `connect()` fails with EADDRNOTAVAIL | [`Stop::Ports`] |
+//! | nothing listening / backlog overflow with abort | ECONNREFUSED | [`Stop::Refused`] |
+//! | backlog full, SYNs dropped | connect times out, no errno | [`Stop::ConnectTimeout`] |
+//! | the server's cap or its fd limit | established, then closed by the server | [`Stop::ServerClosed`] |
+//! | socket memory | ENOBUFS / ENOMEM | [`Stop::Memory`] |
+//!
+//! A connection can be established from the client's side while it sits in the
+//! server's accept queue, never accepted: `--verify` (echo one byte) and the server's
+//! own count (`--server-stats`) tell accepted from queued.
+//!
+//! The files, in the order a run goes through them:
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`cmd`] | [`run`]: the `probe` subcommand, the embedded server child |
+//! | [`options`] | [`ProbeOptions`], and the share of them one process probes with |
+//! | [`sources`] | `--source` parsing, per-source counts ([`SourceCount`]) |
+//! | [`predict`] | the limit expected before the ramp ([`Prediction`]) |
+//! | [`observe`] | the server's `/stats`, sockstat and slab, before and during the hold ([`Snapshot`]) |
+//! | [`ramp`] | the held connections, the ramp host, [`Probe`], [`ProbeResult`], [`Stop`] |
+//! | [`procs`] | `--procs` children, their READY / GO / RESULT / EXIT lines, [`merge`] |
+//! | [`timeline`] | the connect rate over the ramp and its knee |
+//! | [`raise`] | [`how_to_raise`]: what to change for the limit that stopped it |
+//! | [`report`] | [`ProbeReport`]: built once, printed as JSON or as text |
+
+pub mod cmd;
+pub mod observe;
+pub mod options;
+pub mod predict;
+pub mod procs;
+pub mod raise;
+pub mod ramp;
+mod reaped;
+pub mod report;
+pub mod sources;
+pub mod timeline;
+
+pub use cmd::run;
+pub use observe::{fetch_stats, Snapshot};
+pub use options::ProbeOptions;
+pub use predict::Prediction;
+pub use procs::merge;
+pub use raise::how_to_raise;
+pub use ramp::{Probe, ProbeResult, ProbeSpec, Stop};
+pub use report::ProbeReport;
+pub use sources::{parse_source_list, parse_sources, SourceCount, SourceList};
+pub use timeline::{knee, rate_timeline};

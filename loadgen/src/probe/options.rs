@@ -1,0 +1,53 @@
+//! The options of `loadgen probe` once the CLI has parsed them, and how they become
+//! the [`ProbeSpec`] of one probe process (with `--procs N`, each of N processes gets
+//! its share of the rate and of `--max`).
+
+use super::ramp::ProbeSpec;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Options of `loadgen probe` after parsing.
+#[derive(Clone, Debug)]
+pub struct ProbeOptions {
+    /// Target, or `None` for a readyloop echo server in a child process.
+    pub target: Option<SocketAddr>,
+    /// New connections per second, over all processes (`--connect-rate`).
+    pub spec_rate: f64,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Stop after this many (over all processes).
+    pub max: Option<u64>,
+    /// Hold time.
+    pub hold: Duration,
+    /// Verify by echo.
+    pub verify: bool,
+    /// Source addresses.
+    pub sources: Vec<IpAddr>,
+    /// Processes.
+    pub procs: usize,
+    /// The server's admin address.
+    pub server_stats: Option<SocketAddr>,
+    /// Ramp bound.
+    pub max_time: Duration,
+    /// JSON output: file or "-".
+    pub json: Option<String>,
+    /// Run as a child of `--procs` (READY / GO / RESULT lines).
+    pub child: bool,
+}
+
+/// The spec of one of `share` processes toward `target`: the rate is split evenly and
+/// `--max` rounded up, so the processes together reach it.
+pub(super) fn spec_of(o: &ProbeOptions, target: SocketAddr, share: usize) -> ProbeSpec {
+    ProbeSpec {
+        target,
+        connect_rate: o.spec_rate / share as f64,
+        connect_timeout: o.connect_timeout,
+        max: o.max.map(|m| m.div_ceil(share as u64)),
+        hold: o.hold,
+        verify: o.verify,
+        verify_timeout: Duration::from_secs(3),
+        sources: o.sources.clone(),
+        max_time: o.max_time,
+        server_closes_to_stop: 10,
+    }
+}

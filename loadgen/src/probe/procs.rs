@@ -1,0 +1,311 @@
+//! `--procs N`: N child processes of `loadgen probe --child` ramp at once, each with
+//! its own descriptor table, and hold together; their results are merged.
+//!
+//! The control protocol is text lines on the child's stdin and stdout, in this order:
+//!
+//! | from | line | meaning |
+//! |---|---|---|
+//! | child | `READY n` | the ramp is over, `n` connections are open |
+//! | parent | `GO` | every child is ready (the parent has read the "at once" figures): hold and verify |
+//! | child | `RESULT {json}` | its [`ProbeResult`], as one line of JSON |
+//! | parent | `EXIT` | every result is in: close the connections and exit |
+//!
+//! The child waits for `EXIT` rather than exiting after `RESULT`: closing its
+//! connections early would free the server's descriptors while another child is still
+//! verifying (see `run_child`).
+
+use super::observe::{Observed, Snapshot};
+use super::options::{spec_of, ProbeOptions};
+use super::ramp::{Probe, ProbeResult};
+use super::reaped::Reaped;
+use super::sources::add_counts;
+use crate::error::Error;
+use crate::record::new_histogram;
+use serde::Deserialize;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// `--procs N`: N children ramp at once; when all have settled they hold together.
+pub(super) fn run_parent(
+    o: &ProbeOptions,
+    target: SocketAddr,
+    procs: usize,
+    admin: Option<SocketAddr>,
+) -> Result<Observed, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
+    let mut kids = Vec::new();
+    for _ in 0..procs {
+        let child = child_command(&exe, o, target, procs)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::io("starting a probe process", e))?;
+        kids.push(Reaped(Some(child)));
+    }
+    let mut readers = Vec::new();
+    let mut held_at_once = 0;
+    for k in kids.iter_mut() {
+        let Some(c) = k.0.as_mut() else { continue };
+        let Some(out) = c.stdout.take() else { continue };
+        let mut rd = BufReader::new(out);
+        let mut line = String::new();
+        let _ = rd.read_line(&mut line);
+        held_at_once += line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        readers.push(rd);
+    }
+    // Everyone is holding now: this is the "at once" moment.
+    let during = Snapshot::take(admin);
+    for k in kids.iter_mut() {
+        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
+            let _ = stdin.write_all(b"GO\n");
+            let _ = stdin.flush();
+        }
+    }
+    let mut results = Vec::new();
+    for rd in readers.iter_mut() {
+        let mut line = String::new();
+        let _ = rd.read_line(&mut line);
+        if let Some(j) = line.trim().strip_prefix("RESULT ") {
+            if let Some(r) = serde_json::from_str::<Value>(j)
+                .ok()
+                .as_ref()
+                .and_then(result_from_json)
+            {
+                results.push(r);
+            }
+        }
+    }
+    for k in kids.iter_mut() {
+        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
+            let _ = stdin.write_all(b"EXIT\n");
+            let _ = stdin.flush();
+        }
+    }
+    for k in kids.iter_mut() {
+        if let Some(mut c) = k.0.take() {
+            let _ = c.wait();
+        }
+    }
+    if results.len() != procs {
+        return Err(Error::Target(format!(
+            "only {} of {procs} probe processes reported",
+            results.len()
+        )));
+    }
+    let result = merge(&results).ok_or_else(|| Error::Target("no probe results".into()))?;
+    Ok(Observed {
+        result,
+        held_at_once,
+        during,
+    })
+}
+
+/// The command line of one of `procs` children: `probe TARGET --child` with its share
+/// of the rate and of `--max` spelled out, so the child needs no other input.
+fn child_command(exe: &Path, o: &ProbeOptions, target: SocketAddr, procs: usize) -> Command {
+    let spec = spec_of(o, target, procs);
+    let mut cmd = Command::new(exe);
+    cmd.arg("probe")
+        .arg(target.to_string())
+        .arg("--child")
+        .args(["--connect-rate", &spec.connect_rate.to_string()])
+        .args([
+            "--connect-timeout",
+            &format!("{}ms", spec.connect_timeout.as_millis()),
+        ])
+        .args(["--hold", &format!("{}ms", spec.hold.as_millis())])
+        .args(["--max-time", &format!("{}ms", spec.max_time.as_millis())]);
+    if let Some(m) = spec.max {
+        cmd.args(["--max", &m.to_string()]);
+    }
+    if spec.verify {
+        cmd.arg("--verify");
+    }
+    if !o.sources.is_empty() {
+        let list: Vec<String> = o.sources.iter().map(|s| s.to_string()).collect();
+        cmd.args(["--source", &list.join(",")]);
+    }
+    cmd
+}
+
+/// The child side of `--procs`: ramp, say READY n, wait for GO, hold, say RESULT,
+/// wait for EXIT.
+pub(super) fn run_child(o: &ProbeOptions) -> Result<(), Error> {
+    let _ = readyloop::limits::raise_nofile();
+    let target = o
+        .target
+        .ok_or_else(|| Error::Usage("--child needs a target".into()))?;
+    let mut p = Probe::new(spec_of(o, target, 1)).map_err(|e| Error::io("probe", e))?;
+    p.ramp().map_err(|e| Error::io("probe ramp", e))?;
+    println!("READY {}", p.open());
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    let r = p
+        .hold_and_verify()
+        .map_err(|e| Error::io("probe hold", e))?;
+    println!("RESULT {}", result_json(&r));
+    let _ = std::io::stdout().flush();
+    // Hold on until the parent has every result: closing now would free the server's
+    // descriptors and let it accept another child's queued connections while that child
+    // is still verifying, which would count them alive.
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    Ok(())
+}
+
+/// The JSON of a `RESULT` line.
+fn result_json(r: &ProbeResult) -> Value {
+    // Only a map with non-string keys could fail to serialize: a ProbeResult has none.
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// A `RESULT` line's JSON back into a result; `None` when it is not one.
+fn result_from_json(v: &Value) -> Option<ProbeResult> {
+    ProbeResult::deserialize(v).ok()
+}
+
+/// [`ProbeResult::ramp`] on the `RESULT` line: seconds, as a float.
+pub(super) mod secs_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Write the duration in seconds.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    /// Read seconds back into a duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`ProbeResult::connect`] on the `RESULT` line: the histogram in HdrHistogram's V2
+/// encoding, base64, so the parent merges exact histograms rather than percentiles.
+pub(super) mod hist_base64 {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::{Serializer as _, V2Serializer};
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write the histogram as base64 of its V2 encoding.
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = Vec::new();
+        // Serializing into a Vec cannot fail for a valid histogram.
+        let _ = V2Serializer::new().serialize(h, &mut v);
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    /// Read a histogram back from base64 of its V2 encoding.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        use serde::de::Error as _;
+        let text = String::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(D::Error::custom)?;
+        hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(D::Error::custom)
+    }
+}
+
+/// Merge several processes' results (sum counts, merge histograms, add timelines).
+pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
+    let first = results.first()?;
+    let mut m = first.clone();
+    m.connect = new_histogram();
+    m.timeline.clear();
+    m.sources.clear();
+    m.errors.clear();
+    m.established = 0;
+    m.attempted = 0;
+    m.closed_by_server_ramp = 0;
+    m.closed_by_server_hold = 0;
+    m.held_end = 0;
+    m.peak_held = 0;
+    m.verified_alive = first.verified_alive.map(|_| 0);
+    m.verified_dead = first.verified_dead.map(|_| 0);
+    for r in results {
+        m.established += r.established;
+        m.attempted += r.attempted;
+        m.closed_by_server_ramp += r.closed_by_server_ramp;
+        m.closed_by_server_hold += r.closed_by_server_hold;
+        m.held_end += r.held_end;
+        m.peak_held += r.peak_held;
+        m.verified_alive = m.verified_alive.zip(r.verified_alive).map(|(a, b)| a + b);
+        m.verified_dead = m.verified_dead.zip(r.verified_dead).map(|(a, b)| a + b);
+        m.ramp = m.ramp.max(r.ramp);
+        let _ = m.connect.add(&r.connect);
+        if m.timeline.len() < r.timeline.len() {
+            m.timeline.resize(r.timeline.len(), 0);
+        }
+        for (a, b) in m.timeline.iter_mut().zip(&r.timeline) {
+            *a += b;
+        }
+        add_counts(&mut m.sources, &r.sources);
+        for (e, n) in &r.errors {
+            match m.errors.iter_mut().find(|(x, _)| x == e) {
+                Some((_, c)) => *c += n,
+                None => m.errors.push((e.clone(), *n)),
+            }
+        }
+    }
+    Some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::ramp::Stop;
+    use crate::probe::sources::SourceCount;
+    use std::time::Duration;
+
+    #[test]
+    fn test_result_json_round_trip() {
+        let mut h = new_histogram();
+        h.record(42).unwrap();
+        let r = ProbeResult {
+            established: 5,
+            attempted: 6,
+            closed_by_server_ramp: 1,
+            closed_by_server_hold: 0,
+            held_end: 4,
+            peak_held: 5,
+            verified_alive: Some(4),
+            verified_dead: Some(0),
+            stop: Stop::Descriptors {
+                errno: "EMFILE".into(),
+            },
+            ramp: Duration::from_millis(1500),
+            connect: h,
+            timeline: vec![1, 2, 2],
+            sources: vec![SourceCount {
+                source: "127.0.0.1".into(),
+                established: 5,
+                exhausted: false,
+            }],
+            errors: vec![("EMFILE".into(), 1)],
+        };
+        let back = result_from_json(&result_json(&r)).expect("parses");
+        assert_eq!(back.established, 5);
+        assert_eq!(back.stop, r.stop);
+        assert_eq!(back.connect.len(), 1);
+        assert_eq!(back.timeline, r.timeline);
+        assert_eq!(back.errors, r.errors);
+        let m = merge(&[r.clone(), back]).unwrap();
+        assert_eq!(m.established, 10);
+        assert_eq!(m.connect.len(), 2);
+        assert_eq!(m.sources[0].established, 10);
+        assert_eq!(m.timeline, vec![2, 4, 4]);
+    }
+}

@@ -1,0 +1,55 @@
+//! Advice for the report: how to move the limit that stopped the probe, with this
+//! machine's values of the knobs involved (read by [`readyloop::limits::Report`]).
+
+use super::ramp::Stop;
+use readyloop::limits::Report;
+
+/// How to move the limit that stopped the probe, with this machine's values.
+pub fn how_to_raise(stop: &Stop, rep: &Report, procs: usize) -> String {
+    let range = rep
+        .port_range
+        .map_or("unknown".to_string(), |(lo, hi)| format!("{lo}-{hi}"));
+    let ports = rep.ports().map_or("unknown".to_string(), |n| n.to_string());
+    match stop {
+        Stop::Descriptors { errno } if errno == "ENFILE" => format!(
+            "raise the system-wide limit: sysctl -w fs.file-max=N (now {}, {} in use)",
+            rep.file_max.map_or("unknown".into(), |v| v.to_string()),
+            rep.files_in_use.map_or("unknown".into(), |v| v.to_string())
+        ),
+        Stop::Descriptors { .. } => format!(
+            "the soft limit is already raised to the hard limit ({}); raising the hard limit needs root \
+             (ulimit -Hn N, systemd LimitNOFILE=, /etc/security/limits.conf), up to fs.nr_open ({}); \
+             or spread the connections over processes: --procs {}",
+            rep.nofile_hard,
+            rep.nr_open.map_or("unknown".into(), |v| v.to_string()),
+            procs.max(1) * 2
+        ),
+        Stop::Ports => format!(
+            "ports run out per (source address, destination address, destination port): widen \
+             net.ipv4.ip_local_port_range (now {range}, {ports} ports), add source addresses \
+             (--source 127.0.0.1-127.0.0.8: all of 127.0.0.0/8 is loopback), or connect to more \
+             destination ports"
+        ),
+        Stop::Refused => "start the server, or give it a larger listen backlog (listen(backlog), \
+             net.core.somaxconn) and make it accept faster"
+            .to_string(),
+        Stop::ConnectTimeout => format!(
+            "the server is not accepting: its accept queue (net.core.somaxconn = {}, \
+             tcp_max_syn_backlog = {}) is full, usually because the server is at its fd limit; \
+             raise the server's RLIMIT_NOFILE, or run more server processes (readyloop --reuseport)",
+            rep.somaxconn.map_or("unknown".into(), |v| v.to_string()),
+            rep.tcp_max_syn_backlog.map_or("unknown".into(), |v| v.to_string())
+        ),
+        Stop::ServerClosed => "raise the server's connection cap (readyloop --max-conns, nginx \
+             worker_connections, redis maxclients) or its fd limit; or add server processes \
+             (readyloop --reuseport)"
+            .to_string(),
+        Stop::Memory { .. } => format!(
+            "raise net.ipv4.tcp_mem (pages: {}) or add RAM; measure bytes per connection with --server-stats",
+            rep.tcp_mem.map_or("unknown".into(), |m| format!("{} {} {}", m[0], m[1], m[2]))
+        ),
+        Stop::Max => "not a limit: --max was reached".to_string(),
+        Stop::TimeLimit => "not a limit: raise --max-time or --connect-rate".to_string(),
+        Stop::Other { .. } => "see the errno".to_string(),
+    }
+}
