@@ -8,7 +8,7 @@
 //! `k+1` is sent at once and its corrected latency carries the wait: that is exactly the
 //! coordinated omission a closed-loop tool hides.
 
-use crate::framing::{FrameError, Framer, Framing};
+use crate::framing::{FrameError, Framer, Framing, Response};
 use crate::record::{record_us, us, ErrorClass, Recorder};
 use crate::schedule::{InFlight, Schedule};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
@@ -28,10 +28,12 @@ pub struct Shared {
 /// How every client of one worker behaves.
 #[derive(Debug)]
 pub struct Plan {
-    /// The request bytes, written as one slice per request.
+    /// The request bytes, written as one slice each time: one request, or several
+    /// sent as a pipeline (see `pipeline`).
     pub request: Vec<u8>,
-    /// The request is an HTTP HEAD (its reply has no body).
-    pub head: bool,
+    /// The requests `request` holds, as their HEAD flags (a HEAD reply has no body):
+    /// one reply is expected for each. The books count each request.
+    pub pipeline: Vec<bool>,
     /// How replies end.
     pub framing: Framing,
     /// Open loop: interval between requests of one connection. `None`: closed loop.
@@ -118,13 +120,18 @@ impl Client {
     fn send(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant, due: Instant) {
         let plan = &sh.plan;
         out.extend_from_slice(&plan.request);
-        let pushed = self.in_flight.push(due);
+        // The plan holds at most MAX_PIPELINE requests, so all are expected.
+        let n = plan
+            .pipeline
+            .iter()
+            .filter(|&&h| self.framer.expect(h))
+            .count();
+        let pushed = self.in_flight.push(due, n as u32);
         debug_assert!(pushed, "a request sent with the in-flight FIFO full");
         self.sent = now;
         self.phase = Phase::Awaiting;
-        self.framer.expect(plan.head);
         let rec = &mut sh.rec;
-        rec.sent += 1;
+        rec.sent += n as u64;
         rec.bytes_sent += plan.request.len() as u64;
         if plan.interval.is_some() && now >= plan.record_from {
             // The generator's own lag: how late it sent while it was free to send. A
@@ -154,14 +161,31 @@ impl Client {
         Verdict::Continue
     }
 
+    /// Count a complete reply due at `due` (corrected latency) to the request sent at
+    /// `self.sent` (raw latency).
+    fn record_reply(&self, sh: &mut Shared, now: Instant, due: Instant, resp: Response) {
+        let rec = &mut sh.rec;
+        rec.completed += 1;
+        rec.bytes_received += resp.bytes;
+        if now >= sh.plan.record_from {
+            rec.measured += 1;
+            rec.bytes_received_measured += resp.bytes;
+            let corrected = us(now.saturating_duration_since(due));
+            record_us(&mut rec.corrected, corrected);
+            record_us(&mut rec.interval, corrected);
+            record_us(&mut rec.raw, us(now.saturating_duration_since(self.sent)));
+            if let Some(code) = resp.status {
+                rec.status(code);
+            }
+        }
+    }
+
     fn fail(&mut self, rec: &mut Recorder, class: ErrorClass, detail: &str) -> Verdict {
-        let was_in_flight = self.phase == Phase::Awaiting;
+        // Every request still waiting for its reply failed with the connection.
+        rec.failed += self.in_flight.outstanding();
         self.phase = Phase::Finished;
         self.in_flight.clear();
         rec.error(class, detail);
-        if was_in_flight {
-            rec.failed += 1;
-        }
         Verdict::Close
     }
 
@@ -175,9 +199,7 @@ impl Client {
         let in_flight = self.phase == Phase::Awaiting;
         if let Some((class, detail)) = class {
             rec.error(class, &detail);
-            if in_flight {
-                rec.failed += 1;
-            }
+            rec.failed += self.in_flight.outstanding();
         }
         self.phase = Phase::Finished;
         self.in_flight.clear();
@@ -187,9 +209,7 @@ impl Client {
     /// The run ended with this client still open: count an outstanding request as in
     /// flight (not an error).
     pub fn on_run_end(&mut self, rec: &mut Recorder) {
-        if self.phase == Phase::Awaiting {
-            rec.in_flight_end += 1;
-        }
+        rec.in_flight_end += self.in_flight.outstanding();
         self.phase = Phase::Finished;
         self.in_flight.clear();
     }
@@ -220,13 +240,17 @@ impl Protocol for Client {
     ) -> Step {
         let sh = &mut *cx.ctx;
         let mut used = 0;
+        // Every byte of `input` was read before this call, so before any request this
+        // call sends: once one is sent here, what is left cannot be its answer.
+        let mut sent_here = false;
         while used < input.len() {
-            if self.phase != Phase::Awaiting {
-                let v = self.fail(
-                    &mut sh.rec,
-                    ErrorClass::Framing,
-                    FrameError::Unexpected.kind(),
-                );
+            if self.phase != Phase::Awaiting || sent_here {
+                let detail = if sent_here {
+                    "bytes before the request was sent"
+                } else {
+                    "bytes with no request outstanding"
+                };
+                let v = self.fail(&mut sh.rec, ErrorClass::Unsolicited, detail);
                 return Step {
                     consumed: input.len(),
                     verdict: v,
@@ -249,22 +273,18 @@ impl Protocol for Client {
             let now = cx.now;
             self.replies += 1;
             // The reply answers the oldest request in flight.
-            let due = self.in_flight.pop().unwrap_or(self.sent);
-            {
-                let rec = &mut sh.rec;
-                rec.completed += 1;
-                rec.bytes_received += resp.bytes;
-                if now >= sh.plan.record_from {
-                    rec.measured += 1;
-                    rec.bytes_received_measured += resp.bytes;
-                    let corrected = us(now.saturating_duration_since(due));
-                    record_us(&mut rec.corrected, corrected);
-                    record_us(&mut rec.interval, corrected);
-                    record_us(&mut rec.raw, us(now.saturating_duration_since(self.sent)));
-                    if let Some(code) = resp.status {
-                        rec.status(code);
-                    }
+            let due = self.in_flight.answer().unwrap_or(self.sent);
+            self.record_reply(sh, now, due, resp);
+            if !self.in_flight.is_empty() {
+                if resp.close {
+                    // The server closes with replies of the pipeline still owed.
+                    let v = self.fail(&mut sh.rec, ErrorClass::Closed, "closed mid-pipeline");
+                    return Step {
+                        consumed: input.len(),
+                        verdict: v,
+                    };
                 }
+                continue; // the next reply of the same pipeline
             }
             self.phase = Phase::Idle;
             self.free_since = now;
@@ -283,6 +303,7 @@ impl Protocol for Client {
                     verdict: v,
                 };
             }
+            sent_here = self.phase == Phase::Awaiting;
             if feed.consumed == 0 {
                 break;
             }
@@ -296,23 +317,10 @@ impl Protocol for Client {
             Ok(Some(resp)) if self.phase == Phase::Awaiting => {
                 // A reply that ends at close (HTTP without a length).
                 self.replies += 1;
-                let due = self.in_flight.pop().unwrap_or(self.sent);
-                let rec = &mut sh.rec;
-                rec.completed += 1;
-                rec.bytes_received += resp.bytes;
-                if cx.now >= sh.plan.record_from {
-                    rec.measured += 1;
-                    rec.bytes_received_measured += resp.bytes;
-                    let corrected = us(cx.now.saturating_duration_since(due));
-                    record_us(&mut rec.corrected, corrected);
-                    record_us(&mut rec.interval, corrected);
-                    record_us(
-                        &mut rec.raw,
-                        us(cx.now.saturating_duration_since(self.sent)),
-                    );
-                    if let Some(code) = resp.status {
-                        rec.status(code);
-                    }
+                let due = self.in_flight.answer().unwrap_or(self.sent);
+                self.record_reply(sh, cx.now, due, resp);
+                if !self.in_flight.is_empty() {
+                    return self.fail(&mut sh.rec, ErrorClass::Closed, "closed mid-pipeline");
                 }
                 self.phase = Phase::Finished;
                 Verdict::Close
@@ -357,7 +365,7 @@ mod tests {
     fn client(t0: Instant, interval: Option<Duration>, per_conn: Option<u64>) -> (Client, Shared) {
         let plan = Plan {
             request: REQ.to_vec(),
-            head: false,
+            pipeline: vec![false],
             framing: Framing::Line,
             interval,
             per_conn,

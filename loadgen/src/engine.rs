@@ -368,7 +368,10 @@ fn run_worker(
         .map(|r| Duration::from_secs_f64(spec.connections as f64 / r.max(1e-9)));
     let plan = Plan {
         request: spec.request.clone(),
-        head: spec.head,
+        // A request that cannot be split (the plan refuses it before the run) is sent
+        // as one request.
+        pipeline: crate::request::pipeline(&spec.framing, &spec.request)
+            .unwrap_or_else(|_| vec![spec.head]),
         framing: spec.framing.clone(),
         interval,
         per_conn: spec.per_conn,

@@ -52,6 +52,10 @@ pub enum ErrorClass {
     Timeout,
     /// The response did not match the framing (malformed, or an echo mismatch).
     Framing,
+    /// Bytes that cannot answer any request: read before the request they would
+    /// answer was written (a server that answers twice, or ahead), or with nothing
+    /// outstanding. Counting them as replies would make a misbehaving server look fast.
+    Unsolicited,
     /// Another socket error.
     Io,
 }
@@ -68,6 +72,7 @@ impl ErrorClass {
             ErrorClass::Closed => "closed",
             ErrorClass::Timeout => "timeout",
             ErrorClass::Framing => "framing",
+            ErrorClass::Unsolicited => "unsolicited",
             ErrorClass::Io => "io",
         }
     }

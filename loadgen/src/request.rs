@@ -4,7 +4,8 @@
 //! All of this runs once per run, before any connection, so it favours clear errors
 //! over speed. Every request is built once and re-sent as the same bytes.
 
-use readyloop::protocol::http::parse_u64;
+use crate::framing::{Framer, Framing, MAX_PIPELINE};
+use readyloop::protocol::http::{parse_u64, trim};
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 /// Turns `\r`, `\n`, `\t`, `\0`, `\\` and `\xNN` escapes into bytes; every other
@@ -355,6 +356,102 @@ pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
     addrs
         .next()
         .ok_or_else(|| format!("{s:?} resolved to no address"))
+}
+
+/// The requests one `--request` holds, in order, as their HEAD flags: the replies a
+/// connection must get for it. Lines for `line` (a last line without its newline is
+/// a request too), RESP values (arrays or inline commands) for `resp`, HTTP request
+/// heads (and their `Content-Length` bodies) for `http`; one for `echo` and `fixed`,
+/// whose reply is the request as a whole. More than [`MAX_PIPELINE`] requests, or an
+/// HTTP request that does not parse, is an error.
+///
+/// ```
+/// use loadgen::framing::Framing;
+/// use loadgen::request::pipeline;
+/// assert_eq!(pipeline(&Framing::Line, b"SET k v\nGET k\n").unwrap().len(), 2);
+/// let two = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+/// assert_eq!(pipeline(&Framing::Http, two).unwrap(), [false, true]);
+/// assert_eq!(pipeline(&Framing::Resp, b"PING\r\n*1\r\n$4\r\nPING\r\n").unwrap().len(), 2);
+/// ```
+pub fn pipeline(framing: &Framing, request: &[u8]) -> Result<Vec<bool>, String> {
+    let n_or_err = |heads: Vec<bool>| {
+        if heads.len() > MAX_PIPELINE {
+            Err(format!(
+                "the request holds {} requests; at most {MAX_PIPELINE} can be pipelined",
+                heads.len()
+            ))
+        } else {
+            Ok(heads)
+        }
+    };
+    match framing {
+        Framing::Echo | Framing::Fixed(_) => Ok(vec![false]),
+        Framing::Line => {
+            let lines = request.split_inclusive(|&b| b == b'\n').count().max(1);
+            n_or_err(vec![false; lines.min(MAX_PIPELINE + 1)])
+        }
+        Framing::Resp => {
+            // A client's commands are RESP values too: frame them as replies would be.
+            let mut f = Framer::new(&Framing::Resp);
+            let mut heads = Vec::new();
+            let mut rest = request;
+            while !rest.is_empty() && heads.len() <= MAX_PIPELINE {
+                let used = if rest[0] == b'*' {
+                    f.expect(false);
+                    let feed = f
+                        .feed(rest, rest)
+                        .map_err(|e| format!("the request is not RESP: {e}"))?;
+                    if feed.done.is_none() {
+                        return Err("the request ends inside a RESP command".to_string());
+                    }
+                    feed.consumed
+                } else {
+                    // An inline command: one line (Redis accepts these too).
+                    rest.iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(rest.len(), |i| i + 1)
+                };
+                heads.push(false);
+                rest = &rest[used..];
+            }
+            if heads.is_empty() {
+                return Err("the request is empty".to_string());
+            }
+            n_or_err(heads)
+        }
+        Framing::Http => {
+            let mut heads = Vec::new();
+            let mut rest = request;
+            while !rest.is_empty() && heads.len() <= MAX_PIPELINE {
+                let mut hdrs = [httparse::EMPTY_HEADER; 64];
+                let mut req = httparse::Request::new(&mut hdrs);
+                let head_len = match req.parse(rest) {
+                    Ok(httparse::Status::Complete(n)) => n,
+                    Ok(httparse::Status::Partial) => {
+                        return Err("the request ends inside an HTTP head".to_string())
+                    }
+                    Err(e) => return Err(format!("the request is not HTTP: {e}")),
+                };
+                let body = req
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .map(|h| parse_u64(trim(h.value)))
+                    .unwrap_or(Some(0))
+                    .ok_or("a request's Content-Length is not a number")?;
+                heads.push(req.method == Some("HEAD"));
+                let end = (head_len as u64)
+                    .checked_add(body)
+                    .filter(|&e| e <= rest.len() as u64)
+                    .ok_or("a request's body is shorter than its Content-Length")?;
+                rest = &rest[end as usize..];
+            }
+            if heads.is_empty() {
+                return Err("the request is empty".to_string());
+            }
+            n_or_err(heads)
+        }
+    }
 }
 
 #[cfg(test)]

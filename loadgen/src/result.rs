@@ -80,6 +80,37 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A warning when the server's own request count (embedded HTTP server) disagrees
+    /// with the books: it must lie between the replies loadgen counted and the
+    /// requests it sent. More than sent: the server answered requests loadgen never
+    /// sent, or counts differently; fewer than completed: loadgen counted replies that
+    /// belong to no request.
+    ///
+    /// ```
+    /// # use loadgen::result::RunResult;
+    /// # fn check(r: &RunResult) { let _ = r.server_gap(); }
+    /// ```
+    pub fn server_gap(&self) -> Option<String> {
+        if self.proto != "http" {
+            return None; // only the HTTP server counts requests
+        }
+        let server = self.server_stats.as_ref()?.get("requests")?.as_u64()?;
+        let (sent, completed) = (self.rec.sent, self.rec.completed);
+        if server > sent {
+            Some(format!(
+                "the server counted {server} requests but loadgen sent {sent}: it answered \
+                 requests loadgen did not send, or counts them differently"
+            ))
+        } else if server < completed {
+            Some(format!(
+                "loadgen counted {completed} replies but the server answered {server} \
+                 requests: some replies belong to no request"
+            ))
+        } else {
+            None
+        }
+    }
+
     /// Measured responses per second.
     pub fn throughput(&self) -> f64 {
         let s = self.duration.as_secs_f64();

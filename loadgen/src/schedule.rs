@@ -126,48 +126,51 @@ impl Schedule {
     }
 }
 
-/// The due times of a slot's requests in flight, oldest first: the reply that arrives
-/// next answers the oldest.
+/// The due times of a slot's requests in flight, oldest first, each with the replies
+/// it still waits for (a `--request` that holds several requests is sent at once and
+/// answered by as many replies): the reply that arrives next answers the oldest.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InFlight {
-    due: [Option<Instant>; MAX_IN_FLIGHT],
+    due: [Option<(Instant, u32)>; MAX_IN_FLIGHT],
     len: usize,
 }
 
 impl InFlight {
-    /// Note a request sent with due time `due`; false if the FIFO is full.
-    pub fn push(&mut self, due: Instant) -> bool {
-        if self.len == MAX_IN_FLIGHT {
+    /// Note a request (or pipeline) sent with due time `due`, answered by `replies`
+    /// replies; false if the FIFO is full.
+    pub fn push(&mut self, due: Instant, replies: u32) -> bool {
+        if self.len == MAX_IN_FLIGHT || replies == 0 {
             return false;
         }
-        self.due[self.len] = Some(due);
+        self.due[self.len] = Some((due, replies));
         self.len += 1;
         true
     }
 
-    /// The oldest request's due time, taken out (its reply arrived).
-    pub fn pop(&mut self) -> Option<Instant> {
-        if self.len == 0 {
-            return None;
+    /// A reply arrived: the oldest entry's due time; the entry leaves once all its
+    /// replies are in.
+    pub fn answer(&mut self) -> Option<Instant> {
+        let (due, left) = self.due[0].as_mut()?;
+        let due = *due;
+        *left -= 1;
+        if *left == 0 {
+            self.due.copy_within(1..self.len, 0);
+            self.len -= 1;
+            self.due[self.len] = None;
         }
-        let first = self.due[0];
-        self.due.copy_within(1..self.len, 0);
-        self.len -= 1;
-        self.due[self.len] = None;
-        first
+        Some(due)
     }
 
-    /// The oldest request's due time, left in.
-    pub fn oldest(&self) -> Option<Instant> {
-        self.due[0]
+    /// Replies still outstanding, over all entries.
+    pub fn outstanding(&self) -> u64 {
+        self.due[..self.len]
+            .iter()
+            .flatten()
+            .map(|&(_, n)| u64::from(n))
+            .sum()
     }
 
-    /// Requests in flight.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether none is in flight.
+    /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -219,17 +222,27 @@ mod tests {
     }
 
     #[test]
-    fn test_in_flight_is_a_bounded_fifo() {
+    fn test_in_flight_is_a_bounded_fifo_of_pipelines() {
         let t0 = Instant::now();
         let mut f = InFlight::default();
         assert!(f.is_empty());
-        assert!(f.push(t0));
-        assert!(!f.push(t0 + ms(1)), "at most MAX_IN_FLIGHT");
-        assert_eq!(f.oldest(), Some(t0));
-        assert_eq!(f.pop(), Some(t0));
-        assert_eq!(f.pop(), None);
-        assert!(f.push(t0 + ms(2)));
+        assert!(!f.push(t0, 0), "a request with no reply is not in flight");
+        assert!(f.push(t0, 3));
+        assert!(!f.push(t0 + ms(1), 1), "at most MAX_IN_FLIGHT");
+        assert_eq!(f.outstanding(), 3);
+        // Each of the three replies answers the same due time.
+        assert_eq!(f.answer(), Some(t0));
+        assert_eq!(f.answer(), Some(t0));
+        assert_eq!(f.outstanding(), 1);
+        assert_eq!(f.answer(), Some(t0));
+        assert!(f.is_empty());
+        assert_eq!(
+            f.answer(),
+            None,
+            "a reply with nothing outstanding answers nothing"
+        );
+        assert!(f.push(t0 + ms(2), 1));
         f.clear();
-        assert_eq!(f.len(), 0);
+        assert_eq!(f.outstanding(), 0);
     }
 }

@@ -687,3 +687,125 @@ fn test_interrupted_run_still_reports_and_writes_its_files() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Answers every line twice, in one write: a server whose replies outnumber the
+/// requests.
+struct Twice;
+
+impl Protocol for Twice {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
+        let mut used = 0;
+        while let Some(i) = input[used..].iter().position(|&b| b == b'\n') {
+            used += i + 1;
+            out.extend_from_slice(b"ok\nok\n");
+        }
+        Step::cont(used)
+    }
+}
+
+/// Issue 9, item 1: bytes read before the request they would answer was written are
+/// `unsolicited`, never completions (before: a server answering twice looked like a
+/// fast one, "errors: none").
+#[test]
+fn test_replies_beyond_the_requests_are_unsolicited() {
+    let mut r: Reactor<Twice> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| Twice)));
+    let mut s = spec(addr, Framing::Line, b"ping\n".to_vec());
+    s.duration = Duration::from_millis(500);
+    let rec = run(&s);
+    handle.stop();
+    t.join().unwrap().unwrap();
+    assert!(rec.books_balance(), "{rec:?}");
+    assert!(
+        rec.errors_of(ErrorClass::Unsolicited) > 0,
+        "errors: {:?}",
+        rec.errors
+    );
+    // Every completion answers a request that was sent: at most one per request.
+    assert!(
+        rec.completed <= rec.sent,
+        "{} replies for {} requests",
+        rec.completed,
+        rec.sent
+    );
+}
+
+/// Issue 9, item 1: a `--request` holding several requests is sent as a pipeline and
+/// every request is counted (before: two pipelined GETs counted as one request each
+/// answered twice; the server counted far more requests than loadgen sent).
+#[test]
+fn test_pipelined_request_counts_every_request() {
+    let two = "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n";
+    let out = loadgen()
+        .args([
+            "-c",
+            "2",
+            "-d",
+            "500ms",
+            "--warmup",
+            "0",
+            "--json",
+            "-",
+            "--request",
+            two,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let req = &j["requests"];
+    let sent = req["sent"].as_u64().unwrap();
+    let completed = req["completed"].as_u64().unwrap();
+    let in_flight = req["in_flight_end"].as_u64().unwrap();
+    assert_eq!(req["books_balance"], true, "{req}");
+    assert!(
+        j["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        j["errors"]
+    );
+    assert_eq!(sent % 2, 0, "requests go out two by two: {sent}");
+    assert!(completed > 0);
+    let server = j["server"]["requests"]
+        .as_u64()
+        .expect("the embedded server's count");
+    assert!(
+        server + in_flight >= sent && server <= sent,
+        "the server answered {server} of {sent} sent ({in_flight} in flight)"
+    );
+    // A line pipeline against the embedded echo server: two replies per send.
+    let out = loadgen()
+        .args([
+            "--proto", "line", "-c", "1", "-d", "300ms", "--warmup", "0", "--json", "-",
+        ])
+        .args(["--request", "SET k v\\nGET k\\n"])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let req = &j["requests"];
+    assert_eq!(req["books_balance"], true, "{req}");
+    assert!(
+        j["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        j["errors"]
+    );
+    assert_eq!(req["sent"].as_u64().unwrap() % 2, 0, "{req}");
+}

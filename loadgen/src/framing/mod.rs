@@ -36,6 +36,9 @@ use simple::feed_line;
 /// fits in what the caller keeps.
 pub const MAX_HEAD: usize = 64 * 1024;
 
+/// Most responses one framer can expect at once (requests pipelined on a connection).
+pub const MAX_PIPELINE: usize = 64;
+
 /// Most headers an HTTP response may carry; more is [`FrameError::TooLarge`]. They are
 /// parsed into an array on the stack, so this bounds stack use (2 KiB), not heap.
 pub const MAX_HEADERS: usize = 64;
@@ -249,7 +252,9 @@ enum Progress {
     Done(usize),
 }
 
-/// Client-side framer for one connection: one response expected at a time.
+/// Client-side framer for one connection: responses come in the order the requests
+/// went out, so the framer keeps a FIFO of the responses it expects (each with its own
+/// HEAD flag, up to [`MAX_PIPELINE`]) and frames them one after the other.
 ///
 /// ```
 /// use loadgen::framing::{Framer, Framing};
@@ -287,6 +292,10 @@ pub struct Framer {
     close: bool,
     /// RESP values still needed to complete the top-level one.
     pending: u64,
+    /// Responses expected after the current one, oldest in bit 0: a set bit is a HEAD
+    /// request. `queued` of them; a `u64` keeps the FIFO inline and bounded.
+    queued_heads: u64,
+    queued: u8,
 }
 
 impl Framer {
@@ -311,13 +320,38 @@ impl Framer {
             status: None,
             close: false,
             pending: 0,
+            queued_heads: 0,
+            queued: 0,
         }
     }
 
-    /// A request was sent: expect its response. `head`: the request was HTTP `HEAD`,
-    /// so the response has no body. Any response in progress is abandoned: one
-    /// response is expected at a time (no pipelining).
-    pub fn expect(&mut self, head: bool) {
+    /// A request was sent: expect its response, after the ones already expected.
+    /// `head`: the request was HTTP `HEAD`, so its response has no body. Returns false
+    /// (and expects nothing) when [`MAX_PIPELINE`] responses are already expected.
+    pub fn expect(&mut self, head: bool) -> bool {
+        if self.state == State::Idle {
+            self.begin(head);
+            return true;
+        }
+        if usize::from(self.queued) + 1 >= MAX_PIPELINE {
+            return false;
+        }
+        self.queued_heads |= u64::from(head) << self.queued;
+        self.queued += 1;
+        true
+    }
+
+    /// Responses expected and not yet complete (the one in progress included).
+    pub fn expected(&self) -> usize {
+        if self.state == State::Idle {
+            0
+        } else {
+            1 + usize::from(self.queued)
+        }
+    }
+
+    /// Start framing the next response.
+    fn begin(&mut self, head: bool) {
         self.state = match self.kind {
             Kind::Echo => State::Echo,
             Kind::Http => State::HttpHead,
@@ -335,13 +369,27 @@ impl Framer {
         self.pending = 1;
     }
 
+    /// The current response is done: the next expected one starts, if any.
+    fn next_expected(&mut self) {
+        if self.queued == 0 {
+            self.state = State::Idle;
+            return;
+        }
+        let head = self.queued_heads & 1 == 1;
+        self.queued_heads >>= 1;
+        self.queued -= 1;
+        self.begin(head);
+    }
+
     /// Feeds bytes read. `input` must start with the bytes the previous call left
     /// unconsumed (the framer remembers how far it searched them). `request` is the
     /// request just sent: [`Framing::Echo`] compares the reply against it, and it must
     /// be the same on every call for one response.
     ///
-    /// Stops right after one complete response. Bytes while no response is expected
-    /// are [`FrameError::Unexpected`]. After an error the framer is idle.
+    /// Stops right after one complete response (the next expected one, if any, is
+    /// then in progress). Bytes while no response is expected are
+    /// [`FrameError::Unexpected`]. After an error the framer is idle and expects
+    /// nothing.
     pub fn feed(&mut self, input: &[u8], request: &[u8]) -> Result<Feed, FrameError> {
         if self.state == State::Idle {
             return if input.is_empty() {
@@ -370,7 +418,7 @@ impl Framer {
                     close: self.close,
                     bytes: self.bytes + n as u64,
                 };
-                self.state = State::Idle;
+                self.next_expected();
                 Ok(Feed {
                     consumed: n,
                     done: Some(resp),
@@ -384,10 +432,17 @@ impl Framer {
                 })
             }
             Err(e) => {
-                self.state = State::Idle;
+                self.abandon();
                 Err(e)
             }
         }
+    }
+
+    /// Expect nothing any more (an error, the connection closing).
+    fn abandon(&mut self) {
+        self.state = State::Idle;
+        self.queued = 0;
+        self.queued_heads = 0;
     }
 
     /// The peer closed. Completes a response that ends at close (an HTTP body
@@ -396,6 +451,8 @@ impl Framer {
     /// whether a request was outstanding). The framer is idle afterwards.
     pub fn on_eof(&mut self) -> Result<Option<Response>, FrameError> {
         let state = std::mem::replace(&mut self.state, State::Idle);
+        self.queued = 0;
+        self.queued_heads = 0;
         match state {
             State::HttpUntilClose => Ok(Some(Response {
                 status: self.status,
@@ -621,13 +678,45 @@ mod tests {
     }
 
     #[test]
-    fn test_in_progress_expect_abandons() {
+    fn test_expect_queues_behind_the_response_in_progress() {
         let mut f = expecting(&Framing::Fixed(4), false);
         assert_eq!(f.feed(b"ab", b"").unwrap().consumed, 2);
         assert!(f.in_progress());
-        f.expect(false);
-        assert!(!f.in_progress());
-        assert_eq!(f.feed(b"abcd", b"").unwrap().done, Some(plain(4)));
+        // A second request (pipelined): its response comes after the first one.
+        assert!(f.expect(false));
+        assert_eq!(f.expected(), 2);
+        assert_eq!(f.feed(b"cdef", b"").unwrap().done, Some(plain(4)));
+        assert_eq!(f.expected(), 1, "the first is done, the second begins");
+        assert!(!f.in_progress(), "nothing of the second seen yet");
+        assert_eq!(f.feed(b"efgh", b"").unwrap().done, Some(plain(4)));
+        assert_eq!(f.expected(), 0);
+        assert_eq!(f.feed(b"x", b""), Err(FrameError::Unexpected));
+    }
+
+    #[test]
+    fn test_pipeline_of_http_heads_with_their_own_head_flags() {
+        let mut f = Framer::new(&Framing::Http);
+        assert!(f.expect(false));
+        assert!(f.expect(true)); // a HEAD: its Content-Length announces no body
+        assert!(f.expect(false));
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        let mut all = Vec::new();
+        all.extend_from_slice(two);
+        all.extend_from_slice(head);
+        all.extend_from_slice(two);
+        let mut at = 0;
+        let mut sizes = Vec::new();
+        while at < all.len() {
+            let feed = f.feed(&all[at..], b"").unwrap();
+            at += feed.consumed;
+            sizes.push(feed.done.expect("whole responses").bytes as usize);
+        }
+        assert_eq!(sizes, [two.len(), head.len(), two.len()]);
+        // The FIFO is bounded.
+        let mut f = Framer::new(&Framing::Line);
+        let taken = (0..MAX_PIPELINE + 5).filter(|_| f.expect(false)).count();
+        assert_eq!(taken, MAX_PIPELINE);
     }
 
     // ---- Robustness ----

@@ -199,6 +199,9 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             field("requests")
         )?;
     }
+    if let Some(w) = r.server_gap() {
+        writeln!(s, "WARNING: {w}")?;
+    }
     Ok(())
 }
 
@@ -347,6 +350,31 @@ mod tests {
         let t = text(&r);
         assert!(t.contains("requests: sent 1011 = completed 1003 + failed 2 + in flight 5\n"));
         assert!(t.contains("WARNING: THE BOOKS DO NOT BALANCE: sent 1011 != 1010"));
+    }
+
+    #[test]
+    fn test_text_and_json_warn_when_the_server_disagrees_with_the_books() {
+        let mut r = open();
+        // 1,003 answered by the server for 1,010 sent and 1,003 completed: consistent.
+        assert!(r.server_gap().is_none());
+        assert!(!text(&r).contains("WARNING: the server"));
+        // A server that counted more requests than were sent.
+        r.server_stats.as_mut().unwrap()["requests"] = 2020.into();
+        let t = text(&r);
+        assert!(
+            t.contains("WARNING: the server counted 2020 requests but loadgen sent 1010"),
+            "{t}"
+        );
+        assert_eq!(
+            crate::report::json(&r)["warnings"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // Replies beyond what the server answered.
+        r.server_stats.as_mut().unwrap()["requests"] = 500.into();
+        assert!(text(&r).contains("some replies belong to no request"));
     }
 
     #[test]
