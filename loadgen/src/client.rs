@@ -167,6 +167,10 @@ impl Client {
         let rec = &mut sh.rec;
         rec.completed += 1;
         rec.bytes_received += resp.bytes;
+        if let Some(w) = resp.error {
+            // Answered, but with a failure: counted where failures are seen.
+            rec.error(ErrorClass::RespError, &w.as_string());
+        }
         if now >= sh.plan.record_from {
             rec.measured += 1;
             rec.bytes_received_measured += resp.bytes;

@@ -56,6 +56,10 @@ pub enum ErrorClass {
     /// answer was written (a server that answers twice, or ahead), or with nothing
     /// outstanding. Counting them as replies would make a misbehaving server look fast.
     Unsolicited,
+    /// The server answered with an error reply (RESP `-ERR ...`): the request got an
+    /// answer (it counts as completed) but did not succeed. The detail is the reply's
+    /// first word (`ERR`, `WRONGTYPE`, `NOAUTH`).
+    RespError,
     /// Another socket error.
     Io,
 }
@@ -73,6 +77,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Framing => "framing",
             ErrorClass::Unsolicited => "unsolicited",
+            ErrorClass::RespError => "resp_error",
             ErrorClass::Io => "io",
         }
     }
@@ -178,6 +183,16 @@ impl Recorder {
             Some((_, n)) => *n += 1,
             None => self.statuses.push((code, 1)),
         }
+    }
+
+    /// Measured HTTP responses whose status is not 2xx or 3xx (wrk's "Non-2xx or 3xx
+    /// responses"): answered, but not a success.
+    pub fn non_2xx_3xx(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(code, _)| !(200..400).contains(code))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Total errors of all classes.

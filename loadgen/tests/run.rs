@@ -809,3 +809,84 @@ fn test_pipelined_request_counts_every_request() {
     );
     assert_eq!(req["sent"].as_u64().unwrap() % 2, 0, "{req}");
 }
+
+/// Answers every `PING\r\n` with a RESP error.
+struct ErrRedis;
+
+impl Protocol for ErrRedis {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
+        let n = input.len() / 6 * 6;
+        for _ in 0..n / 6 {
+            out.extend_from_slice(b"-NOAUTH Authentication required.\r\n");
+        }
+        Step::cont(n)
+    }
+}
+
+/// Issue 9, item 2: RESP error replies and HTTP statuses other than 2xx/3xx are
+/// failures the report shows (before: `-ERR` counted as success, "errors: none"; 404s
+/// only in the status table).
+#[test]
+fn test_protocol_level_failures_are_visible() {
+    let mut r: Reactor<ErrRedis> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| ErrRedis)));
+    let mut s = spec(addr, Framing::Resp, b"PING\r\n".to_vec());
+    s.duration = Duration::from_millis(300);
+    let rec = run(&s);
+    handle.stop();
+    t.join().unwrap().unwrap();
+    assert!(rec.books_balance());
+    assert!(rec.completed > 0);
+    let e = rec
+        .errors
+        .iter()
+        .find(|e| e.class == ErrorClass::RespError)
+        .expect("resp_error counted");
+    assert_eq!(e.detail, "NOAUTH");
+    assert_eq!(e.count, rec.completed, "every reply was an error");
+
+    // HTTP 404s: a summary line and a JSON field.
+    let mut r: Reactor<readyloop::protocol::Http> = Reactor::new(Config::default()).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let url = format!("http://{}/nope", r.local_addr(id).unwrap());
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(readyloop::protocol::Http::default)));
+    let json = std::env::temp_dir().join(format!("loadgen-404-{}.json", std::process::id()));
+    let out = loadgen()
+        .args([
+            url.as_str(),
+            "-c",
+            "1",
+            "-d",
+            "300ms",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    handle.stop();
+    t.join().unwrap().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("non-2xx/3xx: "), "{text}");
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert!(j["non_2xx_3xx"].as_u64().unwrap() > 0, "{}", j["statuses"]);
+    assert_eq!(j["non_2xx_3xx"], j["statuses"]["404"]);
+}

@@ -117,6 +117,42 @@ pub struct Response {
     /// Bytes of the response, everything consumed for it (HTTP interim `1xx`
     /// responses included).
     pub bytes: u64,
+    /// A RESP error reply (`-ERR ...`, a RESP3 blob error `!`) at the top level: its
+    /// first word (`ERR`, `WRONGTYPE`), so failures the server reports are counted as
+    /// such; `None` for every other reply and framing.
+    pub error: Option<ErrorWord>,
+}
+
+/// The first word of an error reply, inline (at most 15 bytes kept).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorWord {
+    bytes: [u8; 15],
+    len: u8,
+}
+
+impl ErrorWord {
+    /// Keep `b` if it still belongs to the first word; false once the word ended.
+    fn push(&mut self, b: u8) -> bool {
+        if b == b' ' || b == b'\r' || b == b'\n' {
+            return false;
+        }
+        if usize::from(self.len) < self.bytes.len() {
+            self.bytes[usize::from(self.len)] = b;
+            self.len += 1;
+        }
+        true
+    }
+
+    /// The word, lossily as text (`ERR`).
+    pub fn as_string(&self) -> String {
+        String::from_utf8_lossy(&self.bytes[..usize::from(self.len)]).into_owned()
+    }
+}
+
+impl fmt::Debug for ErrorWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ErrorWord({:?})", self.as_string())
+    }
 }
 
 /// Why the bytes read are not a valid response. After an error the framer is idle;
@@ -292,6 +328,12 @@ pub struct Framer {
     close: bool,
     /// RESP values still needed to complete the top-level one.
     pending: u64,
+    /// RESP: the next type byte is the reply's first (its top level).
+    resp_top: bool,
+    /// RESP: a top-level error reply's first word, while it is read and after.
+    error: Option<ErrorWord>,
+    /// RESP: the first word of `error` is still arriving.
+    error_open: bool,
     /// Responses expected after the current one, oldest in bit 0: a set bit is a HEAD
     /// request. `queued` of them; a `u64` keeps the FIFO inline and bounded.
     queued_heads: u64,
@@ -320,6 +362,9 @@ impl Framer {
             status: None,
             close: false,
             pending: 0,
+            resp_top: false,
+            error: None,
+            error_open: false,
             queued_heads: 0,
             queued: 0,
         }
@@ -367,6 +412,9 @@ impl Framer {
         self.status = None;
         self.close = false;
         self.pending = 1;
+        self.resp_top = true;
+        self.error = None;
+        self.error_open = false;
     }
 
     /// The current response is done: the next expected one starts, if any.
@@ -417,6 +465,7 @@ impl Framer {
                     status: self.status,
                     close: self.close,
                     bytes: self.bytes + n as u64,
+                    error: self.error,
                 };
                 self.next_expected();
                 Ok(Feed {
@@ -458,6 +507,7 @@ impl Framer {
                 status: self.status,
                 close: true,
                 bytes: self.bytes,
+                error: None,
             })),
             State::Idle => Ok(None),
             _ if self.seen => Err(FrameError::Truncated),

@@ -19,6 +19,11 @@ impl Framer {
                 let Some(&kind) = rest.first() else {
                     return Ok(Progress::Need(0));
                 };
+                if std::mem::take(&mut self.resp_top) && (kind == b'-' || kind == b'!') {
+                    // A top-level error reply: keep its first word as it streams.
+                    self.error = Some(super::ErrorWord::default());
+                    self.error_open = true;
+                }
                 self.state = match kind {
                     // Free text: consumed progressively, however long.
                     b'+' | b'-' | b',' | b'(' => State::RespText { cr: false },
@@ -29,7 +34,10 @@ impl Framer {
                 };
                 Ok(Progress::More(1))
             }
-            State::RespText { cr } => match memchr(b'\n', rest) {
+            State::RespText { cr } => match {
+                self.collect_error_word(rest);
+                memchr(b'\n', rest)
+            } {
                 Some(p) => {
                     let before = if p == 0 { cr } else { rest[p - 1] == b'\r' };
                     if !before {
@@ -54,6 +62,7 @@ impl Framer {
             }
             State::RespBlob { left } => {
                 let k = take(left, rest);
+                self.collect_error_word(&rest[..k]);
                 if k as u64 == left {
                     self.state = State::RespBlobEnd { cr: false };
                     Ok(Progress::More(k))
@@ -72,6 +81,21 @@ impl Framer {
                 }
             },
             _ => Err(FrameError::Malformed("framer state")),
+        }
+    }
+
+    /// While a top-level error's first word is arriving, take its bytes from `piece`.
+    fn collect_error_word(&mut self, piece: &[u8]) {
+        if !self.error_open {
+            return;
+        }
+        if let Some(w) = self.error.as_mut() {
+            for &b in piece {
+                if !w.push(b) {
+                    self.error_open = false;
+                    return;
+                }
+            }
         }
     }
 
@@ -162,7 +186,7 @@ mod tests {
     use super::super::test_support::{
         assert_progressive, assert_splits, drive, expecting, plain, text, MB,
     };
-    use super::super::{FrameError, Framing, MAX_HEAD};
+    use super::super::{ErrorWord, FrameError, Framing, MAX_HEAD};
 
     #[test]
     fn test_resp_values_split_anywhere() {
@@ -188,16 +212,53 @@ mod tests {
             b"|1\r\n+key\r\n+val\r\n$2\r\nhi\r\n",
         ];
         for resp in cases {
-            assert_splits(&Framing::Resp, false, b"", resp, plain(resp.len()));
+            let mut want = plain(resp.len());
+            if resp[0] == b'-' {
+                want.error = Some(word("ERR"));
+            }
+            assert_splits(&Framing::Resp, false, b"", resp, want);
         }
     }
 
+    fn word(w: &str) -> ErrorWord {
+        let mut e = ErrorWord::default();
+        for &b in w.as_bytes() {
+            assert!(e.push(b));
+        }
+        e
+    }
+
     #[test]
-    fn test_resp_error_reply_is_a_response() {
+    fn test_resp_error_reply_is_a_response_with_its_first_word() {
         let mut f = expecting(&Framing::Resp, false);
         let feed = f.feed(b"-ERR wrong\r\n+OK\r\n", b"").unwrap();
         assert_eq!(feed.consumed, 12);
-        assert_eq!(feed.done, Some(plain(12)));
+        let mut want = plain(12);
+        want.error = Some(word("ERR"));
+        assert_eq!(feed.done, Some(want));
+        // The word arrives split across reads; a RESP3 blob error; an error nested in
+        // an array (EXEC's results) is the array's business, not a failed request.
+        let mut f = expecting(&Framing::Resp, false);
+        assert_eq!(f.feed(b"-WRONG", b"").unwrap().done, None);
+        let done = f.feed(b"TYPE Operation\r\n", b"").unwrap().done.unwrap();
+        assert_eq!(
+            done.error.map(|w| w.as_string()),
+            Some("WRONGTYPE".to_string())
+        );
+        let mut f = expecting(&Framing::Resp, false);
+        let done = f.feed(b"!9\r\nSYNTAX no\r\n", b"").unwrap().done.unwrap();
+        assert_eq!(
+            done.error.map(|w| w.as_string()),
+            Some("SYNTAX".to_string())
+        );
+        let mut f = expecting(&Framing::Resp, false);
+        let done = f.feed(b"*1\r\n-ERR x\r\n", b"").unwrap().done.unwrap();
+        assert_eq!(done.error, None);
+        // The next reply starts clean.
+        let mut f = expecting(&Framing::Resp, false);
+        f.feed(b"-ERR x\r\n", b"").unwrap();
+        f.expect(false);
+        assert_eq!(f.feed(b"+OK\r\n", b"").unwrap().done, Some(plain(5)));
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub(super) fn plain(bytes: usize) -> Response {
         status: None,
         close: false,
         bytes: bytes as u64,
+        error: None,
     }
 }
 
@@ -118,6 +119,7 @@ pub(super) fn http(status: u16, close: bool, bytes: usize) -> Response {
         status: Some(status),
         close,
         bytes: bytes as u64,
+        error: None,
     }
 }
 

@@ -99,6 +99,7 @@ pub fn json(r: &RunResult) -> Value {
         "send_lag_us": send_lag,
         "behind_schedule": r.behind_schedule(),
         "statuses": statuses,
+        "non_2xx_3xx": rec.non_2xx_3xx(),
         "errors": errors,
         "cpu": {
             "user_s": r.cpu.user_s,
@@ -152,6 +153,7 @@ mod tests {
         assert_eq!(j["send_lag_us"]["count"], 1000);
         assert_eq!(j["behind_schedule"], false);
         assert_eq!(j["statuses"], json!({"200": 998, "503": 2}));
+        assert_eq!(j["non_2xx_3xx"], 2);
         assert_eq!(
             j["errors"],
             json!([

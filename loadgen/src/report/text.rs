@@ -94,6 +94,15 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             .map(|(code, n)| format!("{code}: {}", group(*n)))
             .collect();
         writeln!(s, "statuses:    {}", parts.join("  "))?;
+        let bad = rec.non_2xx_3xx();
+        if bad > 0 {
+            writeln!(
+                s,
+                "non-2xx/3xx: {} of {} responses measured",
+                group(bad),
+                group(rec.measured)
+            )?;
+        }
     }
 
     let errors = sorted_errors(&rec.errors);
@@ -296,6 +305,7 @@ mod tests {
             t.contains("connect:     p50 100us  p99 300us  max 300us  (4 connects, 5 attempted)")
         );
         assert!(t.contains("statuses:    200: 998  503: 2\n"));
+        assert!(t.contains("non-2xx/3xx: 2 of "), "{t}");
         assert!(t.contains("schedule:    kept (p99 send lag 5.00us)"));
         // (0.03 + 0.01) s over 1000 responses = 40 us each.
         assert!(t.contains("loadgen CPU: 40.00 us/request (user 0.03 s, sys 0.01 s)\n"));
