@@ -34,23 +34,10 @@ impl Framer {
                 };
                 Ok(Progress::More(1))
             }
-            State::RespText { cr } => match {
+            State::RespText { cr } => {
                 self.collect_error_word(rest);
-                memchr(b'\n', rest)
-            } {
-                Some(p) => {
-                    let before = if p == 0 { cr } else { rest[p - 1] == b'\r' };
-                    if !before {
-                        return Err(FrameError::Malformed("resp line not ended by CRLF"));
-                    }
-                    Ok(self.resp_value_done(p + 1))
-                }
-                None => {
-                    let cr = rest.last().map_or(cr, |&b| b == b'\r');
-                    self.state = State::RespText { cr };
-                    Ok(Progress::Need(rest.len()))
-                }
-            },
+                self.resp_text(cr, rest)
+            }
             State::RespHeader { kind } => {
                 let Some(p) = self.line(rest)? else {
                     return Ok(Progress::Need(0));
@@ -81,6 +68,25 @@ impl Framer {
                 }
             },
             _ => Err(FrameError::Malformed("framer state")),
+        }
+    }
+
+    /// Free text (`+`, `-`, `,`, `(`) up to its CRLF, consumed as it arrives; `cr`:
+    /// the last byte seen was a CR.
+    fn resp_text(&mut self, cr: bool, rest: &[u8]) -> Result<Progress, FrameError> {
+        match memchr(b'\n', rest) {
+            Some(p) => {
+                let before = if p == 0 { cr } else { rest[p - 1] == b'\r' };
+                if !before {
+                    return Err(FrameError::Malformed("resp line not ended by CRLF"));
+                }
+                Ok(self.resp_value_done(p + 1))
+            }
+            None => {
+                let cr = rest.last().map_or(cr, |&b| b == b'\r');
+                self.state = State::RespText { cr };
+                Ok(Progress::Need(rest.len()))
+            }
         }
     }
 
