@@ -1,0 +1,63 @@
+//! The command line: `loadgen [run] [TARGET] ...`, `loadgen probe`, `loadgen limits`.
+//!
+//! Shaped as args -> validated plan -> run, each step in its own file, so that what a
+//! user may type, what is refused and why, and what is done can each be read (and
+//! tested) alone:
+//!
+//! - `args.rs`: the clap structs, the flags and their help, nothing else;
+//! - `run_plan.rs`: `run`'s flags turned into a checked `RunPlan`: every refusal
+//!   (exit 2) is made there, before anything starts; with `target.rs` (where the load
+//!   goes), `request_bytes.rs` (what it sends) and `outputs.rs` (the report files,
+//!   staged before the run, written after it);
+//! - `run.rs`: executing a `RunPlan`: signals, the embedded server (`embedded.rs`),
+//!   the preflight connect (`preflight.rs`), the engine and its progress line
+//!   (`progress.rs`), the result, the reports, the exit code;
+//! - `probe.rs`, `serve.rs`: the glue of `probe` and of its hidden `__serve` child.
+//!
+//! Only [`main`] is public: the rest is this binary's glue around the library's
+//! modules, not an API.
+
+mod args;
+mod embedded;
+mod outputs;
+mod preflight;
+mod probe;
+mod progress;
+mod request_bytes;
+mod run;
+mod run_plan;
+mod serve;
+mod target;
+
+use crate::error::Error;
+use args::{Cli, Cmd};
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Parse the process arguments and run; the exit code says how it went.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return readyloop::units::usage_exit("loadgen", e),
+    };
+    let result = match cli.cmd {
+        Some(Cmd::Run(a)) => run::run(a),
+        None => run::run(cli.run),
+        Some(Cmd::Probe(p)) => probe::probe(p).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Limits { json }) => crate::limits_cmd::run(json)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| Error::io("writing the limits report", e)),
+        Some(Cmd::Serve {
+            listen,
+            max_conns,
+            admin,
+        }) => serve::serve(listen, max_conns, admin).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The report of one `run` and its files: staged before the run, written after it.
+//!
+//! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log` and
+//! `--plot` are files, each staged by [`crate::outputs`] when the plan is made, so that a
+//! path that cannot be written is refused before minutes of load, not after.
+
+use super::args::RunArgs;
+use crate::error::Error;
+use crate::outputs::{self, Staged};
+use crate::report;
+use crate::result::RunResult;
+use std::io::Write;
+use std::path::Path;
+
+/// The outputs of one `run`: where the JSON goes, and the files staged for it.
+#[derive(Debug)]
+pub(super) struct Outputs {
+    /// `--json -`: the JSON report replaces the text one on stdout.
+    pub(super) json_to_stdout: bool,
+    /// `--json FILE`.
+    pub(super) json: Option<Staged>,
+    /// `--hgrm FILE`.
+    pub(super) hgrm: Option<Staged>,
+    /// `--log FILE`.
+    pub(super) log: Option<Staged>,
+    /// `--plot FILE.svg`.
+    pub(super) plot: Option<Staged>,
+}
+
+impl Outputs {
+    /// Stage every output file `a` names (its temporary created now); a path that
+    /// cannot be written is a usage error.
+    pub(super) fn stage(a: &RunArgs) -> Result<Outputs, Error> {
+        let json = match a.json.as_deref() {
+            Some("-") | None => None,
+            Some(p) => Some(outputs::stage("--json", Path::new(p))?),
+        };
+        Ok(Outputs {
+            json_to_stdout: a.json.as_deref() == Some("-"),
+            json,
+            hgrm: a
+                .hgrm
+                .as_deref()
+                .map(|p| outputs::stage("--hgrm", p))
+                .transpose()?,
+            log: a
+                .log
+                .as_deref()
+                .map(|p| outputs::stage("--log", p))
+                .transpose()?,
+            plot: a
+                .plot
+                .as_deref()
+                .map(|p| outputs::stage("--plot", p))
+                .transpose()?,
+        })
+    }
+
+    /// Print the report of `r` and write every staged file; the first error, if any,
+    /// once all were tried.
+    pub(super) fn write(&mut self, r: &RunResult) -> Result<(), Error> {
+        if !self.json_to_stdout {
+            let mut out = std::io::stdout().lock();
+            out.write_all(report::text(r).as_bytes())
+                .map_err(|e| Error::io("writing the report", e))?;
+        }
+        if self.json_to_stdout {
+            report::write_json(r, &mut std::io::stdout().lock())
+                .map_err(|e| Error::io("writing JSON", e))?;
+        }
+        // Each file is written into its temporary, then renamed into place; one that
+        // fails does not stop the others, and its temporary is removed.
+        let mut first_err = None;
+        let mut write = |s: &mut Option<Staged>, f: &dyn Fn(&Staged) -> Result<(), Error>| {
+            if let Some(st) = s.as_mut() {
+                if let Err(e) = f(st).and_then(|()| st.commit()) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        };
+        write(&mut self.json, &|st| {
+            report::write_json(r, &mut st.file()?).map_err(|e| st.error(e))
+        });
+        write(&mut self.hgrm, &|st| {
+            report::write_hgrm(&r.rec.corrected, &mut st.file()?, 1000.0).map_err(|e| st.error(e))
+        });
+        write(&mut self.log, &|st| {
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+                - r.duration.as_secs_f64();
+            report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
+        });
+        write(&mut self.plot, &|st| {
+            report::write_svg(r, st.path()).map_err(|e| st.error(e))
+        });
+        first_err.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,81 @@
+//! The progress line of a run on a terminal: once a second, rate, p99 and errors.
+//!
+//! Every worker reports each measured second (a [`Tick`]); the line is printed when
+//! all of one second's reports are in, from their merged histogram, so it shows the
+//! whole load rather than one worker's share. Not on a pipe or file: there it would
+//! only be noise before the report.
+
+use crate::engine::Tick;
+use crate::report;
+use hdrhistogram::Histogram;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// The progress line's state over one run.
+pub(super) struct Progress {
+    /// Whether stderr is a terminal (else nothing is printed).
+    tty: bool,
+    /// Reports per second: one per worker thread.
+    threads: usize,
+    /// The planned measuring time.
+    total: Duration,
+    /// Errors so far (the workers' counts are cumulative: the largest seen).
+    errors: u64,
+    /// The second being merged.
+    last_index: usize,
+    /// That second's corrected latencies, merged.
+    acc: Histogram<u64>,
+    /// That second's completed requests.
+    acc_done: u64,
+    /// How many workers reported that second so far.
+    seen: usize,
+}
+
+impl Progress {
+    /// Progress for `threads` workers measuring `total`.
+    pub(super) fn new(threads: usize, total: Duration) -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            threads,
+            total,
+            errors: 0,
+            last_index: usize::MAX,
+            acc: crate::record::new_histogram(),
+            acc_done: 0,
+            seen: 0,
+        }
+    }
+
+    /// One worker's report of one second.
+    pub(super) fn tick(&mut self, t: &Tick) {
+        self.errors = self.errors.max(t.errors);
+        if !self.tty {
+            return;
+        }
+        // Merge the workers' reports of one second, print when all are in.
+        if t.index != self.last_index {
+            self.last_index = t.index;
+            self.acc.reset();
+            self.acc_done = 0;
+            self.seen = 0;
+        }
+        let _ = self.acc.add(&t.corrected);
+        self.acc_done += t.completed;
+        self.seen += 1;
+        if self.seen == self.threads {
+            let elapsed = Duration::from_secs(t.index as u64 + 1).min(self.total);
+            let p99 = (!self.acc.is_empty()).then(|| self.acc.value_at_quantile(0.99));
+            eprint!(
+                "\r{}\x1b[K",
+                report::progress_line(elapsed, self.total, self.acc_done as f64, p99, self.errors)
+            );
+        }
+    }
+
+    /// The run is over: clear the line, so the report starts on a clean one.
+    pub(super) fn finish(&self) {
+        if self.tty {
+            eprint!("\r\x1b[K");
+        }
+    }
+}

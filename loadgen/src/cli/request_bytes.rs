@@ -1,0 +1,160 @@
+//! What a run sends on every connection, each time: the request bytes.
+//!
+//! `--request` or `--request-file` give the bytes exactly; otherwise they are built for
+//! the framing: an HTTP request from `--method`, `-H`, `--body` and the target's host
+//! and path, or a payload of `--size` bytes for echo, line and fixed. RESP has no
+//! default request. Every part is checked before anything starts (exit 2).
+//!
+//! One case cannot be finished then: an HTTP request to the embedded server, whose
+//! `Host` header is the server's address, known only once it listens. That request is
+//! kept as its parts, checked now by building it once with a stand-in address, and
+//! built for real by [`Request::into_bytes`] when the address is known.
+
+use super::args::RunArgs;
+use super::target::Target;
+use crate::error::Error;
+use crate::framing::Framing;
+use crate::request;
+use std::net::SocketAddr;
+
+/// The request of a run, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Request {
+    /// The exact bytes (never empty).
+    Bytes(Vec<u8>),
+    /// An HTTP request to the embedded server: everything but its `Host` header.
+    HttpToEmbedded(HttpParts),
+}
+
+/// An HTTP request without its `Host` header: the flags that build it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct HttpParts {
+    /// `--method`.
+    pub(super) method: String,
+    /// The request target (always `/` for the embedded server).
+    pub(super) path: String,
+    /// `-H`, in order.
+    pub(super) headers: Vec<String>,
+    /// `--body`, unescaped.
+    pub(super) body: Vec<u8>,
+}
+
+impl HttpParts {
+    /// The request with `Host: host_header` (unless `-H` gives one).
+    fn build(&self, host_header: &str) -> Result<Vec<u8>, Error> {
+        request::http_request(
+            &self.method,
+            host_header,
+            &self.path,
+            &self.headers,
+            &self.body,
+        )
+        .map_err(Error::Usage)
+    }
+}
+
+/// Stands in for the embedded server's address while its request is checked. The
+/// `Host` value is the only part of the request that depends on the address, and an
+/// address never holds a character `http_request` refuses, so the check is the same.
+const EMBEDDED_STAND_IN: &str = "127.0.0.1:0";
+
+impl Request {
+    /// The request `a` asks for, for `framing` to `target`.
+    pub(super) fn from_args(
+        a: &RunArgs,
+        framing: &Framing,
+        target: &Target,
+    ) -> Result<Request, Error> {
+        let request = if let Some(r) = &a.request {
+            Request::Bytes(
+                request::unescape(r).map_err(|e| Error::Usage(format!("--request: {e}")))?,
+            )
+        } else if let Some(p) = &a.request_file {
+            Request::Bytes(
+                std::fs::read(p)
+                    .map_err(|e| Error::io(format!("--request-file {}", p.display()), e))?,
+            )
+        } else {
+            built(a, framing, target)?
+        };
+        if let Request::Bytes(b) = &request {
+            if b.is_empty() {
+                return Err(Error::Usage("the request is empty".into()));
+            }
+        }
+        Ok(request)
+    }
+
+    /// Whether it is an HTTP HEAD request, whose replies have no body whatever their
+    /// headers say (the framing must know).
+    pub(super) fn is_head(&self, framing: &Framing) -> bool {
+        let starts_head = |b: &[u8]| b.starts_with(b"HEAD ");
+        *framing == Framing::Http
+            && match self {
+                Request::Bytes(b) => starts_head(b),
+                // The address does not change the request line.
+                Request::HttpToEmbedded(p) => {
+                    p.build(EMBEDDED_STAND_IN).is_ok_and(|b| starts_head(&b))
+                }
+            }
+    }
+
+    /// The bytes to send to the target at `addr` (the embedded server's address once
+    /// it listens; a given target's is already in them).
+    pub(super) fn into_bytes(self, addr: SocketAddr) -> Result<Vec<u8>, Error> {
+        match self {
+            Request::Bytes(b) => Ok(b),
+            Request::HttpToEmbedded(p) => p.build(&addr.to_string()),
+        }
+    }
+}
+
+/// The request built for `framing` when no exact bytes are given.
+fn built(a: &RunArgs, framing: &Framing, target: &Target) -> Result<Request, Error> {
+    match framing {
+        Framing::Http => {
+            let body = match &a.body {
+                Some(b) => {
+                    request::unescape(b).map_err(|e| Error::Usage(format!("--body: {e}")))?
+                }
+                None => Vec::new(),
+            };
+            let path = match target {
+                Target::Given { path, .. } => path.clone(),
+                Target::Embedded { .. } => "/".to_string(),
+            };
+            let parts = HttpParts {
+                method: a.method.clone(),
+                path,
+                headers: a.headers.clone(),
+                body,
+            };
+            match target {
+                Target::Given { host_header, .. } => Ok(Request::Bytes(parts.build(host_header)?)),
+                Target::Embedded { .. } => {
+                    // Refused now if it is bad; built for real once the server listens.
+                    parts.build(EMBEDDED_STAND_IN)?;
+                    Ok(Request::HttpToEmbedded(parts))
+                }
+            }
+        }
+        Framing::Echo | Framing::Fixed(_) => Ok(Request::Bytes(payload(a.size.max(1), false))),
+        Framing::Line => Ok(Request::Bytes(payload(a.size.max(1), true))),
+        Framing::Resp => Err(Error::Usage(
+            "--proto resp needs --request (e.g. --request 'PING\\r\\n')".into(),
+        )),
+    }
+}
+
+/// A payload of `n` bytes that echo servers return unchanged: printable, varied.
+fn payload(n: usize, line: bool) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+    if line {
+        if let Some(last) = v.last_mut() {
+            *last = b'\n';
+        } else {
+            v.push(b'\n');
+        }
+    }
+    v
+}

@@ -1,0 +1,117 @@
+//! `loadgen run` (the default command): a checked [`RunPlan`] executed.
+//!
+//! In this order, each step for a reason: signals are taken over before any thread
+//! starts (every thread inherits the blocked set, so only the waiting thread sees
+//! them); the embedded server, if wanted, starts next, its address completing the plan;
+//! one preflight connect fails fast when nothing answers; then the engine runs, with a
+//! progress line on a terminal; the workers' results merge into a [`RunResult`], the
+//! embedded server's counters join it, and the reports are written. An interrupted run
+//! still reports and exits 128 + the signal.
+
+use super::args::RunArgs;
+use super::embedded::Embedded;
+use super::preflight::preflight;
+use super::progress::Progress;
+use super::run_plan::RunPlan;
+use super::target::{embedded_label, Target};
+use crate::engine::{self, LoadSpec};
+use crate::error::Error;
+use crate::interrupt::Interrupt;
+use crate::record::Recorder;
+use crate::result::{CpuTime, Interrupted, Mode, RunResult};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Check `a` into a plan and run it; the exit code is 0, or 128 + the signal that
+/// interrupted the run (its report written all the same).
+pub(super) fn run(a: RunArgs) -> Result<ExitCode, Error> {
+    // Before the plan, as before the checks that can take a while (resolving a TARGET
+    // host name, reading --request-file): a signal then is held for the run, which
+    // stops at once and reports, instead of killing the process half-way. And before
+    // any thread starts, so that every thread inherits the blocked signals.
+    let interrupt = Interrupt::install().map_err(|e| Error::io("handling signals", e))?;
+    let plan = RunPlan::from_args(a)?;
+    execute(plan, &interrupt)
+}
+
+/// Run `plan`: the embedded server, the preflight, the load, the reports.
+fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Error> {
+    let (addr, target_label, embedded) = match &plan.target {
+        Target::Given { addr, label, .. } => (*addr, label.clone(), None),
+        Target::Embedded { proto } => {
+            let (addr, e) = Embedded::start(*proto)?;
+            (addr, embedded_label(&plan.framing, addr), Some(e))
+        }
+    };
+    let request = plan.request.into_bytes(addr)?;
+
+    // Fail fast, with one clear line, when nothing answers.
+    preflight(addr, plan.connect_timeout)?;
+
+    let spec = LoadSpec {
+        target: addr,
+        connections: plan.connections,
+        threads: plan.threads,
+        connect_rate: plan.connect_rate,
+        rate: plan.rate,
+        duration: plan.duration,
+        warmup: plan.warmup,
+        request,
+        head: plan.head,
+        framing: plan.framing.clone(),
+        per_conn: plan.per_conn,
+        timeout: plan.timeout,
+        connect_timeout: plan.connect_timeout,
+        sources: Vec::new(),
+        nodelay: plan.nodelay,
+        interrupt: Some(interrupt.clone()),
+    };
+
+    let mut progress = Progress::new(plan.threads, plan.duration);
+    let (workers, intervals) =
+        engine::run(&spec, |t| progress.tick(t)).map_err(|e| Error::io("running the load", e))?;
+    let signal = interrupt.signal();
+    let measured = workers
+        .iter()
+        .map(|w| w.measured)
+        .max()
+        .unwrap_or(plan.duration);
+    progress.finish();
+    let mut rec = Recorder::default();
+    let mut cpu = CpuTime::default();
+    for w in &workers {
+        rec.merge(&w.rec);
+        cpu.user_s += w.cpu.user_s;
+        cpu.sys_s += w.cpu.sys_s;
+    }
+    let server_stats = embedded.map(Embedded::stop).transpose()?;
+    let result = RunResult {
+        target: target_label,
+        embedded: server_stats.is_some(),
+        proto: plan.framing.name(),
+        mode: match plan.rate {
+            Some(rate) => Mode::Open { rate },
+            None => Mode::Closed,
+        },
+        connections: plan.connections,
+        threads: plan.threads,
+        per_conn: plan.per_conn,
+        warmup: plan.warmup,
+        duration: if signal != 0 { measured } else { plan.duration },
+        interrupted: (signal != 0).then_some(Interrupted {
+            signal,
+            planned: plan.duration,
+        }),
+        rec,
+        intervals,
+        cpu,
+        server_stats,
+    };
+    plan.outputs.write(&result)?;
+    Ok(if signal != 0 {
+        // Interrupted, report written: 128 + the signal, as a shell expects.
+        ExitCode::from((128 + signal).clamp(0, 255) as u8)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,324 @@
+//! `run`'s flags turned into a validated plan: every check made before anything starts.
+//!
+//! [`RunPlan::from_args`] is the one place that decides whether a run can go ahead: the
+//! numbers (connections, duration, rates, `--per-conn`, threads), the descriptor room
+//! for the connections, the framing, the target, the request and the output files. A
+//! run that cannot have what it asks for is refused here (exit 2), with nothing
+//! started: no thread, no server, no connection. What comes out is plain data, which
+//! `run.rs` executes and a test can build and inspect.
+//!
+//! The checks run in a fixed order, the one the messages have always come in: when a
+//! command has several faults, the first of them is the one reported.
+
+use super::args::RunArgs;
+use super::outputs::Outputs;
+use super::request_bytes::Request;
+use super::target::Target;
+use crate::error::Error;
+use crate::framing::Framing;
+use crate::plan;
+use readyloop::units::nonzero;
+use std::time::Duration;
+
+/// A run, checked: everything [`super::run`] needs to execute it.
+#[derive(Debug)]
+pub(super) struct RunPlan {
+    /// Where the load goes.
+    pub(super) target: Target,
+    /// How replies are delimited.
+    pub(super) framing: Framing,
+    /// What each connection sends, each time.
+    pub(super) request: Request,
+    /// An HTTP HEAD request: replies carry no body.
+    pub(super) head: bool,
+    /// Connections kept open (at least 1).
+    pub(super) connections: usize,
+    /// Worker threads (at least 1): `--threads`, or derived from the cores.
+    pub(super) threads: usize,
+    /// New connections per second at most (positive), `None`: as fast as possible.
+    pub(super) connect_rate: Option<f64>,
+    /// Open loop: total requests per second (positive); `None`: closed loop.
+    pub(super) rate: Option<f64>,
+    /// Requests per connection before it is reopened (at least 1).
+    pub(super) per_conn: Option<u64>,
+    /// Measured time (more than 0).
+    pub(super) duration: Duration,
+    /// Time run before measuring, its results discarded.
+    pub(super) warmup: Duration,
+    /// A response not complete after this long is an error; `None`: no timeout.
+    pub(super) timeout: Option<Duration>,
+    /// Give up on a connect after this long.
+    pub(super) connect_timeout: Duration,
+    /// TCP_NODELAY on the connections.
+    pub(super) nodelay: bool,
+    /// The report's destinations, files staged.
+    pub(super) outputs: Outputs,
+}
+
+impl RunPlan {
+    /// Check `a` and derive the plan; the first fault found is the error.
+    ///
+    /// Not free of effects: the output files' temporaries are created, the descriptor
+    /// limit is raised to its hard limit (to know the room), and a TARGET host name is
+    /// resolved. But nothing is started.
+    pub(super) fn from_args(a: RunArgs) -> Result<RunPlan, Error> {
+        check_numbers(&a)?;
+        // Every output file is checked (and its temporary created) before anything runs.
+        let outputs = Outputs::stage(&a)?;
+        let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
+        let embedded = a.target.is_none();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = threads(a.threads, embedded, cores)?;
+        check_fd_room(a.connections, threads, embedded)?;
+        let target = Target::resolve(a.target.as_deref(), &a.proto, &framing)?;
+        let request = Request::from_args(&a, &framing, &target)?;
+        let head = request.is_head(&framing);
+        Ok(RunPlan {
+            target,
+            framing,
+            request,
+            head,
+            connections: a.connections,
+            threads,
+            connect_rate: a.connect_rate,
+            rate: a.rate,
+            per_conn: a.per_conn,
+            duration: a.duration,
+            warmup: a.warmup,
+            timeout: nonzero(a.timeout),
+            connect_timeout: a.connect_timeout,
+            nodelay: !a.no_nodelay,
+            outputs,
+        })
+    }
+}
+
+/// The numbers clap takes as given but a run cannot: none connections, no time, a
+/// rate that is not a positive number, a connection closed before its first request.
+fn check_numbers(a: &RunArgs) -> Result<(), Error> {
+    if a.connections == 0 {
+        return Err(Error::Usage("--connections must be at least 1".into()));
+    }
+    if a.duration.is_zero() {
+        return Err(Error::Usage("--duration must be more than 0".into()));
+    }
+    if let Some(r) = a.rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!(
+                "--rate must be a positive number, not {r}"
+            )));
+        }
+    }
+    if let Some(r) = a.connect_rate {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::Usage(format!(
+                "--connect-rate must be a positive number, not {r}"
+            )));
+        }
+    }
+    if a.per_conn == Some(0) {
+        return Err(Error::Usage("--per-conn must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Worker threads: `--threads` as given (at least 1), else one per core, leaving one
+/// core to the embedded server when it runs in this process.
+fn threads(flag: Option<usize>, embedded: bool, cores: usize) -> Result<usize, Error> {
+    let threads = flag.unwrap_or(if embedded {
+        cores.saturating_sub(1).max(1)
+    } else {
+        cores
+    });
+    if threads == 0 {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    Ok(threads)
+}
+
+/// Raise the fd limit: every connection is a descriptor. Then refuse, before anything
+/// starts, connections that cannot all have one (see [`plan::check_fds`]).
+fn check_fd_room(connections: usize, threads: usize, embedded: bool) -> Result<(), Error> {
+    let limits = readyloop::limits::Report::read();
+    if let Some(free) = limits.fd_room() {
+        let room = plan::FdRoom {
+            free,
+            soft: limits.nofile_soft,
+            hard: limits.nofile_hard,
+        };
+        // The engine never starts more workers than connections.
+        plan::check_fds(connections, threads.min(connections), embedded, room)
+            .map_err(Error::Usage)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::args::{Cli, Cmd};
+    use super::super::request_bytes::HttpParts;
+    use super::*;
+    use clap::Parser;
+
+    /// `loadgen ARGS...` as clap parses it (no process, nothing run), with or without
+    /// the `run` subcommand.
+    fn args(argv: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(std::iter::once("loadgen").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        match cli.cmd {
+            Some(Cmd::Run(a)) => a,
+            None => cli.run,
+            Some(other) => panic!("{argv:?}: not run: {other:?}"),
+        }
+    }
+
+    fn plan(argv: &[&str]) -> RunPlan {
+        RunPlan::from_args(args(argv)).unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+    }
+
+    /// The usage error of `argv`, or a panic if it is accepted or fails otherwise.
+    fn refused(argv: &[&str]) -> String {
+        match RunPlan::from_args(args(argv)) {
+            Err(Error::Usage(m)) => m,
+            Err(e) => panic!("{argv:?}: not a usage error: {e}"),
+            Ok(p) => panic!("{argv:?}: accepted: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn test_bad_rates_refused() {
+        assert_eq!(
+            refused(&["-R", "0"]),
+            "--rate must be a positive number, not 0"
+        );
+        assert_eq!(
+            refused(&["run", "--rate=-5"]),
+            "--rate must be a positive number, not -5"
+        );
+        assert_eq!(
+            refused(&["-R", "inf"]),
+            "--rate must be a positive number, not inf"
+        );
+        assert_eq!(
+            refused(&["--connect-rate", "NaN"]),
+            "--connect-rate must be a positive number, not NaN"
+        );
+    }
+
+    #[test]
+    fn test_zero_counts_refused() {
+        assert_eq!(
+            refused(&["--per-conn", "0"]),
+            "--per-conn must be at least 1"
+        );
+        assert_eq!(refused(&["-c", "0"]), "--connections must be at least 1");
+        assert_eq!(refused(&["-d", "0"]), "--duration must be more than 0");
+        assert_eq!(refused(&["-t", "0"]), "--threads must be at least 1");
+    }
+
+    #[test]
+    fn test_first_fault_is_the_one_reported() {
+        // -c is checked before --per-conn, the numbers before the framing.
+        assert_eq!(
+            refused(&["-c", "0", "--per-conn", "0"]),
+            "--connections must be at least 1"
+        );
+        assert_eq!(
+            refused(&["--per-conn", "0", "--proto", "nonsense"]),
+            "--per-conn must be at least 1"
+        );
+    }
+
+    #[test]
+    fn test_url_is_for_http_only() {
+        assert_eq!(
+            refused(&["http://127.0.0.1:8080/", "--proto", "echo"]),
+            "http://127.0.0.1:8080/: a URL is for --proto http; give HOST:PORT for --proto echo"
+        );
+    }
+
+    #[test]
+    fn test_resp_needs_a_target_and_a_request() {
+        assert!(refused(&["--proto", "resp"]).contains("needs a TARGET"));
+        assert!(refused(&["127.0.0.1:6379", "--proto", "resp"]).contains("needs --request"));
+    }
+
+    #[test]
+    fn test_default_threads_leave_a_core_to_the_embedded_server() {
+        assert_eq!(threads(None, true, 4).unwrap(), 3);
+        assert_eq!(threads(None, true, 1).unwrap(), 1);
+        assert_eq!(threads(None, false, 4).unwrap(), 4);
+        assert_eq!(threads(Some(7), true, 4).unwrap(), 7);
+    }
+
+    #[test]
+    fn test_url_target_builds_its_http_request() {
+        let p = plan(&[
+            "http://127.0.0.1:8080/x?y=1",
+            "-c",
+            "2",
+            "-t",
+            "1",
+            "-R",
+            "100",
+        ]);
+        assert_eq!(
+            p.target,
+            Target::Given {
+                addr: "127.0.0.1:8080".parse().unwrap(),
+                label: "http://127.0.0.1:8080/x?y=1".into(),
+                host_header: "127.0.0.1:8080".into(),
+                path: "/x?y=1".into(),
+            }
+        );
+        assert_eq!(
+            p.request,
+            Request::Bytes(b"GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n".to_vec())
+        );
+        assert!(!p.head);
+        assert_eq!((p.connections, p.threads, p.rate), (2, 1, Some(100.0)));
+        assert_eq!(p.timeout, None, "--timeout 0 is none");
+        assert!(p.nodelay);
+    }
+
+    #[test]
+    fn test_embedded_http_request_waits_for_the_address() {
+        let p = plan(&["-m", "HEAD", "-H", "X-A: 1", "--no-nodelay"]);
+        assert_eq!(
+            p.target,
+            Target::Embedded {
+                proto: readyloop::server::ProtoKind::Http
+            }
+        );
+        assert_eq!(
+            p.request,
+            Request::HttpToEmbedded(HttpParts {
+                method: "HEAD".into(),
+                path: "/".into(),
+                headers: vec!["X-A: 1".into()],
+                body: Vec::new(),
+            })
+        );
+        assert!(p.head);
+        assert!(!p.nodelay);
+        let bytes = p
+            .request
+            .into_bytes("127.0.0.1:4000".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            bytes,
+            b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nX-A: 1\r\n\r\n".to_vec()
+        );
+        // A bad header is refused now, not once the server listens.
+        assert!(refused(&["-H", "NoColon"]).contains("has no ':'"));
+    }
+
+    #[test]
+    fn test_echo_payload_and_exact_request() {
+        let p = plan(&["127.0.0.1:9", "--proto", "line", "--size", "4"]);
+        assert_eq!(p.request, Request::Bytes(b"abc\n".to_vec()));
+        let p = plan(&["127.0.0.1:9", "--proto", "echo", "--request", "a\\x00b"]);
+        assert_eq!(p.request, Request::Bytes(b"a\0b".to_vec()));
+        assert!(refused(&["127.0.0.1:9", "--proto", "echo", "--request", ""]).contains("empty"));
+    }
+}
