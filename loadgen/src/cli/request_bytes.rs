@@ -81,6 +81,16 @@ impl Request {
             if b.is_empty() {
                 return Err(Error::Usage("the request is empty".into()));
             }
+            // A request holding several (a pipeline) must split into whole requests,
+            // one reply expected for each: refused now, not miscounted later.
+            if a.request.is_some() || a.request_file.is_some() {
+                let flag = if a.request.is_some() {
+                    "--request"
+                } else {
+                    "--request-file"
+                };
+                request::pipeline(framing, b).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+            }
         }
         Ok(request)
     }

@@ -186,6 +186,29 @@ mod tests {
     }
 
     #[test]
+    fn test_request_that_does_not_split_into_whole_requests_refused() {
+        let e = refused(&["--request", "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET /"]);
+        assert_eq!(e, "--request: the request ends inside an HTTP head");
+        let e = refused(&[
+            "127.0.0.1:6379",
+            "--proto",
+            "resp",
+            "--request",
+            "*2\\r\\n$4\\r\\nPING\\r\\n",
+        ]);
+        assert!(
+            e.starts_with("--request: the request ends inside a RESP command"),
+            "{e}"
+        );
+        // Two whole requests are a pipeline, accepted.
+        plan(&[
+            "127.0.0.1:1",
+            "--request",
+            "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nHEAD / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n",
+        ]);
+    }
+
+    #[test]
     fn test_bad_rates_refused() {
         assert_eq!(
             refused(&["-R", "0"]),
