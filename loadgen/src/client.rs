@@ -9,7 +9,7 @@
 //! coordinated omission a closed-loop tool hides.
 
 use crate::framing::{FrameError, Framer, Framing, Response};
-use crate::record::{record_us, us, ErrorClass, Recorder};
+use crate::record::{record_us, us, Censor, ErrorClass, Recorder};
 use crate::schedule::{InFlight, Schedule};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use std::time::{Duration, Instant};
@@ -210,10 +210,26 @@ impl Client {
         in_flight
     }
 
-    /// The run ended with this client still open: count an outstanding request as in
-    /// flight (not an error).
-    pub fn on_run_end(&mut self, rec: &mut Recorder) {
+    /// The run ended at `end` with this client still open: an outstanding request is
+    /// in flight (not an error) and censored at its age; requests that fell due and
+    /// were never sent are censored too (see [`Censored`](crate::record::Censored)).
+    pub fn on_run_end(&mut self, sh: &mut Shared, end: Instant) {
+        let rec = &mut sh.rec;
         rec.in_flight_end += self.in_flight.outstanding();
+        if end >= sh.plan.record_from {
+            for (due, n) in self.in_flight.entries() {
+                rec.censor(
+                    Censor::Unfinished,
+                    us(end.saturating_duration_since(due)),
+                    u64::from(n),
+                );
+            }
+        }
+        if let Some(s) = self.schedule.as_mut() {
+            s.drain_unsent(sh.plan.record_from, end, |age, n| {
+                rec.censor(Censor::Unsent, us(age), n)
+            });
+        }
         self.phase = Phase::Finished;
         self.in_flight.clear();
     }
@@ -351,6 +367,13 @@ impl Protocol for Client {
         match self.phase {
             Phase::Idle => self.next(sh, out, cx.now),
             Phase::Awaiting if sh.plan.timeout.is_some_and(|t| cx.now >= self.sent + t) => {
+                if cx.now >= sh.plan.record_from {
+                    // What it waited is a lower bound of its latency.
+                    for (due, n) in self.in_flight.entries() {
+                        let age = us(cx.now.saturating_duration_since(due));
+                        sh.rec.censor(Censor::TimedOut, age, u64::from(n));
+                    }
+                }
                 self.fail(&mut sh.rec, ErrorClass::Timeout, "response timeout")
             }
             _ => Verdict::Continue,

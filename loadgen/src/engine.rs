@@ -9,7 +9,7 @@
 use crate::client::{Client, Phase, Plan, Shared};
 use crate::framing::Framing;
 use crate::interrupt::{self, Interrupt};
-use crate::record::{new_histogram, ErrorClass, Recorder};
+use crate::record::{new_histogram, Censor, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
 use crate::schedule::{Rate, Schedule};
 use hdrhistogram::Histogram;
@@ -206,13 +206,39 @@ impl Worker {
         }
         self.ended = true;
         self.ended_at = Some(r.now());
-        // A last partial interval, if the run did not end on a second boundary.
-        if self.measure_start + Duration::from_secs(self.tick_index as u64) < self.end {
-            self.tick(r);
-        }
+        let now = r.now();
         let (clients, sh) = r.protocols_mut();
         for (_, c) in clients {
-            c.on_run_end(&mut sh.rec);
+            c.on_run_end(sh, now);
+        }
+        // Slots waiting to reconnect owe the requests that fell due meanwhile.
+        let from = sh.plan.record_from;
+        for p in self.pending.iter_mut() {
+            if let Some(s) = p.schedule.as_mut() {
+                let rec = &mut sh.rec;
+                s.drain_unsent(from, now, |age, n| {
+                    rec.censor(Censor::Unsent, crate::record::us(age), n)
+                });
+            }
+        }
+        // A last partial interval, if the run did not end on a second boundary (after
+        // the censoring above, so the interval log has those requests too). If the
+        // last whole second was already reported, what was censored since joins it.
+        if self.measure_start + Duration::from_secs(self.tick_index as u64) < self.end {
+            self.tick(r);
+        } else if self.tick_index > 0 {
+            let rec = &mut r.context_mut().rec;
+            if !rec.interval.is_empty() {
+                let corrected = std::mem::replace(&mut rec.interval, new_histogram());
+                let errors = rec.error_total();
+                let _ = self.tx.send(Tick {
+                    worker: self.index,
+                    index: self.tick_index - 1,
+                    corrected,
+                    completed: 0,
+                    errors,
+                });
+            }
         }
         let now_cpu = thread_cpu();
         if let Some(start) = self.cpu_start {

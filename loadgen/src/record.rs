@@ -134,6 +134,51 @@ pub struct Recorder {
     pub statuses: Vec<(u16, u64)>,
     /// Errors by class and detail (whole run).
     pub errors: Vec<ErrorCount>,
+    /// Requests of the measured period that never got a reply to time: they are in
+    /// `corrected` (and `interval`) at their censored value.
+    pub censored: Censored,
+}
+
+/// Requests whose latency is known only to be at least some value: timed out (at the
+/// time they waited), unfinished at the end (end - due) and unsent (fell due, never
+/// sent because the connection was busy or reconnecting: end - due). Leaving them out
+/// would let a server that stops answering look healthy; they enter the corrected
+/// histogram at that value, which is a lower bound of the truth.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Censored {
+    /// No complete reply within `--timeout`.
+    pub timed_out: u64,
+    /// Still in flight when the run ended.
+    pub unfinished: u64,
+    /// Fell due and were never sent.
+    pub unsent: u64,
+    /// The largest censored value, in microseconds.
+    pub oldest_us: u64,
+}
+
+impl Censored {
+    /// All censored requests.
+    pub fn total(&self) -> u64 {
+        self.timed_out + self.unfinished + self.unsent
+    }
+
+    fn merge(&mut self, o: &Censored) {
+        self.timed_out += o.timed_out;
+        self.unfinished += o.unfinished;
+        self.unsent += o.unsent;
+        self.oldest_us = self.oldest_us.max(o.oldest_us);
+    }
+}
+
+/// Why a request is censored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Censor {
+    /// It timed out.
+    TimedOut,
+    /// It was in flight at the end.
+    Unfinished,
+    /// It fell due and was never sent.
+    Unsent,
 }
 
 impl Default for Recorder {
@@ -156,11 +201,29 @@ impl Default for Recorder {
             connects_tried: 0,
             statuses: Vec::new(),
             errors: Vec::new(),
+            censored: Censored::default(),
         }
     }
 }
 
 impl Recorder {
+    /// Record `n` requests censored at `age_us` (see [`Censored`]).
+    pub fn censor(&mut self, why: Censor, age_us: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let v = age_us.clamp(1, MAX_US);
+        let _ = self.corrected.record_n(v, n);
+        let _ = self.interval.record_n(v, n);
+        let c = &mut self.censored;
+        match why {
+            Censor::TimedOut => c.timed_out += n,
+            Censor::Unfinished => c.unfinished += n,
+            Censor::Unsent => c.unsent += n,
+        }
+        c.oldest_us = c.oldest_us.max(v);
+    }
+
     /// Count one error.
     pub fn error(&mut self, class: ErrorClass, detail: &str) {
         match self
@@ -226,6 +289,7 @@ impl Recorder {
         self.bytes_received_measured += o.bytes_received_measured;
         self.connects_ok += o.connects_ok;
         self.connects_tried += o.connects_tried;
+        self.censored.merge(&o.censored);
         for &(c, n) in &o.statuses {
             match self.statuses.iter_mut().find(|(x, _)| *x == c) {
                 Some((_, m)) => *m += n,

@@ -114,6 +114,29 @@ impl Schedule {
         n
     }
 
+    /// Take every request due from `from` up to `t` off the timeline unsent, calling
+    /// `f(age, n)` for them: `n` requests whose age at `t` is at least `age`. Requests
+    /// due before `from` (the warm-up) are skipped without a call. At most about 1,000
+    /// calls however many are due: a long stall at a high rate is summarised in steps
+    /// (each step's requests counted at its youngest age, a lower bound).
+    pub fn drain_unsent(&mut self, from: Instant, t: Instant, mut f: impl FnMut(Duration, u64)) {
+        self.skip_to(from);
+        let n = self.unsent_by(t);
+        if n == 0 {
+            return;
+        }
+        let step = n.div_ceil(1000).max(1);
+        let mut left = n;
+        while left > 0 {
+            let k = step.min(left);
+            // The youngest of these k is the last one.
+            let youngest = self.due(self.taken + k - 1);
+            f(t.saturating_duration_since(youngest), k);
+            self.taken += k;
+            left -= k;
+        }
+    }
+
     /// Requests that fell due at or before `t` and were never taken: the slot was busy
     /// (a reply outstanding) or had no connection.
     pub fn unsent_by(&self, t: Instant) -> u64 {
@@ -159,6 +182,11 @@ impl InFlight {
             self.due[self.len] = None;
         }
         Some(due)
+    }
+
+    /// The entries: due time and replies still owed, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (Instant, u32)> + '_ {
+        self.due[..self.len].iter().flatten().copied()
     }
 
     /// Replies still outstanding, over all entries.
@@ -219,6 +247,29 @@ mod tests {
         assert_eq!(s.skip_to(t0 + ms(25)), 2, "due at 10 and 20 ms skipped");
         assert_eq!(s.next_due(), t0 + ms(30));
         assert_eq!(s.unsent_by(t0 + ms(25)), 0);
+    }
+
+    #[test]
+    fn test_drain_unsent_counts_every_due_request_with_its_age() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(t0, Rate::per_second(1000.0));
+        s.take();
+        let mut seen = Vec::new();
+        // Due at 1..=10 ms, drained at 10 ms; those before 3 ms were warm-up.
+        s.drain_unsent(t0 + ms(3), t0 + ms(10), |age, n| seen.push((age, n)));
+        let total: u64 = seen.iter().map(|&(_, n)| n).sum();
+        assert_eq!(total, 8, "due at 3..=10 ms");
+        assert_eq!(seen.first(), Some(&(ms(7), 1)), "the oldest: due at 3 ms");
+        assert_eq!(s.unsent_by(t0 + ms(10)), 0);
+        // A long stall is summarised in at most ~1000 steps, every request counted.
+        let mut s = Schedule::new(t0, Rate::per_second(1_000_000.0));
+        let (mut calls, mut total) = (0, 0);
+        s.drain_unsent(t0, t0 + Duration::from_secs(3), |_, n| {
+            calls += 1;
+            total += n;
+        });
+        assert_eq!(total, 3_000_001);
+        assert!(calls <= 1001, "{calls} calls");
     }
 
     #[test]

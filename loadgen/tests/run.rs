@@ -104,10 +104,13 @@ fn assert_clean(rec: &Recorder, server: &readyloop::server::ServerStats) {
     assert_eq!(rec.error_total(), 0, "errors: {:?}", rec.errors);
     assert!(rec.completed > 50, "only {} replies", rec.completed);
     assert!(rec.measured > 0 && rec.measured <= rec.completed);
+    // Every measured reply is in the histogram, and so is every request censored (in
+    // flight at the end: closed loop, one per connection at most).
+    assert!(rec.censored.unfinished <= rec.in_flight_end);
     assert_eq!(
         rec.corrected.len(),
-        rec.measured,
-        "every measured reply is in the histogram"
+        rec.measured + rec.censored.total(),
+        "every measured reply and censored request is in the histogram"
     );
     // The server answered every reply we counted, and at most the ones still in flight more.
     assert!(
@@ -312,16 +315,17 @@ fn test_binary_json_and_files_round_trip() {
     assert!(measured > 0);
     assert_eq!(
         j["latency_us"]["corrected"]["count"].as_u64(),
-        Some(measured)
+        Some(measured + j["censored"]["total"].as_u64().unwrap())
     );
     assert!(j["server"]["requests"].as_u64().unwrap() >= measured);
 
     let h = std::fs::read_to_string(&hgrm).unwrap();
     let rows = loadgen::report::parse_hgrm(&h).unwrap();
+    let censored = j["censored"]["total"].as_u64().unwrap();
     assert_eq!(
         rows.last().map(|r| r.2),
-        Some(measured),
-        ".hgrm total count = measured"
+        Some(measured + censored),
+        ".hgrm total count = measured + censored"
     );
 
     // The interval log reads back with the hdrhistogram crate; its counts add up.
@@ -345,8 +349,9 @@ fn test_binary_json_and_files_round_trip() {
     }
     assert!(n >= 1);
     assert_eq!(
-        total, measured,
-        "interval histograms add up to the measured count"
+        total,
+        measured + censored,
+        "interval histograms add up to the measured and censored count"
     );
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(svg_text.contains("<svg"));
@@ -889,4 +894,64 @@ fn test_protocol_level_failures_are_visible() {
     let _ = std::fs::remove_file(&json);
     assert!(j["non_2xx_3xx"].as_u64().unwrap() > 0, "{}", j["statuses"]);
     assert_eq!(j["non_2xx_3xx"], j["statuses"]["404"]);
+}
+
+/// Answers lines until the instant in its context, then reads and never answers: a
+/// server that hangs.
+struct HangsAt;
+
+impl Protocol for HangsAt {
+    type Context = Instant;
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        cx: &mut Cx<Instant>,
+    ) -> Step {
+        if cx.now < *cx.ctx {
+            let lines = input.iter().filter(|&&b| b == b'\n').count();
+            for _ in 0..lines {
+                out.extend_from_slice(b"ok\n");
+            }
+        }
+        Step::cont(input.len())
+    }
+}
+
+/// Issue 9, item 3: a server that stalls for the last 3 s of a 6 s open-loop run shows
+/// a corrected p99 of at least 2 s: requests that time out, are unfinished at the end
+/// or fell due unsent enter the corrected histogram at their age (before: they were
+/// left out, the p99 looked like the first 3 s, and "errors: none").
+#[test]
+fn test_a_hung_server_shows_in_the_corrected_latencies() {
+    let start = Instant::now();
+    let mut r: Reactor<HangsAt> =
+        Reactor::with_context(Config::default(), start + Duration::from_secs(3)).unwrap();
+    let id = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| HangsAt)));
+    let mut s = spec(addr, Framing::Line, b"ping\n".to_vec());
+    s.rate = Some(200.0);
+    s.warmup = Duration::ZERO;
+    s.duration = Duration::from_secs(6);
+    s.timeout = Some(Duration::from_secs(2)); // the default of the command line
+    let rec = run(&s);
+    handle.stop();
+    t.join().unwrap().unwrap();
+    let p99 = rec.corrected.value_at_quantile(0.99);
+    assert!(p99 >= 2_000_000, "corrected p99 {p99} us");
+    let c = &rec.censored;
+    assert!(c.total() > 0 && c.unsent > 0, "{c:?}");
+    assert!(c.oldest_us >= 2_000_000, "{c:?}");
+    assert!(rec.books_balance(), "{rec:?}");
+    assert_eq!(
+        c.timed_out,
+        rec.errors_of(ErrorClass::Timeout),
+        "every timed-out request is censored once"
+    );
 }

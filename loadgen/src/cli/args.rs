@@ -189,8 +189,9 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub(super) request_file: Option<PathBuf>,
 
-    /// A response not complete after this long is an error (0 = no timeout)
-    #[arg(long, default_value = "0", value_parser = parse_duration, value_name = "DUR")]
+    /// A response not complete after this long is an error, and enters the corrected
+    /// latencies at the time it waited (2s as wrk; 0 = no timeout)
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) timeout: Duration,
 
     /// Give up on a connect after this long

@@ -300,7 +300,13 @@ mod tests {
         );
         assert!(!p.head);
         assert_eq!((p.connections, p.threads, p.rate), (2, 1, Some(100.0)));
-        assert_eq!(p.timeout, None, "--timeout 0 is none");
+        assert_eq!(
+            p.timeout,
+            Some(Duration::from_secs(2)),
+            "the default, as wrk"
+        );
+        let p = plan(&["127.0.0.1:1", "--proto", "echo", "--timeout", "0"]);
+        assert_eq!(p.timeout, None, "--timeout 0 disables it");
         assert!(p.nodelay);
     }
 

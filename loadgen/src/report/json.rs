@@ -12,7 +12,7 @@ use std::io::{self, Write};
 
 /// Version of the JSON schema written by [`json()`]; bumped only when a field is removed
 /// or changes meaning (new fields may appear without a bump).
-pub const JSON_SCHEMA: u64 = 1;
+pub const JSON_SCHEMA: u64 = 2;
 
 /// Summary of one microsecond histogram: percentiles, max, mean, stdev, count.
 /// Every field but `count` is `null` when the histogram is empty: an empty histogram
@@ -94,6 +94,13 @@ pub fn json(r: &RunResult) -> Value {
             "corrected": hist_json(&rec.corrected),
             "raw": hist_json(&rec.raw),
         },
+        "censored": {
+            "total": rec.censored.total(),
+            "timed_out": rec.censored.timed_out,
+            "unfinished": rec.censored.unfinished,
+            "unsent": rec.censored.unsent,
+            "oldest_us": rec.censored.oldest_us,
+        },
         "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },
         "connect_us": hist_json(&rec.connect),
         "send_lag_us": send_lag,
@@ -128,7 +135,7 @@ mod tests {
     fn test_json_open_loop_fields() {
         let r = open();
         let j = json(&r);
-        assert_eq!(j["schema"], 1);
+        assert_eq!(j["schema"], 2);
         assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(j["target"], "http://127.0.0.1:7878/");
         assert_eq!(j["embedded"], true);

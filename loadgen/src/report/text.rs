@@ -140,6 +140,19 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         "requests: sent {} = completed {} + failed {} + in flight {}",
         rec.sent, rec.completed, rec.failed, rec.in_flight_end
     )?;
+    let c = &rec.censored;
+    if c.total() > 0 {
+        writeln!(
+            s,
+            "censored: {} (timed out {}, unfinished {}, unsent {}), oldest {}: in the corrected \
+             latencies at the time they had waited",
+            group(c.total()),
+            group(c.timed_out),
+            group(c.unfinished),
+            group(c.unsent),
+            fmt_us(c.oldest_us as f64)
+        )?;
+    }
     if !rec.books_balance() {
         // Loud on purpose: unbalanced books mean loadgen lost or double-counted a request,
         // so every other number in this report is suspect.
