@@ -37,6 +37,21 @@ pub struct CpuTime {
     pub sys_s: f64,
 }
 
+/// An open-loop run's rate: asked for, achieved, and why they differ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// The rate asked for (`-R`), requests per second.
+    pub target_rps: f64,
+    /// Measured replies per second.
+    pub achieved_rps: f64,
+    /// Requests that fell due in the measured period and were never sent.
+    pub unsent: u64,
+    /// Within 5% of the target, nothing unsent, no send lag of the generator's own.
+    pub kept: bool,
+    /// When not kept: the likely cause and what to do.
+    pub cause: Option<String>,
+}
+
 /// A run stopped early by SIGINT or SIGTERM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Interrupted {
@@ -125,6 +140,66 @@ impl RunResult {
     pub fn cpu_us_per_request(&self) -> Option<f64> {
         (self.rec.measured > 0)
             .then(|| (self.cpu.user_s + self.cpu.sys_s) * 1e6 / self.rec.measured as f64)
+    }
+
+    /// Open loop: the rate asked for against the rate achieved, and why they differ.
+    /// `None` in closed loop.
+    pub fn schedule(&self) -> Option<Schedule> {
+        let Mode::Open { rate } = self.mode else {
+            return None;
+        };
+        let achieved = self.throughput();
+        let unsent = self.rec.censored.unsent;
+        let lagging = self.behind_schedule() == Some(true);
+        // 5% under the target, or any request that fell due and was never sent.
+        let kept = achieved >= 0.95 * rate && unsent == 0 && !lagging;
+        let cause = (!kept).then(|| self.cause_behind(rate));
+        Some(Schedule {
+            target_rps: rate,
+            achieved_rps: achieved,
+            unsent,
+            kept,
+            cause,
+        })
+    }
+
+    /// Why an open-loop run missed its rate: the generator's own CPU, or too few
+    /// connections for the latency (Little's law: R x L requests must be in flight).
+    fn cause_behind(&self, rate: f64) -> String {
+        let secs = self.duration.as_secs_f64();
+        let cpu_pct = if secs > 0.0 && self.threads > 0 {
+            100.0 * (self.cpu.user_s + self.cpu.sys_s) / (secs * self.threads as f64)
+        } else {
+            0.0
+        };
+        // The service time a connection is busy per request: the raw latency.
+        let mean_s = if self.rec.raw.is_empty() {
+            0.0
+        } else {
+            self.rec.raw.mean() / 1e6
+        };
+        let needed = rate * mean_s; // requests in flight to sustain the rate
+        if cpu_pct >= 90.0 {
+            format!(
+                "the generator's own CPU ({cpu_pct:.0}% of its {} thread{}): use more threads (-t) or a lower rate",
+                self.threads,
+                if self.threads == 1 { "" } else { "s" }
+            )
+        } else if needed > 0.0 && (self.connections as f64) < needed * 1.2 {
+            format!(
+                "too few connections: at a mean latency of {:.2} ms, {rate:.0} req/s needs {:.0} requests \
+                 in flight (Little's law) and each connection carries one; use about -c {:.0}",
+                mean_s * 1e3,
+                needed,
+                (needed * 1.5).ceil()
+            )
+        } else {
+            format!(
+                "neither the generator's CPU ({cpu_pct:.0}%) nor the connections ({} for about {needed:.0} \
+                 in flight) explain it: the server or the network set the pace (see the latencies)",
+                self.connections
+            )
+        }
     }
 
     /// Open loop: whether the generator itself fell behind its schedule (its p99

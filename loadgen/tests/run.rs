@@ -955,3 +955,35 @@ fn test_a_hung_server_shows_in_the_corrected_latencies() {
         "every timed-out request is censored once"
     );
 }
+
+/// Issue 9, item 4: a rate that was not reached is reported as missed, with the
+/// achieved rate, the unsent count and a cause (before: "schedule: kept",
+/// `behind_schedule: false` at two thirds of the rate).
+#[test]
+fn test_missed_rate_is_reported_with_its_cause() {
+    // Two connections cannot carry a million requests a second on loopback.
+    let out = loadgen()
+        .args([
+            "-R", "1000000", "-c", "2", "-t", "1", "-d", "1s", "--warmup", "0", "--json", "-",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let sc = &j["schedule"];
+    assert_eq!(sc["kept"], false, "{sc}");
+    assert_eq!(j["behind_schedule"], true);
+    assert!(sc["achieved_rps"].as_f64().unwrap() < 0.95 * 1e6, "{sc}");
+    assert!(sc["unsent"].as_u64().unwrap() > 0, "{sc}");
+    let cause = sc["cause"].as_str().unwrap();
+    assert!(
+        cause.starts_with("too few connections") || cause.starts_with("the generator's own CPU"),
+        "{cause}"
+    );
+}

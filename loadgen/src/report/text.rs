@@ -179,12 +179,21 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
                 fmt_us(rec.send_lag.value_at_quantile(0.99) as f64)
             )
         };
-        match r.behind_schedule() {
-            Some(true) => writeln!(
-                s,
-                "WARNING: loadgen fell behind its schedule ({lag}): corrected latencies include \
-                 its own delay; use more threads or a lower rate"
-            )?,
+        match r.schedule() {
+            Some(sc) if !sc.kept => {
+                writeln!(
+                    s,
+                    "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} requests \
+                     fell due unsent ({lag})",
+                    fmt_rate(sc.target_rps),
+                    fmt_rate(sc.achieved_rps),
+                    100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
+                    group(sc.unsent)
+                )?;
+                if let Some(c) = &sc.cause {
+                    writeln!(s, "         cause: {c}")?;
+                }
+            }
             _ => writeln!(s, "schedule:    kept ({lag})")?,
         }
     }
@@ -408,11 +417,45 @@ mod tests {
         r.rec.send_lag = hist(&[(5000, 100)]);
         assert_eq!(r.behind_schedule(), Some(true));
         let t = text(&r);
-        assert!(t.contains(
-            "WARNING: loadgen fell behind its schedule (p99 send lag 5.00ms): corrected \
-             latencies include its own delay; use more threads or a lower rate"
-        ));
+        assert!(t.contains("WARNING: rate missed: "), "{t}");
+        assert!(t.contains("(p99 send lag 5.00ms)"), "{t}");
+        assert!(t.contains("         cause: "), "{t}");
         assert!(!t.contains("schedule:    kept"));
+    }
+
+    #[test]
+    fn test_rate_missed_names_its_cause() {
+        // 60,000 req/s asked, 500 achieved, 4 connections at a mean latency near 0.9 ms:
+        // Little's law wants about 52 in flight.
+        let mut r = open();
+        r.mode = Mode::Open { rate: 60_000.0 };
+        let sc = r.schedule().unwrap();
+        assert!(!sc.kept);
+        assert_eq!(sc.achieved_rps, 500.0);
+        let cause = sc.cause.unwrap();
+        assert!(cause.starts_with("too few connections"), "{cause}");
+        assert!(
+            cause.contains("Little's law") && cause.contains("use about -c "),
+            "{cause}"
+        );
+        let t = text(&r);
+        assert!(
+            t.contains("WARNING: rate missed: 60,000 req/s asked, 500 req/s achieved (1%)"),
+            "{t}"
+        );
+        // The generator at 97% of its two threads: its own CPU is the cause.
+        r.cpu.user_s = 3.9;
+        let cause = r.schedule().unwrap().cause.unwrap();
+        assert!(
+            cause.starts_with("the generator's own CPU (98% of its 2 threads)"),
+            "{cause}"
+        );
+        // Requests that fell due unsent miss the schedule even at the rate.
+        let mut r = open();
+        r.rec.censored.unsent = 3;
+        assert!(!r.schedule().unwrap().kept);
+        assert_eq!(crate::report::json(&r)["schedule"]["unsent"], 3);
+        assert_eq!(crate::report::json(&r)["behind_schedule"], true);
     }
 
     #[test]
