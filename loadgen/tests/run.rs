@@ -987,3 +987,37 @@ fn test_missed_rate_is_reported_with_its_cause() {
         "{cause}"
     );
 }
+
+/// Issue 9, item 10: a run that measured nothing exits 1 (after writing its report);
+/// the report is not silent about it (before: "errors: none", exit 0 against a server
+/// that never answered).
+#[test]
+fn test_nothing_measured_exits_1() {
+    // A listener that never accepts: the kernel completes the handshakes, requests are
+    // sent, nothing ever answers.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let out = loadgen()
+        .args([
+            addr.as_str(),
+            "--proto",
+            "echo",
+            "-c",
+            "2",
+            "-d",
+            "500ms",
+            "--warmup",
+            "0",
+        ])
+        .args(["--timeout", "0", "--json", "-"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nothing was measured"), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report");
+    assert_eq!(j["requests"]["measured"], 0);
+    // The requests stuck at the end are in the corrected latencies, censored.
+    assert_eq!(j["censored"]["unfinished"], 2, "{}", j["censored"]);
+    drop(l);
+}

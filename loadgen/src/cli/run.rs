@@ -108,10 +108,20 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         server_stats,
     };
     plan.outputs.write(&result)?;
-    Ok(if signal != 0 {
-        // Interrupted, report written: 128 + the signal, as a shell expects.
+    Ok(exit_code(signal, result.rec.measured))
+}
+
+/// The exit code of a run whose report was written (README, "Exit codes"): an
+/// interrupt first (128 + the signal, as a shell expects), then a run that measured
+/// nothing (1: no request completed after the warm-up, so every figure is empty),
+/// else 0. Usage errors (2) never get this far.
+pub(super) fn exit_code(signal: i32, measured: u64) -> ExitCode {
+    if signal != 0 {
         ExitCode::from((128 + signal).clamp(0, 255) as u8)
+    } else if measured == 0 {
+        eprintln!("loadgen: nothing was measured: no request completed after the warm-up");
+        ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
