@@ -83,7 +83,11 @@ pub struct WorkerResult {
     pub measured: Duration,
 }
 
+/// Retry connecting after a failed connect (backoff).
 const TIMER_CONNECT: u64 = 1;
+/// The next paced connect (`--connect-rate`): a key of its own, so pacing and the
+/// retry backoff never clear each other's flag.
+const TIMER_PACE: u64 = 5;
 const TIMER_TICK: u64 = 2;
 const TIMER_END: u64 = 3;
 const TIMER_MEASURE: u64 = 4;
@@ -111,6 +115,8 @@ struct Worker {
     next_connect: Instant,
     retry: Duration,
     retry_armed: bool,
+    /// A pacing timer is set (one at a time, however many slots wait).
+    pace_armed: bool,
     source_rr: usize,
     tx: mpsc::Sender<Tick>,
     tick_index: usize,
@@ -133,7 +139,10 @@ impl Worker {
             }
             if let Some(every) = self.connect_every {
                 if now < self.next_connect {
-                    r.set_timer(self.next_connect, TIMER_CONNECT);
+                    if !self.pace_armed {
+                        self.pace_armed = true;
+                        r.set_timer(self.next_connect, TIMER_PACE);
+                    }
                     return;
                 }
                 self.next_connect = self
@@ -300,6 +309,15 @@ impl Host<Client> for Worker {
             c.on_closed(&mut r.context_mut().rec, close_class(reason, errno));
         }
         if self.ended {
+            // Closed in the turn the run ended, after `finish` looked at the open
+            // connections: its slot still owes the requests that fell due unsent.
+            if let (Some(mut s), Some(end)) = (c.into_schedule(), self.ended_at) {
+                let sh = r.context_mut();
+                let (from, rec) = (sh.plan.record_from, &mut sh.rec);
+                s.drain_unsent(from, end, |age, n| {
+                    rec.censor(Censor::Unsent, crate::record::us(age), n)
+                });
+            }
             return;
         }
         let failed_connect = matches!(
@@ -326,6 +344,12 @@ impl Host<Client> for Worker {
 
     fn timer(&mut self, r: &mut Reactor<Client>, key: u64) {
         match key {
+            TIMER_PACE => {
+                self.pace_armed = false;
+                if !self.retry_armed {
+                    self.open_pending(r);
+                }
+            }
             TIMER_CONNECT => {
                 self.retry_armed = false;
                 self.open_pending(r);
@@ -460,6 +484,7 @@ fn run_worker(
         next_connect: start,
         retry: RETRY_MIN,
         retry_armed: false,
+        pace_armed: false,
         source_rr: index,
         tx,
         tick_index: 0,

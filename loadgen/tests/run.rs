@@ -1021,3 +1021,25 @@ fn test_nothing_measured_exits_1() {
     assert_eq!(j["censored"]["unfinished"], 2, "{}", j["censored"]);
     drop(l);
 }
+
+/// Issue 9, item 13: the embedded server's counts are the run's own (before: the
+/// preflight connect made `accepted 51` for `-c 50`), and the threads reported are the
+/// threads that ran.
+#[test]
+fn test_embedded_server_counts_only_the_runs_connections() {
+    let out = loadgen()
+        .args([
+            "-c", "3", "-t", "8", "-d", "300ms", "--warmup", "0", "--json", "-",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["server"]["accepted"], 3, "{}", j["server"]);
+    assert_eq!(j["threads"], 3, "no more workers than connections");
+}

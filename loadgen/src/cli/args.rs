@@ -165,9 +165,10 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "http", value_name = "PROTO")]
     pub(super) proto: String,
 
-    /// Payload bytes for echo, line and fixed:N when no --request is given
-    #[arg(long, default_value_t = 64, value_name = "BYTES")]
-    pub(super) size: usize,
+    /// Payload bytes for echo and line when no --request is given (default 64); with
+    /// fixed:N the payload is N bytes
+    #[arg(long, value_name = "BYTES")]
+    pub(super) size: Option<usize>,
 
     /// HTTP method
     #[arg(short = 'm', long, default_value = "GET")]

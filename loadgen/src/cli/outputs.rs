@@ -51,7 +51,17 @@ impl Outputs {
             plot: a
                 .plot
                 .as_deref()
-                .map(|p| outputs::stage("--plot", p))
+                .map(|p| {
+                    // The plot is SVG: a .png name would hold SVG under a lie.
+                    let svg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+                    if !svg {
+                        return Err(Error::Usage(format!(
+                            "--plot {}: the plot is SVG; give a file name ending in .svg",
+                            p.display()
+                        )));
+                    }
+                    outputs::stage("--plot", p)
+                })
                 .transpose()?,
         })
     }

@@ -65,6 +65,24 @@ impl Request {
         framing: &Framing,
         target: &Target,
     ) -> Result<Request, Error> {
+        if a.request.is_some() || a.request_file.is_some() {
+            // These build a request; with the exact bytes given they would be dropped.
+            let dropped = [
+                (a.body.is_some(), "--body"),
+                (!a.headers.is_empty(), "--header"),
+                (a.size.is_some(), "--size"),
+            ];
+            if let Some((_, flag)) = dropped.iter().find(|(given, _)| *given) {
+                let exact = if a.request.is_some() {
+                    "--request"
+                } else {
+                    "--request-file"
+                };
+                return Err(Error::Usage(format!(
+                    "{flag} builds a request, but {exact} gives the exact bytes: put it in them"
+                )));
+            }
+        }
         let request = if let Some(r) = &a.request {
             Request::Bytes(
                 request::unescape(r).map_err(|e| Error::Usage(format!("--request: {e}")))?,
@@ -148,11 +166,31 @@ fn built(a: &RunArgs, framing: &Framing, target: &Target) -> Result<Request, Err
                 }
             }
         }
-        Framing::Echo | Framing::Fixed(_) => Ok(Request::Bytes(payload(a.size.max(1), false))),
-        Framing::Line => Ok(Request::Bytes(payload(a.size.max(1), true))),
+        Framing::Echo => Ok(Request::Bytes(payload(size(a, None)?, false))),
+        Framing::Line => Ok(Request::Bytes(payload(size(a, None)?, true))),
+        // The reply is N bytes, and an echo-style server answers with what it got: the
+        // payload is N bytes too, or the run would wait for a reply that never comes.
+        Framing::Fixed(n) => Ok(Request::Bytes(payload(size(a, Some(*n))?, false))),
         Framing::Resp => Err(Error::Usage(
             "--proto resp needs --request (e.g. --request 'PING\\r\\n')".into(),
         )),
+    }
+}
+
+/// The payload size: `--size`, else 64 (or N for `fixed:N`). Zero, or a size that is
+/// not fixed:N's, is refused rather than quietly changed.
+fn size(a: &RunArgs, fixed: Option<usize>) -> Result<usize, Error> {
+    match (a.size, fixed) {
+        (Some(0), _) => Err(Error::Usage(
+            "--size must be at least 1 (a request of no bytes gets no reply)".into(),
+        )),
+        (Some(s), Some(n)) if s != n => Err(Error::Usage(format!(
+            "--size {s} differs from --proto fixed:{n}: the payload is the {n} bytes the reply \
+             will be; drop --size"
+        ))),
+        (Some(s), _) => Ok(s),
+        (None, Some(n)) => Ok(n),
+        (None, None) => Ok(64),
     }
 }
 

@@ -68,7 +68,9 @@ impl RunPlan {
         let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
         let embedded = a.target.is_none();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = threads(a.threads, embedded, cores)?;
+        // Never more workers than connections (a worker without one would idle, and
+        // the report would claim threads that did no work).
+        let threads = threads(a.threads, embedded, cores)?.min(a.connections);
         check_fd_room(a.connections, threads, embedded)?;
         let target = Target::resolve(a.target.as_deref(), &a.proto, &framing)?;
         let request = Request::from_args(&a, &framing, &target)?;
@@ -146,9 +148,7 @@ fn check_fd_room(connections: usize, threads: usize, embedded: bool) -> Result<(
             soft: limits.nofile_soft,
             hard: limits.nofile_hard,
         };
-        // The engine never starts more workers than connections.
-        plan::check_fds(connections, threads.min(connections), embedded, room)
-            .map_err(Error::Usage)?;
+        plan::check_fds(connections, threads, embedded, room).map_err(Error::Usage)?;
     }
     Ok(())
 }
@@ -206,6 +206,54 @@ mod tests {
             "--request",
             "GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nHEAD / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n",
         ]);
+    }
+
+    #[test]
+    fn test_smaller_ones_refused_or_made_true() {
+        // --size 0 used to send 1 byte.
+        assert!(refused(&["127.0.0.1:1", "--proto", "echo", "--size", "0"])
+            .starts_with("--size must be at least 1"));
+        // fixed:N: the payload is N bytes (it was --size's 64, waiting forever for
+        // fixed:4 with --size 0); another --size is refused.
+        let p = plan(&["127.0.0.1:1", "--proto", "fixed:4"]);
+        assert_eq!(p.request, Request::Bytes(b"abcd".to_vec()));
+        assert!(
+            refused(&["127.0.0.1:1", "--proto", "fixed:4", "--size", "8"])
+                .contains("differs from --proto fixed:4")
+        );
+        plan(&["127.0.0.1:1", "--proto", "fixed:4", "--size", "4"]);
+        // --body, --header, --size with the exact bytes were silently dropped.
+        let e = refused(&[
+            "127.0.0.1:1",
+            "--request",
+            "GET / HTTP/1.1\\r\\n\\r\\n",
+            "--body",
+            "x",
+        ]);
+        assert!(
+            e.starts_with("--body builds a request, but --request gives the exact bytes"),
+            "{e}"
+        );
+        assert!(refused(&[
+            "127.0.0.1:1",
+            "--request",
+            "x\\n",
+            "--proto",
+            "line",
+            "-H",
+            "A: b"
+        ])
+        .starts_with("--header"));
+        // --plot x.png wrote SVG into a .png.
+        let png = std::env::temp_dir().join("loadgen-plan-test.png");
+        let e = refused(&["127.0.0.1:1", "--plot", png.to_str().unwrap()]);
+        assert!(
+            e.ends_with("the plot is SVG; give a file name ending in .svg"),
+            "{e}"
+        );
+        assert!(!png.exists());
+        // -c 1 -t 4 reported 4 threads: workers never outnumber connections.
+        assert_eq!(plan(&["127.0.0.1:1", "-c", "1", "-t", "4"]).threads, 1);
     }
 
     #[test]

@@ -282,7 +282,7 @@ fn write_latency_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
             group(rec.raw.len())
         )?;
     } else {
-        writeln!(s, "latency     {:>10}", "latency")?;
+        writeln!(s, "latency     {:>10}", "from send")?;
         for (label, q) in rows {
             writeln!(s, "  {label:<8}  {:>10}", cell(&rec.corrected, q))?;
         }
@@ -365,7 +365,8 @@ mod tests {
             .expect("header");
         assert_eq!(
             header.split_whitespace().collect::<Vec<_>>(),
-            ["latency", "latency"]
+            ["latency", "from", "send"],
+            "one title, not `latency latency`"
         );
         let p99 = t
             .lines()
