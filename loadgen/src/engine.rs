@@ -81,6 +81,9 @@ pub struct WorkerResult {
     pub cpu: CpuTime,
     /// How long it measured: the duration, or less when the run was interrupted.
     pub measured: Duration,
+    /// Wall-clock time (seconds since the epoch) when its measurement began, read
+    /// then (not derived afterwards): the interval log's StartTime.
+    pub measure_start_unix_s: Option<f64>,
 }
 
 /// Retry connecting after a failed connect (backoff).
@@ -128,6 +131,8 @@ struct Worker {
     cpu: CpuTime,
     /// When the run ended for this worker (the end timer, or an interrupt).
     ended_at: Option<Instant>,
+    /// Wall-clock seconds since the epoch when measurement began.
+    measure_start_unix_s: Option<f64>,
 }
 
 impl Worker {
@@ -358,6 +363,10 @@ impl Host<Client> for Worker {
                 // Nothing is recorded before `record_from`, so the interval histogram is
                 // empty here; resetting it would drop replies this turn already recorded.
                 self.cpu_start = Some(thread_cpu());
+                self.measure_start_unix_s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs_f64());
                 self.interval_start = r.context().rec.completed;
                 r.set_timer(self.measure_start + Duration::from_secs(1), TIMER_TICK);
             }
@@ -495,6 +504,7 @@ fn run_worker(
         cpu_start: None,
         cpu: CpuTime::default(),
         ended_at: None,
+        measure_start_unix_s: None,
     };
     r.set_timer(end, TIMER_END);
     r.set_timer(measure_start, TIMER_MEASURE);
@@ -513,6 +523,7 @@ fn run_worker(
         rec,
         cpu: w.cpu,
         measured,
+        measure_start_unix_s: w.measure_start_unix_s,
     })
 }
 

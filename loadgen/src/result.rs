@@ -92,6 +92,8 @@ pub struct RunResult {
     pub cpu: CpuTime,
     /// The embedded server's counters as JSON, when it ran.
     pub server_stats: Option<serde_json::Value>,
+    /// Wall-clock time (seconds since the epoch) when measurement began, if it did.
+    pub started_unix_s: Option<f64>,
 }
 
 impl RunResult {

@@ -289,6 +289,10 @@ fn test_binary_json_and_files_round_trip() {
     let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (hgrm, log, svg) = (dir.join("l.hgrm"), dir.join("l.hlog"), dir.join("l.svg"));
+    let spawned = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let out = loadgen()
         .args([
             "-d", "1s", "--warmup", "200ms", "-c", "4", "-t", "1", "--json", "-",
@@ -326,6 +330,20 @@ fn test_binary_json_and_files_round_trip() {
         rows.last().map(|r| r.2),
         Some(measured + censored),
         ".hgrm total count = measured + censored"
+    );
+
+    // The log's StartTime is when measurement began: after the 200 ms warm-up, well
+    // before the end.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let st: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#[StartTime: "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("a StartTime line");
+    assert!(
+        st >= spawned + 0.2 - 0.05 && st <= spawned + 0.2 + 0.6,
+        "StartTime {st} for a run spawned at {spawned}"
     );
 
     // The interval log reads back with the hdrhistogram crate; its counts add up.

@@ -95,10 +95,14 @@ impl Outputs {
             report::write_hgrm(&r.rec.corrected, &mut st.file()?, 1000.0).map_err(|e| st.error(e))
         });
         write(&mut self.log, &|st| {
-            let start = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-                - r.duration.as_secs_f64();
+            // Read when measurement began; a run that never got there falls back to
+            // now - duration.
+            let start = r.started_unix_s.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64())
+                    - r.duration.as_secs_f64()
+            });
             report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
         });
         write(&mut self.plot, &|st| {

@@ -110,6 +110,10 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         intervals,
         cpu,
         server_stats,
+        started_unix_s: workers
+            .iter()
+            .filter_map(|w| w.measure_start_unix_s)
+            .reduce(f64::min),
     };
     plan.outputs.write(&result)?;
     Ok(exit_code(signal, result.rec.measured))
