@@ -202,6 +202,10 @@ pub struct Report {
     pub tcp_max_syn_backlog: Option<u64>,
     /// `net.ipv4.tcp_tw_reuse`: 0 off, 1 on, 2 loopback only.
     pub tcp_tw_reuse: Option<u64>,
+    /// `net.ipv4.tcp_tw_reuse_delay` (ms, kernels from 6.8): how long a TIME_WAIT port
+    /// waits before `tcp_tw_reuse` lets connect() take it again. `None` where the
+    /// kernel has no such setting (the delay is then 1 s, fixed).
+    pub tcp_tw_reuse_delay_ms: Option<u64>,
     /// `net.ipv4.tcp_fin_timeout`, seconds (FIN-WAIT-2, not TIME_WAIT).
     pub tcp_fin_timeout: Option<u64>,
     /// `net.ipv4.tcp_max_tw_buckets`: TIME_WAIT sockets kept at most.
@@ -259,6 +263,7 @@ impl Report {
             somaxconn: sysctl_u64("net/core/somaxconn"),
             tcp_max_syn_backlog: sysctl_u64("net/ipv4/tcp_max_syn_backlog"),
             tcp_tw_reuse: sysctl_u64("net/ipv4/tcp_tw_reuse"),
+            tcp_tw_reuse_delay_ms: sysctl_u64("net/ipv4/tcp_tw_reuse_delay"),
             tcp_fin_timeout: sysctl_u64("net/ipv4/tcp_fin_timeout"),
             tcp_max_tw_buckets: sysctl_u64("net/ipv4/tcp_max_tw_buckets"),
             tcp_mem: sysctl("net/ipv4/tcp_mem")
@@ -448,6 +453,18 @@ impl Report {
                        first stays unusable toward that destination for 60 s (TIME_WAIT)",
                 raise: "sysctl -w net.ipv4.tcp_tw_reuse=1 (client side; needs TCP timestamps, \
                         on by default)"
+                    .into(),
+            },
+            Entry {
+                name: "net.ipv4.tcp_tw_reuse_delay",
+                value: self.tcp_tw_reuse_delay_ms.map(|ms| format!("{ms} ms")),
+                source: "/proc/sys/net/ipv4/tcp_tw_reuse_delay",
+                caps: "how soon tcp_tw_reuse may take a TIME_WAIT port again: with a connection \
+                       per request (loadgen --per-conn 1) new connections per second toward \
+                       one destination are capped near ports / this delay (100 ports at 1 s: \
+                       100/s). Absent before Linux 6.8, where the delay is 1 s",
+                raise: "sysctl -w net.ipv4.tcp_tw_reuse_delay=100 (ms; or keep connections \
+                        open, or add source addresses)"
                     .into(),
             },
             Entry {
@@ -684,6 +701,7 @@ mod tests {
             somaxconn: Some(4096),
             tcp_max_syn_backlog: Some(2048),
             tcp_tw_reuse: Some(2),
+            tcp_tw_reuse_delay_ms: Some(1000),
             tcp_fin_timeout: Some(60),
             tcp_max_tw_buckets: Some(131072),
             tcp_mem: Some([287901, 383868, 575802]),
@@ -782,6 +800,7 @@ mod tests {
             somaxconn: None,
             tcp_max_syn_backlog: None,
             tcp_tw_reuse: None,
+            tcp_tw_reuse_delay_ms: None,
             tcp_fin_timeout: None,
             tcp_max_tw_buckets: None,
             tcp_mem: None,

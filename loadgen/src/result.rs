@@ -37,6 +37,19 @@ pub struct CpuTime {
     pub sys_s: f64,
 }
 
+/// What decides how fast new connections can reuse ports: read from `/proc/sys`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortFacts {
+    /// Ephemeral ports (`net.ipv4.ip_local_port_range`, hi - lo + 1).
+    pub ports: Option<u64>,
+    /// `net.ipv4.tcp_tw_reuse` (0 off, 1 on, 2 loopback only).
+    pub tw_reuse: Option<u64>,
+    /// `net.ipv4.tcp_tw_reuse_delay` in ms (`None`: the kernel has none; 1 s fixed).
+    pub tw_reuse_delay_ms: Option<u64>,
+    /// Source addresses the run used (`--source`; 0: the kernel's choice, one).
+    pub sources: usize,
+}
+
 /// An open-loop run's rate: asked for, achieved, and why they differ.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {
@@ -92,6 +105,9 @@ pub struct RunResult {
     pub cpu: CpuTime,
     /// The embedded server's counters as JSON, when it ran.
     pub server_stats: Option<serde_json::Value>,
+    /// The port and TIME_WAIT settings of this machine, read before the run (to
+    /// explain running out of ports).
+    pub ports: PortFacts,
     /// Wall-clock time (seconds since the epoch) when measurement began, if it did.
     pub started_unix_s: Option<f64>,
 }
@@ -126,6 +142,60 @@ impl RunResult {
         } else {
             None
         }
+    }
+
+    /// Everything the report itself flags as doubtful or limiting, one sentence each:
+    /// the server's count against the books, ports exhausted by TIME_WAIT.
+    pub fn warnings(&self) -> Vec<String> {
+        self.server_gap()
+            .into_iter()
+            .chain(self.time_wait())
+            .collect()
+    }
+
+    /// Connects failed with EADDRNOTAVAIL: out of ephemeral ports, which with a
+    /// connection per request means TIME_WAIT: the numbers and the fixes.
+    pub fn time_wait(&self) -> Option<String> {
+        let n: u64 = self
+            .rec
+            .errors
+            .iter()
+            .filter(|e| e.detail == "EADDRNOTAVAIL")
+            .map(|e| e.count)
+            .sum();
+        if n == 0 {
+            return None;
+        }
+        let p = self.ports;
+        let delay_ms = p.tw_reuse_delay_ms.unwrap_or(1000).max(1);
+        let sources = p.sources.max(1) as u64;
+        let cap = p.ports.map(|ports| ports * sources * 1000 / delay_ms);
+        let reuse = match p.tw_reuse {
+            Some(0) => "tcp_tw_reuse is off, so a port stays unusable for 60 s (TIME_WAIT)",
+            Some(2) => "tcp_tw_reuse=2 reuses TIME_WAIT ports toward loopback only",
+            _ => "tcp_tw_reuse lets connect() take a TIME_WAIT port again",
+        };
+        let mut msg = format!(
+            "out of ephemeral ports: {n} connects failed with EADDRNOTAVAIL. Each connection \
+             this side closes leaves its port in TIME_WAIT; {reuse}"
+        );
+        if p.tw_reuse != Some(0) {
+            msg.push_str(&format!(" after tcp_tw_reuse_delay ({delay_ms} ms)"));
+        }
+        if let (Some(ports), Some(cap)) = (p.ports, cap) {
+            msg.push_str(&format!(
+                ", so about {ports} ports x {sources} source address{} / {delay_ms} ms = {cap} new \
+                 connections/s can be made toward one destination",
+                if sources == 1 { "" } else { "es" }
+            ));
+        }
+        msg.push_str(
+            ". Fixes: keep connections open (drop --per-conn), more source addresses \
+             (--source 127.0.0.2-127.0.0.9), a wider net.ipv4.ip_local_port_range, \
+             net.ipv4.tcp_tw_reuse=1, and where the kernel has it a lower \
+             net.ipv4.tcp_tw_reuse_delay (see `loadgen limits`)",
+        );
+        Some(msg)
     }
 
     /// Measured responses per second.

@@ -203,6 +203,12 @@ pub(super) struct RunArgs {
     #[arg(long)]
     pub(super) no_nodelay: bool,
 
+    /// Source addresses to connect from, round robin (127.0.0.1-127.0.0.8,
+    /// 127.0.0.0/29 or a comma list): every address is another range of ephemeral
+    /// ports toward the target (see `loadgen limits`)
+    #[arg(long, value_name = "ADDRS", value_parser = crate::probe::parse_source_list)]
+    pub(super) source: Option<crate::probe::SourceList>,
+
     /// Write the report as JSON to FILE ('-' = stdout, replacing the text report)
     #[arg(long, value_name = "FILE")]
     pub(super) json: Option<String>,

@@ -66,7 +66,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         per_conn: plan.per_conn,
         timeout: plan.timeout,
         connect_timeout: plan.connect_timeout,
-        sources: Vec::new(),
+        sources: plan.sources.clone(),
         nodelay: plan.nodelay,
         interrupt: Some(interrupt.clone()),
     };
@@ -110,6 +110,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         intervals,
         cpu,
         server_stats,
+        ports: port_facts(plan.sources.len()),
         started_unix_s: workers
             .iter()
             .filter_map(|w| w.measure_start_unix_s)
@@ -117,6 +118,18 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     };
     plan.outputs.write(&result)?;
     Ok(exit_code(signal, result.rec.measured))
+}
+
+/// This machine's port and TIME_WAIT settings (for the report's explanation of
+/// EADDRNOTAVAIL).
+fn port_facts(sources: usize) -> crate::result::PortFacts {
+    let l = readyloop::limits::Report::read();
+    crate::result::PortFacts {
+        ports: l.ports(),
+        tw_reuse: l.tcp_tw_reuse,
+        tw_reuse_delay_ms: l.tcp_tw_reuse_delay_ms,
+        sources,
+    }
 }
 
 /// The exit code of a run whose report was written (README, "Exit codes"): an

@@ -51,6 +51,8 @@ pub(super) struct RunPlan {
     pub(super) connect_timeout: Duration,
     /// TCP_NODELAY on the connections.
     pub(super) nodelay: bool,
+    /// Source addresses, round robin (`--source`); empty: the kernel chooses.
+    pub(super) sources: Vec<std::net::IpAddr>,
     /// The report's destinations, files staged.
     pub(super) outputs: Outputs,
 }
@@ -90,6 +92,7 @@ impl RunPlan {
             timeout: nonzero(a.timeout),
             connect_timeout: a.connect_timeout,
             nodelay: !a.no_nodelay,
+            sources: a.source.map(|s| s.0).unwrap_or_default(),
             outputs,
         })
     }

@@ -82,6 +82,7 @@ fn result(mode: Mode) -> RunResult {
             sys_s: 0.01,
         },
         started_unix_s: Some(1_700_000_000.0),
+        ports: Default::default(),
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

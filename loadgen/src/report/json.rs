@@ -121,7 +121,7 @@ pub fn json(r: &RunResult) -> Value {
             "us_per_request": r.cpu_us_per_request(),
         },
         "server": r.server_stats.clone(),
-        "warnings": r.server_gap().into_iter().collect::<Vec<_>>(),
+        "warnings": r.warnings(),
     })
 }
 

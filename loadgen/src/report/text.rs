@@ -230,7 +230,7 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             field("requests")
         )?;
     }
-    if let Some(w) = r.server_gap() {
+    for w in r.warnings() {
         writeln!(s, "WARNING: {w}")?;
     }
     Ok(())
