@@ -451,3 +451,53 @@ fn edge_triggered_host_loop_gets_every_event_of_a_full_batch() {
     assert_eq!(n, clients.len(), "answered {n} of 64");
     assert_eq!(stalls, 0, "host waits that no edge or deadline ended");
 }
+
+/// Wants `on_timer` at the instant its shared context holds; counts the calls there.
+struct WakeAt;
+
+impl readyloop::protocol::Protocol for WakeAt {
+    type Context = (Option<Instant>, u32);
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<Self::Context>,
+    ) -> Step {
+        Step::cont(input.len())
+    }
+    fn poll_at(&self, ctx: &Self::Context) -> Option<Instant> {
+        ctx.0
+    }
+    fn on_timer(
+        &mut self,
+        _out: &mut Vec<u8>,
+        cx: &mut Cx<Self::Context>,
+    ) -> readyloop::protocol::Verdict {
+        cx.ctx.0 = None;
+        cx.ctx.1 += 1;
+        readyloop::protocol::Verdict::Continue
+    }
+}
+
+#[test]
+fn rearm_timers_applies_a_poll_at_the_host_changed_in_the_context() {
+    let mut r: Reactor<WakeAt> = Reactor::new(Config::default()).unwrap();
+    let l = r
+        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let _c = TcpStream::connect(r.local_addr(l).unwrap()).unwrap();
+    let mut host = ServeWith(|| WakeAt);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.active() == 0 && Instant::now() < deadline {
+        r.turn(&mut host, Some(Duration::from_millis(10))).unwrap();
+    }
+    // The host moves the shared wake-up time; without a re-arm no event asks again.
+    r.context_mut().0 = Some(Instant::now() + Duration::from_millis(20));
+    r.rearm_timers();
+    while r.context().1 == 0 && Instant::now() < deadline {
+        r.turn(&mut host, Some(Duration::from_millis(50))).unwrap();
+    }
+    assert_eq!(r.context().1, 1, "on_timer ran at the new time");
+}

@@ -42,6 +42,9 @@ pub struct Plan {
     pub per_conn: Option<u64>,
     /// No complete reply this long after sending: a timeout error, the connection closes.
     pub timeout: Option<Duration>,
+    /// When sending begins: `None` while the connections are still being opened (a
+    /// connected client waits; the worker sets it once all are open).
+    pub start: Option<Instant>,
     /// Record only replies completed at or after this instant (warm-up before it).
     pub record_from: Instant,
     /// Send nothing at or after this instant.
@@ -110,6 +113,11 @@ impl Client {
         self.phase == Phase::Awaiting
     }
 
+    /// The slot's timeline (open loop), to shift once the start is known.
+    pub fn schedule_mut(&mut self) -> Option<&mut Schedule> {
+        self.schedule.as_mut()
+    }
+
     /// The slot's timeline (open loop), handed on to the connection that replaces
     /// this one.
     pub fn into_schedule(self) -> Option<Schedule> {
@@ -143,6 +151,11 @@ impl Client {
 
     /// After a reply or on connect: send the next request if it is time.
     fn next(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant) -> Verdict {
+        if sh.plan.start.is_none_or(|s| now < s) {
+            // The connect phase: connected, but the run has not started.
+            self.phase = Phase::Idle;
+            return Verdict::Continue;
+        }
         if sh.plan.per_conn.is_some_and(|n| self.replies >= n) || now >= sh.plan.end {
             self.phase = Phase::Finished;
             return Verdict::Close;
@@ -356,7 +369,11 @@ impl Protocol for Client {
 
     fn poll_at(&self, sh: &Shared) -> Option<Instant> {
         match (self.phase, &self.schedule) {
+            // Before the start is known, nothing to wake for (the worker re-arms).
+            (Phase::Idle, _) if sh.plan.start.is_none() => None,
             (Phase::Idle, Some(s)) => Some(s.next_due().min(sh.plan.end)),
+            // Closed loop, connected before the start: send at the start.
+            (Phase::Idle, None) => sh.plan.start,
             (Phase::Awaiting, _) => sh.plan.timeout.map(|t| self.sent + t),
             _ => None,
         }
@@ -397,6 +414,7 @@ mod tests {
             interval,
             per_conn,
             timeout: Some(Duration::from_secs(1)),
+            start: Some(t0),
             record_from: t0,
             end: t0 + Duration::from_secs(100),
         };

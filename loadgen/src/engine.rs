@@ -84,6 +84,9 @@ pub struct WorkerResult {
     /// Wall-clock time (seconds since the epoch) when its measurement began, read
     /// then (not derived afterwards): the interval log's StartTime.
     pub measure_start_unix_s: Option<f64>,
+    /// How long its connect phase took: from its start to the run's start (`None`:
+    /// the run never started, e.g. interrupted while connecting).
+    pub connect_phase: Option<Duration>,
 }
 
 /// Retry connecting after a failed connect (backoff).
@@ -133,6 +136,19 @@ struct Worker {
     ended_at: Option<Instant>,
     /// Wall-clock seconds since the epoch when measurement began.
     measure_start_unix_s: Option<f64>,
+    /// The connect phase: the slots it opens before the run starts, and the connects
+    /// that failed meanwhile (a slot that failed also counts as tried).
+    initial: u64,
+    connect_failures: u64,
+    /// Told once, when every initial slot connected or failed: (worker, when).
+    ready: Option<mpsc::Sender<usize>>,
+    /// The instant all START offsets are measured from (shared by every worker).
+    base: Instant,
+    /// When this worker began connecting, and when the run started (START).
+    created: Instant,
+    started: Option<Instant>,
+    /// Where the provisional timelines were anchored (moved to the real start).
+    provisional: Instant,
 }
 
 impl Worker {
@@ -212,6 +228,34 @@ impl Worker {
         if next <= self.end {
             r.set_timer(next, TIMER_TICK);
         }
+    }
+
+    /// The run starts at `t0`: the warm-up and the measurement are timed from it,
+    /// every timeline moves to it, and every client is woken for it.
+    fn start(&mut self, r: &mut Reactor<Client>, t0: Instant) {
+        self.started = Some(t0);
+        self.measure_start = t0 + self.spec.warmup;
+        self.end = self.measure_start + self.spec.duration;
+        let shift = t0.saturating_duration_since(self.provisional);
+        let sh = r.context_mut();
+        sh.plan.start = Some(t0);
+        sh.plan.record_from = self.measure_start;
+        sh.plan.end = self.end;
+        let (clients, _) = r.protocols_mut();
+        for (_, c) in clients {
+            if let Some(s) = c.schedule_mut() {
+                s.shift(shift);
+            }
+        }
+        for p in self.pending.iter_mut() {
+            if let Some(s) = p.schedule.as_mut() {
+                s.shift(shift);
+            }
+        }
+        r.set_timer(self.end, TIMER_END);
+        r.set_timer(self.measure_start, TIMER_MEASURE);
+        // The clients' wake-up times depend on the plan just changed.
+        r.rearm_timers();
     }
 
     fn finish(&mut self, r: &mut Reactor<Client>) {
@@ -329,14 +373,21 @@ impl Host<Client> for Worker {
             reason,
             CloseReason::ConnectFailed | CloseReason::ConnectTimeout
         );
+        if failed_connect && self.started.is_none() {
+            self.connect_failures += 1;
+        }
         // Reopen the slot, keeping its schedule (open loop) so the reconnect's cost shows
         // in the corrected latency of the next request.
         let now = r.now();
         let skip_to = self.measure_start.min(now);
+        let started = self.started.is_some();
         let schedule = c.into_schedule().map(|mut s| {
             // Due times that passed during the warm-up while reconnecting are not owed
-            // to the measurement; the timeline keeps its phase.
-            s.skip_to(skip_to);
+            // to the measurement; the timeline keeps its phase. (Before the start the
+            // timeline is provisional: it moves to the start as it is.)
+            if started {
+                s.skip_to(skip_to);
+            }
             s
         });
         self.pending.push_back(Pending { schedule });
@@ -380,6 +431,21 @@ impl Host<Client> for Worker {
         if value == interrupt::STOP {
             // Interrupted: end the run now, exactly as the end timer would.
             self.finish(r);
+        } else if self.started.is_none() && !self.ended {
+            self.start(r, self.base + Duration::from_nanos(value));
+        }
+    }
+
+    fn after_turn(&mut self, r: &mut Reactor<Client>) {
+        // The connect phase ends for this worker once every initial slot connected
+        // or failed: say so (once) to the thread that starts the run.
+        if self.started.is_none() && self.ready.is_some() {
+            let done = r.context().rec.connects_ok + self.connect_failures;
+            if done >= self.initial {
+                if let Some(tx) = self.ready.take() {
+                    let _ = tx.send(self.index);
+                }
+            }
         }
     }
 }
@@ -415,11 +481,18 @@ fn run_worker(
     spec: Rc<LoadSpec>,
     conns: usize,
     first_index: usize,
-    start: Instant,
+    base: Instant,
     tx: mpsc::Sender<Tick>,
+    hello: mpsc::Sender<(usize, readyloop::Handle)>,
+    ready: mpsc::Sender<usize>,
 ) -> std::io::Result<WorkerResult> {
-    let measure_start = start + spec.warmup;
-    let end = measure_start + spec.duration;
+    // The connections are opened first; the run's start (and with it the warm-up,
+    // the measurement and every timeline) comes from `run` once all are open. Until
+    // then the timelines are anchored here and nothing is sent or measured.
+    let start = Instant::now();
+    let far = start + Duration::from_secs(100 * 365 * 86_400);
+    let measure_start = far;
+    let end = far;
     // Open loop: each connection sends every `connections / rate`; connection j starts
     // j / rate after the start so the sends of all connections interleave evenly.
     let interval = spec
@@ -435,6 +508,7 @@ fn run_worker(
         interval,
         per_conn: spec.per_conn,
         timeout: spec.timeout,
+        start: None,
         record_from: measure_start,
         end,
     };
@@ -505,14 +579,22 @@ fn run_worker(
         cpu: CpuTime::default(),
         ended_at: None,
         measure_start_unix_s: None,
+        initial: conns as u64,
+        connect_failures: 0,
+        ready: Some(ready),
+        base,
+        created: start,
+        started: None,
+        provisional: start,
     };
-    r.set_timer(end, TIMER_END);
-    r.set_timer(measure_start, TIMER_MEASURE);
     if let Some(i) = &spec.interrupt {
         i.register(r.handle());
     }
+    let _ = hello.send((index, r.handle()));
     w.open_pending(&mut r);
     r.run(&mut w)?;
+    let measure_start = w.measure_start;
+    let end = w.end;
     let rec = std::mem::take(&mut r.context_mut().rec);
     let measured = w
         .ended_at
@@ -524,7 +606,52 @@ fn run_worker(
         cpu: w.cpu,
         measured,
         measure_start_unix_s: w.measure_start_unix_s,
+        connect_phase: w.started.map(|t| t.saturating_duration_since(w.created)),
     })
+}
+
+/// The connect phase: wait (bounded) until every worker has opened its connections,
+/// then start them all at one instant, so the warm-up and the measurement never
+/// include the time connect() took (at the even-port knee, seconds).
+fn start_when_connected(
+    spec: &LoadSpec,
+    threads: usize,
+    base: Instant,
+    hello: &mpsc::Receiver<(usize, readyloop::Handle)>,
+    ready: &mpsc::Receiver<usize>,
+) {
+    let mut handles = Vec::new();
+    let hello_by = Instant::now() + Duration::from_secs(5);
+    while handles.len() < threads {
+        let left = hello_by.saturating_duration_since(Instant::now());
+        match hello.recv_timeout(left) {
+            Ok((_, h)) => handles.push(h),
+            Err(_) => break, // a worker failed to start: its error comes from join
+        }
+    }
+    // However slow the connects, the run starts: after the connect timeout, plus the
+    // pacing of --connect-rate, plus a margin.
+    let paced = spec.connect_rate.map_or(Duration::ZERO, |cr| {
+        Duration::from_secs_f64(spec.connections as f64 / cr.max(1e-9))
+    });
+    let ready_by = Instant::now() + spec.connect_timeout + paced + Duration::from_secs(5);
+    let mut n = 0;
+    while n < handles.len() {
+        let left = ready_by.saturating_duration_since(Instant::now());
+        match ready.recv_timeout(left) {
+            Ok(_) => n += 1,
+            Err(_) => break,
+        }
+    }
+    // A few ms ahead, so every worker has the start before it comes.
+    let t0 = Instant::now() + Duration::from_millis(5);
+    let offset = t0
+        .saturating_duration_since(base)
+        .as_nanos()
+        .min(u128::from(u64::MAX - 1)) as u64;
+    for h in &handles {
+        h.post(offset);
+    }
 }
 
 /// Start the workers; call `on_tick` on this thread for each per-second report; return
@@ -534,8 +661,10 @@ pub fn run(
     mut on_tick: impl FnMut(&Tick),
 ) -> std::io::Result<(Vec<WorkerResult>, Vec<Interval>)> {
     let threads = spec.threads.clamp(1, spec.connections.max(1));
-    let start = Instant::now() + Duration::from_millis(20);
+    let base = Instant::now();
     let (tx, rx) = mpsc::channel();
+    let (hello_tx, hello_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::new();
     let mut first = 0;
     for i in 0..threads {
@@ -545,14 +674,19 @@ pub fn run(
             ..spec.clone()
         };
         let tx = tx.clone();
+        let (hello, ready) = (hello_tx.clone(), ready_tx.clone());
         let first_index = first;
         first += conns;
         let h = std::thread::Builder::new()
             .name(format!("loadgen-{i}"))
-            .spawn(move || run_worker(i, Rc::new(spec), conns, first_index, start, tx))?;
+            .spawn(move || {
+                run_worker(i, Rc::new(spec), conns, first_index, base, tx, hello, ready)
+            })?;
         handles.push(h);
     }
     drop(tx);
+    drop((hello_tx, ready_tx));
+    start_when_connected(spec, threads, base, &hello_rx, &ready_rx);
     let mut intervals: Vec<Interval> = Vec::new();
     for t in rx {
         on_tick(&t);

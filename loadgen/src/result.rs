@@ -110,6 +110,9 @@ pub struct RunResult {
     pub ports: PortFacts,
     /// Wall-clock time (seconds since the epoch) when measurement began, if it did.
     pub started_unix_s: Option<f64>,
+    /// How long opening the connections took, before the warm-up began (`None`: the
+    /// run never got past it).
+    pub connect_phase: Option<Duration>,
 }
 
 impl RunResult {
@@ -150,7 +153,30 @@ impl RunResult {
         self.server_gap()
             .into_iter()
             .chain(self.time_wait())
+            .chain(self.port_knee())
             .collect()
+    }
+
+    /// Many connections toward one destination from one source address: past half the
+    /// ephemeral range, connect() searches longer and longer for a free port (the
+    /// even-port knee: Linux hands out even ports to connect() first), so opening them
+    /// slows; more source addresses avoid it.
+    pub fn port_knee(&self) -> Option<String> {
+        let ports = self.ports.ports?;
+        if self.ports.sources > 1 || (self.connections as u64) <= ports / 2 {
+            return None;
+        }
+        let took = self
+            .connect_phase
+            .map(|d| format!(" (opening them took {:.1} s)", d.as_secs_f64()))
+            .unwrap_or_default();
+        let need = (self.connections as u64).div_ceil((ports / 2).max(1)) + 1;
+        Some(format!(
+            "{} connections from one source address pass half the {ports} ephemeral ports, \
+             where connect() slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address \
+             is another port range)",
+            self.connections
+        ))
     }
 
     /// Connects failed with EADDRNOTAVAIL: out of ephemeral ports, which with a

@@ -83,6 +83,12 @@ impl Schedule {
         }
     }
 
+    /// Move the whole timeline later by `d` (its start became known: loadgen opens its
+    /// connections first, then starts every slot's timeline at once).
+    pub fn shift(&mut self, d: Duration) {
+        self.phase += d;
+    }
+
     /// The due time of request `k` of this slot.
     fn due(&self, k: u64) -> Instant {
         // In nanoseconds from `k`, not by adding intervals up: no drift over a long run.

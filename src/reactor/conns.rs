@@ -224,6 +224,18 @@ impl<P: Protocol> Reactor<P> {
         (it, &mut self.sh.ctx)
     }
 
+    /// Ask every live connection's protocol for its [`Protocol::poll_at`] again. The
+    /// reactor asks after every call into a protocol; a host that changed the shared
+    /// context those times depend on (loadgen starts its clients' schedules this way)
+    /// calls this so the new times take effect without waiting for an event.
+    pub fn rearm_timers(&mut self) {
+        for (key, c) in self.conns.iter_mut() {
+            if c.state() != State::Closed {
+                c.refresh_deadline(&mut self.sh, key);
+            }
+        }
+    }
+
     /// Write `data` on a live connection from the host (behind any queued output, under
     /// the same output limits). Returns false if the id is stale or the connection is
     /// not open; a write error closes the connection as usual.

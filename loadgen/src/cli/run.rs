@@ -111,6 +111,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         cpu,
         server_stats,
         ports: port_facts(plan.sources.len()),
+        connect_phase: workers.iter().filter_map(|w| w.connect_phase).max(),
         started_unix_s: workers
             .iter()
             .filter_map(|w| w.measure_start_unix_s)

@@ -102,6 +102,7 @@ pub fn json(r: &RunResult) -> Value {
             "oldest_us": rec.censored.oldest_us,
         },
         "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },
+        "connect_phase_s": r.connect_phase.map(|d| d.as_secs_f64()),
         "connect_us": hist_json(&rec.connect),
         "send_lag_us": send_lag,
         "behind_schedule": r.schedule().map(|sc| !sc.kept),

@@ -77,12 +77,21 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         let c = &rec.connect;
         writeln!(
             s,
-            "connect:     p50 {}  p99 {}  max {}  ({} connects, {} attempted)",
+            "connect:     p50 {}  p99 {}  max {}  (of {} after the warm-up; {} connected of {} \
+             attempted in the whole run)",
             fmt_us(c.value_at_quantile(0.5) as f64),
             fmt_us(c.value_at_quantile(0.99) as f64),
             fmt_us(c.max() as f64),
             group(c.len()),
+            group(rec.connects_ok),
             group(rec.connects_tried)
+        )?;
+    }
+    if let Some(d) = r.connect_phase {
+        writeln!(
+            s,
+            "connecting:  {} to open the connections, before the warm-up (not measured)",
+            fmt_secs(d)
         )?;
     }
 
@@ -324,7 +333,8 @@ mod tests {
         assert!(t.contains("requests: sent 1010 = completed 1003 + failed 2 + in flight 5\n"));
         assert!(!t.contains("BOOKS DO NOT BALANCE"));
         assert!(
-            t.contains("connect:     p50 100us  p99 300us  max 300us  (4 connects, 5 attempted)")
+            t.contains("connect:     p50 100us  p99 300us  max 300us  (of 4 after the warm-up; 4 connected of 5 attempted in the whole run)"),
+            "{t}"
         );
         assert!(t.contains("statuses:    200: 998  503: 2\n"));
         assert!(t.contains("non-2xx/3xx: 2 of "), "{t}");
@@ -422,6 +432,28 @@ mod tests {
         assert!(t.contains("(p99 send lag 5.00ms)"), "{t}");
         assert!(t.contains("         cause: "), "{t}");
         assert!(!t.contains("schedule:    kept"));
+    }
+
+    #[test]
+    fn test_port_knee_suggests_source_addresses() {
+        let mut r = open();
+        r.ports.ports = Some(28_232);
+        r.connections = 19_000;
+        r.connect_phase = Some(std::time::Duration::from_secs(12));
+        let w = r.port_knee().expect("past half the range");
+        assert!(w.contains("pass half the 28232 ephemeral ports"), "{w}");
+        assert!(w.contains("opening them took 12.0 s"), "{w}");
+        assert!(w.contains("--source 127.0.0.1-127.0.0.3"), "{w}");
+        let t = text(&r);
+        assert!(
+            t.contains("WARNING: 19000 connections from one source"),
+            "{t}"
+        );
+        r.ports.sources = 4;
+        assert!(r.port_knee().is_none(), "already several sources");
+        r.ports.sources = 0;
+        r.connections = 14_000;
+        assert!(r.port_knee().is_none(), "below half the range");
     }
 
     #[test]
