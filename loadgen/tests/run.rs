@@ -1169,3 +1169,50 @@ fn test_connect_phase_comes_before_the_measurement() {
     assert!(measured > 100, "{measured} measured");
     assert_eq!(j["requests"]["books_balance"], true);
 }
+
+/// Issue 9, item 5, under a lowered RLIMIT_NOFILE (256): `-c 300` cannot fit, `-c 100`
+/// (200 descriptors with the embedded server) can.
+#[test]
+fn test_connections_refused_under_a_lowered_descriptor_limit() {
+    use std::os::unix::process::CommandExt;
+    let lowered = |c: &mut Command| {
+        // SAFETY: setrlimit in the child between fork and exec: async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 256,
+                    rlim_max: 256,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    };
+    let mut c = loadgen();
+    c.args(["-c", "300", "-d", "300ms", "--warmup", "0"]);
+    lowered(&mut c);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("RLIMIT_NOFILE 256"), "{err}");
+    let mut c = loadgen();
+    c.args([
+        "-c", "100", "-t", "1", "-d", "300ms", "--warmup", "0", "--json", "-",
+    ]);
+    lowered(&mut c);
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["connects"]["ok"], 100,
+        "all of them, none silently missing"
+    );
+}
