@@ -1216,3 +1216,54 @@ fn test_connections_refused_under_a_lowered_descriptor_limit() {
         "all of them, none silently missing"
     );
 }
+
+/// A server that closes every connection right after accepting it: every request is
+/// an error, nothing is measured, exit 1 (never "errors: none").
+#[test]
+fn test_a_server_closing_after_accept_is_all_errors() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    l.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !s2.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < until {
+            match l.accept() {
+                Ok((c, _)) => drop(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    });
+    let out = loadgen()
+        .args([
+            addr.as_str(),
+            "--proto",
+            "echo",
+            "-c",
+            "2",
+            "-d",
+            "500ms",
+            "--warmup",
+            "0",
+        ])
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    t.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the report");
+    assert_eq!(j["requests"]["measured"], 0);
+    assert!(
+        !j["errors"].as_array().unwrap().is_empty(),
+        "errors: {}",
+        j["errors"]
+    );
+    assert_eq!(j["requests"]["books_balance"], true, "{}", j["requests"]);
+}
