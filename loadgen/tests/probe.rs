@@ -296,3 +296,322 @@ fn test_limits_json_matches_proc_and_getrlimit() {
     assert_eq!(j["nofile_hard"].as_u64(), Some(hard));
     assert_eq!(j["nofile_soft"].as_u64(), Some(hard));
 }
+
+/// Wait for `child` up to `limit`; kill and reap it if it is still running then.
+/// Returns its exit code (`None`: it had to be killed) and how long it ran.
+fn wait_bounded(mut child: Child, limit: Duration) -> (Option<i32>, Duration, String) {
+    use std::io::Read;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (st.code(), start.elapsed(), err);
+            }
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return (None, start.elapsed(), String::new());
+            }
+        }
+    }
+}
+
+#[test]
+fn test_netns_source_not_on_this_machine_is_named_not_ports() {
+    let Some(ns) = netns_or_skip("nosrc") else {
+        return;
+    };
+    let (_srv, _) = serve(ns.cmd(&[
+        "__serve",
+        "--listen",
+        "127.0.0.1:7000",
+        "--admin",
+        "127.0.0.1:7001",
+    ]));
+    // 192.0.2.1 (TEST-NET-1) is on no interface of a namespace that has only `lo`.
+    for sources in ["192.0.2.1", "127.0.0.1,192.0.2.1"] {
+        let out = ns
+            .cmd(&[
+                "probe",
+                "127.0.0.1:7000",
+                "--source",
+                sources,
+                "--max",
+                "20",
+                "--hold",
+                "0s",
+                "--max-time",
+                "5s",
+                "--json",
+                "-",
+            ])
+            .output()
+            .expect("run probe");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--source {sources}: {err} {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            err.contains("192.0.2.1") && err.contains("not an address of this machine"),
+            "{err}"
+        );
+        assert!(!err.contains("ephemeral"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn test_procs_reports_every_childs_stop() {
+    let mut s = loadgen();
+    s.args(["__serve"]);
+    let (_srv, addr) = serve(s);
+    let target = addr["listen"].as_str().unwrap().to_string();
+    let j = probe_json({
+        let mut c = loadgen();
+        c.args([
+            "probe",
+            &target,
+            "--procs",
+            "2",
+            "--max",
+            "40",
+            "--hold",
+            "0s",
+            "--max-time",
+            "20s",
+            "--json",
+            "-",
+        ]);
+        c
+    });
+    let stops = j["process_stops"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no process_stops: {j:#}"));
+    assert_eq!(stops.len(), 2, "{j:#}");
+    for s in stops {
+        assert_eq!(s["kind"], "max", "{j:#}");
+    }
+}
+
+#[test]
+fn test_connect_rate_above_the_maximum_is_refused() {
+    for rate in ["1e20", "1e7"] {
+        let child = loadgen()
+            .args([
+                "probe",
+                "--connect-rate",
+                rate,
+                "--max",
+                "20",
+                "--hold",
+                "0s",
+                "--max-time",
+                "2s",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn probe");
+        let (code, _, err) = wait_bounded(child, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "--connect-rate {rate}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("--connect-rate"), "{err}");
+    }
+}
+
+/// The pids whose parent is `ppid` (from /proc/PID/stat).
+fn children_of(ppid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat_of(*pid).is_some_and(|(_, pp)| pp == ppid))
+        .collect()
+}
+
+/// A process's state letter and parent pid; `None` once it is gone.
+fn stat_of(pid: u32) -> Option<(char, u32)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name in parentheses may hold spaces: the fields start after the last ')'.
+    let mut rest = s.get(s.rfind(')')? + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Alive and not a zombie (a zombie holds no descriptors and no connections).
+fn running(pid: u32) -> bool {
+    stat_of(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X' | 'x'))
+}
+
+fn cmdline_of(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+#[test]
+fn test_probe_children_die_with_a_parent_killed_mid_ramp() {
+    // Embedded server and two probe children; at 100/s the ramp would take a minute.
+    let parent = loadgen()
+        .args([
+            "probe",
+            "--procs",
+            "2",
+            "--connect-rate",
+            "100",
+            "--max-time",
+            "60s",
+            "--hold",
+            "30s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn probe");
+    let parent = Reap(parent);
+    let ppid = parent.0.id();
+    let until = Instant::now() + Duration::from_secs(10);
+    let kids = loop {
+        let kids = children_of(ppid);
+        let probes = kids
+            .iter()
+            .filter(|p| cmdline_of(**p).contains("--child"))
+            .count();
+        if probes == 2 || Instant::now() > until {
+            break kids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let probes: Vec<u32> = kids
+        .iter()
+        .copied()
+        .filter(|p| cmdline_of(*p).contains("--child"))
+        .collect();
+    // Mid-ramp: each child has opened a few dozen connections by now.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ppid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    drop(parent); // reaps it
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut left: Vec<u32> = kids.clone();
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        left.retain(|p| running(*p));
+    }
+    left.retain(|p| running(*p));
+    let described: Vec<String> = left
+        .iter()
+        .map(|p| format!("{p}: {}", cmdline_of(*p)))
+        .collect();
+    // Clean up whatever outlived its parent, then judge.
+    for p in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(probes.len(), 2, "two probe children ({kids:?})");
+    assert!(
+        described.is_empty(),
+        "2 s after the parent was killed these still run: {described:?}"
+    );
+}
+
+#[test]
+fn test_closed_stdout_is_an_error_not_a_panic() {
+    let mut child = loadgen()
+        .args(["probe", "--max", "20", "--hold", "0s", "--max-time", "5s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn probe");
+    // Nobody reads: the first line written finds a broken pipe.
+    drop(child.stdout.take());
+    let (code, _, err) = wait_bounded(child, Duration::from_secs(20));
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(code.is_some() && code != Some(101), "exit {code:?}: {err}");
+}
+
+#[test]
+fn test_child_stops_at_eof_on_its_control_pipe() {
+    let mut s = loadgen();
+    s.args(["__serve"]);
+    let (_srv, addr) = serve(s);
+    let target = addr["listen"].as_str().unwrap().to_string();
+    // A --procs child whose parent is gone: its stdin is at EOF from the start.
+    let child = loadgen()
+        .args([
+            "probe",
+            &target,
+            "--child",
+            "--max",
+            "5",
+            "--hold",
+            "10s",
+            "--max-time",
+            "5s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let (code, took, err) = wait_bounded(child, Duration::from_secs(15));
+    assert!(code.is_some(), "still running after 15 s: {err}");
+    assert!(
+        took < Duration::from_secs(5),
+        "held on for {took:?} after EOF on its control pipe: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn test_rate_timeline_has_no_fake_drop_at_the_end() {
+    let mut s = loadgen();
+    s.args(["__serve"]);
+    let (_srv, addr) = serve(s);
+    let target = addr["listen"].as_str().unwrap().to_string();
+    // 650 at 1000/s: the stop falls 50 ms into the seventh 100 ms bucket.
+    let j = probe_json({
+        let mut c = loadgen();
+        c.args([
+            "probe",
+            &target,
+            "--max",
+            "650",
+            "--connect-rate",
+            "1000",
+            "--hold",
+            "0s",
+            "--max-time",
+            "20s",
+            "--json",
+            "-",
+        ]);
+        c
+    });
+    assert_eq!(j["stop"]["kind"], "max", "{j:#}");
+    let rates = j["rate_per_s"].as_array().expect("rate_per_s");
+    assert!(!rates.is_empty(), "{j:#}");
+    for r in rates {
+        let v = r[1].as_f64().unwrap_or(0.0);
+        assert!(
+            (900.0..=1100.0).contains(&v),
+            "rate {r} of 1000/s: {rates:?}"
+        );
+    }
+}

@@ -80,7 +80,7 @@ pub(super) struct ProbeArgs {
     /// HOST:PORT of the server to hold connections to (none: an embedded echo server)
     pub(super) target: Option<String>,
 
-    /// New connections per second (all processes)
+    /// New connections per second (all processes), at most 1000000
     #[arg(long, default_value_t = 5000.0, value_name = "N")]
     pub(super) connect_rate: f64,
 
@@ -96,11 +96,13 @@ pub(super) struct ProbeArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) hold: Duration,
 
-    /// At the end, check every held connection still answers (echo of one byte)
+    /// At the end, check every held connection still answers (echo of one byte): answered,
+    /// too slow to answer (by a deadline that grows with the count), or dead
     #[arg(long)]
     pub(super) verify: bool,
 
-    /// Source addresses, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29 or a comma list
+    /// Source addresses of this machine, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29
+    /// or a comma list
     #[arg(long, value_name = "ADDRS", value_parser = crate::probe::parse_source_list)]
     pub(super) source: Option<crate::probe::SourceList>,
 

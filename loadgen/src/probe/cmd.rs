@@ -3,24 +3,29 @@
 //! prints the report (text, or JSON with `--json`).
 //!
 //! The embedded server runs in a child process (`loadgen __serve`), never in this one:
-//! sharing a descriptor table would halve what both can hold.
+//! sharing a descriptor table would halve what both can hold. Like the `--procs`
+//! children it dies with this process, also when this one is killed with -9.
+//!
+//! Everything goes to stdout through fallible writes: a closed stdout (`| head -1`) is
+//! an error (exit 1), not a panic.
 
 use super::observe::{take_spares, Observed, Snapshot};
 use super::options::{spec_of, ProbeOptions};
 use super::predict::predict;
 use super::procs::{run_child, run_parent};
 use super::ramp::Probe;
-use super::reaped::Reaped;
+use super::reaped::{die_with_parent, Reaped};
 use super::report::{ProbeReport, ReportInputs};
 use crate::error::Error;
 use readyloop::limits::Report;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-/// Run `loadgen probe`.
+/// Run `loadgen probe`. Call it from the main thread: the children it starts die when
+/// the thread that started them does (`PR_SET_PDEATHSIG`, set by `reaped.rs`).
 pub fn run(o: ProbeOptions) -> Result<(), Error> {
     if o.child {
         return run_child(&o);
@@ -42,18 +47,19 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
 
     let prediction = predict(&limits, procs, sources, before.server.as_ref(), o.max);
     if o.json.as_deref() != Some("-") {
-        println!(
-            "probe: {target}{} from {procs} process(es), {} source address(es), at {} connections/s",
+        let mut head = format!(
+            "probe: {target}{} from {procs} process(es), {} source address(es), at {} connections/s\n",
             if embedded { " (embedded readyloop echo server, own process)" } else { "" },
             sources,
             o.spec_rate
         );
         if let Some(p) = &prediction {
-            println!(
-                "predicted: about {} connections, limited by {}",
+            head += &format!(
+                "predicted: about {} connections, limited by {}\n",
                 p.connections, p.limited_by
             );
         }
+        write_stdout(&head)?;
     }
 
     let started = Instant::now();
@@ -70,10 +76,12 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
         let result = p
             .hold_and_verify()
             .map_err(|e| Error::io("probe hold", e))?;
+        let stops = vec![result.stop.clone()];
         Observed {
             result,
             held_at_once,
             during,
+            stops,
         }
     } else {
         run_parent(&o, target, procs, admin)?
@@ -92,22 +100,32 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
         elapsed,
     });
     match o.json.as_deref() {
-        Some("-") => println!("{}", out.to_json()),
+        Some("-") => write_stdout(&(out.to_json() + "\n")),
         Some(path) => {
             std::fs::write(path, out.to_json() + "\n")
                 .map_err(|e| Error::io(format!("--json {path}"), e))?;
-            print!("{}", out.text());
+            write_stdout(&out.text())
         }
-        None => print!("{}", out.text()),
+        None => write_stdout(&out.text()),
     }
-    Ok(())
+}
+
+/// Write `text` to stdout and flush: a closed stdout is an error to report (exit 1),
+/// where `print!` would panic.
+fn write_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing the probe report to stdout", e))
 }
 
 /// Spawn the embedded server as a child process (its own descriptor table: sharing ours
 /// would halve what both can hold). Returns the child, its listen and admin addresses.
 fn spawn_embedded() -> Result<(Child, SocketAddr, Option<SocketAddr>), Error> {
     let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    die_with_parent(&mut cmd);
+    let mut child = cmd
         .arg("__serve")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

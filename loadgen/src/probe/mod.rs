@@ -8,13 +8,19 @@
 //! | this process's descriptors | `socket()` fails with EMFILE | [`Stop::Descriptors`] |
 //! | the system's descriptors | ENFILE | [`Stop::Descriptors`] |
 //! | ephemeral ports of one (source, destination) | `connect()` fails with EADDRNOTAVAIL | [`Stop::Ports`] |
+//! | a `--source` that is not this machine's (not a limit) | its `bind()` fails with EADDRNOTAVAIL, before any connect; refused before the ramp | [`Stop::SourceNotLocal`] |
 //! | nothing listening / backlog overflow with abort | ECONNREFUSED | [`Stop::Refused`] |
 //! | backlog full, SYNs dropped | connect times out, no errno | [`Stop::ConnectTimeout`] |
-//! | the server's cap or its fd limit | established, then closed by the server | [`Stop::ServerClosed`] |
+//! | the server's cap | established, then closed by the server | [`Stop::ServerClosed`] |
+//! | the fd limit of readyloop (it sheds) | established, then closed by the server: readyloop accepts what it cannot keep through a spare descriptor and closes it (HTTP: after a 503) | [`Stop::ServerClosed`] |
+//! | the fd limit of a server that pauses accepting | established but queued, never accepted, until the accept queue is full; then SYNs dropped: connect timeouts | [`Stop::ConnectTimeout`] |
 //! | socket memory | ENOBUFS / ENOMEM | [`Stop::Memory`] |
 //!
-//! A connection can be established from the client's side while it sits in the
-//! server's accept queue, never accepted: `--verify` (echo one byte) and the server's
+//! The two fd-limit rows are the same limit seen through two kinds of server. A server
+//! that stops calling `accept()` at its limit leaves the connections that arrive
+//! established from the client's side while they sit in its accept queue, never
+//! accepted: the probe counts them held until the queue is full and connects time out.
+//! `--verify` (echo one byte: the queued ones are too slow to answer) and the server's
 //! own count (`--server-stats`) tell accepted from queued.
 //!
 //! The files, in the order a run goes through them:
@@ -23,11 +29,11 @@
 //! |---|---|
 //! | [`cmd`] | [`run`]: the `probe` subcommand, the embedded server child |
 //! | [`options`] | [`ProbeOptions`], and the share of them one process probes with |
-//! | [`sources`] | `--source` parsing, per-source counts ([`SourceCount`]) |
+//! | [`sources`] | `--source` parsing, the check that each is this machine's ([`check_sources`]), per-source counts ([`SourceCount`]) |
 //! | [`predict`] | the limit expected before the ramp ([`Prediction`]) |
 //! | [`observe`] | the server's `/stats`, sockstat and slab, before and during the hold ([`Snapshot`]) |
-//! | [`ramp`] | the held connections, the ramp host, [`Probe`], [`ProbeResult`], [`Stop`] |
-//! | [`procs`] | `--procs` children, their READY / GO / RESULT / EXIT lines, [`merge`] |
+//! | [`ramp`] | the held connections, the ramp host, `--verify`, [`Probe`], [`ProbeResult`], [`Stop`] |
+//! | [`procs`] | `--procs` children (they die with the parent), their READY / GO / RESULT / EXIT lines, [`merge`] |
 //! | [`timeline`] | the connect rate over the ramp and its knee |
 //! | [`raise`] | [`how_to_raise`]: what to change for the limit that stopped it |
 //! | [`report`] | [`ProbeReport`]: built once, printed as JSON or as text |
@@ -52,5 +58,7 @@ pub use procs::merge;
 pub use raise::how_to_raise;
 pub use ramp::{Probe, ProbeResult, ProbeSpec, Stop};
 pub use report::ProbeReport;
-pub use sources::{parse_source_list, parse_sources, SourceCount, SourceList};
+pub use sources::{
+    check_bindable, check_sources, parse_source_list, parse_sources, SourceCount, SourceList,
+};
 pub use timeline::{knee, rate_timeline};

@@ -84,4 +84,7 @@ pub struct Observed {
     pub held_at_once: u64,
     /// Read while they were held.
     pub during: Snapshot,
+    /// Each process's own stop, in the order they were started (one entry without
+    /// `--procs`); `result.stop` is the one that names the limit.
+    pub stops: Vec<super::ramp::Stop>,
 }

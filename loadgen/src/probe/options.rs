@@ -6,12 +6,19 @@ use super::ramp::ProbeSpec;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// The highest `--connect-rate` accepted, connections per second over all processes.
+/// Far above what one machine manages (a connect costs a few microseconds of system
+/// time, and each probe process opens at most 256 per millisecond tick), and far below
+/// where the ramp's arithmetic loses meaning.
+pub const MAX_CONNECT_RATE: f64 = 1e6;
+
 /// Options of `loadgen probe` after parsing.
 #[derive(Clone, Debug)]
 pub struct ProbeOptions {
     /// Target, or `None` for a readyloop echo server in a child process.
     pub target: Option<SocketAddr>,
-    /// New connections per second, over all processes (`--connect-rate`).
+    /// New connections per second, over all processes (`--connect-rate`, at most
+    /// [`MAX_CONNECT_RATE`]).
     pub spec_rate: f64,
     /// Connect timeout.
     pub connect_timeout: Duration,

@@ -16,12 +16,13 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    /// "Held" when the count held at once is within 1% (or 10 connections) of the
-    /// prediction, either side.
+    /// "Held" when the count held at once is within 1% of the prediction, either side,
+    /// or within a floor of 10 connections that is never more than a tenth of the
+    /// prediction: a fixed floor of 10 would call 0 held of 10 predicted "held".
     pub fn held(&self, held_at_once: u64) -> bool {
         let n = self.connections;
-        let tol = (n / 100).max(10);
-        held_at_once + tol >= n && held_at_once <= n + tol
+        let tol = (n / 100).max((n / 10).min(10));
+        held_at_once.saturating_add(tol) >= n && held_at_once <= n.saturating_add(tol)
     }
 }
 
@@ -85,5 +86,20 @@ mod tests {
             limited_by: "--max".into(),
         };
         assert!(small.held(90) && !small.held(89));
+    }
+
+    #[test]
+    fn test_held_small_predictions_are_not_swamped_by_the_floor() {
+        let p = |connections| Prediction {
+            connections,
+            limited_by: "--max".into(),
+        };
+        // The report once said "held" for 0 held of 10 predicted.
+        assert!(!p(10).held(0));
+        assert!(!p(10).held(5) && !p(10).held(20));
+        assert!(p(10).held(10) && p(10).held(9) && p(10).held(11));
+        assert!(p(1).held(1) && !p(1).held(0) && !p(1).held(2));
+        assert!(p(0).held(0) && !p(0).held(1));
+        assert!(!p(50).held(40) && p(50).held(45));
     }
 }

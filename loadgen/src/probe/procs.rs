@@ -13,22 +13,33 @@
 //! The child waits for `EXIT` rather than exiting after `RESULT`: closing its
 //! connections early would free the server's descriptors while another child is still
 //! verifying (see `run_child`).
+//!
+//! The children die with the parent: the kernel kills each when the parent goes
+//! (`PR_SET_PDEATHSIG`, see `die_with_parent` in `reaped.rs`), and a child that finds
+//! its control pipe at EOF, or its stdout broken, stops at once rather than hold
+//! connections for nobody.
+//!
+//! Each child's stop reason is kept ([`Observed::stops`]); the merged result's
+//! [`ProbeResult::stop`] is the first child's that names a limit ([`merge`]).
 
 use super::observe::{Observed, Snapshot};
 use super::options::{spec_of, ProbeOptions};
-use super::ramp::{Probe, ProbeResult};
-use super::reaped::Reaped;
+use super::ramp::{Probe, ProbeResult, Stop};
+use super::reaped::{die_with_parent, Reaped};
 use super::sources::add_counts;
 use crate::error::Error;
 use crate::record::new_histogram;
 use serde::Deserialize;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// `--procs N`: N children ramp at once; when all have settled they hold together.
+///
+/// Call it from the main thread: the children's death signal is tied to the thread
+/// that spawns them ([`die_with_parent`]).
 pub(super) fn run_parent(
     o: &ProbeOptions,
     target: SocketAddr,
@@ -38,7 +49,9 @@ pub(super) fn run_parent(
     let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
     let mut kids = Vec::new();
     for _ in 0..procs {
-        let child = child_command(&exe, o, target, procs)
+        let mut cmd = child_command(&exe, o, target, procs);
+        die_with_parent(&mut cmd);
+        let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -100,11 +113,13 @@ pub(super) fn run_parent(
             results.len()
         )));
     }
+    let stops = results.iter().map(|r| r.stop.clone()).collect();
     let result = merge(&results).ok_or_else(|| Error::Target("no probe results".into()))?;
     Ok(Observed {
         result,
         held_at_once,
         during,
+        stops,
     })
 }
 
@@ -137,7 +152,8 @@ fn child_command(exe: &Path, o: &ProbeOptions, target: SocketAddr, procs: usize)
 }
 
 /// The child side of `--procs`: ramp, say READY n, wait for GO, hold, say RESULT,
-/// wait for EXIT.
+/// wait for EXIT. EOF on stdin (the control pipe) or a broken stdout means the parent
+/// is gone: stop now, an error rather than a panic.
 pub(super) fn run_child(o: &ProbeOptions) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
     let target = o
@@ -145,21 +161,45 @@ pub(super) fn run_child(o: &ProbeOptions) -> Result<(), Error> {
         .ok_or_else(|| Error::Usage("--child needs a target".into()))?;
     let mut p = Probe::new(spec_of(o, target, 1)).map_err(|e| Error::io("probe", e))?;
     p.ramp().map_err(|e| Error::io("probe ramp", e))?;
-    println!("READY {}", p.open());
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
+    let mut control = std::io::stdin().lock();
+    say(&format!("READY {}", p.open()))?;
+    if read_control(&mut control)? != "GO" {
+        return Err(Error::Target(
+            "probe --child: no GO from the parent: stopping".into(),
+        ));
+    }
     let r = p
         .hold_and_verify()
         .map_err(|e| Error::io("probe hold", e))?;
-    println!("RESULT {}", result_json(&r));
-    let _ = std::io::stdout().flush();
+    say(&format!("RESULT {}", result_json(&r)))?;
     // Hold on until the parent has every result: closing now would free the server's
     // descriptors and let it accept another child's queued connections while that child
-    // is still verifying, which would count them alive.
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
+    // is still verifying, which would count them alive. EOF ends the wait too.
+    let _ = read_control(&mut control);
     Ok(())
+}
+
+/// One line to the parent on stdout, flushed. A broken pipe is an error (the parent is
+/// gone), never a panic as `println!` would make it.
+fn say(line: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("probe --child: writing to the parent", e))
+}
+
+/// The next control line from the parent, trimmed; EOF (the parent closed the pipe or
+/// died) is an error: stop now.
+fn read_control(control: &mut impl BufRead) -> Result<String, Error> {
+    let mut line = String::new();
+    // A line longer than this is no control line: do not buffer it whole.
+    match control.take(256).read_line(&mut line) {
+        Ok(0) => Err(Error::Target(
+            "probe --child: the control pipe closed (the parent is gone): stopping".into(),
+        )),
+        Ok(_) => Ok(line.trim().to_string()),
+        Err(e) => Err(Error::io("probe --child: reading the control pipe", e)),
+    }
 }
 
 /// The JSON of a `RESULT` line.
@@ -220,9 +260,20 @@ pub(super) mod hist_base64 {
 }
 
 /// Merge several processes' results (sum counts, merge histograms, add timelines).
+///
+/// The merged stop is the first that names a limit ([`Stop::is_limit`]): one child at
+/// its `--max` share says nothing about the limit another one hit. Without any, `--max`
+/// before the time limit.
 pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
     let first = results.first()?;
     let mut m = first.clone();
+    m.stop = results
+        .iter()
+        .map(|r| &r.stop)
+        .find(|s| s.is_limit())
+        .or_else(|| results.iter().map(|r| &r.stop).find(|s| **s == Stop::Max))
+        .unwrap_or(&first.stop)
+        .clone();
     m.connect = new_histogram();
     m.timeline.clear();
     m.sources.clear();
@@ -234,6 +285,8 @@ pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
     m.held_end = 0;
     m.peak_held = 0;
     m.verified_alive = first.verified_alive.map(|_| 0);
+    m.verified_too_slow = first.verified_too_slow.map(|_| 0);
+    m.verified_late = first.verified_late.map(|_| 0);
     m.verified_dead = first.verified_dead.map(|_| 0);
     for r in results {
         m.established += r.established;
@@ -243,7 +296,16 @@ pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
         m.held_end += r.held_end;
         m.peak_held += r.peak_held;
         m.verified_alive = m.verified_alive.zip(r.verified_alive).map(|(a, b)| a + b);
+        m.verified_too_slow = m
+            .verified_too_slow
+            .zip(r.verified_too_slow)
+            .map(|(a, b)| a + b);
+        m.verified_late = m.verified_late.zip(r.verified_late).map(|(a, b)| a + b);
         m.verified_dead = m.verified_dead.zip(r.verified_dead).map(|(a, b)| a + b);
+        m.verify_window_s = match (m.verify_window_s, r.verify_window_s) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         m.ramp = m.ramp.max(r.ramp);
         let _ = m.connect.add(&r.connect);
         if m.timeline.len() < r.timeline.len() {
@@ -266,7 +328,6 @@ pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::ramp::Stop;
     use crate::probe::sources::SourceCount;
     use std::time::Duration;
 
@@ -282,7 +343,10 @@ mod tests {
             held_end: 4,
             peak_held: 5,
             verified_alive: Some(4),
+            verified_too_slow: Some(0),
+            verified_late: Some(0),
             verified_dead: Some(0),
+            verify_window_s: Some(3.0),
             stop: Stop::Descriptors {
                 errno: "EMFILE".into(),
             },
@@ -307,5 +371,35 @@ mod tests {
         assert_eq!(m.connect.len(), 2);
         assert_eq!(m.sources[0].established, 10);
         assert_eq!(m.timeline, vec![2, 4, 4]);
+    }
+
+    #[test]
+    fn test_merge_names_the_limit_a_child_hit_not_the_first_childs_stop() {
+        let r = |stop: Stop| ProbeResult {
+            established: 1,
+            attempted: 1,
+            closed_by_server_ramp: 0,
+            closed_by_server_hold: 0,
+            held_end: 1,
+            peak_held: 1,
+            verified_alive: None,
+            verified_too_slow: None,
+            verified_late: None,
+            verified_dead: None,
+            verify_window_s: None,
+            stop,
+            ramp: Duration::from_millis(10),
+            connect: new_histogram(),
+            timeline: vec![1],
+            sources: vec![],
+            errors: vec![],
+        };
+        let emfile = Stop::Descriptors {
+            errno: "EMFILE".into(),
+        };
+        let m = merge(&[r(Stop::Max), r(emfile.clone()), r(Stop::TimeLimit)]).unwrap();
+        assert_eq!(m.stop, emfile, "a limit, not the first child's --max");
+        let m = merge(&[r(Stop::TimeLimit), r(Stop::Max)]).unwrap();
+        assert_eq!(m.stop, Stop::Max, "no limit: --max before the time limit");
     }
 }

@@ -30,6 +30,10 @@ pub fn how_to_raise(stop: &Stop, rep: &Report, procs: usize) -> String {
              (--source 127.0.0.1-127.0.0.8: all of 127.0.0.0/8 is loopback), or connect to more \
              destination ports"
         ),
+        Stop::SourceNotLocal { source } => format!(
+            "not a limit: --source {source} is on none of this machine's interfaces; give addresses \
+             it has (ip -brief address lists them; all of 127.0.0.0/8 is loopback)"
+        ),
         Stop::Refused => "start the server, or give it a larger listen backlog (listen(backlog), \
              net.core.somaxconn) and make it accept faster"
             .to_string(),

@@ -5,8 +5,15 @@
 //! reactor's context (`State`), so a connection needs no pointer back to them. The
 //! host (`ProbeHost`) paces the connects and turns every failed connect or early close
 //! into a [`Stop`]. [`Probe`] drives it: ramp, hold, verify, then a [`ProbeResult`].
+//!
+//! `--verify` sends one byte on every held connection and sorts them by what comes
+//! back: an echo before the deadline (alive), a close or reset (dead), or nothing by
+//! the deadline (too slow to answer: queued and never accepted, or a busy server; an
+//! echo that comes after the deadline still counts here, as answered late). The
+//! deadline grows with the number of connections and with how long sending took, so
+//! a large probe is not judged by a small probe's clock.
 
-use super::sources::{counts_for, SourceCount};
+use super::sources::{check_bindable, counts_for, SourceCount};
 use crate::record::{new_histogram, record_us, us};
 use hdrhistogram::Histogram;
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
@@ -31,7 +38,8 @@ pub struct ProbeSpec {
     pub hold: Duration,
     /// At the end, check every held connection still answers (echo one byte).
     pub verify: bool,
-    /// How long to wait for the verify echoes.
+    /// The least time the verify echoes are waited for, from when the last byte went
+    /// out; more with many connections (see [`verify_window`]).
     pub verify_timeout: Duration,
     /// Source addresses, round robin (empty: the kernel's choice).
     pub sources: Vec<IpAddr>,
@@ -58,6 +66,12 @@ pub enum Stop {
     /// EADDRNOTAVAIL from every source address: no ephemeral port left toward the
     /// destination.
     Ports,
+    /// A `--source` address is on none of this machine's interfaces: binding it fails
+    /// with EADDRNOTAVAIL before any connect (not a port running out).
+    SourceNotLocal {
+        /// The address.
+        source: String,
+    },
     /// ECONNREFUSED: nothing listening, or a full backlog with `tcp_abort_on_overflow`.
     Refused,
     /// A connect did not complete: SYNs dropped (backlog full, server stalled).
@@ -89,6 +103,9 @@ impl Stop {
             }
             Stop::Descriptors { errno } => format!("{errno}: this process's descriptor limit (RLIMIT_NOFILE)"),
             Stop::Ports => "EADDRNOTAVAIL: no ephemeral port left for (source address, destination)".into(),
+            Stop::SourceNotLocal { source } => {
+                format!("EADDRNOTAVAIL at bind(): --source {source} is not an address of this machine")
+            }
             Stop::Refused => "ECONNREFUSED: nothing listening, or the listen backlog overflowed".into(),
             Stop::ConnectTimeout => {
                 "connect timeout (no errno): SYNs dropped, the server's listen backlog is full or the server is stalled"
@@ -102,6 +119,11 @@ impl Stop {
             Stop::Other { errno } => format!("{errno}: unexpected error"),
             Stop::TimeLimit => "the probe's time limit (--max-time) passed".into(),
         }
+    }
+
+    /// A limit stopped it (not `--max`, not `--max-time`).
+    pub fn is_limit(&self) -> bool {
+        !matches!(self, Stop::Max | Stop::TimeLimit)
     }
 }
 
@@ -123,11 +145,21 @@ pub struct ProbeResult {
     pub held_end: u64,
     /// Most connections open at once.
     pub peak_held: u64,
-    /// With `--verify`: held connections that echoed.
+    /// With `--verify`: held connections that echoed before the deadline.
     pub verified_alive: Option<u64>,
-    /// With `--verify`: held connections that did not answer in time (queued, never
-    /// accepted, or dead).
+    /// With `--verify`: held connections that had not answered by the deadline (queued
+    /// and never accepted, or a slow server), including those answered late.
+    #[serde(default)]
+    pub verified_too_slow: Option<u64>,
+    /// With `--verify`: of the too slow, those whose echo came after the deadline.
+    #[serde(default)]
+    pub verified_late: Option<u64>,
+    /// With `--verify`: held connections closed or reset before they answered.
     pub verified_dead: Option<u64>,
+    /// With `--verify`: the deadline, seconds after the last byte went out
+    /// ([`verify_window`]).
+    #[serde(default)]
+    pub verify_window_s: Option<f64>,
     /// Why the ramp stopped.
     pub stop: Stop,
     /// Ramp duration.
@@ -136,7 +168,9 @@ pub struct ProbeResult {
     /// Connect times, us.
     #[serde(rename = "connect_hist", with = "super::procs::hist_base64")]
     pub connect: Histogram<u64>,
-    /// Connections established per 100 ms of the ramp.
+    /// Connections established per 100 ms of the ramp, until it stopped: its last
+    /// bucket is the one the stop fell in (cut short), and connects that complete after
+    /// the stop are not in it.
     pub timeline: Vec<u64>,
     /// Per source address.
     pub sources: Vec<SourceCount>,
@@ -148,9 +182,12 @@ pub struct ProbeResult {
 enum Phase {
     Connecting,
     Open,
+    /// The verify byte is out, no echo yet.
     Verifying,
+    /// Echoed before the deadline.
     Alive,
-    Dead,
+    /// Echoed after it.
+    Late,
 }
 
 /// One held connection: connecting, then open, then (with `--verify`) waiting for the
@@ -159,7 +196,6 @@ struct Held {
     src: usize,
     started: Instant,
     phase: Phase,
-    verify_deadline: Option<Instant>,
 }
 
 /// Shared by the host and the held connections of one probe: the reactor's context.
@@ -171,7 +207,10 @@ struct State {
     closed_by_server_ramp: u64,
     closed_by_server_hold: u64,
     alive: u64,
+    late: u64,
     dead: u64,
+    /// Echoes after this are late; `None` until every verify byte is out.
+    verify_deadline: Option<Instant>,
     connect: Histogram<u64>,
     timeline: Vec<u64>,
     ramp_start: Instant,
@@ -179,6 +218,33 @@ struct State {
 }
 
 const VERIFY_BYTE: u8 = b'v';
+
+/// The 100 ms bucket of the timeline `since` the ramp started falls in.
+fn bucket_of(since: Duration) -> usize {
+    usize::try_from(since.as_millis() / 100).unwrap_or(usize::MAX)
+}
+
+/// Verify echoes are waited for as if they came back no faster than this (per
+/// second): a busy server on a small machine still answers a few thousand one-byte
+/// echoes a second, and a fixed deadline judged 20,000 connections by the clock of 20.
+pub const MIN_ANSWER_RATE: f64 = 2000.0;
+
+/// The verify window never grows past this, whatever the count.
+const MAX_VERIFY_WINDOW: Duration = Duration::from_secs(600);
+
+/// After the deadline, echoes are still read this long to count the late ones.
+const VERIFY_GRACE: Duration = Duration::from_millis(500);
+
+/// How long after the last verify byte went out the echoes count as answers: `base`,
+/// plus the time `n` echoes take at [`MIN_ANSWER_RATE`] or twice the time sending the
+/// bytes took (`send_time`: the rate this machine manages right now, each echo costing
+/// the server and this process about what a send did), whichever is longer.
+pub fn verify_window(n: u64, send_time: Duration, base: Duration) -> Duration {
+    let by_count =
+        Duration::try_from_secs_f64(n as f64 / MIN_ANSWER_RATE).unwrap_or(MAX_VERIFY_WINDOW);
+    base.saturating_add(by_count.max(send_time.saturating_mul(2)))
+        .min(MAX_VERIFY_WINDOW)
+}
 
 impl Protocol for Held {
     type Context = State;
@@ -193,11 +259,17 @@ impl Protocol for Held {
             &mut st.connect,
             us(cx.now.saturating_duration_since(self.started)),
         );
-        let bucket = (cx.now.saturating_duration_since(st.ramp_start).as_millis() / 100) as usize;
-        if st.timeline.len() <= bucket {
-            st.timeline.resize(bucket + 1, 0);
+        // The timeline is the ramp's rate: connects still settling after the stop
+        // would trail it with a drop of the ramp's own making.
+        if st.ramping {
+            let bucket = bucket_of(cx.now.saturating_duration_since(st.ramp_start));
+            if st.timeline.len() <= bucket {
+                st.timeline.resize(bucket.saturating_add(1), 0);
+            }
+            if let Some(b) = st.timeline.get_mut(bucket) {
+                *b += 1;
+            }
         }
-        st.timeline[bucket] += 1;
         if let Some(s) = st.per_source.get_mut(self.src) {
             s.established += 1;
         }
@@ -212,8 +284,14 @@ impl Protocol for Held {
         cx: &mut Cx<State>,
     ) -> Step {
         if self.phase == Phase::Verifying && input.contains(&VERIFY_BYTE) {
-            self.phase = Phase::Alive;
-            cx.ctx.alive += 1;
+            let st = &mut *cx.ctx;
+            if st.verify_deadline.is_some_and(|d| cx.now > d) {
+                self.phase = Phase::Late;
+                st.late += 1;
+            } else {
+                self.phase = Phase::Alive;
+                st.alive += 1;
+            }
         }
         // Anything else the server says (a greeting, a 503) is read and dropped.
         Step::cont(input.len())
@@ -222,20 +300,13 @@ impl Protocol for Held {
     fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<State>) -> Verdict {
         Verdict::Close
     }
+}
 
-    fn poll_at(&self, _st: &State) -> Option<Instant> {
-        (self.phase == Phase::Verifying)
-            .then_some(self.verify_deadline)
-            .flatten()
-    }
-
-    fn on_timer(&mut self, _out: &mut Vec<u8>, cx: &mut Cx<State>) -> Verdict {
-        if self.phase == Phase::Verifying {
-            self.phase = Phase::Dead;
-            cx.ctx.dead += 1;
-        }
-        Verdict::Continue
-    }
+/// Connects due `elapsed` into a ramp at `rate` per second: the first at once.
+/// Saturates: `as` already clamps a product too large for u64 (the CLI bounds the rate,
+/// a library caller may not), and the `+ 1` must not overflow past it.
+fn due_by(elapsed: Duration, rate: f64) -> u64 {
+    ((elapsed.as_secs_f64() * rate) as u64).saturating_add(1)
 }
 
 struct ProbeHost {
@@ -265,10 +336,18 @@ impl ProbeHost {
     }
 
     fn stop_with(&mut self, r: &mut Reactor<Held>, s: Stop) {
+        let now = r.now();
+        let st = r.context_mut();
         if self.stop.is_none() {
             self.stop = Some(s);
+            // The timeline ends with the bucket the stop fell in, even when no connect
+            // completed in it: that bucket is the partial one the readings leave out.
+            let bucket = bucket_of(now.saturating_duration_since(st.ramp_start));
+            if st.timeline.len() <= bucket {
+                st.timeline.resize(bucket.saturating_add(1), 0);
+            }
         }
-        r.context_mut().ramping = false;
+        st.ramping = false;
     }
 
     /// Open the connections due by now (rate x elapsed), one tick at a time.
@@ -282,7 +361,7 @@ impl ProbeHost {
             self.stop_with(r, Stop::TimeLimit);
             return;
         }
-        let due = (elapsed.as_secs_f64() * self.spec.connect_rate) as u64 + 1;
+        let due = due_by(elapsed, self.spec.connect_rate);
         // Bounded work per tick: when connect() itself gets slow (the odd-port search),
         // a catch-up loop would starve the reactor, and connects that completed would
         // sit unnoticed past their timeout. Falling behind the rate is reported instead.
@@ -315,7 +394,6 @@ impl ProbeHost {
                 src,
                 started: now,
                 phase: Phase::Connecting,
-                verify_deadline: None,
             };
             self.attempted += 1;
             match r.connect(self.spec.target, &self.opts, held) {
@@ -325,6 +403,23 @@ impl ProbeHost {
                     self.count_error(errno);
                     match errno {
                         Some(libc::EADDRNOTAVAIL) => {
+                            // connect() reports the bind's EADDRNOTAVAIL (the address is
+                            // not this machine's) and its own (no port left) alike: bind
+                            // the address alone to tell them apart. With
+                            // IP_BIND_ADDRESS_NO_PORT that bind takes no port.
+                            if let Some(a) = self.opts.source {
+                                if check_bindable(a)
+                                    .is_err_and(|e| e.raw_os_error() == Some(libc::EADDRNOTAVAIL))
+                                {
+                                    self.stop_with(
+                                        r,
+                                        Stop::SourceNotLocal {
+                                            source: a.to_string(),
+                                        },
+                                    );
+                                    return;
+                                }
+                            }
                             if let Some(s) = r.context_mut().per_source.get_mut(src) {
                                 s.exhausted = true;
                             }
@@ -398,7 +493,17 @@ impl Host<Held> for ProbeHost {
                 };
                 self.stop_with(r, stop);
             }
-            _ => {
+            Phase::Verifying => {
+                // Closed or reset with its verify byte unanswered: dead, whoever closed.
+                let st = r.context_mut();
+                st.open = st.open.saturating_sub(1);
+                st.dead += 1;
+            }
+            Phase::Alive | Phase::Late => {
+                let st = r.context_mut();
+                st.open = st.open.saturating_sub(1);
+            }
+            Phase::Open => {
                 let st = r.context_mut();
                 st.open = st.open.saturating_sub(1);
                 if matches!(
@@ -434,6 +539,22 @@ impl Host<Held> for ProbeHost {
     }
 }
 
+/// `t + d`, or a day after `t` when that overflows (a `--hold` of centuries).
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(t)
+}
+
+/// What `--verify` found.
+struct VerifyCounts {
+    alive: u64,
+    too_slow: u64,
+    late: u64,
+    dead: u64,
+    window: Duration,
+}
+
 /// A probe in progress: ramp, then (optionally) wait, then hold and verify.
 pub struct Probe {
     r: Reactor<Held>,
@@ -461,7 +582,9 @@ impl Probe {
             closed_by_server_ramp: 0,
             closed_by_server_hold: 0,
             alive: 0,
+            late: 0,
             dead: 0,
+            verify_deadline: None,
             connect: new_histogram(),
             timeline: Vec::new(),
             ramp_start: now,
@@ -509,8 +632,13 @@ impl Probe {
                 .turn(&mut self.host, Some(Duration::from_millis(50)))?;
         }
         // Settle: connects in flight either complete or time out.
-        let settle_until =
-            Instant::now() + self.host.spec.connect_timeout + Duration::from_millis(200);
+        let settle_until = later(
+            Instant::now(),
+            self.host
+                .spec
+                .connect_timeout
+                .saturating_add(Duration::from_millis(200)),
+        );
         while self.host.in_flight > 0 && Instant::now() < settle_until {
             self.r
                 .turn(&mut self.host, Some(Duration::from_millis(50)))?;
@@ -524,10 +652,53 @@ impl Probe {
         self.r.context().open
     }
 
+    /// Send the verify byte on every open connection, then read the echoes until each
+    /// is answered or dead, or the deadline and the grace after it have passed.
+    fn verify(&mut self) -> std::io::Result<VerifyCounts> {
+        let started = Instant::now();
+        let ids: Vec<ConnId> = self.r.protocols_mut().0.map(|(id, _)| id).collect();
+        let mut sent = 0u64;
+        for id in ids {
+            match self.r.protocol_mut(id) {
+                Some(h) if h.phase == Phase::Open => h.phase = Phase::Verifying,
+                _ => continue,
+            }
+            // The byte goes out through the reactor so its buffers and limits apply; a
+            // write error closes the connection, which then counts as dead.
+            if self.r.send(id, &[VERIFY_BYTE]) {
+                sent += 1;
+            } else if let Some(h) = self.r.protocol_mut(id) {
+                h.phase = Phase::Open;
+            }
+        }
+        // No echo has been read yet (the reactor has not turned): the deadline can
+        // start from the last byte sent, and be as long as this many answers need.
+        let window = verify_window(sent, started.elapsed(), self.host.spec.verify_timeout);
+        let deadline = later(Instant::now(), window);
+        self.r.context_mut().verify_deadline = Some(deadline);
+        let give_up = later(deadline, VERIFY_GRACE);
+        loop {
+            let st = self.r.context();
+            if st.alive + st.late + st.dead >= sent || Instant::now() >= give_up {
+                break;
+            }
+            self.r
+                .turn(&mut self.host, Some(Duration::from_millis(50)))?;
+        }
+        let st = self.r.context();
+        Ok(VerifyCounts {
+            alive: st.alive,
+            too_slow: sent.saturating_sub(st.alive).saturating_sub(st.dead),
+            late: st.late,
+            dead: st.dead,
+            window,
+        })
+    }
+
     /// Hold for `hold`, counting connections the server closes, then verify if asked.
     pub fn hold_and_verify(mut self) -> std::io::Result<ProbeResult> {
         let ramp = Instant::now().saturating_duration_since(self.host.ramp_start);
-        let until = Instant::now() + self.host.spec.hold;
+        let until = later(Instant::now(), self.host.spec.hold);
         loop {
             let now = Instant::now();
             if now >= until {
@@ -539,35 +710,11 @@ impl Probe {
             )?;
         }
         let held_end = self.r.context().open;
-        let (mut alive, mut dead) = (None, None);
-        if self.host.spec.verify {
-            let deadline = Instant::now() + self.host.spec.verify_timeout;
-            let ids: Vec<ConnId> = self.r.protocols_mut().0.map(|(id, _)| id).collect();
-            for id in ids {
-                if let Some(h) = self.r.protocol_mut(id) {
-                    if h.phase == Phase::Open {
-                        h.phase = Phase::Verifying;
-                        h.verify_deadline = Some(deadline);
-                    }
-                }
-                // The byte goes out through the reactor so its buffers and limits apply.
-                self.r.send(id, &[VERIFY_BYTE]);
-            }
-            loop {
-                let (a, d) = {
-                    let st = self.r.context();
-                    (st.alive, st.dead)
-                };
-                if a + d >= held_end || Instant::now() > deadline + Duration::from_millis(200) {
-                    break;
-                }
-                self.r
-                    .turn(&mut self.host, Some(Duration::from_millis(50)))?;
-            }
-            let st = self.r.context();
-            alive = Some(st.alive);
-            dead = Some(held_end.saturating_sub(st.alive));
-        }
+        let verify = if self.host.spec.verify {
+            Some(self.verify()?)
+        } else {
+            None
+        };
         let st = self.r.context();
         Ok(ProbeResult {
             established: st.established,
@@ -576,8 +723,11 @@ impl Probe {
             closed_by_server_hold: st.closed_by_server_hold,
             held_end,
             peak_held: st.peak,
-            verified_alive: alive,
-            verified_dead: dead,
+            verified_alive: verify.as_ref().map(|v| v.alive),
+            verified_too_slow: verify.as_ref().map(|v| v.too_slow),
+            verified_late: verify.as_ref().map(|v| v.late),
+            verified_dead: verify.as_ref().map(|v| v.dead),
+            verify_window_s: verify.as_ref().map(|v| v.window.as_secs_f64()),
             stop: self.host.stop.clone().unwrap_or(Stop::TimeLimit),
             ramp,
             connect: st.connect.clone(),
@@ -606,5 +756,187 @@ mod tests {
         .contains("fs.file-max"));
         assert!(Stop::Ports.describe().contains("EADDRNOTAVAIL"));
         assert!(Stop::ConnectTimeout.describe().contains("backlog"));
+    }
+
+    #[test]
+    fn test_due_saturates_at_absurd_rates() {
+        assert_eq!(due_by(Duration::ZERO, 5000.0), 1);
+        assert_eq!(due_by(Duration::from_millis(100), 5000.0), 501);
+        assert_eq!(due_by(Duration::from_secs(1), 1e20), u64::MAX);
+        assert_eq!(due_by(Duration::from_secs(3600), f64::MAX), u64::MAX);
+    }
+
+    /// A probe toward `target` that opens `n` connections at 1000/s and verifies them,
+    /// waiting `verify_timeout` (before it grows with the count).
+    fn verify_spec(target: SocketAddr, n: u64, verify_timeout: Duration) -> ProbeSpec {
+        ProbeSpec {
+            target,
+            connect_rate: 1000.0,
+            connect_timeout: Duration::from_secs(2),
+            max: Some(n),
+            hold: Duration::ZERO,
+            verify: true,
+            verify_timeout,
+            sources: vec![],
+            max_time: Duration::from_secs(10),
+            server_closes_to_stop: 10,
+        }
+    }
+
+    /// The counts of a result, for assertion messages (its histogram is too long).
+    fn counts(r: &ProbeResult) -> String {
+        format!(
+            "held_end {} alive {:?} dead {:?} stop {:?}",
+            r.held_end, r.verified_alive, r.verified_dead, r.stop
+        )
+    }
+
+    fn run_probe(spec: ProbeSpec) -> ProbeResult {
+        let mut p = Probe::new(spec).expect("reactor");
+        p.ramp().expect("ramp");
+        p.hold_and_verify().expect("hold")
+    }
+
+    /// A listener on loopback whose accepted connections take turns: the first echoes
+    /// the verify byte at once, the second closes on reading it, the third never
+    /// answers, the fourth answers `late`. Every wait is bounded; the threads end when
+    /// the probe closes its side.
+    fn four_kinds_server(n: usize, late: Duration) -> SocketAddr {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        l.set_nonblocking(true).expect("nonblocking");
+        std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(10);
+            let mut i = 0;
+            while i < n && Instant::now() < until {
+                let Ok((mut c, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let kind = i % 4;
+                i += 1;
+                std::thread::spawn(move || {
+                    let _ = c.set_nonblocking(false);
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut b = [0u8; 1];
+                    if c.read(&mut b).ok() != Some(1) {
+                        return;
+                    }
+                    match kind {
+                        0 => drop(c.write_all(&b)),
+                        1 => return,
+                        2 => {}
+                        _ => {
+                            std::thread::sleep(late);
+                            let _ = c.write_all(&b);
+                        }
+                    }
+                    // Keep it open until the probe lets go (or the timeout).
+                    let _ = c.read(&mut b);
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn test_verify_tells_dead_from_too_slow() {
+        let target = four_kinds_server(8, Duration::from_millis(500));
+        let r = run_probe(verify_spec(target, 8, Duration::from_millis(300)));
+        assert_eq!(r.held_end, 8, "{}", counts(&r));
+        assert_eq!(r.verified_alive, Some(2), "{}", counts(&r));
+        assert_eq!(
+            r.verified_dead,
+            Some(2),
+            "only the closed ones are dead: {}",
+            counts(&r)
+        );
+        assert_eq!(
+            r.verified_too_slow,
+            Some(4),
+            "silent and late: {}",
+            counts(&r)
+        );
+        assert_eq!(r.verified_late, Some(2), "{}", counts(&r));
+        let w = r.verify_window_s.unwrap_or(0.0);
+        assert!((0.3..0.45).contains(&w), "window {w} s for 8 connections");
+    }
+
+    #[test]
+    fn test_verify_window_grows_with_the_count_and_the_send_time() {
+        let base = Duration::from_secs(3);
+        assert_eq!(verify_window(0, Duration::ZERO, base), base);
+        assert_eq!(
+            verify_window(20_000, Duration::from_millis(40), base),
+            Duration::from_secs(13),
+            "20,000 echoes at 2,000/s"
+        );
+        assert_eq!(
+            verify_window(100, Duration::from_secs(2), base),
+            Duration::from_secs(7),
+            "twice a slow send"
+        );
+        assert_eq!(
+            verify_window(u64::MAX, Duration::MAX, Duration::MAX),
+            MAX_VERIFY_WINDOW
+        );
+    }
+
+    #[test]
+    fn test_source_not_on_this_machine_is_named_not_ports() {
+        let bogus: IpAddr = "192.0.2.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        if check_bindable(bogus).is_ok() {
+            eprintln!("skipping: 192.0.2.1 can be bound here (ip_nonlocal_bind, or assigned)");
+            return;
+        }
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let target = l.local_addr().expect("addr");
+        let mut spec = verify_spec(target, 6, Duration::from_millis(100));
+        spec.verify = false;
+        spec.sources = vec![IpAddr::from([127, 0, 0, 1]), bogus];
+        let r = run_probe(spec);
+        assert_eq!(
+            r.stop,
+            Stop::SourceNotLocal {
+                source: "192.0.2.1".into()
+            },
+            "{}",
+            counts(&r)
+        );
+        assert!(
+            !r.sources.iter().any(|s| s.exhausted),
+            "no source ran out of ports"
+        );
+        assert!(r.stop.describe().contains("not an address of this machine"));
+    }
+
+    #[test]
+    fn test_verify_deadline_grows_with_the_count() {
+        use readyloop::server::{ProtoKind, Server, ServerConfig};
+        let server = Server::bind(ServerConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+            proto: ProtoKind::Echo,
+            reactor: Config {
+                limits: ConnLimits {
+                    idle_timeout: None,
+                    header_timeout: None,
+                    ..ConnLimits::default()
+                },
+                ..Config::default()
+            },
+            ..ServerConfig::default()
+        })
+        .expect("echo server");
+        let target = server.local_addrs()[0];
+        let handle = server.handle();
+        let t = std::thread::spawn(move || server.run());
+        // A base deadline shorter than sending 300 bytes takes: the answers still count.
+        let r = run_probe(verify_spec(target, 300, Duration::from_millis(1)));
+        handle.stop();
+        let _ = t.join();
+        assert_eq!(r.held_end, 300, "{}", counts(&r));
+        assert_eq!(r.verified_alive, Some(300), "{}", counts(&r));
+        assert_eq!(r.verified_dead, Some(0), "{}", counts(&r));
     }
 }

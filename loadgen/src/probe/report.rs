@@ -4,6 +4,12 @@
 //!
 //! The JSON field names and nesting are a contract (scripts and the tests read them);
 //! the text is for people and adds the reasons behind a knee in the connect rate.
+//!
+//! A per-connection memory figure is a difference of two readings of the whole machine
+//! divided by the connections held: it is printed only when it measures something.
+//! With fewer than [`MIN_HELD_TO_MEASURE`] connections, or a difference the rest of the
+//! machine's noise outweighs (it went down), the report says so ([`NotMeasured`])
+//! instead of printing a negative or zero figure.
 
 use super::observe::{Observed, Snapshot};
 use super::options::ProbeOptions;
@@ -41,8 +47,11 @@ pub struct ProbeReport {
     pub attempted: u64,
     /// Connections open when the hold ended.
     pub held_end: u64,
-    /// Why the ramp stopped.
+    /// Why the ramp stopped (with `--procs`, the first process's stop that names a
+    /// limit, see [`super::merge`]).
     pub stop: Stop,
+    /// Each process's own stop, in the order they were started (one without `--procs`).
+    pub process_stops: Vec<Stop>,
     /// [`Stop::describe`].
     pub stop_description: String,
     /// [`how_to_raise`] for this stop on this machine.
@@ -53,7 +62,8 @@ pub struct ProbeReport {
     pub elapsed_s: f64,
     /// Connect times, us.
     pub connect_us: ConnectTimes,
-    /// Connect rate per half second of the ramp: (seconds from start, connections/s).
+    /// Connect rate per half second of the ramp: (seconds from start, connections/s);
+    /// the last 100 ms, cut short by the stop, is left out ([`rate_timeline`]).
     pub rate_per_s: Vec<(f64, f64)>,
     /// A knee in the connect rate, if there was one ([`knee`]).
     pub knee: Option<Knee>,
@@ -120,13 +130,39 @@ pub struct ClosedByServer {
     pub hold: u64,
 }
 
-/// The `--verify` counts; both `None` without `--verify`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// The `--verify` counts; all `None` without `--verify`. `alive + too_slow + dead` is
+/// every connection a verify byte went out on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Verify {
-    /// Held connections that echoed.
+    /// Held connections that echoed before the deadline.
     pub alive: Option<u64>,
-    /// Held connections that did not.
+    /// Held connections that had not echoed by the deadline: queued and never
+    /// accepted, or a slow server (with those answered late).
+    pub too_slow: Option<u64>,
+    /// Of the too slow, those whose echo came after the deadline.
+    pub answered_late: Option<u64>,
+    /// Held connections closed or reset before they answered.
     pub dead: Option<u64>,
+    /// The deadline, seconds after the last verify byte went out (it grows with the
+    /// number of connections).
+    pub window_s: Option<f64>,
+}
+
+/// Fewer connections held than this, and a per-connection memory figure is not
+/// reported: the slab, RSS and socket pages of the whole machine move by more than
+/// that many connections cost (the report once said "0 bytes of slab" for 50).
+pub const MIN_HELD_TO_MEASURE: u64 = 1000;
+
+/// Why a per-connection memory figure is not reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotMeasured {
+    /// Fewer than [`MIN_HELD_TO_MEASURE`] connections held.
+    TooFewConnections,
+    /// The reading went down while the connections were held (or, for the slab, which
+    /// every socket adds to, did not move): whatever they cost is below the noise of
+    /// the rest of the machine.
+    TooSmall,
 }
 
 /// The server's `/stats` before the ramp and during the hold.
@@ -144,8 +180,11 @@ pub struct ServerView {
     pub rss_before: u64,
     /// Its RSS during the hold, bytes (0: it could not read it).
     pub rss_during: u64,
-    /// RSS growth per connection it accepted, bytes.
+    /// RSS growth per connection it accepted, bytes; `None` when unknown or not
+    /// measured.
     pub user_bytes_per_connection: Option<f64>,
+    /// Why `user_bytes_per_connection` was not measured, when its readings exist.
+    pub user_bytes_not_measured: Option<NotMeasured>,
     /// Held at once but not accepted: waiting in its accept queue.
     pub queued_not_accepted: u64,
 }
@@ -159,10 +198,43 @@ pub struct KernelView {
     pub tcp_mem_pages_during: Option<u64>,
     /// TCP sockets in use during the hold.
     pub tcp_inuse_during: Option<u64>,
-    /// TCP buffer memory growth per connection held at once, bytes.
+    /// TCP buffer memory growth per connection held at once, bytes; `None` when
+    /// unknown or not measured.
     pub tcp_mem_bytes_per_connection: Option<f64>,
-    /// Slab growth per connection held at once, bytes (both ends on loopback).
+    /// Why `tcp_mem_bytes_per_connection` was not measured, when its readings exist.
+    pub tcp_mem_not_measured: Option<NotMeasured>,
+    /// Slab growth per connection held at once, bytes (both ends on loopback); `None`
+    /// when unknown or not measured.
     pub slab_bytes_per_connection: Option<f64>,
+    /// Why `slab_bytes_per_connection` was not measured, when its readings exist.
+    pub slab_not_measured: Option<NotMeasured>,
+}
+
+/// Bytes per connection from a reading `before` and `during` the hold of `held`
+/// connections, or why that is no measurement. `zero_is_noise`: a reading every
+/// connection must add to (the slab), for which no growth is noise too.
+fn per_connection(
+    before: u64,
+    during: u64,
+    held: u64,
+    zero_is_noise: bool,
+) -> Result<f64, NotMeasured> {
+    if held < MIN_HELD_TO_MEASURE {
+        return Err(NotMeasured::TooFewConnections);
+    }
+    if during < before || (zero_is_noise && during == before) {
+        return Err(NotMeasured::TooSmall);
+    }
+    Ok((during - before) as f64 / held as f64)
+}
+
+/// [`per_connection`] as the report's pair of fields: `(None, None)` without readings.
+fn split(m: Option<Result<f64, NotMeasured>>) -> (Option<f64>, Option<NotMeasured>) {
+    match m {
+        Some(Ok(b)) => (Some(b), None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
+    }
 }
 
 /// What a report is built from.
@@ -209,6 +281,7 @@ impl ProbeReport {
             attempted: r.attempted,
             held_end: r.held_end,
             stop: r.stop.clone(),
+            process_stops: i.observed.stops.clone(),
             stop_description: r.stop.describe(),
             how_to_raise: how_to_raise(&r.stop, i.limits, o.procs),
             ramp_s: r.ramp.as_secs_f64(),
@@ -231,7 +304,10 @@ impl ProbeReport {
             },
             verify: Verify {
                 alive: r.verified_alive,
+                too_slow: r.verified_too_slow,
+                answered_late: r.verified_late,
                 dead: r.verified_dead,
+                window_s: r.verify_window_s,
             },
             errors: r.errors.clone(),
             server: server_view(i.before, &i.observed.during, held_at_once),
@@ -259,6 +335,11 @@ impl ProbeReport {
             self.held_at_once, self.established, self.ramp_s, self.attempted
         );
         s += &format!("stopped by: {}\n", self.stop_description);
+        if self.process_stops.len() > 1 {
+            for (i, st) in self.process_stops.iter().enumerate() {
+                s += &format!("  process {}: {}\n", i + 1, st.describe());
+            }
+        }
         s += &format!("  to raise: {}\n", self.how_to_raise);
         if let Some(p) = &self.prediction {
             s += &format!(
@@ -306,24 +387,52 @@ impl ProbeReport {
             self.closed_by_server.hold,
             self.hold.as_secs_f64()
         );
-        if let (Some(a), Some(d)) = (self.verify.alive, self.verify.dead) {
+        let v = &self.verify;
+        if let (Some(a), Some(d)) = (v.alive, v.dead) {
+            let slow = v.too_slow.unwrap_or(0);
+            let why = if slow > 0 {
+                format!(
+                    " (queued and never accepted, or a slow server; {} answered after the deadline)",
+                    v.answered_late.unwrap_or(0)
+                )
+            } else {
+                String::new()
+            };
             s += &format!(
-                "verify:     {a} answered, {d} did not (queued and never accepted, or dead)\n"
+                "verify:     {a} answered within {:.1} s, {slow} too slow to answer{why}, {d} dead (closed or reset)\n",
+                v.window_s.unwrap_or(0.0),
             );
         }
         if let Some(srv) = &self.server {
+            let accepted = srv.active_during.saturating_sub(srv.active_before);
+            let user = match (srv.user_bytes_per_connection, srv.user_bytes_not_measured) {
+                (Some(b), _) => format!("user-space {b:.0} bytes per held connection"),
+                (None, Some(why)) => format!(
+                    "user-space memory per held connection {}",
+                    fmt_not_measured(why, accepted)
+                ),
+                (None, None) => "user-space unknown bytes per held connection".to_string(),
+            };
             s += &format!(
-                "server:     {} active while holding (accepted), {} queued and never accepted; user-space {} bytes per held connection\n",
-                srv.active_during,
-                srv.queued_not_accepted,
-                fmt_opt_bytes(srv.user_bytes_per_connection)
+                "server:     {} active while holding (accepted), {} queued and never accepted; {user}\n",
+                srv.active_during, srv.queued_not_accepted,
             );
         }
         if let Some(k) = &self.kernel {
             s += &format!(
-                "kernel:     per held connection: {} bytes of TCP buffer memory (sockstat mem), {} bytes of slab (both ends, /proc/meminfo)\n",
-                fmt_opt_bytes(k.tcp_mem_bytes_per_connection),
-                fmt_opt_bytes(k.slab_bytes_per_connection)
+                "kernel:     per held connection: {}, {}\n",
+                fmt_mem(
+                    k.tcp_mem_bytes_per_connection,
+                    k.tcp_mem_not_measured,
+                    "TCP buffer memory (sockstat mem)",
+                    self.held_at_once
+                ),
+                fmt_mem(
+                    k.slab_bytes_per_connection,
+                    k.slab_not_measured,
+                    "slab (both ends, /proc/meminfo)",
+                    self.held_at_once
+                ),
             );
         }
         if self.sources.len() > 1 || self.sources.iter().any(|x| x.exhausted) {
@@ -359,6 +468,9 @@ fn server_view(before: &Snapshot, during: &Snapshot, held_at_once: u64) -> Optio
     let active = |v: &Value| v["active"].as_u64().unwrap_or(0);
     let rss = |v: &Value| v["rss_bytes"].as_u64().unwrap_or(0);
     let dn = active(d).saturating_sub(active(b));
+    // A server at its fd limit may fail to read its own RSS (0): unknown then.
+    let (user_bytes_per_connection, user_bytes_not_measured) =
+        split((rss(b) > 0 && rss(d) > 0).then(|| per_connection(rss(b), rss(d), dn, false)));
     Some(ServerView {
         active_before: active(b),
         active_during: active(d),
@@ -366,9 +478,8 @@ fn server_view(before: &Snapshot, during: &Snapshot, held_at_once: u64) -> Optio
         fds_open_during: d["fds_open"].as_u64(),
         rss_before: rss(b),
         rss_during: rss(d),
-        // A server at its fd limit may fail to read its own RSS (0): unknown then.
-        user_bytes_per_connection: (dn > 0 && rss(b) > 0 && rss(d) > 0)
-            .then(|| (rss(d) as f64 - rss(b) as f64) / dn as f64),
+        user_bytes_per_connection,
+        user_bytes_not_measured,
         queued_not_accepted: held_at_once.saturating_sub(dn),
     })
 }
@@ -381,19 +492,32 @@ fn kernel_view(
     limits: &Report,
 ) -> Option<KernelView> {
     let (b, d) = (before.sockstat?, during.sockstat?);
-    let pages = d.tcp_mem_pages.unwrap_or(0) as i64 - b.tcp_mem_pages.unwrap_or(0) as i64;
+    let page = limits.page_size;
+    // Sockstat counts whole pages: an exact count, so no growth is a real 0 (idle
+    // sockets hold no buffer pages), unlike the slab's.
+    let (tcp_mem_bytes_per_connection, tcp_mem_not_measured) =
+        split(b.tcp_mem_pages.zip(d.tcp_mem_pages).map(|(pb, pd)| {
+            per_connection(
+                pb.saturating_mul(page),
+                pd.saturating_mul(page),
+                held_at_once,
+                false,
+            )
+        }));
+    let (slab_bytes_per_connection, slab_not_measured) = split(
+        before
+            .slab
+            .zip(during.slab)
+            .map(|(sb, sd)| per_connection(sb, sd, held_at_once, true)),
+    );
     Some(KernelView {
         tcp_mem_pages_before: b.tcp_mem_pages,
         tcp_mem_pages_during: d.tcp_mem_pages,
         tcp_inuse_during: d.tcp_inuse,
-        tcp_mem_bytes_per_connection: (held_at_once > 0)
-            .then(|| pages as f64 * limits.page_size as f64 / held_at_once as f64),
-        slab_bytes_per_connection: match (before.slab, during.slab) {
-            (Some(b), Some(d)) if held_at_once > 0 => {
-                Some((d as f64 - b as f64) / held_at_once as f64)
-            }
-            _ => None,
-        },
+        tcp_mem_bytes_per_connection,
+        tcp_mem_not_measured,
+        slab_bytes_per_connection,
+        slab_not_measured,
     })
 }
 
@@ -402,9 +526,23 @@ fn fmt_opt_us(v: Option<u64>) -> String {
     v.map_or("-".to_string(), |u| crate::report::fmt_us(u as f64))
 }
 
-/// Bytes per connection, whole, or `unknown`.
-fn fmt_opt_bytes(v: Option<f64>) -> String {
-    v.map_or("unknown".into(), |b| format!("{b:.0}"))
+/// Why a figure over `n` connections is not given, in words.
+fn fmt_not_measured(why: NotMeasured, n: u64) -> String {
+    match why {
+        NotMeasured::TooSmall => "too small to measure".to_string(),
+        NotMeasured::TooFewConnections => format!(
+            "too few connections to measure ({n} held, at least {MIN_HELD_TO_MEASURE} needed)"
+        ),
+    }
+}
+
+/// "N bytes of WHAT", or why WHAT was not measured, or "unknown bytes of WHAT".
+fn fmt_mem(bytes: Option<f64>, why: Option<NotMeasured>, what: &str, n: u64) -> String {
+    match (bytes, why) {
+        (Some(b), _) => format!("{b:.0} bytes of {what}"),
+        (None, Some(why)) => format!("{what} {}", fmt_not_measured(why, n)),
+        (None, None) => format!("unknown bytes of {what}"),
+    }
 }
 
 #[cfg(test)]
@@ -434,6 +572,9 @@ mod tests {
             stop: Stop::Descriptors {
                 errno: "EMFILE".into(),
             },
+            process_stops: vec![Stop::Descriptors {
+                errno: "EMFILE".into(),
+            }],
             stop_description: "EMFILE: this process's descriptor limit (RLIMIT_NOFILE)".into(),
             how_to_raise: "raise it".into(),
             ramp_s: 0.04,
@@ -458,6 +599,7 @@ mod tests {
                 rss_before: 7372800,
                 rss_during: 7393280,
                 user_bytes_per_connection: Some(102.4),
+                user_bytes_not_measured: None,
                 queued_not_accepted: 0,
             }),
             kernel: Some(KernelView {
@@ -465,7 +607,9 @@ mod tests {
                 tcp_mem_pages_during: Some(387),
                 tcp_inuse_during: Some(403),
                 tcp_mem_bytes_per_connection: Some(0.0),
+                tcp_mem_not_measured: None,
                 slab_bytes_per_connection: None,
+                slab_not_measured: None,
             }),
             hold: Duration::from_millis(100),
             sources_given: false,
@@ -492,13 +636,16 @@ mod tests {
         let expected = "attempted closed_by_server closed_by_server.hold closed_by_server.ramp \
              connect_rate connect_us connect_us.count connect_us.max connect_us.p50 connect_us.p90 \
              connect_us.p99 elapsed_s embedded errors established held_at_once held_end how_to_raise \
-             kernel kernel.slab_bytes_per_connection kernel.tcp_inuse_during \
-             kernel.tcp_mem_bytes_per_connection kernel.tcp_mem_pages_before kernel.tcp_mem_pages_during \
-             knee prediction prediction.connections prediction.held prediction.limited_by procs ramp_s \
+             kernel kernel.slab_bytes_per_connection kernel.slab_not_measured kernel.tcp_inuse_during \
+             kernel.tcp_mem_bytes_per_connection kernel.tcp_mem_not_measured kernel.tcp_mem_pages_before \
+             kernel.tcp_mem_pages_during \
+             knee prediction prediction.connections prediction.held prediction.limited_by process_stops \
+             procs ramp_s \
              rate_per_s server server.accepted_during server.active_before server.active_during \
              server.fds_open_during server.queued_not_accepted server.rss_before server.rss_during \
-             server.user_bytes_per_connection sources stop stop.errno stop.kind stop_description \
-             target verify verify.alive verify.dead";
+             server.user_bytes_not_measured server.user_bytes_per_connection sources stop stop.errno \
+             stop.kind stop_description \
+             target verify verify.alive verify.answered_late verify.dead verify.too_slow verify.window_s";
         assert_eq!(keys.join(" "), expected);
         // The text order too: `stop` prints its errno before its kind, as it always did.
         let errno = text.find("\"errno\"").unwrap();
@@ -517,6 +664,23 @@ mod tests {
         assert!(t.contains("connect:    p50 367us  p99 1.83ms  max 1.84ms  (200 connects)\n"));
         assert!(t.contains("closed by the server: 0 during the ramp, 1 during the 0.1 s hold\n"));
         assert!(!t.contains("verify:"), "no --verify, no verify line");
+        let mut v = sample();
+        v.verify = Verify {
+            alive: Some(190),
+            too_slow: Some(8),
+            answered_late: Some(3),
+            dead: Some(2),
+            window_s: Some(3.1),
+        };
+        assert!(v.text().contains(
+            "verify:     190 answered within 3.1 s, 8 too slow to answer (queued and never accepted, \
+             or a slow server; 3 answered after the deadline), 2 dead (closed or reset)\n"
+        ));
+        v.process_stops = vec![Stop::Max, v.stop.clone()];
+        assert!(v.text().contains(
+            "stopped by: EMFILE: this process's descriptor limit (RLIMIT_NOFILE)\n  \
+             process 1: reached --max\n  process 2: EMFILE: this process's descriptor limit (RLIMIT_NOFILE)\n"
+        ));
         assert!(t.contains("user-space 102 bytes per held connection\n"));
         assert!(t.contains("0 bytes of TCP buffer memory (sockstat mem), unknown bytes of slab"));
         assert!(!t.contains("sources:"), "one source, not exhausted");
@@ -539,5 +703,99 @@ mod tests {
             .contains("the connect() calls themselves got slower"));
         r.errors.push(("timeout".into(), 3));
         assert!(r.text().contains("connects were timing out"));
+    }
+
+    /// The `kernel:` or `server:` line of a text report.
+    fn line_of(r: &ProbeReport, prefix: &str) -> String {
+        let t = r.text();
+        t.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no '{prefix}' line in {t}"))
+            .to_string()
+    }
+
+    fn snapshot(tcp_mem_pages: u64, slab: u64, rss: u64, active: u64) -> Snapshot {
+        Snapshot {
+            server: Some(serde_json::json!({"active": active, "rss_bytes": rss})),
+            sockstat: Some(readyloop::limits::Sockstat {
+                tcp_mem_pages: Some(tcp_mem_pages),
+                ..Default::default()
+            }),
+            slab: Some(slab),
+        }
+    }
+
+    #[test]
+    fn test_memory_figures_are_never_negative_and_too_few_connections_say_so() {
+        let limits = Report::read();
+        // 5000 held; meanwhile other sockets gave back 10 pages, the slab shrank and so
+        // did the server's RSS: every difference is negative.
+        let (b, d) = (
+            snapshot(300, 500 << 20, 8 << 20, 0),
+            snapshot(290, 499 << 20, 7 << 20, 5000),
+        );
+        let mut r = sample();
+        r.held_at_once = 5000;
+        r.kernel = kernel_view(&b, &d, 5000, &limits);
+        r.server = server_view(&b, &d, 5000);
+        let negative = |l: &str| l.contains(" -") || l.contains("(-");
+        let k = line_of(&r, "kernel:");
+        assert!(!negative(&k), "{k}");
+        assert!(
+            k.contains("TCP buffer memory (sockstat mem) too small to measure"),
+            "{k}"
+        );
+        assert!(
+            k.contains("slab (both ends, /proc/meminfo) too small to measure"),
+            "{k}"
+        );
+        let s = line_of(&r, "server:");
+        assert!(!negative(&s), "{s}");
+        assert!(
+            s.contains("user-space memory per held connection too small to measure"),
+            "{s}"
+        );
+        let j: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(j["kernel"]["tcp_mem_bytes_per_connection"], Value::Null);
+        assert_eq!(j["kernel"]["slab_bytes_per_connection"], Value::Null);
+        assert_eq!(j["server"]["user_bytes_per_connection"], Value::Null);
+
+        // 50 held, nothing moved: 0 would be a guess, not a measurement.
+        let (b, d) = (
+            snapshot(300, 500 << 20, 8 << 20, 0),
+            snapshot(300, 500 << 20, 8 << 20, 50),
+        );
+        r.held_at_once = 50;
+        r.kernel = kernel_view(&b, &d, 50, &limits);
+        r.server = server_view(&b, &d, 50);
+        let k = line_of(&r, "kernel:");
+        assert!(!k.contains(" 0 bytes"), "{k}");
+        assert!(
+            k.contains("slab (both ends, /proc/meminfo) too few connections to measure (50 held"),
+            "{k}"
+        );
+        let s = line_of(&r, "server:");
+        assert!(s.contains("too few connections to measure (50 held"), "{s}");
+        let j: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(j["kernel"]["slab_bytes_per_connection"], Value::Null);
+
+        // Enough connections and a real growth: the figure.
+        let (b, d) = (
+            snapshot(300, 500 << 20, 8 << 20, 0),
+            snapshot(300, (500 << 20) + 5000 * 9400, (8 << 20) + 5000 * 88, 5000),
+        );
+        r.held_at_once = 5000;
+        r.kernel = kernel_view(&b, &d, 5000, &limits);
+        r.server = server_view(&b, &d, 5000);
+        let k = line_of(&r, "kernel:");
+        assert!(
+            k.contains("0 bytes of TCP buffer memory (sockstat mem), 9400 bytes of slab"),
+            "{k}"
+        );
+        assert!(
+            line_of(&r, "server:").contains("user-space 88 bytes per held connection"),
+            "{}",
+            line_of(&r, "server:")
+        );
     }
 }

@@ -1,15 +1,65 @@
-//! Source addresses: the `--source` list (a range, a CIDR block or a comma list of
-//! loopback addresses) and the per-source counts a probe keeps (connections
-//! established from each, and whether its ephemeral ports ran out).
+//! Source addresses: the `--source` list (a range, a CIDR block or a comma list), the
+//! check that each is an address of this machine ([`check_sources`], before the ramp:
+//! one that is not fails its bind with EADDRNOTAVAIL, which is not a port running
+//! out), and the per-source counts a probe keeps (connections established from each,
+//! and whether its ephemeral ports ran out).
 //!
 //! A probe spreads its connects over the sources round robin because ports run out per
 //! (source, destination): every extra source address is another port range.
 
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
 
-/// Parse `127.0.0.1-127.0.0.8`, `127.0.0.0/29` or a comma list into addresses. Only
-/// loopback addresses are accepted: the probe is for this machine.
+/// Bind a fresh TCP socket to `addr` (port 0) and close it: `Err` with the bind's
+/// error when `addr` cannot be a source address here. EADDRNOTAVAIL means it is on
+/// none of this machine's interfaces. IPv4 binds with `IP_BIND_ADDRESS_NO_PORT`, as the
+/// probe's own connects do, so no ephemeral port is taken even for a moment, and an
+/// EADDRNOTAVAIL can only be the address's.
+pub fn check_bindable(addr: IpAddr) -> std::io::Result<()> {
+    use nix::sys::socket::{
+        bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+        SockaddrIn6,
+    };
+    let family = match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    match addr {
+        IpAddr::V4(a) => {
+            setsockopt(&fd, sockopt::IpBindAddressNoPort, &true)?;
+            bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(a, 0)))?;
+        }
+        IpAddr::V6(a) => bind(
+            fd.as_raw_fd(),
+            &SockaddrIn6::from(SocketAddrV6::new(a, 0, 0, 0)),
+        )?,
+    }
+    Ok(())
+}
+
+/// [`check_bindable`] for every address of a `--source` list: the first that cannot be
+/// bound, in words that name it (EADDRNOTAVAIL: not an address of this machine).
+pub fn check_sources(sources: &[IpAddr]) -> Result<(), String> {
+    for &a in sources {
+        match check_bindable(a) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                return Err(format!(
+                    "--source {a}: not an address of this machine (bind: EADDRNOTAVAIL); \
+                     `ip -brief address` lists them, and all of 127.0.0.0/8 is loopback"
+                ))
+            }
+            Err(e) => return Err(format!("--source {a}: cannot bind it: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Parse `127.0.0.1-127.0.0.8`, `127.0.0.0/29` or a comma list into addresses (ranges
+/// and blocks are IPv4, a single address may be IPv6). Whether each is an address of
+/// this machine is [`check_bindable`]'s question, asked before the ramp.
 pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {

@@ -1,12 +1,17 @@
 //! Readings of the ramp's timeline (connections established per 100 ms, as
 //! [`super::ProbeResult::timeline`] holds it): the connect rate over time, and a knee
 //! in it. Both the JSON and the text report show them.
+//!
+//! The timeline's last bucket is the one the ramp stopped in: cut short, it would show
+//! a drop in the rate that did not happen, so neither reading uses it.
 
-/// Connect rate over the ramp, per `step` buckets of 100 ms: (seconds from start, connections/s).
+/// Connect rate over the ramp, per `step` buckets of 100 ms: (seconds from start,
+/// connections/s). The last bucket, cut short by the stop, is left out: a ramp shorter
+/// than 100 ms has no rate to show.
 pub fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
     let step = step.max(1);
-    timeline
-        .chunks(step)
+    let full = &timeline[..timeline.len().saturating_sub(1)];
+    full.chunks(step)
         .enumerate()
         .map(|(i, c)| {
             (
@@ -54,8 +59,25 @@ mod tests {
 
     #[test]
     fn test_rate_timeline_per_second() {
-        let t = vec![10u64; 25];
+        // 2.5 s of full buckets, and the one the stop cut short.
+        let mut t = vec![10u64; 25];
+        t.push(1);
         let r = rate_timeline(&t, 10);
         assert_eq!(r, vec![(0.0, 100.0), (1.0, 100.0), (2.0, 100.0)]);
+    }
+
+    #[test]
+    fn test_rate_timeline_leaves_out_the_bucket_the_stop_cut_short() {
+        // 600 ms at 1000/s, then the stop 1 ms into the seventh bucket.
+        let mut t = vec![100u64; 6];
+        t.push(1);
+        assert_eq!(
+            rate_timeline(&t, 5),
+            vec![(0.0, 1000.0), (0.5, 1000.0)],
+            "no fake drop at the end"
+        );
+        // A ramp shorter than one bucket has no full bucket to give a rate.
+        assert_eq!(rate_timeline(&[37], 5), vec![]);
+        assert_eq!(rate_timeline(&[], 5), vec![]);
     }
 }
