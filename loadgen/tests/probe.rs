@@ -65,62 +65,18 @@ fn probe_json(mut cmd: Command) -> Value {
         .unwrap_or_else(|e| panic!("probe JSON: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// A network namespace of our own, deleted on drop.
-struct Netns(String);
+#[path = "common/netns.rs"]
+mod netns;
 
-impl Netns {
-    fn new(tag: &str) -> Option<Netns> {
-        let name = format!("rl-{tag}-{}", std::process::id());
-        let ok = |c: &mut Command| {
-            c.stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !ok(Command::new("ip").args(["netns", "add", &name])) {
-            return None;
-        }
-        let ns = Netns(name);
-        // Loopback up, and 100 ephemeral ports inside this namespace only.
-        if !ok(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]))
-            || !ok(Command::new("ip").args([
-                "netns",
-                "exec",
-                &ns.0,
-                "sh",
-                "-c",
-                "echo '40000 40099' > /proc/sys/net/ipv4/ip_local_port_range",
-            ]))
-        {
-            return None;
-        }
-        Some(ns)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_loadgen")])
-            .args(args);
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn netns_or_skip(tag: &str) -> Option<Netns> {
-    let ns = Netns::new(tag);
-    if ns.is_none() {
-        assert!(
-            std::env::var("READYLOOP_REQUIRE_NETNS").as_deref() != Ok("1"),
-            "READYLOOP_REQUIRE_NETNS=1 but a network namespace could not be made (needs root and iproute2)"
-        );
-        eprintln!("skipping: cannot create a network namespace here (needs root and iproute2)");
-    }
-    ns
+/// A namespace of the test's own with 100 ephemeral ports (40000-40099), or `None`
+/// where none can be made (see `netns::netns_or_skip`).
+fn netns_or_skip(tag: &str) -> Option<netns::Netns> {
+    let ns = netns::netns_or_skip(tag)?;
+    assert!(
+        ns.sysctl("net/ipv4/ip_local_port_range", "40000 40099"),
+        "setting the namespace's port range"
+    );
+    Some(ns)
 }
 
 #[test]
@@ -129,14 +85,14 @@ fn test_netns_ports_one_source_stops_at_range_with_eaddrnotavail() {
         return;
     };
     // Server and admin ports outside the 100-port range, so none of the 100 is taken.
-    let (_srv, _) = serve(ns.cmd(&[
+    let (_srv, _) = serve(ns.loadgen(&[
         "__serve",
         "--listen",
         "127.0.0.1:7000",
         "--admin",
         "127.0.0.1:7001",
     ]));
-    let mut c = ns.cmd(&[
+    let mut c = ns.loadgen(&[
         "probe",
         "127.0.0.1:7000",
         "--hold",
@@ -161,14 +117,14 @@ fn test_netns_ports_four_sources_hold_four_times_as_many() {
     let Some(ns) = netns_or_skip("ports4") else {
         return;
     };
-    let (_srv, _) = serve(ns.cmd(&[
+    let (_srv, _) = serve(ns.loadgen(&[
         "__serve",
         "--listen",
         "127.0.0.1:7000",
         "--admin",
         "127.0.0.1:7001",
     ]));
-    let j = probe_json(ns.cmd(&[
+    let j = probe_json(ns.loadgen(&[
         "probe",
         "127.0.0.1:7000",
         "--source",
@@ -326,7 +282,7 @@ fn test_netns_source_not_on_this_machine_is_named_not_ports() {
     let Some(ns) = netns_or_skip("nosrc") else {
         return;
     };
-    let (_srv, _) = serve(ns.cmd(&[
+    let (_srv, _) = serve(ns.loadgen(&[
         "__serve",
         "--listen",
         "127.0.0.1:7000",
@@ -336,7 +292,7 @@ fn test_netns_source_not_on_this_machine_is_named_not_ports() {
     // 192.0.2.1 (TEST-NET-1) is on no interface of a namespace that has only `lo`.
     for sources in ["192.0.2.1", "127.0.0.1,192.0.2.1"] {
         let out = ns
-            .cmd(&[
+            .loadgen(&[
                 "probe",
                 "127.0.0.1:7000",
                 "--source",
