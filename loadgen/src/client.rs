@@ -210,13 +210,19 @@ impl Client {
         self.fail(rec, ErrorClass::Framing, e.kind())
     }
 
-    /// The reactor closed this connection (`reason`) with the client in its current
-    /// phase: account for an outstanding request. Returns whether it was in flight.
+    /// The reactor closed this connection with the client in its current phase:
+    /// account for the requests outstanding. A close with an error class (reset,
+    /// timeout, the server closing) failed them; a close without one (the reactor
+    /// shutting down, the host closing it) did not: they count as in flight at the
+    /// end, so the books balance either way. Returns whether one was in flight.
     pub fn on_closed(&mut self, rec: &mut Recorder, class: Option<(ErrorClass, String)>) -> bool {
         let in_flight = self.phase == Phase::Awaiting;
-        if let Some((class, detail)) = class {
-            rec.error(class, &detail);
-            rec.failed += self.in_flight.outstanding();
+        match class {
+            Some((class, detail)) => {
+                rec.error(class, &detail);
+                rec.failed += self.in_flight.outstanding();
+            }
+            None => rec.in_flight_end += self.in_flight.outstanding(),
         }
         self.phase = Phase::Finished;
         self.in_flight.clear();
@@ -595,6 +601,24 @@ mod tests {
         );
         assert_eq!(step.verdict, Verdict::Close);
         assert_eq!(sh.rec.completed, 1);
+    }
+
+    #[test]
+    fn test_close_counts_outstanding_requests_by_its_reason() {
+        let t0 = Instant::now();
+        // A reset with a request out: failed, with its error.
+        let (mut c, mut sh) = client(t0, None, None);
+        c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        assert!(c.on_closed(&mut sh.rec, Some((ErrorClass::Reset, "ECONNRESET".into()))));
+        assert_eq!((sh.rec.failed, sh.rec.in_flight_end), (1, 0));
+        assert!(sh.rec.books_balance());
+        // Closed without an error (shutdown): not a failure, still in the books.
+        let (mut c, mut sh) = client(t0, None, None);
+        c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        assert!(c.on_closed(&mut sh.rec, None));
+        assert_eq!((sh.rec.failed, sh.rec.in_flight_end), (0, 1));
+        assert_eq!(sh.rec.error_total(), 0);
+        assert!(sh.rec.books_balance());
     }
 
     #[test]
