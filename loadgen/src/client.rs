@@ -245,9 +245,7 @@ impl Client {
             }
         }
         if let Some(s) = self.schedule.as_mut() {
-            s.drain_unsent(sh.plan.record_from, end, |age, n| {
-                rec.censor(Censor::Unsent, us(age), n)
-            });
+            rec.censor_unsent(s, sh.plan.record_from, end);
         }
         self.phase = Phase::Finished;
         self.in_flight.clear();

@@ -9,7 +9,7 @@
 use crate::client::{Client, Phase, Plan, Shared};
 use crate::framing::Framing;
 use crate::interrupt::{self, Interrupt};
-use crate::record::{new_histogram, Censor, ErrorClass, Recorder};
+use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
 use crate::schedule::{Rate, Schedule};
 use hdrhistogram::Histogram;
@@ -273,10 +273,7 @@ impl Worker {
         let from = sh.plan.record_from;
         for p in self.pending.iter_mut() {
             if let Some(s) = p.schedule.as_mut() {
-                let rec = &mut sh.rec;
-                s.drain_unsent(from, now, |age, n| {
-                    rec.censor(Censor::Unsent, crate::record::us(age), n)
-                });
+                sh.rec.censor_unsent(s, from, now);
             }
         }
         // A last partial interval, if the run did not end on a second boundary (after
@@ -362,10 +359,7 @@ impl Host<Client> for Worker {
             // connections: its slot still owes the requests that fell due unsent.
             if let (Some(mut s), Some(end)) = (c.into_schedule(), self.ended_at) {
                 let sh = r.context_mut();
-                let (from, rec) = (sh.plan.record_from, &mut sh.rec);
-                s.drain_unsent(from, end, |age, n| {
-                    rec.censor(Censor::Unsent, crate::record::us(age), n)
-                });
+                sh.rec.censor_unsent(&mut s, sh.plan.record_from, end);
             }
             return;
         }

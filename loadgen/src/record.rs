@@ -6,9 +6,10 @@
 //! actually sent). In closed loop they are the same thing. Nothing is corrected twice:
 //! no `record_correct` here.
 
+use crate::schedule::Schedule;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Highest latency recorded: one hour, in microseconds.
 pub const MAX_US: u64 = 3_600_000_000;
@@ -222,6 +223,12 @@ impl Recorder {
             Censor::Unsent => c.unsent += n,
         }
         c.oldest_us = c.oldest_us.max(v);
+    }
+
+    /// Take the requests of `schedule` that fell due from `from` up to `end` and were
+    /// never sent off it, censored at their age (see [`Censored`]).
+    pub fn censor_unsent(&mut self, schedule: &mut Schedule, from: Instant, end: Instant) {
+        schedule.drain_unsent(from, end, |age, n| self.censor(Censor::Unsent, us(age), n));
     }
 
     /// Count one error.

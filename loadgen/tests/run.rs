@@ -62,6 +62,40 @@ impl Drop for TestServer {
     }
 }
 
+/// A reactor of the test's own serving on `listen` in a thread, with `host`.
+struct Served {
+    addr: SocketAddr,
+    handle: readyloop::Handle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+fn serve<P, H>(mut r: Reactor<P>, listen: &str, mut host: H) -> Served
+where
+    P: Protocol + Send + 'static,
+    P::Context: Send,
+    H: readyloop::Host<P> + Send + 'static,
+{
+    let id = r
+        .listen(listen.parse().unwrap(), &ListenOptions::default())
+        .unwrap();
+    let addr = r.local_addr(id).unwrap();
+    let handle = r.handle();
+    let thread = std::thread::spawn(move || r.run(&mut host));
+    Served {
+        addr,
+        handle,
+        thread,
+    }
+}
+
+impl Served {
+    /// Stop it and check it ran without an error.
+    fn stop(self) {
+        self.handle.stop();
+        self.thread.join().unwrap().unwrap();
+    }
+}
+
 fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
     LoadSpec {
         target: addr,
@@ -243,13 +277,12 @@ impl Protocol for Staller {
 
 #[test]
 fn test_coordinated_omission_corrected_sees_stall_raw_does_not() {
-    let mut r: Reactor<Staller> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let addr = r.local_addr(id).unwrap();
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| Staller { seen: 0 })));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "127.0.0.1:0",
+        ServeWith(|| Staller { seen: 0 }),
+    );
+    let addr = served.addr;
 
     let mut s = spec(addr, Framing::Line, b"ping\n".to_vec());
     s.connections = 10;
@@ -259,8 +292,7 @@ fn test_coordinated_omission_corrected_sees_stall_raw_does_not() {
     s.duration = Duration::from_secs(2);
     let started = Instant::now();
     let rec = run(&s);
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     assert!(
         STALLED.load(std::sync::atomic::Ordering::SeqCst),
         "the server stalled once"
@@ -436,16 +468,14 @@ impl Protocol for MiniRedis {
 
 #[test]
 fn test_resp_framing_against_a_resp_server() {
-    let mut r: Reactor<MiniRedis> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let addr = r.local_addr(id).unwrap();
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| MiniRedis)));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "127.0.0.1:0",
+        ServeWith(|| MiniRedis),
+    );
+    let addr = served.addr;
     let rec = run(&spec(addr, Framing::Resp, b"PING\r\n".to_vec()));
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     assert!(rec.books_balance());
     assert_eq!(rec.error_total(), 0, "{:?}", rec.errors);
     assert!(rec.completed > 50);
@@ -471,14 +501,12 @@ impl readyloop::Host<readyloop::protocol::Http> for AcceptClock {
 #[test]
 fn test_connect_rate_paces_new_connections() {
     let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut r: Reactor<readyloop::protocol::Http> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let addr = r.local_addr(id).unwrap();
-    let handle = r.handle();
-    let mut host = AcceptClock(times.clone());
-    let t = std::thread::spawn(move || r.run(&mut host));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "127.0.0.1:0",
+        AcceptClock(times.clone()),
+    );
+    let addr = served.addr;
 
     let mut s = spec(addr, Framing::Http, GET.to_vec());
     // 20 connections at 40/s over 2 threads: the last may open only ~0.5 s after the first.
@@ -487,8 +515,7 @@ fn test_connect_rate_paces_new_connections() {
     s.warmup = Duration::ZERO;
     s.duration = Duration::from_millis(1500);
     let rec = run(&s);
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     assert!(rec.books_balance());
     assert_eq!(rec.error_total(), 0, "{:?}", rec.errors);
     assert_eq!(rec.connects_ok, 20);
@@ -509,13 +536,12 @@ fn test_connect_rate_paces_new_connections() {
 #[test]
 fn test_url_forms() {
     // An HTTP server on the IPv6 loopback.
-    let mut r: Reactor<readyloop::protocol::Http> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("[::1]:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let port = r.local_addr(id).unwrap().port();
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(readyloop::protocol::Http::default)));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "[::1]:0",
+        ServeWith(readyloop::protocol::Http::default),
+    );
+    let port = served.addr.port();
     for url in [
         format!("http://[::1]:{port}/"),
         format!("HTTP://[::1]:{port}/"),
@@ -548,8 +574,7 @@ fn test_url_forms() {
             "{url}: {stdout}"
         );
     }
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     for (url, says) in [
         ("ftp://127.0.0.1:1/", "unsupported scheme \"ftp\""),
         ("FTP://127.0.0.1:1/", "unsupported scheme \"FTP\""),
@@ -742,18 +767,16 @@ impl Protocol for Twice {
 /// fast one, "errors: none").
 #[test]
 fn test_replies_beyond_the_requests_are_unsolicited() {
-    let mut r: Reactor<Twice> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let addr = r.local_addr(id).unwrap();
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| Twice)));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "127.0.0.1:0",
+        ServeWith(|| Twice),
+    );
+    let addr = served.addr;
     let mut s = spec(addr, Framing::Line, b"ping\n".to_vec());
     s.duration = Duration::from_millis(500);
     let rec = run(&s);
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     assert!(rec.books_balance(), "{rec:?}");
     assert!(
         rec.errors_of(ErrorClass::Unsolicited) > 0,
@@ -862,18 +885,16 @@ impl Protocol for ErrRedis {
 /// only in the status table).
 #[test]
 fn test_protocol_level_failures_are_visible() {
-    let mut r: Reactor<ErrRedis> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let addr = r.local_addr(id).unwrap();
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| ErrRedis)));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "127.0.0.1:0",
+        ServeWith(|| ErrRedis),
+    );
+    let addr = served.addr;
     let mut s = spec(addr, Framing::Resp, b"PING\r\n".to_vec());
     s.duration = Duration::from_millis(300);
     let rec = run(&s);
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     assert!(rec.books_balance());
     assert!(rec.completed > 0);
     let e = rec
@@ -885,13 +906,12 @@ fn test_protocol_level_failures_are_visible() {
     assert_eq!(e.count, rec.completed, "every reply was an error");
 
     // HTTP 404s: a summary line and a JSON field.
-    let mut r: Reactor<readyloop::protocol::Http> = Reactor::new(Config::default()).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let url = format!("http://{}/nope", r.local_addr(id).unwrap());
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(readyloop::protocol::Http::default)));
+    let served = serve(
+        Reactor::new(Config::default()).unwrap(),
+        "127.0.0.1:0",
+        ServeWith(readyloop::protocol::Http::default),
+    );
+    let url = format!("http://{}/nope", served.addr);
     let json = std::env::temp_dir().join(format!("loadgen-404-{}.json", std::process::id()));
     let out = loadgen()
         .args([
@@ -907,8 +927,7 @@ fn test_protocol_level_failures_are_visible() {
         .arg(&json)
         .output()
         .unwrap();
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("non-2xx/3xx: "), "{text}");
     let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -948,22 +967,19 @@ impl Protocol for HangsAt {
 #[test]
 fn test_a_hung_server_shows_in_the_corrected_latencies() {
     let start = Instant::now();
-    let mut r: Reactor<HangsAt> =
-        Reactor::with_context(Config::default(), start + Duration::from_secs(3)).unwrap();
-    let id = r
-        .listen("127.0.0.1:0".parse().unwrap(), &ListenOptions::default())
-        .unwrap();
-    let addr = r.local_addr(id).unwrap();
-    let handle = r.handle();
-    let t = std::thread::spawn(move || r.run(&mut ServeWith(|| HangsAt)));
+    let served = serve(
+        Reactor::with_context(Config::default(), start + Duration::from_secs(3)).unwrap(),
+        "127.0.0.1:0",
+        ServeWith(|| HangsAt),
+    );
+    let addr = served.addr;
     let mut s = spec(addr, Framing::Line, b"ping\n".to_vec());
     s.rate = Some(200.0);
     s.warmup = Duration::ZERO;
     s.duration = Duration::from_secs(6);
     s.timeout = Some(Duration::from_secs(2)); // the default of the command line
     let rec = run(&s);
-    handle.stop();
-    t.join().unwrap().unwrap();
+    served.stop();
     let p99 = rec.corrected.value_at_quantile(0.99);
     // Printed for the record (`cargo test -- --nocapture`): the figure the issue asks for.
     eprintln!(

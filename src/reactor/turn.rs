@@ -79,9 +79,6 @@ impl<P: Protocol> Reactor<P> {
             }
         }
         self.sh.stats.polls += 1;
-        // A full batch may have left events in the kernel's ready list: a host waiting
-        // on the epoll descriptor edge-triggered would get no new edge for them.
-        self.events_full = self.events.iter().count() >= self.events.capacity();
         self.update_now();
         Ok(())
     }
@@ -115,7 +112,9 @@ impl<P: Protocol> Reactor<P> {
     fn dispatch<H: Host<P>>(&mut self, host: &mut H) {
         // Take the events out so handlers can have &mut self; put them back after.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let mut n = 0;
         for ev in events.iter() {
+            n += 1;
             let token = ev.token();
             let err = ev.is_error();
             let hup = ev.is_read_closed() || err;
@@ -144,6 +143,10 @@ impl<P: Protocol> Reactor<P> {
                 self.accept(token.0 - LISTENER_BASE, host);
             }
         }
+        // A full batch may have left events in the kernel's ready list: a host waiting
+        // on the epoll descriptor edge-triggered would get no new edge for them (counted
+        // here, in the one pass over the events, rather than in a pass of its own).
+        self.events_full = n >= events.capacity();
         self.events = events;
     }
 

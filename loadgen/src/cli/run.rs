@@ -110,7 +110,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         intervals,
         cpu,
         server_stats,
-        ports: port_facts(plan.sources.len()),
+        ports: plan.ports,
         connect_phase: workers.iter().filter_map(|w| w.connect_phase).max(),
         started_unix_s: workers
             .iter()
@@ -119,18 +119,6 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     };
     plan.outputs.write(&result)?;
     Ok(exit_code(signal, result.rec.measured))
-}
-
-/// This machine's port and TIME_WAIT settings (for the report's explanation of
-/// EADDRNOTAVAIL).
-fn port_facts(sources: usize) -> crate::result::PortFacts {
-    let l = readyloop::limits::Report::read();
-    crate::result::PortFacts {
-        ports: l.ports(),
-        tw_reuse: l.tcp_tw_reuse,
-        tw_reuse_delay_ms: l.tcp_tw_reuse_delay_ms,
-        sources,
-    }
 }
 
 /// The exit code of a run whose report was written (README, "Exit codes"): an

@@ -51,6 +51,9 @@ pub(super) struct RunPlan {
     pub(super) connect_timeout: Duration,
     /// TCP_NODELAY on the connections.
     pub(super) nodelay: bool,
+    /// The port and TIME_WAIT settings, read with the descriptor limit before the run
+    /// (the report explains EADDRNOTAVAIL with them).
+    pub(super) ports: crate::result::PortFacts,
     /// Source addresses, round robin (`--source`); empty: the kernel chooses.
     pub(super) sources: Vec<std::net::IpAddr>,
     /// The report's destinations, files staged.
@@ -73,7 +76,7 @@ impl RunPlan {
         // Never more workers than connections (a worker without one would idle, and
         // the report would claim threads that did no work).
         let threads = threads(a.threads, embedded, cores)?.min(a.connections);
-        check_fd_room(a.connections, threads, embedded)?;
+        let limits = check_fd_room(a.connections, threads, embedded)?;
         let target = Target::resolve(a.target.as_deref(), &a.proto, &framing)?;
         let request = Request::from_args(&a, &framing, &target)?;
         let head = request.is_head(&framing);
@@ -92,6 +95,12 @@ impl RunPlan {
             timeout: nonzero(a.timeout),
             connect_timeout: a.connect_timeout,
             nodelay: !a.no_nodelay,
+            ports: crate::result::PortFacts {
+                ports: limits.ports(),
+                tw_reuse: limits.tcp_tw_reuse,
+                tw_reuse_delay_ms: limits.tcp_tw_reuse_delay_ms,
+                sources: a.source.as_ref().map_or(0, |s| s.0.len()),
+            },
             sources: a.source.map(|s| s.0).unwrap_or_default(),
             outputs,
         })
@@ -143,7 +152,11 @@ fn threads(flag: Option<usize>, embedded: bool, cores: usize) -> Result<usize, E
 
 /// Raise the fd limit: every connection is a descriptor. Then refuse, before anything
 /// starts, connections that cannot all have one (see [`plan::check_fds`]).
-fn check_fd_room(connections: usize, threads: usize, embedded: bool) -> Result<(), Error> {
+fn check_fd_room(
+    connections: usize,
+    threads: usize,
+    embedded: bool,
+) -> Result<readyloop::limits::Report, Error> {
     let limits = readyloop::limits::Report::read();
     if let Some(free) = limits.fd_room() {
         let room = plan::FdRoom {
@@ -153,7 +166,7 @@ fn check_fd_room(connections: usize, threads: usize, embedded: bool) -> Result<(
         };
         plan::check_fds(connections, threads, embedded, room).map_err(Error::Usage)?;
     }
-    Ok(())
+    Ok(limits)
 }
 
 #[cfg(test)]
