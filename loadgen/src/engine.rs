@@ -121,6 +121,8 @@ struct Worker {
     next_connect: Instant,
     retry: Duration,
     retry_armed: bool,
+    /// `connects_ok` when the backoff last grew.
+    ok_at_retry: u64,
     /// A pacing timer is set (one at a time, however many slots wait).
     pace_armed: bool,
     source_rr: usize,
@@ -182,8 +184,10 @@ impl Worker {
             sh.rec.connects_tried += 1;
             match r.connect(self.spec.target, &self.opts, client) {
                 Ok(_) => {
+                    // Not a success yet: on loopback a refusal comes after connect()
+                    // returned EINPROGRESS. The backoff restarts only once a connect
+                    // completed (see `arm_retry`).
                     self.pending.pop_front();
-                    self.retry = RETRY_MIN;
                 }
                 Err((e, _client)) => {
                     // No socket or no port: count it, leave the slot pending, retry
@@ -203,6 +207,13 @@ impl Worker {
     }
 
     fn arm_retry(&mut self, r: &mut Reactor<Client>) {
+        // A connect completed since the last failure: the target is back, so the
+        // backoff starts over.
+        let ok = r.context().rec.connects_ok;
+        if ok != self.ok_at_retry {
+            self.ok_at_retry = ok;
+            self.retry = RETRY_MIN;
+        }
         if !self.retry_armed {
             self.retry_armed = true;
             r.set_timer(r.now() + self.retry, TIMER_CONNECT);
@@ -561,6 +572,7 @@ fn run_worker(
         next_connect: start,
         retry: RETRY_MIN,
         retry_armed: false,
+        ok_at_retry: 0,
         pace_armed: false,
         source_rr: index,
         tx,

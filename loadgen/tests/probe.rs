@@ -571,3 +571,53 @@ fn test_rate_timeline_has_no_fake_drop_at_the_end() {
         );
     }
 }
+
+/// Issue 9, item 11 at the largest scale CI holds: 54,000 connections, three probe
+/// processes against three `__serve --reuseport` servers on one port (each process
+/// stays under its 20,000 descriptors), every one verified. Before the fix, verify's
+/// fixed 3 s deadline reported 0 answered at 200,004.
+#[test]
+fn test_verify_at_the_largest_scale_ci_holds() {
+    let Some(ns) = netns::netns_or_skip("big") else {
+        return;
+    };
+    let servers: Vec<_> = (1..=3)
+        .map(|i| {
+            serve(ns.loadgen(&[
+                "__serve",
+                "--listen",
+                "127.0.0.1:7000",
+                "--admin",
+                &format!("127.0.0.1:{}", 7000 + i),
+                "--reuseport",
+            ]))
+        })
+        .collect();
+    let began = Instant::now();
+    let j = probe_json(ns.loadgen(&[
+        "probe",
+        "127.0.0.1:7000",
+        "--procs",
+        "3",
+        "--source",
+        "127.0.0.1-127.0.0.4",
+        "--max",
+        "54000",
+        "--connect-rate",
+        "20000",
+        "--hold",
+        "0s",
+        "--max-time",
+        "60s",
+        "--verify",
+        "--json",
+        "-",
+    ]));
+    eprintln!("54,000 held and verified in {:?}", began.elapsed());
+    drop(servers);
+    assert_eq!(j["stop"]["kind"], "max", "{j:#}");
+    assert_eq!(j["held_at_once"], 54000, "{j:#}");
+    assert_eq!(j["verify"]["alive"], 54000, "{}", j["verify"]);
+    assert_eq!(j["verify"]["dead"], 0, "{}", j["verify"]);
+    assert_eq!(j["verify"]["too_slow"], 0, "{}", j["verify"]);
+}

@@ -1156,8 +1156,10 @@ fn test_time_wait_exhaustion_is_explained() {
 /// `-c 19000 -d 2s` ran 14 s and measured nothing).
 #[test]
 fn test_connect_phase_comes_before_the_measurement() {
-    // Paced to 20 connects/s, ten connections take about half a second to open: as
-    // long as the whole measured period.
+    // Paced to 10 connects/s, ten connections take about 0.9 s to open: longer than
+    // the whole measured period. Before, the clock ran while they opened: the run
+    // ended with about half of them open.
+    let began = Instant::now();
     let out = loadgen()
         .args([
             "-c",
@@ -1165,7 +1167,7 @@ fn test_connect_phase_comes_before_the_measurement() {
             "-t",
             "1",
             "--connect-rate",
-            "20",
+            "10",
             "-d",
             "500ms",
             "--warmup",
@@ -1174,6 +1176,7 @@ fn test_connect_phase_comes_before_the_measurement() {
         .args(["--json", "-"])
         .output()
         .unwrap();
+    let elapsed = began.elapsed().as_secs_f64();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -1181,12 +1184,17 @@ fn test_connect_phase_comes_before_the_measurement() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["connects"]["ok"], 10, "{}", j["connects"]);
     let phase = j["connect_phase_s"].as_f64().expect("connect_phase_s");
-    assert!(phase >= 0.4, "ten paced connects took {phase} s");
-    assert_eq!(j["connects"]["ok"], 10);
+    assert!(phase >= 0.8, "ten connects paced at 10/s took {phase} s");
     assert_eq!(j["duration_s"], 0.5);
-    // Every connection was open for the whole measurement: the connect latencies are
-    // not in it, and the requests measured span the full half second.
+    // The measurement came after the connect phase, not inside it.
+    assert!(
+        elapsed >= phase + 0.5,
+        "the command took {elapsed} s for a {phase} s connect phase and 0.5 s measured"
+    );
+    // Every connection was open for the whole measurement: the requests measured
+    // span the full half second.
     let measured = j["requests"]["measured"].as_u64().unwrap();
     assert!(measured > 100, "{measured} measured");
     assert_eq!(j["requests"]["books_balance"], true);
@@ -1288,4 +1296,34 @@ fn test_a_server_closing_after_accept_is_all_errors() {
         j["errors"]
     );
     assert_eq!(j["requests"]["books_balance"], true, "{}", j["requests"]);
+}
+
+/// Issue 9, item 13: connect pacing and the retry backoff have timers of their own.
+/// Before, a pacing timer cleared the backoff's flag, so a refusing target was retried
+/// at the pacing rate (about a thousand times a second here) instead of backing off;
+/// and the backoff restarted at every `connect()` that returned EINPROGRESS, so on
+/// loopback, where a refusal arrives after the call returns, it never grew.
+#[test]
+fn test_pacing_does_not_defeat_the_connect_backoff() {
+    // A port nobody listens on: every connect is refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut s = spec(addr, Framing::Http, GET.to_vec());
+    s.connections = 2;
+    s.threads = 1;
+    s.connect_rate = Some(1000.0);
+    s.warmup = Duration::ZERO;
+    s.duration = Duration::from_secs(1);
+    let rec = run(&s);
+    assert_eq!(rec.connects_ok, 0);
+    // The backoff doubles from 10 ms to 1 s: 10+20+...+640 ms is 1.27 s, so the connect
+    // phase and a one-second run hold about ten attempts. Paced at 1000/s they would
+    // be hundreds.
+    assert!(
+        (2..=30).contains(&rec.connects_tried),
+        "{} connects tried against a refusing target in about a second",
+        rec.connects_tried
+    );
 }

@@ -65,6 +65,10 @@ pub(super) enum Cmd {
         /// Admin listener address
         #[arg(long, default_value = "127.0.0.1:0")]
         admin: SocketAddr,
+        /// SO_REUSEPORT on the listener: several of these serve one port (a probe
+        /// past one process's descriptor limit)
+        #[arg(long)]
+        reuseport: bool,
     },
 }
 

@@ -51,7 +51,8 @@ pub fn main() -> ExitCode {
             listen,
             max_conns,
             admin,
-        }) => serve::serve(listen, max_conns, admin).map(|()| ExitCode::SUCCESS),
+            reuseport,
+        }) => serve::serve(listen, max_conns, admin, reuseport).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

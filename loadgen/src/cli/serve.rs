@@ -7,7 +7,7 @@
 
 use crate::error::Error;
 use readyloop::server::{ProtoKind, Server, ServerConfig};
-use readyloop::{Config, ConnLimits};
+use readyloop::{Config, ConnLimits, ListenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -17,6 +17,7 @@ pub(super) fn serve(
     listen: SocketAddr,
     max_conns: Option<usize>,
     admin: SocketAddr,
+    reuseport: bool,
 ) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
     let limits = ConnLimits {
@@ -27,6 +28,10 @@ pub(super) fn serve(
     let cfg = ServerConfig {
         listen: vec![listen],
         proto: ProtoKind::Echo,
+        listen_opts: ListenOptions {
+            reuseport,
+            ..ListenOptions::default()
+        },
         reactor: Config {
             limits,
             max_conns,
