@@ -31,8 +31,9 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size '{s}' is too large"))
 }
 
-/// Parse a duration: a number with unit `us`, `ms`, `s`, `m` or `h` (a bare number is
-/// seconds). `0` means zero, which callers use for "off".
+/// Parse a duration: numbers with units `us`, `ms`, `s`, `m` or `h`, one after the
+/// other as in `1m30s` or `1h15m` (Go's and k6's syntax); a bare number alone is
+/// seconds. `0` means zero, which callers use for "off".
 ///
 /// ```
 /// use readyloop::units::parse_duration;
@@ -41,33 +42,112 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 /// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
 /// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
 /// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
 /// assert!(parse_duration("ten").is_err());
 /// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration '{s}' (expected e.g. 10s, 250ms, 2m)"))?;
-    let secs = match unit {
-        "us" => n / 1e6,
-        "ms" => n / 1e3,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration unit in '{s}' (use us, ms, s, m or h)"
-            ))
-        }
-    };
+    let bad = || format!("invalid duration '{s}' (expected e.g. 10s, 250ms, 2m, 1m30s)");
+    let mut rest = t;
+    let mut secs = 0.0;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(split);
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let ulen = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(ulen);
+        secs += n * match unit {
+            "us" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            // A bare number only on its own: "1m30" is more likely a typo than 30 s.
+            "" if parts == 0 => 1.0,
+            "" => return Err(bad()),
+            _ => {
+                return Err(format!(
+                    "invalid duration unit in '{s}' (use us, ms, s, m or h, e.g. 1m30s)"
+                ))
+            }
+        };
+        parts += 1;
+        rest = next;
+    }
+    if parts == 0 {
+        return Err(bad());
+    }
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("duration '{s}' is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parse a count or a rate: a number with an optional decimal suffix `k` (1,000), `M`
+/// (1,000,000) or `G` (1,000,000,000), as `-c 1k` or `-R 12.5k`. Decimal on purpose:
+/// counts of requests and connections are not byte sizes (those are binary, see
+/// [`parse_size`]), so `K` is refused here to keep the two apart.
+///
+/// ```
+/// use readyloop::units::parse_rate;
+/// assert_eq!(parse_rate("10k"), Ok(10_000.0));
+/// assert_eq!(parse_rate("2.5M"), Ok(2_500_000.0));
+/// assert_eq!(parse_rate("750"), Ok(750.0));
+/// assert!(parse_rate("10K").is_err());
+/// ```
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k')) => (&t[..i], 1e3),
+        Some((i, 'M')) => (&t[..i], 1e6),
+        Some((i, 'G')) => (&t[..i], 1e9),
+        Some((_, 'K')) => {
+            return Err(format!(
+                "'{s}': counts and rates take k (1,000) or M (1,000,000); K means 1,024 and is for byte sizes"
+            ))
+        }
+        _ => (t, 1.0),
+    };
+    let ok = !num.is_empty() && num.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|_| ok)
+        .ok_or_else(|| format!("invalid number '{s}' (expected e.g. 500, 10k, 1.5M)"))?;
+    let v = n * mult;
+    if !v.is_finite() {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(v)
+}
+
+/// Parse a whole count with [`parse_rate`]'s suffixes: `1k` = 1,000, `2M` = 2,000,000;
+/// `1.5k` is 1,500, and a count that is not whole (`1.0005k`) is refused.
+///
+/// ```
+/// use readyloop::units::parse_count;
+/// assert_eq!(parse_count("1k"), Ok(1000));
+/// assert_eq!(parse_count("1.5k"), Ok(1500));
+/// assert_eq!(parse_count("50"), Ok(50));
+/// assert!(parse_count("0.5").is_err());
+/// ```
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let v = parse_rate(s)?;
+    if v.fract() != 0.0 || v > u64::MAX as f64 {
+        return Err(format!("'{s}' is not a whole count"));
+    }
+    Ok(v as u64)
+}
+
+/// [`parse_count`] for a `usize` (connections, threads).
+pub fn parse_count_usize(s: &str) -> Result<usize, String> {
+    let n = parse_count(s)?;
+    usize::try_from(n).map_err(|_| format!("'{s}' is out of range"))
 }
 
 /// What a command line does when clap refuses its arguments: `--help` and `--version`
@@ -118,8 +198,36 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        for bad in ["", "s", "1d", "-1s", "1e400s"] {
+        for bad in ["", "s", "1d", "-1s", "1e400s", "1m30", "1s m", "m1"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn test_duration_compound() {
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2ms500us"), Ok(Duration::from_micros(2500)));
+    }
+
+    #[test]
+    fn test_counts_and_rates_are_decimal() {
+        assert_eq!(parse_count("1k"), Ok(1000));
+        assert_eq!(parse_count("1M"), Ok(1_000_000));
+        assert_eq!(parse_count("3G"), Ok(3_000_000_000));
+        assert_eq!(parse_count("0"), Ok(0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        assert_eq!(parse_rate("12.5k"), Ok(12_500.0));
+        for bad in [
+            "", "k", "1K", "1KiB", "-1", "1e3", "1m", "1.2.3", "1 k", "0.5k0",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert!(parse_count("1.0005k").is_err());
+        assert!(parse_count("0.5").is_err());
+        assert!(parse_count("99999999999G").is_err());
+        let k = parse_rate("1K").unwrap_err();
+        assert!(k.contains("1,024"), "{k}");
     }
 }

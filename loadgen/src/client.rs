@@ -1,5 +1,5 @@
 //! One client connection as a sans-IO state machine, driven by the readyloop reactor:
-//! connecting -> (waiting for its due time) -> sending -> awaiting the reply -> ...
+//! connecting -> (waiting for its due time) -> sending -> awaiting the replies -> ...
 //!
 //! Open loop (wrk2's rule): request `k` of a connection is due at
 //! `start + k / rate_per_connection`. The due time is computed, never re-read from the
@@ -7,11 +7,20 @@
 //! actual send (raw). If the reply to request `k` comes after request `k+1` was due,
 //! `k+1` is sent at once and its corrected latency carries the wait: that is exactly the
 //! coordinated omission a closed-loop tool hides.
+//!
+//! With `--pipeline D` a connection keeps up to D requests in flight, answered in order:
+//! closed loop sends D at once and one more per reply; open loop sends each request at
+//! its due time while fewer than D are out. With `-n N` the requests sent after the
+//! warm-up are taken from one budget shared by every connection of every worker; once it
+//! is spent a client sends nothing more and its timeline ends (the requests it would
+//! have sent are not owed: N were sent).
 
 use crate::framing::{FrameError, Framer, Framing, Response};
 use crate::record::{record_us, us, Censor, ErrorClass, Recorder};
-use crate::schedule::{InFlight, Schedule};
+use crate::schedule::{InFlight, Schedule, Sent};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What every client of one worker shares: the reactor's context
@@ -38,6 +47,10 @@ pub struct Plan {
     pub framing: Framing,
     /// Open loop: interval between requests of one connection. `None`: closed loop.
     pub interval: Option<Duration>,
+    /// Writes of `request` one connection may have in flight (`--pipeline`, >= 1).
+    pub depth: usize,
+    /// `-n`: requests still to send after the warm-up, shared by all workers.
+    pub budget: Option<Arc<AtomicU64>>,
     /// Close the connection after this many replies (`--per-conn`).
     pub per_conn: Option<u64>,
     /// No complete reply this long after sending: a timeout error, the connection closes.
@@ -51,6 +64,32 @@ pub struct Plan {
     pub end: Instant,
 }
 
+impl Plan {
+    /// Take `n` requests from the `-n` budget for a send at `now`: `Some(counted)`
+    /// if it may go (counted: it is one of the N), `None` once the budget is spent.
+    /// Sends of the warm-up take nothing and are not counted.
+    fn take_budget(&self, now: Instant, n: u64) -> Option<bool> {
+        let Some(b) = &self.budget else {
+            return Some(false);
+        };
+        if now < self.record_from {
+            return Some(false);
+        }
+        b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(n)
+        })
+        .ok()
+        .map(|_| true)
+    }
+
+    /// Whether a `-n` budget was given and is spent.
+    pub fn budget_spent(&self) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|b| b.load(Ordering::Relaxed) == 0)
+    }
+}
+
 /// Where a client is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -58,7 +97,8 @@ pub enum Phase {
     Connecting,
     /// Connected, nothing outstanding: waiting for the next due time (open loop).
     Idle,
-    /// A request is out; waiting for its reply.
+    /// Requests are out; waiting for their replies (with `--pipeline`, the next may
+    /// still go out when it falls due).
     Awaiting,
     /// Done (its per-connection budget used, the run over, or an error).
     Finished,
@@ -73,14 +113,16 @@ pub struct Client {
     /// Open loop: the slot's timeline (carried over from the connection before, if
     /// this one replaces it). `None`: closed loop.
     schedule: Option<Schedule>,
-    /// When the requests in flight were due (corrected latency starts there).
+    /// The requests in flight: when each was due and sent.
     in_flight: InFlight,
-    /// When the outstanding request was sent (raw latency starts here).
-    sent: Instant,
-    /// When the connection last became free to send (connected, or a reply arrived).
+    /// When the connection last had room to send (connected, or a reply arrived).
     free_since: Instant,
     /// Replies received on this connection.
     replies: u64,
+    /// Writes of the request on this connection (`--per-conn` counts them).
+    writes: u64,
+    /// The `-n` budget is spent: this client sends nothing more.
+    drained: bool,
     /// The error that ended this client, if any (recorded when it closes).
     pub error: Option<(ErrorClass, String)>,
 }
@@ -95,10 +137,11 @@ impl Client {
             phase: Phase::Connecting,
             connect_start: now,
             schedule,
-            in_flight: InFlight::default(),
-            sent: now,
+            in_flight: InFlight::with_depth(plan.depth),
             free_since: now,
             replies: 0,
+            writes: 0,
+            drained: false,
             error: None,
         }
     }
@@ -110,7 +153,7 @@ impl Client {
 
     /// Whether a request is outstanding (sent, no reply yet).
     pub fn in_flight(&self) -> bool {
-        self.phase == Phase::Awaiting
+        !self.in_flight.is_empty()
     }
 
     /// The slot's timeline (open loop), to shift once the start is known.
@@ -124,19 +167,32 @@ impl Client {
         self.schedule
     }
 
-    /// Write the request now; `due` is when it was scheduled.
-    fn send(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant, due: Instant) {
+    /// Write the request now; `due` is when it was scheduled; `counted`: one of `-n`'s.
+    fn send(
+        &mut self,
+        sh: &mut Shared,
+        out: &mut Vec<u8>,
+        now: Instant,
+        due: Instant,
+        counted: bool,
+    ) {
         let plan = &sh.plan;
         out.extend_from_slice(&plan.request);
-        // The plan holds at most MAX_PIPELINE requests, so all are expected.
+        // The plan holds at most MAX_PIPELINE requests over all writes in flight, so
+        // all are expected.
         let n = plan
             .pipeline
             .iter()
             .filter(|&&h| self.framer.expect(h))
             .count();
-        let pushed = self.in_flight.push(due, n as u32);
+        let pushed = self.in_flight.push(Sent {
+            due,
+            at: now,
+            replies: n as u32,
+            counted,
+        });
         debug_assert!(pushed, "a request sent with the in-flight FIFO full");
-        self.sent = now;
+        self.writes += 1;
         self.phase = Phase::Awaiting;
         let rec = &mut sh.rec;
         rec.sent += n as u64;
@@ -149,34 +205,66 @@ impl Client {
         }
     }
 
-    /// After a reply or on connect: send the next request if it is time.
+    /// The `-n` budget is spent: send nothing more, owe nothing more.
+    fn drain(&mut self) {
+        self.drained = true;
+        if let Some(s) = self.schedule.as_mut() {
+            s.abandon();
+        }
+        if self.in_flight.is_empty() {
+            self.phase = Phase::Finished;
+        }
+    }
+
+    /// After a reply or on connect or a timer: send what may go now (up to the depth).
     fn next(&mut self, sh: &mut Shared, out: &mut Vec<u8>, now: Instant) -> Verdict {
         if sh.plan.start.is_none_or(|s| now < s) {
             // The connect phase: connected, but the run has not started.
             self.phase = Phase::Idle;
             return Verdict::Continue;
         }
-        if sh.plan.per_conn.is_some_and(|n| self.replies >= n) || now >= sh.plan.end {
+        let per_conn_done = sh.plan.per_conn.is_some_and(|n| self.writes >= n);
+        if now >= sh.plan.end || per_conn_done {
+            if !self.in_flight.is_empty() {
+                // Replies still owed: they arrive, or the run's end counts them.
+                return Verdict::Continue;
+            }
             self.phase = Phase::Finished;
             return Verdict::Close;
         }
-        match self.schedule.as_mut() {
-            None => self.send(sh, out, now, now),
-            Some(s) => {
-                if s.next_due() <= now {
-                    let due = s.take();
-                    self.send(sh, out, now, due);
-                } else {
-                    self.phase = Phase::Idle;
-                }
+        let per_write = sh.plan.pipeline.len() as u64;
+        while !self.drained
+            && self.in_flight.has_room()
+            && sh.plan.per_conn.is_none_or(|n| self.writes < n)
+        {
+            let due = match self.schedule.as_ref() {
+                None => now,
+                Some(s) if s.next_due() <= now => s.next_due(),
+                Some(_) => break,
+            };
+            let Some(counted) = sh.plan.take_budget(now, per_write) else {
+                self.drain();
+                break;
+            };
+            if let Some(s) = self.schedule.as_mut() {
+                s.take();
             }
+            self.send(sh, out, now, due, counted);
+        }
+        if self.in_flight.is_empty() {
+            // Drained: its last reply is in, nothing more to do (the connection stays
+            // open; the worker ends the run once every worker's requests are in).
+            self.phase = if self.drained {
+                Phase::Finished
+            } else {
+                Phase::Idle
+            };
         }
         Verdict::Continue
     }
 
-    /// Count a complete reply due at `due` (corrected latency) to the request sent at
-    /// `self.sent` (raw latency).
-    fn record_reply(&self, sh: &mut Shared, now: Instant, due: Instant, resp: Response) {
+    /// Count a complete reply to `sent`.
+    fn record_reply(&self, sh: &mut Shared, now: Instant, sent: Sent, resp: Response) {
         let rec = &mut sh.rec;
         rec.completed += 1;
         rec.bytes_received += resp.bytes;
@@ -184,24 +272,36 @@ impl Client {
             // Answered, but with a failure: counted where failures are seen.
             rec.error(ErrorClass::RespError, &w.as_string());
         }
-        if now >= sh.plan.record_from {
+        // With -n the measurement is the N requests counted; else every reply that
+        // completes after the warm-up.
+        let measured = if sh.plan.budget.is_some() {
+            sent.counted
+        } else {
+            now >= sh.plan.record_from
+        };
+        if measured {
             rec.measured += 1;
             rec.bytes_received_measured += resp.bytes;
-            let corrected = us(now.saturating_duration_since(due));
+            let corrected = us(now.saturating_duration_since(sent.due));
             record_us(&mut rec.corrected, corrected);
             record_us(&mut rec.interval, corrected);
-            record_us(&mut rec.raw, us(now.saturating_duration_since(self.sent)));
+            record_us(&mut rec.raw, us(now.saturating_duration_since(sent.at)));
             if let Some(code) = resp.status {
                 rec.status(code);
             }
         }
     }
 
-    fn fail(&mut self, rec: &mut Recorder, class: ErrorClass, detail: &str) -> Verdict {
-        // Every request still waiting for its reply failed with the connection.
+    /// Every request still waiting for its reply failed with the connection.
+    fn fail_outstanding(&mut self, rec: &mut Recorder) {
         rec.failed += self.in_flight.outstanding();
+        rec.failed_counted += self.in_flight.outstanding_counted();
         self.phase = Phase::Finished;
         self.in_flight.clear();
+    }
+
+    fn fail(&mut self, rec: &mut Recorder, class: ErrorClass, detail: &str) -> Verdict {
+        self.fail_outstanding(rec);
         rec.error(class, detail);
         Verdict::Close
     }
@@ -216,11 +316,11 @@ impl Client {
     /// shutting down, the host closing it) did not: they count as in flight at the
     /// end, so the books balance either way. Returns whether one was in flight.
     pub fn on_closed(&mut self, rec: &mut Recorder, class: Option<(ErrorClass, String)>) -> bool {
-        let in_flight = self.phase == Phase::Awaiting;
+        let in_flight = !self.in_flight.is_empty();
         match class {
             Some((class, detail)) => {
                 rec.error(class, &detail);
-                rec.failed += self.in_flight.outstanding();
+                self.fail_outstanding(rec);
             }
             None => rec.in_flight_end += self.in_flight.outstanding(),
         }
@@ -229,26 +329,52 @@ impl Client {
         in_flight
     }
 
-    /// The run ended at `end` with this client still open: an outstanding request is
-    /// in flight (not an error) and censored at its age; requests that fell due and
+    /// The run ended at `end` with this client still open: outstanding requests are
+    /// in flight (not an error) and censored at their age; requests that fell due and
     /// were never sent are censored too (see [`Censored`](crate::record::Censored)).
     pub fn on_run_end(&mut self, sh: &mut Shared, end: Instant) {
         let rec = &mut sh.rec;
         rec.in_flight_end += self.in_flight.outstanding();
         if end >= sh.plan.record_from {
-            for (due, n) in self.in_flight.entries() {
+            for s in self.in_flight.entries() {
                 rec.censor(
                     Censor::Unfinished,
-                    us(end.saturating_duration_since(due)),
-                    u64::from(n),
+                    us(end.saturating_duration_since(s.due)),
+                    u64::from(s.replies),
                 );
             }
+        }
+        if sh.plan.budget_spent() {
+            // -n sent its N: what the timeline still held is owed to nobody.
+            self.drain();
         }
         if let Some(s) = self.schedule.as_mut() {
             rec.censor_unsent(s, sh.plan.record_from, end);
         }
         self.phase = Phase::Finished;
         self.in_flight.clear();
+    }
+
+    /// When the oldest request in flight times out.
+    fn deadline(&self, sh: &Shared) -> Option<Instant> {
+        let t = sh.plan.timeout?;
+        self.in_flight.oldest().map(|s| s.at + t)
+    }
+
+    /// When the next request may go out, if it waits for its due time.
+    fn next_send(&self, sh: &Shared) -> Option<Instant> {
+        if self.drained || !self.in_flight.has_room() || sh.plan.start.is_none() {
+            return None;
+        }
+        if sh.plan.per_conn.is_some_and(|n| self.writes >= n) {
+            return None;
+        }
+        match &self.schedule {
+            Some(s) => Some(s.next_due().min(sh.plan.end)),
+            // Closed loop, connected before the start: send at the start.
+            None if self.phase == Phase::Idle => sh.plan.start,
+            None => None,
+        }
     }
 }
 
@@ -277,11 +403,13 @@ impl Protocol for Client {
     ) -> Step {
         let sh = &mut *cx.ctx;
         let mut used = 0;
-        // Every byte of `input` was read before this call, so before any request this
-        // call sends: once one is sent here, what is left cannot be its answer.
+        // Every byte of `input` was read before this call, so it can only answer the
+        // requests written before this call: once their replies are in, what is left
+        // cannot answer a request this call sends.
+        let mut answerable = self.in_flight.outstanding();
         let mut sent_here = false;
         while used < input.len() {
-            if self.phase != Phase::Awaiting || sent_here {
+            if answerable == 0 {
                 let detail = if sent_here {
                     "bytes before the request was sent"
                 } else {
@@ -309,23 +437,21 @@ impl Protocol for Client {
             };
             let now = cx.now;
             self.replies += 1;
+            answerable -= 1;
             // The reply answers the oldest request in flight.
-            let due = self.in_flight.answer().unwrap_or(self.sent);
-            self.record_reply(sh, now, due, resp);
-            if !self.in_flight.is_empty() {
-                if resp.close {
-                    // The server closes with replies of the pipeline still owed.
+            let Some(sent) = self.in_flight.answer() else {
+                break; // unreachable: answerable counted it
+            };
+            self.record_reply(sh, now, sent, resp);
+            if resp.close {
+                if !self.in_flight.is_empty() {
+                    // The server closes with replies still owed.
                     let v = self.fail(&mut sh.rec, ErrorClass::Closed, "closed mid-pipeline");
                     return Step {
                         consumed: input.len(),
                         verdict: v,
                     };
                 }
-                continue; // the next reply of the same pipeline
-            }
-            self.phase = Phase::Idle;
-            self.free_since = now;
-            if resp.close {
                 // The server said it closes: finish cleanly, the host reconnects.
                 self.phase = Phase::Finished;
                 return Step {
@@ -333,6 +459,14 @@ impl Protocol for Client {
                     verdict: Verdict::Close,
                 };
             }
+            if self.in_flight.has_room() {
+                self.free_since = now;
+            }
+            // Not while a `--request` pipeline still owes replies: it is one write.
+            if sent.replies > 1 {
+                continue;
+            }
+            let before = self.writes;
             let v = self.next(sh, out, now);
             if v != Verdict::Continue {
                 return Step {
@@ -340,7 +474,7 @@ impl Protocol for Client {
                     verdict: v,
                 };
             }
-            sent_here = self.phase == Phase::Awaiting;
+            sent_here |= self.writes > before;
             if feed.consumed == 0 {
                 break;
             }
@@ -351,11 +485,12 @@ impl Protocol for Client {
     fn on_eof(&mut self, _out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
         let sh = &mut *cx.ctx;
         match self.framer.on_eof() {
-            Ok(Some(resp)) if self.phase == Phase::Awaiting => {
+            Ok(Some(resp)) if !self.in_flight.is_empty() => {
                 // A reply that ends at close (HTTP without a length).
                 self.replies += 1;
-                let due = self.in_flight.answer().unwrap_or(self.sent);
-                self.record_reply(sh, cx.now, due, resp);
+                if let Some(sent) = self.in_flight.answer() {
+                    self.record_reply(sh, cx.now, sent, resp);
+                }
                 if !self.in_flight.is_empty() {
                     return self.fail(&mut sh.rec, ErrorClass::Closed, "closed mid-pipeline");
                 }
@@ -363,7 +498,7 @@ impl Protocol for Client {
                 Verdict::Close
             }
             Err(e) => self.framing_error(&mut sh.rec, e),
-            _ if self.phase == Phase::Awaiting => self.fail(&mut sh.rec, ErrorClass::Closed, "eof"),
+            _ if !self.in_flight.is_empty() => self.fail(&mut sh.rec, ErrorClass::Closed, "eof"),
             _ => {
                 self.phase = Phase::Finished;
                 Verdict::Close
@@ -372,13 +507,11 @@ impl Protocol for Client {
     }
 
     fn poll_at(&self, sh: &Shared) -> Option<Instant> {
-        match (self.phase, &self.schedule) {
-            // Before the start is known, nothing to wake for (the worker re-arms).
-            (Phase::Idle, _) if sh.plan.start.is_none() => None,
-            (Phase::Idle, Some(s)) => Some(s.next_due().min(sh.plan.end)),
-            // Closed loop, connected before the start: send at the start.
-            (Phase::Idle, None) => sh.plan.start,
-            (Phase::Awaiting, _) => sh.plan.timeout.map(|t| self.sent + t),
+        match self.phase {
+            Phase::Idle | Phase::Awaiting => match (self.next_send(sh), self.deadline(sh)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             _ => None,
         }
     }
@@ -386,16 +519,18 @@ impl Protocol for Client {
     fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
         let sh = &mut *cx.ctx;
         match self.phase {
-            Phase::Idle => self.next(sh, out, cx.now),
-            Phase::Awaiting if sh.plan.timeout.is_some_and(|t| cx.now >= self.sent + t) => {
-                if cx.now >= sh.plan.record_from {
-                    // What it waited is a lower bound of its latency.
-                    for (due, n) in self.in_flight.entries() {
-                        let age = us(cx.now.saturating_duration_since(due));
-                        sh.rec.censor(Censor::TimedOut, age, u64::from(n));
+            Phase::Idle | Phase::Awaiting => {
+                if self.deadline(sh).is_some_and(|d| cx.now >= d) {
+                    if cx.now >= sh.plan.record_from {
+                        // What each waited is a lower bound of its latency.
+                        for s in self.in_flight.entries() {
+                            let age = us(cx.now.saturating_duration_since(s.due));
+                            sh.rec.censor(Censor::TimedOut, age, u64::from(s.replies));
+                        }
                     }
+                    return self.fail(&mut sh.rec, ErrorClass::Timeout, "response timeout");
                 }
-                self.fail(&mut sh.rec, ErrorClass::Timeout, "response timeout")
+                self.next(sh, out, cx.now)
             }
             _ => Verdict::Continue,
         }
@@ -416,6 +551,8 @@ mod tests {
             pipeline: vec![false],
             framing: Framing::Line,
             interval,
+            depth: 1,
+            budget: None,
             per_conn,
             timeout: Some(Duration::from_secs(1)),
             start: Some(t0),
@@ -640,5 +777,121 @@ mod tests {
             assert_eq!(s2.consumed, rest.len(), "cut {cut}");
             assert_eq!(sh.rec.completed, 1, "cut {cut}");
         }
+    }
+
+    #[test]
+    fn test_pipeline_keeps_depth_in_flight_answered_in_order() {
+        let t0 = Instant::now();
+        let (_, mut sh) = client(t0, None, None);
+        sh.plan.depth = 4;
+        let mut c = Client::new(&sh.plan, t0, None);
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
+        assert_eq!(out, REQ.repeat(4), "closed loop: four at once");
+        out.clear();
+        // Two replies in one read: two more go out, never more than four in flight.
+        let step = c.on_input(
+            b"a\nb\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(2), &mut sh),
+        );
+        assert_eq!(step, Step::cont(4));
+        assert_eq!(out, REQ.repeat(2));
+        assert_eq!(c.in_flight.len(), 4);
+        let r = &sh.rec;
+        assert_eq!((r.sent, r.completed), (6, 2));
+        // Five replies when four are owed: the fifth answers nothing sent before it
+        // was read.
+        out.clear();
+        let step = c.on_input(
+            b"c\nd\ne\nf\ng\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(3), &mut sh),
+        );
+        assert_eq!(step.verdict, Verdict::Close);
+        assert_eq!(sh.rec.completed, 6);
+        assert_eq!(sh.rec.errors_of(ErrorClass::Unsolicited), 1);
+        assert!(sh.rec.books_balance());
+    }
+
+    #[test]
+    fn test_open_loop_pipeline_sends_at_due_times_while_replies_wait() {
+        let t0 = Instant::now();
+        let (_, mut sh) = client(t0, Some(ms(10)), None);
+        sh.plan.depth = 2;
+        let mut c = Client::new(&sh.plan, t0, Some(Schedule::new(t0, Rate::every(ms(10)))));
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
+        assert_eq!(out, REQ, "request 0 at t0");
+        // No reply yet, but there is room: the connection wakes for request 1's due time.
+        assert_eq!(c.poll_at(&sh), Some(t0 + ms(10)));
+        out.clear();
+        c.on_timer(&mut out, &mut Cx::new(t0 + ms(10), &mut sh));
+        assert_eq!(out, REQ, "request 1 on time, with request 0 still out");
+        // Full: only the timeout wakes it now.
+        assert_eq!(c.poll_at(&sh), Some(t0 + Duration::from_secs(1)));
+        out.clear();
+        // Both replies at 25 ms: request 2 (due 20 ms) goes out late.
+        c.on_input(
+            b"a\nb\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(25), &mut sh),
+        );
+        assert_eq!(out, REQ);
+        let r = &sh.rec;
+        assert_eq!(
+            r.corrected.count_between(24_900, 25_100),
+            1,
+            "request 0: 25 ms"
+        );
+        assert_eq!(
+            r.corrected.count_between(14_900, 15_100),
+            1,
+            "request 1: 15 ms"
+        );
+        assert_eq!(
+            r.raw.count_between(14_900, 15_100),
+            1,
+            "raw from its own send"
+        );
+    }
+
+    #[test]
+    fn test_budget_sends_exactly_n_and_then_nothing() {
+        let t0 = Instant::now();
+        let budget = Arc::new(AtomicU64::new(3));
+        let (_, mut sh) = client(t0, None, None);
+        sh.plan.depth = 2;
+        sh.plan.budget = Some(budget.clone());
+        let mut a = Client::new(&sh.plan, t0, None);
+        let mut b = Client::new(&sh.plan, t0, None);
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        a.on_connected(&mut oa, &mut Cx::new(t0, &mut sh));
+        b.on_connected(&mut ob, &mut Cx::new(t0, &mut sh));
+        // Two connections share three: two for the first, one for the second.
+        assert_eq!((oa.len(), ob.len()), (2 * REQ.len(), REQ.len()));
+        assert!(sh.plan.budget_spent());
+        oa.clear();
+        a.on_input(
+            b"1\n2\n",
+            &mut oa,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(1), &mut sh),
+        );
+        assert!(oa.is_empty(), "nothing after the budget");
+        assert_eq!(a.phase(), Phase::Finished);
+        assert_eq!(a.poll_at(&sh), None, "no timer either");
+        b.on_input(
+            b"3\n",
+            &mut ob,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(1), &mut sh),
+        );
+        let r = &sh.rec;
+        assert_eq!((r.sent, r.completed, r.measured), (3, 3, 3));
+        assert_eq!(budget.load(Ordering::Relaxed), 0);
     }
 }

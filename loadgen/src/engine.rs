@@ -17,6 +17,7 @@ use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, R
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,11 @@ pub struct LoadSpec {
     pub framing: Framing,
     /// Close and reopen each connection after this many replies.
     pub per_conn: Option<u64>,
+    /// `-n`: send exactly this many requests after the warm-up, then end the run once
+    /// they are answered (or failed); `duration` still caps it.
+    pub requests: Option<u64>,
+    /// Writes of the request each connection may have in flight (`--pipeline`, >= 1).
+    pub pipeline: usize,
     /// Response timeout.
     pub timeout: Option<Duration>,
     /// Connect timeout.
@@ -282,7 +288,8 @@ impl Worker {
         }
         // Slots waiting to reconnect owe the requests that fell due meanwhile.
         let from = sh.plan.record_from;
-        for p in self.pending.iter_mut() {
+        let spent = sh.plan.budget_spent(); // -n: nothing is owed once N went out
+        for p in self.pending.iter_mut().filter(|_| !spent) {
             if let Some(s) = p.schedule.as_mut() {
                 sh.rec.censor_unsent(s, from, now);
             }
@@ -378,6 +385,10 @@ impl Host<Client> for Worker {
             reason,
             CloseReason::ConnectFailed | CloseReason::ConnectTimeout
         );
+        if self.started.is_some() && r.context().plan.budget_spent() {
+            // -n: all N requests went out; a slot has nothing left to send.
+            return;
+        }
         if failed_connect && self.started.is_none() {
             self.connect_failures += 1;
         }
@@ -442,6 +453,18 @@ impl Host<Client> for Worker {
     }
 
     fn after_turn(&mut self, r: &mut Reactor<Client>) {
+        // -n: the budget is spent and every request of this worker answered or failed.
+        if self.started.is_some() && !self.ended {
+            let sh = r.context();
+            let rec = &sh.rec;
+            let outstanding = rec
+                .sent
+                .saturating_sub(rec.completed + rec.failed + rec.in_flight_end);
+            if sh.plan.budget_spent() && outstanding == 0 {
+                self.finish(r);
+                return;
+            }
+        }
         // The connect phase ends for this worker once every initial slot connected
         // or failed: say so (once) to the thread that starts the run.
         if self.started.is_none() && self.ready.is_some() {
@@ -490,6 +513,7 @@ fn run_worker(
     tx: mpsc::Sender<Tick>,
     hello: mpsc::Sender<(usize, readyloop::Handle)>,
     ready: mpsc::Sender<usize>,
+    budget: Option<Arc<AtomicU64>>,
 ) -> std::io::Result<WorkerResult> {
     // The connections are opened first; the run's start (and with it the warm-up,
     // the measurement and every timeline) comes from `run` once all are open. Until
@@ -511,6 +535,8 @@ fn run_worker(
             .unwrap_or_else(|_| vec![spec.head]),
         framing: spec.framing.clone(),
         interval,
+        depth: spec.pipeline.max(1),
+        budget,
         per_conn: spec.per_conn,
         timeout: spec.timeout,
         start: None,
@@ -673,6 +699,8 @@ pub fn run(
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::new();
     let mut first = 0;
+    // -n: one budget for every worker, so exactly N go out however the load splits.
+    let budget = spec.requests.map(|n| Arc::new(AtomicU64::new(n)));
     for i in 0..threads {
         let conns = share(spec.connections, threads, i);
         let spec = LoadSpec {
@@ -682,11 +710,22 @@ pub fn run(
         let tx = tx.clone();
         let (hello, ready) = (hello_tx.clone(), ready_tx.clone());
         let first_index = first;
+        let budget = budget.clone();
         first += conns;
         let h = std::thread::Builder::new()
             .name(format!("loadgen-{i}"))
             .spawn(move || {
-                run_worker(i, Rc::new(spec), conns, first_index, base, tx, hello, ready)
+                run_worker(
+                    i,
+                    Rc::new(spec),
+                    conns,
+                    first_index,
+                    base,
+                    tx,
+                    hello,
+                    ready,
+                    budget,
+                )
             })?;
         handles.push(h);
     }

@@ -119,6 +119,8 @@ pub struct Recorder {
     /// Requests that ended in an error (a connection error with the request in flight,
     /// a timeout, a framing error).
     pub failed: u64,
+    /// Of `failed`, the requests a `-n` run counts (sent after the warm-up).
+    pub failed_counted: u64,
     /// Requests still in flight when the run ended.
     pub in_flight_end: u64,
     /// Bytes written / read (whole run).
@@ -194,6 +196,7 @@ impl Default for Recorder {
             completed: 0,
             measured: 0,
             failed: 0,
+            failed_counted: 0,
             in_flight_end: 0,
             bytes_sent: 0,
             bytes_received: 0,
@@ -290,6 +293,7 @@ impl Recorder {
         self.completed += o.completed;
         self.measured += o.measured;
         self.failed += o.failed;
+        self.failed_counted += o.failed_counted;
         self.in_flight_end += o.in_flight_end;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;

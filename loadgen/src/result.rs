@@ -113,6 +113,10 @@ pub struct RunResult {
     /// How long opening the connections took, before the warm-up began (`None`: the
     /// run never got past it).
     pub connect_phase: Option<Duration>,
+    /// `-n`: the requests asked for (the run ends once they are answered).
+    pub requests_asked: Option<u64>,
+    /// `--pipeline`: writes of the request in flight per connection (1: none).
+    pub pipeline: usize,
 }
 
 impl RunResult {

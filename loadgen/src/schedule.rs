@@ -10,15 +10,17 @@
 //! corrected latency of the requests that fell due meanwhile.
 //!
 //! The slot also remembers the due times of its requests in flight (a FIFO of at most
-//! [`MAX_IN_FLIGHT`], one while requests are not pipelined), and can say how many
+//! `--pipeline` entries, [`MAX_DEPTH`] at most), and can say how many
 //! requests fell due by a given time but were never taken off the timeline (the
 //! connection was busy, or reconnecting): the requests a closed-loop tool never
 //! mentions.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Requests one slot may have in flight, each with its due time (1: no pipelining).
-pub const MAX_IN_FLIGHT: usize = 1;
+/// Requests one slot may have in flight (`--pipeline`), each with its due time. The
+/// framer's FIFO of expectations holds as many replies (`framing::MAX_PIPELINE`).
+pub const MAX_DEPTH: usize = 64;
 
 /// How fast a slot's requests fall due: a rate as a function of time. Constant for
 /// now; stages and segments are for later.
@@ -120,6 +122,12 @@ impl Schedule {
         n
     }
 
+    /// End the timeline: nothing more falls due (a `-n` run sent its N requests, so
+    /// those its timeline still held are owed to nobody).
+    pub fn abandon(&mut self) {
+        self.taken = u64::MAX;
+    }
+
     /// Take every request due from `from` up to `t` off the timeline unsent, calling
     /// `f(age, n)` for them: `n` requests whose age at `t` is at least `age`. Requests
     /// due before `from` (the warm-up) are skipped without a call. At most about 1,000
@@ -155,63 +163,106 @@ impl Schedule {
     }
 }
 
-/// The due times of a slot's requests in flight, oldest first, each with the replies
-/// it still waits for (a `--request` that holds several requests is sent at once and
-/// answered by as many replies): the reply that arrives next answers the oldest.
-#[derive(Clone, Copy, Debug, Default)]
+/// One request (or `--request` pipeline) in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// When it was due (corrected latency starts here; closed loop: when it was sent).
+    pub due: Instant,
+    /// When it was written (raw latency and `--timeout` start here).
+    pub at: Instant,
+    /// Replies still owed (a `--request` holding several requests owes several).
+    pub replies: u32,
+    /// Whether it is one of the requests a `-n` run counts (sent after the warm-up).
+    pub counted: bool,
+}
+
+/// A slot's requests in flight, oldest first: at most `depth` (`--pipeline`), answered
+/// in order, so the reply that arrives next answers the oldest.
+#[derive(Clone, Debug)]
 pub struct InFlight {
-    due: [Option<(Instant, u32)>; MAX_IN_FLIGHT],
-    len: usize,
+    sent: VecDeque<Sent>,
+    depth: usize,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight::with_depth(1)
+    }
 }
 
 impl InFlight {
-    /// Note a request (or pipeline) sent with due time `due`, answered by `replies`
-    /// replies; false if the FIFO is full.
-    pub fn push(&mut self, due: Instant, replies: u32) -> bool {
-        if self.len == MAX_IN_FLIGHT || replies == 0 {
+    /// A FIFO of at most `depth` entries (at least 1, at most [`MAX_DEPTH`]).
+    pub fn with_depth(depth: usize) -> InFlight {
+        InFlight {
+            sent: VecDeque::new(),
+            depth: depth.clamp(1, MAX_DEPTH),
+        }
+    }
+
+    /// Whether another request may be sent (fewer than `depth` in flight).
+    pub fn has_room(&self) -> bool {
+        self.sent.len() < self.depth
+    }
+
+    /// Note a request (or pipeline) written; false if the FIFO is full or it owes no
+    /// reply.
+    pub fn push(&mut self, s: Sent) -> bool {
+        if !self.has_room() || s.replies == 0 {
             return false;
         }
-        self.due[self.len] = Some((due, replies));
-        self.len += 1;
+        self.sent.push_back(s);
         true
     }
 
-    /// A reply arrived: the oldest entry's due time; the entry leaves once all its
-    /// replies are in.
-    pub fn answer(&mut self) -> Option<Instant> {
-        let (due, left) = self.due[0].as_mut()?;
-        let due = *due;
-        *left -= 1;
-        if *left == 0 {
-            self.due.copy_within(1..self.len, 0);
-            self.len -= 1;
-            self.due[self.len] = None;
+    /// A reply arrived: the oldest entry (as it was before this reply); the entry
+    /// leaves once all its replies are in.
+    pub fn answer(&mut self) -> Option<Sent> {
+        let first = self.sent.front_mut()?;
+        let s = *first;
+        first.replies -= 1;
+        if first.replies == 0 {
+            self.sent.pop_front();
         }
-        Some(due)
+        Some(s)
     }
 
-    /// The entries: due time and replies still owed, oldest first.
-    pub fn entries(&self) -> impl Iterator<Item = (Instant, u32)> + '_ {
-        self.due[..self.len].iter().flatten().copied()
+    /// The oldest entry.
+    pub fn oldest(&self) -> Option<&Sent> {
+        self.sent.front()
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Sent> + '_ {
+        self.sent.iter()
     }
 
     /// Replies still outstanding, over all entries.
     pub fn outstanding(&self) -> u64 {
-        self.due[..self.len]
+        self.sent.iter().map(|s| u64::from(s.replies)).sum()
+    }
+
+    /// Replies outstanding for the entries a `-n` run counts.
+    pub fn outstanding_counted(&self) -> u64 {
+        self.sent
             .iter()
-            .flatten()
-            .map(|&(_, n)| u64::from(n))
+            .filter(|s| s.counted)
+            .map(|s| u64::from(s.replies))
             .sum()
+    }
+
+    /// Entries in flight.
+    pub fn len(&self) -> usize {
+        self.sent.len()
     }
 
     /// Whether nothing is in flight.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.sent.is_empty()
     }
 
     /// Forget them all (the connection closed: their fate is counted elsewhere).
     pub fn clear(&mut self) {
-        *self = InFlight::default();
+        self.sent.clear();
     }
 }
 
@@ -281,25 +332,48 @@ mod tests {
     #[test]
     fn test_in_flight_is_a_bounded_fifo_of_pipelines() {
         let t0 = Instant::now();
+        let sent = |ms_: u64, replies: u32| Sent {
+            due: t0 + ms(ms_),
+            at: t0 + ms(ms_),
+            replies,
+            counted: true,
+        };
         let mut f = InFlight::default();
         assert!(f.is_empty());
-        assert!(!f.push(t0, 0), "a request with no reply is not in flight");
-        assert!(f.push(t0, 3));
-        assert!(!f.push(t0 + ms(1), 1), "at most MAX_IN_FLIGHT");
+        assert!(
+            !f.push(sent(0, 0)),
+            "a request with no reply is not in flight"
+        );
+        assert!(f.push(sent(0, 3)));
+        assert!(!f.push(sent(1, 1)), "depth 1: one at a time");
         assert_eq!(f.outstanding(), 3);
-        // Each of the three replies answers the same due time.
-        assert_eq!(f.answer(), Some(t0));
-        assert_eq!(f.answer(), Some(t0));
+        // Each of the three replies answers the same entry.
+        assert_eq!(f.answer().map(|s| s.due), Some(t0));
+        assert_eq!(f.answer().map(|s| s.due), Some(t0));
         assert_eq!(f.outstanding(), 1);
-        assert_eq!(f.answer(), Some(t0));
+        assert_eq!(f.answer().map(|s| s.due), Some(t0));
         assert!(f.is_empty());
         assert_eq!(
             f.answer(),
             None,
             "a reply with nothing outstanding answers nothing"
         );
-        assert!(f.push(t0 + ms(2), 1));
+        assert!(f.push(sent(2, 1)));
         f.clear();
         assert_eq!(f.outstanding(), 0);
+
+        // Depth 4: four in flight, answered oldest first; room again after a reply.
+        let mut f = InFlight::with_depth(4);
+        for k in 0..4 {
+            assert!(f.push(sent(k, 1)), "entry {k}");
+        }
+        assert!(!f.has_room());
+        assert!(!f.push(sent(9, 1)));
+        assert_eq!(f.answer().map(|s| s.due), Some(t0));
+        assert!(f.has_room());
+        assert_eq!(f.oldest().map(|s| s.due), Some(t0 + ms(1)));
+        assert_eq!(f.len(), 3);
+        assert_eq!(InFlight::with_depth(1000).depth, MAX_DEPTH);
+        assert_eq!(InFlight::with_depth(0).depth, 1);
     }
 }

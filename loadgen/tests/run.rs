@@ -109,6 +109,8 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
         head: false,
         framing,
         per_conn: None,
+        requests: None,
+        pipeline: 1,
         timeout: None,
         connect_timeout: Duration::from_secs(3),
         sources: Vec::new(),
@@ -1326,4 +1328,114 @@ fn test_pacing_does_not_defeat_the_connect_backoff() {
         "{} connects tried against a refusing target in about a second",
         rec.connects_tried
     );
+}
+
+/// Holds line requests until `depth` of them are in, then answers them all: a client
+/// that keeps fewer in flight than `depth` waits for ever (and times out), one that
+/// keeps more shows in `most`, the largest number of requests the server held at once.
+struct Batch {
+    depth: usize,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Protocol for Batch {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        _budget: usize,
+        _cx: &mut Cx<()>,
+    ) -> Step {
+        let held = input.iter().filter(|&&b| b == b'\n').count();
+        self.most
+            .fetch_max(held, std::sync::atomic::Ordering::SeqCst);
+        if held < self.depth {
+            return Step::cont(0); // keep them; the reactor offers them again with more
+        }
+        let used = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for _ in 0..held {
+            out.extend_from_slice(b"ok\n");
+        }
+        Step::cont(used)
+    }
+}
+
+/// Issue 10, item 2: `--pipeline D` keeps exactly D requests in flight per connection
+/// (the server counts them), answered in order, and the books balance.
+#[test]
+fn test_pipeline_depth_is_honoured_at_the_server() {
+    for depth in [1, 8, 16] {
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let m = most.clone();
+        let served = serve(
+            Reactor::new(Config::default()).unwrap(),
+            "127.0.0.1:0",
+            ServeWith(move || Batch {
+                depth,
+                most: m.clone(),
+            }),
+        );
+        let mut s = spec(served.addr, Framing::Line, b"ping\n".to_vec());
+        s.pipeline = depth;
+        s.connections = 3;
+        s.duration = Duration::from_millis(500);
+        s.timeout = Some(Duration::from_secs(2));
+        let rec = run(&s);
+        served.stop();
+        assert!(rec.books_balance(), "depth {depth}: {rec:?}");
+        assert_eq!(rec.error_total(), 0, "depth {depth}: {:?}", rec.errors);
+        assert!(
+            rec.measured > 100,
+            "depth {depth}: {} measured",
+            rec.measured
+        );
+        assert_eq!(
+            most.load(std::sync::atomic::Ordering::SeqCst),
+            depth,
+            "the server held at most this many of one connection's requests"
+        );
+    }
+}
+
+/// Issue 10, item 1: `-n N` sends exactly N requests after the warm-up, closed or
+/// open loop, and the run ends once they are answered; with `-d` too, whichever
+/// comes first.
+#[test]
+fn test_requests_n_is_exact() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = loadgen().args(args).args(["--json", "-"]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    // Closed loop over two threads, pipelined too: exactly 777 requests, all answered,
+    // and the server saw 777.
+    for extra in [&[][..], &["--pipeline", "4"]] {
+        let j = json(&[&["-n", "777", "-c", "7", "-t", "2"][..], extra].concat());
+        let req = &j["requests"];
+        assert_eq!(req["sent"], 777, "{extra:?}: {req}");
+        assert_eq!(req["completed"], 777, "{req}");
+        assert_eq!(req["measured"], 777, "{req}");
+        assert_eq!(req["failed"], 0, "{req}");
+        assert_eq!(j["server"]["requests"], 777, "{}", j["server"]);
+    }
+    // Open loop: 300 at 1,000/s take about 0.3 s, not the default 10 s.
+    let began = Instant::now();
+    let j = json(&["-n", "300", "-R", "1000", "-c", "5", "-t", "1"]);
+    assert_eq!(j["requests"]["sent"], 300, "{}", j["requests"]);
+    assert_eq!(j["requests"]["measured"], 300);
+    let d = j["duration_s"].as_f64().unwrap();
+    assert!((0.25..1.5).contains(&d), "300 at 1000/s took {d} s");
+    assert!(began.elapsed() < Duration::from_secs(5));
+    // -d first: the run stops at 300 ms, far short of the count.
+    let j = json(&["-n", "100M", "-d", "300ms", "-c", "2", "-t", "1"]);
+    let sent = j["requests"]["sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < 100_000_000, "{sent}");
+    assert_eq!(j["duration_s"], 0.3);
 }

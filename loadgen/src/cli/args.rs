@@ -6,7 +6,7 @@
 //! The doc comments here are the help texts: `loadgen --help` prints them.
 
 use clap::{Args, Parser, Subcommand};
-use readyloop::units::parse_duration;
+use readyloop::units::{parse_count, parse_count_usize, parse_duration, parse_rate};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,32 +139,44 @@ pub(super) struct RunArgs {
     /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded server)
     pub(super) target: Option<String>,
 
-    /// Connections to keep open
-    #[arg(short = 'c', long, default_value_t = 50, value_name = "N")]
+    /// Connections to keep open (1k = 1,000)
+    #[arg(short = 'c', long, default_value = "50", value_parser = parse_count_usize, value_name = "N")]
     pub(super) connections: usize,
 
-    /// How long to measure (after the warm-up)
-    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
-    pub(super) duration: Duration,
+    /// How long to measure, after the warm-up: 10s, 500ms, 2m, 1m30s, 1h [default: 10s;
+    /// with -n, until the N are answered, at most 10m]
+    #[arg(short = 'd', long, value_parser = parse_duration, value_name = "DUR")]
+    pub(super) duration: Option<Duration>,
+
+    /// Send exactly N requests after the warm-up, then stop once they are answered
+    /// (as ab and oha; 10k = 10,000); with -d too, whichever ends first
+    #[arg(short = 'n', long = "requests", value_parser = parse_count, value_name = "N")]
+    pub(super) requests: Option<u64>,
+
+    /// Keep up to D requests in flight on each connection, answered in order (HTTP,
+    /// RESP, echo, line); latency is per request
+    #[arg(long, default_value_t = 1, value_name = "D")]
+    pub(super) pipeline: usize,
 
     /// Worker threads, each with its own reactor [default: cores, or cores-1 with the embedded server]
-    #[arg(short = 't', long, value_name = "N")]
+    #[arg(short = 't', long, value_parser = parse_count_usize, value_name = "N")]
     pub(super) threads: Option<usize>,
 
-    /// Run this long before measuring; its results are discarded
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
-    pub(super) warmup: Duration,
+    /// Run this long before measuring; its results are discarded [default: 1s; 0 with -n]
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub(super) warmup: Option<Duration>,
 
-    /// Open new connections at most this fast (per second, all threads)
-    #[arg(long, value_name = "N")]
+    /// Open new connections at most this fast (per second, all threads; 1k = 1,000)
+    #[arg(long, value_parser = parse_rate, value_name = "N")]
     pub(super) connect_rate: Option<f64>,
 
-    /// Open loop: total requests per second; latency is corrected for coordinated omission
-    #[arg(short = 'R', long, value_name = "N")]
+    /// Open loop: total requests per second (10k = 10,000); latency is corrected for
+    /// coordinated omission
+    #[arg(short = 'R', long, value_parser = parse_rate, value_name = "N")]
     pub(super) rate: Option<f64>,
 
     /// Close and reopen each connection after N requests (new-connections test)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_parser = parse_count, value_name = "N")]
     pub(super) per_conn: Option<u64>,
 
     /// Protocol / framing: http, echo, line, fixed:N, resp

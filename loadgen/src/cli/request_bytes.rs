@@ -107,7 +107,26 @@ impl Request {
                 } else {
                     "--request-file"
                 };
-                request::pipeline(framing, b).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+                let k = request::pipeline(framing, b)
+                    .map_err(|e| Error::Usage(format!("{flag}: {e}")))?
+                    .len();
+                // The framer expects at most MAX_PIPELINE replies at once.
+                let max = crate::framing::MAX_PIPELINE;
+                if k * a.pipeline > max {
+                    return Err(Error::Usage(format!(
+                        "{flag} holds {k} requests; with --pipeline {} that is {} in flight, \
+                         at most {max} can be",
+                        a.pipeline,
+                        k * a.pipeline
+                    )));
+                }
+                if let Some(n) = a.requests {
+                    if n % k as u64 != 0 {
+                        return Err(Error::Usage(format!(
+                            "-n {n}: {flag} holds {k} requests, sent together: -n must be a multiple of {k}"
+                        )));
+                    }
+                }
             }
         }
         Ok(request)

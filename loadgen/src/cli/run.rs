@@ -64,6 +64,8 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         head: plan.head,
         framing: plan.framing.clone(),
         per_conn: plan.per_conn,
+        requests: plan.requests,
+        pipeline: plan.pipeline,
         timeout: plan.timeout,
         connect_timeout: plan.connect_timeout,
         sources: plan.sources.clone(),
@@ -101,7 +103,12 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         threads: plan.threads,
         per_conn: plan.per_conn,
         warmup: plan.warmup,
-        duration: if signal != 0 { measured } else { plan.duration },
+        // Interrupted, or a -n run that ended by its count: the time it took.
+        duration: if signal != 0 || plan.requests.is_some() {
+            measured
+        } else {
+            plan.duration
+        },
         interrupted: (signal != 0).then_some(Interrupted {
             signal,
             planned: plan.duration,
@@ -112,6 +119,8 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         server_stats,
         ports: plan.ports,
         connect_phase: workers.iter().filter_map(|w| w.connect_phase).max(),
+        requests_asked: plan.requests,
+        pipeline: plan.pipeline,
         started_unix_s: workers
             .iter()
             .filter_map(|w| w.measure_start_unix_s)

@@ -41,8 +41,12 @@ pub(super) struct RunPlan {
     pub(super) rate: Option<f64>,
     /// Requests per connection before it is reopened (at least 1).
     pub(super) per_conn: Option<u64>,
-    /// Measured time (more than 0).
+    /// Measured time (more than 0); with `-n` alone, the cap [`MAX_N_DURATION`].
     pub(super) duration: Duration,
+    /// `-n`: requests to send after the warm-up.
+    pub(super) requests: Option<u64>,
+    /// `--pipeline`: writes of the request in flight per connection (1..=64).
+    pub(super) pipeline: usize,
     /// Time run before measuring, its results discarded.
     pub(super) warmup: Duration,
     /// A response not complete after this long is an error; `None`: no timeout.
@@ -90,8 +94,14 @@ impl RunPlan {
             connect_rate: a.connect_rate,
             rate: a.rate,
             per_conn: a.per_conn,
-            duration: a.duration,
-            warmup: a.warmup,
+            duration: duration(&a),
+            requests: a.requests,
+            pipeline: a.pipeline,
+            warmup: a.warmup.unwrap_or(if a.requests.is_some() {
+                Duration::ZERO
+            } else {
+                DEFAULT_WARMUP
+            }),
             timeout: nonzero(a.timeout),
             connect_timeout: a.connect_timeout,
             nodelay: !a.no_nodelay,
@@ -107,14 +117,41 @@ impl RunPlan {
     }
 }
 
+/// `-d` when given; else 10 s, or with `-n` the cap of a run that ends by its count.
+fn duration(a: &RunArgs) -> Duration {
+    a.duration.unwrap_or(if a.requests.is_some() {
+        MAX_N_DURATION
+    } else {
+        DEFAULT_DURATION
+    })
+}
+
+/// How long a run measures without `-d` or `-n`.
+pub(super) const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+/// The warm-up without `--warmup` (none with `-n`: every request counts, as ab).
+pub(super) const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
+/// The most a `-n` run without `-d` may take (k6's default maxDuration): a server that
+/// stops answering cannot hold it for ever.
+pub(super) const MAX_N_DURATION: Duration = Duration::from_secs(600);
+
 /// The numbers clap takes as given but a run cannot: none connections, no time, a
 /// rate that is not a positive number, a connection closed before its first request.
 fn check_numbers(a: &RunArgs) -> Result<(), Error> {
     if a.connections == 0 {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
-    if a.duration.is_zero() {
+    if a.duration.is_some_and(|d| d.is_zero()) {
         return Err(Error::Usage("--duration must be more than 0".into()));
+    }
+    if a.requests == Some(0) {
+        return Err(Error::Usage("--requests must be at least 1".into()));
+    }
+    if !(1..=crate::schedule::MAX_DEPTH).contains(&a.pipeline) {
+        return Err(Error::Usage(format!(
+            "--pipeline must be from 1 to {}, not {}",
+            crate::schedule::MAX_DEPTH,
+            a.pipeline
+        )));
     }
     if let Some(r) = a.rate {
         if !(r.is_finite() && r > 0.0) {
@@ -278,17 +315,69 @@ mod tests {
             refused(&["-R", "0"]),
             "--rate must be a positive number, not 0"
         );
+        // Not numbers at all: clap's parser refuses them (one line, exit 2).
+        for bad in [
+            &["run", "--rate=-5"][..],
+            &["-R", "inf"],
+            &["--connect-rate", "NaN"],
+        ] {
+            let e = not_parsed(bad);
+            assert!(e.contains("invalid number"), "{bad:?}: {e}");
+        }
+    }
+
+    /// The clap error of `argv` (refused before any plan).
+    fn not_parsed(argv: &[&str]) -> String {
+        match Cli::try_parse_from(std::iter::once("loadgen").chain(argv.iter().copied())) {
+            Err(e) => e.to_string(),
+            Ok(c) => panic!("{argv:?}: parsed: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn test_counts_and_rates_take_k_and_m() {
+        let p = plan(&["-c", "1k", "-R", "12.5k", "-n", "2M", "-t", "1"]);
+        assert_eq!(p.connections, 1000);
+        assert_eq!(p.rate, Some(12_500.0));
+        assert_eq!(p.requests, Some(2_000_000));
+        let e = not_parsed(&["-c", "1K"]);
+        assert!(e.contains("K means 1,024"), "{e}");
+        assert_eq!(plan(&["-d", "1m30s"]).duration, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn test_requests_and_pipeline_checked() {
+        // -n: no warm-up unless asked; the duration becomes the cap.
+        let p = plan(&["-n", "500"]);
+        assert_eq!((p.requests, p.warmup), (Some(500), Duration::ZERO));
+        assert_eq!(p.duration, MAX_N_DURATION);
+        let p = plan(&["-n", "500", "-d", "3s", "--warmup", "1s"]);
         assert_eq!(
-            refused(&["run", "--rate=-5"]),
-            "--rate must be a positive number, not -5"
+            (p.duration, p.warmup),
+            (Duration::from_secs(3), Duration::from_secs(1))
+        );
+        let p = plan(&[]);
+        assert_eq!((p.duration, p.warmup), (DEFAULT_DURATION, DEFAULT_WARMUP));
+        assert_eq!(refused(&["-n", "0"]), "--requests must be at least 1");
+        assert_eq!(plan(&["--pipeline", "16"]).pipeline, 16);
+        assert_eq!(
+            refused(&["--pipeline", "0"]),
+            "--pipeline must be from 1 to 64, not 0"
         );
         assert_eq!(
-            refused(&["-R", "inf"]),
-            "--rate must be a positive number, not inf"
+            refused(&["--pipeline", "65"]),
+            "--pipeline must be from 1 to 64, not 65"
         );
+        // A --request of 2 lines: 2 x 40 replies in flight is more than the framer holds;
+        // -n must count whole writes.
+        let two = ["127.0.0.1:9", "--proto", "line", "--request", "a\\nb\\n"];
+        let e = refused(&[&two[..], &["--pipeline", "40"]].concat());
+        assert!(e.contains("that is 80 in flight, at most 64"), "{e}");
+        let e = refused(&[&two[..], &["-n", "3"]].concat());
+        assert!(e.contains("-n must be a multiple of 2"), "{e}");
         assert_eq!(
-            refused(&["--connect-rate", "NaN"]),
-            "--connect-rate must be a positive number, not NaN"
+            plan(&[&two[..], &["-n", "4", "--pipeline", "32"]].concat()).requests,
+            Some(4)
         );
     }
 

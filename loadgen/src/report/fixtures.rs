@@ -84,6 +84,8 @@ fn result(mode: Mode) -> RunResult {
         started_unix_s: Some(1_700_000_000.0),
         ports: Default::default(),
         connect_phase: Some(Duration::from_millis(3)),
+        requests_asked: None,
+        pipeline: 1,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

@@ -69,6 +69,8 @@ pub fn json(r: &RunResult) -> Value {
         "connections": r.connections,
         "threads": r.threads,
         "per_conn": r.per_conn,
+        "pipeline": r.pipeline,
+        "requests_asked": r.requests_asked,
         "warmup_s": r.warmup.as_secs_f64(),
         "duration_s": r.duration.as_secs_f64(),
         "interrupted": r.interrupted.map(|i| json!({
@@ -82,6 +84,7 @@ pub fn json(r: &RunResult) -> Value {
             "measured": rec.measured,
             "failed": rec.failed,
             "in_flight_end": rec.in_flight_end,
+            "failed_counted": rec.failed_counted,
             "books_balance": rec.books_balance(),
         },
         "throughput_rps": r.throughput(),

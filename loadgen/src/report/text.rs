@@ -42,13 +42,37 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         )?,
         None => writeln!(s, "connections: {}", r.connections)?,
     }
+    if r.pipeline > 1 {
+        writeln!(
+            s,
+            "pipeline:    {} requests in flight per connection",
+            r.pipeline
+        )?;
+    }
     writeln!(s, "threads:     {}", r.threads)?;
-    writeln!(
-        s,
-        "duration:    {} measured after {} warm-up (discarded)",
-        fmt_secs(r.duration),
-        fmt_secs(r.warmup)
-    )?;
+    match r.requests_asked {
+        Some(n) => {
+            let done = r.rec.measured + r.rec.failed_counted;
+            let short = if done < n {
+                format!(": {} of them done, the time limit came first", group(done))
+            } else {
+                String::new()
+            };
+            writeln!(
+                s,
+                "requests:    {} asked (-n), taking {} after {} warm-up{short}",
+                group(n),
+                fmt_secs(r.duration),
+                fmt_secs(r.warmup)
+            )?
+        }
+        None => writeln!(
+            s,
+            "duration:    {} measured after {} warm-up (discarded)",
+            fmt_secs(r.duration),
+            fmt_secs(r.warmup)
+        )?,
+    }
     if let Some(i) = r.interrupted {
         writeln!(
             s,
