@@ -285,7 +285,9 @@ impl Client {
             let corrected = us(now.saturating_duration_since(sent.due));
             record_us(&mut rec.corrected, corrected);
             record_us(&mut rec.interval, corrected);
-            record_us(&mut rec.raw, us(now.saturating_duration_since(sent.at)));
+            let raw = us(now.saturating_duration_since(sent.at));
+            record_us(&mut rec.raw, raw);
+            record_us(&mut rec.interval_raw, raw);
             if let Some(code) = resp.status {
                 rec.status(code);
             }

@@ -74,8 +74,36 @@ pub struct Tick {
     pub corrected: Histogram<u64>,
     /// Replies completed in this interval (all, warm-up included when index is None).
     pub completed: u64,
+    /// Raw latencies of this interval.
+    pub raw: Histogram<u64>,
     /// Errors so far (cumulative).
     pub errors: u64,
+    /// The worker's books so far (cumulative): what live `--slo` checks judge.
+    pub totals: Totals,
+}
+
+/// One worker's cumulative counts, sent with each [`Tick`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Responses measured.
+    pub measured: u64,
+    /// Requests failed.
+    pub failed: u64,
+    /// Error replies (RESP `-ERR`).
+    pub error_replies: u64,
+    /// HTTP responses outside 2xx/3xx.
+    pub non2xx: u64,
+}
+
+impl Totals {
+    fn of(rec: &Recorder) -> Totals {
+        Totals {
+            measured: rec.measured,
+            failed: rec.failed,
+            error_replies: rec.errors_of(ErrorClass::RespError),
+            non2xx: rec.non_2xx_3xx(),
+        }
+    }
 }
 
 /// What one worker hands back.
@@ -230,6 +258,7 @@ impl Worker {
     fn tick(&mut self, r: &mut Reactor<Client>) {
         let rec = &mut r.context_mut().rec;
         let corrected = std::mem::replace(&mut rec.interval, new_histogram());
+        let raw = std::mem::replace(&mut rec.interval_raw, new_histogram());
         let completed = rec.completed - self.interval_start;
         self.interval_start = rec.completed;
         let errors = rec.error_total();
@@ -237,8 +266,10 @@ impl Worker {
             worker: self.index,
             index: self.tick_index,
             corrected,
+            raw,
             completed,
             errors,
+            totals: Totals::of(rec),
         });
         self.tick_index += 1;
         let next = self.measure_start + Duration::from_secs(self.tick_index as u64 + 1);
@@ -303,13 +334,16 @@ impl Worker {
             let rec = &mut r.context_mut().rec;
             if !rec.interval.is_empty() {
                 let corrected = std::mem::replace(&mut rec.interval, new_histogram());
+                let raw = std::mem::replace(&mut rec.interval_raw, new_histogram());
                 let errors = rec.error_total();
                 let _ = self.tx.send(Tick {
                     worker: self.index,
                     index: self.tick_index - 1,
                     corrected,
+                    raw,
                     completed: 0,
                     errors,
+                    totals: Totals::of(rec),
                 });
             }
         }
@@ -642,16 +676,26 @@ fn run_worker(
     })
 }
 
+/// What the caller of [`run`] wants after a per-second report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickAction {
+    /// Go on.
+    Continue,
+    /// End the run now (`--abort-on-fail`): every worker stops as at an interrupt.
+    Stop,
+}
+
 /// The connect phase: wait (bounded) until every worker has opened its connections,
 /// then start them all at one instant, so the warm-up and the measurement never
-/// include the time connect() took (at the even-port knee, seconds).
+/// include the time connect() took (at the even-port knee, seconds). Returns the
+/// workers' handles.
 fn start_when_connected(
     spec: &LoadSpec,
     threads: usize,
     base: Instant,
     hello: &mpsc::Receiver<(usize, readyloop::Handle)>,
     ready: &mpsc::Receiver<usize>,
-) {
+) -> Vec<readyloop::Handle> {
     let mut handles = Vec::new();
     let hello_by = Instant::now() + Duration::from_secs(5);
     while handles.len() < threads {
@@ -684,13 +728,15 @@ fn start_when_connected(
     for h in &handles {
         h.post(offset);
     }
+    handles
 }
 
-/// Start the workers; call `on_tick` on this thread for each per-second report; return
-/// the workers' results and the merged per-second intervals.
+/// Start the workers; call `on_tick` on this thread for each per-second report (when it
+/// returns [`TickAction::Stop`], every worker ends its run at once, as at an interrupt);
+/// return the workers' results and the merged per-second intervals.
 pub fn run(
     spec: &LoadSpec,
-    mut on_tick: impl FnMut(&Tick),
+    mut on_tick: impl FnMut(&Tick) -> TickAction,
 ) -> std::io::Result<(Vec<WorkerResult>, Vec<Interval>)> {
     let threads = spec.threads.clamp(1, spec.connections.max(1));
     let base = Instant::now();
@@ -731,10 +777,14 @@ pub fn run(
     }
     drop(tx);
     drop((hello_tx, ready_tx));
-    start_when_connected(spec, threads, base, &hello_rx, &ready_rx);
+    let workers = start_when_connected(spec, threads, base, &hello_rx, &ready_rx);
     let mut intervals: Vec<Interval> = Vec::new();
     for t in rx {
-        on_tick(&t);
+        if on_tick(&t) == TickAction::Stop {
+            for h in &workers {
+                h.post(interrupt::STOP);
+            }
+        }
         while intervals.len() <= t.index {
             let k = intervals.len() as u64;
             intervals.push(Interval {

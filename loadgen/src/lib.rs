@@ -21,5 +21,6 @@ pub mod report;
 pub mod request;
 pub mod result;
 pub mod schedule;
+pub mod slo;
 
 pub use error::Error;

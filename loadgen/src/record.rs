@@ -107,6 +107,9 @@ pub struct Recorder {
     /// Corrected latencies since the worker's last per-second snapshot (the interval
     /// log and progress line); not merged.
     pub interval: Histogram<u64>,
+    /// Raw latencies since the last per-second snapshot (live `--slo` checks of
+    /// `raw.` thresholds); not merged.
+    pub interval_raw: Histogram<u64>,
     /// Open loop: how late a send was relative to its due time while the connection was
     /// free to send (the load generator's own lag), us.
     pub send_lag: Histogram<u64>,
@@ -191,6 +194,7 @@ impl Default for Recorder {
             raw: new_histogram(),
             connect: new_histogram(),
             interval: new_histogram(),
+            interval_raw: new_histogram(),
             send_lag: new_histogram(),
             sent: 0,
             completed: 0,

@@ -117,6 +117,26 @@ pub struct RunResult {
     pub requests_asked: Option<u64>,
     /// `--pipeline`: writes of the request in flight per connection (1: none).
     pub pipeline: usize,
+    /// `--slo`: every threshold judged on the whole run (empty without `--slo`).
+    pub thresholds: Vec<crate::slo::Verdict>,
+    /// `--abort-on-fail` stopped the run early.
+    pub aborted: Option<Aborted>,
+}
+
+/// A run stopped early by `--abort-on-fail`.
+#[derive(Clone, Debug)]
+pub struct Aborted {
+    /// After how much measured time.
+    pub after: Duration,
+    /// The thresholds that had failed then, judged on the data so far.
+    pub failed: Vec<crate::slo::Verdict>,
+}
+
+impl RunResult {
+    /// Whether every `--slo` threshold held (true without `--slo`).
+    pub fn thresholds_pass(&self) -> bool {
+        self.aborted.is_none() && self.thresholds.iter().all(|v| v.pass)
+    }
 }
 
 impl RunResult {
@@ -235,6 +255,22 @@ impl RunResult {
             self.rec.measured as f64 / s
         } else {
             0.0
+        }
+    }
+
+    /// The figures `--slo` thresholds are judged on, from the whole run.
+    pub fn figures(&self) -> crate::slo::Figures<'_> {
+        let rec = &self.rec;
+        crate::slo::Figures {
+            corrected: &rec.corrected,
+            raw: &rec.raw,
+            measured: rec.measured,
+            failed: rec.failed,
+            unsent: rec.censored.unsent,
+            unfinished: rec.censored.unfinished,
+            error_replies: rec.errors_of(crate::record::ErrorClass::RespError),
+            non2xx: rec.non_2xx_3xx(),
+            seconds: self.duration.as_secs_f64(),
         }
     }
 

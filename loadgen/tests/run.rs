@@ -120,7 +120,8 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
 }
 
 fn run(spec: &LoadSpec) -> Recorder {
-    let (workers, _intervals) = engine::run(spec, |_| {}).expect("run completes");
+    let (workers, _intervals) =
+        engine::run(spec, |_| engine::TickAction::Continue).expect("run completes");
     let mut rec = Recorder::default();
     for w in &workers {
         rec.merge(&w.rec);
@@ -1438,4 +1439,88 @@ fn test_requests_n_is_exact() {
     let sent = j["requests"]["sent"].as_u64().unwrap();
     assert!(sent > 0 && sent < 100_000_000, "{sent}");
     assert_eq!(j["duration_s"], 0.3);
+}
+
+/// Issue 10, item 5: `--slo` thresholds are judged at the end, each printed with its
+/// measured value; any failure exits 99; `--abort-on-fail` stops the run at the first
+/// failure after `--abort-delay`; a bad threshold is a usage error (2).
+#[test]
+fn test_thresholds_pass_fail_and_abort() {
+    let go = |args: &[&str]| {
+        let out = loadgen()
+            .args(["-c", "4", "-t", "1", "--warmup", "0"])
+            .args(args)
+            .args(["--json", "-"])
+            .output()
+            .unwrap();
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (
+            out.status.code(),
+            j,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, j, err) = go(&["-d", "500ms", "--slo", "p99<10s,errors<1%,rps>1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(j["thresholds_pass"], true);
+    let t = j["thresholds"].as_array().unwrap();
+    assert_eq!(t.len(), 3);
+    assert!(t.iter().all(|v| v["pass"] == true), "{t:?}");
+    assert!(t[2]["measured"].as_f64().unwrap() > 1.0);
+
+    // No loopback request takes under a microsecond: fails, exit 99, the rest passes.
+    let (code, j, err) = go(&["-d", "500ms", "--slo", "p99<1us,errors<1%"]);
+    assert_eq!(code, Some(99), "{err}");
+    assert!(err.contains("thresholds failed"), "{err}");
+    assert_eq!(j["thresholds_pass"], false);
+    assert_eq!(j["thresholds"][0]["pass"], false);
+    assert_eq!(j["thresholds"][1]["pass"], true);
+    assert_eq!(j["aborted"], serde_json::Value::Null);
+
+    // Aborted after 1 s of a 20 s run.
+    let began = Instant::now();
+    let (code, j, err) = go(&[
+        "-d",
+        "20s",
+        "--slo",
+        "p99<1us",
+        "--abort-on-fail",
+        "--abort-delay",
+        "1s",
+    ]);
+    assert_eq!(code, Some(99), "{err}");
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(j["aborted"]["after_s"], 1.0, "{}", j["aborted"]);
+    assert_eq!(j["aborted"]["failed"][0], "p99<1us");
+    assert!(j["duration_s"].as_f64().unwrap() < 5.0);
+
+    // The text report prints each threshold with its value.
+    let out = loadgen()
+        .args([
+            "-c",
+            "2",
+            "-t",
+            "1",
+            "-d",
+            "300ms",
+            "--slo",
+            "p99<1us,rps>1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("thresholds:  1 of 2 FAILED"), "{text}");
+    assert!(text.contains("  FAIL p99<1us  measured"), "{text}");
+    assert!(text.contains("  pass rps>1"), "{text}");
+
+    // Usage first: a bad threshold is exit 2 before anything runs.
+    let (code, _, err) = go(&["--slo", "p99<5"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("needs a unit"), "{err}");
+    let (code, _, err) = go(&["--abort-on-fail"]);
+    assert_eq!(code, Some(2), "{err}");
 }

@@ -6,7 +6,7 @@
 //! The doc comments here are the help texts: `loadgen --help` prints them.
 
 use clap::{Args, Parser, Subcommand};
-use readyloop::units::{parse_count, parse_count_usize, parse_duration, parse_rate};
+use readyloop::units::{parse_count, parse_count_usize, parse_duration, parse_rate, parse_size};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,10 +20,18 @@ use std::time::Duration;
 /// Examples:
 ///   loadgen                                          # embedded server, HTTP, 10 s
 ///   loadgen http://127.0.0.1:8080/ -c 100 -d 30s     # closed loop against a server
-///   loadgen http://127.0.0.1:8080/ -R 20000 -c 50    # open loop at 20k req/s, corrected
+///   loadgen http://127.0.0.1:8080/ -R 20k -c 50      # open loop at 20,000 req/s, corrected
+///   loadgen http://127.0.0.1:8080/ -n 100k           # exactly 100,000 requests, then stop
+///   loadgen http://127.0.0.1:8080/ --pipeline 16     # 16 requests in flight per connection
+///   loadgen http://[::1]:8080/ -d 1m30s              # IPv6; durations us ms s m h, 1m30s
 ///   loadgen 127.0.0.1:6379 --proto resp --request 'PING\r\n'
-///   loadgen 127.0.0.1:9000 --proto echo --size 1024 --per-conn 1   # new connection per request
+///   loadgen 127.0.0.1:9000 --proto echo --size 1K --per-conn 1   # new connection per request
+///   loadgen -R 10k --slo 'p99<5ms,errors<0.1%'       # thresholds: exit 99 when one fails
 ///   loadgen --json - --hgrm lat.hgrm --log lat.hlog --plot lat.svg
+///
+/// Numbers: counts and rates take k = 1,000 and M = 1,000,000 (-c 1k, -R 12.5k, -n 2M);
+/// byte sizes take K = KiB = 1,024 (--size 4K). Exit codes: 0 ran, 1 nothing measured or
+/// could not run, 2 usage, 99 thresholds failed, 128+N interrupted by signal N.
 #[derive(Parser, Debug)]
 #[command(
     name = "loadgen",
@@ -44,10 +52,23 @@ pub(super) struct Cli {
 #[derive(Subcommand, Debug)]
 pub(super) enum Cmd {
     /// Generate load and report latency (the default command)
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
     /// Open connections until a limit stops it, hold them, and name that limit
+    ///
+    /// Examples:
+    ///   loadgen probe                        # embedded echo server in its own process
+    ///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify
+    ///   loadgen probe 127.0.0.1:9000 --source 127.0.0.1-127.0.0.8 --procs 2 --hold 5s --verify
+    ///   loadgen probe --max 10k --connect-rate 2k --json probe.json
+    #[command(verbatim_doc_comment)]
     Probe(ProbeArgs),
     /// Every limit that caps connections here: value, source, how to raise it
+    ///
+    /// Examples:
+    ///   loadgen limits                 # a table: descriptors, ports, backlog, TIME_WAIT
+    ///   loadgen limits --json | jq .   # the same as JSON
+    #[command(verbatim_doc_comment)]
     Limits {
         /// JSON instead of a table
         #[arg(long)]
@@ -72,28 +93,34 @@ pub(super) enum Cmd {
     },
 }
 
-/// `loadgen probe`: how many connections can be held, and what stops it.
-///
-/// Examples:
-///   loadgen probe                                   # embedded echo server in its own process
-///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify
-///   loadgen probe 127.0.0.1:9000 --source 127.0.0.1-127.0.0.8 --procs 2 --hold 5s --verify
+/// Examples of `loadgen run` (the same flags work without `run`).
+const RUN_EXAMPLES: &str = "Examples:
+  loadgen run http://127.0.0.1:8080/ -c 100 -d 30s        # closed loop
+  loadgen run http://127.0.0.1:8080/ -R 20k -c 50         # open loop at 20,000 req/s
+  loadgen run http://127.0.0.1:8080/ -n 100k --pipeline 16
+  loadgen run -R 10k --slo 'p99<5ms,errors<0.1%' --abort-on-fail
+  loadgen run 127.0.0.1:6379 --proto resp --request 'PING\\r\\n'
+
+Numbers: k = 1,000 and M = 1,000,000 for counts and rates; K = KiB = 1,024 for sizes.
+Durations: us, ms, s, m, h, and compounds such as 1m30s.";
+
+/// `loadgen probe`: how many connections can be held, and what stops it (its help and
+/// examples are on [`Cmd::Probe`], which clap shows).
 #[derive(Args, Debug, Clone)]
-#[command(verbatim_doc_comment)]
 pub(super) struct ProbeArgs {
     /// HOST:PORT of the server to hold connections to (none: an embedded echo server)
     pub(super) target: Option<String>,
 
-    /// New connections per second (all processes), at most 1000000
-    #[arg(long, default_value_t = 5000.0, value_name = "N")]
+    /// New connections per second (all processes; 2k = 2,000), at most 1M
+    #[arg(long, default_value = "5000", value_parser = parse_rate, value_name = "N")]
     pub(super) connect_rate: f64,
 
     /// Give up on one connect after this long (a timeout means SYNs were dropped)
     #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) connect_timeout: Duration,
 
-    /// Stop after this many connections (default: until something stops it)
-    #[arg(long, value_name = "N")]
+    /// Stop after this many connections (10k = 10,000; default: until something stops it)
+    #[arg(long, value_parser = parse_count, value_name = "N")]
     pub(super) max: Option<u64>,
 
     /// Keep the connections open this long after the ramp, counting those the server closes
@@ -158,6 +185,22 @@ pub(super) struct RunArgs {
     #[arg(long, default_value_t = 1, value_name = "D")]
     pub(super) pipeline: usize,
 
+    /// Thresholds, judged at the end; any failed one makes the exit code 99. A comma
+    /// list of METRIC<VALUE or METRIC>VALUE (also <= >=): p50 p90 p99 p99.9 max mean
+    /// (corrected latency; raw.p99 for raw), errors and non2xx (a share: 0.1% or
+    /// 0.001), rps. Example: 'p99<5ms,p99.9<20ms,errors<0.1%,rps>10k'
+    #[arg(long, value_name = "LIST", value_parser = crate::slo::Slo::parse)]
+    pub(super) slo: Option<crate::slo::Slo>,
+
+    /// With --slo: judge the thresholds every second on the data so far and stop the
+    /// run at the first failure (exit 99)
+    #[arg(long, requires = "slo")]
+    pub(super) abort_on_fail: bool,
+
+    /// With --abort-on-fail: judge only after this much measured time
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub(super) abort_delay: Duration,
+
     /// Worker threads, each with its own reactor [default: cores, or cores-1 with the embedded server]
     #[arg(short = 't', long, value_parser = parse_count_usize, value_name = "N")]
     pub(super) threads: Option<usize>,
@@ -185,7 +228,7 @@ pub(super) struct RunArgs {
 
     /// Payload bytes for echo and line when no --request is given (default 64); with
     /// fixed:N the payload is N bytes
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_parser = parse_size, value_name = "BYTES")]
     pub(super) size: Option<usize>,
 
     /// HTTP method
@@ -242,4 +285,29 @@ pub(super) struct RunArgs {
     /// Plot latency by percentile (corrected and raw) as SVG
     #[arg(long, value_name = "FILE.svg")]
     pub(super) plot: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Issue 10, item 9: the help of loadgen and of every subcommand a user can see
+    /// teaches by example, and says how numbers and durations are written.
+    #[test]
+    fn test_every_help_has_examples() {
+        let mut cmd = Cli::command();
+        let top = cmd.render_long_help().to_string();
+        assert!(top.contains("Examples:"), "{top}");
+        assert!(top.contains("k = 1,000") && top.contains("1,024"), "{top}");
+        for sub in cmd.get_subcommands_mut() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let name = sub.get_name().to_string();
+            let help = sub.render_long_help().to_string();
+            assert!(help.contains("Examples:"), "loadgen {name} --help:\n{help}");
+            assert!(help.contains(&format!("loadgen {name}")), "{name}: {help}");
+        }
+    }
 }

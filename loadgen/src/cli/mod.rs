@@ -19,6 +19,7 @@
 
 mod args;
 mod embedded;
+mod live_slo;
 mod outputs;
 mod preflight;
 mod probe;

@@ -10,11 +10,12 @@
 
 use super::args::RunArgs;
 use super::embedded::Embedded;
+use super::live_slo::LiveSlo;
 use super::preflight::preflight;
 use super::progress::Progress;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
-use crate::engine::{self, LoadSpec};
+use crate::engine::{self, LoadSpec, TickAction};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::record::Recorder;
@@ -74,8 +75,15 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     };
 
     let mut progress = Progress::new(plan.threads, plan.duration);
-    let (workers, intervals) =
-        engine::run(&spec, |t| progress.tick(t)).map_err(|e| Error::io("running the load", e))?;
+    let mut live = plan
+        .abort_after
+        .map(|delay| LiveSlo::new(plan.slo.clone(), delay, plan.threads));
+    let (workers, intervals) = engine::run(&spec, |t| {
+        progress.tick(t);
+        live.as_mut().map_or(TickAction::Continue, |l| l.tick(t))
+    })
+    .map_err(|e| Error::io("running the load", e))?;
+    let aborted = live.and_then(LiveSlo::aborted);
     let signal = interrupt.signal();
     let measured = workers
         .iter()
@@ -91,7 +99,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         cpu.sys_s += w.cpu.sys_s;
     }
     let server_stats = embedded.map(Embedded::stop).transpose()?;
-    let result = RunResult {
+    let mut result = RunResult {
         target: target_label,
         embedded: server_stats.is_some(),
         proto: plan.framing.name(),
@@ -103,8 +111,8 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         threads: plan.threads,
         per_conn: plan.per_conn,
         warmup: plan.warmup,
-        // Interrupted, or a -n run that ended by its count: the time it took.
-        duration: if signal != 0 || plan.requests.is_some() {
+        // Interrupted or aborted, or a -n run that ended by its count: the time it took.
+        duration: if signal != 0 || aborted.is_some() || plan.requests.is_some() {
             measured
         } else {
             plan.duration
@@ -121,25 +129,39 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         connect_phase: workers.iter().filter_map(|w| w.connect_phase).max(),
         requests_asked: plan.requests,
         pipeline: plan.pipeline,
+        thresholds: Vec::new(),
+        aborted,
         started_unix_s: workers
             .iter()
             .filter_map(|w| w.measure_start_unix_s)
             .reduce(f64::min),
     };
+    // Judged on the whole run, the censored requests included.
+    result.thresholds = plan.slo.check(&result.figures());
     plan.outputs.write(&result)?;
-    Ok(exit_code(signal, result.rec.measured))
+    Ok(exit_code(
+        signal,
+        result.rec.measured,
+        result.thresholds_pass(),
+    ))
 }
+
+/// Exit code of a run whose `--slo` thresholds failed (as k6).
+pub(super) const EXIT_THRESHOLDS: u8 = 99;
 
 /// The exit code of a run whose report was written (README, "Exit codes"): an
 /// interrupt first (128 + the signal, as a shell expects), then a run that measured
 /// nothing (1: no request completed after the warm-up, so every figure is empty),
-/// else 0. Usage errors (2) never get this far.
-pub(super) fn exit_code(signal: i32, measured: u64) -> ExitCode {
+/// then failed thresholds (99), else 0. Usage errors (2) never get this far.
+pub(super) fn exit_code(signal: i32, measured: u64, thresholds_pass: bool) -> ExitCode {
     if signal != 0 {
         ExitCode::from((128 + signal).clamp(0, 255) as u8)
     } else if measured == 0 {
         eprintln!("loadgen: nothing was measured: no request completed after the warm-up");
         ExitCode::from(1)
+    } else if !thresholds_pass {
+        eprintln!("loadgen: thresholds failed (--slo): exit {EXIT_THRESHOLDS}");
+        ExitCode::from(EXIT_THRESHOLDS)
     } else {
         ExitCode::SUCCESS
     }

@@ -47,6 +47,10 @@ pub(super) struct RunPlan {
     pub(super) requests: Option<u64>,
     /// `--pipeline`: writes of the request in flight per connection (1..=64).
     pub(super) pipeline: usize,
+    /// `--slo`: thresholds (none: empty).
+    pub(super) slo: crate::slo::Slo,
+    /// `--abort-on-fail`: judge every second after this delay and stop at a failure.
+    pub(super) abort_after: Option<Duration>,
     /// Time run before measuring, its results discarded.
     pub(super) warmup: Duration,
     /// A response not complete after this long is an error; `None`: no timeout.
@@ -75,6 +79,12 @@ impl RunPlan {
         // Every output file is checked (and its temporary created) before anything runs.
         let outputs = Outputs::stage(&a)?;
         let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
+        if a.slo.as_ref().is_some_and(|s| s.needs_http()) && framing != Framing::Http {
+            return Err(Error::Usage(format!(
+                "--slo: non2xx measures HTTP statuses; --proto is {}",
+                a.proto
+            )));
+        }
         let embedded = a.target.is_none();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Never more workers than connections (a worker without one would idle, and
@@ -97,6 +107,8 @@ impl RunPlan {
             duration: duration(&a),
             requests: a.requests,
             pipeline: a.pipeline,
+            slo: a.slo.clone().unwrap_or_default(),
+            abort_after: a.abort_on_fail.then_some(a.abort_delay),
             warmup: a.warmup.unwrap_or(if a.requests.is_some() {
                 Duration::ZERO
             } else {

@@ -86,6 +86,8 @@ fn result(mode: Mode) -> RunResult {
         connect_phase: Some(Duration::from_millis(3)),
         requests_asked: None,
         pipeline: 1,
+        thresholds: Vec::new(),
+        aborted: None,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

@@ -70,6 +70,18 @@ pub fn json(r: &RunResult) -> Value {
         "threads": r.threads,
         "per_conn": r.per_conn,
         "pipeline": r.pipeline,
+        "thresholds": r.thresholds.iter().map(|v| json!({
+            "expr": v.threshold.expr,
+            "limit": v.threshold.limit,
+            "measured": v.measured,
+            "measured_text": v.measured_text(),
+            "pass": v.pass,
+        })).collect::<Vec<_>>(),
+        "thresholds_pass": r.thresholds_pass(),
+        "aborted": r.aborted.as_ref().map(|a| json!({
+            "after_s": a.after.as_secs_f64(),
+            "failed": a.failed.iter().map(|v| v.threshold.expr.clone()).collect::<Vec<_>>(),
+        })),
         "requests_asked": r.requests_asked,
         "warmup_s": r.warmup.as_secs_f64(),
         "duration_s": r.duration.as_secs_f64(),
@@ -236,9 +248,22 @@ mod tests {
             }
         }
         let mut paths = Vec::new();
-        walk("", &json(&open()), &mut paths);
-        for e in json(&open())["errors"].as_array().expect("array") {
+        // With thresholds judged and an abort, so those fields are walked too.
+        let mut r = open();
+        r.thresholds = crate::slo::Slo::parse("p99<5ms,rps>1")
+            .unwrap()
+            .check(&r.figures());
+        r.aborted = Some(crate::result::Aborted {
+            after: std::time::Duration::from_secs(10),
+            failed: r.thresholds[..1].to_vec(),
+        });
+        let j = json(&r);
+        walk("", &j, &mut paths);
+        for e in j["errors"].as_array().expect("array") {
             walk("errors[]", e, &mut paths);
+        }
+        for t in j["thresholds"].as_array().expect("array") {
+            walk("thresholds[]", t, &mut paths);
         }
         assert!(paths.len() > 40);
         for p in paths {

@@ -266,6 +266,50 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     for w in r.warnings() {
         writeln!(s, "WARNING: {w}")?;
     }
+    write_thresholds(r, s)?;
+    Ok(())
+}
+
+/// The `--slo` thresholds, one line each with the value measured, as k6 prints them.
+fn write_thresholds(r: &RunResult, s: &mut String) -> std::fmt::Result {
+    if r.thresholds.is_empty() {
+        return Ok(());
+    }
+    writeln!(s)?;
+    if let Some(a) = &r.aborted {
+        let which: Vec<&str> = a.failed.iter().map(|v| v.threshold.expr.as_str()).collect();
+        writeln!(
+            s,
+            "ABORTED:     after {} measured: {} failed on the data so far (--abort-on-fail)",
+            fmt_secs(a.after),
+            which.join(", ")
+        )?;
+    }
+    let failed = r.thresholds.iter().filter(|v| !v.pass).count();
+    writeln!(
+        s,
+        "thresholds:  {}",
+        if failed == 0 {
+            "all passed".to_string()
+        } else {
+            format!("{failed} of {} FAILED", r.thresholds.len())
+        }
+    )?;
+    let w = r
+        .thresholds
+        .iter()
+        .map(|v| v.threshold.expr.len())
+        .max()
+        .unwrap_or(0);
+    for v in &r.thresholds {
+        writeln!(
+            s,
+            "  {} {:<w$}  measured {:>10}",
+            if v.pass { "pass" } else { "FAIL" },
+            v.threshold.expr,
+            v.measured_text()
+        )?;
+    }
     Ok(())
 }
 
