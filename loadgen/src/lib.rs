@@ -21,6 +21,7 @@ pub mod report;
 pub mod request;
 pub mod result;
 pub mod schedule;
+pub mod search;
 pub mod slo;
 
 pub use error::Error;

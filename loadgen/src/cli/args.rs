@@ -63,6 +63,20 @@ pub(super) enum Cmd {
     ///   loadgen probe --max 10k --connect-rate 2k --json probe.json
     #[command(verbatim_doc_comment)]
     Probe(ProbeArgs),
+    /// The highest open-loop rate that meets an SLO: steps at rising rates, then bisection
+    ///
+    /// Each step runs open loop at one rate (--warmup, default 2s, then --step), with
+    /// enough connections for rate x the SLO's latency limit; it passes when the SLO holds,
+    /// at least 99% of the offered rate was achieved and the generator kept its schedule.
+    /// The rate doubles from --start until a step fails, then the gap is halved until it
+    /// is within --precision; a last step confirms the answer.
+    ///
+    /// Examples:
+    ///   loadgen search http://127.0.0.1:8080/ --slo 'p99<5ms'
+    ///   loadgen search http://127.0.0.1:8080/ --slo 'p99<20ms,errors<0.1%' --start 1k --step 5s
+    ///   loadgen search 127.0.0.1:6379 --proto resp --request 'PING\r\n' --slo 'p99.9<2ms' --json s.json --plot s.svg
+    #[command(verbatim_doc_comment)]
+    Search(SearchArgs),
     /// Every limit that caps connections here: value, source, how to raise it
     ///
     /// Examples:
@@ -103,6 +117,56 @@ const RUN_EXAMPLES: &str = "Examples:
 
 Numbers: k = 1,000 and M = 1,000,000 for counts and rates; K = KiB = 1,024 for sizes.
 Durations: us, ms, s, m, h, and compounds such as 1m30s.";
+
+/// `loadgen search`: the run flags (target, request, protocol, threads, --slo, --json,
+/// --plot) and the search's own.
+#[derive(Args, Debug, Clone)]
+pub(super) struct SearchArgs {
+    #[command(flatten)]
+    pub(super) run: RunArgs,
+
+    /// Measured time of each step (after its --warmup)
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub(super) step: Duration,
+
+    /// Pause between steps, so one step's backlog does not reach the next
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
+    pub(super) cooldown: Duration,
+
+    /// The first rate tried (requests/s; 1k = 1,000)
+    #[arg(long, default_value = "100", value_parser = parse_rate, value_name = "RATE")]
+    pub(super) start: f64,
+
+    /// Never try above this rate
+    #[arg(long, default_value = "1M", value_parser = parse_rate, value_name = "RATE")]
+    pub(super) max_rate: f64,
+
+    /// Stop bisecting once the highest pass is within this share of the lowest failure
+    #[arg(long, default_value = "2%", value_parser = parse_percent, value_name = "PCT")]
+    pub(super) precision: f64,
+
+    /// At most this many steps (the confirming one included)
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub(super) max_steps: usize,
+}
+
+/// A share written as `2%` or `0.02`, more than 0 and at most 50%.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n, 100.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid share '{s}' (expected e.g. 2% or 0.02)"))?;
+    let v = v / scale;
+    if !(v > 0.0 && v <= 0.5) {
+        return Err(format!("'{s}' must be more than 0 and at most 50%"));
+    }
+    Ok(v)
+}
 
 /// `loadgen probe`: how many connections can be held, and what stops it (its help and
 /// examples are on [`Cmd::Probe`], which clap shows).

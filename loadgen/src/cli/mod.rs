@@ -27,6 +27,7 @@ mod progress;
 mod request_bytes;
 mod run;
 mod run_plan;
+mod search;
 mod serve;
 mod target;
 
@@ -45,6 +46,7 @@ pub fn main() -> ExitCode {
         Some(Cmd::Run(a)) => run::run(a),
         None => run::run(cli.run),
         Some(Cmd::Probe(p)) => probe::probe(p).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Search(a)) => search::search(a),
         Some(Cmd::Limits { json }) => crate::limits_cmd::run(json)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| Error::io("writing the limits report", e)),

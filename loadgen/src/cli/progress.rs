@@ -32,10 +32,11 @@ pub(super) struct Progress {
 }
 
 impl Progress {
-    /// Progress for `threads` workers measuring `total`.
-    pub(super) fn new(threads: usize, total: Duration) -> Progress {
+    /// Progress for `threads` workers measuring `total`; `show`: print it (on a
+    /// terminal only).
+    pub(super) fn new(threads: usize, total: Duration, show: bool) -> Progress {
         Progress {
-            tty: std::io::stderr().is_terminal(),
+            tty: show && std::io::stderr().is_terminal(),
             threads,
             total,
             errors: 0,

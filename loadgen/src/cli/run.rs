@@ -13,6 +13,7 @@ use super::embedded::Embedded;
 use super::live_slo::LiveSlo;
 use super::preflight::preflight;
 use super::progress::Progress;
+use super::request_bytes::Request;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use crate::engine::{self, LoadSpec, TickAction};
@@ -44,7 +45,8 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
             (addr, embedded_label(&plan.framing, addr), Some(e))
         }
     };
-    let request = plan.request.into_bytes(addr)?;
+    let request = std::mem::replace(&mut plan.request, Request::Bytes(Vec::new()));
+    let request = request.into_bytes(addr)?;
 
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more
@@ -53,6 +55,28 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         preflight(addr, plan.connect_timeout)?;
     }
 
+    let mut result = measure(&plan, addr, target_label, request, interrupt, true)?;
+    result.server_stats = embedded.map(Embedded::stop).transpose()?;
+    result.embedded = result.server_stats.is_some();
+    plan.outputs.write(&result)?;
+    Ok(exit_code(
+        interrupt.signal(),
+        result.rec.measured,
+        result.thresholds_pass(),
+    ))
+}
+
+/// Put `plan`'s load on `addr` (the target is up, the request built) and return what
+/// was measured, its thresholds judged; `progress`: the live line on a terminal.
+/// Writes nothing: the caller reports (a run) or judges the step (a search).
+pub(super) fn measure(
+    plan: &RunPlan,
+    addr: std::net::SocketAddr,
+    target_label: String,
+    request: Vec<u8>,
+    interrupt: &Arc<Interrupt>,
+    progress: bool,
+) -> Result<RunResult, Error> {
     let spec = LoadSpec {
         target: addr,
         connections: plan.connections,
@@ -74,12 +98,12 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         interrupt: Some(interrupt.clone()),
     };
 
-    let mut progress = Progress::new(plan.threads, plan.duration);
+    let mut line = Progress::new(plan.threads, plan.duration, progress);
     let mut live = plan
         .abort_after
         .map(|delay| LiveSlo::new(plan.slo.clone(), delay, plan.threads));
     let (workers, intervals) = engine::run(&spec, |t| {
-        progress.tick(t);
+        line.tick(t);
         live.as_mut().map_or(TickAction::Continue, |l| l.tick(t))
     })
     .map_err(|e| Error::io("running the load", e))?;
@@ -90,7 +114,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         .map(|w| w.measured)
         .max()
         .unwrap_or(plan.duration);
-    progress.finish();
+    line.finish();
     let mut rec = Recorder::default();
     let mut cpu = CpuTime::default();
     for w in &workers {
@@ -98,10 +122,9 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         cpu.user_s += w.cpu.user_s;
         cpu.sys_s += w.cpu.sys_s;
     }
-    let server_stats = embedded.map(Embedded::stop).transpose()?;
     let mut result = RunResult {
         target: target_label,
-        embedded: server_stats.is_some(),
+        embedded: false,
         proto: plan.framing.name(),
         mode: match plan.rate {
             Some(rate) => Mode::Open { rate },
@@ -124,26 +147,21 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         rec,
         intervals,
         cpu,
-        server_stats,
+        server_stats: None,
         ports: plan.ports,
         connect_phase: workers.iter().filter_map(|w| w.connect_phase).max(),
-        requests_asked: plan.requests,
-        pipeline: plan.pipeline,
-        thresholds: Vec::new(),
-        aborted,
         started_unix_s: workers
             .iter()
             .filter_map(|w| w.measure_start_unix_s)
             .reduce(f64::min),
+        requests_asked: plan.requests,
+        pipeline: plan.pipeline,
+        thresholds: Vec::new(),
+        aborted,
     };
     // Judged on the whole run, the censored requests included.
     result.thresholds = plan.slo.check(&result.figures());
-    plan.outputs.write(&result)?;
-    Ok(exit_code(
-        signal,
-        result.rec.measured,
-        result.thresholds_pass(),
-    ))
+    Ok(result)
 }
 
 /// Exit code of a run whose `--slo` thresholds failed (as k6).
