@@ -230,4 +230,10 @@ pub(super) struct RunArgs {
     /// Plot latency by percentile (corrected and raw) as SVG
     #[arg(long, value_name = "FILE.svg")]
     pub(super) plot: Option<PathBuf>,
+
+    // The report files of issue 10 (docs/loadgen-reports.md), kept together.
+    /// --plot with a log latency axis (default linear, as HdrHistogram's plotter; the
+    /// percentile axis is log either way)
+    #[arg(long, requires = "plot")]
+    pub(super) plot_log: bool,
 }

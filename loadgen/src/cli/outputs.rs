@@ -25,6 +25,8 @@ pub(super) struct Outputs {
     pub(super) log: Option<Staged>,
     /// `--plot FILE.svg`.
     pub(super) plot: Option<Staged>,
+    /// `--plot-log`: the plot's latency axis.
+    pub(super) plot_axis: report::LatencyAxis,
 }
 
 impl Outputs {
@@ -63,6 +65,11 @@ impl Outputs {
                     outputs::stage("--plot", p)
                 })
                 .transpose()?,
+            plot_axis: if a.plot_log {
+                report::LatencyAxis::Log
+            } else {
+                report::LatencyAxis::Linear
+            },
         })
     }
 
@@ -106,7 +113,7 @@ impl Outputs {
             report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
         });
         write(&mut self.plot, &|st| {
-            report::write_svg(r, st.path()).map_err(|e| st.error(e))
+            report::write_svg(r, st.path(), self.plot_axis).map_err(|e| st.error(e))
         });
         first_err.map_or(Ok(()), Err)
     }
