@@ -236,4 +236,9 @@ pub(super) struct RunArgs {
     /// percentile axis is log either way)
     #[arg(long, requires = "plot")]
     pub(super) plot_log: bool,
+
+    /// Write the per-second intervals as CSV: start_s, length_s, count, rps and the
+    /// corrected p50/p90/p99/p99.9/max in microseconds
+    #[arg(long, value_name = "FILE")]
+    pub(super) csv: Option<PathBuf>,
 }

@@ -1,8 +1,9 @@
 //! The report of one `run` and its files: staged before the run, written after it.
 //!
-//! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log` and
-//! `--plot` are files, each staged by [`crate::outputs`] when the plan is made, so that a
-//! path that cannot be written is refused before minutes of load, not after.
+//! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log`,
+//! `--plot` and `--csv` are files, each staged by [`crate::outputs`] when the plan is
+//! made, so that a path that cannot be written is refused before minutes of load, not
+//! after.
 
 use super::args::RunArgs;
 use crate::error::Error;
@@ -27,6 +28,8 @@ pub(super) struct Outputs {
     pub(super) plot: Option<Staged>,
     /// `--plot-log`: the plot's latency axis.
     pub(super) plot_axis: report::LatencyAxis,
+    /// `--csv FILE`.
+    pub(super) csv: Option<Staged>,
 }
 
 impl Outputs {
@@ -70,6 +73,11 @@ impl Outputs {
             } else {
                 report::LatencyAxis::Linear
             },
+            csv: a
+                .csv
+                .as_deref()
+                .map(|p| outputs::stage("--csv", p))
+                .transpose()?,
         })
     }
 
@@ -114,6 +122,12 @@ impl Outputs {
         });
         write(&mut self.plot, &|st| {
             report::write_svg(r, st.path(), self.plot_axis).map_err(|e| st.error(e))
+        });
+        write(&mut self.csv, &|st| {
+            let mut w = std::io::BufWriter::new(st.file()?);
+            report::write_csv(r, &mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| st.error(e))
         });
         first_err.map_or(Ok(()), Err)
     }

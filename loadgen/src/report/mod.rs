@@ -16,7 +16,8 @@
 //! | `json.rs` | [`json()`], [`write_json`], [`JSON_SCHEMA`]: the JSON document |
 //! | `hgrm.rs` | [`write_hgrm`], [`parse_hgrm`]: the `.hgrm` percentile distribution |
 //! | `interval_log.rs` | [`write_interval_log`]: the HdrHistogram interval log |
-//! | `svg.rs` | [`write_svg`]: the latency-by-percentile plot |
+//! | `svg.rs` | [`write_svg`], [`svg_string`]: the latency-by-percentile plot |
+//! | `csv.rs` | [`write_csv`]: the per-second intervals as CSV |
 //! | `progress.rs` | [`progress_line`]: the live progress line |
 //!
 //! This file holds what several formats share: the number formatting ([`fmt_us`] and the
@@ -28,6 +29,7 @@
 use crate::record::ErrorCount;
 use std::time::Duration;
 
+mod csv;
 mod hgrm;
 mod interval_log;
 mod json;
@@ -38,6 +40,7 @@ mod text;
 #[cfg(test)]
 mod fixtures;
 
+pub use csv::{write_csv, CSV_HEADER};
 pub use hgrm::{parse_hgrm, write_hgrm};
 pub use interval_log::write_interval_log;
 pub use json::{json, write_json, JSON_SCHEMA};
