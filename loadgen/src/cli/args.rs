@@ -241,4 +241,9 @@ pub(super) struct RunArgs {
     /// corrected p50/p90/p99/p99.9/max in microseconds
     #[arg(long, value_name = "FILE")]
     pub(super) csv: Option<PathBuf>,
+
+    /// Write a self-contained HTML report: summary, latency (linear and log axis),
+    /// throughput and p99 over time, errors, statuses, thresholds, command line, machine
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
 }

@@ -18,6 +18,7 @@
 //! modules, not an API.
 
 mod args;
+mod command_line;
 mod embedded;
 mod outputs;
 mod preflight;

@@ -1,9 +1,9 @@
 //! The report of one `run` and its files: staged before the run, written after it.
 //!
 //! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log`,
-//! `--plot` and `--csv` are files, each staged by [`crate::outputs`] when the plan is
-//! made, so that a path that cannot be written is refused before minutes of load, not
-//! after.
+//! `--plot`, `--csv` and `--html` are files, each staged by [`crate::outputs`] when the
+//! plan is made, so that a path that cannot be written is refused before minutes of
+//! load, not after.
 
 use super::args::RunArgs;
 use crate::error::Error;
@@ -30,6 +30,10 @@ pub(super) struct Outputs {
     pub(super) plot_axis: report::LatencyAxis,
     /// `--csv FILE`.
     pub(super) csv: Option<Staged>,
+    /// `--html FILE`.
+    pub(super) html: Option<Staged>,
+    /// This process's command line, for the HTML report.
+    pub(super) command_line: String,
 }
 
 impl Outputs {
@@ -78,6 +82,12 @@ impl Outputs {
                 .as_deref()
                 .map(|p| outputs::stage("--csv", p))
                 .transpose()?,
+            html: a
+                .html
+                .as_deref()
+                .map(|p| outputs::stage("--html", p))
+                .transpose()?,
+            command_line: super::command_line::shell_line(std::env::args_os()),
         })
     }
 
@@ -128,6 +138,15 @@ impl Outputs {
             report::write_csv(r, &mut w)
                 .and_then(|()| w.flush())
                 .map_err(|e| st.error(e))
+        });
+        write(&mut self.html, &|st| {
+            // Read now, after the run: the descriptor limit shown is the one it ran with.
+            let ctx = report::HtmlContext {
+                command_line: self.command_line.clone(),
+                machine: report::Machine::read(),
+                thresholds: Vec::new(),
+            };
+            report::write_html(r, &ctx, &mut st.file()?).map_err(|e| st.error(e))
         });
         first_err.map_or(Ok(()), Err)
     }

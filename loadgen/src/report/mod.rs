@@ -18,6 +18,9 @@
 //! | `interval_log.rs` | [`write_interval_log`]: the HdrHistogram interval log |
 //! | `svg.rs` | [`write_svg`], [`svg_string`]: the latency-by-percentile plot |
 //! | `csv.rs` | [`write_csv`]: the per-second intervals as CSV |
+//! | `html.rs` | [`html()`], [`write_html`], [`HtmlContext`]: the self-contained HTML report |
+//! | `machine.rs` | [`Machine`]: the facts about this machine the HTML report shows |
+//! | `timeline.rs` | throughput and p99 per second, the HTML report's over-time plots |
 //! | `progress.rs` | [`progress_line`]: the live progress line |
 //!
 //! This file holds what several formats share: the number formatting ([`fmt_us`] and the
@@ -31,19 +34,24 @@ use std::time::Duration;
 
 mod csv;
 mod hgrm;
+mod html;
 mod interval_log;
 mod json;
+mod machine;
 mod progress;
 mod svg;
 mod text;
+mod timeline;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use csv::{write_csv, CSV_HEADER};
 pub use hgrm::{parse_hgrm, write_hgrm};
+pub use html::{html, write_html, HtmlContext, ThresholdRow};
 pub use interval_log::write_interval_log;
 pub use json::{json, write_json, JSON_SCHEMA};
+pub use machine::Machine;
 pub use progress::progress_line;
 pub use svg::{svg_string, write_svg, LatencyAxis};
 pub use text::text;

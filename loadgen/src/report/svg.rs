@@ -66,7 +66,7 @@ pub(super) struct CaptionLine {
     pub(super) warning: bool,
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> io::Error {
+pub(super) fn plot_err<E: std::fmt::Display>(e: E) -> io::Error {
     io::Error::other(format!("svg plot: {e}"))
 }
 
