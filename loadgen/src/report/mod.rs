@@ -18,6 +18,7 @@
 //! | `interval_log.rs` | [`write_interval_log`]: the HdrHistogram interval log |
 //! | `svg.rs` | [`write_svg`], [`svg_string`]: the latency-by-percentile plot |
 //! | `csv.rs` | [`write_csv`]: the per-second intervals as CSV |
+//! | `codec.rs` | [`encode_histogram`], [`decode_histogram`]: HdrHistogram's compressed-histogram text |
 //! | `html.rs` | [`html()`], [`write_html`], [`HtmlContext`]: the self-contained HTML report |
 //! | `machine.rs` | [`Machine`]: the facts about this machine the HTML report shows |
 //! | `timeline.rs` | throughput and p99 per second, the HTML report's over-time plots |
@@ -32,6 +33,7 @@
 use crate::record::ErrorCount;
 use std::time::Duration;
 
+mod codec;
 mod csv;
 mod hgrm;
 mod html;
@@ -46,6 +48,7 @@ mod timeline;
 #[cfg(test)]
 mod fixtures;
 
+pub use codec::{decode_histogram, encode_histogram};
 pub use csv::{write_csv, CSV_HEADER};
 pub use hgrm::{parse_hgrm, write_hgrm};
 pub use html::{html, write_html, HtmlContext, ThresholdRow};
