@@ -13,6 +13,18 @@ use crate::result::RunResult;
 use std::io::Write;
 use std::path::Path;
 
+/// Stage `--plot FILE.svg`. The plot is SVG: a .png name would hold SVG under a lie.
+pub(super) fn stage_svg(p: &Path) -> Result<Staged, Error> {
+    let svg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if !svg {
+        return Err(Error::Usage(format!(
+            "--plot {}: the plot is SVG; give a file name ending in .svg",
+            p.display()
+        )));
+    }
+    outputs::stage("--plot", p)
+}
+
 /// The outputs of one `run`: where the JSON goes, and the files staged for it.
 #[derive(Debug)]
 pub(super) struct Outputs {
@@ -57,21 +69,7 @@ impl Outputs {
                 .as_deref()
                 .map(|p| outputs::stage("--log", p))
                 .transpose()?,
-            plot: a
-                .plot
-                .as_deref()
-                .map(|p| {
-                    // The plot is SVG: a .png name would hold SVG under a lie.
-                    let svg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-                    if !svg {
-                        return Err(Error::Usage(format!(
-                            "--plot {}: the plot is SVG; give a file name ending in .svg",
-                            p.display()
-                        )));
-                    }
-                    outputs::stage("--plot", p)
-                })
-                .transpose()?,
+            plot: a.plot.as_deref().map(stage_svg).transpose()?,
             plot_axis: if a.plot_log {
                 report::LatencyAxis::Log
             } else {

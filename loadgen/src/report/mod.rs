@@ -15,14 +15,17 @@
 //! | `text.rs` | [`text()`]: the human summary and its latency table |
 //! | `json.rs` | [`json()`], [`write_json`], [`JSON_SCHEMA`]: the JSON document |
 //! | `hgrm.rs` | [`write_hgrm`], [`parse_hgrm`]: the `.hgrm` percentile distribution |
-//! | `interval_log.rs` | [`write_interval_log`]: the HdrHistogram interval log |
+//! | `interval_log.rs` | [`write_interval_log`], [`read_interval_log`]: the HdrHistogram interval log |
 //! | `svg.rs` | [`write_svg`], [`svg_string`]: the latency-by-percentile plot |
 //! | `csv.rs` | [`write_csv`]: the per-second intervals as CSV |
+//! | `compare.rs` | [`Comparison`]: saved runs side by side, A against B, as text and JSON |
+//! | `compare_page.rs` | [`Comparison::svg`], [`Comparison::html`]: the comparison's plot and page |
 //! | `codec.rs` | [`encode_histogram`], [`decode_histogram`]: HdrHistogram's compressed-histogram text |
 //! | `html.rs` | [`html()`], [`write_html`], [`HtmlContext`]: the self-contained HTML report |
 //! | `machine.rs` | [`Machine`]: the facts about this machine the HTML report shows |
 //! | `timeline.rs` | throughput and p99 per second, the HTML report's over-time plots |
 //! | `progress.rs` | [`progress_line`]: the live progress line |
+//! | `saved.rs` | [`read_saved`], [`SavedRun`]: runs read back from JSON reports and interval logs |
 //!
 //! This file holds what several formats share: the number formatting ([`fmt_us`] and the
 //! private helpers for counts, rates and durations), the percentile constants (the rows of
@@ -34,6 +37,8 @@ use crate::record::ErrorCount;
 use std::time::Duration;
 
 mod codec;
+mod compare;
+mod compare_page;
 mod csv;
 mod hgrm;
 mod html;
@@ -41,6 +46,7 @@ mod interval_log;
 mod json;
 mod machine;
 mod progress;
+mod saved;
 mod svg;
 mod text;
 mod timeline;
@@ -49,13 +55,15 @@ mod timeline;
 mod fixtures;
 
 pub use codec::{decode_histogram, encode_histogram};
+pub use compare::{compare_metric, Comparison, Metric, MetricRow, Spread, Verdict, COMPARE_SCHEMA};
 pub use csv::{write_csv, CSV_HEADER};
 pub use hgrm::{parse_hgrm, write_hgrm};
 pub use html::{html, write_html, HtmlContext, ThresholdRow};
-pub use interval_log::write_interval_log;
+pub use interval_log::{read_interval_log, write_interval_log, LoggedInterval};
 pub use json::{json, write_json, JSON_SCHEMA};
 pub use machine::Machine;
 pub use progress::progress_line;
+pub use saved::{read_saved, SavedKind, SavedLatency, SavedRun};
 pub use svg::{svg_string, write_svg, LatencyAxis};
 pub use text::text;
 
