@@ -59,10 +59,7 @@ impl Comparison {
             if r.histogram.is_none() {
                 summary_only.push(r.label.as_str());
             }
-            let max = r
-                .latency
-                .max
-                .map_or_else(|| "n/a".to_string(), |us| fmt_us(us));
+            let max = r.latency.max.map_or_else(|| "n/a".to_string(), fmt_us);
             lines.push(PlotLine {
                 label: match side {
                     Some(s) => format!("{s}: {} (max {max})", r.label),
