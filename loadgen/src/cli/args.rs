@@ -71,6 +71,21 @@ pub(super) enum Cmd {
         reuseport: bool,
     },
     /// Compare saved runs: JSON reports (--json) and interval logs (--log)
+    ///
+    /// FILES are JSON reports (`loadgen --json FILE`) or HdrHistogram interval logs
+    /// (`loadgen --log FILE`); an interval log has latencies only (no errors, and its
+    /// throughput is latencies per second of the logged span).
+    ///
+    /// With --vs, each metric is compared: the median of each side, B/A, and with two or
+    /// more runs on each side a difference is flagged only when the sides' ranges (min to
+    /// max) do not overlap ("within noise" otherwise); with one run on a side the spread is
+    /// unknown and the report says so.
+    ///
+    /// Examples:
+    ///   loadgen report run1.json run2.json run3.hlog
+    ///   loadgen report before-*.json --vs after-*.json
+    ///   loadgen report a.json --vs b.json --html compare.html --plot compare.svg --plot-log
+    #[command(verbatim_doc_comment)]
     Report(ReportArgs),
 }
 
@@ -250,23 +265,9 @@ pub(super) struct RunArgs {
     pub(super) html: Option<PathBuf>,
 }
 
-/// `loadgen report`: saved runs in one table, or side A against side B.
-///
-/// FILES are JSON reports (`loadgen --json FILE`) or HdrHistogram interval logs
-/// (`loadgen --log FILE`); an interval log has latencies only (no errors, and its
-/// throughput is latencies per second of the logged span).
-///
-/// With --vs, each metric is compared: the median of each side, B/A, and with two or
-/// more runs on each side a difference is flagged only when the sides' ranges (min to
-/// max) do not overlap ("within noise" otherwise); with one run on a side the spread is
-/// unknown and the report says so.
-///
-/// Examples:
-///   loadgen report run1.json run2.json run3.hlog
-///   loadgen report before-*.json --vs after-*.json
-///   loadgen report a.json --vs b.json --html compare.html --plot compare.svg --plot-log
+/// `loadgen report`: saved runs in one table, or side A against side B (its help is
+/// the doc of `Cmd::Report`).
 #[derive(Args, Debug, Clone)]
-#[command(verbatim_doc_comment)]
 pub(super) struct ReportArgs {
     /// Saved runs (side A with --vs)
     #[arg(required = true, value_name = "FILES")]
