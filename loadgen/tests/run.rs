@@ -1460,8 +1460,23 @@ fn test_thresholds_pass_fail_and_abort() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (code, j, err) = go(&["-d", "500ms", "--slo", "p99<10s,errors<1%,rps>1"]);
+    let html = std::env::temp_dir().join(format!("loadgen-slo-{}.html", std::process::id()));
+    let (code, j, err) = go(&[
+        "-d",
+        "500ms",
+        "--slo",
+        "p99<10s,errors<1%,rps>1",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "{err}");
+    // The HTML report shows each threshold with its value and verdict.
+    let page = std::fs::read_to_string(&html).unwrap();
+    std::fs::remove_file(&html).unwrap();
+    assert!(
+        page.contains("<tr><td>p99&lt;10s</td>") && page.contains("class=\"pass\">PASS"),
+        "{page}"
+    );
     assert_eq!(j["thresholds_pass"], true);
     let t = j["thresholds"].as_array().unwrap();
     assert_eq!(t.len(), 3);

@@ -105,6 +105,23 @@ pub(super) enum Cmd {
         #[arg(long)]
         reuseport: bool,
     },
+    /// Compare saved runs: JSON reports (--json) and interval logs (--log)
+    ///
+    /// FILES are JSON reports (`loadgen --json FILE`) or HdrHistogram interval logs
+    /// (`loadgen --log FILE`); an interval log has latencies only (no errors, and its
+    /// throughput is latencies per second of the logged span).
+    ///
+    /// With --vs, each metric is compared: the median of each side, B/A, and with two or
+    /// more runs on each side a difference is flagged only when the sides' ranges (min to
+    /// max) do not overlap ("within noise" otherwise); with one run on a side the spread is
+    /// unknown and the report says so.
+    ///
+    /// Examples:
+    ///   loadgen report run1.json run2.json run3.hlog
+    ///   loadgen report before-*.json --vs after-*.json
+    ///   loadgen report a.json --vs b.json --html compare.html --plot compare.svg --plot-log
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
 }
 
 /// Examples of `loadgen run` (the same flags work without `run`).
@@ -349,6 +366,51 @@ pub(super) struct RunArgs {
     /// Plot latency by percentile (corrected and raw) as SVG
     #[arg(long, value_name = "FILE.svg")]
     pub(super) plot: Option<PathBuf>,
+
+    // The report files of issue 10 (docs/loadgen-reports.md), kept together.
+    /// --plot with a log latency axis (default linear, as HdrHistogram's plotter; the
+    /// percentile axis is log either way)
+    #[arg(long, requires = "plot")]
+    pub(super) plot_log: bool,
+
+    /// Write the per-second intervals as CSV: start_s, length_s, count, rps and the
+    /// corrected p50/p90/p99/p99.9/max in microseconds
+    #[arg(long, value_name = "FILE")]
+    pub(super) csv: Option<PathBuf>,
+
+    /// Write a self-contained HTML report: summary, latency (linear and log axis),
+    /// throughput and p99 over time, errors, statuses, thresholds, command line, machine
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
+}
+
+/// `loadgen report`: saved runs in one table, or side A against side B (its help is
+/// the doc of `Cmd::Report`).
+#[derive(Args, Debug, Clone)]
+pub(super) struct ReportArgs {
+    /// Saved runs (side A with --vs)
+    #[arg(required = true, value_name = "FILES")]
+    pub(super) files: Vec<PathBuf>,
+
+    /// Side B: the saved runs to compare with FILES
+    #[arg(long, num_args = 1.., value_name = "FILES")]
+    pub(super) vs: Vec<PathBuf>,
+
+    /// Write the comparison as JSON to FILE ('-' = stdout, replacing the table)
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<String>,
+
+    /// Plot latency by percentile of every run, one line each, as SVG
+    #[arg(long, value_name = "FILE.svg")]
+    pub(super) plot: Option<PathBuf>,
+
+    /// --plot with a log latency axis
+    #[arg(long, requires = "plot")]
+    pub(super) plot_log: bool,
+
+    /// Write the tables and the plot as one self-contained HTML page
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
 }
 
 #[cfg(test)]

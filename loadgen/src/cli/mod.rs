@@ -1,4 +1,5 @@
-//! The command line: `loadgen [run] [TARGET] ...`, `loadgen probe`, `loadgen limits`.
+//! The command line: `loadgen [run] [TARGET] ...`, `loadgen probe`, `loadgen limits`,
+//! `loadgen report`.
 //!
 //! Shaped as args -> validated plan -> run, each step in its own file, so that what a
 //! user may type, what is refused and why, and what is done can each be read (and
@@ -12,18 +13,22 @@
 //! - `run.rs`: executing a `RunPlan`: signals, the embedded server (`embedded.rs`),
 //!   the preflight connect (`preflight.rs`), the engine and its progress line
 //!   (`progress.rs`), the result, the reports, the exit code;
-//! - `probe.rs`, `serve.rs`: the glue of `probe` and of its hidden `__serve` child.
+//! - `probe.rs`, `serve.rs`: the glue of `probe` and of its hidden `__serve` child;
+//! - `report.rs`: `report`, saved runs read and compared (the formats are the library's
+//!   `report` module).
 //!
 //! Only [`main`] is public: the rest is this binary's glue around the library's
 //! modules, not an API.
 
 mod args;
+mod command_line;
 mod embedded;
 mod live_slo;
 mod outputs;
 mod preflight;
 mod probe;
 mod progress;
+mod report;
 mod request_bytes;
 mod run;
 mod run_plan;
@@ -56,6 +61,7 @@ pub fn main() -> ExitCode {
             admin,
             reuseport,
         }) => serve::serve(listen, max_conns, admin, reuseport).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Report(a)) => report::report(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,9 @@
 //! The report of one `run` and its files: staged before the run, written after it.
 //!
-//! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log` and
-//! `--plot` are files, each staged by [`crate::outputs`] when the plan is made, so that a
-//! path that cannot be written is refused before minutes of load, not after.
+//! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log`,
+//! `--plot`, `--csv` and `--html` are files, each staged by [`crate::outputs`] when the
+//! plan is made, so that a path that cannot be written is refused before minutes of
+//! load, not after.
 
 use super::args::RunArgs;
 use crate::error::Error;
@@ -11,6 +12,18 @@ use crate::report;
 use crate::result::RunResult;
 use std::io::Write;
 use std::path::Path;
+
+/// Stage `--plot FILE.svg`. The plot is SVG: a .png name would hold SVG under a lie.
+pub(super) fn stage_svg(p: &Path) -> Result<Staged, Error> {
+    let svg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if !svg {
+        return Err(Error::Usage(format!(
+            "--plot {}: the plot is SVG; give a file name ending in .svg",
+            p.display()
+        )));
+    }
+    outputs::stage("--plot", p)
+}
 
 /// The outputs of one `run`: where the JSON goes, and the files staged for it.
 #[derive(Debug)]
@@ -25,6 +38,14 @@ pub(super) struct Outputs {
     pub(super) log: Option<Staged>,
     /// `--plot FILE.svg`.
     pub(super) plot: Option<Staged>,
+    /// `--plot-log`: the plot's latency axis.
+    pub(super) plot_axis: report::LatencyAxis,
+    /// `--csv FILE`.
+    pub(super) csv: Option<Staged>,
+    /// `--html FILE`.
+    pub(super) html: Option<Staged>,
+    /// This process's command line, for the HTML report.
+    pub(super) command_line: String,
 }
 
 impl Outputs {
@@ -48,21 +69,23 @@ impl Outputs {
                 .as_deref()
                 .map(|p| outputs::stage("--log", p))
                 .transpose()?,
-            plot: a
-                .plot
+            plot: a.plot.as_deref().map(stage_svg).transpose()?,
+            plot_axis: if a.plot_log {
+                report::LatencyAxis::Log
+            } else {
+                report::LatencyAxis::Linear
+            },
+            csv: a
+                .csv
                 .as_deref()
-                .map(|p| {
-                    // The plot is SVG: a .png name would hold SVG under a lie.
-                    let svg = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-                    if !svg {
-                        return Err(Error::Usage(format!(
-                            "--plot {}: the plot is SVG; give a file name ending in .svg",
-                            p.display()
-                        )));
-                    }
-                    outputs::stage("--plot", p)
-                })
+                .map(|p| outputs::stage("--csv", p))
                 .transpose()?,
+            html: a
+                .html
+                .as_deref()
+                .map(|p| outputs::stage("--html", p))
+                .transpose()?,
+            command_line: super::command_line::shell_line(std::env::args_os()),
         })
     }
 
@@ -106,7 +129,30 @@ impl Outputs {
             report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
         });
         write(&mut self.plot, &|st| {
-            report::write_svg(r, st.path()).map_err(|e| st.error(e))
+            report::write_svg(r, st.path(), self.plot_axis).map_err(|e| st.error(e))
+        });
+        write(&mut self.csv, &|st| {
+            let mut w = std::io::BufWriter::new(st.file()?);
+            report::write_csv(r, &mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| st.error(e))
+        });
+        write(&mut self.html, &|st| {
+            // Read now, after the run: the descriptor limit shown is the one it ran with.
+            let ctx = report::HtmlContext {
+                command_line: self.command_line.clone(),
+                machine: report::Machine::read(),
+                thresholds: r
+                    .thresholds
+                    .iter()
+                    .map(|v| report::ThresholdRow {
+                        expr: v.threshold.expr.clone(),
+                        measured: v.measured_text(),
+                        pass: v.pass,
+                    })
+                    .collect(),
+            };
+            report::write_html(r, &ctx, &mut st.file()?).map_err(|e| st.error(e))
         });
         first_err.map_or(Ok(()), Err)
     }

@@ -1,13 +1,19 @@
-//! The HdrHistogram interval log ([`write_interval_log`]): one compressed corrected
-//! histogram per interval of the run, for HdrHistogram's log tools.
+//! The HdrHistogram interval log: [`write_interval_log`] writes one compressed corrected
+//! histogram per interval of the run, for HdrHistogram's log tools; [`read_interval_log`]
+//! reads such a log back (loadgen's, or any HdrHistogram writer's), for `loadgen report`.
 //!
 //! hdrhistogram's log writer does the encoding and the time headers; this file picks the
 //! comments and adds the column legend, which that writer cannot, so the file has the
-//! shape Java's `HistogramLogWriter` gives it.
+//! shape Java's `HistogramLogWriter` gives it. The writer and the reader live together
+//! because each is the other's test.
 
+use super::decode_histogram;
 use crate::result::RunResult;
-use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, LogIteratorError,
+};
 use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -61,6 +67,60 @@ pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64)
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
     Ok(())
+}
+
+/// One interval read back from an interval log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedInterval {
+    /// Its timestamp as written: from the log's `BaseTime` when it has one (loadgen's
+    /// logs: from the start of measurement).
+    pub start: Duration,
+    /// Its length.
+    pub length: Duration,
+    /// The latencies recorded in it (loadgen's: corrected, microseconds).
+    pub histogram: Histogram<u64>,
+}
+
+/// Reads every interval of an HdrHistogram interval log (format 1.x, as
+/// [`write_interval_log`] and Java's `HistogramLogWriter` write it), in file order;
+/// comments, the legend line and the time headers are skipped. A log without intervals
+/// reads as none. The error names the line that is not part of an interval log, or the
+/// interval whose histogram does not decode.
+///
+/// ```
+/// assert!(loadgen::report::read_interval_log(b"#[a comment]\n").unwrap().is_empty());
+/// assert!(loadgen::report::read_interval_log(b"{\"schema\": 2}").is_err());
+/// ```
+pub fn read_interval_log(bytes: &[u8]) -> Result<Vec<LoggedInterval>, String> {
+    let line_of = |offset: usize| {
+        bytes[..offset.min(bytes.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    };
+    let mut out = Vec::new();
+    for entry in IntervalLogIterator::new(bytes) {
+        match entry {
+            Ok(LogEntry::Interval(iv)) => {
+                let histogram = decode_histogram(iv.encoded_histogram())
+                    .map_err(|e| format!("interval {}: {e}", out.len() + 1))?;
+                out.push(LoggedInterval {
+                    start: iv.start_timestamp(),
+                    length: iv.duration(),
+                    histogram,
+                });
+            }
+            Ok(LogEntry::StartTime(_) | LogEntry::BaseTime(_)) => {}
+            Err(LogIteratorError::ParseError { offset }) => {
+                return Err(format!(
+                    "line {}: not a line of an HdrHistogram interval log",
+                    line_of(offset)
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -143,6 +203,43 @@ mod tests {
                 want.corrected.value_at_quantile(0.5)
             );
         }
+    }
+
+    #[test]
+    fn test_read_interval_log_reads_back_what_was_written() {
+        let r = open();
+        let mut buf = Vec::new();
+        write_interval_log(&r, &mut buf, 1_700_000_000.0).expect("write to Vec");
+        let back = read_interval_log(&buf).expect("reads");
+        assert_eq!(back.len(), r.intervals.len());
+        for (got, want) in back.iter().zip(&r.intervals) {
+            assert_eq!(got.start, want.start);
+            assert_eq!(got.length, want.length);
+            // The very histogram: every count in every bucket.
+            assert_eq!(got.histogram, want.corrected);
+        }
+    }
+
+    #[test]
+    fn test_read_interval_log_names_the_bad_line_and_interval() {
+        let mut buf = Vec::new();
+        write_interval_log(&open(), &mut buf, 1_700_000_000.0).expect("write to Vec");
+        let text = String::from_utf8(buf).expect("utf-8");
+        let lines = text.lines().count();
+        let junk = format!("{text}this is not a log line\n");
+        let e = read_interval_log(junk.as_bytes()).expect_err("junk");
+        assert_eq!(
+            e,
+            format!(
+                "line {}: not a line of an HdrHistogram interval log",
+                lines + 1
+            )
+        );
+        // A well-formed line whose histogram is not one.
+        let bad = format!("{text}2.000,1.000,1.000,SGVsbG8gd29ybGQ=\n");
+        let e = read_interval_log(bad.as_bytes()).expect_err("bad histogram");
+        assert!(e.starts_with("interval 3: not an HdrHistogram"), "{e}");
+        assert_eq!(read_interval_log(b""), Ok(vec![]));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! The schema is documented field by field in `docs/loadgen-json.md`; a test here walks
 //! the JSON and fails on any field that page does not mention.
 
-use super::sorted_errors;
+use super::{encode_histogram, sorted_errors};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -138,6 +138,12 @@ pub fn json(r: &RunResult) -> Value {
         },
         "server": r.server_stats.clone(),
         "warnings": r.warnings(),
+        // Last, and long: the whole histograms, so saved runs can be plotted and
+        // compared at any percentile (`loadgen report`).
+        "histograms": {
+            "corrected": encode_histogram(&rec.corrected),
+            "raw": encode_histogram(&rec.raw),
+        },
     })
 }
 
@@ -194,6 +200,11 @@ mod tests {
         let per_req = j["cpu"]["us_per_request"].as_f64().expect("number");
         assert!((per_req - 40.0).abs() < 1e-9);
         assert_eq!(j["server"]["requests"], 1003);
+        // The whole histograms, decodable to the very counts.
+        for (key, h) in [("corrected", &r.rec.corrected), ("raw", &r.rec.raw)] {
+            let text = j["histograms"][key].as_str().expect("a string");
+            assert_eq!(&crate::report::decode_histogram(text).expect("decodes"), h);
+        }
     }
 
     #[test]

@@ -15,9 +15,17 @@
 //! | `text.rs` | [`text()`]: the human summary and its latency table |
 //! | `json.rs` | [`json()`], [`write_json`], [`JSON_SCHEMA`]: the JSON document |
 //! | `hgrm.rs` | [`write_hgrm`], [`parse_hgrm`]: the `.hgrm` percentile distribution |
-//! | `interval_log.rs` | [`write_interval_log`]: the HdrHistogram interval log |
-//! | `svg.rs` | [`write_svg`]: the latency-by-percentile plot |
+//! | `interval_log.rs` | [`write_interval_log`], [`read_interval_log`]: the HdrHistogram interval log |
+//! | `svg.rs` | [`write_svg`], [`svg_string`]: the latency-by-percentile plot |
+//! | `csv.rs` | [`write_csv`]: the per-second intervals as CSV |
+//! | `compare.rs` | [`Comparison`]: saved runs side by side, A against B, as text and JSON |
+//! | `compare_page.rs` | [`Comparison::svg`], [`Comparison::html`]: the comparison's plot and page |
+//! | `codec.rs` | [`encode_histogram`], [`decode_histogram`]: HdrHistogram's compressed-histogram text |
+//! | `html.rs` | [`html()`], [`write_html`], [`HtmlContext`]: the self-contained HTML report |
+//! | `machine.rs` | [`Machine`]: the facts about this machine the HTML report shows |
+//! | `timeline.rs` | throughput and p99 per second, the HTML report's over-time plots |
 //! | `progress.rs` | [`progress_line`]: the live progress line |
+//! | `saved.rs` | [`read_saved`], [`SavedRun`]: runs read back from JSON reports and interval logs |
 //!
 //! This file holds what several formats share: the number formatting ([`fmt_us`] and the
 //! private helpers for counts, rates and durations), the percentile constants (the rows of
@@ -28,21 +36,35 @@
 use crate::record::ErrorCount;
 use std::time::Duration;
 
+mod codec;
+mod compare;
+mod compare_page;
+mod csv;
 mod hgrm;
+mod html;
 mod interval_log;
 mod json;
+mod machine;
 mod progress;
+mod saved;
 mod svg;
 mod text;
+mod timeline;
 
 #[cfg(test)]
 mod fixtures;
 
+pub use codec::{decode_histogram, encode_histogram};
+pub use compare::{compare_metric, Comparison, Metric, MetricRow, Spread, Verdict, COMPARE_SCHEMA};
+pub use csv::{write_csv, CSV_HEADER};
 pub use hgrm::{parse_hgrm, write_hgrm};
-pub use interval_log::write_interval_log;
+pub use html::{html, write_html, HtmlContext, ThresholdRow};
+pub use interval_log::{read_interval_log, write_interval_log, LoggedInterval};
 pub use json::{json, write_json, JSON_SCHEMA};
+pub use machine::Machine;
 pub use progress::progress_line;
-pub use svg::write_svg;
+pub use saved::{read_saved, SavedKind, SavedLatency, SavedRun};
+pub use svg::{svg_string, write_svg, LatencyAxis};
 pub use text::text;
 
 /// Ticks per half distance to 100% used for `.hgrm`, plots and HdrHistogram's Java
@@ -122,6 +144,54 @@ fn fmt_secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// A wall-clock time in seconds since the epoch as `2023-11-14 22:13:20 UTC`: UTC, so
+/// that a report reads the same wherever it is opened, and no time-zone database is
+/// needed. Times before the epoch or not finite print as `n/a`.
+fn fmt_unix_utc(unix_s: f64) -> String {
+    if !unix_s.is_finite() || unix_s < 0.0 {
+        return "n/a".to_string();
+    }
+    let secs = unix_s.floor() as u64;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days to a civil date (Howard Hinnant's `civil_from_days`), for days >= 0.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Open loop: the one-sentence warning of a run that missed its rate (as the text
+/// report words it), with its cause; `None` when the rate was kept or in closed loop.
+fn rate_missed(r: &crate::result::RunResult) -> Option<String> {
+    let sc = r.schedule().filter(|sc| !sc.kept)?;
+    let mut w = format!(
+        "rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} requests fell due unsent",
+        fmt_rate(sc.target_rps),
+        fmt_rate(sc.achieved_rps),
+        100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
+        group(sc.unsent)
+    );
+    if r.behind_schedule() == Some(true) {
+        w.push_str(", the generator fell behind its schedule");
+    }
+    if let Some(c) = &sc.cause {
+        w.push_str(". Cause: ");
+        w.push_str(c);
+    }
+    Some(w)
+}
+
 /// Errors in a stable order (class, then detail), whatever order the workers merged in.
 fn sorted_errors(errors: &[ErrorCount]) -> Vec<ErrorCount> {
     let mut v = errors.to_vec();
@@ -165,5 +235,31 @@ mod tests {
         assert_eq!(group(1_234_567), "1,234,567");
         assert_eq!(fmt_rate(99.5), "99.50");
         assert_eq!(fmt_rate(10_000.4), "10,000");
+    }
+
+    #[test]
+    fn test_fmt_unix_utc() {
+        assert_eq!(fmt_unix_utc(0.0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(fmt_unix_utc(1_700_000_000.9), "2023-11-14 22:13:20 UTC");
+        // A leap day, and the last second of a year.
+        assert_eq!(fmt_unix_utc(951_782_400.0), "2000-02-29 00:00:00 UTC");
+        assert_eq!(fmt_unix_utc(1_735_689_599.0), "2024-12-31 23:59:59 UTC");
+        assert_eq!(fmt_unix_utc(-1.0), "n/a");
+        assert_eq!(fmt_unix_utc(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn test_rate_missed_only_when_missed() {
+        let r = fixtures::open();
+        assert_eq!(rate_missed(&r), None);
+        assert_eq!(rate_missed(&fixtures::closed()), None);
+        let mut r = fixtures::open();
+        r.mode = crate::result::Mode::Open { rate: 60_000.0 };
+        let w = rate_missed(&r).expect("missed");
+        assert!(
+            w.starts_with("rate missed: 60,000 req/s asked, 500 req/s achieved (1%)"),
+            "{w}"
+        );
+        assert!(w.contains(". Cause: too few connections"), "{w}");
     }
 }

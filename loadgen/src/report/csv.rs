@@ -1,0 +1,119 @@
+//! The per-second intervals as CSV ([`write_csv`]): one row per interval of the
+//! corrected histogram, for a spreadsheet or a plotting script.
+//!
+//! The columns are documented in `docs/loadgen-reports.md`; [`CSV_HEADER`] is the first
+//! line of every file, so a reader can check it has the columns it expects.
+
+use crate::result::RunResult;
+use std::io::{self, Write};
+
+/// The header row: the columns, in order.
+pub const CSV_HEADER: &str = "start_s,length_s,count,rps,p50_us,p90_us,p99_us,p999_us,max_us";
+
+/// Writes one CSV row per interval of `r` (one per second unless the run was cut short)
+/// under [`CSV_HEADER`]: its start (seconds from the start of measurement) and length,
+/// the corrected latencies recorded in it (responses completed then, and requests
+/// censored then), that count per second, and its p50, p90, p99, p99.9 and max in
+/// microseconds. An interval with no latency has empty percentile cells: 0 would read
+/// as "no latency". Lines end in `\n`; no field needs quoting (all are numbers).
+///
+/// ```
+/// # fn check(r: &loadgen::result::RunResult) -> std::io::Result<()> {
+/// let mut out = Vec::new();
+/// loadgen::report::write_csv(r, &mut out)?;
+/// assert!(out.starts_with(loadgen::report::CSV_HEADER.as_bytes()));
+/// # Ok(()) }
+/// ```
+pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
+    writeln!(w, "{CSV_HEADER}")?;
+    for iv in &r.intervals {
+        let h = &iv.corrected;
+        let secs = iv.length.as_secs_f64();
+        let rps = if secs > 0.0 {
+            h.len() as f64 / secs
+        } else {
+            0.0
+        };
+        write!(
+            w,
+            "{:.3},{:.3},{},{rps:.1}",
+            iv.start.as_secs_f64(),
+            secs,
+            h.len()
+        )?;
+        if h.is_empty() {
+            writeln!(w, ",,,,,")?;
+        } else {
+            writeln!(
+                w,
+                ",{},{},{},{},{}",
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.9),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::new_histogram;
+    use crate::report::fixtures::open;
+    use crate::result::Interval;
+    use std::time::Duration;
+
+    fn csv(r: &RunResult) -> String {
+        let mut out = Vec::new();
+        write_csv(r, &mut out).expect("write to Vec");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn test_csv_shape_and_values_from_the_fixture() {
+        let r = open();
+        let text = csv(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(lines.len(), 1 + r.intervals.len());
+        let columns = CSV_HEADER.split(',').count();
+        assert!(
+            lines.iter().all(|l| l.split(',').count() == columns),
+            "{text}"
+        );
+        // Second 0: 500 at 1 ms and 40 at 2 ms (92.6% at 1 ms): p50, p90 at 1000; p99,
+        // p99.9 and max at 2000.
+        assert_eq!(lines[1], "0.000,1.000,540,540.0,1000,1000,2000,2000,2000");
+        // Second 1: 400 at 1 ms, 50 at 2 ms (88.7% at 1 ms), one 50 ms outlier, which
+        // reads back as 50015, the top of its bucket at 3 significant digits: p99.9 and max.
+        assert_eq!(lines[2], "1.000,1.000,451,451.0,1000,2000,2000,50015,50015");
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn test_csv_empty_interval_has_empty_percentiles_and_short_one_its_rate() {
+        let mut r = open();
+        r.intervals = vec![
+            Interval {
+                start: Duration::ZERO,
+                length: Duration::from_secs(1),
+                corrected: new_histogram(),
+            },
+            Interval {
+                start: Duration::from_secs(1),
+                length: Duration::from_millis(250),
+                corrected: crate::report::fixtures::hist(&[(300, 100)]),
+            },
+        ];
+        let text = csv(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "0.000,1.000,0,0.0,,,,,");
+        // 100 in a quarter of a second: 400 per second.
+        assert_eq!(lines[2], "1.000,0.250,100,400.0,300,300,300,300,300");
+        r.intervals.clear();
+        assert_eq!(csv(&r), format!("{CSV_HEADER}\n"));
+    }
+}

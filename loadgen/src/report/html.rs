@@ -1,0 +1,702 @@
+//! The HTML report of a run ([`html`], [`write_html`]): one self-contained file with the
+//! summary, the latency plots, the run over time, errors, statuses, thresholds, the
+//! command line and the machine; and the page every HTML report shares (its CSS, the
+//! escaping, the linear/log switch), which the comparison page uses too.
+//!
+//! Self-contained means a file that can be mailed or archived and opened anywhere,
+//! years later, offline: the CSS is inline, the plots are inline SVG, there is no script,
+//! and a Content-Security-Policy forbids loading anything at all. Every text that comes
+//! from the user or the network (the target, the command line, error details) is
+//! escaped.
+
+use super::machine::Machine;
+use super::svg::{svg_string, LatencyAxis};
+use super::timeline::{p99_svg, throughput_svg};
+use super::{
+    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, rate_missed, sorted_errors, PERCENTILES,
+};
+use crate::result::{Mode, RunResult};
+use hdrhistogram::Histogram;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// What the HTML report shows that a [`RunResult`] does not hold: how loadgen was
+/// invoked, the machine, and the thresholds checked against the run.
+#[derive(Clone, Debug, Default)]
+pub struct HtmlContext {
+    /// The command line, as a shell would take it back.
+    pub command_line: String,
+    /// The machine the run ran on.
+    pub machine: Machine,
+    /// The thresholds checked against this run, in the order given; empty when none
+    /// were given (the report says so).
+    pub thresholds: Vec<ThresholdRow>,
+}
+
+/// One threshold and how the run fared against it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThresholdRow {
+    /// The threshold as given (`p99 < 5ms`).
+    pub expr: String,
+    /// What the run measured for it (`3.21ms`).
+    pub measured: String,
+    /// Whether the run passed it.
+    pub pass: bool,
+}
+
+/// `s` safe as HTML text and inside a quoted attribute: `& < > " '` escaped.
+pub(super) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The CSS of every HTML report. The linear/log switch is two radio buttons and
+/// sibling selectors: no script.
+const CSS: &str = "\
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;background:#fff;\
+max-width:1000px;margin:0 auto;padding:12px 24px 40px;line-height:1.4}\
+h1{font-size:1.5em;margin:.4em 0 .1em}\
+h2{font-size:1.15em;margin:1.6em 0 .5em;padding-bottom:3px;border-bottom:1px solid #ddd}\
+p.sub{color:#555;margin:0 0 1em}\
+table{border-collapse:collapse;margin:.4em 0}\
+th,td{padding:3px 12px 3px 0;border-bottom:1px solid #eee;text-align:left;vertical-align:top}\
+th{font-weight:600;color:#444;white-space:nowrap}\
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;padding-left:12px}\
+.warn{color:#b00000;font-weight:600}\
+.pass{color:#087a08;font-weight:600}.fail{color:#b00000;font-weight:600}\
+.muted{color:#666}\
+pre{background:#f5f5f5;padding:8px 10px;white-space:pre-wrap;word-break:break-all;border-radius:3px}\
+svg{max-width:100%;height:auto;display:block}section svg{width:100%}\
+.scale label{margin-right:1.2em;cursor:pointer}\
+.scale .plot.log{display:none}\
+.scale input.log:checked~.plot.lin{display:none}\
+.scale input.log:checked~.plot.log{display:block}\
+footer{margin-top:2em;color:#777;font-size:.9em}";
+
+/// A whole page: `title` and `body` (already HTML), with the CSS, and a policy that no
+/// browser will fetch anything for it.
+pub(super) fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\
+         <footer>written by loadgen {}</footer>\n</body>\n</html>\n",
+        escape(title),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Two plots of the same data, linear and log latency axis, with a switch between them
+/// (linear shown first). `name` keeps the radio buttons of different switches apart.
+pub(super) fn scale_switch(name: &str, linear_svg: &str, log_svg: &str) -> String {
+    format!(
+        "<div class=\"scale\">\n\
+         <input type=\"radio\" name=\"{name}\" id=\"{name}-lin\" checked>\
+         <label for=\"{name}-lin\">linear latency axis</label>\n\
+         <input type=\"radio\" name=\"{name}\" id=\"{name}-log\" class=\"log\">\
+         <label for=\"{name}-log\">log latency axis</label>\n\
+         <div class=\"plot lin\">\n{linear_svg}</div>\n<div class=\"plot log\">\n{log_svg}</div>\n</div>\n"
+    )
+}
+
+/// A two-column table of (name, value) rows, both escaped.
+fn facts_table(rows: &[(&str, String)]) -> String {
+    let mut s = String::from("<table>\n");
+    for (k, v) in rows {
+        let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
+    }
+    s.push_str("</table>\n");
+    s
+}
+
+/// The HTML report of `r` with `ctx`: one self-contained page (see the module doc).
+/// The error is the plots': plotters failing to draw (it does not, into a String).
+///
+/// ```
+/// # use loadgen::report::{html, HtmlContext, Machine};
+/// # fn check(r: &loadgen::result::RunResult) -> std::io::Result<()> {
+/// let ctx = HtmlContext {
+///     command_line: "loadgen -d 10s --html run.html".into(),
+///     machine: Machine::read(),
+///     thresholds: vec![],
+/// };
+/// let page = html(r, &ctx)?;
+/// assert!(page.contains("no thresholds given"));
+/// # Ok(()) }
+/// ```
+pub fn html(r: &RunResult, ctx: &HtmlContext) -> io::Result<String> {
+    let mut b = String::new();
+    let when = r
+        .started_unix_s
+        .map(|t| format!(", started {}", fmt_unix_utc(t)))
+        .unwrap_or_default();
+    let _ = writeln!(b, "<h1>loadgen: {}</h1>", escape(&r.target));
+    let _ = writeln!(
+        b,
+        "<p class=\"sub\">{} measured{}</p>",
+        escape(&fmt_secs(r.duration)),
+        escape(&when)
+    );
+    summary(r, &mut b);
+    latency(r, &mut b)?;
+    timeline(r, &mut b)?;
+    errors(r, &mut b);
+    statuses(r, &mut b);
+    thresholds(&ctx.thresholds, &mut b);
+    let _ = writeln!(
+        b,
+        "<section id=\"command\">\n<h2>Command line</h2>\n<pre>{}</pre>\n</section>",
+        escape(&ctx.command_line)
+    );
+    let _ = writeln!(
+        b,
+        "<section id=\"machine\">\n<h2>Machine</h2>\n{}</section>",
+        facts_table(&ctx.machine.rows())
+    );
+    Ok(page(&format!("loadgen: {}", r.target), &b))
+}
+
+/// Writes [`html`] to `w`.
+pub fn write_html<W: Write>(r: &RunResult, ctx: &HtmlContext, w: &mut W) -> io::Result<()> {
+    w.write_all(html(r, ctx)?.as_bytes())
+}
+
+fn summary(r: &RunResult, b: &mut String) {
+    let rec = &r.rec;
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let embedded = if r.embedded {
+        " (embedded readyloop server)"
+    } else {
+        ""
+    };
+    rows.push(("target", format!("{}{embedded}", r.target)));
+    rows.push(("proto", r.proto.clone()));
+    rows.push((
+        "mode",
+        match r.mode {
+            Mode::Closed => "closed loop".to_string(),
+            Mode::Open { rate } => format!("open loop at {} req/s", fmt_rate(rate)),
+        },
+    ));
+    rows.push((
+        "connections",
+        match r.per_conn {
+            Some(n) => format!("{} (reopened every {} requests)", r.connections, group(n)),
+            None => r.connections.to_string(),
+        },
+    ));
+    rows.push(("threads", r.threads.to_string()));
+    rows.push((
+        "duration",
+        format!(
+            "{} measured after {} warm-up (discarded)",
+            fmt_secs(r.duration),
+            fmt_secs(r.warmup)
+        ),
+    ));
+    let secs = r.duration.as_secs_f64();
+    let mb_s = if secs > 0.0 {
+        rec.bytes_received_measured as f64 / secs / 1e6
+    } else {
+        0.0
+    };
+    rows.push((
+        "throughput",
+        format!(
+            "{} req/s, {mb_s:.2} MB/s received",
+            fmt_rate(r.throughput())
+        ),
+    ));
+    rows.push((
+        "requests",
+        format!(
+            "sent {} = completed {} + failed {} + in flight {}",
+            group(rec.sent),
+            group(rec.completed),
+            group(rec.failed),
+            group(rec.in_flight_end)
+        ),
+    ));
+    rows.push((
+        "measured",
+        format!("{} responses after the warm-up", group(rec.measured)),
+    ));
+    let c = &rec.censored;
+    rows.push((
+        "censored",
+        format!(
+            "{} (timed out {}, unfinished {}, unsent {}), oldest {}: in the corrected latencies at the time they had waited",
+            group(c.total()),
+            group(c.timed_out),
+            group(c.unfinished),
+            group(c.unsent),
+            fmt_us(c.oldest_us as f64)
+        ),
+    ));
+    if let Some(sc) = r.schedule() {
+        rows.push((
+            "schedule",
+            format!(
+                "{}: {} req/s asked, {} achieved",
+                if sc.kept { "kept" } else { "missed" },
+                fmt_rate(sc.target_rps),
+                fmt_rate(sc.achieved_rps)
+            ),
+        ));
+    }
+    if let Some(d) = r.connect_phase {
+        rows.push((
+            "connecting",
+            format!("{} before the warm-up (not measured)", fmt_secs(d)),
+        ));
+    }
+    rows.push((
+        "loadgen CPU",
+        match r.cpu_us_per_request() {
+            Some(us) => format!(
+                "{us:.2} us/request (user {:.2} s, sys {:.2} s)",
+                r.cpu.user_s, r.cpu.sys_s
+            ),
+            None => format!(
+                "n/a us/request, no responses (user {:.2} s, sys {:.2} s)",
+                r.cpu.user_s, r.cpu.sys_s
+            ),
+        },
+    ));
+    let _ = writeln!(
+        b,
+        "<section id=\"summary\">\n<h2>Summary</h2>\n{}",
+        facts_table(&rows)
+    );
+    // Loud, as in the text report: each of these puts the numbers above in doubt.
+    let mut warnings = Vec::new();
+    if let Some(i) = r.interrupted {
+        warnings.push(format!(
+            "INTERRUPTED by {} after {} of the {} asked for: the figures cover what was measured",
+            readyloop::stats::signal_name(i.signal),
+            fmt_secs(r.duration),
+            fmt_secs(i.planned)
+        ));
+    }
+    if !rec.books_balance() {
+        warnings.push(format!(
+            "THE BOOKS DO NOT BALANCE: sent {} != {} accounted for; loadgen lost or double-counted \
+             requests (a loadgen bug): do not trust this run",
+            rec.sent,
+            rec.completed as u128 + rec.failed as u128 + rec.in_flight_end as u128
+        ));
+    }
+    warnings.extend(rate_missed(r));
+    warnings.extend(r.warnings());
+    for w in warnings {
+        let _ = writeln!(b, "<p class=\"warn\">WARNING: {}</p>", escape(&w));
+    }
+    b.push_str("</section>\n");
+}
+
+fn latency(r: &RunResult, b: &mut String) -> io::Result<()> {
+    let rec = &r.rec;
+    let open = matches!(r.mode, Mode::Open { .. });
+    b.push_str("<section id=\"latency\">\n<h2>Latency by percentile</h2>\n");
+    if rec.corrected.is_empty() && rec.raw.is_empty() {
+        b.push_str("<p>no responses measured</p>\n");
+    } else {
+        let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
+            match (h.is_empty(), q) {
+                (true, _) => "-".to_string(),
+                (false, Some(q)) => fmt_us(h.value_at_quantile(q) as f64),
+                (false, None) => fmt_us(h.max() as f64),
+            }
+        };
+        b.push_str("<table>\n<tr><th></th>");
+        if open {
+            b.push_str("<th class=\"n\">corrected (from schedule)</th><th class=\"n\">raw (from send)</th></tr>\n");
+        } else {
+            b.push_str("<th class=\"n\">from send</th></tr>\n");
+        }
+        let rows = PERCENTILES
+            .iter()
+            .map(|&(l, q)| (l, Some(q)))
+            .chain(std::iter::once(("max", None)));
+        for (label, q) in rows {
+            let _ = write!(
+                b,
+                "<tr><th>{label}</th><td class=\"n\">{}</td>",
+                cell(&rec.corrected, q)
+            );
+            if open {
+                let _ = write!(b, "<td class=\"n\">{}</td>", cell(&rec.raw, q));
+            }
+            b.push_str("</tr>\n");
+        }
+        let _ = write!(
+            b,
+            "<tr><th>count</th><td class=\"n\">{}</td>",
+            group(rec.corrected.len())
+        );
+        if open {
+            let _ = write!(b, "<td class=\"n\">{}</td>", group(rec.raw.len()));
+        }
+        b.push_str("</tr>\n</table>\n");
+    }
+    b.push_str(&scale_switch(
+        "latency-axis",
+        &svg_string(r, LatencyAxis::Linear)?,
+        &svg_string(r, LatencyAxis::Log)?,
+    ));
+    b.push_str("</section>\n");
+    Ok(())
+}
+
+fn timeline(r: &RunResult, b: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        b,
+        "<section id=\"timeline\">\n<h2>Over time</h2>\n\
+         <p class=\"muted\">One point per interval of the interval log: the latencies recorded \
+         in it (responses plus requests censored in it) per second, and their corrected p99.</p>\n\
+         {}{}</section>",
+        throughput_svg(r)?,
+        p99_svg(r)?
+    );
+    Ok(())
+}
+
+fn errors(r: &RunResult, b: &mut String) {
+    b.push_str("<section id=\"errors\">\n<h2>Errors</h2>\n");
+    let errors = sorted_errors(&r.rec.errors);
+    if errors.is_empty() {
+        b.push_str("<p>none</p>\n");
+    } else {
+        let _ = writeln!(
+            b,
+            "<p>{} in all (whole run, warm-up included)</p>\n<table>\n\
+             <tr><th>class</th><th>detail</th><th class=\"n\">count</th></tr>",
+            group(r.rec.error_total())
+        );
+        for e in &errors {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                e.class.name(),
+                escape(&e.detail),
+                group(e.count)
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    b.push_str("</section>\n");
+}
+
+fn statuses(r: &RunResult, b: &mut String) {
+    b.push_str("<section id=\"statuses\">\n<h2>Statuses</h2>\n");
+    let mut st = r.rec.statuses.clone();
+    st.sort_unstable();
+    if st.is_empty() {
+        let what = if r.proto == "http" {
+            "none measured"
+        } else {
+            "none: statuses are HTTP's"
+        };
+        let _ = writeln!(b, "<p>{what}</p>");
+    } else {
+        let total: u64 = st.iter().map(|(_, n)| n).sum();
+        b.push_str("<table>\n<tr><th>status</th><th class=\"n\">count</th><th class=\"n\">share</th></tr>\n");
+        for (code, n) in &st {
+            let class = if (200..400).contains(code) {
+                ""
+            } else {
+                " class=\"warn\""
+            };
+            let _ = writeln!(
+                b,
+                "<tr><td{class}>{code}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}%</td></tr>",
+                group(*n),
+                100.0 * *n as f64 / total.max(1) as f64
+            );
+        }
+        b.push_str("</table>\n");
+        let bad = r.rec.non_2xx_3xx();
+        if bad > 0 {
+            let _ = writeln!(
+                b,
+                "<p class=\"warn\">non-2xx/3xx: {} of {} responses measured</p>",
+                group(bad),
+                group(r.rec.measured)
+            );
+        }
+    }
+    b.push_str("</section>\n");
+}
+
+fn thresholds(rows: &[ThresholdRow], b: &mut String) {
+    b.push_str("<section id=\"thresholds\">\n<h2>Thresholds</h2>\n");
+    if rows.is_empty() {
+        b.push_str("<p>no thresholds given</p>\n");
+    } else {
+        b.push_str(
+            "<table>\n<tr><th>threshold</th><th class=\"n\">measured</th><th>result</th></tr>\n",
+        );
+        for t in rows {
+            let (class, word) = if t.pass {
+                ("pass", "PASS")
+            } else {
+                ("fail", "FAIL")
+            };
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"{class}\">{word}</td></tr>",
+                escape(&t.expr),
+                escape(&t.measured)
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    b.push_str("</section>\n");
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::record::{ErrorClass, Recorder};
+    use crate::report::fixtures::{closed, hist, open};
+
+    /// Every `src=` and `href=` value in the tags of `page`, in any case and quoting.
+    /// Only inside tags: text is escaped, so a `<` always opens a tag and `src=` in
+    /// text (an error detail, say) is no link.
+    pub(in crate::report) fn links(page: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for tag in page.split('<').skip(1).filter_map(|t| t.split('>').next()) {
+            let lower = tag.to_ascii_lowercase();
+            for attr in ["src=", "href="] {
+                let mut from = 0;
+                while let Some(i) = lower[from..].find(attr) {
+                    let start = from + i + attr.len();
+                    // An attribute name starts the tag's text or follows a space.
+                    let at_name =
+                        lower[..from + i].ends_with(|c: char| c.is_whitespace() || c == ':');
+                    let rest = &tag[start..];
+                    let value = match rest.chars().next() {
+                        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
+                        _ => rest.split(char::is_whitespace).next().unwrap_or(""),
+                    };
+                    if at_name {
+                        out.push(value.to_string());
+                    }
+                    from = start;
+                }
+            }
+        }
+        out
+    }
+
+    /// The checks every self-contained page must pass: nothing fetched from anywhere.
+    pub(in crate::report) fn assert_self_contained(page: &str) {
+        for l in links(page) {
+            let l = l.trim().to_ascii_lowercase();
+            assert!(
+                !(l.starts_with("http:") || l.starts_with("https:") || l.starts_with("//")),
+                "external link {l:?}"
+            );
+        }
+        let lower = page.to_ascii_lowercase();
+        assert!(!lower.contains("<script"), "no script at all");
+        assert!(!lower.contains("<link"), "no linked stylesheet");
+        assert!(!lower.contains("@import"), "no imported stylesheet");
+        assert!(!lower.contains("url("), "no CSS url()");
+        assert!(lower.contains("content-security-policy"));
+    }
+
+    fn ctx() -> HtmlContext {
+        HtmlContext {
+            command_line: "loadgen -R 500 -c 4 --html 'a b.html'".into(),
+            machine: Machine {
+                kernel: Some("Linux 6.1.0-test".into()),
+                arch: "x86_64".into(),
+                cores: Some(2),
+                nofile: Some((1024, 4096)),
+                port_range: Some((32768, 60999)),
+                ..Machine::default()
+            },
+            thresholds: vec![],
+        }
+    }
+
+    #[test]
+    fn test_links_finds_every_attribute() {
+        let p = "<a href=\"http://x\">src=no</a><img SRC='https://y'><img src=z.png><use xlink:href=\"#a\">";
+        assert_eq!(links(p), ["http://x", "https://y", "z.png", "#a"]);
+    }
+
+    #[test]
+    fn test_escape() {
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape("plain 1.00ms"), "plain 1.00ms");
+    }
+
+    #[test]
+    fn test_html_has_every_section_and_is_self_contained() {
+        let page = html(&open(), &ctx()).expect("html");
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        for id in [
+            "summary",
+            "latency",
+            "timeline",
+            "errors",
+            "statuses",
+            "thresholds",
+            "command",
+            "machine",
+        ] {
+            assert!(
+                page.contains(&format!("<section id=\"{id}\">")),
+                "no section {id}"
+            );
+        }
+        assert_self_contained(&page);
+        // Latency linear and log, throughput and p99 over time.
+        assert_eq!(page.matches("<svg").count(), 4);
+        assert!(page.contains("latency (ms, log scale)"));
+        assert!(page.contains("throughput per second"));
+        assert!(page.contains("p99 latency per second"));
+    }
+
+    #[test]
+    fn test_html_summary_holds_the_run() {
+        let page = html(&open(), &ctx()).expect("html");
+        for want in [
+            "<th>target</th><td>http://127.0.0.1:7878/ (embedded readyloop server)</td>",
+            "<th>proto</th><td>http</td>",
+            "<th>mode</th><td>open loop at 500 req/s</td>",
+            "<th>connections</th><td>4</td>",
+            "<th>threads</th><td>2</td>",
+            "<th>duration</th><td>2.0s measured after 1.0s warm-up (discarded)</td>",
+            "<th>throughput</th><td>500 req/s, 1.00 MB/s received</td>",
+            "<th>requests</th><td>sent 1,010 = completed 1,003 + failed 2 + in flight 5</td>",
+            "<th>censored</th><td>0 (timed out 0, unfinished 0, unsent 0)",
+            "<th>schedule</th><td>kept: 500 req/s asked, 500 achieved</td>",
+            // The fixture started at 1,700,000,000 s.
+            "2.0s measured, started 2023-11-14 22:13:20 UTC",
+        ] {
+            assert!(page.contains(want), "no {want:?} in the page");
+        }
+        // Latency table: both columns in open loop; p50 corrected 1 ms, raw 800 us.
+        assert!(page.contains(
+            "<tr><th>p50</th><td class=\"n\">1.00ms</td><td class=\"n\">800us</td></tr>"
+        ));
+        assert!(page.contains(
+            "<tr><th>max</th><td class=\"n\">50.0ms</td><td class=\"n\">4.00ms</td></tr>"
+        ));
+        assert!(!page.contains("WARNING"), "the fixture is clean");
+        // Closed loop: one column.
+        let closed_page = html(&closed(), &ctx()).expect("html");
+        assert!(closed_page.contains("<th class=\"n\">from send</th></tr>"));
+        assert!(!closed_page.contains("raw (from send)</th>"));
+    }
+
+    #[test]
+    fn test_html_tables_errors_statuses_machine_command() {
+        let page = html(&open(), &ctx()).expect("html");
+        assert!(page.contains(
+            "<tr><td>connect_refused</td><td>ECONNREFUSED</td><td class=\"n\">1</td></tr>"
+        ));
+        assert!(page.contains("<tr><td>timeout</td><td>timeout</td><td class=\"n\">2</td></tr>"));
+        assert!(page
+            .contains("<tr><td>200</td><td class=\"n\">998</td><td class=\"n\">99.80%</td></tr>"));
+        assert!(page.contains("<tr><td class=\"warn\">503</td><td class=\"n\">2</td>"));
+        assert!(page.contains("non-2xx/3xx: 2 of 1,000 responses measured"));
+        assert!(page.contains("<pre>loadgen -R 500 -c 4 --html &#39;a b.html&#39;</pre>"));
+        assert!(page.contains("<tr><th>kernel</th><td>Linux 6.1.0-test</td></tr>"));
+        assert!(page.contains("<tr><th>RLIMIT_NOFILE (soft / hard)</th><td>1024 / 4096</td></tr>"));
+        assert!(page
+            .contains("<tr><th>ip_local_port_range</th><td>32768-60999 (28232 ports)</td></tr>"));
+        let mut r = closed();
+        r.rec = Recorder::default();
+        let empty = html(&r, &ctx()).expect("html");
+        assert!(empty.contains("<h2>Errors</h2>\n<p>none</p>"));
+        assert!(empty.contains("<h2>Statuses</h2>\n<p>none measured</p>"));
+        assert!(empty.contains("<p>no responses measured</p>"));
+        assert!(empty.contains("no data"));
+    }
+
+    #[test]
+    fn test_html_thresholds_empty_and_given() {
+        let page = html(&open(), &ctx()).expect("html");
+        assert!(page.contains("<h2>Thresholds</h2>\n<p>no thresholds given</p>"));
+        let mut c = ctx();
+        c.thresholds = vec![
+            ThresholdRow {
+                expr: "p99 < 5ms".into(),
+                measured: "2.00ms".into(),
+                pass: true,
+            },
+            ThresholdRow {
+                expr: "errors < 1".into(),
+                measured: "3".into(),
+                pass: false,
+            },
+        ];
+        let page = html(&open(), &c).expect("html");
+        assert!(!page.contains("no thresholds given"));
+        assert!(page.contains(
+            "<tr><td>p99 &lt; 5ms</td><td class=\"n\">2.00ms</td><td class=\"pass\">PASS</td></tr>"
+        ));
+        assert!(page.contains(
+            "<tr><td>errors &lt; 1</td><td class=\"n\">3</td><td class=\"fail\">FAIL</td></tr>"
+        ));
+    }
+
+    #[test]
+    fn test_html_escapes_what_comes_from_the_user_and_the_network() {
+        let mut r = open();
+        r.target = "http://x/<script>alert(1)</script>".into();
+        r.rec
+            .error(ErrorClass::Framing, "<img src=http://evil/x.png>");
+        let mut c = ctx();
+        c.command_line = "loadgen '</pre><script>alert(2)</script>'".into();
+        let page = html(&r, &c).expect("html");
+        assert!(
+            !page.contains("<script>alert"),
+            "unescaped markup in the page"
+        );
+        assert!(!page.contains("<img src"), "unescaped markup in the page");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("&lt;img src=http://evil/x.png&gt;"));
+        assert!(page.contains("&lt;/pre&gt;&lt;script&gt;alert(2)"));
+        assert_self_contained(&page);
+    }
+
+    #[test]
+    fn test_html_warns_when_the_run_is_doubtful() {
+        let mut r = open();
+        r.rec.send_lag = hist(&[(5000, 100)]);
+        r.rec.sent += 1;
+        let page = html(&r, &ctx()).expect("html");
+        assert!(page.contains("<p class=\"warn\">WARNING: rate missed: 500 req/s asked"));
+        assert!(page.contains("<p class=\"warn\">WARNING: THE BOOKS DO NOT BALANCE"));
+        assert!(page.contains("<th>schedule</th><td>missed:"));
+    }
+
+    #[test]
+    fn test_write_html_writes_the_page() {
+        let mut out = Vec::new();
+        write_html(&open(), &ctx(), &mut out).expect("write to Vec");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            html(&open(), &ctx()).expect("html")
+        );
+    }
+}
