@@ -51,6 +51,8 @@ pub struct Plan {
     pub depth: usize,
     /// `-n`: requests still to send after the warm-up, shared by all workers.
     pub budget: Option<Arc<AtomicU64>>,
+    /// `--stages`: the rate over time (replies are counted per stage).
+    pub profile: Option<Arc<crate::schedule::Profile>>,
     /// Close the connection after this many replies (`--per-conn`).
     pub per_conn: Option<u64>,
     /// No complete reply this long after sending: a timeout error, the connection closes.
@@ -290,6 +292,14 @@ impl Client {
             record_us(&mut rec.interval_raw, raw);
             if let Some(code) = resp.status {
                 rec.status(code);
+            }
+            if let (Some(p), Some(t0)) = (&sh.plan.profile, sh.plan.start) {
+                if let Some(i) = p.stage_at(now.saturating_duration_since(t0).as_secs_f64()) {
+                    if rec.stage_done.len() <= i {
+                        rec.stage_done.resize(i + 1, 0);
+                    }
+                    rec.stage_done[i] += 1;
+                }
             }
         }
     }
@@ -555,6 +565,7 @@ mod tests {
             interval,
             depth: 1,
             budget: None,
+            profile: None,
             per_conn,
             timeout: Some(Duration::from_secs(1)),
             start: Some(t0),

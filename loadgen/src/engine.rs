@@ -11,7 +11,7 @@ use crate::framing::Framing;
 use crate::interrupt::{self, Interrupt};
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
-use crate::schedule::{Rate, Schedule};
+use crate::schedule::{Profile, Rate, Schedule};
 use hdrhistogram::Histogram;
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use std::collections::VecDeque;
@@ -51,6 +51,8 @@ pub struct LoadSpec {
     pub requests: Option<u64>,
     /// Writes of the request each connection may have in flight (`--pipeline`, >= 1).
     pub pipeline: usize,
+    /// `--stages`: the open-loop rate over time (then `rate` is its average).
+    pub stages: Option<Arc<Profile>>,
     /// Response timeout.
     pub timeout: Option<Duration>,
     /// Connect timeout.
@@ -570,6 +572,7 @@ fn run_worker(
         framing: spec.framing.clone(),
         interval,
         depth: spec.pipeline.max(1),
+        profile: spec.stages.clone(),
         budget,
         per_conn: spec.per_conn,
         timeout: spec.timeout,
@@ -605,6 +608,10 @@ fn run_worker(
             // Connection j's timeline starts j / rate after the start so the sends of all
             // connections interleave evenly.
             let schedule = match (spec.rate, interval) {
+                // The run's requests go to the slots in turn, due as the rate's integral.
+                (Some(_), Some(_)) if spec.stages.is_some() => spec.stages.clone().map(|p| {
+                    Schedule::profiled(start, p, (first_index + j) as u64, spec.connections as u64)
+                }),
                 (Some(rate), Some(iv)) => {
                     let phase =
                         start + Duration::from_secs_f64((first_index + j) as f64 / rate.max(1e-9));

@@ -124,6 +124,8 @@ pub struct Recorder {
     pub failed: u64,
     /// Of `failed`, the requests a `-n` run counts (sent after the warm-up).
     pub failed_counted: u64,
+    /// `--stages`: responses measured in each stage (by when they completed).
+    pub stage_done: Vec<u64>,
     /// Requests still in flight when the run ended.
     pub in_flight_end: u64,
     /// Bytes written / read (whole run).
@@ -201,6 +203,7 @@ impl Default for Recorder {
             measured: 0,
             failed: 0,
             failed_counted: 0,
+            stage_done: Vec::new(),
             in_flight_end: 0,
             bytes_sent: 0,
             bytes_received: 0,
@@ -298,6 +301,12 @@ impl Recorder {
         self.measured += o.measured;
         self.failed += o.failed;
         self.failed_counted += o.failed_counted;
+        if self.stage_done.len() < o.stage_done.len() {
+            self.stage_done.resize(o.stage_done.len(), 0);
+        }
+        for (a, b) in self.stage_done.iter_mut().zip(&o.stage_done) {
+            *a += b;
+        }
         self.in_flight_end += o.in_flight_end;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;

@@ -121,6 +121,65 @@ pub struct RunResult {
     pub thresholds: Vec<crate::slo::Verdict>,
     /// `--abort-on-fail` stopped the run early.
     pub aborted: Option<Aborted>,
+    /// `--stages`: the rate over time (`mode`'s rate is its average).
+    pub stages: Option<std::sync::Arc<crate::schedule::Profile>>,
+}
+
+/// One `--stages` stage as run: its target and what was achieved.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageRow {
+    /// Seconds from the run's start (warm-up included) to the stage's start.
+    pub start_s: f64,
+    /// Its duration, seconds.
+    pub duration_s: f64,
+    /// Its rate at the start and at the end (a linear ramp between).
+    pub from_rps: f64,
+    /// See `from_rps`.
+    pub to_rps: f64,
+    /// Responses measured in the stage.
+    pub completed: u64,
+    /// The part of the stage that was measured (after the warm-up), seconds.
+    pub measured_s: f64,
+}
+
+impl StageRow {
+    /// The target: the stage's mean rate over its measured part.
+    pub fn target_rps(&self) -> f64 {
+        (self.from_rps + self.to_rps) / 2.0
+    }
+
+    /// Responses per second over the measured part (0 when none of it was).
+    pub fn achieved_rps(&self) -> f64 {
+        if self.measured_s > 0.0 {
+            self.completed as f64 / self.measured_s
+        } else {
+            0.0
+        }
+    }
+}
+
+impl RunResult {
+    /// `--stages`: a row per stage.
+    pub fn stage_rows(&self) -> Vec<StageRow> {
+        let Some(p) = &self.stages else {
+            return Vec::new();
+        };
+        let (from, to) = (
+            self.warmup.as_secs_f64(),
+            (self.warmup + self.duration).as_secs_f64(),
+        );
+        p.stages()
+            .enumerate()
+            .map(|(i, (s, d, a, b))| StageRow {
+                start_s: s,
+                duration_s: d,
+                from_rps: a,
+                to_rps: b,
+                completed: self.rec.stage_done.get(i).copied().unwrap_or(0),
+                measured_s: ((s + d).min(to) - s.max(from)).max(0.0),
+            })
+            .collect()
+    }
 }
 
 /// A run stopped early by `--abort-on-fail`.

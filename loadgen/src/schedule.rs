@@ -53,12 +53,131 @@ impl Rate {
     }
 }
 
+/// A rate that changes over time (`--stages 30s:1000,60s:1000,30s:0`): linear segments,
+/// each from the previous target to its own over its duration, as k6's stages; the first
+/// starts from 0. Request `n` of the whole run is due when the integral of the rate
+/// reaches `n`, so a ramp's requests come closer together as it climbs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// (start s, duration s, rate at start, rate at end, requests due before it).
+    segments: Vec<(f64, f64, f64, f64, f64)>,
+}
+
+impl Profile {
+    /// The stages as (duration, target rate) pairs.
+    ///
+    /// ```
+    /// use loadgen::schedule::Profile;
+    /// use std::time::Duration;
+    /// let p = Profile::new(&[(Duration::from_secs(10), 100.0), (Duration::from_secs(10), 100.0)]);
+    /// assert_eq!(p.rate_at(5.0), 50.0); // half-way up the ramp
+    /// assert_eq!(p.integral(10.0), 500.0); // the ramp's requests
+    /// assert_eq!(p.time_of(1500.0), Some(20.0));
+    /// assert_eq!(p.time_of(1501.0), None); // past the end
+    /// ```
+    pub fn new(stages: &[(Duration, f64)]) -> Profile {
+        let mut segments = Vec::with_capacity(stages.len());
+        let (mut t, mut from, mut before) = (0.0, 0.0, 0.0);
+        for &(d, to) in stages {
+            let d = d.as_secs_f64();
+            segments.push((t, d, from, to, before));
+            before += d * (from + to) / 2.0;
+            t += d;
+            from = to;
+        }
+        Profile { segments }
+    }
+
+    /// The whole duration, seconds.
+    pub fn duration(&self) -> f64 {
+        self.segments.last().map_or(0.0, |&(t, d, ..)| t + d)
+    }
+
+    /// Requests due over the whole profile.
+    pub fn total(&self) -> f64 {
+        self.integral(self.duration())
+    }
+
+    /// The target rate `t` seconds in (0 past the end).
+    pub fn rate_at(&self, t: f64) -> f64 {
+        for &(s, d, a, b, _) in &self.segments {
+            if t >= s && t < s + d {
+                return a + (b - a) * (t - s) / d.max(1e-12);
+            }
+        }
+        0.0
+    }
+
+    /// Requests due in the first `t` seconds.
+    pub fn integral(&self, t: f64) -> f64 {
+        let mut acc = 0.0;
+        for &(s, d, a, b, before) in &self.segments {
+            if t < s {
+                break;
+            }
+            let x = (t - s).min(d);
+            let rate_x = a + (b - a) * x / d.max(1e-12);
+            acc = before + x * (a + rate_x) / 2.0;
+        }
+        acc
+    }
+
+    /// When (seconds in) the integral reaches `n`; `None` if it never does.
+    pub fn time_of(&self, n: f64) -> Option<f64> {
+        for &(s, d, a, b, before) in &self.segments {
+            let inside = d * (a + b) / 2.0;
+            if n > before + inside + 1e-9 {
+                continue;
+            }
+            // Solve before + a x + (b - a) x^2 / (2 d) = n for x in [0, d].
+            let m = n - before;
+            let k = (b - a) / d.max(1e-12);
+            let x = if k.abs() < 1e-12 {
+                if a <= 0.0 {
+                    continue; // a flat zero: nothing falls due here
+                }
+                m / a
+            } else {
+                let disc = (a * a + 2.0 * k * m).max(0.0);
+                (-a + disc.sqrt()) / k
+            };
+            return Some(s + x.clamp(0.0, d));
+        }
+        None
+    }
+
+    /// The stage `t` seconds in falls in (index), `None` past the end.
+    pub fn stage_at(&self, t: f64) -> Option<usize> {
+        self.segments
+            .iter()
+            .position(|&(s, d, ..)| t >= s && t < s + d)
+    }
+
+    /// Each stage: (start s, duration s, rate at start, rate at end).
+    pub fn stages(&self) -> impl Iterator<Item = (f64, f64, f64, f64)> + '_ {
+        self.segments.iter().map(|&(s, d, a, b, _)| (s, d, a, b))
+    }
+}
+
+/// How a timeline's due times are laid out.
+#[derive(Clone, Debug)]
+enum Line {
+    /// Request `k` due at `phase + k x interval`.
+    Constant { phase: Instant, interval: Duration },
+    /// Request `k` of slot `slot` (of `stride` slots) is request `k x stride + slot + 1`
+    /// of the run (1-based): due when the profile's integral from `origin` reaches it.
+    Profile {
+        origin: Instant,
+        profile: std::sync::Arc<Profile>,
+        slot: u64,
+        stride: u64,
+    },
+}
+
 /// One slot's timeline: where it starts, how fast it runs, how much of it was taken.
 #[derive(Clone, Debug)]
 pub struct Schedule {
-    /// When request 0 is due (the run's start plus the slot's phase offset).
-    phase: Instant,
-    interval: Duration,
+    line: Line,
     /// Requests taken off the timeline so far (sent, or skipped on purpose).
     taken: u64,
 }
@@ -79,8 +198,30 @@ impl Schedule {
     /// ```
     pub fn new(phase: Instant, rate: Rate) -> Schedule {
         Schedule {
-            phase,
-            interval: rate.interval(),
+            line: Line::Constant {
+                phase,
+                interval: rate.interval(),
+            },
+            taken: 0,
+        }
+    }
+
+    /// The timeline of slot `slot` of `stride` under a changing rate: the run's
+    /// requests go to the slots in turn, request `n` due when `profile`'s integral from
+    /// `origin` reaches `n`.
+    pub fn profiled(
+        origin: Instant,
+        profile: std::sync::Arc<Profile>,
+        slot: u64,
+        stride: u64,
+    ) -> Schedule {
+        Schedule {
+            line: Line::Profile {
+                origin,
+                profile,
+                slot,
+                stride: stride.max(1),
+            },
             taken: 0,
         }
     }
@@ -88,14 +229,43 @@ impl Schedule {
     /// Move the whole timeline later by `d` (its start became known: loadgen opens its
     /// connections first, then starts every slot's timeline at once).
     pub fn shift(&mut self, d: Duration) {
-        self.phase += d;
+        match &mut self.line {
+            Line::Constant { phase, .. } => *phase += d,
+            Line::Profile { origin, .. } => *origin += d,
+        }
     }
 
-    /// The due time of request `k` of this slot.
+    /// Where the timeline starts.
+    fn start(&self) -> Instant {
+        match &self.line {
+            Line::Constant { phase, .. } => *phase,
+            Line::Profile { origin, .. } => *origin,
+        }
+    }
+
+    /// The due time of request `k` of this slot (far in the future past the profile).
     fn due(&self, k: u64) -> Instant {
-        // In nanoseconds from `k`, not by adding intervals up: no drift over a long run.
-        let ns = (self.interval.as_nanos()).saturating_mul(u128::from(k));
-        self.phase + Duration::from_nanos(ns.min(u128::from(u64::MAX)) as u64)
+        match &self.line {
+            Line::Constant { phase, interval } => {
+                // In nanoseconds from `k`, not by adding intervals up: no drift.
+                let ns = (interval.as_nanos()).saturating_mul(u128::from(k));
+                *phase + Duration::from_nanos(ns.min(u128::from(u64::MAX)) as u64)
+            }
+            Line::Profile {
+                origin,
+                profile,
+                slot,
+                stride,
+            } => {
+                // 1-based: the run's first request falls due once one request's worth
+                // of rate has passed (a ramp from 0 does not fire at its first instant).
+                let n = k.saturating_mul(*stride).saturating_add(*slot + 1) as f64;
+                match profile.time_of(n) {
+                    Some(t) => *origin + Duration::from_secs_f64(t),
+                    None => *origin + Duration::from_secs(100 * 365 * 86_400),
+                }
+            }
+        }
     }
 
     /// When the next request not yet taken is due.
@@ -154,12 +324,31 @@ impl Schedule {
     /// Requests that fell due at or before `t` and were never taken: the slot was busy
     /// (a reply outstanding) or had no connection.
     pub fn unsent_by(&self, t: Instant) -> u64 {
-        if t < self.phase {
+        if t < self.start() {
             return 0;
         }
-        let since = t.duration_since(self.phase).as_nanos();
-        let due_by = since / self.interval.as_nanos().max(1) + 1; // request 0 at `phase`
-        (due_by.min(u128::from(u64::MAX)) as u64).saturating_sub(self.taken)
+        let due_by = match &self.line {
+            Line::Constant { phase, interval } => {
+                let since = t.duration_since(*phase).as_nanos();
+                // Request 0 is due at `phase`.
+                (since / interval.as_nanos().max(1) + 1).min(u128::from(u64::MAX)) as u64
+            }
+            Line::Profile {
+                origin,
+                profile,
+                slot,
+                stride,
+            } => {
+                let n = profile.integral(t.duration_since(*origin).as_secs_f64());
+                let slot = *slot as f64 + 1.0; // 1-based, as in `due`
+                if n < slot {
+                    0
+                } else {
+                    ((n - slot) / *stride as f64).floor() as u64 + 1
+                }
+            }
+        };
+        due_by.saturating_sub(self.taken)
     }
 }
 
@@ -375,5 +564,50 @@ mod tests {
         assert_eq!(f.len(), 3);
         assert_eq!(InFlight::with_depth(1000).depth, MAX_DEPTH);
         assert_eq!(InFlight::with_depth(0).depth, 1);
+    }
+
+    #[test]
+    fn test_profile_integral_and_inverse_agree() {
+        let p = Profile::new(&[
+            (Duration::from_secs(30), 1000.0),
+            (Duration::from_secs(60), 1000.0),
+            (Duration::from_secs(30), 0.0),
+        ]);
+        assert_eq!(p.duration(), 120.0);
+        assert_eq!(p.total(), 15_000.0 + 60_000.0 + 15_000.0);
+        assert_eq!(p.rate_at(15.0), 500.0);
+        assert_eq!(p.rate_at(60.0), 1000.0);
+        assert_eq!(p.rate_at(105.0), 500.0);
+        assert_eq!(p.stage_at(29.9), Some(0));
+        assert_eq!(p.stage_at(30.0), Some(1));
+        assert_eq!(p.stage_at(120.0), None);
+        for n in [1.0, 10.0, 14_999.0, 15_000.0, 40_000.0, 80_000.0, 89_999.0] {
+            let t = p.time_of(n).unwrap();
+            assert!((p.integral(t) - n).abs() < 1e-6, "n {n}: t {t}");
+        }
+        assert_eq!(p.time_of(90_001.0), None);
+    }
+
+    #[test]
+    fn test_profiled_slots_share_the_run_in_turn() {
+        let t0 = Instant::now();
+        // A ramp 0 -> 100/s over 10 s: 500 requests, shared by 4 slots.
+        let p = std::sync::Arc::new(Profile::new(&[(Duration::from_secs(10), 100.0)]));
+        let mut all = Vec::new();
+        for slot in 0..4 {
+            let mut s = Schedule::profiled(t0, p.clone(), slot, 4);
+            while s.next_due() < t0 + Duration::from_secs(11) {
+                all.push(s.take());
+            }
+            assert_eq!(s.unsent_by(t0 + Duration::from_secs(20)), 0, "slot {slot}");
+        }
+        assert_eq!(all.len(), 500);
+        // Closer together as the ramp climbs: the first 250 take about 7.07 s.
+        all.sort();
+        let mid = all[249].duration_since(t0).as_secs_f64();
+        assert!((mid - 50f64.sqrt()).abs() < 0.01, "{mid}");
+        // unsent_by counts what fell due, per slot.
+        let s = Schedule::profiled(t0, p, 0, 4);
+        assert_eq!(s.unsent_by(t0 + Duration::from_secs(10)), 125);
     }
 }

@@ -111,6 +111,7 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
         per_conn: None,
         requests: None,
         pipeline: 1,
+        stages: None,
         timeout: None,
         connect_timeout: Duration::from_secs(3),
         sources: Vec::new(),
@@ -1538,4 +1539,47 @@ fn test_thresholds_pass_fail_and_abort() {
     assert!(err.contains("needs a unit"), "{err}");
     let (code, _, err) = go(&["--abort-on-fail"]);
     assert_eq!(code, Some(2), "{err}");
+}
+
+/// Issue 10, item 4: `--stages` ramps the open-loop rate linearly from stage to stage;
+/// the rate achieved in each stage is within 5% of its target, the run lasts the
+/// stages' sum, and the report has a row per stage.
+#[test]
+fn test_stages_are_followed() {
+    let out = loadgen()
+        .args(["--stages", "1s:1000,1s:1000,1s:2000", "-c", "20", "-t", "1"])
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(j["duration_s"], 3.0);
+    assert_eq!(j["warmup_s"], 0.0);
+    let stages = j["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 3);
+    for (st, want) in stages.iter().zip([500.0, 1000.0, 1500.0]) {
+        assert_eq!(st["target_rps"], want, "{st}");
+        let got = st["achieved_rps"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 0.05 * want,
+            "stage {st}: achieved {got}/s for a target of {want}/s"
+        );
+    }
+    // 500 + 1000 + 1500 requests were due over the run.
+    let sent = j["requests"]["sent"].as_u64().unwrap();
+    assert!((2900..=3001).contains(&sent), "{sent} sent");
+    assert_eq!(j["mode"]["rate"], 1000.0, "the mean rate");
+    // Usage: the stages set the rate and the duration.
+    let out = loadgen()
+        .args(["--stages", "1s:100", "-R", "100"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = loadgen().args(["--stages", "1s:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

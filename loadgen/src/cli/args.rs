@@ -167,6 +167,33 @@ pub(super) struct SearchArgs {
     pub(super) max_steps: usize,
 }
 
+/// `--stages`: (duration, target rate) pairs, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Stages(pub(super) Vec<(Duration, f64)>);
+
+/// `30s:1000,1m:1k,30s:0`: (duration, target rate) pairs.
+fn parse_stages(s: &str) -> Result<Stages, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let (d, r) = part
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("stage '{part}': expected DURATION:RATE, e.g. 30s:1000"))?;
+        let d = parse_duration(d).map_err(|e| format!("stage '{part}': {e}"))?;
+        let r = parse_rate(r).map_err(|e| format!("stage '{part}': {e}"))?;
+        if d.is_zero() {
+            return Err(format!("stage '{part}': its duration must be more than 0"));
+        }
+        out.push((d, r));
+    }
+    if out.iter().all(|&(_, r)| r == 0.0) {
+        return Err(format!(
+            "--stages '{s}': every target is 0: nothing would be sent"
+        ));
+    }
+    Ok(Stages(out))
+}
+
 /// A share written as `2%` or `0.02`, more than 0 and at most 50%.
 fn parse_percent(s: &str) -> Result<f64, String> {
     let t = s.trim();
@@ -265,6 +292,12 @@ pub(super) struct RunArgs {
     /// RESP, echo, line); latency is per request
     #[arg(long, default_value_t = 1, value_name = "D")]
     pub(super) pipeline: usize,
+
+    /// Open loop with a rate that changes: DUR:RATE stages, each a linear ramp from the
+    /// previous rate (0 at first) to RATE over DUR, as k6's stages; '30s:1k,60s:1k,30s:0'
+    /// ramps up, holds, ramps down. The run lasts the stages' sum (no -R or -d)
+    #[arg(long, value_parser = parse_stages, value_name = "STAGES")]
+    pub(super) stages: Option<Stages>,
 
     /// Thresholds, judged at the end; any failed one makes the exit code 99. A comma
     /// list of METRIC<VALUE or METRIC>VALUE (also <= >=): p50 p90 p99 p99.9 max mean

@@ -29,6 +29,9 @@ pub(super) struct Progress {
     acc_done: u64,
     /// How many workers reported that second so far.
     seen: usize,
+    /// `--stages`: the rate over time and the warm-up before the measurement, to show
+    /// the current target.
+    stages: Option<(std::sync::Arc<crate::schedule::Profile>, Duration)>,
 }
 
 impl Progress {
@@ -44,7 +47,18 @@ impl Progress {
             acc: crate::record::new_histogram(),
             acc_done: 0,
             seen: 0,
+            stages: None,
         }
+    }
+
+    /// With `--stages`, the line shows the current target rate.
+    pub(super) fn with_stages(
+        mut self,
+        stages: Option<std::sync::Arc<crate::schedule::Profile>>,
+        warmup: Duration,
+    ) -> Progress {
+        self.stages = stages.map(|p| (p, warmup));
+        self
     }
 
     /// One worker's report of one second.
@@ -66,8 +80,12 @@ impl Progress {
         if self.seen == self.threads {
             let elapsed = Duration::from_secs(t.index as u64 + 1).min(self.total);
             let p99 = (!self.acc.is_empty()).then(|| self.acc.value_at_quantile(0.99));
+            let target = self.stages.as_ref().map_or(String::new(), |(p, w)| {
+                let t = (*w + elapsed).as_secs_f64();
+                format!("  target {:.0}/s", p.rate_at(t.min(p.duration() - 1e-9)))
+            });
             eprint!(
-                "\r{}\x1b[K",
+                "\r{}{target}\x1b[K",
                 report::progress_line(elapsed, self.total, self.acc_done as f64, p99, self.errors)
             );
         }

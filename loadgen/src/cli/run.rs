@@ -91,6 +91,7 @@ pub(super) fn measure(
         per_conn: plan.per_conn,
         requests: plan.requests,
         pipeline: plan.pipeline,
+        stages: plan.stages.clone(),
         timeout: plan.timeout,
         connect_timeout: plan.connect_timeout,
         sources: plan.sources.clone(),
@@ -98,7 +99,8 @@ pub(super) fn measure(
         interrupt: Some(interrupt.clone()),
     };
 
-    let mut line = Progress::new(plan.threads, plan.duration, progress);
+    let mut line = Progress::new(plan.threads, plan.duration, progress)
+        .with_stages(plan.stages.clone(), plan.warmup);
     let mut live = plan
         .abort_after
         .map(|delay| LiveSlo::new(plan.slo.clone(), delay, plan.threads));
@@ -158,6 +160,7 @@ pub(super) fn measure(
         pipeline: plan.pipeline,
         thresholds: Vec::new(),
         aborted,
+        stages: plan.stages.clone(),
     };
     // Judged on the whole run, the censored requests included.
     result.thresholds = plan.slo.check(&result.figures());

@@ -47,6 +47,8 @@ pub(super) struct RunPlan {
     pub(super) requests: Option<u64>,
     /// `--pipeline`: writes of the request in flight per connection (1..=64).
     pub(super) pipeline: usize,
+    /// `--stages`: the open-loop rate over time (`rate` is then its average).
+    pub(super) stages: Option<std::sync::Arc<crate::schedule::Profile>>,
     /// `--slo`: thresholds (none: empty).
     pub(super) slo: crate::slo::Slo,
     /// `--abort-on-fail`: judge every second after this delay and stop at a failure.
@@ -94,6 +96,10 @@ impl RunPlan {
         let target = Target::resolve(a.target.as_deref(), &a.proto, &framing)?;
         let request = Request::from_args(&a, &framing, &target)?;
         let head = request.is_head(&framing);
+        let stages = a
+            .stages
+            .as_ref()
+            .map(|s| std::sync::Arc::new(crate::schedule::Profile::new(&s.0)));
         Ok(RunPlan {
             target,
             framing,
@@ -102,18 +108,25 @@ impl RunPlan {
             connections: a.connections,
             threads,
             connect_rate: a.connect_rate,
-            rate: a.rate,
+            rate: stages
+                .as_ref()
+                .map_or(a.rate, |p| Some(p.total() / p.duration().max(1e-9))),
             per_conn: a.per_conn,
-            duration: duration(&a),
+            duration: stages
+                .as_ref()
+                .map_or_else(|| duration(&a), |p| Duration::from_secs_f64(p.duration())),
             requests: a.requests,
             pipeline: a.pipeline,
+            stages: stages.clone(),
             slo: a.slo.clone().unwrap_or_default(),
             abort_after: a.abort_on_fail.then_some(a.abort_delay),
-            warmup: a.warmup.unwrap_or(if a.requests.is_some() {
-                Duration::ZERO
-            } else {
-                DEFAULT_WARMUP
-            }),
+            warmup: a
+                .warmup
+                .unwrap_or(if a.requests.is_some() || stages.is_some() {
+                    Duration::ZERO
+                } else {
+                    DEFAULT_WARMUP
+                }),
             timeout: nonzero(a.timeout),
             connect_timeout: a.connect_timeout,
             nodelay: !a.no_nodelay,
@@ -154,6 +167,19 @@ fn check_numbers(a: &RunArgs) -> Result<(), Error> {
     }
     if a.duration.is_some_and(|d| d.is_zero()) {
         return Err(Error::Usage("--duration must be more than 0".into()));
+    }
+    if a.stages.is_some() {
+        for (flag, given) in [
+            ("--rate", a.rate.is_some()),
+            ("--duration", a.duration.is_some()),
+            ("--requests", a.requests.is_some()),
+        ] {
+            if given {
+                return Err(Error::Usage(format!(
+                    "{flag} with --stages: the stages set the rate and the duration"
+                )));
+            }
+        }
     }
     if a.requests == Some(0) {
         return Err(Error::Usage("--requests must be at least 1".into()));

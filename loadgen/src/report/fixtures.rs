@@ -88,6 +88,7 @@ fn result(mode: Mode) -> RunResult {
         pipeline: 1,
         thresholds: Vec::new(),
         aborted: None,
+        stages: None,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

@@ -70,6 +70,16 @@ pub fn json(r: &RunResult) -> Value {
         "threads": r.threads,
         "per_conn": r.per_conn,
         "pipeline": r.pipeline,
+        "stages": r.stages.as_ref().map(|_| r.stage_rows().iter().map(|st| json!({
+            "start_s": st.start_s,
+            "duration_s": st.duration_s,
+            "from_rps": st.from_rps,
+            "to_rps": st.to_rps,
+            "target_rps": st.target_rps(),
+            "achieved_rps": st.achieved_rps(),
+            "completed": st.completed,
+            "measured_s": st.measured_s,
+        })).collect::<Vec<_>>()),
         "thresholds": r.thresholds.iter().map(|v| json!({
             "expr": v.threshold.expr,
             "limit": v.threshold.limit,

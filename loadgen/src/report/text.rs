@@ -138,6 +138,34 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         }
     }
 
+    let stages = r.stage_rows();
+    if !stages.is_empty() {
+        writeln!(
+            s,
+            "stages:      target (mean of the ramp) against achieved, per stage"
+        )?;
+        for (i, st) in stages.iter().enumerate() {
+            let how = if st.measured_s <= 0.0 {
+                "in the warm-up, not measured".to_string()
+            } else {
+                format!(
+                    "target {:>8.0}/s  achieved {:>8.0}/s ({:.0}%)",
+                    st.target_rps(),
+                    st.achieved_rps(),
+                    100.0 * st.achieved_rps() / st.target_rps().max(1e-9)
+                )
+            };
+            writeln!(
+                s,
+                "  {}  {:>6} {:>7.0} -> {:<7.0}  {how}",
+                i + 1,
+                fmt_secs(std::time::Duration::from_secs_f64(st.duration_s)),
+                st.from_rps,
+                st.to_rps
+            )?;
+        }
+    }
+
     let errors = sorted_errors(&rec.errors);
     if errors.is_empty() {
         writeln!(s, "errors:      none")?;
