@@ -785,22 +785,14 @@ pub fn run(
     drop(tx);
     drop((hello_tx, ready_tx));
     let workers = start_when_connected(spec, threads, base, &hello_rx, &ready_rx);
-    let mut intervals: Vec<Interval> = Vec::new();
+    let mut store = crate::intervals::IntervalStore::new(threads);
     for t in rx {
         if on_tick(&t) == TickAction::Stop {
             for h in &workers {
                 h.post(interrupt::STOP);
             }
         }
-        while intervals.len() <= t.index {
-            let k = intervals.len() as u64;
-            intervals.push(Interval {
-                start: Duration::from_secs(k),
-                length: Duration::from_secs(1),
-                corrected: new_histogram(),
-            });
-        }
-        let _ = intervals[t.index].corrected.add(&t.corrected);
+        store.add(t.index, &t.corrected);
     }
     let mut results = Vec::new();
     for h in handles {
@@ -815,6 +807,16 @@ pub fn run(
         .map(|w: &WorkerResult| w.measured)
         .max()
         .unwrap_or(spec.duration);
+    let mut intervals: Vec<Interval> = store
+        .finish()
+        .into_iter()
+        .enumerate()
+        .map(|(k, corrected)| Interval {
+            start: Duration::from_secs(k as u64),
+            length: Duration::from_secs(1),
+            corrected,
+        })
+        .collect();
     intervals.retain(|iv| iv.start < measured || iv.start.is_zero());
     if let Some(last) = intervals.last_mut() {
         let rest = measured.saturating_sub(last.start);

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod framing;
 pub mod interrupt;
+pub mod intervals;
 pub mod limits_cmd;
 pub mod outputs;
 pub mod plan;

@@ -2,7 +2,6 @@
 //! sockets. Reports are functions over this (see `report/`), testable without a run.
 
 use crate::record::Recorder;
-use hdrhistogram::Histogram;
 use std::time::Duration;
 
 /// How requests were paced.
@@ -24,8 +23,9 @@ pub struct Interval {
     pub start: Duration,
     /// Length of the interval.
     pub length: Duration,
-    /// Corrected latencies of responses completed in this interval, us.
-    pub corrected: Histogram<u64>,
+    /// Corrected latencies of responses completed in this interval, us (compressed:
+    /// `corrected.histogram()` for the histogram).
+    pub corrected: crate::intervals::Compact,
 }
 
 /// CPU time this process used while measuring.

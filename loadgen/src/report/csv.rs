@@ -27,7 +27,7 @@ pub const CSV_HEADER: &str = "start_s,length_s,count,rps,p50_us,p90_us,p99_us,p9
 pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
     writeln!(w, "{CSV_HEADER}")?;
     for iv in &r.intervals {
-        let h = &iv.corrected;
+        let h = &iv.corrected.histogram();
         let secs = iv.length.as_secs_f64();
         let rps = if secs > 0.0 {
             h.len() as f64 / secs
@@ -100,12 +100,12 @@ mod tests {
             Interval {
                 start: Duration::ZERO,
                 length: Duration::from_secs(1),
-                corrected: new_histogram(),
+                corrected: new_histogram().into(),
             },
             Interval {
                 start: Duration::from_secs(1),
                 length: Duration::from_millis(250),
-                corrected: crate::report::fixtures::hist(&[(300, 100)]),
+                corrected: crate::report::fixtures::hist(&[(300, 100)]).into(),
             },
         ];
         let text = csv(&r);

@@ -69,12 +69,12 @@ fn result(mode: Mode) -> RunResult {
             Interval {
                 start: Duration::ZERO,
                 length: Duration::from_secs(1),
-                corrected: hist(&[(1000, 500), (2000, 40)]),
+                corrected: hist(&[(1000, 500), (2000, 40)]).into(),
             },
             Interval {
                 start: Duration::from_millis(1000),
                 length: Duration::from_millis(1000),
-                corrected: hist(&[(1000, 400), (2000, 50), (50_000, 1)]),
+                corrected: hist(&[(1000, 400), (2000, 50), (50_000, 1)]).into(),
             },
         ],
         cpu: CpuTime {

@@ -102,7 +102,7 @@ pub(super) fn p99_points(r: &RunResult) -> Vec<(f64, f64)> {
         .map(|iv| {
             (
                 middle(iv),
-                iv.corrected.value_at_quantile(0.99) as f64 / 1000.0,
+                iv.corrected.histogram().value_at_quantile(0.99) as f64 / 1000.0,
             )
         })
         .collect()
