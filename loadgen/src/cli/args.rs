@@ -69,7 +69,9 @@ pub(super) enum Cmd {
     /// enough connections for rate x the SLO's latency limit; it passes when the SLO holds,
     /// at least 99% of the offered rate was achieved and the generator kept its schedule.
     /// The rate doubles from --start until a step fails, then the gap is halved until it
-    /// is within --precision; a last step confirms the answer.
+    /// is within --precision; a last step confirms the answer. A step where the generator
+    /// fell behind its own schedule says nothing about the server: it is run again (twice
+    /// at most), then the search stops there.
     ///
     /// Examples:
     ///   loadgen search http://127.0.0.1:8080/ --slo 'p99<5ms'

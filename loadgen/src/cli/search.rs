@@ -24,6 +24,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// How many times a step whose generator fell behind is run again.
+const GENERATOR_RETRIES: usize = 2;
+
 /// The warm-up of each step when `--warmup` is not given.
 const STEP_WARMUP: Duration = Duration::from_secs(2);
 
@@ -107,6 +110,11 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
         fmt_dur(a.cooldown)
     ));
     say(&report::header());
+    // A step where the generator fell behind its own schedule says nothing about the
+    // server: it is run again (at most GENERATOR_RETRIES times) instead of counting as
+    // a failure that would pull the answer down; still behind, the search stops there.
+    let mut behind_in_a_row = 0;
+    let mut generator_limit = None;
     while let Some(rate) = s.next_rate() {
         let stage_name = match s.stage() {
             Stage::Probe => "probe",
@@ -171,13 +179,32 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
         };
         say(&report::row(&row));
         rep.steps.push(row);
-        s.record(rate, verdict.passed());
+        if verdict == crate::search::StepVerdict::GeneratorBehind {
+            behind_in_a_row += 1;
+            if behind_in_a_row > GENERATOR_RETRIES {
+                generator_limit = Some(rate);
+                break;
+            }
+        } else {
+            behind_in_a_row = 0;
+            s.record(rate, verdict.passed());
+        }
+        if rep.steps.len() >= a.max_steps {
+            break;
+        }
         if s.next_rate().is_some() && !a.cooldown.is_zero() {
             std::thread::sleep(a.cooldown);
         }
     }
     rep.answer = s.answer();
     rep.confirmed = s.confirmed();
+    if let Some(r) = generator_limit {
+        say(&format!(
+            "STOPPED: the generator fell behind its own schedule at {r:.0} req/s, {} times in a row: \
+             it cannot tell what the server does there (give it more threads, -t, or cores of its own)",
+            GENERATOR_RETRIES + 1
+        ));
+    }
     let signal = interrupt.signal();
     rep.interrupted = (signal != 0).then_some(signal);
     if let Some(e) = embedded {
