@@ -117,6 +117,14 @@ def loadgen_replies(text):
         return 0
 
 
+def per_round(rows, server, other):
+    """' (per round: median [min-max])' of loadgen's CPU per request over `other`'s, round by round."""
+    by = {(x["tool"], x["run"]): x["tool_us_per_req"] for x in rows if x["server"] == server}
+    q = [by[("loadgen", r)] / by[(other, r)] for (t, r) in by
+         if t == other and by[(t, r)] and by.get(("loadgen", r))]
+    return f" (per round: {B.med_range(q, 2)})" if len(q) > 1 else ""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -211,13 +219,26 @@ def main():
         wc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "wrk")
         lc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "loadgen")
         if w and lg and wc and lc:
-            lines.append(f"| {n} | loadgen/wrk | {lg / w:.2f}x | | {lc / wc:.2f}x | | | | |")
+            lines.append(f"| {n} | loadgen/wrk | {lg / w:.2f}x | | {lc / wc:.2f}x{per_round(rows, n, 'wrk')} | | | | |")
         bc = B.median(x["tool_us_per_req"] for x in rows if x["server"] == n and x["tool"] == "loadgen_base")
         if lc and bc:
-            lines.append(f"| {n} | loadgen/loadgen_base | | | {lc / bc:.2f}x | | | | |")
+            lines.append(f"| {n} | loadgen/loadgen_base | | | {lc / bc:.2f}x{per_round(rows, n, 'loadgen_base')} | | | | |")
     lines += ["", "tool CPU per request: the tool's utime+stime (its /proc/PID/stat at exit) over the replies it got "
               "(loadgen: warm-up included). A tool near 100% CPU set the pace; a server near 100% did. others % = CPU time on "
-              "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200: over 50, the run was disturbed."]
+              "cpu0+cpu1 used by neither (the machine's other work, interrupts), out of 200: over 50, the run was disturbed. "
+              "Per round: loadgen's figure over the other tool's in the same round (back to back on the same server), "
+              "median [min-max] over the rounds."]
+    disturbed = [x for x in rows if x["others_pct"] > 50]
+    if disturbed:
+        quiet = [x for x in rows if x["others_pct"] <= 50]
+        lines += ["", f"Disturbed runs (others over 50%): {len(disturbed)} of {len(rows)}. The undisturbed runs alone:", ""]
+        lines += ["| server | tool | runs | req/s | tool CPU per request, us | others % |", "|---|---|---|---|---|---|"]
+        for n in SERVERS:
+            for tool, _ in tools:
+                sel = [x for x in quiet if x["server"] == n and x["tool"] == tool]
+                lines.append(f"| {n} | {tool} | {len(sel)} | {B.med_range([x['rps'] for x in sel])} | "
+                             f"{B.med_range([x['tool_us_per_req'] for x in sel], 2)} | "
+                             f"{B.fmt(B.median(x['others_pct'] for x in sel))} |")
     if sysc:
         lines += ["", f"System calls per reply ({a.syscalls} s per server and tool under perf stat, after the measured rounds, "
                   "not in the medians; loadgen: warm-up included):", "",
