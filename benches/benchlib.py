@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHES = os.path.join(ROOT, "benches")
 PEERS_SRC = os.path.join(BENCHES, "peers")
 PEERS_OUT = os.path.join(ROOT, "target", "bench-peers")
-RELEASE = os.path.join(ROOT, "target", "release")
+# cargo's output: CARGO_TARGET_DIR when set (cargo build puts the binaries there), else target/.
+RELEASE = os.path.join(os.path.abspath(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")), "release")
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
 CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 HZ = os.sysconf("SC_CLK_TCK")
@@ -262,7 +263,7 @@ def ensure_tools(need=("wrk", "nginx")):
 
 def build_readyloop(bins=("readyloop",)):
     if os.environ.get("BUILD", "1") == "0":
-        log("BUILD=0: using the binaries already in target/release")
+        log(f"BUILD=0: using the binaries already in {RELEASE}")
         return
     cmd = ["cargo", "build", "--release", "--manifest-path", os.path.join(ROOT, "Cargo.toml")]
     for b in bins:
