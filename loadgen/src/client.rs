@@ -125,6 +125,8 @@ pub struct Client {
     writes: u64,
     /// The `-n` budget is spent: this client sends nothing more.
     drained: bool,
+    /// Closed-loop stages lowered the target: close after the replies in flight.
+    retiring: bool,
     /// The error that ended this client, if any (recorded when it closes).
     pub error: Option<(ErrorClass, String)>,
 }
@@ -144,8 +146,20 @@ impl Client {
             replies: 0,
             writes: 0,
             drained: false,
+            retiring: false,
             error: None,
         }
+    }
+
+    /// Close once the replies in flight are in (closed-loop stages lowered the
+    /// target); the worker does not reopen its slot.
+    pub fn retire(&mut self) {
+        self.retiring = true;
+    }
+
+    /// Whether it was retired.
+    pub fn retiring(&self) -> bool {
+        self.retiring
     }
 
     /// Where the client is.
@@ -225,7 +239,7 @@ impl Client {
             self.phase = Phase::Idle;
             return Verdict::Continue;
         }
-        let per_conn_done = sh.plan.per_conn.is_some_and(|n| self.writes >= n);
+        let per_conn_done = sh.plan.per_conn.is_some_and(|n| self.writes >= n) || self.retiring;
         if now >= sh.plan.end || per_conn_done {
             if !self.in_flight.is_empty() {
                 // Replies still owed: they arrive, or the run's end counts them.

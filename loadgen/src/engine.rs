@@ -53,6 +53,9 @@ pub struct LoadSpec {
     pub pipeline: usize,
     /// `--stages`: the open-loop rate over time (then `rate` is its average).
     pub stages: Option<Arc<Profile>>,
+    /// `--stages ... --closed`: the number of connections over time, closed loop
+    /// (`connections` is then its peak).
+    pub conn_stages: Option<Arc<Profile>>,
     /// Response timeout.
     pub timeout: Option<Duration>,
     /// Connect timeout.
@@ -133,6 +136,10 @@ const TIMER_PACE: u64 = 5;
 const TIMER_TICK: u64 = 2;
 const TIMER_END: u64 = 3;
 const TIMER_MEASURE: u64 = 4;
+/// Closed-loop stages: bring the connections to the current target.
+const TIMER_STAGE: u64 = 6;
+/// How often the connection target of closed-loop stages is followed.
+const STAGE_STEP: Duration = Duration::from_millis(20);
 
 /// How long to wait before reopening after a failed connect, doubling to a second:
 /// never spin on a target that refuses.
@@ -257,6 +264,41 @@ impl Worker {
         }
     }
 
+    /// Closed-loop stages: open slots while fewer than this worker's share of the
+    /// target are live; above it, drop waiting slots, then retire connections (each
+    /// closes after its reply in flight, and its slot is not reopened).
+    fn follow_stages(&mut self, r: &mut Reactor<Client>) {
+        let (Some(p), Some(t0)) = (self.spec.conn_stages.clone(), self.started) else {
+            return;
+        };
+        if self.ended {
+            return;
+        }
+        let t = r.now().saturating_duration_since(t0).as_secs_f64();
+        let total = p.rate_at(t.min(p.duration() - 1e-9)).round() as usize;
+        let want = share(total, self.spec.threads, self.index);
+        let open = |c: &Client| c.phase() != Phase::Finished && !c.retiring();
+        let live = r.protocols_mut().0.filter(|(_, c)| open(c)).count() + self.pending.len();
+        if live < want {
+            for _ in live..want {
+                self.pending.push_back(Pending { schedule: None });
+            }
+            if !self.retry_armed {
+                self.open_pending(r);
+            }
+        } else if live > want {
+            let mut surplus = live - want;
+            while surplus > 0 && self.pending.pop_back().is_some() {
+                surplus -= 1;
+            }
+            let (clients, _) = r.protocols_mut();
+            for (_, c) in clients.filter(|(_, c)| open(c)).take(surplus) {
+                c.retire();
+            }
+        }
+        r.set_timer(r.now() + STAGE_STEP, TIMER_STAGE);
+    }
+
     fn tick(&mut self, r: &mut Reactor<Client>) {
         let rec = &mut r.context_mut().rec;
         let corrected = std::mem::replace(&mut rec.interval, new_histogram());
@@ -304,6 +346,9 @@ impl Worker {
         }
         r.set_timer(self.end, TIMER_END);
         r.set_timer(self.measure_start, TIMER_MEASURE);
+        if self.spec.conn_stages.is_some() {
+            self.follow_stages(r);
+        }
         // The clients' wake-up times depend on the plan just changed.
         r.rearm_timers();
     }
@@ -421,6 +466,10 @@ impl Host<Client> for Worker {
             reason,
             CloseReason::ConnectFailed | CloseReason::ConnectTimeout
         );
+        if c.retiring() {
+            // Closed-loop stages retired it: the slot is not reopened.
+            return;
+        }
         if self.started.is_some() && r.context().plan.budget_spent() {
             // -n: all N requests went out; a slot has nothing left to send.
             return;
@@ -474,6 +523,7 @@ impl Host<Client> for Worker {
                 r.set_timer(self.measure_start + Duration::from_secs(1), TIMER_TICK);
             }
             TIMER_TICK => self.tick(r),
+            TIMER_STAGE => self.follow_stages(r),
             TIMER_END => self.finish(r),
             _ => {}
         }
@@ -572,7 +622,7 @@ fn run_worker(
         framing: spec.framing.clone(),
         interval,
         depth: spec.pipeline.max(1),
-        profile: spec.stages.clone(),
+        profile: spec.stages.clone().or_else(|| spec.conn_stages.clone()),
         budget,
         per_conn: spec.per_conn,
         timeout: spec.timeout,
@@ -603,7 +653,13 @@ fn run_worker(
         },
     )?;
     r.reserve(conns);
-    let pending = (0..conns)
+    // Closed-loop stages open what the first instant asks (0 for a ramp from 0); the
+    // rest follow the target during the run.
+    let initial = match &spec.conn_stages {
+        Some(p) => share(p.rate_at(0.0).round() as usize, spec.threads, index),
+        None => conns,
+    };
+    let pending = (0..initial)
         .map(|j| {
             // Connection j's timeline starts j / rate after the start so the sends of all
             // connections interleave evenly.
@@ -652,7 +708,7 @@ fn run_worker(
         cpu: CpuTime::default(),
         ended_at: None,
         measure_start_unix_s: None,
-        initial: conns as u64,
+        initial: initial as u64,
         connect_failures: 0,
         ready: Some(ready),
         base,
@@ -665,6 +721,13 @@ fn run_worker(
     }
     let _ = hello.send((index, r.handle()));
     w.open_pending(&mut r);
+    if initial == 0 {
+        // Nothing to open first (closed-loop stages from 0): ready now, not after a turn
+        // that no event would start.
+        if let Some(tx) = w.ready.take() {
+            let _ = tx.send(index);
+        }
+    }
     r.run(&mut w)?;
     let measure_start = w.measure_start;
     let end = w.end;

@@ -121,8 +121,11 @@ pub struct RunResult {
     pub thresholds: Vec<crate::slo::Verdict>,
     /// `--abort-on-fail` stopped the run early.
     pub aborted: Option<Aborted>,
-    /// `--stages`: the rate over time (`mode`'s rate is its average).
+    /// `--stages`: the rate over time (`mode`'s rate is its average), or with
+    /// `stages_closed` the connections over time.
     pub stages: Option<std::sync::Arc<crate::schedule::Profile>>,
+    /// The stages' targets are connections (closed loop), not rates.
+    pub stages_closed: bool,
 }
 
 /// One `--stages` stage as run: its target and what was achieved.

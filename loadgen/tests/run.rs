@@ -112,6 +112,7 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
         requests: None,
         pipeline: 1,
         stages: None,
+        conn_stages: None,
         timeout: None,
         connect_timeout: Duration::from_secs(3),
         sources: Vec::new(),
@@ -1563,7 +1564,8 @@ fn test_stages_are_followed() {
     let stages = j["stages"].as_array().expect("stages");
     assert_eq!(stages.len(), 3);
     for (st, want) in stages.iter().zip([500.0, 1000.0, 1500.0]) {
-        assert_eq!(st["target_rps"], want, "{st}");
+        assert_eq!(st["target"], want, "{st}");
+        assert_eq!(st["target_kind"], "rate");
         let got = st["achieved_rps"].as_f64().unwrap();
         assert!(
             (got - want).abs() <= 0.05 * want,
@@ -1582,4 +1584,85 @@ fn test_stages_are_followed() {
     assert_eq!(out.status.code(), Some(2));
     let out = loadgen().args(["--stages", "1s:0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Answers each line 10 ms after it arrives (a timer per connection): a closed-loop
+/// connection carries 100 requests a second, so the rate measures the connections.
+#[derive(Default)]
+struct TenMs {
+    due: std::collections::VecDeque<Instant>,
+}
+
+impl Protocol for TenMs {
+    type Context = ();
+
+    fn on_input(
+        &mut self,
+        input: &[u8],
+        _out: &mut Vec<u8>,
+        _budget: usize,
+        cx: &mut Cx<()>,
+    ) -> Step {
+        let used = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for _ in input[..used].iter().filter(|&&b| b == b'\n') {
+            self.due.push_back(cx.now + Duration::from_millis(10));
+        }
+        Step::cont(used)
+    }
+
+    fn poll_at(&self, _: &()) -> Option<Instant> {
+        self.due.front().copied()
+    }
+
+    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx<()>) -> Verdict {
+        while self.due.front().is_some_and(|&t| t <= cx.now) {
+            self.due.pop_front();
+            out.extend_from_slice(b"ok\n");
+        }
+        Verdict::Continue
+    }
+}
+
+/// Issue 10, item 4, closed loop: `--stages ... --closed` targets connections; they
+/// open as the target rises and close after their reply as it falls. Against a server
+/// that takes 10 ms per request, each stage's rate is 100/s per connection of its mean
+/// target.
+#[test]
+fn test_closed_loop_stages_follow_the_connection_target() {
+    let served = serve(
+        Reactor::new(Config {
+            precise_timers: true,
+            ..Config::default()
+        })
+        .unwrap(),
+        "127.0.0.1:0",
+        ServeWith(TenMs::default),
+    );
+    let mut s = spec(served.addr, Framing::Line, b"ping\n".to_vec());
+    let p = loadgen::schedule::Profile::new(&[
+        (Duration::from_secs(1), 10.0),
+        (Duration::from_secs(1), 10.0),
+        (Duration::from_secs(1), 0.0),
+    ]);
+    s.conn_stages = Some(std::sync::Arc::new(p));
+    s.connections = 10;
+    s.threads = 2;
+    s.warmup = Duration::ZERO;
+    s.duration = Duration::from_secs(3);
+    let rec = run(&s);
+    served.stop();
+    assert!(rec.books_balance(), "{rec:?}");
+    assert_eq!(rec.error_total(), 0, "{:?}", rec.errors);
+    assert_eq!(rec.connects_ok, 10, "the peak, each opened once");
+    // Mean targets 5, 10 and 5 connections: about 500, 1000 and 500 per second.
+    let done = &rec.stage_done;
+    eprintln!("closed-loop stages: {done:?} replies for about [500, 1000, 500]");
+    assert_eq!(done.len(), 3, "{done:?}");
+    for (got, want) in done.iter().zip([500.0, 1000.0, 500.0]) {
+        let got = *got as f64;
+        assert!(
+            (got - want).abs() <= 0.15 * want,
+            "stage replies {done:?}: {got} for about {want}"
+        );
+    }
 }

@@ -301,6 +301,11 @@ pub(super) struct RunArgs {
     #[arg(long, value_parser = parse_stages, value_name = "STAGES")]
     pub(super) stages: Option<Stages>,
 
+    /// With --stages: closed loop, the targets are connections (k6's ramping VUs):
+    /// connections open as the target rises and close after their reply as it falls
+    #[arg(long, requires = "stages")]
+    pub(super) closed: bool,
+
     /// Thresholds, judged at the end; any failed one makes the exit code 99. A comma
     /// list of METRIC<VALUE or METRIC>VALUE (also <= >=): p50 p90 p99 p99.9 max mean
     /// (corrected latency; raw.p99 for raw), errors and non2xx (a share: 0.1% or

@@ -32,6 +32,8 @@ pub(super) struct Progress {
     /// `--stages`: the rate over time and the warm-up before the measurement, to show
     /// the current target.
     stages: Option<(std::sync::Arc<crate::schedule::Profile>, Duration)>,
+    /// The stages' targets are connections.
+    closed: bool,
 }
 
 impl Progress {
@@ -48,6 +50,7 @@ impl Progress {
             acc_done: 0,
             seen: 0,
             stages: None,
+            closed: false,
         }
     }
 
@@ -56,8 +59,10 @@ impl Progress {
         mut self,
         stages: Option<std::sync::Arc<crate::schedule::Profile>>,
         warmup: Duration,
+        closed: bool,
     ) -> Progress {
         self.stages = stages.map(|p| (p, warmup));
+        self.closed = closed;
         self
     }
 
@@ -82,7 +87,12 @@ impl Progress {
             let p99 = (!self.acc.is_empty()).then(|| self.acc.value_at_quantile(0.99));
             let target = self.stages.as_ref().map_or(String::new(), |(p, w)| {
                 let t = (*w + elapsed).as_secs_f64();
-                format!("  target {:.0}/s", p.rate_at(t.min(p.duration() - 1e-9)))
+                let v = p.rate_at(t.min(p.duration() - 1e-9));
+                if self.closed {
+                    format!("  target {v:.0} connections")
+                } else {
+                    format!("  target {v:.0}/s")
+                }
             });
             eprint!(
                 "\r{}{target}\x1b[K",

@@ -91,7 +91,8 @@ pub(super) fn measure(
         per_conn: plan.per_conn,
         requests: plan.requests,
         pipeline: plan.pipeline,
-        stages: plan.stages.clone(),
+        stages: plan.stages.clone().filter(|_| !plan.stages_closed),
+        conn_stages: plan.stages.clone().filter(|_| plan.stages_closed),
         timeout: plan.timeout,
         connect_timeout: plan.connect_timeout,
         sources: plan.sources.clone(),
@@ -99,8 +100,11 @@ pub(super) fn measure(
         interrupt: Some(interrupt.clone()),
     };
 
-    let mut line = Progress::new(plan.threads, plan.duration, progress)
-        .with_stages(plan.stages.clone(), plan.warmup);
+    let mut line = Progress::new(plan.threads, plan.duration, progress).with_stages(
+        plan.stages.clone(),
+        plan.warmup,
+        plan.stages_closed,
+    );
     let mut live = plan
         .abort_after
         .map(|delay| LiveSlo::new(plan.slo.clone(), delay, plan.threads));
@@ -161,6 +165,7 @@ pub(super) fn measure(
         thresholds: Vec::new(),
         aborted,
         stages: plan.stages.clone(),
+        stages_closed: plan.stages_closed,
     };
     // Judged on the whole run, the censored requests included.
     result.thresholds = plan.slo.check(&result.figures());

@@ -47,8 +47,11 @@ pub(super) struct RunPlan {
     pub(super) requests: Option<u64>,
     /// `--pipeline`: writes of the request in flight per connection (1..=64).
     pub(super) pipeline: usize,
-    /// `--stages`: the open-loop rate over time (`rate` is then its average).
+    /// `--stages`: the open-loop rate over time (`rate` is then its average), or with
+    /// `--closed` the connections over time (`connections` is then their peak).
     pub(super) stages: Option<std::sync::Arc<crate::schedule::Profile>>,
+    /// `--closed`: the stages' targets are connections.
+    pub(super) stages_closed: bool,
     /// `--slo`: thresholds (none: empty).
     pub(super) slo: crate::slo::Slo,
     /// `--abort-on-fail`: judge every second after this delay and stop at a failure.
@@ -91,8 +94,19 @@ impl RunPlan {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Never more workers than connections (a worker without one would idle, and
         // the report would claim threads that did no work).
-        let threads = threads(a.threads, embedded, cores)?.min(a.connections);
-        let limits = check_fd_room(a.connections, threads, embedded)?;
+        // Closed-loop stages: as many connections as their peak target.
+        let connections = match &a.stages {
+            Some(s) if a.closed => {
+                s.0.iter()
+                    .map(|&(_, t)| t.ceil() as usize)
+                    .max()
+                    .unwrap_or(1)
+                    .max(1)
+            }
+            _ => a.connections,
+        };
+        let threads = threads(a.threads, embedded, cores)?.min(connections);
+        let limits = check_fd_room(connections, threads, embedded)?;
         let target = Target::resolve(a.target.as_deref(), &a.proto, &framing)?;
         let request = Request::from_args(&a, &framing, &target)?;
         let head = request.is_head(&framing);
@@ -105,12 +119,14 @@ impl RunPlan {
             framing,
             request,
             head,
-            connections: a.connections,
+            connections,
             threads,
             connect_rate: a.connect_rate,
-            rate: stages
-                .as_ref()
-                .map_or(a.rate, |p| Some(p.total() / p.duration().max(1e-9))),
+            rate: match &stages {
+                Some(_) if a.closed => None,
+                Some(p) => Some(p.total() / p.duration().max(1e-9)),
+                None => a.rate,
+            },
             per_conn: a.per_conn,
             duration: stages
                 .as_ref()
@@ -118,6 +134,7 @@ impl RunPlan {
             requests: a.requests,
             pipeline: a.pipeline,
             stages: stages.clone(),
+            stages_closed: a.closed,
             slo: a.slo.clone().unwrap_or_default(),
             abort_after: a.abort_on_fail.then_some(a.abort_delay),
             warmup: a

@@ -89,6 +89,7 @@ fn result(mode: Mode) -> RunResult {
         thresholds: Vec::new(),
         aborted: None,
         stages: None,
+        stages_closed: false,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

@@ -73,9 +73,10 @@ pub fn json(r: &RunResult) -> Value {
         "stages": r.stages.as_ref().map(|_| r.stage_rows().iter().map(|st| json!({
             "start_s": st.start_s,
             "duration_s": st.duration_s,
-            "from_rps": st.from_rps,
-            "to_rps": st.to_rps,
-            "target_rps": st.target_rps(),
+            "target_kind": if r.stages_closed { "connections" } else { "rate" },
+            "from": st.from_rps,
+            "to": st.to_rps,
+            "target": st.target_rps(),
             "achieved_rps": st.achieved_rps(),
             "completed": st.completed,
             "measured_s": st.measured_s,

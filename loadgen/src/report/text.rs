@@ -140,13 +140,24 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
 
     let stages = r.stage_rows();
     if !stages.is_empty() {
+        let what = if r.stages_closed {
+            "connections (closed loop)"
+        } else {
+            "rate (open loop)"
+        };
         writeln!(
             s,
-            "stages:      target (mean of the ramp) against achieved, per stage"
+            "stages:      {what}: target (mean of the ramp) against achieved, per stage"
         )?;
         for (i, st) in stages.iter().enumerate() {
             let how = if st.measured_s <= 0.0 {
                 "in the warm-up, not measured".to_string()
+            } else if r.stages_closed {
+                format!(
+                    "{:>6.0} connections (mean)  achieved {:>8.0}/s",
+                    st.target_rps(),
+                    st.achieved_rps()
+                )
             } else {
                 format!(
                     "target {:>8.0}/s  achieved {:>8.0}/s ({:.0}%)",
