@@ -2,6 +2,8 @@
 //! that cannot have what it asks for is refused with the numbers and the fix (exit 2),
 //! instead of quietly running with less.
 
+use crate::report::group;
+
 /// Descriptors a run needs beside its connections: per worker thread its reactor's
 /// epoll, waker and timer descriptors (3, rounded up to 4), and a fixed slack for the
 /// process itself (stdio, the embedded server's listener and poller, `/proc` reads).
@@ -86,19 +88,6 @@ fn max_connections(threads: usize, embedded: bool, free: u64) -> usize {
     let fixed = fds_needed(0, threads, embedded);
     let per = if embedded { 2 } else { 1 };
     (free.saturating_sub(fixed) / per) as usize
-}
-
-/// 12345 -> "12,345".
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -149,18 +149,8 @@ fn test_run_writes_html_csv_json_and_log_that_agree() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// `1234567` -> `1,234,567`, as the reports print counts.
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Counts as the reports print them.
+use loadgen::report::group;
 
 #[test]
 fn test_report_compares_saved_runs() {

@@ -13,7 +13,6 @@ use super::embedded::Embedded;
 use super::live_slo::LiveSlo;
 use super::preflight::preflight;
 use super::progress::Progress;
-use super::request_bytes::Request;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use crate::engine::{self, LoadSpec, TickAction};
@@ -45,8 +44,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
             (addr, embedded_label(&plan.framing, addr), Some(e))
         }
     };
-    let request = std::mem::replace(&mut plan.request, Request::Bytes(Vec::new()));
-    let request = request.into_bytes(addr)?;
+    let request = plan.take_request(addr)?;
 
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more

@@ -74,6 +74,12 @@ pub(super) struct RunPlan {
 }
 
 impl RunPlan {
+    /// The request bytes, for the target at `addr` (an HTTP request to the embedded
+    /// server names its address): taken out of the plan, which runs them once.
+    pub(super) fn take_request(&mut self, addr: std::net::SocketAddr) -> Result<Vec<u8>, Error> {
+        std::mem::replace(&mut self.request, Request::Bytes(Vec::new())).into_bytes(addr)
+    }
+
     /// Check `a` and derive the plan; the first fault found is the error.
     ///
     /// Not free of effects: the output files' temporaries are created, the descriptor

@@ -10,13 +10,13 @@
 use super::args::SearchArgs;
 use super::embedded::Embedded;
 use super::preflight::preflight;
-use super::request_bytes::Request;
 use super::run::measure;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::outputs::{stage, Staged};
+use crate::report::fmt_secs;
 use crate::search::report::{self, SearchReport, StepRow};
 use crate::search::{judge, Search, Stage};
 use crate::slo::Metric;
@@ -105,9 +105,9 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
         "search: {} for '{}', steps of {} after {} warm-up, {} cooldown",
         rep.target,
         rep.slo,
-        fmt_dur(a.step),
-        fmt_dur(a.run.warmup.unwrap_or(STEP_WARMUP)),
-        fmt_dur(a.cooldown)
+        fmt_secs(a.step),
+        fmt_secs(a.run.warmup.unwrap_or(STEP_WARMUP)),
+        fmt_secs(a.cooldown)
     ));
     say(&report::header());
     // A step where the generator fell behind its own schedule says nothing about the
@@ -135,8 +135,7 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
             return Err(Error::Usage("search: the target did not resolve".into()));
         };
         let (addr, label) = (*addr, label.clone());
-        let request = std::mem::replace(&mut plan.request, Request::Bytes(Vec::new()));
-        let request = request.into_bytes(addr)?;
+        let request = plan.take_request(addr)?;
         let r = measure(&plan, addr, label, request, &interrupt, false)?;
         if interrupt.signal() != 0 {
             break; // a step cut short says nothing: not counted
@@ -222,14 +221,13 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
     if let Some(out) = plot_out.as_mut() {
         write_staged(out, report::svg(&rep).as_bytes())?;
     }
-    Ok(if signal != 0 {
-        ExitCode::from((128 + signal).clamp(0, 255) as u8)
-    } else if rep.answer.is_none() {
-        eprintln!("loadgen: no rate tried met the SLO: exit 99");
-        ExitCode::from(super::run::EXIT_THRESHOLDS)
-    } else {
-        ExitCode::SUCCESS
-    })
+    // As a run's: a signal first, then nothing measured, then no rate met the SLO (99).
+    let measured = rep.steps.iter().any(|st| st.achieved > 0.0);
+    Ok(super::run::exit_code(
+        signal,
+        u64::from(measured),
+        rep.answer.is_some(),
+    ))
 }
 
 /// The flags `search` cannot take, and the SLO it must have.
@@ -283,8 +281,4 @@ fn write_staged(out: &mut Staged, bytes: &[u8]) -> Result<(), Error> {
     f.write_all(bytes).map_err(|e| out.error(e))?;
     drop(f);
     out.commit()
-}
-
-fn fmt_dur(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }

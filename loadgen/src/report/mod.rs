@@ -115,7 +115,12 @@ pub fn fmt_us(us: f64) -> String {
 }
 
 /// `1234567` -> `1,234,567`: thousands are what people read in request counts.
-fn group(n: u64) -> String {
+///
+/// ```
+/// assert_eq!(loadgen::report::group(1234567), "1,234,567");
+/// assert_eq!(loadgen::report::group(999), "999");
+/// ```
+pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -140,7 +145,11 @@ fn fmt_rate(rps: f64) -> String {
 }
 
 /// Seconds with one decimal, the resolution that matters for durations of a run.
-fn fmt_secs(d: Duration) -> String {
+///
+/// ```
+/// assert_eq!(loadgen::report::fmt_secs(std::time::Duration::from_millis(2500)), "2.5s");
+/// ```
+pub fn fmt_secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
