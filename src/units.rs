@@ -159,14 +159,26 @@ pub fn usage_exit(prog: &str, e: clap::Error) -> std::process::ExitCode {
         let _ = e.print();
         return std::process::ExitCode::SUCCESS;
     }
-    let msg = e.to_string();
-    let first = msg
-        .lines()
+    eprintln!("{prog}: {} (see --help)", one_line(&e.to_string()));
+    std::process::ExitCode::from(2)
+}
+
+/// A clap error message in one line: its first line, and when that ends with a colon
+/// (the list of missing arguments follows), the indented lines of the list with it.
+fn one_line(msg: &str) -> String {
+    let mut lines = msg.lines();
+    let first = lines
         .next()
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    eprintln!("{prog}: {first} (see --help)");
-    std::process::ExitCode::from(2)
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    let list: Vec<&str> = lines
+        .take_while(|l| l.starts_with(' '))
+        .map(str::trim)
+        .collect();
+    format!("{first} {}", list.join(", "))
 }
 
 /// `None` for a zero duration ("off"), `Some(d)` otherwise.
@@ -177,6 +189,19 @@ pub fn nonzero(d: Duration) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_usage_errors_keep_the_missing_arguments() {
+        let msg = "error: the following required arguments were not provided:\n  --targets <FILE>\n  --x\n\nUsage: loadgen --order <ORDER> --targets <FILE>\n";
+        assert_eq!(
+            one_line(msg),
+            "the following required arguments were not provided: --targets <FILE>, --x"
+        );
+        assert_eq!(
+            one_line("error: unexpected argument '--y' found\n\n  tip: ..."),
+            "unexpected argument '--y' found"
+        );
+    }
 
     #[test]
     fn test_size_rejects_garbage() {

@@ -32,6 +32,8 @@ pub struct Shared {
     pub plan: Plan,
     /// What happened (the worker's numbers).
     pub rec: Recorder,
+    /// `--targets`: chooses each write's entry (`None` without a mix).
+    pub picker: Option<crate::mix::Picker>,
 }
 
 /// How every client of one worker behaves.
@@ -45,6 +47,9 @@ pub struct Plan {
     pub pipeline: Vec<bool>,
     /// How replies end.
     pub framing: Framing,
+    /// `--targets`: the requests to choose from at each write (then `request` is
+    /// unused).
+    pub mix: Option<Arc<crate::mix::Mix>>,
     /// Open loop: interval between requests of one connection. `None`: closed loop.
     pub interval: Option<Duration>,
     /// Writes of `request` one connection may have in flight (`--pipeline`, >= 1).
@@ -193,26 +198,47 @@ impl Client {
         counted: bool,
     ) {
         let plan = &sh.plan;
-        out.extend_from_slice(&plan.request);
-        // The plan holds at most MAX_PIPELINE requests over all writes in flight, so
-        // all are expected.
-        let n = plan
-            .pipeline
-            .iter()
-            .filter(|&&h| self.framer.expect(h))
-            .count();
+        let (n, len, entry) = match (&plan.mix, sh.picker.as_mut()) {
+            (Some(mix), Some(picker)) => {
+                // One request of the mix: one reply, with its own HEAD flag.
+                let i = picker.pick();
+                let e = &mix.entries[i];
+                out.extend_from_slice(&e.bytes);
+                let b = crate::mix::Mix::bucket(i);
+                if let Some(st) = sh.rec.entries.get_mut(b) {
+                    st.sent += 1;
+                }
+                (
+                    usize::from(self.framer.expect(e.head)),
+                    e.bytes.len(),
+                    Some(b as u16),
+                )
+            }
+            _ => {
+                out.extend_from_slice(&plan.request);
+                // The plan holds at most MAX_PIPELINE requests over all writes in
+                // flight, so all are expected.
+                let n = plan
+                    .pipeline
+                    .iter()
+                    .filter(|&&h| self.framer.expect(h))
+                    .count();
+                (n, plan.request.len(), None)
+            }
+        };
         let pushed = self.in_flight.push(Sent {
             due,
             at: now,
             replies: n as u32,
             counted,
+            entry,
         });
         debug_assert!(pushed, "a request sent with the in-flight FIFO full");
         self.writes += 1;
         self.phase = Phase::Awaiting;
         let rec = &mut sh.rec;
         rec.sent += n as u64;
-        rec.bytes_sent += plan.request.len() as u64;
+        rec.bytes_sent += len as u64;
         if plan.interval.is_some() && now >= plan.record_from {
             // The generator's own lag: how late it sent while it was free to send. A
             // send held back by a slow reply is the server's doing, not ours.
@@ -307,6 +333,9 @@ impl Client {
             if let Some(code) = resp.status {
                 rec.status(code);
             }
+            if let Some(st) = sent.entry.and_then(|b| rec.entries.get_mut(usize::from(b))) {
+                st.reply(corrected, raw, resp.status);
+            }
             if let (Some(p), Some(t0)) = (&sh.plan.profile, sh.plan.start) {
                 if let Some(i) = p.stage_at(now.saturating_duration_since(t0).as_secs_f64()) {
                     if rec.stage_done.len() <= i {
@@ -319,21 +348,34 @@ impl Client {
     }
 
     /// Every request still waiting for its reply failed with the connection.
-    fn fail_outstanding(&mut self, rec: &mut Recorder) {
+    fn fail_outstanding(&mut self, sh: &mut Shared) {
+        let rec = &mut sh.rec;
+        // Each entry of a mix counts the failures of its requests sent in the
+        // measurement (with -n: the counted ones), as its replies are counted.
+        for s in self.in_flight.entries() {
+            let measured = if sh.plan.budget.is_some() {
+                s.counted
+            } else {
+                s.at >= sh.plan.record_from
+            };
+            if let Some(st) = s.entry.and_then(|b| rec.entries.get_mut(usize::from(b))) {
+                st.failed += u64::from(s.replies) * u64::from(measured);
+            }
+        }
         rec.failed += self.in_flight.outstanding();
         rec.failed_counted += self.in_flight.outstanding_counted();
         self.phase = Phase::Finished;
         self.in_flight.clear();
     }
 
-    fn fail(&mut self, rec: &mut Recorder, class: ErrorClass, detail: &str) -> Verdict {
-        self.fail_outstanding(rec);
-        rec.error(class, detail);
+    fn fail(&mut self, sh: &mut Shared, class: ErrorClass, detail: &str) -> Verdict {
+        self.fail_outstanding(sh);
+        sh.rec.error(class, detail);
         Verdict::Close
     }
 
-    fn framing_error(&mut self, rec: &mut Recorder, e: FrameError) -> Verdict {
-        self.fail(rec, ErrorClass::Framing, e.kind())
+    fn framing_error(&mut self, sh: &mut Shared, e: FrameError) -> Verdict {
+        self.fail(sh, ErrorClass::Framing, e.kind())
     }
 
     /// The reactor closed this connection with the client in its current phase:
@@ -341,14 +383,14 @@ impl Client {
     /// timeout, the server closing) failed them; a close without one (the reactor
     /// shutting down, the host closing it) did not: they count as in flight at the
     /// end, so the books balance either way. Returns whether one was in flight.
-    pub fn on_closed(&mut self, rec: &mut Recorder, class: Option<(ErrorClass, String)>) -> bool {
+    pub fn on_closed(&mut self, sh: &mut Shared, class: Option<(ErrorClass, String)>) -> bool {
         let in_flight = !self.in_flight.is_empty();
         match class {
             Some((class, detail)) => {
-                rec.error(class, &detail);
-                self.fail_outstanding(rec);
+                sh.rec.error(class, &detail);
+                self.fail_outstanding(sh);
             }
-            None => rec.in_flight_end += self.in_flight.outstanding(),
+            None => sh.rec.in_flight_end += self.in_flight.outstanding(),
         }
         self.phase = Phase::Finished;
         self.in_flight.clear();
@@ -363,11 +405,11 @@ impl Client {
         rec.in_flight_end += self.in_flight.outstanding();
         if end >= sh.plan.record_from {
             for s in self.in_flight.entries() {
-                rec.censor(
-                    Censor::Unfinished,
-                    us(end.saturating_duration_since(s.due)),
-                    u64::from(s.replies),
-                );
+                let age = us(end.saturating_duration_since(s.due));
+                rec.censor(Censor::Unfinished, age, u64::from(s.replies));
+                if let Some(st) = s.entry.and_then(|b| rec.entries.get_mut(usize::from(b))) {
+                    st.censor(age, u64::from(s.replies));
+                }
             }
         }
         if sh.plan.budget_spent() {
@@ -441,7 +483,7 @@ impl Protocol for Client {
                 } else {
                     "bytes with no request outstanding"
                 };
-                let v = self.fail(&mut sh.rec, ErrorClass::Unsolicited, detail);
+                let v = self.fail(sh, ErrorClass::Unsolicited, detail);
                 return Step {
                     consumed: input.len(),
                     verdict: v,
@@ -450,7 +492,7 @@ impl Protocol for Client {
             let feed = match self.framer.feed(&input[used..], &sh.plan.request) {
                 Ok(f) => f,
                 Err(e) => {
-                    let v = self.framing_error(&mut sh.rec, e);
+                    let v = self.framing_error(sh, e);
                     return Step {
                         consumed: input.len(),
                         verdict: v,
@@ -472,7 +514,7 @@ impl Protocol for Client {
             if resp.close {
                 if !self.in_flight.is_empty() {
                     // The server closes with replies still owed.
-                    let v = self.fail(&mut sh.rec, ErrorClass::Closed, "closed mid-pipeline");
+                    let v = self.fail(sh, ErrorClass::Closed, "closed mid-pipeline");
                     return Step {
                         consumed: input.len(),
                         verdict: v,
@@ -518,13 +560,13 @@ impl Protocol for Client {
                     self.record_reply(sh, cx.now, sent, resp);
                 }
                 if !self.in_flight.is_empty() {
-                    return self.fail(&mut sh.rec, ErrorClass::Closed, "closed mid-pipeline");
+                    return self.fail(sh, ErrorClass::Closed, "closed mid-pipeline");
                 }
                 self.phase = Phase::Finished;
                 Verdict::Close
             }
-            Err(e) => self.framing_error(&mut sh.rec, e),
-            _ if !self.in_flight.is_empty() => self.fail(&mut sh.rec, ErrorClass::Closed, "eof"),
+            Err(e) => self.framing_error(sh, e),
+            _ if !self.in_flight.is_empty() => self.fail(sh, ErrorClass::Closed, "eof"),
             _ => {
                 self.phase = Phase::Finished;
                 Verdict::Close
@@ -551,10 +593,15 @@ impl Protocol for Client {
                         // What each waited is a lower bound of its latency.
                         for s in self.in_flight.entries() {
                             let age = us(cx.now.saturating_duration_since(s.due));
-                            sh.rec.censor(Censor::TimedOut, age, u64::from(s.replies));
+                            let n = u64::from(s.replies);
+                            sh.rec.censor(Censor::TimedOut, age, n);
+                            let st = s.entry.and_then(|b| sh.rec.entries.get_mut(usize::from(b)));
+                            if let Some(st) = st {
+                                st.censor(age, n);
+                            }
                         }
                     }
-                    return self.fail(&mut sh.rec, ErrorClass::Timeout, "response timeout");
+                    return self.fail(sh, ErrorClass::Timeout, "response timeout");
                 }
                 self.next(sh, out, cx.now)
             }
@@ -576,6 +623,7 @@ mod tests {
             request: REQ.to_vec(),
             pipeline: vec![false],
             framing: Framing::Line,
+            mix: None,
             interval,
             depth: 1,
             budget: None,
@@ -593,6 +641,7 @@ mod tests {
             Shared {
                 plan,
                 rec: Recorder::default(),
+                picker: None,
             },
         )
     }
@@ -771,13 +820,13 @@ mod tests {
         // A reset with a request out: failed, with its error.
         let (mut c, mut sh) = client(t0, None, None);
         c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
-        assert!(c.on_closed(&mut sh.rec, Some((ErrorClass::Reset, "ECONNRESET".into()))));
+        assert!(c.on_closed(&mut sh, Some((ErrorClass::Reset, "ECONNRESET".into()))));
         assert_eq!((sh.rec.failed, sh.rec.in_flight_end), (1, 0));
         assert!(sh.rec.books_balance());
         // Closed without an error (shutdown): not a failure, still in the books.
         let (mut c, mut sh) = client(t0, None, None);
         c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
-        assert!(c.on_closed(&mut sh.rec, None));
+        assert!(c.on_closed(&mut sh, None));
         assert_eq!((sh.rec.failed, sh.rec.in_flight_end), (0, 1));
         assert_eq!(sh.rec.error_total(), 0);
         assert!(sh.rec.books_balance());

@@ -42,6 +42,8 @@ pub struct LoadSpec {
     pub request: Vec<u8>,
     /// The request is an HTTP HEAD.
     pub head: bool,
+    /// `--targets`: a mix of requests chosen per write (then `request` is unused).
+    pub mix: Option<Arc<crate::mix::Mix>>,
     /// How replies end.
     pub framing: Framing,
     /// Close and reopen each connection after this many replies.
@@ -451,7 +453,7 @@ impl Host<Client> for Worker {
                 CloseReason::ConnectFailed | CloseReason::ConnectTimeout
             )
         {
-            c.on_closed(&mut r.context_mut().rec, close_class(reason, errno));
+            c.on_closed(r.context_mut(), close_class(reason, errno));
         }
         if self.ended {
             // Closed in the turn the run ended, after `finish` looked at the open
@@ -620,6 +622,7 @@ fn run_worker(
         pipeline: crate::request::pipeline(&spec.framing, &spec.request)
             .unwrap_or_else(|_| vec![spec.head]),
         framing: spec.framing.clone(),
+        mix: spec.mix.clone(),
         interval,
         depth: spec.pipeline.max(1),
         profile: spec.stages.clone().or_else(|| spec.conn_stages.clone()),
@@ -649,7 +652,14 @@ fn run_worker(
         },
         Shared {
             plan,
-            rec: Recorder::default(),
+            rec: Recorder {
+                entries: spec
+                    .mix
+                    .as_ref()
+                    .map_or_else(Vec::new, |m| vec![Default::default(); m.buckets()]),
+                ..Recorder::default()
+            },
+            picker: spec.mix.as_ref().map(|m| m.picker(index)),
         },
     )?;
     r.reserve(conns);

@@ -14,6 +14,7 @@ pub mod framing;
 pub mod interrupt;
 pub mod intervals;
 pub mod limits_cmd;
+pub mod mix;
 pub mod outputs;
 pub mod plan;
 pub mod probe;

@@ -145,6 +145,9 @@ pub struct Recorder {
     /// Requests of the measured period that never got a reply to time: they are in
     /// `corrected` (and `interval`) at their censored value.
     pub censored: Censored,
+    /// `--targets`: each entry's numbers, by stats slot ([`crate::mix::Mix::bucket`]);
+    /// empty without a mix.
+    pub entries: Vec<crate::mix::EntryStats>,
 }
 
 /// Requests whose latency is known only to be at least some value: timed out (at the
@@ -213,6 +216,7 @@ impl Default for Recorder {
             statuses: Vec::new(),
             errors: Vec::new(),
             censored: Censored::default(),
+            entries: Vec::new(),
         }
     }
 }
@@ -329,6 +333,12 @@ impl Recorder {
                 Some(x) => x.count += e.count,
                 None => self.errors.push(e.clone()),
             }
+        }
+        if self.entries.len() < o.entries.len() {
+            self.entries.resize_with(o.entries.len(), Default::default);
+        }
+        for (a, b) in self.entries.iter_mut().zip(&o.entries) {
+            a.merge(b);
         }
         self.statuses.sort_unstable();
         self.errors

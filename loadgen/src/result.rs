@@ -126,6 +126,8 @@ pub struct RunResult {
     pub stages: Option<std::sync::Arc<crate::schedule::Profile>>,
     /// The stages' targets are connections (closed loop), not rates.
     pub stages_closed: bool,
+    /// `--targets`: the mix (its entries' numbers are in `rec.entries`).
+    pub mix: Option<crate::mix::Described>,
 }
 
 /// One `--stages` stage as run: its target and what was achieved.
@@ -162,6 +164,13 @@ impl StageRow {
 }
 
 impl RunResult {
+    /// `--targets`: a row per entry of the mix (empty without one).
+    pub fn entry_rows(&self) -> Vec<crate::mix::EntryRow> {
+        self.mix
+            .as_ref()
+            .map_or_else(Vec::new, |d| crate::mix::rows(d, &self.rec.entries))
+    }
+
     /// `--stages`: a row per stage.
     pub fn stage_rows(&self) -> Vec<StageRow> {
         let Some(p) = &self.stages else {

@@ -363,6 +363,8 @@ pub struct Sent {
     pub replies: u32,
     /// Whether it is one of the requests a `-n` run counts (sent after the warm-up).
     pub counted: bool,
+    /// `--targets`: the stats slot of its entry (see [`crate::mix::Mix::bucket`]).
+    pub entry: Option<u16>,
 }
 
 /// A slot's requests in flight, oldest first: at most `depth` (`--pipeline`), answered
@@ -526,6 +528,7 @@ mod tests {
             at: t0 + ms(ms_),
             replies,
             counted: true,
+            entry: None,
         };
         let mut f = InFlight::default();
         assert!(f.is_empty());

@@ -107,6 +107,7 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
         warmup: Duration::from_millis(200),
         request,
         head: false,
+        mix: None,
         framing,
         per_conn: None,
         requests: None,

@@ -23,6 +23,7 @@ use std::time::Duration;
 ///   loadgen http://127.0.0.1:8080/ -R 20k -c 50      # open loop at 20,000 req/s, corrected
 ///   loadgen http://127.0.0.1:8080/ -n 100k           # exactly 100,000 requests, then stop
 ///   loadgen http://127.0.0.1:8080/ --pipeline 16     # 16 requests in flight per connection
+///   loadgen http://127.0.0.1:8080/ --targets mix.txt # a request mix, statuses and latency per entry
 ///   loadgen http://[::1]:8080/ -d 1m30s              # IPv6; durations us ms s m h, 1m30s
 ///   loadgen 127.0.0.1:6379 --proto resp --request 'PING\r\n'
 ///   loadgen 127.0.0.1:9000 --proto echo --size 1K --per-conn 1   # new connection per request
@@ -371,6 +372,27 @@ pub(super) struct RunArgs {
     /// Read the exact request bytes from a file
     #[arg(long, value_name = "FILE")]
     pub(super) request_file: Option<PathBuf>,
+
+    /// A mix of HTTP requests, one per entry, vegeta's format with weights:
+    /// 'METHOD URL-or-PATH [weight=N]', header lines, '@FILE' for a body; latency and
+    /// statuses are reported per entry (docs/loadgen-targets.md)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["request", "request_file", "body", "method", "size"])]
+    pub(super) targets: Option<PathBuf>,
+
+    /// With --targets: round-robin (in turn, weighted, the same sequence every run) or
+    /// random (weighted, from --seed)
+    #[arg(
+        long,
+        default_value = "round-robin",
+        value_name = "ORDER",
+        requires = "targets"
+    )]
+    pub(super) order: crate::mix::Order,
+
+    /// With --order random: the seed (each thread mixes in its index; the same seed and
+    /// -t give the same sequence)
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "targets")]
+    pub(super) seed: u64,
 
     /// A response not complete after this long is an error, and enters the corrected
     /// latencies at the time it waited (2s as wrk; 0 = no timeout)

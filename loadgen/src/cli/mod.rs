@@ -35,6 +35,7 @@ mod run_plan;
 mod search;
 mod serve;
 mod target;
+mod targets_file;
 
 use crate::error::Error;
 use args::{Cli, Cmd};

@@ -12,6 +12,7 @@
 
 use super::args::RunArgs;
 use super::target::Target;
+use super::targets_file::MixParts;
 use crate::error::Error;
 use crate::framing::Framing;
 use crate::request;
@@ -24,6 +25,17 @@ pub(super) enum Request {
     Bytes(Vec<u8>),
     /// An HTTP request to the embedded server: everything but its `Host` header.
     HttpToEmbedded(HttpParts),
+    /// `--targets`: a mix of HTTP requests, built once the address is known.
+    Mix(MixParts),
+}
+
+/// What the connections send: one request, or a mix.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    /// The one request's bytes (empty with a mix).
+    pub(crate) bytes: Vec<u8>,
+    /// `--targets`: the mix.
+    pub(crate) mix: Option<std::sync::Arc<crate::mix::Mix>>,
 }
 
 /// An HTTP request without its `Host` header: the flags that build it.
@@ -64,7 +76,14 @@ impl Request {
         a: &RunArgs,
         framing: &Framing,
         target: &Target,
+        mix: Option<MixParts>,
     ) -> Result<Request, Error> {
+        if let Some(m) = mix {
+            // clap refuses --request, --body, --method and --size beside --targets, and
+            // the plan anything but HTTP.
+            m.check(target)?;
+            return Ok(Request::Mix(m));
+        }
         if a.request.is_some() || a.request_file.is_some() {
             // These build a request; with the exact bytes given they would be dropped.
             let dropped = [
@@ -143,15 +162,22 @@ impl Request {
                 Request::HttpToEmbedded(p) => {
                     p.build(EMBEDDED_STAND_IN).is_ok_and(|b| starts_head(&b))
                 }
+                // Each entry knows its own.
+                Request::Mix(_) => false,
             }
     }
 
-    /// The bytes to send to the target at `addr` (the embedded server's address once
-    /// it listens; a given target's is already in them).
-    pub(super) fn into_bytes(self, addr: SocketAddr) -> Result<Vec<u8>, Error> {
+    /// What to send to `target` at `addr` (the embedded server's address once it
+    /// listens; a given target's is already in the bytes).
+    pub(super) fn into_built(self, target: &Target, addr: SocketAddr) -> Result<Built, Error> {
+        let one = |bytes| Built { bytes, mix: None };
         match self {
-            Request::Bytes(b) => Ok(b),
-            Request::HttpToEmbedded(p) => p.build(&addr.to_string()),
+            Request::Bytes(b) => Ok(one(b)),
+            Request::HttpToEmbedded(p) => p.build(&addr.to_string()).map(one),
+            Request::Mix(m) => Ok(Built {
+                bytes: Vec::new(),
+                mix: Some(std::sync::Arc::new(m.build_for(target, addr)?)),
+            }),
         }
     }
 }

@@ -71,7 +71,7 @@ pub(super) fn measure(
     plan: &RunPlan,
     addr: std::net::SocketAddr,
     target_label: String,
-    request: Vec<u8>,
+    request: super::request_bytes::Built,
     interrupt: &Arc<Interrupt>,
     progress: bool,
 ) -> Result<RunResult, Error> {
@@ -83,8 +83,9 @@ pub(super) fn measure(
         rate: plan.rate,
         duration: plan.duration,
         warmup: plan.warmup,
-        request,
+        request: request.bytes,
         head: plan.head,
+        mix: request.mix.clone(),
         framing: plan.framing.clone(),
         per_conn: plan.per_conn,
         requests: plan.requests,
@@ -164,6 +165,10 @@ pub(super) fn measure(
         aborted,
         stages: plan.stages.clone(),
         stages_closed: plan.stages_closed,
+        mix: request
+            .mix
+            .as_ref()
+            .map(|m| m.describe(plan.mix_file.as_deref().unwrap_or(""))),
     };
     // Judged on the whole run, the censored requests included.
     result.thresholds = plan.slo.check(&result.figures());

@@ -29,6 +29,8 @@ pub(super) struct RunPlan {
     pub(super) framing: Framing,
     /// What each connection sends, each time.
     pub(super) request: Request,
+    /// `--targets`: the file, as typed (for the report).
+    pub(super) mix_file: Option<String>,
     /// An HTTP HEAD request: replies carry no body.
     pub(super) head: bool,
     /// Connections kept open (at least 1).
@@ -76,8 +78,12 @@ pub(super) struct RunPlan {
 impl RunPlan {
     /// The request bytes, for the target at `addr` (an HTTP request to the embedded
     /// server names its address): taken out of the plan, which runs them once.
-    pub(super) fn take_request(&mut self, addr: std::net::SocketAddr) -> Result<Vec<u8>, Error> {
-        std::mem::replace(&mut self.request, Request::Bytes(Vec::new())).into_bytes(addr)
+    pub(super) fn take_request(
+        &mut self,
+        addr: std::net::SocketAddr,
+    ) -> Result<super::request_bytes::Built, Error> {
+        std::mem::replace(&mut self.request, Request::Bytes(Vec::new()))
+            .into_built(&self.target, addr)
     }
 
     /// Check `a` and derive the plan; the first fault found is the error.
@@ -96,7 +102,19 @@ impl RunPlan {
                 a.proto
             )));
         }
-        let embedded = a.target.is_none();
+        // Without a TARGET, a targets file's first URL is the target.
+        let mix = super::targets_file::MixParts::read(&a)?;
+        if mix.is_some() && framing != Framing::Http {
+            return Err(Error::Usage(format!(
+                "--targets holds HTTP requests; --proto is {}",
+                a.proto
+            )));
+        }
+        let target_arg = a
+            .target
+            .clone()
+            .or_else(|| mix.as_ref().and_then(|m| m.first_url()));
+        let embedded = target_arg.is_none();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Never more workers than connections (a worker without one would idle, and
         // the report would claim threads that did no work).
@@ -113,8 +131,9 @@ impl RunPlan {
         };
         let threads = threads(a.threads, embedded, cores)?.min(connections);
         let limits = check_fd_room(connections, threads, embedded)?;
-        let target = Target::resolve(a.target.as_deref(), &a.proto, &framing)?;
-        let request = Request::from_args(&a, &framing, &target)?;
+        let target = Target::resolve(target_arg.as_deref(), &a.proto, &framing)?;
+        let mix_file = mix.as_ref().map(|m| m.file.clone());
+        let request = Request::from_args(&a, &framing, &target, mix)?;
         let head = request.is_head(&framing);
         let stages = a
             .stages
@@ -124,6 +143,7 @@ impl RunPlan {
             target,
             framing,
             request,
+            mix_file,
             head,
             connections,
             threads,
@@ -546,8 +566,9 @@ mod tests {
         assert!(!p.nodelay);
         let bytes = p
             .request
-            .into_bytes("127.0.0.1:4000".parse().unwrap())
-            .unwrap();
+            .into_built(&p.target, "127.0.0.1:4000".parse().unwrap())
+            .unwrap()
+            .bytes;
         assert_eq!(
             bytes,
             b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nX-A: 1\r\n\r\n".to_vec()

@@ -90,6 +90,7 @@ fn result(mode: Mode) -> RunResult {
         aborted: None,
         stages: None,
         stages_closed: false,
+        mix: None,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

@@ -153,6 +153,7 @@ pub fn html(r: &RunResult, ctx: &HtmlContext) -> io::Result<String> {
     timeline(r, &mut b)?;
     errors(r, &mut b);
     statuses(r, &mut b);
+    entries(r, &mut b);
     thresholds(&ctx.thresholds, &mut b);
     let _ = writeln!(
         b,
@@ -439,6 +440,63 @@ fn statuses(r: &RunResult, b: &mut String) {
     b.push_str("</section>\n");
 }
 
+/// `--targets`: a row per entry (nothing without a mix). Labels come from the user's
+/// file: escaped.
+fn entries(r: &RunResult, b: &mut String) {
+    let Some(d) = &r.mix else {
+        return;
+    };
+    let _ = writeln!(
+        b,
+        "<section id=\"entries\">\n<h2>Entries</h2>\n<p>{} entries from {}, {} order</p>",
+        group(d.entries as u64),
+        escape(&d.file),
+        d.order.name()
+    );
+    b.push_str(
+        "<table>\n<tr><th>#</th><th>entry</th><th class=\"n\">weight</th><th class=\"n\">share</th>\
+         <th class=\"n\">asked</th><th class=\"n\">measured</th><th class=\"n\">failed</th>\
+         <th class=\"n\">non-2xx/3xx</th><th class=\"n\">p50</th><th class=\"n\">p99</th>\
+         <th class=\"n\">max</th></tr>\n",
+    );
+    for (i, e) in r.entry_rows().iter().enumerate() {
+        let lat = |v: u64| {
+            if e.corrected_us == [0; 5] {
+                "-".to_string()
+            } else {
+                escape(&fmt_us(v as f64))
+            }
+        };
+        let warn = |n: u64| {
+            if n > 0 {
+                " class=\"n warn\""
+            } else {
+                " class=\"n\""
+            }
+        };
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td>\
+             <td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td{}>{}</td><td{}>{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            i + 1,
+            escape(&e.label),
+            group(e.weight),
+            100.0 * e.share_sent,
+            100.0 * e.share_asked,
+            group(e.measured),
+            warn(e.failed),
+            group(e.failed),
+            warn(e.non_2xx_3xx),
+            group(e.non_2xx_3xx),
+            lat(e.corrected_us[0]),
+            lat(e.corrected_us[2]),
+            lat(e.corrected_us[4]),
+        );
+    }
+    b.push_str("</table>\n</section>\n");
+}
+
 fn thresholds(rows: &[ThresholdRow], b: &mut String) {
     b.push_str("<section id=\"thresholds\">\n<h2>Thresholds</h2>\n");
     if rows.is_empty() {
@@ -676,6 +734,34 @@ pub(super) mod tests {
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("&lt;img src=http://evil/x.png&gt;"));
         assert!(page.contains("&lt;/pre&gt;&lt;script&gt;alert(2)"));
+        assert_self_contained(&page);
+    }
+
+    #[test]
+    fn test_html_entries_of_a_mix_escaped() {
+        let mut r = open();
+        assert!(!html(&r, &ctx()).expect("html").contains("id=\"entries\""));
+        let mix = crate::mix::Mix {
+            entries: vec![crate::mix::Entry {
+                label: "GET /<b>x</b>".into(),
+                weight: 2,
+                bytes: b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+                head: false,
+            }],
+            order: crate::mix::Order::Random,
+            seed: 3,
+        };
+        r.mix = Some(mix.describe("t<1>.txt"));
+        r.rec.entries = vec![Default::default()];
+        r.rec.entries[0].sent = 10;
+        r.rec.entries[0].reply(1500, 1000, Some(500));
+        let page = html(&r, &ctx()).expect("html");
+        assert!(page.contains("<h2>Entries</h2>"));
+        assert!(page.contains("GET /&lt;b&gt;x&lt;/b&gt;"), "label escaped");
+        assert!(page.contains("t&lt;1&gt;.txt"), "file escaped");
+        assert!(page.contains("random order"));
+        // The 500 shows as a warning cell.
+        assert!(page.contains("<td class=\"n warn\">1</td>"));
         assert_self_contained(&page);
     }
 

@@ -81,6 +81,33 @@ pub fn json(r: &RunResult) -> Value {
             "completed": st.completed,
             "measured_s": st.measured_s,
         })).collect::<Vec<_>>()),
+        "mix": r.mix.as_ref().map(|d| json!({
+            "file": d.file,
+            "order": d.order.name(),
+            "seed": d.seed,
+            "entries": d.entries,
+            "tracked": crate::mix::TRACKED,
+            "per_entry": r.entry_rows().iter().enumerate().map(|(i, e)| {
+                let st = r.rec.entries.get(i).cloned().unwrap_or_default();
+                let mut statuses = serde_json::Map::new();
+                for (code, n) in &e.statuses {
+                    statuses.insert(code.to_string(), (*n).into());
+                }
+                json!({
+                    "label": e.label,
+                    "weight": e.weight,
+                    "share_asked": e.share_asked,
+                    "share_sent": e.share_sent,
+                    "sent": e.sent,
+                    "measured": e.measured,
+                    "failed": e.failed,
+                    "non_2xx_3xx": e.non_2xx_3xx,
+                    "statuses": statuses,
+                    "corrected_us": hist_json(&st.corrected),
+                    "raw_us": hist_json(&st.raw),
+                })
+            }).collect::<Vec<_>>(),
+        })),
         "thresholds": r.thresholds.iter().map(|v| json!({
             "expr": v.threshold.expr,
             "limit": v.threshold.limit,
@@ -256,7 +283,7 @@ mod tests {
             if let Value::Object(m) = v {
                 for (k, x) in m {
                     // Status codes are data, not schema.
-                    if prefix == "statuses" || prefix == "server" {
+                    if prefix.ends_with("statuses") || prefix == "server" {
                         continue;
                     }
                     let p = if prefix.is_empty() {
@@ -279,8 +306,26 @@ mod tests {
             after: std::time::Duration::from_secs(10),
             failed: r.thresholds[..1].to_vec(),
         });
+        // With a mix, so its fields are walked too.
+        let mut mix = crate::mix::Mix {
+            entries: Vec::new(),
+            order: crate::mix::Order::RoundRobin,
+            seed: 1,
+        };
+        mix.entries.push(crate::mix::Entry {
+            label: "GET /a".into(),
+            weight: 1,
+            bytes: b"GET /a HTTP/1.1\r\n\r\n".to_vec(),
+            head: false,
+        });
+        r.mix = Some(mix.describe("mix.txt"));
+        r.rec.entries = vec![Default::default()];
+        r.rec.entries[0].reply(1000, 900, Some(200));
         let j = json(&r);
         walk("", &j, &mut paths);
+        for e in j["mix"]["per_entry"].as_array().expect("array") {
+            walk("mix.per_entry[]", e, &mut paths);
+        }
         for e in j["errors"].as_array().expect("array") {
             walk("errors[]", e, &mut paths);
         }

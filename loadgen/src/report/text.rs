@@ -138,6 +138,8 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         }
     }
 
+    write_entries(r, s)?;
+
     let stages = r.stage_rows();
     if !stages.is_empty() {
         let what = if r.stages_closed {
@@ -310,6 +312,84 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
 }
 
 /// The `--slo` thresholds, one line each with the value measured, as k6 prints them.
+/// `--targets`: a row per entry: its share of the writes against its weight's, what
+/// its requests did and their corrected latency.
+fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
+    let (Some(d), rows) = (&r.mix, r.entry_rows()) else {
+        return Ok(());
+    };
+    writeln!(
+        s,
+        "entries:     {} from {}, {}{}; {} per entry",
+        group(d.entries as u64),
+        d.file,
+        d.order.name(),
+        match d.order {
+            crate::mix::Order::Random => format!(" (seed {})", d.seed),
+            crate::mix::Order::RoundRobin => String::new(),
+        },
+        match r.mode {
+            Mode::Open { .. } => "corrected latency",
+            Mode::Closed => "latency from send",
+        }
+    )?;
+    let lw = rows
+        .iter()
+        .map(|e| e.label.len())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 40);
+    writeln!(
+        s,
+        "  {:>3}  {:<lw$}  {:>6}  {:>13}  {:>10}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}",
+        "#",
+        "entry",
+        "weight",
+        "share (asked)",
+        "measured",
+        "failed",
+        "non-2xx",
+        "p50",
+        "p99",
+        "max"
+    )?;
+    for (i, e) in rows.iter().enumerate() {
+        let mut label = e.label.clone();
+        if label.len() > lw {
+            // Cut on a character boundary, marked.
+            let mut cut = lw - 1;
+            while !label.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            label.truncate(cut);
+            label.push('~');
+        }
+        let lat = |v: u64| {
+            if e.corrected_us == [0; 5] {
+                "-".to_string()
+            } else {
+                fmt_us(v as f64)
+            }
+        };
+        writeln!(
+            s,
+            "  {:>3}  {:<lw$}  {:>6}  {:>5.1}% ({:>4.1}%)  {:>10}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}",
+            i + 1,
+            label,
+            group(e.weight),
+            100.0 * e.share_sent,
+            100.0 * e.share_asked,
+            group(e.measured),
+            group(e.failed),
+            group(e.non_2xx_3xx),
+            lat(e.corrected_us[0]),
+            lat(e.corrected_us[2]),
+            lat(e.corrected_us[4]),
+        )?;
+    }
+    Ok(())
+}
+
 fn write_thresholds(r: &RunResult, s: &mut String) -> std::fmt::Result {
     if r.thresholds.is_empty() {
         return Ok(());
@@ -412,6 +492,48 @@ mod tests {
     use super::*;
     use crate::record::Recorder;
     use crate::report::fixtures::{closed, hist, open};
+
+    #[test]
+    fn test_text_has_a_row_per_entry_of_a_mix() {
+        let mut r = open();
+        assert!(!text(&r).contains("entries:"));
+        let e = |label: &str, weight| crate::mix::Entry {
+            label: label.into(),
+            weight,
+            bytes: Vec::new(),
+            head: false,
+        };
+        let mix = crate::mix::Mix {
+            entries: vec![e("GET /a", 3), e("POST /b", 1)],
+            order: crate::mix::Order::RoundRobin,
+            seed: 1,
+        };
+        r.mix = Some(mix.describe("mix.txt"));
+        r.rec.entries = vec![Default::default(), Default::default()];
+        r.rec.entries[0].sent = 300;
+        r.rec.entries[0].reply(2000, 1000, Some(200));
+        r.rec.entries[1].sent = 100;
+        r.rec.entries[1].failed = 4;
+        let t = text(&r);
+        assert!(
+            t.contains("entries:     2 from mix.txt, round-robin; corrected latency per entry"),
+            "{t}"
+        );
+        let row_a = t.lines().find(|l| l.contains("GET /a")).expect("row a");
+        assert!(
+            row_a.contains("75.0% (75.0%)") && row_a.contains("2.0"),
+            "{row_a}"
+        );
+        let row_b = t.lines().find(|l| l.contains("POST /b")).expect("row b");
+        assert!(
+            row_b.contains("25.0% (25.0%)") && row_b.contains("   4  "),
+            "{row_b}"
+        );
+        assert!(
+            row_b.trim_end().ends_with('-'),
+            "no latency without replies: {row_b}"
+        );
+    }
 
     #[test]
     fn test_text_open_loop_has_both_columns_and_the_books() {

@@ -1,0 +1,366 @@
+//! End-to-end: `--targets` request mixes against a server that records what it got.
+//! Every run is bounded (a second or two) and every server thread ends with the test.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the recording server saw: per path, the requests and the headers and bodies.
+#[derive(Default)]
+struct Seen {
+    by_path: HashMap<String, u64>,
+    /// (path, lowercased header lines, body) of every request.
+    requests: Vec<(String, Vec<String>, Vec<u8>)>,
+}
+
+/// A blocking HTTP/1.1 server, a thread per connection: `/slow` answers after 20 ms,
+/// `/missing` with 404, every other path with 200. It records every request.
+struct Recording {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn serve_conn(mut s: TcpStream, seen: Arc<Mutex<Seen>>, stop: Arc<AtomicBool>) {
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16384];
+    while !stop.load(Ordering::Relaxed) {
+        // A whole request in the buffer?
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let mut lines = head.split("\r\n");
+            let line = lines.next().unwrap_or("").to_string();
+            let headers: Vec<String> = lines.map(str::to_ascii_lowercase).collect();
+            let len: usize = headers
+                .iter()
+                .find_map(|h| h.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() < end + 4 + len {
+                // The body is still coming.
+            } else {
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                buf.drain(..end + 4 + len);
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                {
+                    let mut g = seen.lock().unwrap();
+                    *g.by_path.entry(path.clone()).or_default() += 1;
+                    g.requests.push((path.clone(), headers, body));
+                }
+                if path == "/slow" {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let status = if path == "/missing" {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
+                if s.write_all(reply.as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
+impl Recording {
+    fn start() -> Recording {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        l.set_nonblocking(true).unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_nodelay(true);
+                        let (seen, stop) = (seen2.clone(), stop2.clone());
+                        conns.push(std::thread::spawn(move || serve_conn(s, seen, stop)));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            for c in conns {
+                let _ = c.join();
+            }
+        });
+        Recording {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn loadgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+}
+
+/// A folder of its own for a test's files.
+fn dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("lg-mix-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_json(args: &[&str]) -> Value {
+    let out = loadgen().args(args).args(["--json", "-"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn entry<'a>(j: &'a Value, label: &str) -> &'a Value {
+    j["mix"]["per_entry"]
+        .as_array()
+        .expect("per_entry")
+        .iter()
+        .find(|e| e["label"] == label)
+        .unwrap_or_else(|| panic!("no entry {label}"))
+}
+
+#[test]
+fn test_mix_shares_headers_statuses_and_latency_per_entry() {
+    let srv = Recording::start();
+    let d = dir("shares");
+    std::fs::write(d.join("body.json"), b"{\"a\":1}").unwrap();
+    let t = d.join("targets.txt");
+    let url = format!("http://{}/fast", srv.addr);
+    std::fs::write(
+        &t,
+        format!(
+            "# three entries\nGET {url} weight=3\n\nGET /slow\n\nPOST /missing\nX-Entry: 1\n\
+             Content-Type: application/json\n@body.json\n"
+        ),
+    )
+    .unwrap();
+    let target = format!("http://{}/", srv.addr);
+    let j = run_json(&[
+        &target,
+        "--targets",
+        t.to_str().unwrap(),
+        "-H",
+        "X-Run: 7",
+        "-c",
+        "4",
+        "-t",
+        "1",
+        "-d",
+        "1500ms",
+        "--warmup",
+        "200ms",
+    ]);
+    srv.stop.store(true, Ordering::Relaxed);
+    let seen = srv.seen.lock().unwrap();
+
+    let fast = entry(&j, &format!("GET {url}"));
+    let slow = entry(&j, "GET /slow");
+    let missing = entry(&j, "POST /missing");
+    // Round robin, weighted: one worker, so each cycle of 5 writes is 3, 1, 1.
+    let sent: Vec<u64> = [fast, slow, missing]
+        .iter()
+        .map(|e| e["sent"].as_u64().unwrap())
+        .collect();
+    let total: u64 = sent.iter().sum();
+    assert!(total > 100, "{sent:?}");
+    assert!(sent[0].abs_diff(3 * sent[1]) <= 3, "{sent:?}");
+    assert!(sent[1].abs_diff(sent[2]) <= 1, "{sent:?}");
+    assert!((fast["share_asked"].as_f64().unwrap() - 0.6).abs() < 1e-9);
+    // The server got what each entry sent (up to the 4 in flight at the end).
+    for (path, n) in [
+        ("/fast", sent[0]),
+        ("/slow", sent[1]),
+        ("/missing", sent[2]),
+    ] {
+        let got = seen.by_path.get(path).copied().unwrap_or(0);
+        assert!(
+            got <= n && got + 4 >= n,
+            "{path}: server {got}, loadgen {n}"
+        );
+    }
+    // -H joins every entry; an entry's own headers and body go with it only.
+    for (path, headers, body) in &seen.requests {
+        assert!(
+            headers.iter().any(|h| h == "x-run: 7"),
+            "{path}: {headers:?}"
+        );
+        let own = headers.iter().any(|h| h == "x-entry: 1");
+        assert_eq!(own, path == "/missing", "{path}: {headers:?}");
+        if path == "/missing" {
+            assert_eq!(body, b"{\"a\":1}");
+        } else {
+            assert!(body.is_empty());
+        }
+    }
+    // Statuses and failures per entry.
+    assert_eq!(missing["non_2xx_3xx"], missing["measured"]);
+    assert!(
+        missing["statuses"]["404"].as_u64().unwrap() > 0,
+        "{missing}"
+    );
+    assert_eq!(fast["non_2xx_3xx"], 0);
+    assert_eq!(fast["statuses"]["200"], fast["measured"]);
+    for e in [fast, slow, missing] {
+        assert_eq!(e["failed"], 0);
+    }
+    // Latency per entry: /slow waits 20 ms at the server, /fast does not. (Both are
+    // in the run's histogram; only the per-entry split tells them apart.)
+    let p50 = |e: &Value| e["corrected_us"]["p50"].as_u64().unwrap();
+    assert!(p50(slow) >= 20_000, "slow p50 {}", p50(slow));
+    assert!(p50(fast) < 20_000, "fast p50 {}", p50(fast));
+    // The entries' measured replies are the run's.
+    let measured: u64 = [fast, slow, missing]
+        .iter()
+        .map(|e| e["measured"].as_u64().unwrap())
+        .sum();
+    assert_eq!(measured, j["requests"]["measured"].as_u64().unwrap());
+    assert_eq!(j["mix"]["order"], "round-robin");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn test_mix_random_order_follows_the_weights() {
+    let d = dir("random");
+    let t = d.join("t.txt");
+    std::fs::write(&t, "GET /a\nGET /b weight=3\n").unwrap();
+    // No TARGET and paths only: the embedded server.
+    let j = run_json(&[
+        "--targets",
+        t.to_str().unwrap(),
+        "--order",
+        "random",
+        "--seed",
+        "5",
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+    ]);
+    assert_eq!(j["embedded"], true);
+    assert_eq!(
+        (j["mix"]["order"].as_str(), j["mix"]["seed"].as_u64()),
+        (Some("random"), Some(5))
+    );
+    let b = entry(&j, "GET /b");
+    let a = entry(&j, "GET /a");
+    let n = a["sent"].as_u64().unwrap() + b["sent"].as_u64().unwrap();
+    assert!(n > 1000, "{n}");
+    let share = b["share_sent"].as_f64().unwrap();
+    assert!((share - 0.75).abs() < 0.03, "share of /b {share} of {n}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn test_mix_beyond_64_entries_counts_the_rest_as_other() {
+    let d = dir("other");
+    let t = d.join("t.txt");
+    let text: String = (0..70).map(|i| format!("GET /p{i}\n")).collect();
+    std::fs::write(&t, text).unwrap();
+    let j = run_json(&[
+        "--targets",
+        t.to_str().unwrap(),
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-n",
+        "1400",
+    ]);
+    let rows = j["mix"]["per_entry"].as_array().unwrap();
+    assert_eq!(rows.len(), 65);
+    assert_eq!(j["mix"]["entries"], 70);
+    assert_eq!(rows[64]["label"], "other (6 entries)");
+    assert_eq!(rows[64]["weight"], 6);
+    // -n 1400 over 70 entries in turn: 20 each, so "other" has 120.
+    assert_eq!(rows[64]["measured"], 120);
+    assert!(rows[..64].iter().all(|r| r["measured"] == 20), "{rows:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn test_mix_without_a_target_goes_to_its_first_url() {
+    let srv = Recording::start();
+    let d = dir("first-url");
+    let t = d.join("t.txt");
+    std::fs::write(&t, format!("GET /a\nGET http://{}/b\n", srv.addr)).unwrap();
+    let j = run_json(&["--targets", t.to_str().unwrap(), "-c", "1", "-n", "10"]);
+    assert_eq!(j["embedded"], false);
+    assert_eq!(j["target"], format!("http://{}/", srv.addr));
+    srv.stop.store(true, Ordering::Relaxed);
+    let seen = srv.seen.lock().unwrap();
+    assert_eq!(seen.by_path.get("/a"), Some(&5));
+    assert_eq!(seen.by_path.get("/b"), Some(&5));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn test_bad_targets_files_are_refused_before_the_run() {
+    let d = dir("bad");
+    let other = d.join("other.txt");
+    std::fs::write(&other, "GET /a\nGET http://127.0.0.1:1/b\n").unwrap();
+    let bad_line = d.join("bad.txt");
+    std::fs::write(&bad_line, "GET /a\nX-A: 1\n@nothere.json\n").unwrap();
+    let o = other.to_str().unwrap();
+    let b = bad_line.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["http://127.0.0.1:9/", "--targets", o],
+            "line 2: http://127.0.0.1:1/b is not the run's target",
+        ),
+        (vec!["--targets", b], "line 3: @nothere.json"),
+        (
+            vec!["--targets", "/nonexistent/t.txt"],
+            "--targets /nonexistent/t.txt",
+        ),
+        (
+            vec!["--targets", o, "--proto", "echo"],
+            "--targets holds HTTP requests",
+        ),
+        (vec!["--targets", o, "--body", "x"], "cannot be used with"),
+        (vec!["--order", "random"], "--targets"),
+    ];
+    for (args, want) in cases {
+        let out = loadgen().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
