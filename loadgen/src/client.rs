@@ -177,6 +177,11 @@ impl Client {
         !self.in_flight.is_empty()
     }
 
+    /// When the oldest request in flight was written.
+    pub fn oldest_sent_at(&self) -> Option<Instant> {
+        self.in_flight.oldest().map(|s| s.at)
+    }
+
     /// The slot's timeline (open loop), to shift once the start is known.
     pub fn schedule_mut(&mut self) -> Option<&mut Schedule> {
         self.schedule.as_mut()
@@ -310,6 +315,9 @@ impl Client {
         let rec = &mut sh.rec;
         rec.completed += 1;
         rec.bytes_received += resp.bytes;
+        rec.raw_sum_us = rec
+            .raw_sum_us
+            .saturating_add(us(now.saturating_duration_since(sent.at)));
         if let Some(w) = resp.error {
             // Answered, but with a failure: counted where failures are seen.
             rec.error(ErrorClass::RespError, &w.as_string());

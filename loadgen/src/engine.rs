@@ -11,7 +11,7 @@ use crate::framing::Framing;
 use crate::interrupt::{self, Interrupt};
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval};
-use crate::schedule::{Profile, Rate, Schedule};
+use crate::schedule::{Clock, Profile, Rate, Schedule, Share};
 use hdrhistogram::Histogram;
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use std::collections::VecDeque;
@@ -28,6 +28,9 @@ pub struct LoadSpec {
     pub target: SocketAddr,
     /// Connections kept open, over all workers.
     pub connections: usize,
+    /// Open loop: add connections, up to this many over all workers, when the rate
+    /// times the mean latency needs more than are open (k6's maxVUs); `None`: never.
+    pub max_connections: Option<usize>,
     /// Worker threads.
     pub threads: usize,
     /// New connections per second over all workers (`None`: as fast as possible).
@@ -128,6 +131,9 @@ pub struct WorkerResult {
     /// How long its connect phase took: from its start to the run's start (`None`:
     /// the run never started, e.g. interrupted while connecting).
     pub connect_phase: Option<Duration>,
+    /// Its connection slots at the end (more than at the start when
+    /// `--max-connections` added some).
+    pub slots: usize,
 }
 
 /// Retry connecting after a failed connect (backoff).
@@ -142,6 +148,15 @@ const TIMER_MEASURE: u64 = 4;
 const TIMER_STAGE: u64 = 6;
 /// How often the connection target of closed-loop stages is followed.
 const STAGE_STEP: Duration = Duration::from_millis(20);
+/// `--max-connections`: look whether more connections are needed.
+const TIMER_GROW: u64 = 7;
+/// How often: often enough to follow a ramp, seldom enough that each look sees replies.
+const GROW_STEP: Duration = Duration::from_millis(100);
+/// Connections open beyond rate x mean latency: Little's law gives the mean in flight,
+/// and the requests arrive unevenly around it.
+const GROW_HEADROOM: f64 = 1.25;
+/// The most backlog requests handed over one by one when connections are added.
+const MAX_HANDED: u64 = 1 << 20;
 
 /// How long to wait before reopening after a failed connect, doubling to a second:
 /// never spin on a target that refuses.
@@ -196,6 +211,12 @@ struct Worker {
     started: Option<Instant>,
     /// Where the provisional timelines were anchored (moved to the real start).
     provisional: Instant,
+    /// Open-loop slots dealt so far (`--max-connections` adds to them).
+    slots: usize,
+    /// `--max-connections`: this worker's share of the most.
+    max_slots: usize,
+    /// (replies, their raw latencies summed) at the last look, for the mean since.
+    grow_seen: (u64, u64),
 }
 
 impl Worker {
@@ -301,6 +322,143 @@ impl Worker {
         r.set_timer(r.now() + STAGE_STEP, TIMER_STAGE);
     }
 
+    /// `--max-connections`: add slots when this worker's rate times the mean latency
+    /// since the last look (the oldest request's age, if none came back) needs more
+    /// than it has, with [`GROW_HEADROOM`], at most doubling at each look. The requests
+    /// not yet due are dealt again over all slots, the new ones included; a new slot's
+    /// first requests wait for its connect, and that wait is in their corrected latency.
+    fn grow(&mut self, r: &mut Reactor<Client>) {
+        let Some(t0) = self.started else {
+            return;
+        };
+        if self.ended || self.slots >= self.max_slots {
+            return;
+        }
+        r.set_timer(r.now() + GROW_STEP, TIMER_GROW);
+        let now = r.now();
+        let rec = &r.context().rec;
+        let (n, sum) = (rec.completed, rec.raw_sum_us);
+        let (dn, ds) = (n - self.grow_seen.0, sum.saturating_sub(self.grow_seen.1));
+        self.grow_seen = (n, sum);
+        let depth = r.context().plan.depth as f64;
+        let (clients, _) = r.protocols_mut();
+        let mut oldest: Option<Instant> = None;
+        let mut template = None;
+        let mut held = 0;
+        for (_, c) in clients {
+            if let Some(at) = c.oldest_sent_at() {
+                oldest = Some(oldest.map_or(at, |o: Instant| o.min(at)));
+            }
+            if let Some(s) = c.schedule_mut() {
+                held += 1;
+                template.get_or_insert_with(|| s.clone());
+            }
+        }
+        for p in &self.pending {
+            if let Some(s) = &p.schedule {
+                held += 1;
+                template.get_or_insert_with(|| s.clone());
+            }
+        }
+        let Some(template) = template else {
+            return;
+        };
+        if held != self.slots {
+            // A slot is between its close and its reopening: look again next time.
+            return;
+        }
+        let latency_s = if dn > 0 {
+            ds as f64 / dn as f64 / 1e6
+        } else {
+            oldest.map_or(0.0, |o| now.saturating_duration_since(o).as_secs_f64())
+        };
+        let t = now.saturating_duration_since(t0).as_secs_f64();
+        let rate = self.rate_at(t);
+        let need = (rate * latency_s * GROW_HEADROOM / depth).ceil() as usize;
+        let want = need.min(self.max_slots).min(self.slots * 2 + 1);
+        if want <= self.slots {
+            return;
+        }
+        let Some(cut) = template.cut_at(now) else {
+            return;
+        };
+        // Every slot gives up what it had not taken: the requests not yet due, dealt
+        // again over all the slots, and its backlog (fallen due while it was busy),
+        // shared out among them all, so the new connections take it on too. A backlog
+        // too big to hand over one by one stays where it is.
+        let (clients, _) = r.protocols_mut();
+        let backlog: u64 = clients
+            .filter_map(|(_, c)| c.schedule_mut().map(|s| s.unsent_by(now)))
+            .sum::<u64>()
+            + self
+                .pending
+                .iter()
+                .filter_map(|p| p.schedule.as_ref().map(|s| s.unsent_by(now)))
+                .sum::<u64>();
+        let keep = backlog > MAX_HANDED;
+        let mut owed: Vec<u64> = Vec::new();
+        let (clients, _) = r.protocols_mut();
+        for (_, c) in clients {
+            if let Some(s) = c.schedule_mut() {
+                owed.extend(s.give_up_from(cut, keep));
+            }
+        }
+        for p in self.pending.iter_mut() {
+            if let Some(s) = p.schedule.as_mut() {
+                owed.extend(s.give_up_from(cut, keep));
+            }
+        }
+        owed.sort_unstable();
+        let mut parts: Vec<Vec<u64>> = vec![Vec::new(); want];
+        for (i, m) in owed.into_iter().enumerate() {
+            parts[i % want].push(m);
+        }
+        let mut parts = parts.into_iter();
+        let mut k = 0u64;
+        let (clients, _) = r.protocols_mut();
+        for (_, c) in clients {
+            if let Some(s) = c.schedule_mut() {
+                s.deal_again(parts.next().unwrap_or_default(), cut, k, want as u64);
+                k += 1;
+            }
+        }
+        for p in self.pending.iter_mut() {
+            if let Some(s) = p.schedule.as_mut() {
+                s.deal_again(parts.next().unwrap_or_default(), cut, k, want as u64);
+                k += 1;
+            }
+        }
+        for j in self.slots..want {
+            let schedule = template.joining().map(|mut s| {
+                s.deal_again(parts.next().unwrap_or_default(), cut, j as u64, want as u64);
+                s
+            });
+            self.pending.push_back(Pending { schedule });
+        }
+        self.slots = want;
+        if !self.retry_armed {
+            self.open_pending(r);
+        }
+        // The dealt timelines changed: the clients' wake-ups with them.
+        r.rearm_timers();
+    }
+
+    /// This worker's part of the open-loop rate `t` s after the start.
+    fn rate_at(&self, t: f64) -> f64 {
+        let whole = match (&self.spec.stages, self.spec.rate) {
+            (Some(p), _) => p.rate_at(t.min(p.duration() - 1e-9)),
+            (None, Some(r)) => r,
+            (None, None) => 0.0,
+        };
+        whole * self.initial_share()
+    }
+
+    /// This worker's share of the run's requests: its initial slots' share.
+    fn initial_share(&self) -> f64 {
+        share(self.spec.connections, self.spec.threads, self.index) as f64
+            / self.spec.connections.max(1) as f64
+    }
+
     fn tick(&mut self, r: &mut Reactor<Client>) {
         let rec = &mut r.context_mut().rec;
         let corrected = std::mem::replace(&mut rec.interval, new_histogram());
@@ -350,6 +508,9 @@ impl Worker {
         r.set_timer(self.measure_start, TIMER_MEASURE);
         if self.spec.conn_stages.is_some() {
             self.follow_stages(r);
+        }
+        if self.max_slots > self.slots {
+            r.set_timer(t0 + GROW_STEP, TIMER_GROW);
         }
         // The clients' wake-up times depend on the plan just changed.
         r.rearm_timers();
@@ -526,6 +687,7 @@ impl Host<Client> for Worker {
             }
             TIMER_TICK => self.tick(r),
             TIMER_STAGE => self.follow_stages(r),
+            TIMER_GROW => self.grow(r),
             TIMER_END => self.finish(r),
             _ => {}
         }
@@ -674,6 +836,19 @@ fn run_worker(
             // Connection j's timeline starts j / rate after the start so the sends of all
             // connections interleave evenly.
             let schedule = match (spec.rate, interval) {
+                // Slots that can grow: the worker deals its share itself.
+                (Some(rate), Some(_)) if spec.max_connections.is_some() => {
+                    let clock = match &spec.stages {
+                        Some(p) => Clock::Profile(p.clone()),
+                        None => Clock::Rate(rate),
+                    };
+                    let share = Share {
+                        first: first_index as u64,
+                        width: conns as u64,
+                        total: spec.connections as u64,
+                    };
+                    Some(Schedule::dealt(start, clock, share, j as u64, conns as u64))
+                }
                 // The run's requests go to the slots in turn, due as the rate's integral.
                 (Some(_), Some(_)) if spec.stages.is_some() => spec.stages.clone().map(|p| {
                     Schedule::profiled(start, p, (first_index + j) as u64, spec.connections as u64)
@@ -725,6 +900,12 @@ fn run_worker(
         created: start,
         started: None,
         provisional: start,
+        slots: initial,
+        max_slots: match (spec.max_connections, spec.rate) {
+            (Some(m), Some(_)) => share(m, spec.threads, index).max(initial),
+            _ => initial,
+        },
+        grow_seen: (0, 0),
     };
     if let Some(i) = &spec.interrupt {
         i.register(r.handle());
@@ -753,6 +934,7 @@ fn run_worker(
         measured,
         measure_start_unix_s: w.measure_start_unix_s,
         connect_phase: w.started.map(|t| t.saturating_duration_since(w.created)),
+        slots: w.slots,
     })
 }
 

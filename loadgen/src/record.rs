@@ -134,6 +134,9 @@ pub struct Recorder {
     pub bytes_received: u64,
     /// Bytes read after the warm-up.
     pub bytes_received_measured: u64,
+    /// The raw latencies of every reply summed, us (the whole run): with `completed`,
+    /// the mean latency that `--max-connections` sizes the connections by.
+    pub raw_sum_us: u64,
     /// Connections established / attempted.
     pub connects_ok: u64,
     /// Connection attempts.
@@ -217,6 +220,7 @@ impl Default for Recorder {
             errors: Vec::new(),
             censored: Censored::default(),
             entries: Vec::new(),
+            raw_sum_us: 0,
         }
     }
 }
@@ -315,6 +319,7 @@ impl Recorder {
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.bytes_received_measured += o.bytes_received_measured;
+        self.raw_sum_us = self.raw_sum_us.saturating_add(o.raw_sum_us);
         self.connects_ok += o.connects_ok;
         self.connects_tried += o.connects_tried;
         self.censored.merge(&o.censored);

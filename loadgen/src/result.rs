@@ -85,8 +85,13 @@ pub struct RunResult {
     pub proto: String,
     /// Pacing.
     pub mode: Mode,
-    /// Connections kept open.
+    /// Connections kept open (at the start, with `--max-connections`).
     pub connections: usize,
+    /// `--max-connections`: the most the run could add up to.
+    pub max_connections: Option<usize>,
+    /// Connections the run had at its end: `connections`, or more when
+    /// `--max-connections` added some.
+    pub connections_peak: usize,
     /// Worker threads.
     pub threads: usize,
     /// Requests per connection before it is closed and reopened (`--per-conn`).
@@ -399,13 +404,22 @@ impl RunResult {
                 self.threads,
                 if self.threads == 1 { "" } else { "s" }
             )
-        } else if needed > 0.0 && (self.connections as f64) < needed * 1.2 {
+        } else if needed > 0.0 && (self.connections_peak as f64) < needed * 1.2 {
+            let advice = match self.max_connections {
+                Some(m) if self.connections_peak >= m => format!(
+                    "all {m} of --max-connections were open: raise it to about {:.0}",
+                    (needed * 1.5).ceil()
+                ),
+                _ => format!(
+                    "use about -c {:.0} (or --max-connections to add them as needed)",
+                    (needed * 1.5).ceil()
+                ),
+            };
             format!(
                 "too few connections: at a mean latency of {:.2} ms, {rate:.0} req/s needs {:.0} requests \
-                 in flight (Little's law) and each connection carries one; use about -c {:.0}",
+                 in flight (Little's law) and each connection carries one; {advice}",
                 mean_s * 1e3,
                 needed,
-                (needed * 1.5).ceil()
             )
         } else {
             format!(

@@ -159,9 +159,148 @@ impl Profile {
     }
 }
 
+/// The run-wide clock of a dealt timeline: when the run's request `i` (0-based) is due.
+#[derive(Clone, Debug)]
+pub enum Clock {
+    /// A constant rate: request `i` due `i` / rate after the origin.
+    Rate(f64),
+    /// A changing rate: request `i` due when the profile's integral reaches `i + 1`.
+    Profile(std::sync::Arc<Profile>),
+}
+
+impl Clock {
+    /// Seconds from the origin to the run's request `i` (`None`: never, past the
+    /// profile's end).
+    fn time_of(&self, i: u64) -> Option<f64> {
+        match self {
+            Clock::Rate(r) => Some(i as f64 / r.max(1e-9)),
+            Clock::Profile(p) => p.time_of((i + 1) as f64),
+        }
+    }
+
+    /// How many of the run's requests are due `t` seconds after the origin.
+    fn due_count(&self, t: f64) -> u64 {
+        if t < 0.0 {
+            return 0;
+        }
+        match self {
+            // Request 0 is due at the origin.
+            Clock::Rate(r) => (t * r).floor() as u64 + 1,
+            Clock::Profile(p) => p.integral(t).floor() as u64,
+        }
+    }
+
+    /// The rate at `t` seconds from the origin (requests/s, the whole run's).
+    pub fn rate_at(&self, t: f64) -> f64 {
+        match self {
+            Clock::Rate(r) => *r,
+            Clock::Profile(p) => p.rate_at(t),
+        }
+    }
+}
+
+/// One worker's part of the run's requests: of each `total` in turn, the `width`
+/// from `first` (its initial slots' share, as [`Schedule::profiled`] deals them). Its
+/// requests are numbered `m` = 0, 1, 2... in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// Its first slot's index among the run's.
+    pub first: u64,
+    /// Its slots at the start.
+    pub width: u64,
+    /// The run's slots at the start.
+    pub total: u64,
+}
+
+impl Share {
+    /// The run's index of the worker's request `m`.
+    fn global(&self, m: u64) -> u64 {
+        (m / self.width) * self.total + self.first + m % self.width
+    }
+
+    /// How many of the worker's requests are among the run's first `d`.
+    fn count_below(&self, d: u64) -> u64 {
+        let (q, rem) = (d / self.total, d % self.total);
+        q * self.width + rem.saturating_sub(self.first).min(self.width)
+    }
+}
+
+/// A stretch of a slot's timeline: from the worker's request `from`, every `stride`th
+/// starting `slot` after it, up to request `upto` (exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Deal {
+    from: u64,
+    slot: u64,
+    stride: u64,
+    upto: u64,
+}
+
+impl Deal {
+    /// How many of its requests are below the worker's request `m`.
+    fn count_below(&self, m: u64) -> u64 {
+        let end = m.min(self.upto);
+        let first = self.from + self.slot;
+        if end <= first {
+            0
+        } else {
+            (end - first - 1) / self.stride + 1
+        }
+    }
+}
+
+/// A stretch of a slot's timeline, its requests in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stretch {
+    /// Dealt in turn.
+    Deal(Deal),
+    /// Handed over one by one (requests another slot owed when the worker added
+    /// slots), sorted.
+    List(Vec<u64>),
+}
+
+impl Stretch {
+    /// How many of its requests are below the worker's request `m`.
+    fn count_below(&self, m: u64) -> u64 {
+        match self {
+            Stretch::Deal(d) => d.count_below(m),
+            Stretch::List(v) => v.partition_point(|&x| x < m) as u64,
+        }
+    }
+
+    /// Its requests in all.
+    fn len(&self) -> u64 {
+        self.count_below(u64::MAX)
+    }
+
+    /// Its request `k` (the worker's number).
+    fn nth(&self, k: u64) -> u64 {
+        match self {
+            Stretch::Deal(d) => d.from + d.slot + k * d.stride,
+            Stretch::List(v) => v[k as usize],
+        }
+    }
+
+    /// Keep only its first `k` requests.
+    fn truncate(&mut self, k: u64) {
+        match self {
+            Stretch::Deal(d) => d.upto = d.upto.min(d.from + d.slot + k * d.stride),
+            Stretch::List(v) => v.truncate(k as usize),
+        }
+    }
+}
+
 /// How a timeline's due times are laid out.
 #[derive(Clone, Debug)]
 enum Line {
+    /// A slot of a worker whose slots can grow (`--max-connections`): the worker deals
+    /// its requests to its slots in turn, and when it adds slots it deals the requests
+    /// not yet due again, over the new number (each stretch one [`Deal`]).
+    Dealt {
+        origin: Instant,
+        clock: Clock,
+        share: Share,
+        deals: Vec<Stretch>,
+    },
     /// Request `k` due at `phase + k x interval`.
     Constant { phase: Instant, interval: Duration },
     /// Request `k` of slot `slot` (of `stride` slots) is request `k x stride + slot + 1`
@@ -226,10 +365,138 @@ impl Schedule {
         }
     }
 
+    /// Slot `slot` of a worker whose slots can grow: the worker's requests (`share` of
+    /// the run's, due on `clock` from `origin`) go to its slots in turn, `slots` of
+    /// them.
+    ///
+    /// ```
+    /// use loadgen::schedule::{Clock, Schedule, Share};
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// // The run: 100/s over 2 slots; this worker has both, this is slot 1.
+    /// let share = Share { first: 0, width: 2, total: 2 };
+    /// let mut s = Schedule::dealt(t0, Clock::Rate(100.0), share, 1, 2);
+    /// assert_eq!(s.take(), t0 + Duration::from_millis(10));
+    /// assert_eq!(s.take(), t0 + Duration::from_millis(30));
+    /// ```
+    pub fn dealt(origin: Instant, clock: Clock, share: Share, slot: u64, slots: u64) -> Schedule {
+        Schedule {
+            line: Line::Dealt {
+                origin,
+                clock,
+                share: Share {
+                    width: share.width.max(1),
+                    total: share.total.max(1),
+                    ..share
+                },
+                deals: vec![Stretch::Deal(Deal {
+                    from: 0,
+                    slot,
+                    stride: slots.max(1),
+                    upto: u64::MAX,
+                })],
+            },
+            taken: 0,
+        }
+    }
+
+    /// The worker's requests not yet due at `t` (the first of them, numbered as in
+    /// [`Share`]): where a new deal over more slots may begin. `None` for a timeline
+    /// that cannot be dealt again.
+    pub fn cut_at(&self, t: Instant) -> Option<u64> {
+        match &self.line {
+            Line::Dealt {
+                origin,
+                clock,
+                share,
+                ..
+            } => {
+                let d = clock.due_count(t.saturating_duration_since(*origin).as_secs_f64());
+                Some(share.count_below(d))
+            }
+            _ => None,
+        }
+    }
+
+    /// The worker is adding slots and deals again from its request `cut` (the first
+    /// not yet due): this slot gives up every request from `cut` on, and unless
+    /// `keep_backlog`, those it has not taken before `cut` too (its backlog, fallen due
+    /// while it was busy), which it returns for the worker to share out. What it took
+    /// stays its own. A timeline that cannot be dealt again gives up nothing.
+    pub fn give_up_from(&mut self, cut: u64, keep_backlog: bool) -> Vec<u64> {
+        let taken = self.taken;
+        let Line::Dealt { deals, .. } = &mut self.line else {
+            return Vec::new();
+        };
+        // The stretch holding the first untaken request, and where in it.
+        let (mut i, mut k) = (0, taken);
+        while i < deals.len() && k >= deals[i].len() {
+            k -= deals[i].len();
+            i += 1;
+        }
+        let mut owed = Vec::new();
+        for (j, d) in deals.iter_mut().enumerate().skip(i) {
+            let from = if j == i { k } else { 0 };
+            let before = d.count_below(cut);
+            if keep_backlog {
+                d.truncate(before);
+            } else {
+                owed.extend((from..before.max(from)).map(|x| d.nth(x)));
+                d.truncate(from);
+            }
+        }
+        // Stretches emptied by the cut go.
+        if !keep_backlog {
+            deals.truncate((i + 1).min(deals.len()));
+        }
+        owed
+    }
+
+    /// From the worker's request `cut` on, this slot is slot `slot` of `slots`, and
+    /// before that it owes `owed` (sorted; due already: a share of the backlog). Call
+    /// [`give_up_from`](Schedule::give_up_from) first. A timeline that cannot be dealt
+    /// again is left as it is.
+    pub fn deal_again(&mut self, owed: Vec<u64>, cut: u64, slot: u64, slots: u64) {
+        if let Line::Dealt { deals, .. } = &mut self.line {
+            if !owed.is_empty() {
+                deals.push(Stretch::List(owed));
+            }
+            deals.push(Stretch::Deal(Deal {
+                from: cut,
+                slot,
+                stride: slots.max(1),
+                upto: u64::MAX,
+            }));
+        }
+    }
+
+    /// A new slot, on the same line as this one with nothing dealt yet: then
+    /// [`deal_again`](Schedule::deal_again) gives it its requests.
+    pub fn joining(&self) -> Option<Schedule> {
+        match &self.line {
+            Line::Dealt {
+                origin,
+                clock,
+                share,
+                ..
+            } => Some(Schedule {
+                line: Line::Dealt {
+                    origin: *origin,
+                    clock: clock.clone(),
+                    share: *share,
+                    deals: Vec::new(),
+                },
+                taken: 0,
+            }),
+            _ => None,
+        }
+    }
+
     /// Move the whole timeline later by `d` (its start became known: loadgen opens its
     /// connections first, then starts every slot's timeline at once).
     pub fn shift(&mut self, d: Duration) {
         match &mut self.line {
+            Line::Dealt { origin, .. } => *origin += d,
             Line::Constant { phase, .. } => *phase += d,
             Line::Profile { origin, .. } => *origin += d,
         }
@@ -238,6 +505,7 @@ impl Schedule {
     /// Where the timeline starts.
     fn start(&self) -> Instant {
         match &self.line {
+            Line::Dealt { origin, .. } => *origin,
             Line::Constant { phase, .. } => *phase,
             Line::Profile { origin, .. } => *origin,
         }
@@ -245,7 +513,28 @@ impl Schedule {
 
     /// The due time of request `k` of this slot (far in the future past the profile).
     fn due(&self, k: u64) -> Instant {
+        let never = || self.start() + Duration::from_secs(100 * 365 * 86_400);
         match &self.line {
+            Line::Dealt {
+                origin,
+                clock,
+                share,
+                deals,
+            } => {
+                let mut k = k;
+                for d in deals {
+                    let n = d.len();
+                    if k < n {
+                        let m = d.nth(k);
+                        return match clock.time_of(share.global(m)) {
+                            Some(t) => *origin + Duration::from_secs_f64(t),
+                            None => never(),
+                        };
+                    }
+                    k -= n;
+                }
+                never()
+            }
             Line::Constant { phase, interval } => {
                 // In nanoseconds from `k`, not by adding intervals up: no drift.
                 let ns = (interval.as_nanos()).saturating_mul(u128::from(k));
@@ -328,6 +617,16 @@ impl Schedule {
             return 0;
         }
         let due_by = match &self.line {
+            Line::Dealt {
+                origin,
+                clock,
+                share,
+                deals,
+            } => {
+                let d = clock.due_count(t.duration_since(*origin).as_secs_f64());
+                let m = share.count_below(d);
+                deals.iter().map(|x| x.count_below(m)).sum()
+            }
             Line::Constant { phase, interval } => {
                 let since = t.duration_since(*phase).as_nanos();
                 // Request 0 is due at `phase`.
@@ -612,5 +911,105 @@ mod tests {
         // unsent_by counts what fell due, per slot.
         let s = Schedule::profiled(t0, p, 0, 4);
         assert_eq!(s.unsent_by(t0 + Duration::from_secs(10)), 125);
+    }
+
+    #[test]
+    fn test_dealt_slots_match_the_fixed_lines_before_any_growth() {
+        let t0 = Instant::now();
+        let p = std::sync::Arc::new(Profile::new(&[(Duration::from_secs(10), 100.0)]));
+        // A worker with slots 3..5 of the run's 8.
+        let share = Share {
+            first: 3,
+            width: 2,
+            total: 8,
+        };
+        for j in 0..2u64 {
+            let mut a = Schedule::profiled(t0, p.clone(), 3 + j, 8);
+            let mut b = Schedule::dealt(t0, Clock::Profile(p.clone()), share, j, 2);
+            for _ in 0..60 {
+                let (x, y) = (a.take(), b.take());
+                let diff = x.max(y).duration_since(x.min(y));
+                assert!(diff < Duration::from_micros(1), "{x:?} {y:?}");
+            }
+            let t = t0 + Duration::from_secs(7);
+            assert_eq!(a.unsent_by(t), b.unsent_by(t));
+            // A constant rate: slot j's phase is (first + j) / rate, its interval
+            // total / rate, as the fixed line's.
+            let mut a = Schedule::new(
+                t0 + Duration::from_secs_f64((3 + j) as f64 / 400.0),
+                Rate::per_second(50.0),
+            );
+            let mut b = Schedule::dealt(t0, Clock::Rate(400.0), share, j, 2);
+            for _ in 0..60 {
+                let (x, y) = (a.take(), b.take());
+                let diff = x.max(y).duration_since(x.min(y));
+                assert!(diff < Duration::from_micros(1), "{x:?} {y:?}");
+            }
+        }
+    }
+
+    /// Growing from 2 slots to 5 at 1 s, one slot busy (its backlog handed over),
+    /// loses no request and sends none twice: the requests the 5 slots hold from then
+    /// on, with those taken before, are exactly the worker's.
+    #[test]
+    fn test_dealing_again_keeps_every_request_once() {
+        let t0 = Instant::now();
+        let share = Share {
+            first: 0,
+            width: 2,
+            total: 2,
+        };
+        for keep in [false, true] {
+            let mut slots: Vec<Schedule> = (0..2)
+                .map(|j| Schedule::dealt(t0, Clock::Rate(100.0), share, j, 2))
+                .collect();
+            let cut_t = t0 + Duration::from_millis(1005);
+            // Slot 1 kept up; slot 0 took only its first 10 (busy after).
+            let mut taken = Vec::new();
+            while slots[1].next_due() <= cut_t {
+                taken.push(slots[1].take());
+            }
+            for _ in 0..10 {
+                taken.push(slots[0].take());
+            }
+            assert_eq!(slots[0].unsent_by(cut_t), 41);
+            let cut = slots[0].cut_at(cut_t).unwrap();
+            assert_eq!(cut, 101, "requests 0..=100 are due at 1.005 s");
+            let mut owed: Vec<u64> = Vec::new();
+            for s in &mut slots {
+                owed.extend(s.give_up_from(cut, keep));
+            }
+            assert_eq!(owed.len(), if keep { 0 } else { 41 });
+            owed.sort_unstable();
+            let mut parts = vec![Vec::new(); 5];
+            for (i, m) in owed.into_iter().enumerate() {
+                parts[i % 5].push(m);
+            }
+            let template = slots[0].clone();
+            for (j, s) in slots.iter_mut().enumerate() {
+                s.deal_again(std::mem::take(&mut parts[j]), cut, j as u64, 5);
+            }
+            for (j, part) in parts.into_iter().enumerate().skip(2) {
+                let mut n = template.joining().unwrap();
+                n.deal_again(part, cut, j as u64, 5);
+                slots.push(n);
+            }
+            // Everything due by 3 s, from every slot.
+            let end = t0 + Duration::from_secs(3);
+            for s in &mut slots {
+                while s.next_due() <= end {
+                    taken.push(s.take());
+                }
+                assert_eq!(s.unsent_by(end), 0);
+            }
+            taken.sort();
+            let want: Vec<Instant> = (0..=300)
+                .map(|i| t0 + Duration::from_secs_f64(i as f64 / 100.0))
+                .collect();
+            assert_eq!(taken.len(), want.len(), "keep {keep}");
+            for (a, b) in taken.iter().zip(&want) {
+                assert!(a.max(b).duration_since(*a.min(b)) < Duration::from_micros(1));
+            }
+        }
     }
 }

@@ -100,6 +100,7 @@ fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
     LoadSpec {
         target: addr,
         connections: 4,
+        max_connections: None,
         threads: 2,
         connect_rate: None,
         rate: None,

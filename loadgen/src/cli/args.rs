@@ -323,6 +323,11 @@ pub(super) struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) abort_delay: Duration,
 
+    /// Open loop: add connections up to N when the rate times the mean latency needs
+    /// more than -c (k6's maxVUs); the report says how many it took
+    #[arg(long, value_parser = parse_count_usize, value_name = "N")]
+    pub(super) max_connections: Option<usize>,
+
     /// Worker threads, each with its own reactor [default: cores, or cores-1 with the embedded server]
     #[arg(short = 't', long, value_parser = parse_count_usize, value_name = "N")]
     pub(super) threads: Option<usize>,

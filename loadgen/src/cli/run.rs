@@ -78,6 +78,7 @@ pub(super) fn measure(
     let spec = LoadSpec {
         target: addr,
         connections: plan.connections,
+        max_connections: plan.max_connections,
         threads: plan.threads,
         connect_rate: plan.connect_rate,
         rate: plan.rate,
@@ -136,6 +137,12 @@ pub(super) fn measure(
             None => Mode::Closed,
         },
         connections: plan.connections,
+        max_connections: plan.max_connections,
+        connections_peak: workers
+            .iter()
+            .map(|w| w.slots)
+            .sum::<usize>()
+            .max(plan.connections),
         threads: plan.threads,
         per_conn: plan.per_conn,
         warmup: plan.warmup,

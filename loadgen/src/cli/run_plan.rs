@@ -35,6 +35,8 @@ pub(super) struct RunPlan {
     pub(super) head: bool,
     /// Connections kept open (at least 1).
     pub(super) connections: usize,
+    /// `--max-connections`: open loop may add connections up to this many.
+    pub(super) max_connections: Option<usize>,
     /// Worker threads (at least 1): `--threads`, or derived from the cores.
     pub(super) threads: usize,
     /// New connections per second at most (positive), `None`: as fast as possible.
@@ -130,7 +132,9 @@ impl RunPlan {
             _ => a.connections,
         };
         let threads = threads(a.threads, embedded, cores)?.min(connections);
-        let limits = check_fd_room(connections, threads, embedded)?;
+        // Room for the most connections the run may open.
+        let most = a.max_connections.unwrap_or(connections).max(connections);
+        let limits = check_fd_room(most, threads, embedded)?;
         let target = Target::resolve(target_arg.as_deref(), &a.proto, &framing)?;
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
@@ -146,6 +150,7 @@ impl RunPlan {
             mix_file,
             head,
             connections,
+            max_connections: a.max_connections,
             threads,
             connect_rate: a.connect_rate,
             rate: match &stages {
@@ -250,6 +255,22 @@ fn check_numbers(a: &RunArgs) -> Result<(), Error> {
     }
     if a.per_conn == Some(0) {
         return Err(Error::Usage("--per-conn must be at least 1".into()));
+    }
+    if let Some(m) = a.max_connections {
+        let open_loop = a.rate.is_some() || (a.stages.is_some() && !a.closed);
+        if !open_loop {
+            return Err(Error::Usage(
+                "--max-connections adds connections to an open-loop run (-R or --stages); \
+                 in closed loop -c is the connections (or --stages ... --closed their targets)"
+                    .into(),
+            ));
+        }
+        if m < a.connections {
+            return Err(Error::Usage(format!(
+                "--max-connections {m} is below -c {}: -c is the connections at the start",
+                a.connections
+            )));
+        }
     }
     Ok(())
 }

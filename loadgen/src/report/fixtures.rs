@@ -91,6 +91,8 @@ fn result(mode: Mode) -> RunResult {
         stages: None,
         stages_closed: false,
         mix: None,
+        max_connections: None,
+        connections_peak: 4,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

@@ -67,6 +67,8 @@ pub fn json(r: &RunResult) -> Value {
         "proto": r.proto,
         "mode": mode,
         "connections": r.connections,
+        "max_connections": r.max_connections,
+        "connections_peak": r.connections_peak,
         "threads": r.threads,
         "per_conn": r.per_conn,
         "pipeline": r.pipeline,

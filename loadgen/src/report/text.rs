@@ -42,6 +42,22 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         )?,
         None => writeln!(s, "connections: {}", r.connections)?,
     }
+    if let Some(m) = r.max_connections {
+        let how = if r.connections_peak > r.connections {
+            format!(
+                "added {}: rate x mean latency needed them",
+                group((r.connections_peak - r.connections) as u64)
+            )
+        } else {
+            "none added: rate x mean latency never needed more".to_string()
+        };
+        writeln!(
+            s,
+            "             grew to {} of at most {} (--max-connections; {how})",
+            group(r.connections_peak as u64),
+            group(m as u64)
+        )?;
+    }
     if r.pipeline > 1 {
         writeln!(
             s,
@@ -492,6 +508,16 @@ mod tests {
     use super::*;
     use crate::record::Recorder;
     use crate::report::fixtures::{closed, hist, open};
+
+    #[test]
+    fn test_text_says_how_many_connections_were_added() {
+        let mut r = open();
+        assert!(!text(&r).contains("grew to"));
+        r.max_connections = Some(400);
+        assert!(text(&r).contains("grew to 4 of at most 400 (--max-connections; none added"));
+        r.connections_peak = 130;
+        assert!(text(&r).contains("grew to 130 of at most 400 (--max-connections; added 126"));
+    }
 
     #[test]
     fn test_text_has_a_row_per_entry_of_a_mix() {
