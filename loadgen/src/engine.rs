@@ -90,6 +90,10 @@ pub struct Tick {
     pub errors: u64,
     /// The worker's books so far (cumulative): what live `--slo` checks judge.
     pub totals: Totals,
+    /// Wall-clock time (seconds since the epoch) when the worker's measurement began
+    /// (`None` before): what the streamed interval log's StartTime is, as
+    /// [`WorkerResult::measure_start_unix_s`] is the end-of-run one.
+    pub measure_start_unix_s: Option<f64>,
 }
 
 /// One worker's cumulative counts, sent with each [`Tick`].
@@ -474,6 +478,7 @@ impl Worker {
             completed,
             errors,
             totals: Totals::of(rec),
+            measure_start_unix_s: self.measure_start_unix_s,
         });
         self.tick_index += 1;
         let next = self.measure_start + Duration::from_secs(self.tick_index as u64 + 1);
@@ -554,6 +559,7 @@ impl Worker {
                     completed: 0,
                     errors,
                     totals: Totals::of(rec),
+                    measure_start_unix_s: self.measure_start_unix_s,
                 });
             }
         }

@@ -75,36 +75,39 @@ impl From<Histogram<u64>> for Compact {
     }
 }
 
-/// The seconds of a run as the workers report them: merged while open, compressed once
-/// every worker has reported.
+/// Seconds being merged over the workers: a second is complete once every worker has
+/// reported it. [`IntervalStore`] keeps what completes; the streamed interval log
+/// (`--log`) writes it out at once.
 #[derive(Debug)]
-pub struct IntervalStore {
+pub struct Merge {
     workers: usize,
     /// Seconds still open: the merge so far and how many workers reported.
     open: BTreeMap<usize, (Histogram<u64>, usize)>,
-    done: Vec<Compact>,
 }
 
-impl IntervalStore {
-    /// A store for `workers` reports per second.
-    pub fn new(workers: usize) -> IntervalStore {
-        IntervalStore {
+impl Merge {
+    /// A merge of `workers` reports per second.
+    pub fn new(workers: usize) -> Merge {
+        Merge {
             workers: workers.max(1),
             open: BTreeMap::new(),
-            done: Vec::new(),
         }
     }
 
-    /// One worker's histogram of second `index`.
-    pub fn add(&mut self, index: usize, h: &Histogram<u64>) {
-        if index < self.done.len() && !self.open.contains_key(&index) {
-            // A late addition to a closed second (the run's end censors into the last
-            // one): reopen it, rare.
-            let mut back = self.done[index].histogram();
-            let _ = back.add(h);
-            self.done[index] = Compact::new(&back);
-            return;
-        }
+    /// One worker's histogram of second `index`; the merged second when this was the
+    /// last report it waited for. (The caller decides what a report for a second that
+    /// already completed means: this would start it anew.)
+    ///
+    /// ```
+    /// use loadgen::intervals::Merge;
+    /// let mut h = loadgen::record::new_histogram();
+    /// h.record(100).unwrap();
+    /// let mut m = Merge::new(2);
+    /// assert!(m.add(0, &h).is_none(), "one worker of two");
+    /// assert_eq!(m.add(0, &h).map(|s| s.len()), Some(2));
+    /// assert_eq!(m.len(), 0);
+    /// ```
+    pub fn add(&mut self, index: usize, h: &Histogram<u64>) -> Option<Histogram<u64>> {
         let entry = self
             .open
             .entry(index)
@@ -112,9 +115,63 @@ impl IntervalStore {
         let _ = entry.0.add(h);
         entry.1 += 1;
         if entry.1 >= self.workers {
-            if let Some((h, _)) = self.open.remove(&index) {
-                self.close(index, &h);
-            }
+            return self.open.remove(&index).map(|(h, _)| h);
+        }
+        None
+    }
+
+    /// Whether second `index` has some reports but not all.
+    pub fn is_open(&self, index: usize) -> bool {
+        self.open.contains_key(&index)
+    }
+
+    /// Seconds open.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether no second is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// The open seconds as merged so far, in order; none is left open.
+    pub fn take_open(&mut self) -> impl Iterator<Item = (usize, Histogram<u64>)> {
+        std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|(i, (h, _))| (i, h))
+    }
+}
+
+/// The seconds of a run as the workers report them: merged while open, compressed once
+/// every worker has reported.
+#[derive(Debug)]
+pub struct IntervalStore {
+    open: Merge,
+    done: Vec<Compact>,
+}
+
+impl IntervalStore {
+    /// A store for `workers` reports per second.
+    pub fn new(workers: usize) -> IntervalStore {
+        IntervalStore {
+            open: Merge::new(workers),
+            done: Vec::new(),
+        }
+    }
+
+    /// One worker's histogram of second `index`.
+    pub fn add(&mut self, index: usize, h: &Histogram<u64>) {
+        if index < self.done.len() && !self.open.is_open(index) {
+            // A late addition to a closed second (the run's end censors into the last
+            // one): reopen it, rare.
+            let mut back = self.done[index].histogram();
+            let _ = back.add(h);
+            self.done[index] = Compact::new(&back);
+            return;
+        }
+        if let Some(h) = self.open.add(index, h) {
+            self.close(index, &h);
         }
     }
 
@@ -133,8 +190,8 @@ impl IntervalStore {
 
     /// Every second, in order (open ones compressed now).
     pub fn finish(mut self) -> Vec<Compact> {
-        let open = std::mem::take(&mut self.open);
-        for (i, (h, _)) in open {
+        let open: Vec<_> = self.open.take_open().collect();
+        for (i, h) in open {
             self.close(i, &h);
         }
         self.done

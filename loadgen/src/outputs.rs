@@ -1,4 +1,5 @@
-//! Output files, checked before the run and written whole after it.
+//! Output files, checked before the run and written whole after it (the interval log:
+//! during it).
 //!
 //! A run can take minutes; learning only at its end that `--json /no/such/dir/x.json`
 //! cannot be written wastes them, and stopping at the first bad path would leave the
@@ -9,6 +10,10 @@
 //! over the destination; a reader never sees half a file. Temporaries not committed are
 //! removed when the set is dropped (a failed write, an error anywhere), so none is left
 //! behind.
+//!
+//! The interval log (`--log`) is staged the same way but written as the run goes: its
+//! temporary is renamed into place with the first second and written on (see
+//! `cli/log_stream.rs`), so a run that dies leaves a readable log under its name.
 
 use crate::Error;
 use std::fs::File;

@@ -135,6 +135,67 @@ pub struct RunResult {
     pub mix: Option<crate::mix::Described>,
 }
 
+/// `--stages`: the target in effect over the run's intervals (the interval log's target
+/// comments, the CSV's target column).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageTargets {
+    /// The stages: a rate, or connections when `closed`.
+    pub profile: std::sync::Arc<crate::schedule::Profile>,
+    /// The warm-up: intervals count from its end, the stages from the run's start.
+    pub warmup: Duration,
+    /// The targets are connections (closed loop), not requests per second.
+    pub closed: bool,
+}
+
+impl StageTargets {
+    /// The mean target over the interval `start..start + length` of the measurement
+    /// (the stages' integral over it, divided by its length; at `start` when it has no
+    /// length): what the interval's count per second is to be held against, where the
+    /// target at one instant would be off by half a ramp's change in the interval. Past
+    /// the last stage the target is 0. Closed loop: the mean of the connection target
+    /// as the stages ramp it (the workers follow it rounded, every 20 ms).
+    ///
+    /// ```
+    /// use loadgen::result::StageTargets;
+    /// use loadgen::schedule::Profile;
+    /// use std::{sync::Arc, time::Duration};
+    /// let s = |n| Duration::from_secs(n);
+    /// let t = StageTargets {
+    ///     profile: Arc::new(Profile::new(&[(s(2), 1000.0), (s(2), 1000.0)])),
+    ///     warmup: s(1),
+    ///     closed: false,
+    /// };
+    /// assert_eq!(t.mean(s(0), s(1)), 750.0); // 500 to 1000 req/s, 1..2 s into the run
+    /// assert_eq!(t.mean(s(1), s(1)), 1000.0);
+    /// assert_eq!(t.mean(s(3), s(1)), 0.0); // past the stages
+    /// ```
+    pub fn mean(&self, start: Duration, length: Duration) -> f64 {
+        let p = &self.profile;
+        let t0 = (self.warmup + start).as_secs_f64();
+        let len = length.as_secs_f64();
+        let v = if len > 0.0 {
+            (p.integral(t0 + len) - p.integral(t0)) / len
+        } else {
+            p.rate_at(t0)
+        };
+        // Rounding can leave a hair below 0 where the target is 0.
+        if v > 0.0 {
+            v
+        } else {
+            0.0
+        }
+    }
+
+    /// The target's unit as the reports print it: `req/s`, or `connections`.
+    pub fn unit(&self) -> &'static str {
+        if self.closed {
+            "connections"
+        } else {
+            "req/s"
+        }
+    }
+}
+
 /// One `--stages` stage as run: its target and what was achieved.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StageRow {
@@ -174,6 +235,15 @@ impl RunResult {
         self.mix
             .as_ref()
             .map_or_else(Vec::new, |d| crate::mix::rows(d, &self.rec.entries))
+    }
+
+    /// `--stages`: the targets over the intervals (`None` without stages).
+    pub fn stage_targets(&self) -> Option<StageTargets> {
+        self.stages.as_ref().map(|p| StageTargets {
+            profile: p.clone(),
+            warmup: self.warmup,
+            closed: self.stages_closed,
+        })
     }
 
     /// `--stages`: a row per stage.

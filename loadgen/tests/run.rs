@@ -628,6 +628,19 @@ fn test_output_paths_checked_before_the_run() {
     );
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
+    // The interval log, written as the run goes, is staged like the others: a bad path
+    // after it refuses the run and leaves nothing of it.
+    let out = loadgen()
+        .args(["-d", "30s", "--log"])
+        .arg(dir.join("lat.hlog"))
+        .args(["--csv", "/nonexistent/dir/x.csv"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--csv /nonexistent/dir/x.csv"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
 
     // Good paths: written at the end, no temporaries beside them.
     let json = dir.join("r.json");
@@ -636,6 +649,8 @@ fn test_output_paths_checked_before_the_run() {
         .arg(&json)
         .arg("--hgrm")
         .arg(&hgrm)
+        .arg("--log")
+        .arg(dir.join("lat.hlog"))
         .output()
         .unwrap();
     assert_eq!(
@@ -653,7 +668,12 @@ fn test_output_paths_checked_before_the_run() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["lat.hgrm", "r.json"]);
+    assert_eq!(names, ["lat.hgrm", "lat.hlog", "r.json"]);
+    assert!(
+        !loadgen::report::read_interval_log(&std::fs::read(dir.join("lat.hlog")).unwrap())
+            .unwrap()
+            .is_empty()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

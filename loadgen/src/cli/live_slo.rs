@@ -123,6 +123,7 @@ mod tests {
             completed: n,
             errors: 0,
             totals,
+            measure_start_unix_s: None,
         }
     }
 

@@ -9,7 +9,8 @@
 //! - `run_plan.rs`: `run`'s flags turned into a checked `RunPlan`: every refusal
 //!   (exit 2) is made there, before anything starts; with `target.rs` (where the load
 //!   goes), `request_bytes.rs` (what it sends) and `outputs.rs` (the report files,
-//!   staged before the run, written after it);
+//!   staged before the run, written after it, but for the interval log, which
+//!   `log_stream.rs` writes as the run goes);
 //! - `run.rs`: executing a `RunPlan`: signals, the embedded server (`embedded.rs`),
 //!   the preflight connect (`preflight.rs`), the engine and its progress line
 //!   (`progress.rs`), the result, the reports, the exit code;
@@ -24,6 +25,7 @@ mod args;
 mod command_line;
 mod embedded;
 mod live_slo;
+mod log_stream;
 mod outputs;
 mod preflight;
 mod probe;

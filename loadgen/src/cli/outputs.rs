@@ -3,13 +3,15 @@
 //! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log`,
 //! `--plot`, `--csv` and `--html` are files, each staged by [`crate::outputs`] when the
 //! plan is made, so that a path that cannot be written is refused before minutes of
-//! load, not after.
+//! load, not after. The interval log (`--log`) is the one written as the run goes
+//! ([`super::log_stream`]): [`Outputs::log_stream`] hands its staged file over.
 
 use super::args::RunArgs;
+use super::log_stream::LogStream;
 use crate::error::Error;
 use crate::outputs::{self, Staged};
 use crate::report;
-use crate::result::RunResult;
+use crate::result::{RunResult, StageTargets};
 use std::io::Write;
 use std::path::Path;
 
@@ -34,7 +36,7 @@ pub(super) struct Outputs {
     pub(super) json: Option<Staged>,
     /// `--hgrm FILE`.
     pub(super) hgrm: Option<Staged>,
-    /// `--log FILE`.
+    /// `--log FILE`, until [`Outputs::log_stream`] takes it.
     pub(super) log: Option<Staged>,
     /// `--plot FILE.svg`.
     pub(super) plot: Option<Staged>,
@@ -89,9 +91,27 @@ impl Outputs {
         })
     }
 
-    /// Print the report of `r` and write every staged file; the first error, if any,
-    /// once all were tried.
-    pub(super) fn write(&mut self, r: &RunResult) -> Result<(), Error> {
+    /// `--log FILE`: the stream that writes it during the run of `target` over `proto`
+    /// by `workers` workers, measuring `planned` (`None` without `--log`). Hand it back
+    /// to [`Outputs::write`].
+    pub(super) fn log_stream(
+        &mut self,
+        target: &str,
+        proto: &str,
+        workers: usize,
+        targets: Option<StageTargets>,
+        planned: std::time::Duration,
+    ) -> Result<Option<LogStream>, Error> {
+        self.log
+            .take()
+            .map(|st| LogStream::new(st, target, proto, workers, targets, planned))
+            .transpose()
+    }
+
+    /// Print the report of `r` and write every staged file, `log` finished (the
+    /// interval log streamed during the run); the first error, if any, once all were
+    /// tried.
+    pub(super) fn write(&mut self, r: &RunResult, log: Option<LogStream>) -> Result<(), Error> {
         if !self.json_to_stdout {
             let mut out = std::io::stdout().lock();
             out.write_all(report::text(r).as_bytes())
@@ -101,9 +121,18 @@ impl Outputs {
             report::write_json(r, &mut std::io::stdout().lock())
                 .map_err(|e| Error::io("writing JSON", e))?;
         }
-        // Each file is written into its temporary, then renamed into place; one that
-        // fails does not stop the others, and its temporary is removed.
-        let mut first_err = None;
+        // The interval log's start: read when measurement began; a run that never got
+        // there falls back to now - duration.
+        let start = r.started_unix_s.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+                - r.duration.as_secs_f64()
+        });
+        // The streamed log, finished in place (see `log_stream.rs`). Each other file is
+        // written into its temporary, then renamed into place; one that fails does not
+        // stop the others, and its temporary is removed.
+        let mut first_err = log.and_then(|l| l.finish(r, start).err());
         let mut write = |s: &mut Option<Staged>, f: &dyn Fn(&Staged) -> Result<(), Error>| {
             if let Some(st) = s.as_mut() {
                 if let Err(e) = f(st).and_then(|()| st.commit()) {
@@ -118,14 +147,6 @@ impl Outputs {
             report::write_hgrm(&r.rec.corrected, &mut st.file()?, 1000.0).map_err(|e| st.error(e))
         });
         write(&mut self.log, &|st| {
-            // Read when measurement began; a run that never got there falls back to
-            // now - duration.
-            let start = r.started_unix_s.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64())
-                    - r.duration.as_secs_f64()
-            });
             report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
         });
         write(&mut self.plot, &|st| {

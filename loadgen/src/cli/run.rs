@@ -11,6 +11,7 @@
 use super::args::RunArgs;
 use super::embedded::Embedded;
 use super::live_slo::LiveSlo;
+use super::log_stream::LogStream;
 use super::preflight::preflight;
 use super::progress::Progress;
 use super::run_plan::RunPlan;
@@ -19,7 +20,7 @@ use crate::engine::{self, LoadSpec, TickAction};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::record::Recorder;
-use crate::result::{CpuTime, Interrupted, Mode, RunResult};
+use crate::result::{CpuTime, Interrupted, Mode, RunResult, StageTargets};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -53,10 +54,28 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         preflight(addr, plan.connect_timeout)?;
     }
 
-    let mut result = measure(&plan, addr, target_label, request, interrupt, true)?;
+    // The interval log is written as the run goes: its stream sees every report.
+    let targets = plan.stages.clone().map(|profile| StageTargets {
+        profile,
+        warmup: plan.warmup,
+        closed: plan.stages_closed,
+    });
+    let proto = plan.framing.name();
+    let mut log =
+        plan.outputs
+            .log_stream(&target_label, &proto, plan.threads, targets, plan.duration)?;
+    let mut result = measure(
+        &plan,
+        addr,
+        target_label,
+        request,
+        interrupt,
+        true,
+        log.as_mut(),
+    )?;
     result.server_stats = embedded.map(Embedded::stop).transpose()?;
     result.embedded = result.server_stats.is_some();
-    plan.outputs.write(&result)?;
+    plan.outputs.write(&result, log)?;
     Ok(exit_code(
         interrupt.signal(),
         result.rec.measured,
@@ -65,8 +84,9 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
 }
 
 /// Put `plan`'s load on `addr` (the target is up, the request built) and return what
-/// was measured, its thresholds judged; `progress`: the live line on a terminal.
-/// Writes nothing: the caller reports (a run) or judges the step (a search).
+/// was measured, its thresholds judged; `progress`: the live line on a terminal; `log`:
+/// the interval log, streamed. Writes nothing else: the caller reports (a run) or
+/// judges the step (a search).
 pub(super) fn measure(
     plan: &RunPlan,
     addr: std::net::SocketAddr,
@@ -74,6 +94,7 @@ pub(super) fn measure(
     request: super::request_bytes::Built,
     interrupt: &Arc<Interrupt>,
     progress: bool,
+    mut log: Option<&mut LogStream>,
 ) -> Result<RunResult, Error> {
     let spec = LoadSpec {
         target: addr,
@@ -110,6 +131,9 @@ pub(super) fn measure(
         .map(|delay| LiveSlo::new(plan.slo.clone(), delay, plan.threads));
     let (workers, intervals) = engine::run(&spec, |t| {
         line.tick(t);
+        if let Some(l) = log.as_deref_mut() {
+            l.tick(t);
+        }
         live.as_mut().map_or(TickAction::Continue, |l| l.tick(t))
     })
     .map_err(|e| Error::io("running the load", e))?;

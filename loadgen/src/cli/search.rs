@@ -136,7 +136,7 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
         };
         let (addr, label) = (*addr, label.clone());
         let request = plan.take_request(addr)?;
-        let r = measure(&plan, addr, label, request, &interrupt, false)?;
+        let r = measure(&plan, addr, label, request, &interrupt, false, None)?;
         if interrupt.signal() != 0 {
             break; // a step cut short says nothing: not counted
         }

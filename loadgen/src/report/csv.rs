@@ -4,18 +4,28 @@
 //! The columns are documented in `docs/loadgen-reports.md`; [`CSV_HEADER`] is the first
 //! line of every file, so a reader can check it has the columns it expects.
 
+use super::fmt_target;
 use crate::result::RunResult;
 use std::io::{self, Write};
 
-/// The header row: the columns, in order.
+/// The header row: the columns, in order (with `--stages`, a target column follows:
+/// [`CSV_TARGET_RPS`] or [`CSV_TARGET_CONNECTIONS`]).
 pub const CSV_HEADER: &str = "start_s,length_s,count,rps,p50_us,p90_us,p99_us,p999_us,max_us";
+
+/// The last column with `--stages` (open loop): the mean target rate over the interval.
+pub const CSV_TARGET_RPS: &str = "target_rps";
+
+/// The last column with `--stages --closed`: the mean target connections over it.
+pub const CSV_TARGET_CONNECTIONS: &str = "target_connections";
 
 /// Writes one CSV row per interval of `r` (one per second unless the run was cut short)
 /// under [`CSV_HEADER`]: its start (seconds from the start of measurement) and length,
 /// the corrected latencies recorded in it (responses completed then, and requests
 /// censored then), that count per second, and its p50, p90, p99, p99.9 and max in
 /// microseconds. An interval with no latency has empty percentile cells: 0 would read
-/// as "no latency". Lines end in `\n`; no field needs quoting (all are numbers).
+/// as "no latency". With `--stages`, a last column holds the mean target over the
+/// interval (as the interval log's target comments). Lines end in `\n`; no field needs
+/// quoting (all are numbers).
 ///
 /// ```
 /// # fn check(r: &loadgen::result::RunResult) -> std::io::Result<()> {
@@ -25,7 +35,12 @@ pub const CSV_HEADER: &str = "start_s,length_s,count,rps,p50_us,p90_us,p99_us,p9
 /// # Ok(()) }
 /// ```
 pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
-    writeln!(w, "{CSV_HEADER}")?;
+    let targets = r.stage_targets();
+    match &targets {
+        Some(t) if t.closed => writeln!(w, "{CSV_HEADER},{CSV_TARGET_CONNECTIONS}")?,
+        Some(_) => writeln!(w, "{CSV_HEADER},{CSV_TARGET_RPS}")?,
+        None => writeln!(w, "{CSV_HEADER}")?,
+    }
     for iv in &r.intervals {
         let h = &iv.corrected.histogram();
         let secs = iv.length.as_secs_f64();
@@ -42,9 +57,9 @@ pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
             h.len()
         )?;
         if h.is_empty() {
-            writeln!(w, ",,,,,")?;
+            write!(w, ",,,,,")?;
         } else {
-            writeln!(
+            write!(
                 w,
                 ",{},{},{},{},{}",
                 h.value_at_quantile(0.5),
@@ -53,6 +68,10 @@ pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
                 h.value_at_quantile(0.999),
                 h.max()
             )?;
+        }
+        match &targets {
+            Some(t) => writeln!(w, ",{}", fmt_target(t.mean(iv.start, iv.length)))?,
+            None => writeln!(w)?,
         }
     }
     Ok(())
@@ -115,5 +134,39 @@ mod tests {
         assert_eq!(lines[2], "1.000,0.250,100,400.0,300,300,300,300,300");
         r.intervals.clear();
         assert_eq!(csv(&r), format!("{CSV_HEADER}\n"));
+    }
+
+    #[test]
+    fn test_csv_stages_add_the_mean_target_column() {
+        let mut r = open();
+        let p = crate::schedule::Profile::new(&[
+            (Duration::from_secs(2), 1000.0),
+            (Duration::from_secs(1), 1000.0),
+        ]);
+        r.stages = Some(std::sync::Arc::new(p));
+        r.warmup = Duration::from_millis(500);
+        r.intervals.push(Interval {
+            start: Duration::from_secs(2),
+            length: Duration::from_millis(500),
+            corrected: new_histogram().into(),
+        });
+        let text = csv(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("{CSV_HEADER},target_rps"));
+        let columns = lines[0].split(',').count();
+        assert!(
+            lines.iter().all(|l| l.split(',').count() == columns),
+            "{text}"
+        );
+        // 0.5..1.5 s into the run, up the ramp: 250 to 750 req/s; 1.5..2.5 s: 750 to 1000
+        // for half a second, then 1000; 2.5..3 s: 1000.
+        let targets: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.rsplit(',').next().unwrap_or(""))
+            .collect();
+        assert_eq!(targets, ["500", "937.5", "1000"]);
+        assert!(lines[3].starts_with("2.000,0.500,0,0.0,,,,,,"), "{text}");
+        r.stages_closed = true;
+        assert!(csv(&r).starts_with(&format!("{CSV_HEADER},target_connections\n")));
     }
 }

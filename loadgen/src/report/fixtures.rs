@@ -11,7 +11,7 @@ use serde_json::json;
 use std::time::Duration;
 
 /// A microsecond histogram with `count` samples at each `value`.
-pub(super) fn hist(values: &[(u64, u64)]) -> Histogram<u64> {
+pub(crate) fn hist(values: &[(u64, u64)]) -> Histogram<u64> {
     let mut h = new_histogram();
     for &(v, n) in values {
         h.record_n(v, n).expect("test values are in range");
@@ -20,7 +20,7 @@ pub(super) fn hist(values: &[(u64, u64)]) -> Histogram<u64> {
 }
 
 /// 1..=n us, once each: every percentile is known in closed form.
-pub(super) fn uniform(n: u64) -> Histogram<u64> {
+pub(crate) fn uniform(n: u64) -> Histogram<u64> {
     let mut h = new_histogram();
     for v in 1..=n {
         h.record(v).expect("in range");
@@ -99,17 +99,17 @@ fn result(mode: Mode) -> RunResult {
     }
 }
 
-pub(super) fn open() -> RunResult {
+pub(crate) fn open() -> RunResult {
     result(Mode::Open { rate: 500.0 })
 }
 
-pub(super) fn closed() -> RunResult {
+pub(crate) fn closed() -> RunResult {
     let mut r = result(Mode::Closed);
     r.embedded = false;
     r.server_stats = None;
     r
 }
 
-pub(super) fn temp_path(name: &str) -> std::path::PathBuf {
+pub(crate) fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("loadgen-report-{}-{name}", std::process::id()))
 }

@@ -7,12 +7,13 @@
 //! shape Java's `HistogramLogWriter` gives it. The writer and the reader live together
 //! because each is the other's test.
 
-use super::decode_histogram;
-use crate::result::RunResult;
+use super::{decode_histogram, fmt_target};
+use crate::result::{RunResult, StageTargets};
+use base64::Engine as _;
 use hdrhistogram::serialization::interval_log::{
     IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, LogIteratorError,
 };
-use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
@@ -25,7 +26,41 @@ use std::time::{Duration, UNIX_EPOCH};
 /// began, i.e. the end of the warm-up; it is written as both `StartTime` and `BaseTime`,
 /// so each interval's timestamp is its `start` offset from that moment. Histogram values
 /// stay in microseconds; the human-only `Interval_Max` column is in milliseconds.
+///
+/// With `--stages`, each interval is preceded by a comment with the mean target over it,
+/// `#[target 1000 req/s at 12.000 s]` (`connections` in closed loop; `at` the interval's
+/// timestamp), which readers skip as every `#` line; not a `Tag=`, which would make each
+/// target a histogram stream of its own for them.
+///
+/// `loadgen run --log` streams the same bytes as the run goes (`cli/log_stream.rs`):
+/// both are made by the same two functions, one for the header and one per interval.
 pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64) -> io::Result<()> {
+    w.write_all(&interval_log_header(&r.target, &r.proto, start_unix_s)?)?;
+    let targets = r.stage_targets();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut buf = Vec::new();
+    for iv in &r.intervals {
+        buf.clear();
+        interval_log_lines(
+            &mut buf,
+            &mut serializer,
+            iv.start,
+            iv.length,
+            &iv.corrected.histogram(),
+            targets.as_ref(),
+        )?;
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+/// The header of the interval log of a run of `target` over `proto` whose measurement
+/// began at `start_unix_s`: the comments, the time headers and the legend line.
+pub(crate) fn interval_log_header(
+    target: &str,
+    proto: &str,
+    start_unix_s: f64,
+) -> io::Result<Vec<u8>> {
     let start = Duration::try_from_secs_f64(start_unix_s)
         .map(|d| UNIX_EPOCH + d)
         .map_err(|e| {
@@ -34,6 +69,7 @@ pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64)
                 format!("start time {start_unix_s}: {e}"),
             )
         })?;
+    let mut w = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
     {
         let mut header = IntervalLogWriterBuilder::new();
@@ -45,13 +81,13 @@ pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64)
             .add_comment("[Histogram log format version 1.3]")
             .add_comment(&format!(
                 "[corrected latency of {} ({}), values in microseconds, Interval_Max in milliseconds]",
-                r.target.replace(['\n', '\r'], " "),
-                r.proto
+                target.replace(['\n', '\r'], " "),
+                proto
             ))
             .with_start_time(start)
             .with_base_time(start);
         // Dropped at once: it only writes the header lines.
-        header.begin_log_with(w, &mut serializer)?;
+        header.begin_log_with(&mut w, &mut serializer)?;
     }
     // The legend line is not a comment, so the builder cannot write it; Java writes it
     // after the time headers, and both Java's reader and hdrhistogram's iterator skip it.
@@ -59,14 +95,50 @@ pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64)
         w,
         "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
     )?;
-    let mut log = IntervalLogWriterBuilder::new()
-        .with_max_value_divisor(1000.0)
-        .begin_log_with(w, &mut serializer)?;
-    for iv in &r.intervals {
-        log.write_histogram(&iv.corrected.histogram(), iv.start, iv.length, None)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+    // hdrhistogram's writer notes the divisor of Interval_Max when it begins, here.
+    IntervalLogWriterBuilder::new()
+        .with_max_value_divisor(MAX_DIVISOR)
+        .begin_log_with(&mut w, &mut serializer)?;
+    Ok(w)
+}
+
+/// Interval_Max is in milliseconds, the histograms in microseconds.
+const MAX_DIVISOR: f64 = 1000.0;
+
+/// Appends to `out` the lines of one interval: with `targets` (`--stages`), the comment
+/// with its mean target, then its histogram line.
+pub(crate) fn interval_log_lines(
+    out: &mut Vec<u8>,
+    serializer: &mut V2DeflateSerializer,
+    start: Duration,
+    length: Duration,
+    h: &Histogram<u64>,
+    targets: Option<&StageTargets>,
+) -> io::Result<()> {
+    if let Some(t) = targets {
+        writeln!(
+            out,
+            "#[target {} {} at {:.3} s]",
+            fmt_target(t.mean(start, length)),
+            t.unit(),
+            start.as_secs_f64()
+        )?;
     }
-    Ok(())
+    // The line as hdrhistogram's `IntervalLogWriter::write_histogram` writes it (that
+    // writer cannot be kept between the seconds of a stream, and a new one would note
+    // the divisor again each time): start, length, max, the encoded histogram.
+    let mut encoded = Vec::new();
+    serializer
+        .serialize(h, &mut encoded)
+        .map_err(|e| io::Error::other(format!("encoding an interval's histogram: {e:?}")))?;
+    writeln!(
+        out,
+        "{:.3},{:.3},{:.3},{}",
+        start.as_secs_f64(),
+        length.as_secs_f64(),
+        h.max() as f64 / MAX_DIVISOR,
+        base64::engine::general_purpose::STANDARD.encode(&encoded)
+    )
 }
 
 /// One interval read back from an interval log.
@@ -87,11 +159,31 @@ pub struct LoggedInterval {
 /// reads as none. The error names the line that is not part of an interval log, or the
 /// interval whose histogram does not decode.
 ///
+/// A last line without its newline that does not read, after lines that do, is left
+/// out: it is the one a writer is still writing (`loadgen run --log` streams its log;
+/// `tail`, a copy or a reader can catch it mid-line) or was writing when it was killed.
+/// One that reads is kept, as from a log made by hand without the last newline.
+///
 /// ```
 /// assert!(loadgen::report::read_interval_log(b"#[a comment]\n").unwrap().is_empty());
 /// assert!(loadgen::report::read_interval_log(b"{\"schema\": 2}").is_err());
+/// assert!(loadgen::report::read_interval_log(b"{\n\"schema\": 2}").is_err());
 /// ```
 pub fn read_interval_log(bytes: &[u8]) -> Result<Vec<LoggedInterval>, String> {
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return read_lines(bytes);
+    }
+    let mut ended = bytes.to_vec();
+    ended.push(b'\n');
+    read_lines(&ended).or_else(|e| match bytes.iter().rposition(|&b| b == b'\n') {
+        // Only after whole lines that read: one line of anything else is no log.
+        Some(i) => read_lines(&bytes[..=i]).map_err(|_| e),
+        None => Err(e),
+    })
+}
+
+/// [`read_interval_log`] of a log whose every line ends in a newline.
+fn read_lines(bytes: &[u8]) -> Result<Vec<LoggedInterval>, String> {
     let line_of = |offset: usize| {
         bytes[..offset.min(bytes.len())]
             .iter()
@@ -240,6 +332,59 @@ mod tests {
         let e = read_interval_log(bad.as_bytes()).expect_err("bad histogram");
         assert!(e.starts_with("interval 3: not an HdrHistogram"), "{e}");
         assert_eq!(read_interval_log(b""), Ok(vec![]));
+    }
+
+    #[test]
+    fn test_a_last_line_cut_short_is_left_out_one_without_its_newline_kept() {
+        let mut buf = Vec::new();
+        write_interval_log(&open(), &mut buf, 1_700_000_000.0).expect("write to Vec");
+        let all = read_interval_log(&buf).expect("reads");
+        assert_eq!(all.len(), 2);
+        // The last newline missing: the interval is whole, and kept.
+        assert_eq!(read_interval_log(&buf[..buf.len() - 1]), Ok(all.clone()));
+        // Cut inside the last histogram (a log being written, or its writer killed),
+        // or inside its timestamps: the first interval only.
+        let last_line = buf[..buf.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        for cut in [buf.len() - 20, last_line + 3] {
+            let back = read_interval_log(&buf[..cut]).expect("reads what is whole");
+            assert_eq!(back, all[..1], "cut at {cut}");
+        }
+        // A bad line before the last is still an error.
+        let text = String::from_utf8(buf).expect("utf-8");
+        let bad = text.replacen("\"StartTimestamp\"", "junk", 1);
+        assert!(read_interval_log(&bad.as_bytes()[..bad.len() - 20]).is_err());
+    }
+
+    #[test]
+    fn test_stages_put_a_target_comment_before_each_interval_and_it_reads_back() {
+        let mut r = open();
+        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+            (Duration::from_secs(1), 10.0),
+            (Duration::from_secs(1), 10.0),
+        ])));
+        r.stages_closed = true;
+        r.warmup = Duration::ZERO;
+        let mut buf = Vec::new();
+        write_interval_log(&r, &mut buf, 1_700_000_000.0).expect("write to Vec");
+        let text = String::from_utf8(buf.clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |s: &str| lines.iter().position(|l| l.starts_with(s));
+        // Each comment right before its interval's line; up the ramp 0 to 10, then 10.
+        let first = at("#[target 5 connections at 0.000 s]").expect(&text);
+        assert!(lines[first + 1].starts_with("0.000,1.000,"), "{text}");
+        let second = at("#[target 10 connections at 1.000 s]").expect(&text);
+        assert!(lines[second + 1].starts_with("1.000,1.000,"), "{text}");
+        assert!(!text.contains("Tag="));
+        let back = read_interval_log(&buf).expect("reads");
+        assert_eq!(back.len(), r.intervals.len());
+        assert_eq!(back[1].histogram, r.intervals[1].corrected.histogram());
+        // Without stages, no comment.
+        let mut plain = Vec::new();
+        write_interval_log(&open(), &mut plain, 1_700_000_000.0).expect("write to Vec");
+        assert!(!String::from_utf8_lossy(&plain).contains("#[target"));
     }
 
     #[test]

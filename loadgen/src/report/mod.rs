@@ -52,13 +52,14 @@ mod text;
 mod timeline;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use codec::{decode_histogram, encode_histogram};
 pub use compare::{compare_metric, Comparison, Metric, MetricRow, Spread, Verdict, COMPARE_SCHEMA};
-pub use csv::{write_csv, CSV_HEADER};
+pub use csv::{write_csv, CSV_HEADER, CSV_TARGET_CONNECTIONS, CSV_TARGET_RPS};
 pub use hgrm::{parse_hgrm, write_hgrm};
 pub use html::{html, write_html, HtmlContext, ThresholdRow};
+pub(crate) use interval_log::{interval_log_header, interval_log_lines};
 pub use interval_log::{read_interval_log, write_interval_log, LoggedInterval};
 pub use json::{json, write_json, JSON_SCHEMA};
 pub use machine::Machine;
@@ -151,6 +152,22 @@ fn fmt_rate(rps: f64) -> String {
 /// ```
 pub fn fmt_secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+/// A `--stages` target as the interval log's comments and the CSV's target column print
+/// it: to a tenth, without a trailing `.0` (a mean over a ramp is rarely whole).
+///
+/// ```
+/// assert_eq!(loadgen::report::fmt_target(1000.0), "1000");
+/// assert_eq!(loadgen::report::fmt_target(1937.5), "1937.5");
+/// assert_eq!(loadgen::report::fmt_target(2.04), "2");
+/// ```
+pub fn fmt_target(v: f64) -> String {
+    let s = format!("{v:.1}");
+    match s.strip_suffix(".0") {
+        Some(whole) => whole.to_string(),
+        None => s,
+    }
 }
 
 /// A wall-clock time in seconds since the epoch as `2023-11-14 22:13:20 UTC`: UTC, so
