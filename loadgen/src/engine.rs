@@ -521,6 +521,32 @@ impl Worker {
         r.rearm_timers();
     }
 
+    /// What was recorded since the last second was reported (censored at the run's
+    /// end, in `finish` or by a close in the same turn) joins that second, so the
+    /// intervals hold every latency the run's histogram does.
+    fn tick_late(&mut self, r: &mut Reactor<Client>) {
+        if self.tick_index == 0 {
+            return;
+        }
+        let rec = &mut r.context_mut().rec;
+        if rec.interval.is_empty() {
+            return;
+        }
+        let corrected = std::mem::replace(&mut rec.interval, new_histogram());
+        let raw = std::mem::replace(&mut rec.interval_raw, new_histogram());
+        let errors = rec.error_total();
+        let _ = self.tx.send(Tick {
+            worker: self.index,
+            index: self.tick_index - 1,
+            corrected,
+            raw,
+            completed: 0,
+            errors,
+            totals: Totals::of(rec),
+            measure_start_unix_s: self.measure_start_unix_s,
+        });
+    }
+
     fn finish(&mut self, r: &mut Reactor<Client>) {
         if self.ended {
             return;
@@ -545,23 +571,8 @@ impl Worker {
         // last whole second was already reported, what was censored since joins it.
         if self.measure_start + Duration::from_secs(self.tick_index as u64) < self.end {
             self.tick(r);
-        } else if self.tick_index > 0 {
-            let rec = &mut r.context_mut().rec;
-            if !rec.interval.is_empty() {
-                let corrected = std::mem::replace(&mut rec.interval, new_histogram());
-                let raw = std::mem::replace(&mut rec.interval_raw, new_histogram());
-                let errors = rec.error_total();
-                let _ = self.tx.send(Tick {
-                    worker: self.index,
-                    index: self.tick_index - 1,
-                    corrected,
-                    raw,
-                    completed: 0,
-                    errors,
-                    totals: Totals::of(rec),
-                    measure_start_unix_s: self.measure_start_unix_s,
-                });
-            }
+        } else {
+            self.tick_late(r);
         }
         let now_cpu = thread_cpu();
         if let Some(start) = self.cpu_start {
@@ -926,6 +937,9 @@ fn run_worker(
         }
     }
     r.run(&mut w)?;
+    // Closes in the run's last turn may have censored requests after `finish` reported
+    // the last second.
+    w.tick_late(&mut r);
     let measure_start = w.measure_start;
     let end = w.end;
     let rec = std::mem::take(&mut r.context_mut().rec);

@@ -629,8 +629,8 @@ fn test_stages_put_the_target_in_the_log_and_the_csv() {
     let (open_log, open_csv, open_json) = (d.join("o.hlog"), d.join("o.csv"), d.join("o.json"));
     let (closed_log, closed_csv) = (d.join("c.hlog"), d.join("c.csv"));
     // Up to 2000/s in a second, 2000 for a second, down to 1000 in a second; measured
-    // from 0.5 s in. 0.5..1.5 s: 750 + 1000 requests due; 1.5..2.5 s: 1000 + 875;
-    // 2.5..3.5 s: 625, and none past the stages.
+    // from 0.5 s in, to the stages' end. 0.5..1.5 s: 750 + 1000 requests due;
+    // 1.5..2.5 s: 1000 + 875; 2.5..3.0 s (half a second): 625, a mean of 1250/s.
     let open = spawn(&[
         "--stages".as_ref(),
         "1s:2000,1s:2000,1s:1000".as_ref(),
@@ -682,7 +682,7 @@ fn test_stages_put_the_target_in_the_log_and_the_csv() {
         [
             "#[target 1750 req/s at 0.000 s]",
             "#[target 1875 req/s at 1.000 s]",
-            "#[target 625 req/s at 2.000 s]"
+            "#[target 1250 req/s at 2.000 s]"
         ]
     );
     assert_eq!(
@@ -699,7 +699,7 @@ fn test_stages_put_the_target_in_the_log_and_the_csv() {
     };
     assert_eq!(
         target_column(&open_csv, "target_rps"),
-        ["1750", "1875", "625"]
+        ["1750", "1875", "1250"]
     );
     assert_eq!(target_column(&closed_csv, "target_connections"), ["2", "4"]);
 

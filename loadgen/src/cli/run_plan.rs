@@ -143,6 +143,17 @@ impl RunPlan {
             .stages
             .as_ref()
             .map(|s| std::sync::Arc::new(crate::schedule::Profile::new(&s.0)));
+        // With stages the warm-up is their first part, so it must leave some to measure.
+        let stages_warmup = a.warmup.unwrap_or(Duration::ZERO);
+        if let Some(p) = &stages {
+            if stages_warmup.as_secs_f64() >= p.duration() {
+                return Err(Error::Usage(format!(
+                    "--warmup {} is as long as the stages ({}): nothing would be measured",
+                    crate::report::fmt_secs(stages_warmup),
+                    crate::report::fmt_secs(Duration::from_secs_f64(p.duration()))
+                )));
+            }
+        }
         Ok(RunPlan {
             target,
             framing,
@@ -153,15 +164,21 @@ impl RunPlan {
             max_connections: a.max_connections,
             threads,
             connect_rate: a.connect_rate,
+            // The stages run from the start, the warm-up their first part: what is
+            // measured is the rest, at the rest's mean rate.
             rate: match &stages {
                 Some(_) if a.closed => None,
-                Some(p) => Some(p.total() / p.duration().max(1e-9)),
+                Some(p) => Some(
+                    (p.total() - p.integral(stages_warmup.as_secs_f64()))
+                        / (p.duration() - stages_warmup.as_secs_f64()).max(1e-9),
+                ),
                 None => a.rate,
             },
             per_conn: a.per_conn,
-            duration: stages
-                .as_ref()
-                .map_or_else(|| duration(&a), |p| Duration::from_secs_f64(p.duration())),
+            duration: stages.as_ref().map_or_else(
+                || duration(&a),
+                |p| Duration::from_secs_f64(p.duration()).saturating_sub(stages_warmup),
+            ),
             requests: a.requests,
             pipeline: a.pipeline,
             stages: stages.clone(),
@@ -481,6 +498,25 @@ mod tests {
             plan(&[&two[..], &["-n", "4", "--pipeline", "32"]].concat()).requests,
             Some(4)
         );
+    }
+
+    /// The stages' warm-up is their first part: the measurement is the rest, at the
+    /// rest's mean rate (it was the whole sum, measured past the stages' end at 0/s).
+    #[test]
+    fn test_stages_warmup_is_their_first_part() {
+        let p = plan(&["--stages", "1s:100,1s:100"]);
+        assert_eq!(
+            (p.warmup, p.duration),
+            (Duration::ZERO, Duration::from_secs(2))
+        );
+        assert_eq!(p.rate, Some(75.0));
+        let p = plan(&["--stages", "1s:100,1s:100", "--warmup", "500ms"]);
+        assert_eq!(p.duration, Duration::from_millis(1500));
+        // 37.5 requests in the last half of the ramp and 100 in the hold, over 1.5 s.
+        let rate = p.rate.unwrap();
+        assert!((rate - (37.5 + 100.0) / 1.5).abs() < 1e-9, "{rate}");
+        let e = refused(&["--stages", "1s:100", "--warmup", "1s"]);
+        assert!(e.contains("nothing would be measured"), "{e}");
     }
 
     #[test]
