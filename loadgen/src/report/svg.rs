@@ -101,7 +101,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 
 /// A latency-axis tick label in milliseconds with at most three significant digits and
 /// no trailing zeros: `0.01`, `0.5`, `2`, `100`.
-fn ms_label(v: f64) -> String {
+pub(super) fn ms_label(v: f64) -> String {
     if v <= 0.0 || !v.is_finite() {
         return "0".to_string();
     }

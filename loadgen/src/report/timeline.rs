@@ -127,7 +127,8 @@ pub(super) fn p99_svg(r: &RunResult) -> io::Result<String> {
         "p99 (ms)",
         &p99_points(r),
         RGBColor(0xd6, 0x27, 0x28),
-        &|v: &f64| format!("{v}"),
+        // Sums of float steps: `0.6000000000000001` is labelled `0.6`.
+        &|v: &f64| super::svg::ms_label(*v),
     )
 }
 
@@ -135,6 +136,23 @@ pub(super) fn p99_svg(r: &RunResult) -> io::Result<String> {
 mod tests {
     use super::*;
     use crate::report::fixtures::open;
+
+    #[test]
+    fn test_p99_chart_ticks_are_short() {
+        let label = super::super::svg::ms_label;
+        assert_eq!(label(0.6000000000000001), "0.6");
+        assert_eq!(label(1.0), "1");
+        assert_eq!(label(0.0), "0");
+        assert_eq!(label(2.5), "2.5");
+        // p99s of 0.23 and 1.2 ms: an axis in steps of 0.2, whose fourth tick was
+        // drawn as "0.6000000000000001".
+        let mut r = open();
+        let hist = crate::report::fixtures::hist;
+        r.intervals[0].corrected = crate::intervals::Compact::new(&hist(&[(230, 10)]));
+        r.intervals[1].corrected = crate::intervals::Compact::new(&hist(&[(1200, 10)]));
+        let svg = p99_svg(&r).expect("svg");
+        assert!(!svg.contains("00000000"), "a long float in a tick label");
+    }
 
     #[test]
     fn test_points_are_per_interval_at_its_middle() {
