@@ -209,29 +209,38 @@ pub fn parse(
     Ok(out)
 }
 
+/// Read at most `max` bytes of the file at `path`: more is refused, whatever its
+/// metadata says (a FIFO or a device reports a length of 0 and may never end).
+fn read_capped(path: &std::path::Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut v = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut v)
+        .map_err(|e| e.to_string())?;
+    if v.len() as u64 > max {
+        return Err(format!("more than {} MiB", max >> 20));
+    }
+    Ok(v)
+}
+
 /// Read and parse the targets file at `path`: bodies relative to its folder, each
 /// body file read once however many entries name it.
 pub fn read(path: &std::path::Path) -> Result<Vec<Parsed>, String> {
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "{size} bytes: at most {} MiB",
-            MAX_FILE_BYTES >> 20
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let bytes = read_capped(path, MAX_FILE_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (a bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let mut cache: std::collections::HashMap<String, Vec<u8>> = Default::default();
     parse(&text, &mut |name| {
         if let Some(b) = cache.get(name) {
             return Ok(b.clone());
         }
-        let p = dir.join(name);
-        let len = std::fs::metadata(&p).map_err(|e| e.to_string())?.len();
-        if len > MAX_BODY_BYTES {
-            return Err(format!("{len} bytes: at most {} MiB", MAX_BODY_BYTES >> 20));
-        }
-        let b = std::fs::read(&p).map_err(|e| e.to_string())?;
+        let b = read_capped(&dir.join(name), MAX_BODY_BYTES)?;
         cache.insert(name.to_string(), b.clone());
         Ok(b)
     })
@@ -299,6 +308,22 @@ mod tests {
         let text = "GET /\n".repeat(MAX_ENTRIES + 1);
         let e = parse(&text, &mut no_body).unwrap_err();
         assert!(e.contains("more than 100000 entries"), "{e}");
+    }
+
+    #[test]
+    fn test_read_refuses_endless_and_binary_files() {
+        // /dev/zero says it is 0 bytes long and never ends.
+        let e = read(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("more than 64 MiB") || e.contains("UTF-8"), "{e}");
+        let dir = std::env::temp_dir().join(format!("lg-targets-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = dir.join("t.txt");
+        std::fs::write(&t, b"GET /\xff\n").unwrap();
+        assert!(read(&t).unwrap_err().contains("not UTF-8 text"));
+        // A body from a device is capped too.
+        std::fs::write(&t, "POST /\n@/dev/zero\n").unwrap();
+        assert!(read(&t).unwrap_err().contains("more than 16 MiB"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
