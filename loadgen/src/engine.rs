@@ -135,9 +135,9 @@ pub struct WorkerResult {
     /// How long its connect phase took: from its start to the run's start (`None`:
     /// the run never started, e.g. interrupted while connecting).
     pub connect_phase: Option<Duration>,
-    /// Its connection slots at the end (more than at the start when
-    /// `--max-connections` added some).
-    pub slots: usize,
+    /// The most connections it had open at once, sampled every 100 ms while
+    /// `--max-connections` may add some, and at the end.
+    pub peak_open: usize,
 }
 
 /// Retry connecting after a failed connect (backoff).
@@ -221,6 +221,8 @@ struct Worker {
     max_slots: usize,
     /// (replies, their raw latencies summed) at the last look, for the mean since.
     grow_seen: (u64, u64),
+    /// The most connections seen open at once (sampled at each look and at the end).
+    peak_open: usize,
 }
 
 impl Worker {
@@ -335,10 +337,12 @@ impl Worker {
         let Some(t0) = self.started else {
             return;
         };
-        if self.ended || self.slots >= self.max_slots {
+        if self.ended || self.slots >= self.max_slots || r.context().plan.budget_spent() {
+            // Nothing to add (or -n sent its N: a new connection would send nothing).
             return;
         }
         r.set_timer(r.now() + GROW_STEP, TIMER_GROW);
+        self.sample_open(r);
         let now = r.now();
         let rec = &r.context().rec;
         let (n, sum) = (rec.completed, rec.raw_sum_us);
@@ -379,13 +383,31 @@ impl Worker {
         let t = now.saturating_duration_since(t0).as_secs_f64();
         let rate = self.rate_at(t);
         let need = (rate * latency_s * GROW_HEADROOM / depth).ceil() as usize;
-        let want = need.min(self.max_slots).min(self.slots * 2 + 1);
-        if want <= self.slots {
+        if need <= self.slots {
             return;
         }
+        // At least an eighth more each time (so a long ramp deals again a few dozen
+        // times, not once per connection), at most twice as many.
+        let want = need
+            .max(self.slots + (self.slots / 8).max(1))
+            .min(self.slots * 2 + 1)
+            .min(self.max_slots);
         let Some(cut) = template.cut_at(now) else {
             return;
         };
+        // No lower than any request already taken: the clock's count of what is due
+        // and its due times agree only to the nanosecond.
+        let (clients, _) = r.protocols_mut();
+        let floor = clients
+            .filter_map(|(_, c)| c.schedule_mut().map(|s| s.taken_floor()))
+            .chain(
+                self.pending
+                    .iter()
+                    .filter_map(|p| p.schedule.as_ref().map(Schedule::taken_floor)),
+            )
+            .max()
+            .unwrap_or(0);
+        let cut = cut.max(floor);
         // Every slot gives up what it had not taken: the requests not yet due, dealt
         // again over all the slots, and its backlog (fallen due while it was busy),
         // shared out among them all, so the new connections take it on too. A backlog
@@ -445,6 +467,15 @@ impl Worker {
         }
         // The dealt timelines changed: the clients' wake-ups with them.
         r.rearm_timers();
+    }
+
+    /// Note how many connections are open now (the most is reported).
+    fn sample_open(&mut self, r: &mut Reactor<Client>) {
+        let (clients, _) = r.protocols_mut();
+        let open = clients
+            .filter(|(_, c)| !matches!(c.phase(), Phase::Connecting | Phase::Finished))
+            .count();
+        self.peak_open = self.peak_open.max(open);
     }
 
     /// This worker's part of the open-loop rate `t` s after the start.
@@ -553,6 +584,7 @@ impl Worker {
         }
         self.ended = true;
         self.ended_at = Some(r.now());
+        self.sample_open(r);
         let now = r.now();
         let (clients, sh) = r.protocols_mut();
         for (_, c) in clients {
@@ -923,6 +955,7 @@ fn run_worker(
             _ => initial,
         },
         grow_seen: (0, 0),
+        peak_open: 0,
     };
     if let Some(i) = &spec.interrupt {
         i.register(r.handle());
@@ -954,7 +987,7 @@ fn run_worker(
         measured,
         measure_start_unix_s: w.measure_start_unix_s,
         connect_phase: w.started.map(|t| t.saturating_duration_since(w.created)),
-        slots: w.slots,
+        peak_open: w.peak_open,
     })
 }
 

@@ -280,6 +280,16 @@ impl Stretch {
         }
     }
 
+    /// Drop its first `k` requests (taken: forgotten).
+    fn skip_front(&mut self, k: u64) {
+        match self {
+            Stretch::Deal(d) => d.slot += k * d.stride,
+            Stretch::List(v) => {
+                v.drain(..(k as usize).min(v.len()));
+            }
+        }
+    }
+
     /// Keep only its first `k` requests.
     fn truncate(&mut self, k: u64) {
         match self {
@@ -300,6 +310,8 @@ enum Line {
         clock: Clock,
         share: Share,
         deals: Vec<Stretch>,
+        /// Every request taken is below this one (the worker's number).
+        above: u64,
     },
     /// Request `k` due at `phase + k x interval`.
     Constant { phase: Instant, interval: Duration },
@@ -395,6 +407,7 @@ impl Schedule {
                     stride: slots.max(1),
                     upto: u64::MAX,
                 })],
+                above: 0,
             },
             taken: 0,
         }
@@ -424,6 +437,7 @@ impl Schedule {
     /// while it was busy), which it returns for the worker to share out. What it took
     /// stays its own. A timeline that cannot be dealt again gives up nothing.
     pub fn give_up_from(&mut self, cut: u64, keep_backlog: bool) -> Vec<u64> {
+        self.fold();
         let taken = self.taken;
         let Line::Dealt { deals, .. } = &mut self.line else {
             return Vec::new();
@@ -450,6 +464,67 @@ impl Schedule {
             deals.truncate((i + 1).min(deals.len()));
         }
         owed
+    }
+
+    /// Forget the requests already taken, so that `due` and `unsent_by` walk only what
+    /// is left: the cost of a send stays flat however often the worker deals again.
+    fn fold(&mut self) {
+        if self.taken == u64::MAX {
+            return; // abandoned: nothing falls due any more
+        }
+        let above_now = self.taken_floor();
+        let Line::Dealt { deals, above, .. } = &mut self.line else {
+            return;
+        };
+        *above = above_now;
+        let mut k = self.taken;
+        let mut whole = 0;
+        for d in deals.iter() {
+            let n = d.len();
+            if k < n {
+                break;
+            }
+            k -= n;
+            whole += 1;
+        }
+        let mut removed = k;
+        for d in deals.drain(..whole) {
+            removed += d.len();
+        }
+        if let Some(first) = deals.first_mut() {
+            first.skip_front(k);
+        }
+        self.taken -= removed;
+    }
+
+    /// The worker's number of this slot's request `k` (`None` past its timeline).
+    fn m_of(&self, k: u64) -> Option<u64> {
+        let Line::Dealt { deals, .. } = &self.line else {
+            return None;
+        };
+        let mut k = k;
+        for d in deals {
+            let n = d.len();
+            if k < n {
+                return Some(d.nth(k));
+            }
+            k -= n;
+        }
+        None
+    }
+
+    /// Every request this slot took is below this one (the worker's number): where a
+    /// new deal may begin at the earliest. The clock's count of what is due and the
+    /// due times it gives agree only to the nanosecond; the worker cuts no lower than
+    /// this, so a request taken at its due instant is never dealt again.
+    pub fn taken_floor(&self) -> u64 {
+        let Line::Dealt { above, .. } = &self.line else {
+            return 0;
+        };
+        match self.taken.checked_sub(1).and_then(|k| self.m_of(k)) {
+            Some(m) => (*above).max(m + 1),
+            None => *above,
+        }
     }
 
     /// From the worker's request `cut` on, this slot is slot `slot` of `slots`, and
@@ -485,6 +560,7 @@ impl Schedule {
                     clock: clock.clone(),
                     share: *share,
                     deals: Vec::new(),
+                    above: 0,
                 },
                 taken: 0,
             }),
@@ -520,6 +596,7 @@ impl Schedule {
                 clock,
                 share,
                 deals,
+                ..
             } => {
                 let mut k = k;
                 for d in deals {
@@ -622,10 +699,12 @@ impl Schedule {
                 clock,
                 share,
                 deals,
+                ..
             } => {
+                // Forgotten requests (see `fold`) left `taken` and the stretches alike.
                 let d = clock.due_count(t.duration_since(*origin).as_secs_f64());
                 let m = share.count_below(d);
-                deals.iter().map(|x| x.count_below(m)).sum()
+                deals.iter().map(|x| x.count_below(m)).sum::<u64>()
             }
             Line::Constant { phase, interval } => {
                 let since = t.duration_since(*phase).as_nanos();
@@ -1011,5 +1090,40 @@ mod tests {
                 assert!(a.max(b).duration_since(*a.min(b)) < Duration::from_micros(1));
             }
         }
+    }
+
+    /// Dealing again many times keeps a slot's timeline short: what it took is
+    /// forgotten, so a send costs the same after 500 deals as after one; and a cut is
+    /// never below a request taken at its due instant.
+    #[test]
+    fn test_dealing_again_often_stays_cheap_and_never_cuts_below_what_was_taken() {
+        let t0 = Instant::now();
+        let share = Share {
+            first: 0,
+            width: 1,
+            total: 1,
+        };
+        let mut s = Schedule::dealt(t0, Clock::Rate(1000.0), share, 0, 1);
+        let mut sent = 0u64;
+        for round in 1..=500u64 {
+            // Take everything due by `round` ms: exactly at the due instant of the
+            // last one.
+            let t = t0 + Duration::from_millis(round);
+            while s.next_due() <= t {
+                s.take();
+                sent += 1;
+            }
+            let cut = s.cut_at(t).unwrap().max(s.taken_floor());
+            assert!(cut >= sent, "round {round}: cut {cut} below {sent} taken");
+            let owed = s.give_up_from(cut, false);
+            s.deal_again(owed, cut, 0, 1);
+            let Line::Dealt { deals, .. } = &s.line else {
+                unreachable!()
+            };
+            assert!(deals.len() <= 3, "round {round}: {} stretches", deals.len());
+        }
+        assert_eq!(sent, 501, "requests 0..=500 ms");
+        assert_eq!(s.unsent_by(t0 + Duration::from_millis(500)), 0);
+        assert_eq!(s.unsent_by(t0 + Duration::from_millis(510)), 10);
     }
 }

@@ -164,7 +164,7 @@ pub(super) fn measure(
         max_connections: plan.max_connections,
         connections_peak: workers
             .iter()
-            .map(|w| w.slots)
+            .map(|w| w.peak_open)
             .sum::<usize>()
             .max(plan.connections),
         threads: plan.threads,
