@@ -40,6 +40,11 @@ impl Staged {
         File::create(&self.tmp).map_err(|e| self.error(e))
     }
 
+    /// Where it goes.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
     /// An I/O error on this output, named by its flag and destination.
     pub fn error(&self, e: std::io::Error) -> Error {
         Error::io(format!("{} {}", self.flag, self.dest.display()), e)
@@ -83,6 +88,28 @@ pub fn stage(flag: &'static str, dest: &Path) -> Result<Staged, Error> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if dest.as_os_str() == "-" {
+        return Err(Error::Usage(format!(
+            "{flag} -: only --json writes to stdout ('-'); give {flag} a file name"
+        )));
+    }
+    // A report is written beside its destination and renamed over it: a FIFO, a
+    // device or a directory there would be replaced or broken, not written to.
+    // (`--json -` is stdout; the other files have no such form.)
+    if let Ok(m) = std::fs::metadata(dest) {
+        let ft = m.file_type();
+        if !ft.is_file() {
+            let what = if ft.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO or a device)"
+            };
+            return Err(Error::Usage(format!(
+                "{flag} {}: {what}; loadgen writes a report file and renames it into place",
+                dest.display()
+            )));
+        }
+    }
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".loadgen-{}.tmp", std::process::id()));
@@ -100,4 +127,36 @@ pub fn stage(flag: &'static str, dest: &Path) -> Result<Staged, Error> {
         tmp,
         done: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_a_fifo_a_device_or_a_directory_is_refused_not_replaced() {
+        let dir = std::env::temp_dir().join(format!("lg-outputs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("f");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (dest, want) in [
+            (fifo.as_path(), "not a regular file"),
+            (Path::new("/dev/null"), "not a regular file"),
+            (dir.as_path(), "a directory"),
+            (Path::new("-"), "only --json writes to stdout"),
+        ] {
+            let e = stage("--log", dest).err().expect("refused").to_string();
+            assert!(e.contains(want), "{}: {e}", dest.display());
+        }
+        // Left as it was.
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        // A regular file there is fine (replaced at the end).
+        let f = dir.join("r.log");
+        std::fs::write(&f, b"old").unwrap();
+        assert!(stage("--log", &f).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

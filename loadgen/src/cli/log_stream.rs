@@ -226,6 +226,16 @@ impl LogStream {
     /// `r` with `start_unix_s` (the seconds written that stand are kept), and put it in
     /// place if it is not yet.
     pub(super) fn finish(mut self, r: &RunResult, start_unix_s: f64) -> Result<(), Error> {
+        if self.stopped && self.placed {
+            // A write failed with FILE in place (a full disk): it keeps the seconds it
+            // has unless a whole log can be written beside it and renamed over it.
+            let mut fresh = crate::outputs::stage("--log", self.staged.dest())?;
+            let mut f = fresh.file()?;
+            crate::report::write_interval_log(r, &mut f, start_unix_s)
+                .and_then(|()| f.flush())
+                .map_err(|e| fresh.error(e))?;
+            return fresh.commit();
+        }
         let header = interval_log_header(&r.target, &r.proto, start_unix_s)
             .map_err(|e| self.staged.error(e))?;
         let targets = r.stage_targets();
@@ -582,6 +592,23 @@ mod tests {
             c.names()
         );
         let _ = std::fs::remove_dir_all(&c.dir);
+    }
+
+    #[test]
+    fn test_a_write_failing_after_the_file_is_in_place_does_not_wipe_it() {
+        let c = Case::new("fails-late");
+        let mut s = c.stream(1, None);
+        let ts = ticks(&[(0, 0, &[100]), (0, 1, &[200])]);
+        s.tick(&ts[0]);
+        assert_eq!(c.read_now().len(), 1, "second 0 in place");
+        // Then every write fails, as on a disk that filled up.
+        s.file = File::open(&c.dest).expect("FILE reads");
+        s.tick(&ts[1]);
+        assert!(s.stopped);
+        assert_eq!(c.read_now().len(), 1, "second 0 still there");
+        // The end writes the whole log beside it and renames it over (it used to cut
+        // FILE to 0 through the failing descriptor first).
+        c.finish_and_compare(s, intervals(&ts, 1, None, 2), None);
     }
 
     #[test]

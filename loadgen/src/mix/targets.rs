@@ -28,6 +28,9 @@ pub const MAX_ENTRIES: usize = 100_000;
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// The largest body file read.
 pub const MAX_BODY_BYTES: u64 = 16 << 20;
+/// The most body bytes of all entries together (an entry's body is its own copy, so
+/// 1,000 entries naming one 1 MiB file are 1,000 MiB): the mix is held in memory.
+pub const MAX_MIX_BODY_BYTES: u64 = 64 << 20;
 /// The largest weight.
 pub const MAX_WEIGHT: u32 = 1_000_000;
 
@@ -236,12 +239,23 @@ pub fn read(path: &std::path::Path) -> Result<Vec<Parsed>, String> {
     })?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let mut cache: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    let mut total = 0u64;
     parse(&text, &mut |name| {
-        if let Some(b) = cache.get(name) {
-            return Ok(b.clone());
+        let b = match cache.get(name) {
+            Some(b) => b.clone(),
+            None => {
+                let b = read_capped(&dir.join(name), MAX_BODY_BYTES)?;
+                cache.insert(name.to_string(), b.clone());
+                b
+            }
+        };
+        total += b.len() as u64;
+        if total > MAX_MIX_BODY_BYTES {
+            return Err(format!(
+                "the bodies of the entries so far come to more than {} MiB, the most a mix holds",
+                MAX_MIX_BODY_BYTES >> 20
+            ));
         }
-        let b = read_capped(&dir.join(name), MAX_BODY_BYTES)?;
-        cache.insert(name.to_string(), b.clone());
         Ok(b)
     })
 }
@@ -323,6 +337,14 @@ mod tests {
         // A body from a device is capped too.
         std::fs::write(&t, "POST /\n@/dev/zero\n").unwrap();
         assert!(read(&t).unwrap_err().contains("more than 16 MiB"));
+        // And all the bodies together: 5 entries of one 16 MiB file are 80 MiB.
+        std::fs::write(dir.join("big"), vec![b'x'; 16 << 20]).unwrap();
+        std::fs::write(&t, "POST /\n@big\n".repeat(5)).unwrap();
+        let e = read(&t).unwrap_err();
+        assert!(
+            e.starts_with("line 10: @big: the bodies") && e.contains("64 MiB"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
