@@ -147,7 +147,10 @@ mod tests {
             (dir.as_path(), "a directory"),
             (Path::new("-"), "only --json writes to stdout"),
         ] {
-            let e = stage("--log", dest).err().expect("refused").to_string();
+            let Err(e) = stage("--log", dest) else {
+                panic!("{}: staged", dest.display())
+            };
+            let e = e.to_string();
             assert!(e.contains(want), "{}: {e}", dest.display());
         }
         // Left as it was.
