@@ -356,15 +356,15 @@ impl Client {
     }
 
     /// Every request still waiting for its reply failed with the connection.
-    fn fail_outstanding(&mut self, sh: &mut Shared) {
+    fn fail_outstanding(&mut self, sh: &mut Shared, now: Instant) {
         let rec = &mut sh.rec;
-        // Each entry of a mix counts the failures of its requests sent in the
-        // measurement (with -n: the counted ones), as its replies are counted.
+        // Each entry of a mix counts the failures seen in the measurement (with -n:
+        // of the counted ones), as its replies and its timeouts are counted.
         for s in self.in_flight.entries() {
             let measured = if sh.plan.budget.is_some() {
                 s.counted
             } else {
-                s.at >= sh.plan.record_from
+                now >= sh.plan.record_from
             };
             if let Some(st) = s.entry.and_then(|b| rec.entries.get_mut(usize::from(b))) {
                 st.failed += u64::from(s.replies) * u64::from(measured);
@@ -376,14 +376,14 @@ impl Client {
         self.in_flight.clear();
     }
 
-    fn fail(&mut self, sh: &mut Shared, class: ErrorClass, detail: &str) -> Verdict {
-        self.fail_outstanding(sh);
+    fn fail(&mut self, sh: &mut Shared, now: Instant, class: ErrorClass, detail: &str) -> Verdict {
+        self.fail_outstanding(sh, now);
         sh.rec.error(class, detail);
         Verdict::Close
     }
 
-    fn framing_error(&mut self, sh: &mut Shared, e: FrameError) -> Verdict {
-        self.fail(sh, ErrorClass::Framing, e.kind())
+    fn framing_error(&mut self, sh: &mut Shared, now: Instant, e: FrameError) -> Verdict {
+        self.fail(sh, now, ErrorClass::Framing, e.kind())
     }
 
     /// The reactor closed this connection with the client in its current phase:
@@ -391,12 +391,17 @@ impl Client {
     /// timeout, the server closing) failed them; a close without one (the reactor
     /// shutting down, the host closing it) did not: they count as in flight at the
     /// end, so the books balance either way. Returns whether one was in flight.
-    pub fn on_closed(&mut self, sh: &mut Shared, class: Option<(ErrorClass, String)>) -> bool {
+    pub fn on_closed(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        class: Option<(ErrorClass, String)>,
+    ) -> bool {
         let in_flight = !self.in_flight.is_empty();
         match class {
             Some((class, detail)) => {
                 sh.rec.error(class, &detail);
-                self.fail_outstanding(sh);
+                self.fail_outstanding(sh, now);
             }
             None => sh.rec.in_flight_end += self.in_flight.outstanding(),
         }
@@ -491,7 +496,7 @@ impl Protocol for Client {
                 } else {
                     "bytes with no request outstanding"
                 };
-                let v = self.fail(sh, ErrorClass::Unsolicited, detail);
+                let v = self.fail(sh, cx.now, ErrorClass::Unsolicited, detail);
                 return Step {
                     consumed: input.len(),
                     verdict: v,
@@ -500,7 +505,7 @@ impl Protocol for Client {
             let feed = match self.framer.feed(&input[used..], &sh.plan.request) {
                 Ok(f) => f,
                 Err(e) => {
-                    let v = self.framing_error(sh, e);
+                    let v = self.framing_error(sh, cx.now, e);
                     return Step {
                         consumed: input.len(),
                         verdict: v,
@@ -522,7 +527,7 @@ impl Protocol for Client {
             if resp.close {
                 if !self.in_flight.is_empty() {
                     // The server closes with replies still owed.
-                    let v = self.fail(sh, ErrorClass::Closed, "closed mid-pipeline");
+                    let v = self.fail(sh, cx.now, ErrorClass::Closed, "closed mid-pipeline");
                     return Step {
                         consumed: input.len(),
                         verdict: v,
@@ -568,13 +573,13 @@ impl Protocol for Client {
                     self.record_reply(sh, cx.now, sent, resp);
                 }
                 if !self.in_flight.is_empty() {
-                    return self.fail(sh, ErrorClass::Closed, "closed mid-pipeline");
+                    return self.fail(sh, cx.now, ErrorClass::Closed, "closed mid-pipeline");
                 }
                 self.phase = Phase::Finished;
                 Verdict::Close
             }
-            Err(e) => self.framing_error(sh, e),
-            _ if !self.in_flight.is_empty() => self.fail(sh, ErrorClass::Closed, "eof"),
+            Err(e) => self.framing_error(sh, cx.now, e),
+            _ if !self.in_flight.is_empty() => self.fail(sh, cx.now, ErrorClass::Closed, "eof"),
             _ => {
                 self.phase = Phase::Finished;
                 Verdict::Close
@@ -609,7 +614,7 @@ impl Protocol for Client {
                             }
                         }
                     }
-                    return self.fail(sh, ErrorClass::Timeout, "response timeout");
+                    return self.fail(sh, cx.now, ErrorClass::Timeout, "response timeout");
                 }
                 self.next(sh, out, cx.now)
             }
@@ -828,13 +833,17 @@ mod tests {
         // A reset with a request out: failed, with its error.
         let (mut c, mut sh) = client(t0, None, None);
         c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
-        assert!(c.on_closed(&mut sh, Some((ErrorClass::Reset, "ECONNRESET".into()))));
+        assert!(c.on_closed(
+            &mut sh,
+            Instant::now(),
+            Some((ErrorClass::Reset, "ECONNRESET".into()))
+        ));
         assert_eq!((sh.rec.failed, sh.rec.in_flight_end), (1, 0));
         assert!(sh.rec.books_balance());
         // Closed without an error (shutdown): not a failure, still in the books.
         let (mut c, mut sh) = client(t0, None, None);
         c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
-        assert!(c.on_closed(&mut sh, None));
+        assert!(c.on_closed(&mut sh, Instant::now(), None));
         assert_eq!((sh.rec.failed, sh.rec.in_flight_end), (0, 1));
         assert_eq!(sh.rec.error_total(), 0);
         assert!(sh.rec.books_balance());

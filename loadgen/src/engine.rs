@@ -663,7 +663,8 @@ impl Host<Client> for Worker {
                 CloseReason::ConnectFailed | CloseReason::ConnectTimeout
             )
         {
-            c.on_closed(r.context_mut(), close_class(reason, errno));
+            let now = r.now();
+            c.on_closed(r.context_mut(), now, close_class(reason, errno));
         }
         if self.ended {
             // Closed in the turn the run ended, after `finish` looked at the open

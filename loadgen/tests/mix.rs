@@ -19,7 +19,8 @@ struct Seen {
 }
 
 /// A blocking HTTP/1.1 server, a thread per connection: `/slow` answers after 20 ms,
-/// `/missing` with 404, every other path with 200. It records every request.
+/// `/hang` never, `/missing` with 404, every other path with 200. It records every
+/// request.
 struct Recording {
     addr: SocketAddr,
     seen: Arc<Mutex<Seen>>,
@@ -56,6 +57,9 @@ fn serve_conn(mut s: TcpStream, seen: Arc<Mutex<Seen>>, stop: Arc<AtomicBool>) {
                 }
                 if path == "/slow" {
                     std::thread::sleep(Duration::from_millis(20));
+                }
+                if path == "/hang" {
+                    continue; // never answered
                 }
                 let status = if path == "/missing" {
                     "404 Not Found"
@@ -253,6 +257,51 @@ fn test_mix_shares_headers_statuses_and_latency_per_entry() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// Each entry counts its failures where the run counts its timeouts: in the
+/// measurement, by when they were seen. A request sent in the warm-up that times out
+/// after it is the run's timeout and its entry's failure (it was the run's only).
+#[test]
+fn test_mix_failures_per_entry_add_up_to_the_run_s() {
+    let srv = Recording::start();
+    let d = dir("failures");
+    let t = d.join("t.txt");
+    std::fs::write(&t, "GET /hang\nGET /fast\n").unwrap();
+    let target = format!("http://{}/", srv.addr);
+    let j = run_json(&[
+        &target,
+        "--targets",
+        t.to_str().unwrap(),
+        "--timeout",
+        "300ms",
+        "-R",
+        "20",
+        "-c",
+        "2",
+        "-t",
+        "1",
+        "-d",
+        "1500ms",
+        "--warmup",
+        "100ms",
+    ]);
+    let hang = entry(&j, "GET /hang");
+    let fast = entry(&j, "GET /fast");
+    let timed_out = j["censored"]["timed_out"].as_u64().unwrap();
+    // The first /hang went out at the start, in the warm-up, and timed out after it.
+    assert!(timed_out >= 2, "{timed_out}");
+    assert_eq!(hang["failed"].as_u64(), Some(timed_out), "{hang}");
+    assert_eq!(hang["measured"], 0);
+    assert_eq!(fast["failed"], 0, "{fast}");
+    // Its censored requests are in its corrected histogram, as in the run's.
+    let count = |e: &Value| e["corrected_us"]["count"].as_u64().unwrap();
+    let unfinished = j["censored"]["unfinished"].as_u64().unwrap();
+    assert!(
+        (timed_out..=timed_out + unfinished).contains(&count(hang)),
+        "{hang}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn test_mix_random_order_follows_the_weights() {
     let d = dir("random");
@@ -355,6 +404,10 @@ fn test_bad_targets_files_are_refused_before_the_run() {
         ),
         (vec!["--targets", o, "--body", "x"], "cannot be used with"),
         (vec!["--order", "random"], "--targets"),
+        (
+            vec!["--targets", o, "--seed", "3"],
+            "--seed is for --order random",
+        ),
     ];
     for (args, want) in cases {
         let out = loadgen().args(&args).output().unwrap();

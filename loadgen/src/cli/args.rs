@@ -395,9 +395,9 @@ pub(super) struct RunArgs {
     pub(super) order: crate::mix::Order,
 
     /// With --order random: the seed (each thread mixes in its index; the same seed and
-    /// -t give the same sequence)
-    #[arg(long, default_value_t = 1, value_name = "N", requires = "targets")]
-    pub(super) seed: u64,
+    /// -t give the same sequence) [default: 1]
+    #[arg(long, value_name = "N", requires = "targets")]
+    pub(super) seed: Option<u64>,
 
     /// A response not complete after this long is an error, and enters the corrected
     /// latencies at the time it waited (2s as wrk; 0 = no timeout)

@@ -38,6 +38,11 @@ impl MixParts {
             return Ok(None);
         };
         let shown = path.display().to_string();
+        if a.seed.is_some() && a.order != Order::Random {
+            return Err(Error::Usage(
+                "--seed is for --order random (round robin has no randomness to seed)".into(),
+            ));
+        }
         let entries =
             targets::read(path).map_err(|e| Error::Usage(format!("--targets {shown}: {e}")))?;
         Ok(Some(MixParts {
@@ -45,7 +50,7 @@ impl MixParts {
             entries,
             headers: a.headers.clone(),
             order: a.order,
-            seed: a.seed,
+            seed: a.seed.unwrap_or(1),
         }))
     }
 

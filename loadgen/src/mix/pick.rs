@@ -90,9 +90,12 @@ impl Picker {
     pub fn new(weights: &[u32], order: Order, seed: u64, worker: u64) -> Picker {
         let len = weights.len().max(1);
         match order {
-            Order::RoundRobin if weights.windows(2).all(|w| w[0] == w[1]) => {
-                Picker::Cycle { next: 0, len }
-            }
+            // Worker i starts at entry i, so that a short run with many threads does
+            // not send every worker's first entry first.
+            Order::RoundRobin if weights.windows(2).all(|w| w[0] == w[1]) => Picker::Cycle {
+                next: (worker % len as u64) as usize,
+                len,
+            },
             Order::RoundRobin => {
                 let strides: Vec<u128> = weights
                     .iter()
@@ -168,6 +171,11 @@ mod tests {
         let mut p = Picker::new(&[1, 1, 1], Order::RoundRobin, 0, 0);
         let v: Vec<usize> = (0..7).map(|_| p.pick()).collect();
         assert_eq!(v, [0, 1, 2, 0, 1, 2, 0]);
+        // Another worker starts elsewhere in the cycle, and keeps its order.
+        let mut q = Picker::new(&[1, 1, 1], Order::RoundRobin, 0, 1);
+        let w: Vec<usize> = (0..3).map(|_| q.pick()).collect();
+        assert_ne!(w[0], 0);
+        assert_eq!(w[1], (w[0] + 1) % 3);
     }
 
     #[test]

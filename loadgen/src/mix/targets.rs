@@ -173,13 +173,18 @@ pub fn parse(
                 "{line:?}: expected METHOD URL-or-PATH [weight=N] (e.g. GET /index.html)"
             )));
         };
-        let mut weight = 1;
+        let mut weight = None;
         for w in words {
             let Some(v) = w.strip_prefix("weight=") else {
                 return Err(at(format!("{w:?}: expected weight=N after the URL")));
             };
+            if weight.is_some() {
+                return Err(at(format!("{w:?}: a second weight")));
+            }
+            // Digits only: parse() would take "+5".
+            let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
             weight = match v.parse::<u32>() {
-                Ok(k) if (1..=MAX_WEIGHT).contains(&k) => k,
+                Ok(k) if digits && (1..=MAX_WEIGHT).contains(&k) => Some(k),
                 _ => {
                     return Err(at(format!(
                         "weight={v}: expected a whole number from 1 to {MAX_WEIGHT}"
@@ -203,7 +208,7 @@ pub fn parse(
             place,
             headers: Vec::new(),
             body: Vec::new(),
-            weight,
+            weight: weight.unwrap_or(1),
         });
     }
     if out.is_empty() {
@@ -301,6 +306,8 @@ mod tests {
             ("GET / weight=0\n", "weight=0"),
             ("GET / weight=2000000\n", "weight=2000000"),
             ("GET / extra\n", "\"extra\""),
+            ("GET / weight=2 weight=3\n", "a second weight"),
+            ("GET / weight=+5\n", "weight=+5"),
             ("GET a.html\n", "expected a URL"),
             ("GET https://x/\n", "https is not supported"),
             ("GET /\n@\n", "without a file name"),

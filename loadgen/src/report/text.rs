@@ -327,16 +327,15 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     Ok(())
 }
 
-/// The `--slo` thresholds, one line each with the value measured, as k6 prints them.
 /// `--targets`: a row per entry: its share of the writes against its weight's, what
-/// its requests did and their corrected latency.
+/// its requests did in the measurement and their latency.
 fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
     let (Some(d), rows) = (&r.mix, r.entry_rows()) else {
         return Ok(());
     };
     writeln!(
         s,
-        "entries:     {} from {}, {}{}; {} per entry",
+        "entries:     {} from {}, {}{}; the measurement's counts and {} per entry",
         group(d.entries as u64),
         d.file,
         d.order.name(),
@@ -371,13 +370,9 @@ fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
     )?;
     for (i, e) in rows.iter().enumerate() {
         let mut label = e.label.clone();
-        if label.len() > lw {
-            // Cut on a character boundary, marked.
-            let mut cut = lw - 1;
-            while !label.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            label.truncate(cut);
+        if label.chars().count() > lw {
+            // Cut to the width, marked.
+            label = label.chars().take(lw - 1).collect();
             label.push('~');
         }
         let lat = |v: u64| {
@@ -403,9 +398,18 @@ fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
             lat(e.corrected_us[4]),
         )?;
     }
+    if r.rec.censored.unsent > 0 {
+        writeln!(
+            s,
+            "             and {} requests fell due unsent, before an entry was chosen for them: \
+             in the run's figures only",
+            group(r.rec.censored.unsent)
+        )?;
+    }
     Ok(())
 }
 
+/// The `--slo` thresholds, one line each with the value measured, as k6 prints them.
 fn write_thresholds(r: &RunResult, s: &mut String) -> std::fmt::Result {
     if r.thresholds.is_empty() {
         return Ok(());
@@ -542,7 +546,10 @@ mod tests {
         r.rec.entries[1].failed = 4;
         let t = text(&r);
         assert!(
-            t.contains("entries:     2 from mix.txt, round-robin; corrected latency per entry"),
+            t.contains(
+                "entries:     2 from mix.txt, round-robin; the measurement's counts and \
+                 corrected latency per entry"
+            ),
             "{t}"
         );
         let row_a = t.lines().find(|l| l.contains("GET /a")).expect("row a");
@@ -559,6 +566,9 @@ mod tests {
             row_b.trim_end().ends_with('-'),
             "no latency without replies: {row_b}"
         );
+        assert!(!t.contains("before an entry was chosen"));
+        r.rec.censored.unsent = 7;
+        assert!(text(&r).contains("and 7 requests fell due unsent, before an entry was chosen"));
     }
 
     #[test]
