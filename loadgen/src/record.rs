@@ -95,6 +95,15 @@ pub struct ErrorCount {
     pub count: u64,
 }
 
+/// Of `statuses` ((code, count) pairs), the responses not 2xx or 3xx.
+pub fn non_2xx_3xx(statuses: &[(u16, u64)]) -> u64 {
+    statuses
+        .iter()
+        .filter(|(code, _)| !(200..400).contains(code))
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// Counters and histograms of one worker (or of the whole run, once merged).
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -276,11 +285,7 @@ impl Recorder {
     /// Measured HTTP responses whose status is not 2xx or 3xx (wrk's "Non-2xx or 3xx
     /// responses"): answered, but not a success.
     pub fn non_2xx_3xx(&self) -> u64 {
-        self.statuses
-            .iter()
-            .filter(|(code, _)| !(200..400).contains(code))
-            .map(|(_, n)| n)
-            .sum()
+        non_2xx_3xx(&self.statuses)
     }
 
     /// Total errors of all classes.

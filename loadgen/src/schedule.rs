@@ -595,23 +595,11 @@ impl Schedule {
                 origin,
                 clock,
                 share,
-                deals,
                 ..
-            } => {
-                let mut k = k;
-                for d in deals {
-                    let n = d.len();
-                    if k < n {
-                        let m = d.nth(k);
-                        return match clock.time_of(share.global(m)) {
-                            Some(t) => *origin + Duration::from_secs_f64(t),
-                            None => never(),
-                        };
-                    }
-                    k -= n;
-                }
-                never()
-            }
+            } => match self.m_of(k).and_then(|m| clock.time_of(share.global(m))) {
+                Some(t) => *origin + Duration::from_secs_f64(t),
+                None => never(),
+            },
             Line::Constant { phase, interval } => {
                 // In nanoseconds from `k`, not by adding intervals up: no drift.
                 let ns = (interval.as_nanos()).saturating_mul(u128::from(k));

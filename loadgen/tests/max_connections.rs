@@ -4,92 +4,23 @@
 //! connections, as a real server's would). Every run is bounded (a few seconds).
 
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[path = "common/blocking_http.rs"]
+mod blocking_http;
+use blocking_http::BlockingHttp;
 
 /// The reply delay.
 const DELAY: Duration = Duration::from_millis(10);
 
-struct Slow {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    /// Connections accepted.
-    accepted: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn serve_conn(mut s: TcpStream, stop: Arc<AtomicBool>) {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !stop.load(Ordering::Relaxed) {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.drain(..end + 4);
-            std::thread::sleep(DELAY);
-            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                .is_err()
-            {
-                return;
-            }
-            continue;
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return,
-        }
-    }
-}
-
-impl Slow {
-    fn start() -> Slow {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        l.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (stop2, accepted2) = (stop.clone(), accepted.clone());
-        let thread = std::thread::spawn(move || {
-            let mut conns = Vec::new();
-            while !stop2.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        accepted2.fetch_add(1, Ordering::Relaxed);
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_nodelay(true);
-                        let stop = stop2.clone();
-                        conns.push(std::thread::spawn(move || serve_conn(s, stop)));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
-                }
-            }
-            for c in conns {
-                let _ = c.join();
-            }
-        });
-        Slow {
-            addr,
-            stop,
-            accepted,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Slow {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Every reply 10 ms after its request.
+fn slow() -> BlockingHttp {
+    BlockingHttp::start(Arc::new(|_: &blocking_http::Request| {
+        Some((DELAY, "200 OK"))
+    }))
 }
 
 fn run_json(args: &[&str]) -> Value {
@@ -115,7 +46,7 @@ fn achieved(j: &Value) -> f64 {
 /// cannot carry it (200/s), and with --max-connections the run adds what it needs.
 #[test]
 fn test_open_loop_adds_connections_up_to_the_most() {
-    let srv = Slow::start();
+    let srv = slow();
     let target = format!("http://{}/", srv.addr);
     let base = [
         target.as_str(),
@@ -161,7 +92,7 @@ fn test_open_loop_adds_connections_up_to_the_most() {
 /// Stages: the connections follow the ramp up (never down: k6 keeps its VUs too).
 #[test]
 fn test_stages_add_connections_as_the_rate_rises() {
-    let srv = Slow::start();
+    let srv = slow();
     let target = format!("http://{}/", srv.addr);
     let j = run_json(&[
         target.as_str(),

@@ -3,12 +3,14 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[path = "common/blocking_http.rs"]
+mod blocking_http;
+use blocking_http::BlockingHttp;
 
 /// What the recording server saw: per path, the requests and the headers and bodies.
 #[derive(Default)]
@@ -18,112 +20,32 @@ struct Seen {
     requests: Vec<(String, Vec<String>, Vec<u8>)>,
 }
 
-/// A blocking HTTP/1.1 server, a thread per connection: `/slow` answers after 20 ms,
-/// `/hang` never, `/missing` with 404, every other path with 200. It records every
-/// request.
+/// A server that records every request: `/slow` answers after 20 ms, `/hang` never,
+/// `/missing` with 404, every other path with 200.
 struct Recording {
-    addr: SocketAddr,
+    srv: BlockingHttp,
     seen: Arc<Mutex<Seen>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn serve_conn(mut s: TcpStream, seen: Arc<Mutex<Seen>>, stop: Arc<AtomicBool>) {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = [0u8; 16384];
-    while !stop.load(Ordering::Relaxed) {
-        // A whole request in the buffer?
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let mut lines = head.split("\r\n");
-            let line = lines.next().unwrap_or("").to_string();
-            let headers: Vec<String> = lines.map(str::to_ascii_lowercase).collect();
-            let len: usize = headers
-                .iter()
-                .find_map(|h| h.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() < end + 4 + len {
-                // The body is still coming.
-            } else {
-                let body = buf[end + 4..end + 4 + len].to_vec();
-                buf.drain(..end + 4 + len);
-                let path = line.split(' ').nth(1).unwrap_or("").to_string();
-                {
-                    let mut g = seen.lock().unwrap();
-                    *g.by_path.entry(path.clone()).or_default() += 1;
-                    g.requests.push((path.clone(), headers, body));
-                }
-                if path == "/slow" {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if path == "/hang" {
-                    continue; // never answered
-                }
-                let status = if path == "/missing" {
-                    "404 Not Found"
-                } else {
-                    "200 OK"
-                };
-                let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
-                if s.write_all(reply.as_bytes()).is_err() {
-                    return;
-                }
-                continue;
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(_) => return,
-        }
-    }
 }
 
 impl Recording {
     fn start() -> Recording {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        l.set_nonblocking(true).unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut conns = Vec::new();
-            while !stop2.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_nodelay(true);
-                        let (seen, stop) = (seen2.clone(), stop2.clone());
-                        conns.push(std::thread::spawn(move || serve_conn(s, seen, stop)));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
+        let log = seen.clone();
+        let srv = BlockingHttp::start(Arc::new(move |r: &blocking_http::Request| {
+            {
+                let mut g = log.lock().unwrap();
+                *g.by_path.entry(r.path.clone()).or_default() += 1;
+                g.requests
+                    .push((r.path.clone(), r.headers.clone(), r.body.clone()));
             }
-            for c in conns {
-                let _ = c.join();
+            match r.path.as_str() {
+                "/slow" => Some((Duration::from_millis(20), "200 OK")),
+                "/hang" => None,
+                "/missing" => Some((Duration::ZERO, "404 Not Found")),
+                _ => Some((Duration::ZERO, "200 OK")),
             }
-        });
-        Recording {
-            addr,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Recording {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        }));
+        Recording { srv, seen }
     }
 }
 
@@ -164,7 +86,7 @@ fn test_mix_shares_headers_statuses_and_latency_per_entry() {
     let d = dir("shares");
     std::fs::write(d.join("body.json"), b"{\"a\":1}").unwrap();
     let t = d.join("targets.txt");
-    let url = format!("http://{}/fast", srv.addr);
+    let url = format!("http://{}/fast", srv.srv.addr);
     std::fs::write(
         &t,
         format!(
@@ -173,7 +95,7 @@ fn test_mix_shares_headers_statuses_and_latency_per_entry() {
         ),
     )
     .unwrap();
-    let target = format!("http://{}/", srv.addr);
+    let target = format!("http://{}/", srv.srv.addr);
     let j = run_json(&[
         &target,
         "--targets",
@@ -189,7 +111,7 @@ fn test_mix_shares_headers_statuses_and_latency_per_entry() {
         "--warmup",
         "200ms",
     ]);
-    srv.stop.store(true, Ordering::Relaxed);
+    srv.srv.stop.store(true, Ordering::Relaxed);
     let seen = srv.seen.lock().unwrap();
 
     let fast = entry(&j, &format!("GET {url}"));
@@ -266,7 +188,7 @@ fn test_mix_failures_per_entry_add_up_to_the_run_s() {
     let d = dir("failures");
     let t = d.join("t.txt");
     std::fs::write(&t, "GET /hang\nGET /fast\n").unwrap();
-    let target = format!("http://{}/", srv.addr);
+    let target = format!("http://{}/", srv.srv.addr);
     let j = run_json(&[
         &target,
         "--targets",
@@ -368,11 +290,11 @@ fn test_mix_without_a_target_goes_to_its_first_url() {
     let srv = Recording::start();
     let d = dir("first-url");
     let t = d.join("t.txt");
-    std::fs::write(&t, format!("GET /a\nGET http://{}/b\n", srv.addr)).unwrap();
+    std::fs::write(&t, format!("GET /a\nGET http://{}/b\n", srv.srv.addr)).unwrap();
     let j = run_json(&["--targets", t.to_str().unwrap(), "-c", "1", "-n", "10"]);
     assert_eq!(j["embedded"], false);
-    assert_eq!(j["target"], format!("http://{}/", srv.addr));
-    srv.stop.store(true, Ordering::Relaxed);
+    assert_eq!(j["target"], format!("http://{}/", srv.srv.addr));
+    srv.srv.stop.store(true, Ordering::Relaxed);
     let seen = srv.seen.lock().unwrap();
     assert_eq!(seen.by_path.get("/a"), Some(&5));
     assert_eq!(seen.by_path.get("/b"), Some(&5));

@@ -262,7 +262,6 @@ impl LogStream {
             None => (0, 0),
         };
         let rest = r.intervals.get(from..).unwrap_or_default();
-        let mut serializer = V2DeflateSerializer::new();
         let written = (|| {
             self.file.set_len(cut)?;
             self.file.seek(SeekFrom::Start(cut))?;
@@ -270,19 +269,7 @@ impl LogStream {
             if keep.is_none() {
                 w.write_all(&header)?;
             }
-            let mut buf = Vec::new();
-            for iv in rest {
-                buf.clear();
-                interval_log_lines(
-                    &mut buf,
-                    &mut serializer,
-                    iv.start,
-                    iv.length,
-                    &iv.corrected.histogram(),
-                    targets.as_ref(),
-                )?;
-                w.write_all(&buf)?;
-            }
+            crate::report::write_intervals(&mut w, rest, targets.as_ref())?;
             w.flush()
         })();
         written.map_err(|e| self.staged.error(e))?;

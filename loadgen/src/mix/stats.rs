@@ -68,11 +68,7 @@ impl EntryStats {
 
     /// HTTP responses outside 2xx and 3xx.
     pub fn non_2xx_3xx(&self) -> u64 {
-        self.statuses
-            .iter()
-            .filter(|(c, _)| !(200..400).contains(c))
-            .map(|(_, n)| n)
-            .sum()
+        crate::record::non_2xx_3xx(&self.statuses)
     }
 
     /// Add another worker's numbers for the same entry.

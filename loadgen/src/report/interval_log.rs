@@ -36,10 +36,19 @@ use std::time::{Duration, UNIX_EPOCH};
 /// both are made by the same two functions, one for the header and one per interval.
 pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64) -> io::Result<()> {
     w.write_all(&interval_log_header(&r.target, &r.proto, start_unix_s)?)?;
-    let targets = r.stage_targets();
+    write_intervals(w, &r.intervals, r.stage_targets().as_ref())
+}
+
+/// The lines of `intervals`, each with its target comment under stages: the body of
+/// the log after its header (the end-of-run writer's, and the stream's at its end).
+pub(crate) fn write_intervals<W: Write>(
+    w: &mut W,
+    intervals: &[crate::result::Interval],
+    targets: Option<&StageTargets>,
+) -> io::Result<()> {
     let mut serializer = V2DeflateSerializer::new();
     let mut buf = Vec::new();
-    for iv in &r.intervals {
+    for iv in intervals {
         buf.clear();
         interval_log_lines(
             &mut buf,
@@ -47,7 +56,7 @@ pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64)
             iv.start,
             iv.length,
             &iv.corrected.histogram(),
-            targets.as_ref(),
+            targets,
         )?;
         w.write_all(&buf)?;
     }

@@ -59,7 +59,7 @@ pub use compare::{compare_metric, Comparison, Metric, MetricRow, Spread, Verdict
 pub use csv::{write_csv, CSV_HEADER, CSV_TARGET_CONNECTIONS, CSV_TARGET_RPS};
 pub use hgrm::{parse_hgrm, write_hgrm};
 pub use html::{html, write_html, HtmlContext, ThresholdRow};
-pub(crate) use interval_log::{interval_log_header, interval_log_lines};
+pub(crate) use interval_log::{interval_log_header, interval_log_lines, write_intervals};
 pub use interval_log::{read_interval_log, write_interval_log, LoggedInterval};
 pub use json::{json, write_json, JSON_SCHEMA};
 pub use machine::Machine;
