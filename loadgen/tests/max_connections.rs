@@ -12,6 +12,9 @@ use std::time::Duration;
 #[path = "common/blocking_http.rs"]
 mod blocking_http;
 use blocking_http::BlockingHttp;
+#[path = "common/run_json.rs"]
+mod run_json;
+use run_json::run_json;
 
 /// The reply delay.
 const DELAY: Duration = Duration::from_millis(10);
@@ -21,21 +24,6 @@ fn slow() -> BlockingHttp {
     BlockingHttp::start(Arc::new(|_: &blocking_http::Request| {
         Some((DELAY, "200 OK"))
     }))
-}
-
-fn run_json(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .args(["--json", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 fn achieved(j: &Value) -> f64 {

@@ -11,6 +11,9 @@ use std::time::Duration;
 #[path = "common/blocking_http.rs"]
 mod blocking_http;
 use blocking_http::BlockingHttp;
+#[path = "common/run_json.rs"]
+mod run_json;
+use run_json::run_json;
 
 /// What the recording server saw: per path, the requests and the headers and bodies.
 #[derive(Default)]
@@ -58,17 +61,6 @@ fn dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("lg-mix-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn run_json(args: &[&str]) -> Value {
-    let out = loadgen().args(args).args(["--json", "-"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 fn entry<'a>(j: &'a Value, label: &str) -> &'a Value {
