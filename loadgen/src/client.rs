@@ -318,6 +318,9 @@ impl Client {
         rec.raw_sum_us = rec
             .raw_sum_us
             .saturating_add(us(now.saturating_duration_since(sent.at)));
+        rec.answered_sum_us = rec
+            .answered_sum_us
+            .saturating_add(us(now.saturating_duration_since(sent.due)));
         if let Some(w) = resp.error {
             // Answered, but with a failure: counted where failures are seen.
             rec.error(ErrorClass::RespError, &w.as_string());
@@ -430,7 +433,8 @@ impl Client {
             self.drain();
         }
         if let Some(s) = self.schedule.as_mut() {
-            rec.censor_unsent(s, sh.plan.record_from, end);
+            // Due by the run's end, not by when the loop got to it (a late wake-up).
+            rec.censor_unsent(s, sh.plan.record_from, end.min(sh.plan.end));
         }
         self.phase = Phase::Finished;
         self.in_flight.clear();
@@ -759,6 +763,27 @@ mod tests {
         // The generator itself was never late while free: lags are 0 (request 0, 1) and 0
         // for sends held back by a slow reply.
         assert!(r.send_lag.max() <= 1, "send lag {}", r.send_lag.max());
+    }
+
+    #[test]
+    fn test_run_end_owes_only_what_fell_due_before_the_end() {
+        let t0 = Instant::now();
+        let (mut c, mut sh) = client(t0, Some(ms(10)), None);
+        sh.plan.end = t0 + ms(50);
+        let mut out = Vec::new();
+        c.on_connected(&mut out, &mut Cx::new(t0, &mut sh));
+        c.on_input(
+            b"ok\n",
+            &mut out,
+            usize::MAX,
+            &mut Cx::new(t0 + ms(1), &mut sh),
+        );
+        // The loop got to the end 25 ms late: due at 10..=50 ms are owed, not the
+        // ones due at 60 and 70 ms, after the run.
+        c.on_run_end(&mut sh, t0 + ms(75));
+        assert_eq!(sh.rec.censored.unsent, 5);
+        // Answered 1 ms after falling due: only the one due at the end is its boundary.
+        assert_eq!(sh.rec.censored.at_end, 1);
     }
 
     #[test]

@@ -591,11 +591,11 @@ impl Worker {
             c.on_run_end(sh, now);
         }
         // Slots waiting to reconnect owe the requests that fell due meanwhile.
-        let from = sh.plan.record_from;
+        let (from, due_by) = (sh.plan.record_from, now.min(sh.plan.end));
         let spent = sh.plan.budget_spent(); // -n: nothing is owed once N went out
         for p in self.pending.iter_mut().filter(|_| !spent) {
             if let Some(s) = p.schedule.as_mut() {
-                sh.rec.censor_unsent(s, from, now);
+                sh.rec.censor_unsent(s, from, due_by);
             }
         }
         // A last partial interval, if the run did not end on a second boundary (after
@@ -671,7 +671,8 @@ impl Host<Client> for Worker {
             // connections: its slot still owes the requests that fell due unsent.
             if let (Some(mut s), Some(end)) = (c.into_schedule(), self.ended_at) {
                 let sh = r.context_mut();
-                sh.rec.censor_unsent(&mut s, sh.plan.record_from, end);
+                let due_by = end.min(sh.plan.end);
+                sh.rec.censor_unsent(&mut s, sh.plan.record_from, due_by);
             }
             return;
         }

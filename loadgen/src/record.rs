@@ -146,6 +146,10 @@ pub struct Recorder {
     /// The raw latencies of every reply summed, us (the whole run): with `completed`,
     /// the mean latency that `--max-connections` sizes the connections by.
     pub raw_sum_us: u64,
+    /// The latencies from the due time of every reply summed, us (the whole run): with
+    /// `completed`, how long after falling due a request is typically answered, which
+    /// bounds the unsent requests a run's end excuses ([`Censored::at_end`]).
+    pub answered_sum_us: u64,
     /// Connections established / attempted.
     pub connects_ok: u64,
     /// Connection attempts.
@@ -175,6 +179,11 @@ pub struct Censored {
     pub unfinished: u64,
     /// Fell due and were never sent.
     pub unsent: u64,
+    /// Of `unsent`, those that fell due within the run's last mean answer time (due to
+    /// reply, of the requests answered) before its end: sent on time they would still
+    /// have been unanswered when it ended. They are the run's boundary, not errors:
+    /// kept here and in `corrected`, left out of the `errors` threshold.
+    pub at_end: u64,
     /// The largest censored value, in microseconds.
     pub oldest_us: u64,
 }
@@ -189,6 +198,7 @@ impl Censored {
         self.timed_out += o.timed_out;
         self.unfinished += o.unfinished;
         self.unsent += o.unsent;
+        self.at_end += o.at_end;
         self.oldest_us = self.oldest_us.max(o.oldest_us);
     }
 }
@@ -230,6 +240,7 @@ impl Default for Recorder {
             censored: Censored::default(),
             entries: Vec::new(),
             raw_sum_us: 0,
+            answered_sum_us: 0,
         }
     }
 }
@@ -254,7 +265,13 @@ impl Recorder {
 
     /// Take the requests of `schedule` that fell due from `from` up to `end` and were
     /// never sent off it, censored at their age (see [`Censored`]).
+    /// Those within the mean answer time before `end` are also counted in
+    /// [`Censored::at_end`].
     pub fn censor_unsent(&mut self, schedule: &mut Schedule, from: Instant, end: Instant) {
+        schedule.skip_to(from);
+        let mean = Duration::from_micros(self.answered_sum_us / self.completed.max(1));
+        let before = end.checked_sub(mean).unwrap_or(end);
+        self.censored.at_end += schedule.unsent_by(end) - schedule.unsent_by(before);
         schedule.drain_unsent(from, end, |age, n| self.censor(Censor::Unsent, us(age), n));
     }
 
@@ -325,6 +342,7 @@ impl Recorder {
         self.bytes_received += o.bytes_received;
         self.bytes_received_measured += o.bytes_received_measured;
         self.raw_sum_us = self.raw_sum_us.saturating_add(o.raw_sum_us);
+        self.answered_sum_us = self.answered_sum_us.saturating_add(o.answered_sum_us);
         self.connects_ok += o.connects_ok;
         self.connects_tried += o.connects_tried;
         self.censored.merge(&o.censored);
@@ -373,6 +391,32 @@ mod tests {
         assert_eq!(h.len(), 2);
         assert_eq!(h.min(), 1);
         assert!(h.max() >= MAX_US);
+    }
+
+    #[test]
+    fn test_unsent_within_the_mean_answer_time_are_at_the_end() {
+        use crate::schedule::Rate;
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Answered 2 ms after falling due, on average.
+        let mut rec = Recorder {
+            completed: 4,
+            answered_sum_us: 8_000,
+            ..Recorder::default()
+        };
+        // 1,000/s: due at 0, 1, 2 ... ms; request 0 sent, the rest never.
+        let mut s = Schedule::new(t0, Rate::per_second(1000.0));
+        s.take();
+        rec.censor_unsent(&mut s, t0, t0 + ms(10));
+        // Due at 1..=10 ms, unsent: 10. Those due after 8 ms are the run's end; the
+        // one due at 8 ms could just have been answered by the end.
+        assert_eq!(rec.censored.unsent, 10);
+        assert_eq!(rec.censored.at_end, 2, "due at 9 and 10 ms");
+        // Nothing answered: no answer time, nothing excused.
+        let mut rec = Recorder::default();
+        let mut s = Schedule::new(t0, Rate::per_second(1000.0));
+        rec.censor_unsent(&mut s, t0, t0 + ms(10));
+        assert_eq!((rec.censored.unsent, rec.censored.at_end), (11, 0));
     }
 
     #[test]

@@ -413,6 +413,7 @@ impl RunResult {
             measured: rec.measured,
             failed: rec.failed,
             unsent: rec.censored.unsent,
+            unsent_at_end: rec.censored.at_end,
             unfinished: rec.censored.unfinished,
             error_replies: rec.errors_of(crate::record::ErrorClass::RespError),
             non2xx: rec.non_2xx_3xx(),

@@ -12,7 +12,7 @@
 //! | metric | value | measured as |
 //! |---|---|---|
 //! | `p50` `p90` `p99` `p99.9` `p99.99` `max` `mean` (any `pNN.N`) | a duration (`us`, `ms`, `s`) | the **corrected** latency (from the due time); `raw.p99` etc. for the latency from the send |
-//! | `errors` | a percentage (`0.1%`) or a fraction (`0.001`) | (failed + unsent + error replies) / requests due after the warm-up; failed includes the timed out |
+//! | `errors` | a percentage (`0.1%`) or a fraction (`0.001`) | (failed + unsent + error replies) / requests due after the warm-up; failed includes the timed out; the requests unsent at the run's end (due within its last mean answer time, which no server could have answered inside the run) are left out of both |
 //! | `non2xx` | a percentage or a fraction | HTTP responses with a status outside 2xx/3xx / responses measured (HTTP only) |
 //! | `rps` | a rate (`10000`, `10k`) | responses measured per second |
 
@@ -103,6 +103,9 @@ pub struct Figures<'a> {
     pub failed: u64,
     /// Requests due and never sent.
     pub unsent: u64,
+    /// Of `unsent`, those the run's end excuses ([`Censored::at_end`](crate::record::Censored::at_end)):
+    /// neither errors nor due.
+    pub unsent_at_end: u64,
     /// Requests still in flight (at the end).
     pub unfinished: u64,
     /// Replies that were error replies (RESP `-ERR`): answered, not successful.
@@ -114,13 +117,15 @@ pub struct Figures<'a> {
 }
 
 impl Figures<'_> {
-    /// (failed + unsent + error replies) / requests due; 0 when nothing was due.
+    /// (failed + unsent + error replies) / requests due, the unsent at the run's end
+    /// left out of both; 0 when nothing was due.
     pub fn error_share(&self) -> f64 {
-        let due = self.measured + self.failed + self.unsent + self.unfinished;
+        let unsent = self.unsent.saturating_sub(self.unsent_at_end);
+        let due = self.measured + self.failed + unsent + self.unfinished;
         if due == 0 {
             return 0.0;
         }
-        (self.failed + self.unsent + self.error_replies) as f64 / due as f64
+        (self.failed + unsent + self.error_replies) as f64 / due as f64
     }
 
     fn value(&self, m: Metric) -> Option<f64> {
@@ -409,6 +414,7 @@ mod tests {
             measured: 1000,
             failed: 5,
             unsent: 5,
+            unsent_at_end: 0,
             unfinished: 0,
             error_replies: 0,
             non2xx: 20,
@@ -435,5 +441,30 @@ mod tests {
         let v = Slo::parse("p99<1s").unwrap().check(&none);
         assert!(!v[0].pass);
         assert_eq!(v[0].measured_text(), "n/a");
+    }
+
+    #[test]
+    fn test_errors_leave_out_the_unsent_at_the_run_s_end() {
+        // The run: 200 measured, one request due at the last instant unsent.
+        let h = hist(&[(100, 200)]);
+        let f = Figures {
+            corrected: &h,
+            raw: &h,
+            measured: 200,
+            failed: 0,
+            unsent: 1,
+            unsent_at_end: 1,
+            unfinished: 0,
+            error_replies: 0,
+            non2xx: 0,
+            seconds: 2.0,
+        };
+        assert_eq!(f.error_share(), 0.0);
+        let v = Slo::parse("errors<0.1%").unwrap().check(&f);
+        assert!(v[0].pass, "{v:?}");
+        // Nothing more is forgiven: an older unsent request is an error, of 201 due.
+        let g = Figures { unsent: 2, ..f };
+        assert!((g.error_share() - 1.0 / 201.0).abs() < 1e-12);
+        assert!(!Slo::parse("errors<0.1%").unwrap().check(&g)[0].pass);
     }
 }

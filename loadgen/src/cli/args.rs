@@ -307,11 +307,21 @@ pub(super) struct RunArgs {
     #[arg(long, requires = "stages")]
     pub(super) closed: bool,
 
-    /// Thresholds, judged at the end; any failed one makes the exit code 99. A comma
-    /// list of METRIC<VALUE or METRIC>VALUE (also <= >=): p50 p90 p99 p99.9 max mean
-    /// (corrected latency; raw.p99 for raw), errors and non2xx (a share: 0.1% or
-    /// 0.001), rps. Example: 'p99<5ms,p99.9<20ms,errors<0.1%,rps>10k'
-    #[arg(long, value_name = "LIST", value_parser = crate::slo::Slo::parse)]
+    /// Thresholds, judged at the end; any failed one makes the exit code 99
+    ///
+    /// A comma list of METRIC OP VALUE, OP one of < <= > >=, as k6's thresholds:
+    ///   p50 p90 p99 p99.9 pNN.N max mean
+    ///           corrected latency, from the time each request fell due (a duration:
+    ///           5ms, 250us); raw.p99, raw.mean... from the time it was sent
+    ///   errors  (failed + unsent + error replies) / requests due after the warm-up,
+    ///           as a share (0.1% or 0.001); failed includes timed out; error replies
+    ///           are RESP -ERR. Requests that fell due within the run's last mean
+    ///           answer time and were not sent are the run's end, not errors: they are
+    ///           left out (the report counts them as 'at the run's end')
+    ///   non2xx  HTTP responses with a status outside 2xx/3xx / responses measured
+    ///   rps     responses measured per second (10k = 10,000)
+    /// Example: 'p99<5ms,p99.9<20ms,errors<0.1%,rps>10k' (docs/loadgen-thresholds.md)
+    #[arg(long, value_name = "LIST", value_parser = crate::slo::Slo::parse, verbatim_doc_comment)]
     pub(super) slo: Option<crate::slo::Slo>,
 
     /// With --slo: judge the thresholds every second on the data so far and stop the

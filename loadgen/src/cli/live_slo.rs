@@ -78,6 +78,7 @@ impl LiveSlo {
             measured: sum.measured,
             failed: sum.failed,
             unsent: 0,
+            unsent_at_end: 0,
             unfinished: 0,
             error_replies: sum.error_replies,
             non2xx: sum.non2xx,

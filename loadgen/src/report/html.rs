@@ -237,11 +237,8 @@ fn summary(r: &RunResult, b: &mut String) {
     rows.push((
         "censored",
         format!(
-            "{} (timed out {}, unfinished {}, unsent {}), oldest {}: in the corrected latencies at the time they had waited",
-            group(c.total()),
-            group(c.timed_out),
-            group(c.unfinished),
-            group(c.unsent),
+            "{}, oldest {}: in the corrected latencies at the time they had waited",
+            super::censored_counts(c),
             fmt_us(c.oldest_us as f64)
         ),
     ));

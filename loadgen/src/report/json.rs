@@ -154,6 +154,7 @@ pub fn json(r: &RunResult) -> Value {
             "timed_out": rec.censored.timed_out,
             "unfinished": rec.censored.unfinished,
             "unsent": rec.censored.unsent,
+            "unsent_at_end": rec.censored.at_end,
             "oldest_us": rec.censored.oldest_us,
         },
         "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },

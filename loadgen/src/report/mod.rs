@@ -219,6 +219,23 @@ fn rate_missed(r: &crate::result::RunResult) -> Option<String> {
 }
 
 /// Errors in a stable order (class, then detail), whatever order the workers merged in.
+/// The censored requests by kind, for the text and HTML reports: `7 (timed out 1,
+/// unfinished 2, unsent 4, 1 of them at the run's end, not errors)`.
+fn censored_counts(c: &crate::record::Censored) -> String {
+    let at_end = if c.at_end > 0 {
+        format!(", {} of them at the run's end, not errors", group(c.at_end))
+    } else {
+        String::new()
+    };
+    format!(
+        "{} (timed out {}, unfinished {}, unsent {}{at_end})",
+        group(c.total()),
+        group(c.timed_out),
+        group(c.unfinished),
+        group(c.unsent),
+    )
+}
+
 fn sorted_errors(errors: &[ErrorCount]) -> Vec<ErrorCount> {
     let mut v = errors.to_vec();
     v.sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));

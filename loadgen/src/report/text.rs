@@ -234,12 +234,8 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     if c.total() > 0 {
         writeln!(
             s,
-            "censored: {} (timed out {}, unfinished {}, unsent {}), oldest {}: in the corrected \
-             latencies at the time they had waited",
-            group(c.total()),
-            group(c.timed_out),
-            group(c.unfinished),
-            group(c.unsent),
+            "censored: {}, oldest {}: in the corrected latencies at the time they had waited",
+            super::censored_counts(c),
             fmt_us(c.oldest_us as f64)
         )?;
     }
@@ -743,6 +739,20 @@ mod tests {
         assert!(r.schedule().unwrap().kept, "one unsent of 500 at the end");
         r.rec.censored.unsent = 4;
         assert!(!r.schedule().unwrap().kept);
+    }
+
+    #[test]
+    fn test_censored_line_says_how_many_unsent_were_the_run_s_end() {
+        let mut r = open();
+        r.rec.censored.unsent = 3;
+        r.rec.censored.at_end = 1;
+        let t = text(&r);
+        assert!(
+            t.contains("unsent 3, 1 of them at the run's end, not errors)"),
+            "{t}"
+        );
+        r.rec.censored.at_end = 0;
+        assert!(text(&r).contains("unsent 3), oldest"));
     }
 
     #[test]
