@@ -373,6 +373,14 @@ impl Recorder {
             .sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
     }
 
+    /// Nothing was measured, yet the corrected latencies hold requests: only censored
+    /// ones (timed out, unfinished, unsent), at the time they had waited. Their
+    /// percentiles are lower bounds of requests that never got an answer, not a
+    /// measurement: the reports must not show them as one.
+    pub fn censored_only(&self) -> bool {
+        self.measured == 0 && !self.corrected.is_empty()
+    }
+
     /// The books balance: every request sent is a response, an error or still in flight.
     pub fn books_balance(&self) -> bool {
         self.sent == self.completed + self.failed + self.in_flight_end

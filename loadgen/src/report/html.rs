@@ -309,6 +309,12 @@ fn latency(r: &RunResult, b: &mut String) -> io::Result<()> {
     b.push_str("<section id=\"latency\">\n<h2>Latency by percentile</h2>\n");
     if rec.corrected.is_empty() && rec.raw.is_empty() {
         b.push_str("<p>no responses measured</p>\n");
+    } else if let Some(line) = super::censored_only(rec) {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">{} (the plot draws them)</p>",
+            escape(&line)
+        );
     } else {
         let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
             match (h.is_empty(), q) {

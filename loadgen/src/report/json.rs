@@ -148,6 +148,8 @@ pub fn json(r: &RunResult) -> Value {
         "latency_us": {
             "corrected": hist_json(&rec.corrected),
             "raw": hist_json(&rec.raw),
+            // Nothing measured: the summaries above are of censored requests only.
+            "censored_only": rec.censored_only(),
         },
         "censored": {
             "total": rec.censored.total(),

@@ -457,6 +457,11 @@ fn write_latency_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
         writeln!(s)?;
         return Ok(());
     }
+    if let Some(line) = super::censored_only(rec) {
+        writeln!(s, "latency:     {line}")?;
+        writeln!(s)?;
+        return Ok(());
+    }
     let open = matches!(r.mode, Mode::Open { .. });
     let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
         if h.is_empty() {
