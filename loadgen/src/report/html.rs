@@ -399,6 +399,14 @@ fn errors(r: &RunResult, b: &mut String) {
         }
         b.push_str("</table>\n");
     }
+    if let Some(a) = r.rec.answered_instead() {
+        // The server's bytes, escaped to text by the sample, and again for HTML.
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">answered: {}</p>",
+            escape(&a.line(&r.proto))
+        );
+    }
     b.push_str("</section>\n");
 }
 

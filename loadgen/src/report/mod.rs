@@ -344,6 +344,43 @@ mod tests {
         assert_eq!(json(&r)["latency_us"]["censored_only"], false);
     }
 
+    /// Issue 15, item 3: what the server answered instead of a reply is one line in
+    /// the text, the HTML (escaped) and the JSON.
+    #[test]
+    fn test_what_the_server_answered_is_one_line_in_every_format() {
+        use crate::answer::Sample;
+        let mut r = fixtures::closed();
+        assert!(!text(&r).contains("answered:"));
+        assert_eq!(json(&r)["answered"], serde_json::Value::Null);
+        r.rec.answered = Some(Sample::of(b"<html>\r\n\x16", 0, &[]));
+        let t = text(&r);
+        let line = t
+            .lines()
+            .find(|l| l.starts_with("answered:"))
+            .expect("a line");
+        assert_eq!(
+            line,
+            r#"answered:    "<html>\r\n\x16" (its first bytes, where --proto http expects a reply): looks like no protocol loadgen knows"#
+        );
+        let j = json(&r);
+        assert_eq!(j["answered"]["looks_like"], "unknown");
+        assert_eq!(j["answered"]["sample"], r"<html>\r\n\x16");
+        assert_eq!(
+            j["answered"]["line"],
+            line["answered:".len()..].trim_start()
+        );
+        let page = html(&r, &HtmlContext::default()).expect("the page");
+        assert!(
+            page.contains(r#"<p class="warn">answered: &quot;&lt;html&gt;\r\n\x16&quot;"#),
+            "{page}"
+        );
+        // A close before any byte, beside replies that completed: no diagnosis.
+        r.rec.answered = Some(Sample::of(b"", 0, &[]));
+        assert!(!text(&r).contains("answered:"));
+        r.rec.completed = 0;
+        assert!(text(&r).contains("answered:    nothing: the server closed the connection"));
+    }
+
     #[test]
     fn test_rate_missed_only_when_missed() {
         let r = fixtures::open();

@@ -223,6 +223,9 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             )?;
         }
     }
+    if let Some(a) = r.rec.answered_instead() {
+        writeln!(s, "answered:    {}", a.line(&r.proto))?;
+    }
     writeln!(s)?;
 
     writeln!(
