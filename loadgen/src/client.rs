@@ -136,8 +136,9 @@ pub struct Client {
     drained: bool,
     /// Closed-loop stages lowered the target: close after the replies in flight.
     retiring: bool,
-    /// The error that ended this client, if any (recorded when it closes).
-    pub error: Option<(ErrorClass, String)>,
+    /// The class of the error that ended this client, if any (see
+    /// [`Client::protocol_failure`]).
+    ended_by: Option<ErrorClass>,
 }
 
 impl Client {
@@ -157,7 +158,7 @@ impl Client {
             writes: 0,
             drained: false,
             retiring: false,
-            error: None,
+            ended_by: None,
         }
     }
 
@@ -165,6 +166,19 @@ impl Client {
     /// target); the worker does not reopen its slot.
     pub fn retire(&mut self) {
         self.retiring = true;
+    }
+
+    /// Whether this connection ended in a way that says the server does not speak
+    /// the chosen protocol: bytes that are no reply (a framing error, bytes answering
+    /// no request), or a close or reset before its first reply. The worker backs off
+    /// reconnecting after these, as after failed connects: a server of another
+    /// protocol accepts every connection and fails each at once.
+    pub fn protocol_failure(&self) -> bool {
+        match self.ended_by {
+            Some(ErrorClass::Framing | ErrorClass::Unsolicited) => true,
+            Some(ErrorClass::Closed | ErrorClass::Reset) => self.replies == 0,
+            _ => false,
+        }
     }
 
     /// Whether it was retired.
@@ -385,6 +399,7 @@ impl Client {
     }
 
     fn fail(&mut self, sh: &mut Shared, now: Instant, class: ErrorClass, detail: &str) -> Verdict {
+        self.ended_by = Some(class);
         self.fail_outstanding(sh, now);
         sh.rec.error(class, detail);
         Verdict::Close
@@ -435,6 +450,7 @@ impl Client {
                 if matches!(class, ErrorClass::Closed | ErrorClass::Reset) {
                     self.keep_silence(sh);
                 }
+                self.ended_by = Some(class);
                 sh.rec.error(class, &detail);
                 self.fail_outstanding(sh, now);
             }
@@ -936,6 +952,58 @@ mod tests {
         assert_eq!(a.looks(), crate::answer::Looks::Nothing);
         sh.rec.completed = 1;
         assert!(sh.rec.answered_instead().is_none());
+    }
+
+    /// Issue 15, item 3: the failures after which the worker backs off reconnecting:
+    /// bytes that are no reply, or a close or reset before the first reply; not a
+    /// timeout, nor a close after replies.
+    #[test]
+    fn test_protocol_failures_are_told_apart() {
+        let t0 = Instant::now();
+        let connected = || {
+            let (mut c, mut sh) = client(t0, None, None);
+            c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+            (c, sh)
+        };
+        let (mut c, mut sh) = connected();
+        assert!(!c.protocol_failure());
+        c.on_input(
+            b"ok\nstray",
+            &mut Vec::new(),
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
+        assert!(c.protocol_failure(), "unsolicited bytes");
+        let (mut c, mut sh) = connected();
+        c.on_eof(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        assert!(c.protocol_failure(), "closed before a reply");
+        let (mut c, mut sh) = connected();
+        c.on_closed(&mut sh, t0, Some((ErrorClass::Reset, "ECONNRESET".into())));
+        assert!(c.protocol_failure(), "reset before a reply");
+        let (mut c, mut sh) = connected();
+        c.on_input(
+            b"ok\n",
+            &mut Vec::new(),
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
+        c.on_eof(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        assert!(!c.protocol_failure(), "closed after a reply");
+        let (mut c, mut sh) = connected();
+        c.on_timer(&mut Vec::new(), &mut Cx::new(t0 + ms(1500), &mut sh));
+        assert_eq!(sh.rec.errors_of(ErrorClass::Timeout), 1);
+        assert!(!c.protocol_failure(), "a timeout");
+        let (_, mut sh) = client(t0, None, None);
+        let mut c = Client::new(&sh.plan, t0, None);
+        c.on_closed(
+            &mut sh,
+            t0,
+            Some((ErrorClass::ConnectRefused, "ECONNREFUSED".into())),
+        );
+        assert!(
+            !c.protocol_failure(),
+            "a failed connect backs off on its own"
+        );
     }
 
     #[test]
