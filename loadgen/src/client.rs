@@ -15,6 +15,7 @@
 //! is spent a client sends nothing more and its timeline ends (the requests it would
 //! have sent are not owed: N were sent).
 
+use crate::answer::Sample;
 use crate::framing::{FrameError, Framer, Framing, Response};
 use crate::record::{record_us, us, Censor, ErrorClass, Recorder};
 use crate::schedule::{InFlight, Schedule, Sent};
@@ -126,14 +127,18 @@ pub struct Client {
     free_since: Instant,
     /// Replies received on this connection.
     replies: u64,
+    /// Bytes of the connection's input consumed so far: where a sample of what the
+    /// server sent instead of a reply starts ([`crate::answer::Sample`]).
+    read: u64,
     /// Writes of the request on this connection (`--per-conn` counts them).
     writes: u64,
     /// The `-n` budget is spent: this client sends nothing more.
     drained: bool,
     /// Closed-loop stages lowered the target: close after the replies in flight.
     retiring: bool,
-    /// The error that ended this client, if any (recorded when it closes).
-    pub error: Option<(ErrorClass, String)>,
+    /// The class of the error that ended this client, if any (see
+    /// [`Client::protocol_failure`]).
+    ended_by: Option<ErrorClass>,
 }
 
 impl Client {
@@ -149,10 +154,11 @@ impl Client {
             in_flight: InFlight::with_depth(plan.depth),
             free_since: now,
             replies: 0,
+            read: 0,
             writes: 0,
             drained: false,
             retiring: false,
-            error: None,
+            ended_by: None,
         }
     }
 
@@ -160,6 +166,19 @@ impl Client {
     /// target); the worker does not reopen its slot.
     pub fn retire(&mut self) {
         self.retiring = true;
+    }
+
+    /// Whether this connection ended in a way that says the server does not speak
+    /// the chosen protocol: bytes that are no reply (a framing error, bytes answering
+    /// no request), or a close or reset before its first reply. The worker backs off
+    /// reconnecting after these, as after failed connects: a server of another
+    /// protocol accepts every connection and fails each at once.
+    pub fn protocol_failure(&self) -> bool {
+        match self.ended_by {
+            Some(ErrorClass::Framing | ErrorClass::Unsolicited) => true,
+            Some(ErrorClass::Closed | ErrorClass::Reset) => self.replies == 0,
+            _ => false,
+        }
     }
 
     /// Whether it was retired.
@@ -380,6 +399,7 @@ impl Client {
     }
 
     fn fail(&mut self, sh: &mut Shared, now: Instant, class: ErrorClass, detail: &str) -> Verdict {
+        self.ended_by = Some(class);
         self.fail_outstanding(sh, now);
         sh.rec.error(class, detail);
         Verdict::Close
@@ -387,6 +407,30 @@ impl Client {
 
     fn framing_error(&mut self, sh: &mut Shared, now: Instant, e: FrameError) -> Verdict {
         self.fail(sh, now, ErrorClass::Framing, e.kind())
+    }
+
+    /// The server ended the connection with a request out: if it never sent a byte
+    /// on it, that nothing is what it answered.
+    fn keep_silence(&self, sh: &mut Shared) {
+        if !self.in_flight.is_empty() && self.read == 0 && self.replies == 0 {
+            self.keep_answer(sh, &[], 0);
+        }
+    }
+
+    /// Keep what the server sent where a reply was due and that was none: `bytes`
+    /// from `offset` in the connection's input (none: it closed before a byte). The
+    /// worker keeps one sample, replaced only by one that tells more, so this costs a
+    /// comparison once it holds a connection's first bytes.
+    fn keep_answer(&self, sh: &mut Shared, bytes: &[u8], offset: u64) {
+        if !Sample::improves(sh.rec.answered.as_ref(), bytes.len(), offset) {
+            return;
+        }
+        // An echo is one of our requests sent back: the plan's, or any of a mix's.
+        let requests: Vec<&[u8]> = match &sh.plan.mix {
+            Some(mix) => mix.entries.iter().map(|e| e.bytes.as_slice()).collect(),
+            None => vec![sh.plan.request.as_slice()],
+        };
+        sh.rec.answered = Some(Sample::of(bytes, offset, &requests));
     }
 
     /// The reactor closed this connection with the client in its current phase:
@@ -403,6 +447,10 @@ impl Client {
         let in_flight = !self.in_flight.is_empty();
         match class {
             Some((class, detail)) => {
+                if matches!(class, ErrorClass::Closed | ErrorClass::Reset) {
+                    self.keep_silence(sh);
+                }
+                self.ended_by = Some(class);
                 sh.rec.error(class, &detail);
                 self.fail_outstanding(sh, now);
             }
@@ -500,6 +548,7 @@ impl Protocol for Client {
                 } else {
                     "bytes with no request outstanding"
                 };
+                self.keep_answer(sh, &input[used..], self.read + used as u64);
                 let v = self.fail(sh, cx.now, ErrorClass::Unsolicited, detail);
                 return Step {
                     consumed: input.len(),
@@ -509,6 +558,10 @@ impl Protocol for Client {
             let feed = match self.framer.feed(&input[used..], &sh.plan.request) {
                 Ok(f) => f,
                 Err(e) => {
+                    // The framer consumed nothing of these bytes (a head is kept whole
+                    // until parsed): they start where the failing reply's unread part
+                    // does.
+                    self.keep_answer(sh, &input[used..], self.read + used as u64);
                     let v = self.framing_error(sh, cx.now, e);
                     return Step {
                         consumed: input.len(),
@@ -564,6 +617,7 @@ impl Protocol for Client {
                 break;
             }
         }
+        self.read += used as u64;
         Step::cont(used)
     }
 
@@ -583,7 +637,10 @@ impl Protocol for Client {
                 Verdict::Close
             }
             Err(e) => self.framing_error(sh, cx.now, e),
-            _ if !self.in_flight.is_empty() => self.fail(sh, cx.now, ErrorClass::Closed, "eof"),
+            _ if !self.in_flight.is_empty() => {
+                self.keep_silence(sh);
+                self.fail(sh, cx.now, ErrorClass::Closed, "eof")
+            }
             _ => {
                 self.phase = Phase::Finished;
                 Verdict::Close
@@ -850,6 +907,103 @@ mod tests {
         );
         assert_eq!(step.verdict, Verdict::Close);
         assert_eq!(sh.rec.completed, 1);
+    }
+
+    /// Issue 15, item 3: what a server sent instead of a reply is kept (one sample per
+    /// worker, classified), and so is a close before any byte.
+    #[test]
+    fn test_what_the_server_answered_instead_is_kept() {
+        let t0 = Instant::now();
+        // HTTP against a Redis: its error reply, from the connection's first byte.
+        let (_, mut sh) = client(t0, None, None);
+        sh.plan.framing = Framing::Http;
+        let mut c = Client::new(&sh.plan, t0, None);
+        c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        let reply = b"-ERR unknown command\r\n";
+        let step = c.on_input(
+            reply,
+            &mut Vec::new(),
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
+        assert_eq!(step.verdict, Verdict::Close);
+        let a = sh.rec.answered_instead().expect("a sample");
+        assert_eq!((a.bytes(), a.offset()), (&reply[..], 0));
+        assert_eq!(a.looks(), crate::answer::Looks::Resp);
+        // Bytes after a reply, before the next request went out: from where they start.
+        let (mut c, mut sh) = client(t0, None, None);
+        c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        let input = b"a\nSSH-2.0-OpenSSH_9.6\r\n";
+        c.on_input(
+            input,
+            &mut Vec::new(),
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
+        assert_eq!(sh.rec.errors_of(ErrorClass::Unsolicited), 1);
+        let a = sh.rec.answered_instead().expect("a sample");
+        assert_eq!((a.bytes(), a.offset()), (&input[2..], 2));
+        assert_eq!(a.looks(), crate::answer::Looks::Ssh);
+        // Closed before a byte: nothing, and said only while no reply ever came.
+        let (mut c, mut sh) = client(t0, None, None);
+        c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        c.on_eof(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        let a = sh.rec.answered_instead().expect("a sample");
+        assert_eq!(a.looks(), crate::answer::Looks::Nothing);
+        sh.rec.completed = 1;
+        assert!(sh.rec.answered_instead().is_none());
+    }
+
+    /// Issue 15, item 3: the failures after which the worker backs off reconnecting:
+    /// bytes that are no reply, or a close or reset before the first reply; not a
+    /// timeout, nor a close after replies.
+    #[test]
+    fn test_protocol_failures_are_told_apart() {
+        let t0 = Instant::now();
+        let connected = || {
+            let (mut c, mut sh) = client(t0, None, None);
+            c.on_connected(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+            (c, sh)
+        };
+        let (mut c, mut sh) = connected();
+        assert!(!c.protocol_failure());
+        c.on_input(
+            b"ok\nstray",
+            &mut Vec::new(),
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
+        assert!(c.protocol_failure(), "unsolicited bytes");
+        let (mut c, mut sh) = connected();
+        c.on_eof(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        assert!(c.protocol_failure(), "closed before a reply");
+        let (mut c, mut sh) = connected();
+        c.on_closed(&mut sh, t0, Some((ErrorClass::Reset, "ECONNRESET".into())));
+        assert!(c.protocol_failure(), "reset before a reply");
+        let (mut c, mut sh) = connected();
+        c.on_input(
+            b"ok\n",
+            &mut Vec::new(),
+            usize::MAX,
+            &mut Cx::new(t0, &mut sh),
+        );
+        c.on_eof(&mut Vec::new(), &mut Cx::new(t0, &mut sh));
+        assert!(!c.protocol_failure(), "closed after a reply");
+        let (mut c, mut sh) = connected();
+        c.on_timer(&mut Vec::new(), &mut Cx::new(t0 + ms(1500), &mut sh));
+        assert_eq!(sh.rec.errors_of(ErrorClass::Timeout), 1);
+        assert!(!c.protocol_failure(), "a timeout");
+        let (_, mut sh) = client(t0, None, None);
+        let mut c = Client::new(&sh.plan, t0, None);
+        c.on_closed(
+            &mut sh,
+            t0,
+            Some((ErrorClass::ConnectRefused, "ECONNREFUSED".into())),
+        );
+        assert!(
+            !c.protocol_failure(),
+            "a failed connect backs off on its own"
+        );
     }
 
     #[test]

@@ -162,10 +162,57 @@ const GROW_HEADROOM: f64 = 1.25;
 /// The most backlog requests handed over one by one when connections are added.
 const MAX_HANDED: u64 = 1 << 20;
 
-/// How long to wait before reopening after a failed connect, doubling to a second:
-/// never spin on a target that refuses.
+/// How long to wait before reopening after a failed connect or a protocol failure,
+/// doubling to a second: never spin on a target that refuses, or that accepts every
+/// connection and answers in another protocol.
 const RETRY_MIN: Duration = Duration::from_millis(10);
 const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// A worker's wait before reopening its waiting slots after a failure: [`RETRY_MIN`],
+/// twice as long at each retry armed, at most [`RETRY_MAX`]. It starts over only once
+/// the target shows it is back: a counter of successes (`progress`, which only grows)
+/// moved since it last started over. Pure, so its rule is tested without sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    wait: Duration,
+    /// `progress` when it last started over.
+    mark: u64,
+}
+
+impl Backoff {
+    const fn new() -> Backoff {
+        Backoff {
+            wait: RETRY_MIN,
+            mark: 0,
+        }
+    }
+
+    /// A failure was seen with `progress` successes so far: start over if some came
+    /// since the last time.
+    fn seen(&mut self, progress: u64) {
+        if progress != self.mark {
+            self.mark = progress;
+            self.wait = RETRY_MIN;
+        }
+    }
+
+    /// The wait of a retry armed now; the next one waits twice as long.
+    fn next(&mut self) -> Duration {
+        let w = self.wait;
+        self.wait = (w * 2).min(RETRY_MAX);
+        w
+    }
+}
+
+/// What a slot waits to reopen after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// A connect failed (refused, timed out, no port or descriptor).
+    Connect,
+    /// A connection failed in a way that says the server speaks another protocol
+    /// ([`Client::protocol_failure`]).
+    Protocol,
+}
 
 /// One slot = one of the connections a worker keeps; it carries its open-loop schedule
 /// across reconnects so connect time is part of the next request's corrected latency.
@@ -183,10 +230,13 @@ struct Worker {
     /// One connect per this interval at most (`--connect-rate`), else `None`.
     connect_every: Option<Duration>,
     next_connect: Instant,
-    retry: Duration,
+    /// After failed connects; starts over once a connect completes.
+    connect_backoff: Backoff,
+    /// After protocol failures; starts over once a reply completes (a connect proves
+    /// nothing: a server of another protocol accepts every one).
+    protocol_backoff: Backoff,
+    /// A retry timer is set (one for both backoffs: it reopens every waiting slot).
     retry_armed: bool,
-    /// `connects_ok` when the backoff last grew.
-    ok_at_retry: u64,
     /// A pacing timer is set (one at a time, however many slots wait).
     pace_armed: bool,
     source_rr: usize,
@@ -271,25 +321,32 @@ impl Worker {
                         _ => ErrorClass::Connect,
                     };
                     r.context_mut().rec.error(class, &errno_detail(errno));
-                    self.arm_retry(r);
+                    self.arm_retry(r, Failure::Connect);
                     return;
                 }
             }
         }
     }
 
-    fn arm_retry(&mut self, r: &mut Reactor<Client>) {
-        // A connect completed since the last failure: the target is back, so the
-        // backoff starts over.
-        let ok = r.context().rec.connects_ok;
-        if ok != self.ok_at_retry {
-            self.ok_at_retry = ok;
-            self.retry = RETRY_MIN;
-        }
+    /// Reopen the waiting slots after a backoff for `why` (if no retry is set yet).
+    fn arm_retry(&mut self, r: &mut Reactor<Client>, why: Failure) {
+        // The target is back once a connect completed since the last failed connect,
+        // or a reply since the last protocol failure: the backoff starts over.
+        let rec = &r.context().rec;
+        let backoff = match why {
+            Failure::Connect => {
+                self.connect_backoff.seen(rec.connects_ok);
+                &mut self.connect_backoff
+            }
+            Failure::Protocol => {
+                self.protocol_backoff.seen(rec.completed);
+                &mut self.protocol_backoff
+            }
+        };
         if !self.retry_armed {
             self.retry_armed = true;
-            r.set_timer(r.now() + self.retry, TIMER_CONNECT);
-            self.retry = (self.retry * 2).min(RETRY_MAX);
+            let wait = backoff.next();
+            r.set_timer(r.now() + wait, TIMER_CONNECT);
         }
     }
 
@@ -680,6 +737,8 @@ impl Host<Client> for Worker {
             reason,
             CloseReason::ConnectFailed | CloseReason::ConnectTimeout
         );
+        // Before the close is accounted for below: the client knows how it ended.
+        let protocol_failure = c.protocol_failure();
         if c.retiring() {
             // Closed-loop stages retired it: the slot is not reopened.
             return;
@@ -707,7 +766,11 @@ impl Host<Client> for Worker {
         });
         self.pending.push_back(Pending { schedule });
         if failed_connect {
-            self.arm_retry(r);
+            self.arm_retry(r, Failure::Connect);
+        } else if protocol_failure {
+            // A server that fails every connection at once would otherwise take
+            // thousands a second (19,000 against an echo server).
+            self.arm_retry(r, Failure::Protocol);
         } else if !self.retry_armed {
             self.open_pending(r);
         }
@@ -929,9 +992,9 @@ fn run_worker(
         pending,
         connect_every,
         next_connect: start,
-        retry: RETRY_MIN,
+        connect_backoff: Backoff::new(),
+        protocol_backoff: Backoff::new(),
         retry_armed: false,
-        ok_at_retry: 0,
         pace_armed: false,
         source_rr: index,
         tx,
@@ -1133,4 +1196,30 @@ pub fn run(
         last.length = rest.min(Duration::from_secs(1));
     }
     Ok((results, intervals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_backoff_doubles_to_a_second_and_starts_over_only_on_progress() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new();
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            b.seen(0); // failures, and no success in between
+            waits.push(b.next());
+        }
+        assert_eq!(
+            waits,
+            [10, 20, 40, 80, 160, 320, 640, 1000, 1000].map(ms),
+            "doubling from 10 ms, at most a second"
+        );
+        // A success since: the next failure waits the least again.
+        b.seen(1);
+        assert_eq!(b.next(), ms(10));
+        b.seen(1);
+        assert_eq!(b.next(), ms(20), "no new success: it grows on");
+    }
 }

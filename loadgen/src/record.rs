@@ -6,6 +6,7 @@
 //! actually sent). In closed loop they are the same thing. Nothing is corrected twice:
 //! no `record_correct` here.
 
+use crate::answer::{Looks, Sample};
 use crate::schedule::Schedule;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -164,6 +165,10 @@ pub struct Recorder {
     /// `--targets`: each entry's numbers, by stats slot ([`crate::mix::Mix::bucket`]);
     /// empty without a mix.
     pub entries: Vec<crate::mix::EntryStats>,
+    /// What the server sent where a reply was due and that was none (bytes that failed
+    /// framing or answered no request, or nothing before a close): one sample, the
+    /// one that tells most ([`Sample::better`]); see [`Recorder::answered_instead`].
+    pub answered: Option<Sample>,
 }
 
 /// Requests whose latency is known only to be at least some value: timed out (at the
@@ -239,6 +244,7 @@ impl Default for Recorder {
             errors: Vec::new(),
             censored: Censored::default(),
             entries: Vec::new(),
+            answered: None,
             raw_sum_us: 0,
             answered_sum_us: 0,
         }
@@ -368,9 +374,26 @@ impl Recorder {
         for (a, b) in self.entries.iter_mut().zip(&o.entries) {
             a.merge(b);
         }
+        self.answered = Sample::better(self.answered, o.answered);
         self.statuses.sort_unstable();
         self.errors
             .sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
+    }
+
+    /// What the server answered instead of a reply, for the reports: the sample kept;
+    /// a close before any byte only while no reply at all completed (a server closing
+    /// one idle connection as a request went out says nothing about its protocol).
+    pub fn answered_instead(&self) -> Option<Sample> {
+        self.answered
+            .filter(|a| a.looks() != Looks::Nothing || self.completed == 0)
+    }
+
+    /// Nothing was measured, yet the corrected latencies hold requests: only censored
+    /// ones (timed out, unfinished, unsent), at the time they had waited. Their
+    /// percentiles are lower bounds of requests that never got an answer, not a
+    /// measurement: the reports must not show them as one.
+    pub fn censored_only(&self) -> bool {
+        self.measured == 0 && !self.corrected.is_empty()
     }
 
     /// The books balance: every request sent is a response, an error or still in flight.

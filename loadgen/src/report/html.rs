@@ -309,6 +309,12 @@ fn latency(r: &RunResult, b: &mut String) -> io::Result<()> {
     b.push_str("<section id=\"latency\">\n<h2>Latency by percentile</h2>\n");
     if rec.corrected.is_empty() && rec.raw.is_empty() {
         b.push_str("<p>no responses measured</p>\n");
+    } else if let Some(line) = super::censored_only(rec) {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">{} (the plot draws them)</p>",
+            escape(&line)
+        );
     } else {
         let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
             match (h.is_empty(), q) {
@@ -392,6 +398,14 @@ fn errors(r: &RunResult, b: &mut String) {
             );
         }
         b.push_str("</table>\n");
+    }
+    if let Some(a) = r.rec.answered_instead() {
+        // The server's bytes, escaped to text by the sample, and again for HTML.
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">answered: {}</p>",
+            escape(&a.line(&r.proto))
+        );
     }
     b.push_str("</section>\n");
 }

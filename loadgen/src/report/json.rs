@@ -37,6 +37,21 @@ fn hist_json(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// What the server answered instead of a reply (`null` when nothing did): added to
+/// the document after the `json!` that builds the rest, which is at the macro's
+/// recursion limit.
+fn answered_json(r: &RunResult) -> Value {
+    r.rec.answered_instead().map_or(Value::Null, |a| {
+        json!({
+            "looks_like": a.looks().name(),
+            "sample": crate::answer::escape(a.bytes()),
+            "more": a.more(),
+            "offset": a.offset(),
+            "line": a.line(&r.proto),
+        })
+    })
+}
+
 /// The machine-readable report. The schema is documented field by field in
 /// `docs/loadgen-json.md`; it is stable (see [`JSON_SCHEMA`]).
 pub fn json(r: &RunResult) -> Value {
@@ -59,7 +74,7 @@ pub fn json(r: &RunResult) -> Value {
         Mode::Open { .. } => hist_json(&rec.send_lag),
         Mode::Closed => Value::Null,
     };
-    json!({
+    let mut doc = json!({
         "schema": JSON_SCHEMA,
         "version": env!("CARGO_PKG_VERSION"),
         "target": r.target,
@@ -148,6 +163,8 @@ pub fn json(r: &RunResult) -> Value {
         "latency_us": {
             "corrected": hist_json(&rec.corrected),
             "raw": hist_json(&rec.raw),
+            // Nothing measured: the summaries above are of censored requests only.
+            "censored_only": rec.censored_only(),
         },
         "censored": {
             "total": rec.censored.total(),
@@ -185,7 +202,9 @@ pub fn json(r: &RunResult) -> Value {
             "corrected": encode_histogram(&rec.corrected),
             "raw": encode_histogram(&rec.raw),
         },
-    })
+    });
+    doc["answered"] = answered_json(r);
+    doc
 }
 
 /// Writes [`json()`] pretty-printed, with a trailing newline so the file is a proper text
@@ -324,6 +343,8 @@ mod tests {
         r.mix = Some(mix.describe("mix.txt"));
         r.rec.entries = vec![Default::default()];
         r.rec.entries[0].reply(1000, 900, Some(200));
+        // With what a server answered instead of a reply, so its fields are walked too.
+        r.rec.answered = Some(crate::answer::Sample::of(b"+OK\r\n", 0, &[]));
         let j = json(&r);
         walk("", &j, &mut paths);
         for e in j["mix"]["per_entry"].as_array().expect("array") {

@@ -218,6 +218,23 @@ fn rate_missed(r: &crate::result::RunResult) -> Option<String> {
     Some(w)
 }
 
+/// With nothing measured, the corrected latencies hold only censored requests (see
+/// [`crate::record::Recorder::censored_only`]): the sentence the text and HTML reports
+/// print instead of a percentile table, which would read as a measurement beside
+/// 0 req/s; `None` when anything was measured.
+fn censored_only(rec: &crate::record::Recorder) -> Option<String> {
+    if !rec.censored_only() {
+        return None;
+    }
+    Some(format!(
+        "no reply was measured: the latencies hold only {} censored requests, at the time \
+         they had waited (oldest {}): lower bounds of requests never answered, not a \
+         measurement, so no percentiles are shown",
+        group(rec.censored.total()),
+        fmt_us(rec.censored.oldest_us as f64)
+    ))
+}
+
 /// Errors in a stable order (class, then detail), whatever order the workers merged in.
 /// The censored requests by kind, for the text and HTML reports: `7 (timed out 1,
 /// unfinished 2, unsent 4, 1 of them at the run's end, not errors)`.
@@ -289,6 +306,79 @@ mod tests {
         assert_eq!(fmt_unix_utc(1_735_689_599.0), "2024-12-31 23:59:59 UTC");
         assert_eq!(fmt_unix_utc(-1.0), "n/a");
         assert_eq!(fmt_unix_utc(f64::NAN), "n/a");
+    }
+
+    /// Issue 15, item 3: with nothing measured, the latencies hold only censored
+    /// requests (at the time they had waited): a table of them read as a measurement
+    /// beside 0 req/s. Every format says so; the JSON keeps the histogram.
+    #[test]
+    fn test_censored_only_latencies_say_so_in_every_format() {
+        use crate::record::{Censor, Recorder};
+        let mut r = fixtures::closed();
+        assert!(!r.rec.censored_only());
+        r.rec = Recorder::default();
+        r.rec.censor(Censor::Unfinished, 1720, 9);
+        assert!(r.rec.censored_only());
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "latency:     no reply was measured: the latencies hold only 9 censored requests"
+            ),
+            "{t}"
+        );
+        assert!(
+            !t.lines().any(|l| l.trim_start().starts_with("p50 ")),
+            "no table: {t}"
+        );
+        let j = json(&r);
+        assert_eq!(j["latency_us"]["censored_only"], true);
+        assert_eq!(j["latency_us"]["corrected"]["count"], 9, "kept in the JSON");
+        let page = html(&r, &HtmlContext::default()).expect("the page");
+        assert!(page.contains("no reply was measured"), "{page}");
+        assert!(!page.contains("<tr><th>p50</th>"), "no table");
+        // A measured reply beside them: a table as ever, no such line.
+        r.rec.measured = 1;
+        crate::record::record_us(&mut r.rec.corrected, 500);
+        assert!(!r.rec.censored_only());
+        assert!(!text(&r).contains("no reply was measured"));
+        assert_eq!(json(&r)["latency_us"]["censored_only"], false);
+    }
+
+    /// Issue 15, item 3: what the server answered instead of a reply is one line in
+    /// the text, the HTML (escaped) and the JSON.
+    #[test]
+    fn test_what_the_server_answered_is_one_line_in_every_format() {
+        use crate::answer::Sample;
+        let mut r = fixtures::closed();
+        assert!(!text(&r).contains("answered:"));
+        assert_eq!(json(&r)["answered"], serde_json::Value::Null);
+        r.rec.answered = Some(Sample::of(b"<html>\r\n\x16", 0, &[]));
+        let t = text(&r);
+        let line = t
+            .lines()
+            .find(|l| l.starts_with("answered:"))
+            .expect("a line");
+        assert_eq!(
+            line,
+            r#"answered:    "<html>\r\n\x16" (its first bytes, where --proto http expects a reply): looks like no protocol loadgen knows"#
+        );
+        let j = json(&r);
+        assert_eq!(j["answered"]["looks_like"], "unknown");
+        assert_eq!(j["answered"]["sample"], r"<html>\r\n\x16");
+        assert_eq!(
+            j["answered"]["line"],
+            line["answered:".len()..].trim_start()
+        );
+        let page = html(&r, &HtmlContext::default()).expect("the page");
+        assert!(
+            page.contains(r#"<p class="warn">answered: &quot;&lt;html&gt;\r\n\x16&quot;"#),
+            "{page}"
+        );
+        // A close before any byte, beside replies that completed: no diagnosis.
+        r.rec.answered = Some(Sample::of(b"", 0, &[]));
+        assert!(!text(&r).contains("answered:"));
+        r.rec.completed = 0;
+        assert!(text(&r).contains("answered:    nothing: the server closed the connection"));
     }
 
     #[test]

@@ -223,6 +223,9 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             )?;
         }
     }
+    if let Some(a) = r.rec.answered_instead() {
+        writeln!(s, "answered:    {}", a.line(&r.proto))?;
+    }
     writeln!(s)?;
 
     writeln!(
@@ -454,6 +457,11 @@ fn write_latency_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
     let rec = &r.rec;
     if rec.corrected.is_empty() && rec.raw.is_empty() {
         writeln!(s, "latency:     no responses measured")?;
+        writeln!(s)?;
+        return Ok(());
+    }
+    if let Some(line) = super::censored_only(rec) {
+        writeln!(s, "latency:     {line}")?;
         writeln!(s)?;
         return Ok(());
     }
