@@ -60,7 +60,9 @@ pub(super) enum Cmd {
     ///
     /// Examples:
     ///   loadgen probe                        # embedded echo server in its own process
-    ///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify
+    ///   loadgen probe --verify               # ... and every held connection echoes a byte
+    ///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify --proto http
+    ///                                        # readyloop (HTTP) run with --admin 127.0.0.1:7879
     ///   loadgen probe 127.0.0.1:9000 --source 127.0.0.1-127.0.0.8 --procs 2 --hold 5s --verify
     ///   loadgen probe --max 10k --connect-rate 2k --json probe.json
     #[command(verbatim_doc_comment)]
@@ -264,10 +266,17 @@ pub(super) struct ProbeArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) hold: Duration,
 
-    /// At the end, check every held connection still answers (echo of one byte): answered,
-    /// too slow to answer (by a deadline that grows with the count), or dead
+    /// At the end, check every held connection still answers (--proto: an echo of one
+    /// byte, or GET / to an HTTP server): answered, too slow to answer (by a deadline
+    /// that grows with the count), or dead. Tried on one connection first: a server that
+    /// does not answer it is refused before the ramp
     #[arg(long)]
     pub(super) verify: bool,
+
+    /// What --verify speaks: echo or http [default: the protocol the server's
+    /// --server-stats name, else echo]
+    #[arg(long, value_name = "PROTO", requires = "verify")]
+    pub(super) proto: Option<crate::probe::VerifyProto>,
 
     /// Source addresses of this machine, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29
     /// or a comma list
