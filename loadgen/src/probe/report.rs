@@ -386,21 +386,7 @@ impl ProbeReport {
         if !rates.is_empty() {
             s += &format!("rate:       {}\n", rates.join(" | "));
         }
-        if let Some(k) = &self.knee {
-            let timeouts = self.errors.iter().any(|(e, _)| e == "timeout");
-            let why = if timeouts || self.stop == Stop::ConnectTimeout {
-                "connects were timing out: the server's accept queue was full and SYNs were dropped"
-            } else if !self.sources_given {
-                "without --source, connect() takes the even ephemeral ports first and searches the odd ones \
-                 much more slowly once they run out; with --source and IP_BIND_ADDRESS_NO_PORT the search is per 4-tuple"
-            } else {
-                "the connect() calls themselves got slower (see the connect times)"
-            };
-            s += &format!(
-                "knee:       the connect rate fell from {:.0}/s to {:.0}/s: {why}\n",
-                k.first_rate, k.last_rate
-            );
-        }
+        s += &self.knee_line();
         s += &format!(
             "closed by the server: {} during the ramp, {} during the {:.1} s hold\n",
             self.closed_by_server.ramp,
@@ -468,6 +454,27 @@ impl ProbeReport {
 }
 
 impl ProbeReport {
+    /// The `knee:` line (empty without a knee): the connect rate's fall and its likely
+    /// cause.
+    fn knee_line(&self) -> String {
+        let Some(k) = &self.knee else {
+            return String::new();
+        };
+        let timeouts = self.errors.iter().any(|(e, _)| e == "timeout");
+        let why = if timeouts || self.stop == Stop::ConnectTimeout {
+            "connects were timing out: the server's accept queue was full and SYNs were dropped"
+        } else if !self.sources_given {
+            "without --source, connect() takes the even ephemeral ports first and searches the odd ones \
+             much more slowly once they run out; with --source and IP_BIND_ADDRESS_NO_PORT the search is per 4-tuple"
+        } else {
+            "the connect() calls themselves got slower (see the connect times)"
+        };
+        format!(
+            "knee:       the connect rate fell from {:.0}/s to {:.0}/s: {why}\n",
+            k.first_rate, k.last_rate
+        )
+    }
+
     /// The `verify:` line (empty without `--verify`): what became of every connection
     /// held at once, so its figures add up to the count held; the time is the
     /// deadline the answers had, not how long the verify took.

@@ -683,6 +683,43 @@ mod tests {
     }
 
     #[test]
+    fn test_an_unsettled_search_says_why_and_what_to_change() {
+        let mut r = report();
+        assert!(r.settled());
+        r.confirmed = None;
+        r.ended = Ended::GeneratorBehind {
+            rate: 2000.0,
+            times: 3,
+            threads: 2,
+        };
+        assert!(!r.settled());
+        let t = summary(&r);
+        assert!(
+            t.contains("NOT confirmed: the generator fell behind"),
+            "{t}"
+        );
+        assert!(
+            t.contains("-t, it had 2") && t.contains("--max-rate"),
+            "{t}"
+        );
+        assert_eq!(json(&r)["ended"], "generator_behind");
+        assert_eq!(json(&r)["settled"], false);
+        r.ended = Ended::OutOfSteps { max_steps: 8 };
+        let t = summary(&r);
+        assert!(t.contains("--max-steps, it had 8"), "{t}");
+        // Stopped short with nothing passed yet: no answer, not "no rate met".
+        r.answer = None;
+        let t = summary(&r);
+        assert!(
+            t.contains("none yet") && !t.contains("no rate tried met"),
+            "{t}"
+        );
+        // Ran its course with nothing passed: settled, the SLO's failure (exit 99).
+        r.ended = Ended::Finished;
+        assert!(r.settled() && summary(&r).contains("no rate tried met"));
+    }
+
+    #[test]
     fn test_svg_marks_each_step_and_escapes_text() {
         let s = svg(&report());
         assert!(s.starts_with("<svg") && s.ends_with("</svg>\n"));
