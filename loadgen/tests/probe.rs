@@ -633,3 +633,90 @@ fn test_verify_at_the_largest_scale_ci_holds() {
     assert_eq!(j["verify"]["dead"], 0, "{}", j["verify"]);
     assert_eq!(j["verify"]["too_slow"], 0, "{}", j["verify"]);
 }
+
+/// A readyloop HTTP server (`readyloop`'s default protocol) with its admin listener, on
+/// loopback in this process; stopped and joined when dropped.
+struct HttpServer {
+    listen: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+    handle: Option<readyloop::Handle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        use readyloop::server::{ProtoKind, Server, ServerConfig};
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = Server::bind(ServerConfig {
+            listen: vec![any],
+            proto: ProtoKind::Http,
+            admin: Some(any),
+            ..ServerConfig::default()
+        })
+        .expect("HTTP server");
+        let listen = server.local_addrs()[0];
+        let admin = server.admin_addr().expect("admin address");
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || {
+            let _ = server.run();
+        });
+        HttpServer {
+            listen,
+            admin,
+            handle: Some(handle),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.stop();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Issue 15, item 5: `--verify` against an HTTP server (the help's example) speaks
+/// HTTP: a GET on every held connection, a response counts as the answer. It used to
+/// send one byte for an echo and report every accepted connection "too slow to
+/// answer". Told nothing of the protocol, it refuses up front, in one line, why.
+#[test]
+fn test_verify_against_an_http_server_speaks_http_or_refuses() {
+    let srv = HttpServer::start();
+    let target = srv.listen.to_string();
+    let probe = |extra: &[&str]| {
+        let mut c = loadgen();
+        c.args(["probe", &target, "--max", "20", "--hold", "0s"])
+            .args(["--max-time", "10s", "--connect-timeout", "1s", "--verify"])
+            .args(["--json", "-"])
+            .args(extra)
+            .stdin(Stdio::null());
+        c
+    };
+    // As the help's example: the server's stats name its protocol.
+    let j = probe_json(probe(&["--server-stats", &srv.admin.to_string()]));
+    assert_eq!(j["held_at_once"], 20, "{j:#}");
+    assert_eq!(j["verify"]["alive"], 20, "{}", j["verify"]);
+    assert_eq!(j["verify"]["too_slow"], 0, "{}", j["verify"]);
+    // Told with --proto.
+    let j = probe_json(probe(&["--proto", "http"]));
+    assert_eq!(j["verify"]["alive"], 20, "{}", j["verify"]);
+    // Told nothing: an echo is asked for, none comes, and the probe refuses to start.
+    let out = probe(&[]).output().expect("run probe");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--verify") && err.contains("--proto http"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

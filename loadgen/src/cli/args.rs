@@ -32,7 +32,8 @@ use std::time::Duration;
 ///
 /// Numbers: counts and rates take k = 1,000 and M = 1,000,000 (-c 1k, -R 12.5k, -n 2M);
 /// byte sizes take K = KiB = 1,024 (--size 4K). Exit codes: 0 ran, 1 nothing measured or
-/// could not run, 2 usage, 99 thresholds failed, 128+N interrupted by signal N.
+/// could not run, 2 usage, 3 a search's answer not confirmed, 99 thresholds failed,
+/// 128+N interrupted by signal N.
 #[derive(Parser, Debug)]
 #[command(
     name = "loadgen",
@@ -59,7 +60,9 @@ pub(super) enum Cmd {
     ///
     /// Examples:
     ///   loadgen probe                        # embedded echo server in its own process
-    ///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify
+    ///   loadgen probe --verify               # ... and every held connection echoes a byte
+    ///   loadgen probe 127.0.0.1:7878 --server-stats 127.0.0.1:7879 --verify --proto http
+    ///                                        # readyloop (HTTP) run with --admin 127.0.0.1:7879
     ///   loadgen probe 127.0.0.1:9000 --source 127.0.0.1-127.0.0.8 --procs 2 --hold 5s --verify
     ///   loadgen probe --max 10k --connect-rate 2k --json probe.json
     #[command(verbatim_doc_comment)]
@@ -73,6 +76,10 @@ pub(super) enum Cmd {
     /// is within --precision; a last step confirms the answer. A step where the generator
     /// fell behind its own schedule says nothing about the server: it is run again (twice
     /// at most), then the search stops there.
+    ///
+    /// Exit codes: 0 an answer confirmed; 99 no rate met the SLO; 3 the search stopped
+    /// before its answer was confirmed (the generator fell behind, or --max-steps ran
+    /// out): its last line says what to change.
     ///
     /// Examples:
     ///   loadgen search http://127.0.0.1:8080/ --slo 'p99<5ms'
@@ -138,16 +145,23 @@ const RUN_EXAMPLES: &str = "Examples:
 Numbers: k = 1,000 and M = 1,000,000 for counts and rates; K = KiB = 1,024 for sizes.
 Durations: us, ms, s, m, h, and compounds such as 1m30s.";
 
-/// `loadgen search`: the run flags (target, request, protocol, threads, --slo, --json,
-/// --plot) and the search's own.
+/// `loadgen search`: its own flags and the target, request and protocol flags it
+/// shares with `run` ([`RequestArgs`]); a flag of `run` that search does not use is
+/// not taken at all (clap's usage error), since each step sets it.
 #[derive(Args, Debug, Clone)]
 pub(super) struct SearchArgs {
-    #[command(flatten)]
-    pub(super) run: RunArgs,
+    /// The thresholds each step must meet, as run's --slo: 'p99<5ms,errors<0.1%'
+    /// (the metrics are in `loadgen run --help`)
+    #[arg(long, value_name = "LIST", value_parser = crate::slo::Slo::parse)]
+    pub(super) slo: crate::slo::Slo,
 
     /// Measured time of each step (after its --warmup)
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) step: Duration,
+
+    /// Run this long before each step's measurement; its results are discarded
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
+    pub(super) warmup: Duration,
 
     /// Pause between steps, so one step's backlog does not reach the next
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
@@ -168,6 +182,20 @@ pub(super) struct SearchArgs {
     /// At most this many steps (the confirming one included)
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub(super) max_steps: usize,
+
+    // The target, the request, the protocol, threads and connections, as in `run`.
+    #[command(flatten)]
+    pub(super) req: RequestArgs,
+
+    /// Write the search (every step and the answer) as JSON to FILE ('-' = stdout,
+    /// replacing the table)
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<String>,
+
+    /// Plot each step's offered rate against its corrected p99 as SVG, with the SLO's
+    /// p99 limit and the answer
+    #[arg(long, value_name = "FILE.svg")]
+    pub(super) plot: Option<PathBuf>,
 }
 
 /// `--stages`: (duration, target rate) pairs, in order.
@@ -238,10 +266,17 @@ pub(super) struct ProbeArgs {
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
     pub(super) hold: Duration,
 
-    /// At the end, check every held connection still answers (echo of one byte): answered,
-    /// too slow to answer (by a deadline that grows with the count), or dead
+    /// At the end, check every held connection still answers (--proto: an echo of one
+    /// byte, or GET / to an HTTP server): answered, too slow to answer (by a deadline
+    /// that grows with the count), or dead. Tried on one connection first: a server that
+    /// does not answer it is refused before the ramp
     #[arg(long)]
     pub(super) verify: bool,
+
+    /// What --verify speaks: echo or http [default: the protocol the server's
+    /// --server-stats name, else echo]
+    #[arg(long, value_name = "PROTO", requires = "verify")]
+    pub(super) proto: Option<crate::probe::VerifyProto>,
 
     /// Source addresses of this machine, round robin: 127.0.0.1-127.0.0.8, 127.0.0.0/29
     /// or a comma list
@@ -274,9 +309,6 @@ pub(super) struct ProbeArgs {
 // commands stays as it was.
 #[derive(Args, Debug, Clone)]
 pub(super) struct RunArgs {
-    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded server)
-    pub(super) target: Option<String>,
-
     /// Connections to keep open (1k = 1,000)
     #[arg(short = 'c', long, default_value = "50", value_parser = parse_count_usize, value_name = "N")]
     pub(super) connections: usize,
@@ -290,11 +322,6 @@ pub(super) struct RunArgs {
     /// (as ab and oha; 10k = 10,000); with -d too, whichever ends first
     #[arg(short = 'n', long = "requests", value_parser = parse_count, value_name = "N")]
     pub(super) requests: Option<u64>,
-
-    /// Keep up to D requests in flight on each connection, answered in order (HTTP,
-    /// RESP, echo, line); latency is per request
-    #[arg(long, default_value_t = 1, value_name = "D")]
-    pub(super) pipeline: usize,
 
     /// Open loop with a rate that changes: DUR:RATE stages, each a linear ramp from the
     /// previous rate (0 at first) to RATE over DUR, as k6's stages; '30s:1k,60s:1k,30s:0'
@@ -338,22 +365,74 @@ pub(super) struct RunArgs {
     #[arg(long, value_parser = parse_count_usize, value_name = "N")]
     pub(super) max_connections: Option<usize>,
 
-    /// Worker threads, each with its own reactor [default: cores, or cores-1 with the embedded server]
-    #[arg(short = 't', long, value_parser = parse_count_usize, value_name = "N")]
-    pub(super) threads: Option<usize>,
-
     /// Run this long before measuring; its results are discarded [default: 1s; 0 with -n]
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub(super) warmup: Option<Duration>,
-
-    /// Open new connections at most this fast (per second, all threads; 1k = 1,000)
-    #[arg(long, value_parser = parse_rate, value_name = "N")]
-    pub(super) connect_rate: Option<f64>,
 
     /// Open loop: total requests per second (10k = 10,000); latency is corrected for
     /// coordinated omission
     #[arg(short = 'R', long, value_parser = parse_rate, value_name = "N")]
     pub(super) rate: Option<f64>,
+
+    // The target, the request, the protocol and the connections' options: shared
+    // with `search`.
+    #[command(flatten)]
+    pub(super) req: RequestArgs,
+
+    /// Write the report as JSON to FILE ('-' = stdout, replacing the text report)
+    #[arg(long, value_name = "FILE")]
+    pub(super) json: Option<String>,
+
+    /// Write the corrected latency distribution as an HdrHistogram .hgrm file
+    #[arg(long, value_name = "FILE")]
+    pub(super) hgrm: Option<PathBuf>,
+
+    /// Write an HdrHistogram interval log (one histogram per second)
+    #[arg(long, value_name = "FILE")]
+    pub(super) log: Option<PathBuf>,
+
+    /// Plot latency by percentile (corrected and raw) as SVG
+    #[arg(long, value_name = "FILE.svg")]
+    pub(super) plot: Option<PathBuf>,
+
+    // The report files of issue 10 (docs/loadgen-reports.md), kept together.
+    /// --plot with a log latency axis (default linear, as HdrHistogram's plotter; the
+    /// percentile axis is log either way)
+    #[arg(long, requires = "plot")]
+    pub(super) plot_log: bool,
+
+    /// Write the per-second intervals as CSV: start_s, length_s, count, rps and the
+    /// corrected p50/p90/p99/p99.9/max in microseconds
+    #[arg(long, value_name = "FILE")]
+    pub(super) csv: Option<PathBuf>,
+
+    /// Write a self-contained HTML report: summary, latency (linear and log axis),
+    /// throughput and p99 over time, errors, statuses, thresholds, command line, machine
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
+}
+
+// The flags `run` and `search` share: the target, the request, the protocol and how
+// connections are made (flattened into `RunArgs` and `SearchArgs`, so both parse them
+// alike and their help cannot drift apart). No doc comment, as on `RunArgs`: clap would
+// take it for the help text of the commands it is flattened into.
+#[derive(Args, Debug, Clone)]
+pub(super) struct RequestArgs {
+    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded server)
+    pub(super) target: Option<String>,
+
+    /// Keep up to D requests in flight on each connection, answered in order (HTTP,
+    /// RESP, echo, line); latency is per request
+    #[arg(long, default_value_t = 1, value_name = "D")]
+    pub(super) pipeline: usize,
+
+    /// Worker threads, each with its own reactor [default: cores, or cores-1 with the embedded server]
+    #[arg(short = 't', long, value_parser = parse_count_usize, value_name = "N")]
+    pub(super) threads: Option<usize>,
+
+    /// Open new connections at most this fast (per second, all threads; 1k = 1,000)
+    #[arg(long, value_parser = parse_rate, value_name = "N")]
+    pub(super) connect_rate: Option<f64>,
 
     /// Close and reopen each connection after N requests (new-connections test)
     #[arg(long, value_parser = parse_count, value_name = "N")]
@@ -427,38 +506,6 @@ pub(super) struct RunArgs {
     /// ports toward the target (see `loadgen limits`)
     #[arg(long, value_name = "ADDRS", value_parser = crate::probe::parse_source_list)]
     pub(super) source: Option<crate::probe::SourceList>,
-
-    /// Write the report as JSON to FILE ('-' = stdout, replacing the text report)
-    #[arg(long, value_name = "FILE")]
-    pub(super) json: Option<String>,
-
-    /// Write the corrected latency distribution as an HdrHistogram .hgrm file
-    #[arg(long, value_name = "FILE")]
-    pub(super) hgrm: Option<PathBuf>,
-
-    /// Write an HdrHistogram interval log (one histogram per second)
-    #[arg(long, value_name = "FILE")]
-    pub(super) log: Option<PathBuf>,
-
-    /// Plot latency by percentile (corrected and raw) as SVG
-    #[arg(long, value_name = "FILE.svg")]
-    pub(super) plot: Option<PathBuf>,
-
-    // The report files of issue 10 (docs/loadgen-reports.md), kept together.
-    /// --plot with a log latency axis (default linear, as HdrHistogram's plotter; the
-    /// percentile axis is log either way)
-    #[arg(long, requires = "plot")]
-    pub(super) plot_log: bool,
-
-    /// Write the per-second intervals as CSV: start_s, length_s, count, rps and the
-    /// corrected p50/p90/p99/p99.9/max in microseconds
-    #[arg(long, value_name = "FILE")]
-    pub(super) csv: Option<PathBuf>,
-
-    /// Write a self-contained HTML report: summary, latency (linear and log axis),
-    /// throughput and p99 over time, errors, statuses, thresholds, command line, machine
-    #[arg(long, value_name = "FILE")]
-    pub(super) html: Option<PathBuf>,
 }
 
 /// `loadgen report`: saved runs in one table, or side A against side B (its help is
@@ -512,5 +559,80 @@ mod tests {
             assert!(help.contains("Examples:"), "loadgen {name} --help:\n{help}");
             assert!(help.contains(&format!("loadgen {name}")), "{name}: {help}");
         }
+    }
+
+    /// Issue 15, item 4: `search --help` lists only the flags search uses, and a flag of
+    /// `run` that search does not use is clap's usage error, not silently ignored (`-c`)
+    /// or refused later in the words of another check (`--stages`).
+    #[test]
+    fn test_search_takes_only_the_flags_it_uses() {
+        let mut cmd = Cli::command();
+        let search = cmd
+            .find_subcommand_mut("search")
+            .expect("a search subcommand");
+        let longs: Vec<String> = search
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        for run_only in [
+            "connections",
+            "duration",
+            "requests",
+            "stages",
+            "closed",
+            "abort-on-fail",
+            "abort-delay",
+            "max-connections",
+            "rate",
+            "hgrm",
+            "log",
+            "plot-log",
+            "csv",
+            "html",
+        ] {
+            assert!(
+                !longs.iter().any(|l| l == run_only),
+                "search --help lists --{run_only}: {longs:?}"
+            );
+        }
+        for (flag, value) in [
+            ("-c", "10"),
+            ("--stages", "1s:10"),
+            ("--max-connections", "10"),
+            ("-R", "10"),
+            ("-d", "1s"),
+            ("-n", "10"),
+            ("--csv", "x.csv"),
+        ] {
+            let e = Cli::try_parse_from(["loadgen", "search", "--slo", "p99<5ms", flag, value])
+                .expect_err(flag);
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{flag}: {e}"
+            );
+        }
+    }
+
+    /// Issue 15, item 4: the warm-up default `search --help` shows is the one each step
+    /// uses (2s), not `run`'s (1s).
+    #[test]
+    fn test_search_help_shows_the_warmup_it_uses() {
+        let mut cmd = Cli::command();
+        let search = cmd
+            .find_subcommand_mut("search")
+            .expect("a search subcommand");
+        let warmup = search
+            .get_arguments()
+            .find(|a| a.get_long() == Some("warmup"))
+            .expect("--warmup");
+        let defaults: Vec<String> = warmup
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(defaults, ["2s"], "{:?}", warmup.get_long_help());
+        let help = search.render_long_help().to_string();
+        assert!(!help.contains("default: 1s"), "{help}");
     }
 }

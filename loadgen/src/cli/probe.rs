@@ -51,6 +51,7 @@ pub(super) fn probe(a: ProbeArgs) -> Result<(), Error> {
         max: a.max,
         hold: a.hold,
         verify: a.verify,
+        verify_proto: a.proto,
         sources,
         procs: a.procs,
         server_stats: a.server_stats,

@@ -84,15 +84,15 @@ impl Request {
             m.check(target)?;
             return Ok(Request::Mix(m));
         }
-        if a.request.is_some() || a.request_file.is_some() {
+        if a.req.request.is_some() || a.req.request_file.is_some() {
             // These build a request; with the exact bytes given they would be dropped.
             let dropped = [
-                (a.body.is_some(), "--body"),
-                (!a.headers.is_empty(), "--header"),
-                (a.size.is_some(), "--size"),
+                (a.req.body.is_some(), "--body"),
+                (!a.req.headers.is_empty(), "--header"),
+                (a.req.size.is_some(), "--size"),
             ];
             if let Some((_, flag)) = dropped.iter().find(|(given, _)| *given) {
-                let exact = if a.request.is_some() {
+                let exact = if a.req.request.is_some() {
                     "--request"
                 } else {
                     "--request-file"
@@ -102,11 +102,11 @@ impl Request {
                 )));
             }
         }
-        let request = if let Some(r) = &a.request {
+        let request = if let Some(r) = &a.req.request {
             Request::Bytes(
                 request::unescape(r).map_err(|e| Error::Usage(format!("--request: {e}")))?,
             )
-        } else if let Some(p) = &a.request_file {
+        } else if let Some(p) = &a.req.request_file {
             Request::Bytes(
                 std::fs::read(p)
                     .map_err(|e| Error::io(format!("--request-file {}", p.display()), e))?,
@@ -120,8 +120,8 @@ impl Request {
             }
             // A request holding several (a pipeline) must split into whole requests,
             // one reply expected for each: refused now, not miscounted later.
-            if a.request.is_some() || a.request_file.is_some() {
-                let flag = if a.request.is_some() {
+            if a.req.request.is_some() || a.req.request_file.is_some() {
+                let flag = if a.req.request.is_some() {
                     "--request"
                 } else {
                     "--request-file"
@@ -131,12 +131,12 @@ impl Request {
                     .len();
                 // The framer expects at most MAX_PIPELINE replies at once.
                 let max = crate::framing::MAX_PIPELINE;
-                if k * a.pipeline > max {
+                if k * a.req.pipeline > max {
                     return Err(Error::Usage(format!(
                         "{flag} holds {k} requests; with --pipeline {} that is {} in flight, \
                          at most {max} can be",
-                        a.pipeline,
-                        k * a.pipeline
+                        a.req.pipeline,
+                        k * a.req.pipeline
                     )));
                 }
                 if let Some(n) = a.requests {
@@ -186,7 +186,7 @@ impl Request {
 fn built(a: &RunArgs, framing: &Framing, target: &Target) -> Result<Request, Error> {
     match framing {
         Framing::Http => {
-            let body = match &a.body {
+            let body = match &a.req.body {
                 Some(b) => {
                     request::unescape(b).map_err(|e| Error::Usage(format!("--body: {e}")))?
                 }
@@ -197,9 +197,9 @@ fn built(a: &RunArgs, framing: &Framing, target: &Target) -> Result<Request, Err
                 Target::Embedded { .. } => "/".to_string(),
             };
             let parts = HttpParts {
-                method: a.method.clone(),
+                method: a.req.method.clone(),
                 path,
-                headers: a.headers.clone(),
+                headers: a.req.headers.clone(),
                 body,
             };
             match target {
@@ -225,7 +225,7 @@ fn built(a: &RunArgs, framing: &Framing, target: &Target) -> Result<Request, Err
 /// The payload size: `--size`, else 64 (or N for `fixed:N`). Zero, or a size that is
 /// not fixed:N's, is refused rather than quietly changed.
 fn size(a: &RunArgs, fixed: Option<usize>) -> Result<usize, Error> {
-    match (a.size, fixed) {
+    match (a.req.size, fixed) {
         (Some(0), _) => Err(Error::Usage(
             "--size must be at least 1 (a request of no bytes gets no reply)".into(),
         )),

@@ -209,10 +209,16 @@ pub(super) fn measure(
 /// Exit code of a run whose `--slo` thresholds failed (as k6).
 pub(super) const EXIT_THRESHOLDS: u8 = 99;
 
+/// Exit code of a search that stopped before its answer was settled: the generator
+/// fell behind, or `--max-steps` ran out, before a second step confirmed it (its
+/// answer, if any, is only the highest rate that passed once).
+pub(super) const EXIT_UNCONFIRMED: u8 = 3;
+
 /// The exit code of a run whose report was written (README, "Exit codes"): an
 /// interrupt first (128 + the signal, as a shell expects), then a run that measured
 /// nothing (1: no request completed after the warm-up, so every figure is empty),
-/// then failed thresholds (99), else 0. Usage errors (2) never get this far.
+/// then failed thresholds (99), else 0. Usage errors (2) never get this far. A search
+/// puts its own code between nothing measured and thresholds: [`EXIT_UNCONFIRMED`].
 pub(super) fn exit_code(signal: i32, measured: u64, thresholds_pass: bool) -> ExitCode {
     if signal != 0 {
         ExitCode::from((128 + signal).clamp(0, 255) as u8)

@@ -97,11 +97,11 @@ impl RunPlan {
         check_numbers(&a)?;
         // Every output file is checked (and its temporary created) before anything runs.
         let outputs = Outputs::stage(&a)?;
-        let framing = Framing::parse(&a.proto).map_err(Error::Usage)?;
+        let framing = Framing::parse(&a.req.proto).map_err(Error::Usage)?;
         if a.slo.as_ref().is_some_and(|s| s.needs_http()) && framing != Framing::Http {
             return Err(Error::Usage(format!(
                 "--slo: non2xx measures HTTP statuses; --proto is {}",
-                a.proto
+                a.req.proto
             )));
         }
         // Without a TARGET, a targets file's first URL is the target.
@@ -109,10 +109,11 @@ impl RunPlan {
         if mix.is_some() && framing != Framing::Http {
             return Err(Error::Usage(format!(
                 "--targets holds HTTP requests; --proto is {}",
-                a.proto
+                a.req.proto
             )));
         }
         let target_arg = a
+            .req
             .target
             .clone()
             .or_else(|| mix.as_ref().and_then(|m| m.first_url()));
@@ -131,11 +132,11 @@ impl RunPlan {
             }
             _ => a.connections,
         };
-        let threads = threads(a.threads, embedded, cores)?.min(connections);
+        let threads = threads(a.req.threads, embedded, cores)?.min(connections);
         // Room for the most connections the run may open.
         let most = a.max_connections.unwrap_or(connections).max(connections);
         let limits = check_fd_room(most, threads, embedded)?;
-        let target = Target::resolve(target_arg.as_deref(), &a.proto, &framing)?;
+        let target = Target::resolve(target_arg.as_deref(), &a.req.proto, &framing)?;
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
         let head = request.is_head(&framing);
@@ -163,7 +164,7 @@ impl RunPlan {
             connections,
             max_connections: a.max_connections,
             threads,
-            connect_rate: a.connect_rate,
+            connect_rate: a.req.connect_rate,
             // The stages run from the start, the warm-up their first part: what is
             // measured is the rest, at the rest's mean rate.
             rate: match &stages {
@@ -174,13 +175,13 @@ impl RunPlan {
                 ),
                 None => a.rate,
             },
-            per_conn: a.per_conn,
+            per_conn: a.req.per_conn,
             duration: stages.as_ref().map_or_else(
                 || duration(&a),
                 |p| Duration::from_secs_f64(p.duration()).saturating_sub(stages_warmup),
             ),
             requests: a.requests,
-            pipeline: a.pipeline,
+            pipeline: a.req.pipeline,
             stages: stages.clone(),
             stages_closed: a.closed,
             slo: a.slo.clone().unwrap_or_default(),
@@ -192,16 +193,16 @@ impl RunPlan {
                 } else {
                     DEFAULT_WARMUP
                 }),
-            timeout: nonzero(a.timeout),
-            connect_timeout: a.connect_timeout,
-            nodelay: !a.no_nodelay,
+            timeout: nonzero(a.req.timeout),
+            connect_timeout: a.req.connect_timeout,
+            nodelay: !a.req.no_nodelay,
             ports: crate::result::PortFacts {
                 ports: limits.ports(),
                 tw_reuse: limits.tcp_tw_reuse,
                 tw_reuse_delay_ms: limits.tcp_tw_reuse_delay_ms,
-                sources: a.source.as_ref().map_or(0, |s| s.0.len()),
+                sources: a.req.source.as_ref().map_or(0, |s| s.0.len()),
             },
-            sources: a.source.map(|s| s.0).unwrap_or_default(),
+            sources: a.req.source.map(|s| s.0).unwrap_or_default(),
             outputs,
         })
     }
@@ -249,11 +250,11 @@ fn check_numbers(a: &RunArgs) -> Result<(), Error> {
     if a.requests == Some(0) {
         return Err(Error::Usage("--requests must be at least 1".into()));
     }
-    if !(1..=crate::schedule::MAX_DEPTH).contains(&a.pipeline) {
+    if !(1..=crate::schedule::MAX_DEPTH).contains(&a.req.pipeline) {
         return Err(Error::Usage(format!(
             "--pipeline must be from 1 to {}, not {}",
             crate::schedule::MAX_DEPTH,
-            a.pipeline
+            a.req.pipeline
         )));
     }
     if let Some(r) = a.rate {
@@ -263,14 +264,14 @@ fn check_numbers(a: &RunArgs) -> Result<(), Error> {
             )));
         }
     }
-    if let Some(r) = a.connect_rate {
+    if let Some(r) = a.req.connect_rate {
         if !(r.is_finite() && r > 0.0) {
             return Err(Error::Usage(format!(
                 "--connect-rate must be a positive number, not {r}"
             )));
         }
     }
-    if a.per_conn == Some(0) {
+    if a.req.per_conn == Some(0) {
         return Err(Error::Usage("--per-conn must be at least 1".into()));
     }
     if let Some(m) = a.max_connections {

@@ -6,183 +6,135 @@
 //! latency limit of the SLO (100 ms when it has none): by Little's law, that many keep
 //! the rate going while every request takes up to the limit, so a step fails because
 //! the server got slower than the SLO, never for lack of connections.
+//!
+//! Search takes only the flags it uses (`SearchArgs`): each step is a `RunArgs` built
+//! here ([`step_args`]), its rate, duration, warm-up and connections the search's.
 
-use super::args::SearchArgs;
+use super::args::{RequestArgs, RunArgs, SearchArgs};
 use super::embedded::Embedded;
 use super::preflight::preflight;
-use super::run::measure;
+use super::run::{measure, EXIT_UNCONFIRMED};
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::outputs::{stage, Staged};
 use crate::report::fmt_secs;
-use crate::search::report::{self, SearchReport, StepRow};
-use crate::search::{judge, Search, Stage};
-use crate::slo::Metric;
+use crate::search::report::{self, Ended, SearchReport, StepRow};
+use crate::search::{judge, Search, Stage, StepVerdict};
+use crate::slo::{Metric, Slo};
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How many times a step whose generator fell behind is run again.
 const GENERATOR_RETRIES: usize = 2;
 
-/// The warm-up of each step when `--warmup` is not given.
-const STEP_WARMUP: Duration = Duration::from_secs(2);
+/// `--abort-delay`'s default: never used by a step (no `--abort-on-fail`), but a
+/// `RunArgs` has one.
+const UNUSED_ABORT_DELAY: Duration = Duration::from_secs(10);
 
 /// Run `loadgen search`.
 pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
     let interrupt = Interrupt::install().map_err(|e| Error::io("handling signals", e))?;
-    let slo = check(&a)?;
-    let slo_text = slo
-        .thresholds
-        .iter()
-        .map(|t| t.expr.clone())
-        .collect::<Vec<_>>()
-        .join(",");
-    let json_to_stdout = a.run.json.as_deref() == Some("-");
-    let mut json_out = match a.run.json.as_deref() {
-        Some("-") | None => None,
-        Some(p) => Some(stage("--json", std::path::Path::new(p))?),
-    };
-    let mut plot_out = match &a.run.plot {
-        Some(p) if p.extension().and_then(|e| e.to_str()) != Some("svg") => {
-            return Err(Error::Usage(format!(
-                "--plot {}: the plot is SVG; name it .svg",
-                p.display()
-            )))
-        }
-        Some(p) => Some(stage("--plot", p)?),
-        None => None,
-    };
-
+    check(&a)?;
+    let mut outs = Outputs::stage(&a)?;
     // The target: given, or the embedded server, started once for every step.
-    let mut base = a.run.clone();
-    base.json = None;
-    base.plot = None;
-    base.slo = Some(slo.clone());
-    let probe_plan = RunPlan::from_args(base.clone())?;
-    let embedded = match &probe_plan.target {
-        Target::Embedded { proto } => {
-            let (addr, e) = Embedded::start(*proto)?;
-            base.target = Some(embedded_label(&probe_plan.framing, addr));
-            Some(e)
-        }
-        Target::Given { addr, .. } => {
-            preflight(*addr, probe_plan.connect_timeout)?;
-            None
-        }
-    };
-    drop(probe_plan);
-
-    let latency_limit_s = slo
-        .thresholds
-        .iter()
-        .filter(|t| matches!(t.metric, Metric::Quantile { .. } | Metric::Mean { .. }))
-        .map(|t| t.limit / 1e6)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-        .unwrap_or(0.1);
-    let mut s = Search::new(a.start, a.max_rate, a.precision, a.max_steps);
+    let (req, embedded) = target(&a)?;
     let mut rep = SearchReport {
-        target: base.target.clone().unwrap_or_default(),
-        slo: slo_text,
+        target: req.target.clone().unwrap_or_default(),
+        slo: slo_text(&a.slo),
         precision: a.precision,
         steps: Vec::new(),
         answer: None,
         confirmed: None,
         interrupted: None,
+        ended: Ended::Finished,
     };
-    // The table goes to stdout as the steps finish, unless stdout is the JSON.
-    let say = |line: &str| {
-        if json_to_stdout {
+    let say = Say(outs.json_to_stdout);
+    say.line(&format!(
+        "search: {} for '{}', steps of {} after {} warm-up, {} cooldown",
+        rep.target,
+        rep.slo,
+        fmt_secs(a.step),
+        fmt_secs(a.warmup),
+        fmt_secs(a.cooldown)
+    ));
+    say.line(&report::header());
+    let mut s = Search::new(a.start, a.max_rate, a.precision, a.max_steps);
+    rep.ended = run_steps(&a, &req, &interrupt, &mut s, &mut rep, &say)?;
+    rep.answer = s.answer();
+    rep.confirmed = s.confirmed();
+    let signal = interrupt.signal();
+    rep.interrupted = (signal != 0).then_some(signal);
+    if let Some(e) = embedded {
+        e.stop()?;
+    }
+    say.line(report::summary(&rep).trim_end());
+    outs.write(&rep)?;
+    let measured = rep.steps.iter().any(|st| st.achieved > 0.0);
+    Ok(exit_code(signal, measured, &rep))
+}
+
+/// Where the table and the summary go: stdout, or stderr when stdout is the JSON.
+struct Say(bool);
+
+impl Say {
+    fn line(&self, line: &str) {
+        if self.0 {
             eprintln!("{line}");
         } else {
             println!("{line}");
             let _ = std::io::stdout().flush();
         }
-    };
-    say(&format!(
-        "search: {} for '{}', steps of {} after {} warm-up, {} cooldown",
-        rep.target,
-        rep.slo,
-        fmt_secs(a.step),
-        fmt_secs(a.run.warmup.unwrap_or(STEP_WARMUP)),
-        fmt_secs(a.cooldown)
-    ));
-    say(&report::header());
-    // A step where the generator fell behind its own schedule says nothing about the
-    // server: it is run again (at most GENERATOR_RETRIES times) instead of counting as
-    // a failure that would pull the answer down; still behind, the search stops there.
+    }
+}
+
+/// The SLO as the user wrote it, one string.
+fn slo_text(slo: &Slo) -> String {
+    slo.thresholds
+        .iter()
+        .map(|t| t.expr.clone())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Run steps until the search has its answer, or stops short; returns why it ended.
+/// A step where the generator fell behind its own schedule says nothing about the
+/// server: it is run again (at most [`GENERATOR_RETRIES`] times) instead of counting
+/// as a failure that would pull the answer down; still behind, the search stops there.
+fn run_steps(
+    a: &SearchArgs,
+    req: &RequestArgs,
+    interrupt: &Arc<Interrupt>,
+    s: &mut Search,
+    rep: &mut SearchReport,
+    say: &Say,
+) -> Result<Ended, Error> {
+    let latency_limit_s = latency_limit_s(&a.slo);
     let mut behind_in_a_row = 0;
-    let mut generator_limit = None;
     while let Some(rate) = s.next_rate() {
-        let stage_name = match s.stage() {
-            Stage::Probe => "probe",
-            Stage::Bisect => "bisect",
-            Stage::Confirm => "confirm",
-            Stage::Done => "done",
-        };
-        let conns = ((rate * latency_limit_s) / a.run.pipeline.max(1) as f64)
+        let conns = ((rate * latency_limit_s) / req.pipeline.max(1) as f64)
             .ceil()
             .max(1.0) as usize;
-        let mut sa = base.clone();
-        sa.rate = Some(rate);
-        sa.duration = Some(a.step);
-        sa.warmup = Some(a.run.warmup.unwrap_or(STEP_WARMUP));
-        sa.connections = conns;
-        let mut plan = RunPlan::from_args(sa)?;
-        let Target::Given { addr, label, .. } = &plan.target else {
-            return Err(Error::Usage("search: the target did not resolve".into()));
+        let mut plan = RunPlan::from_args(step_args(a, req.clone(), rate, conns))?;
+        let Some(mut row) = run_step(&mut plan, rate, interrupt)? else {
+            return Ok(Ended::Interrupted); // a step cut short says nothing: not counted
         };
-        let (addr, label) = (*addr, label.clone());
-        let request = plan.take_request(addr)?;
-        let r = measure(&plan, addr, label, request, &interrupt, false, None)?;
-        if interrupt.signal() != 0 {
-            break; // a step cut short says nothing: not counted
-        }
-        let failed: Vec<String> = r
-            .thresholds
-            .iter()
-            .filter(|v| !v.pass)
-            .map(|v| v.threshold.expr.clone())
-            .collect();
-        let verdict = judge(
-            &failed,
-            rate,
-            r.throughput(),
-            r.behind_schedule() == Some(true),
-        );
-        let row = StepRow {
-            n: rep.steps.len() + 1,
-            stage: stage_name,
-            offered: rate,
-            achieved: r.throughput(),
-            connections: plan.connections,
-            thresholds: r
-                .thresholds
-                .iter()
-                .map(|v| {
-                    (
-                        v.threshold.expr.clone(),
-                        v.measured_text(),
-                        v.measured,
-                        v.pass,
-                    )
-                })
-                .collect(),
-            p99_us: (!r.rec.corrected.is_empty()).then(|| r.rec.corrected.value_at_quantile(0.99)),
-            unsent: r.rec.censored.unsent,
-            send_lag_p99_us: (!r.rec.send_lag.is_empty())
-                .then(|| r.rec.send_lag.value_at_quantile(0.99)),
-            verdict: verdict.clone(),
-        };
-        say(&report::row(&row));
+        row.n = rep.steps.len() + 1;
+        row.stage = stage_name(s.stage());
+        say.line(&report::row(&row));
+        let verdict = row.verdict.clone();
         rep.steps.push(row);
-        if verdict == crate::search::StepVerdict::GeneratorBehind {
+        if verdict == StepVerdict::GeneratorBehind {
             behind_in_a_row += 1;
             if behind_in_a_row > GENERATOR_RETRIES {
-                generator_limit = Some(rate);
-                break;
+                return Ok(Ended::GeneratorBehind {
+                    rate,
+                    times: behind_in_a_row,
+                    threads: plan.threads,
+                });
             }
         } else {
             behind_in_a_row = 0;
@@ -195,73 +147,145 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
             std::thread::sleep(a.cooldown);
         }
     }
-    rep.answer = s.answer();
-    rep.confirmed = s.confirmed();
-    if let Some(r) = generator_limit {
-        say(&format!(
-            "STOPPED: the generator fell behind its own schedule at {r:.0} req/s, {} times in a row: \
-             it cannot tell what the server does there (give it more threads, -t, or cores of its own)",
-            GENERATOR_RETRIES + 1
-        ));
+    // Out of steps: the search's own count (steps it recorded), or the table's (the
+    // generator's repeated steps too).
+    if s.ran_out_of_steps() || s.next_rate().is_some() {
+        Ok(Ended::OutOfSteps {
+            max_steps: a.max_steps,
+        })
+    } else {
+        Ok(Ended::Finished)
     }
-    let signal = interrupt.signal();
-    rep.interrupted = (signal != 0).then_some(signal);
-    if let Some(e) = embedded {
-        e.stop()?;
-    }
-    say(report::summary(&rep).trim_end());
-
-    let doc = report::json(&rep);
-    if json_to_stdout {
-        println!("{doc:#}");
-    }
-    if let Some(out) = json_out.as_mut() {
-        write_staged(out, format!("{doc:#}\n").as_bytes())?;
-    }
-    if let Some(out) = plot_out.as_mut() {
-        write_staged(out, report::svg(&rep).as_bytes())?;
-    }
-    // As a run's: a signal first, then nothing measured, then no rate met the SLO (99).
-    let measured = rep.steps.iter().any(|st| st.achieved > 0.0);
-    Ok(super::run::exit_code(
-        signal,
-        u64::from(measured),
-        rep.answer.is_some(),
-    ))
 }
 
-/// The flags `search` cannot take, and the SLO it must have.
-fn check(a: &SearchArgs) -> Result<crate::slo::Slo, Error> {
-    let r = &a.run;
-    let slo = r
-        .slo
-        .clone()
-        .filter(|s| !s.thresholds.is_empty())
-        .ok_or_else(|| {
-            Error::Usage(
-                "search needs --slo: the thresholds a rate must meet, e.g. --slo 'p99<5ms'".into(),
-            )
-        })?;
+/// The search's stage, as the table names it.
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Probe => "probe",
+        Stage::Bisect => "bisect",
+        Stage::Confirm => "confirm",
+        Stage::Done => "done",
+    }
+}
+
+/// The largest latency limit of the SLO, seconds (100 ms when it has none): what each
+/// step's connections must cover at its rate.
+fn latency_limit_s(slo: &Slo) -> f64 {
+    slo.thresholds
+        .iter()
+        .filter(|t| matches!(t.metric, Metric::Quantile { .. } | Metric::Mean { .. }))
+        .map(|t| t.limit / 1e6)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        .unwrap_or(0.1)
+}
+
+/// One step at `rate` as a run's flags: open loop for `--step` after `--warmup`,
+/// `conns` connections, judged on the SLO; no report files (the search writes its own).
+fn step_args(a: &SearchArgs, req: RequestArgs, rate: f64, conns: usize) -> RunArgs {
+    RunArgs {
+        connections: conns,
+        duration: Some(a.step),
+        requests: None,
+        stages: None,
+        closed: false,
+        slo: Some(a.slo.clone()),
+        abort_on_fail: false,
+        abort_delay: UNUSED_ABORT_DELAY,
+        max_connections: None,
+        warmup: Some(a.warmup),
+        rate: Some(rate),
+        req,
+        json: None,
+        hgrm: None,
+        log: None,
+        plot: None,
+        plot_log: false,
+        csv: None,
+        html: None,
+    }
+}
+
+/// Run one step of `plan` at `rate` and judge it (its `n` and `stage` are the
+/// caller's); `None` when a signal cut it short.
+fn run_step(
+    plan: &mut RunPlan,
+    rate: f64,
+    interrupt: &Arc<Interrupt>,
+) -> Result<Option<StepRow>, Error> {
+    let Target::Given { addr, label, .. } = &plan.target else {
+        return Err(Error::Usage("search: the target did not resolve".into()));
+    };
+    let (addr, label) = (*addr, label.clone());
+    let request = plan.take_request(addr)?;
+    let r = measure(plan, addr, label, request, interrupt, false, None)?;
+    if interrupt.signal() != 0 {
+        return Ok(None);
+    }
+    let failed: Vec<String> = r
+        .thresholds
+        .iter()
+        .filter(|v| !v.pass)
+        .map(|v| v.threshold.expr.clone())
+        .collect();
+    let verdict = judge(
+        &failed,
+        rate,
+        r.throughput(),
+        r.behind_schedule() == Some(true),
+    );
+    Ok(Some(StepRow {
+        n: 0,
+        stage: "",
+        offered: rate,
+        achieved: r.throughput(),
+        connections: plan.connections,
+        thresholds: r
+            .thresholds
+            .iter()
+            .map(|v| {
+                (
+                    v.threshold.expr.clone(),
+                    v.measured_text(),
+                    v.measured,
+                    v.pass,
+                )
+            })
+            .collect(),
+        p99_us: (!r.rec.corrected.is_empty()).then(|| r.rec.corrected.value_at_quantile(0.99)),
+        unsent: r.rec.censored.unsent,
+        send_lag_p99_us: (!r.rec.send_lag.is_empty())
+            .then(|| r.rec.send_lag.value_at_quantile(0.99)),
+        verdict,
+    }))
+}
+
+/// The target every step uses: the one given (checked by one connect), or the embedded
+/// server, started here for the whole search (returned, to stop at the end).
+fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
+    let mut req = a.req.clone();
+    // The first step's plan, built to check every flag before anything starts.
+    let plan = RunPlan::from_args(step_args(a, req.clone(), a.start, 1))?;
+    let embedded = match &plan.target {
+        Target::Embedded { proto } => {
+            let (addr, e) = Embedded::start(*proto)?;
+            req.target = Some(embedded_label(&plan.framing, addr));
+            Some(e)
+        }
+        Target::Given { addr, .. } => {
+            preflight(*addr, plan.connect_timeout)?;
+            None
+        }
+    };
+    Ok((req, embedded))
+}
+
+/// The values clap takes but a search cannot.
+fn check(a: &SearchArgs) -> Result<(), Error> {
     let refuse = |flag: &str, why: &str| Err(Error::Usage(format!("search: {flag}: {why}")));
-    if r.rate.is_some() {
+    if a.slo.thresholds.is_empty() {
         return refuse(
-            "--rate",
-            "the search chooses the rates (see --start and --max-rate)",
-        );
-    }
-    if r.requests.is_some() {
-        return refuse("-n", "each step runs for --step");
-    }
-    if r.duration.is_some() {
-        return refuse("--duration", "each step runs for --step");
-    }
-    if r.abort_on_fail {
-        return refuse("--abort-on-fail", "each step is judged at its end");
-    }
-    if r.hgrm.is_some() || r.log.is_some() {
-        return refuse(
-            "--hgrm/--log",
-            "they describe one run; search writes --json and --plot",
+            "--slo",
+            "the thresholds a rate must meet, e.g. --slo 'p99<5ms'",
         );
     }
     if a.step.is_zero() {
@@ -273,7 +297,70 @@ fn check(a: &SearchArgs) -> Result<crate::slo::Slo, Error> {
     if a.max_steps == 0 {
         return refuse("--max-steps", "must be at least 1");
     }
-    Ok(slo)
+    Ok(())
+}
+
+/// The exit code of a search (README, "Exit codes"): as a run's for a signal and for
+/// nothing measured; then 3 when it stopped short of a settled answer (not confirmed,
+/// or none yet), 99 when it ran its course and no rate met the SLO, else 0.
+fn exit_code(signal: i32, measured: bool, rep: &SearchReport) -> ExitCode {
+    if signal != 0 || !measured {
+        return super::run::exit_code(signal, u64::from(measured), true);
+    }
+    if !rep.settled() {
+        eprintln!(
+            "loadgen: the search stopped before its answer was settled ({}): exit {EXIT_UNCONFIRMED}",
+            rep.ended.kind().replace('_', " ")
+        );
+        return ExitCode::from(EXIT_UNCONFIRMED);
+    }
+    super::run::exit_code(0, 1, rep.answer.is_some())
+}
+
+/// `--json` and `--plot`: staged before the search (a bad path fails before any step),
+/// written after it.
+struct Outputs {
+    json_to_stdout: bool,
+    json: Option<Staged>,
+    plot: Option<Staged>,
+}
+
+impl Outputs {
+    fn stage(a: &SearchArgs) -> Result<Outputs, Error> {
+        let json = match a.json.as_deref() {
+            Some("-") | None => None,
+            Some(p) => Some(stage("--json", std::path::Path::new(p))?),
+        };
+        let plot = match &a.plot {
+            Some(p) if p.extension().and_then(|e| e.to_str()) != Some("svg") => {
+                return Err(Error::Usage(format!(
+                    "--plot {}: the plot is SVG; name it .svg",
+                    p.display()
+                )))
+            }
+            Some(p) => Some(stage("--plot", p)?),
+            None => None,
+        };
+        Ok(Outputs {
+            json_to_stdout: a.json.as_deref() == Some("-"),
+            json,
+            plot,
+        })
+    }
+
+    fn write(&mut self, rep: &SearchReport) -> Result<(), Error> {
+        let doc = report::json(rep);
+        if self.json_to_stdout {
+            println!("{doc:#}");
+        }
+        if let Some(out) = self.json.as_mut() {
+            write_staged(out, format!("{doc:#}\n").as_bytes())?;
+        }
+        if let Some(out) = self.plot.as_mut() {
+            write_staged(out, report::svg(rep).as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 fn write_staged(out: &mut Staged, bytes: &[u8]) -> Result<(), Error> {

@@ -34,11 +34,11 @@ pub(super) struct MixParts {
 impl MixParts {
     /// The targets file of `a`, read and parsed (`None` without `--targets`).
     pub(super) fn read(a: &RunArgs) -> Result<Option<MixParts>, Error> {
-        let Some(path) = &a.targets else {
+        let Some(path) = &a.req.targets else {
             return Ok(None);
         };
         let shown = path.display().to_string();
-        if a.seed.is_some() && a.order != Order::Random {
+        if a.req.seed.is_some() && a.req.order != Order::Random {
             return Err(Error::Usage(
                 "--seed is for --order random (round robin has no randomness to seed)".into(),
             ));
@@ -48,9 +48,9 @@ impl MixParts {
         Ok(Some(MixParts {
             file: shown,
             entries,
-            headers: a.headers.clone(),
-            order: a.order,
-            seed: a.seed.unwrap_or(1),
+            headers: a.req.headers.clone(),
+            order: a.req.order,
+            seed: a.req.seed.unwrap_or(1),
         }))
     }
 

@@ -16,6 +16,7 @@ use super::procs::{run_child, run_parent};
 use super::ramp::Probe;
 use super::reaped::{die_with_parent, Reaped};
 use super::report::{ProbeReport, ReportInputs};
+use super::verify::{check, choose};
 use crate::error::Error;
 use readyloop::limits::Report;
 use serde_json::Value;
@@ -26,7 +27,7 @@ use std::time::Instant;
 
 /// Run `loadgen probe`. Call it from the main thread: the children it starts die when
 /// the thread that started them does (`PR_SET_PDEATHSIG`, set by `reaped.rs`).
-pub fn run(o: ProbeOptions) -> Result<(), Error> {
+pub fn run(mut o: ProbeOptions) -> Result<(), Error> {
     if o.child {
         return run_child(&o);
     }
@@ -42,6 +43,13 @@ pub fn run(o: ProbeOptions) -> Result<(), Error> {
     };
     let embedded = server_child.0.is_some();
     let before = Snapshot::take(admin);
+    if o.verify {
+        // Before anything is printed: verify in a protocol the server does not speak
+        // would call every held connection too slow to answer.
+        let proto = choose(o.verify_proto, before.server.as_ref()).map_err(Error::Usage)?;
+        check(target, proto, o.connect_timeout).map_err(Error::Usage)?;
+        o.verify_proto = Some(proto);
+    }
     let procs = o.procs.max(1);
     let sources = o.sources.len().max(1) as u64;
 

@@ -20,8 +20,9 @@
 //! that stops calling `accept()` at its limit leaves the connections that arrive
 //! established from the client's side while they sit in its accept queue, never
 //! accepted: the probe counts them held until the queue is full and connects time out.
-//! `--verify` (echo one byte: the queued ones are too slow to answer) and the server's
-//! own count (`--server-stats`) tell accepted from queued.
+//! `--verify` (an echo of one byte, or a GET to an HTTP server: the queued ones are too
+//! slow to answer) and the server's own count (`--server-stats`) tell accepted from
+//! queued.
 //!
 //! The files, in the order a run goes through them:
 //!
@@ -32,6 +33,7 @@
 //! | [`sources`] | `--source` parsing, the check that each is this machine's ([`check_sources`]), per-source counts ([`SourceCount`]) |
 //! | [`predict`] | the limit expected before the ramp ([`Prediction`]) |
 //! | [`observe`] | the server's `/stats`, sockstat and slab, before and during the hold ([`Snapshot`]) |
+//! | [`verify`] | what `--verify` sends and takes for an answer ([`VerifyProto`]), chosen to suit the server and tried once before the ramp |
 //! | [`ramp`] | the held connections, the ramp host, `--verify`, [`Probe`], [`ProbeResult`], [`Stop`] |
 //! | [`procs`] | `--procs` children (they die with the parent), their READY / GO / RESULT / EXIT lines, [`merge`] |
 //! | [`timeline`] | the connect rate over the ramp and its knee |
@@ -49,6 +51,7 @@ mod reaped;
 pub mod report;
 pub mod sources;
 pub mod timeline;
+pub mod verify;
 
 pub use cmd::run;
 pub use observe::{fetch_stats, Snapshot};
@@ -62,3 +65,4 @@ pub use sources::{
     check_bindable, check_sources, parse_source_list, parse_sources, SourceCount, SourceList,
 };
 pub use timeline::{knee, rate_timeline};
+pub use verify::VerifyProto;

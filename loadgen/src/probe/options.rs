@@ -3,6 +3,7 @@
 //! its share of the rate and of `--max`).
 
 use super::ramp::ProbeSpec;
+use super::verify::VerifyProto;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -26,8 +27,11 @@ pub struct ProbeOptions {
     pub max: Option<u64>,
     /// Hold time.
     pub hold: Duration,
-    /// Verify by echo.
+    /// Check every held connection still answers, at the end.
     pub verify: bool,
+    /// What the check speaks (`--proto`); `None`: as the server's stats say, else echo
+    /// ([`super::verify::choose`]).
+    pub verify_proto: Option<VerifyProto>,
     /// Source addresses.
     pub sources: Vec<IpAddr>,
     /// Processes.
@@ -52,6 +56,7 @@ pub(super) fn spec_of(o: &ProbeOptions, target: SocketAddr, share: usize) -> Pro
         max: o.max.map(|m| m.div_ceil(share as u64)),
         hold: o.hold,
         verify: o.verify,
+        verify_proto: o.verify_proto.unwrap_or_default(),
         verify_timeout: Duration::from_secs(3),
         sources: o.sources.clone(),
         max_time: o.max_time,

@@ -142,7 +142,9 @@ fn child_command(exe: &Path, o: &ProbeOptions, target: SocketAddr, procs: usize)
         cmd.args(["--max", &m.to_string()]);
     }
     if spec.verify {
-        cmd.arg("--verify");
+        // The protocol the parent chose (and tried): the child must not choose again.
+        cmd.arg("--verify")
+            .args(["--proto", spec.verify_proto.name()]);
     }
     if !o.sources.is_empty() {
         let list: Vec<String> = o.sources.iter().map(|s| s.to_string()).collect();

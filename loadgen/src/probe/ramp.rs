@@ -6,14 +6,16 @@
 //! host (`ProbeHost`) paces the connects and turns every failed connect or early close
 //! into a [`Stop`]. [`Probe`] drives it: ramp, hold, verify, then a [`ProbeResult`].
 //!
-//! `--verify` sends one byte on every held connection and sorts them by what comes
-//! back: an echo before the deadline (alive), a close or reset (dead), or nothing by
-//! the deadline (too slow to answer: queued and never accepted, or a busy server; an
-//! echo that comes after the deadline still counts here, as answered late). The
+//! `--verify` sends a request on every held connection (one byte to echo, or `GET /`
+//! to an HTTP server: [`VerifyProto`]) and sorts them by what comes back: an answer
+//! before the deadline (alive), a close or reset (dead), or nothing by the deadline
+//! (too slow to answer: queued and never accepted, or a busy server; an answer that
+//! comes after the deadline still counts here, as answered late). The
 //! deadline grows with the number of connections and with how long sending took, so
 //! a large probe is not judged by a small probe's clock.
 
 use super::sources::{check_bindable, counts_for, SourceCount};
+use super::verify::VerifyProto;
 use crate::record::{new_histogram, record_us, us};
 use hdrhistogram::Histogram;
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
@@ -36,8 +38,10 @@ pub struct ProbeSpec {
     pub max: Option<u64>,
     /// Keep the connections open this long after the ramp.
     pub hold: Duration,
-    /// At the end, check every held connection still answers (echo one byte).
+    /// At the end, check every held connection still answers.
     pub verify: bool,
+    /// What the check sends and expects back.
+    pub verify_proto: VerifyProto,
     /// The least time the verify echoes are waited for, from when the last byte went
     /// out; more with many connections (see [`verify_window`]).
     pub verify_timeout: Duration,
@@ -182,16 +186,16 @@ pub struct ProbeResult {
 enum Phase {
     Connecting,
     Open,
-    /// The verify byte is out, no echo yet.
+    /// The verify request is out, no answer yet.
     Verifying,
-    /// Echoed before the deadline.
+    /// Answered before the deadline.
     Alive,
-    /// Echoed after it.
+    /// Answered after it.
     Late,
 }
 
 /// One held connection: connecting, then open, then (with `--verify`) waiting for the
-/// echo of one byte.
+/// answer to its verify request.
 struct Held {
     src: usize,
     started: Instant,
@@ -209,15 +213,15 @@ struct State {
     alive: u64,
     late: u64,
     dead: u64,
-    /// Echoes after this are late; `None` until every verify byte is out.
+    /// Answers after this are late; `None` until every verify request is out.
     verify_deadline: Option<Instant>,
+    /// What counts as an answer.
+    verify_proto: VerifyProto,
     connect: Histogram<u64>,
     timeline: Vec<u64>,
     ramp_start: Instant,
     per_source: Vec<SourceCount>,
 }
-
-const VERIFY_BYTE: u8 = b'v';
 
 /// The 100 ms bucket of the timeline `since` the ramp started falls in.
 fn bucket_of(since: Duration) -> usize {
@@ -283,7 +287,7 @@ impl Protocol for Held {
         _budget: usize,
         cx: &mut Cx<State>,
     ) -> Step {
-        if self.phase == Phase::Verifying && input.contains(&VERIFY_BYTE) {
+        if self.phase == Phase::Verifying && cx.ctx.verify_proto.is_answer(input) {
             let st = &mut *cx.ctx;
             if st.verify_deadline.is_some_and(|d| cx.now > d) {
                 self.phase = Phase::Late;
@@ -585,6 +589,7 @@ impl Probe {
             late: 0,
             dead: 0,
             verify_deadline: None,
+            verify_proto: spec.verify_proto,
             connect: new_histogram(),
             timeline: Vec::new(),
             ramp_start: now,
@@ -652,10 +657,11 @@ impl Probe {
         self.r.context().open
     }
 
-    /// Send the verify byte on every open connection, then read the echoes until each
-    /// is answered or dead, or the deadline and the grace after it have passed.
+    /// Send the verify request on every open connection, then read the answers until
+    /// each is answered or dead, or the deadline and the grace after it have passed.
     fn verify(&mut self) -> std::io::Result<VerifyCounts> {
         let started = Instant::now();
+        let request = self.host.spec.verify_proto.request(self.host.spec.target);
         let ids: Vec<ConnId> = self.r.protocols_mut().0.map(|(id, _)| id).collect();
         let mut sent = 0u64;
         for id in ids {
@@ -663,9 +669,10 @@ impl Probe {
                 Some(h) if h.phase == Phase::Open => h.phase = Phase::Verifying,
                 _ => continue,
             }
-            // The byte goes out through the reactor so its buffers and limits apply; a
-            // write error closes the connection, which then counts as dead.
-            if self.r.send(id, &[VERIFY_BYTE]) {
+            // The request goes out through the reactor so its buffers and limits apply;
+            // a write error closes the connection, which then counts as dead. A
+            // connection no longer open (closing) is not sent to: it is not held.
+            if self.r.send(id, &request) {
                 sent += 1;
             } else if let Some(h) = self.r.protocol_mut(id) {
                 h.phase = Phase::Open;
@@ -776,6 +783,7 @@ mod tests {
             max: Some(n),
             hold: Duration::ZERO,
             verify: true,
+            verify_proto: VerifyProto::Echo,
             verify_timeout,
             sources: vec![],
             max_time: Duration::from_secs(10),

@@ -131,21 +131,33 @@ pub struct ClosedByServer {
 }
 
 /// The `--verify` counts; all `None` without `--verify`. `alive + too_slow + dead` is
-/// every connection a verify byte went out on.
+/// every connection a verify request went out on; with `closed_before`, every
+/// connection held at once.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Verify {
-    /// Held connections that echoed before the deadline.
+    /// Held connections that answered before the deadline.
     pub alive: Option<u64>,
-    /// Held connections that had not echoed by the deadline: queued and never
+    /// Held connections that had not answered by the deadline: queued and never
     /// accepted, or a slow server (with those answered late).
     pub too_slow: Option<u64>,
-    /// Of the too slow, those whose echo came after the deadline.
+    /// Of the too slow, those whose answer came after the deadline.
     pub answered_late: Option<u64>,
     /// Held connections closed or reset before they answered.
     pub dead: Option<u64>,
-    /// The deadline, seconds after the last verify byte went out (it grows with the
+    /// The deadline, seconds after the last verify request went out (it grows with the
     /// number of connections).
     pub window_s: Option<f64>,
+    /// Connections held at once that closed during the hold, before the verify
+    /// ([`closed_before_verify`]).
+    pub closed_before: Option<u64>,
+}
+
+/// Of `held_at_once` connections, those the verify did not find open (closed during
+/// the hold: by the server, as the closed-by-server count says), given what it found:
+/// `answered`, `too_slow` and `dead`. Saturates: connects that completed after the
+/// ramp (held later, not at once) can make the verify find more.
+pub fn closed_before_verify(held_at_once: u64, answered: u64, too_slow: u64, dead: u64) -> u64 {
+    held_at_once.saturating_sub(answered + too_slow + dead)
 }
 
 /// Fewer connections held than this, and a per-connection memory figure is not
@@ -308,6 +320,14 @@ impl ProbeReport {
                 answered_late: r.verified_late,
                 dead: r.verified_dead,
                 window_s: r.verify_window_s,
+                closed_before: r.verified_alive.map(|a| {
+                    closed_before_verify(
+                        held_at_once,
+                        a,
+                        r.verified_too_slow.unwrap_or(0),
+                        r.verified_dead.unwrap_or(0),
+                    )
+                }),
             },
             errors: r.errors.clone(),
             server: server_view(i.before, &i.observed.during, held_at_once),
@@ -366,43 +386,14 @@ impl ProbeReport {
         if !rates.is_empty() {
             s += &format!("rate:       {}\n", rates.join(" | "));
         }
-        if let Some(k) = &self.knee {
-            let timeouts = self.errors.iter().any(|(e, _)| e == "timeout");
-            let why = if timeouts || self.stop == Stop::ConnectTimeout {
-                "connects were timing out: the server's accept queue was full and SYNs were dropped"
-            } else if !self.sources_given {
-                "without --source, connect() takes the even ephemeral ports first and searches the odd ones \
-                 much more slowly once they run out; with --source and IP_BIND_ADDRESS_NO_PORT the search is per 4-tuple"
-            } else {
-                "the connect() calls themselves got slower (see the connect times)"
-            };
-            s += &format!(
-                "knee:       the connect rate fell from {:.0}/s to {:.0}/s: {why}\n",
-                k.first_rate, k.last_rate
-            );
-        }
+        s += &self.knee_line();
         s += &format!(
             "closed by the server: {} during the ramp, {} during the {:.1} s hold\n",
             self.closed_by_server.ramp,
             self.closed_by_server.hold,
             self.hold.as_secs_f64()
         );
-        let v = &self.verify;
-        if let (Some(a), Some(d)) = (v.alive, v.dead) {
-            let slow = v.too_slow.unwrap_or(0);
-            let why = if slow > 0 {
-                format!(
-                    " (queued and never accepted, or a slow server; {} answered after the deadline)",
-                    v.answered_late.unwrap_or(0)
-                )
-            } else {
-                String::new()
-            };
-            s += &format!(
-                "verify:     {a} answered within {:.1} s, {slow} too slow to answer{why}, {d} dead (closed or reset)\n",
-                v.window_s.unwrap_or(0.0),
-            );
-        }
+        s += &self.verify_line();
         if let Some(srv) = &self.server {
             let accepted = srv.active_during.saturating_sub(srv.active_before);
             let user = match (srv.user_bytes_per_connection, srv.user_bytes_not_measured) {
@@ -459,6 +450,60 @@ impl ProbeReport {
             s += &format!("errors:     {}\n", list.join(", "));
         }
         s
+    }
+}
+
+impl ProbeReport {
+    /// The `knee:` line (empty without a knee): the connect rate's fall and its likely
+    /// cause.
+    fn knee_line(&self) -> String {
+        let Some(k) = &self.knee else {
+            return String::new();
+        };
+        let timeouts = self.errors.iter().any(|(e, _)| e == "timeout");
+        let why = if timeouts || self.stop == Stop::ConnectTimeout {
+            "connects were timing out: the server's accept queue was full and SYNs were dropped"
+        } else if !self.sources_given {
+            "without --source, connect() takes the even ephemeral ports first and searches the odd ones \
+             much more slowly once they run out; with --source and IP_BIND_ADDRESS_NO_PORT the search is per 4-tuple"
+        } else {
+            "the connect() calls themselves got slower (see the connect times)"
+        };
+        format!(
+            "knee:       the connect rate fell from {:.0}/s to {:.0}/s: {why}\n",
+            k.first_rate, k.last_rate
+        )
+    }
+
+    /// The `verify:` line (empty without `--verify`): what became of every connection
+    /// held at once, so its figures add up to the count held; the time is the
+    /// deadline the answers had, not how long the verify took.
+    fn verify_line(&self) -> String {
+        let v = &self.verify;
+        let (Some(a), Some(d)) = (v.alive, v.dead) else {
+            return String::new();
+        };
+        let slow = v.too_slow.unwrap_or(0);
+        let why = if slow > 0 {
+            format!(
+                " (queued and never accepted, or a slow server; {} answered after the deadline)",
+                v.answered_late.unwrap_or(0)
+            )
+        } else {
+            String::new()
+        };
+        let closed = closed_before_verify(self.held_at_once, a, slow, d);
+        let closed = if closed > 0 {
+            format!(", {closed} closed during the hold, before the verify")
+        } else {
+            String::new()
+        };
+        format!(
+            "verify:     of the {} held: {a} answered before a {:.1} s deadline, {slow} too slow to answer{why}, \
+             {d} dead (closed or reset){closed}\n",
+            self.held_at_once.max(a + slow + d),
+            v.window_s.unwrap_or(0.0),
+        )
     }
 }
 
@@ -645,7 +690,8 @@ mod tests {
              server.fds_open_during server.queued_not_accepted server.rss_before server.rss_during \
              server.user_bytes_not_measured server.user_bytes_per_connection sources stop stop.errno \
              stop.kind stop_description \
-             target verify verify.alive verify.answered_late verify.dead verify.too_slow verify.window_s";
+             target verify verify.alive verify.answered_late verify.closed_before verify.dead \
+             verify.too_slow verify.window_s";
         assert_eq!(keys.join(" "), expected);
         // The text order too: `stop` prints its errno before its kind, as it always did.
         let errno = text.find("\"errno\"").unwrap();
@@ -671,10 +717,12 @@ mod tests {
             answered_late: Some(3),
             dead: Some(2),
             window_s: Some(3.1),
+            closed_before: Some(0),
         };
         assert!(v.text().contains(
-            "verify:     190 answered within 3.1 s, 8 too slow to answer (queued and never accepted, \
-             or a slow server; 3 answered after the deadline), 2 dead (closed or reset)\n"
+            "verify:     of the 200 held: 190 answered before a 3.1 s deadline, 8 too slow to answer \
+             (queued and never accepted, or a slow server; 3 answered after the deadline), 2 dead \
+             (closed or reset)\n"
         ));
         v.process_stops = vec![Stop::Max, v.stop.clone()];
         assert!(v.text().contains(
@@ -685,6 +733,32 @@ mod tests {
         assert!(t.contains("0 bytes of TCP buffer memory (sockstat mem), unknown bytes of slab"));
         assert!(!t.contains("sources:"), "one source, not exhausted");
         assert!(t.ends_with("errors:     EMFILE 1\n"));
+    }
+
+    /// Issue 15, item 5: the verify line accounts for every connection held (here 4
+    /// the server closed during the hold, before the verify: they were missing from
+    /// it), and its time reads as the deadline it is, not as the time verify took.
+    #[test]
+    fn test_verify_figures_add_up_to_what_was_held() {
+        let mut r = sample();
+        r.held_at_once = 19_988;
+        r.established = 19_988;
+        r.held_end = 19_984;
+        r.closed_by_server = ClosedByServer { ramp: 0, hold: 4 };
+        r.verify = Verify {
+            alive: Some(19_984),
+            too_slow: Some(0),
+            answered_late: Some(0),
+            dead: Some(0),
+            window_s: Some(13.0),
+            ..Verify::default()
+        };
+        let line = line_of(&r, "verify:");
+        assert_eq!(
+            line,
+            "verify:     of the 19988 held: 19984 answered before a 13.0 s deadline, 0 too slow to \
+             answer, 0 dead (closed or reset), 4 closed during the hold, before the verify"
+        );
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub struct Search {
     steps: usize,
     max_steps: usize,
     confirmed: Option<bool>,
+    /// It stopped at `max_steps`, not because it had its answer.
+    out_of_steps: bool,
 }
 
 impl Search {
@@ -147,6 +149,7 @@ impl Search {
             steps: 0,
             max_steps: max_steps.max(1),
             confirmed: None,
+            out_of_steps: false,
         }
     }
 
@@ -233,7 +236,14 @@ impl Search {
     fn out_of_steps(&mut self) {
         if self.steps >= self.max_steps && self.stage != Stage::Done {
             self.stage = Stage::Done;
+            self.out_of_steps = true;
         }
+    }
+
+    /// Whether it stopped because its steps ran out (its answer, if any, then is not
+    /// confirmed), not because it had its answer.
+    pub fn ran_out_of_steps(&self) -> bool {
+        self.out_of_steps
     }
 
     /// The start rate.
@@ -322,6 +332,8 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 12);
+        assert!(s.ran_out_of_steps());
+        assert!(!run(1000.0, 100.0).ran_out_of_steps());
     }
 
     #[test]
