@@ -2,6 +2,7 @@
 //! sockets. Reports are functions over this (see `report/`), testable without a run.
 
 use crate::record::Recorder;
+use crate::report::group;
 use std::time::Duration;
 
 /// How requests were paced.
@@ -304,13 +305,17 @@ impl RunResult {
         let (sent, completed) = (self.rec.sent, self.rec.completed);
         if server > sent {
             Some(format!(
-                "the server counted {server} requests but loadgen sent {sent}: it answered \
-                 requests loadgen did not send, or counts them differently"
+                "the server counted {} requests but loadgen sent {}: it answered \
+                 requests loadgen did not send, or counts them differently",
+                group(server),
+                group(sent)
             ))
         } else if server < completed {
             Some(format!(
-                "loadgen counted {completed} replies but the server answered {server} \
-                 requests: some replies belong to no request"
+                "loadgen counted {} replies but the server answered {} \
+                 requests: some replies belong to no request",
+                group(completed),
+                group(server)
             ))
         } else {
             None
@@ -342,10 +347,11 @@ impl RunResult {
             .unwrap_or_default();
         let need = (self.connections as u64).div_ceil((ports / 2).max(1)) + 1;
         Some(format!(
-            "{} connections from one source address pass half the {ports} ephemeral ports, \
+            "{} connections from one source address pass half the {} ephemeral ports, \
              where connect() slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address \
              is another port range)",
-            self.connections
+            group(self.connections as u64),
+            group(ports)
         ))
     }
 
@@ -372,17 +378,20 @@ impl RunResult {
             _ => "tcp_tw_reuse lets connect() take a TIME_WAIT port again",
         };
         let mut msg = format!(
-            "out of ephemeral ports: {n} connects failed with EADDRNOTAVAIL. Each connection \
-             this side closes leaves its port in TIME_WAIT; {reuse}"
+            "out of ephemeral ports: {} connects failed with EADDRNOTAVAIL. Each connection \
+             this side closes leaves its port in TIME_WAIT; {reuse}",
+            group(n)
         );
         if p.tw_reuse != Some(0) {
             msg.push_str(&format!(" after tcp_tw_reuse_delay ({delay_ms} ms)"));
         }
         if let (Some(ports), Some(cap)) = (p.ports, cap) {
             msg.push_str(&format!(
-                ", so about {ports} ports x {sources} source address{} / {delay_ms} ms = {cap} new \
+                ", so about {} ports x {sources} source address{} / {delay_ms} ms = {} new \
                  connections/s can be made toward one destination",
-                if sources == 1 { "" } else { "es" }
+                group(ports),
+                if sources == 1 { "" } else { "es" },
+                group(cap)
             ));
         }
         msg.push_str(
@@ -485,9 +494,11 @@ impl RunResult {
                 if self.threads == 1 { "" } else { "s" }
             )
         } else if needed > 0.0 && (self.connections_peak as f64) < needed * 1.2 {
+            // The flag values stay ungrouped: they are to be typed as they are.
             let advice = match self.max_connections {
                 Some(m) if self.connections_peak >= m => format!(
-                    "all {m} of --max-connections were open: raise it to about {:.0}",
+                    "all {} of --max-connections were open: use about --max-connections {:.0}",
+                    group(m as u64),
                     (needed * 1.5).ceil()
                 ),
                 _ => format!(
@@ -496,16 +507,18 @@ impl RunResult {
                 ),
             };
             format!(
-                "too few connections: at a mean latency of {:.2} ms, {rate:.0} req/s needs {:.0} requests \
+                "too few connections: at a mean latency of {:.2} ms, {} req/s needs {} requests \
                  in flight (Little's law) and each connection carries one; {advice}",
                 mean_s * 1e3,
-                needed,
+                group(rate.round() as u64),
+                group(needed.round() as u64),
             )
         } else {
             format!(
-                "neither the generator's CPU ({cpu_pct:.0}%) nor the connections ({} for about {needed:.0} \
+                "neither the generator's CPU ({cpu_pct:.0}%) nor the connections ({} for about {} \
                  in flight) explain it: the server or the network set the pace (see the latencies)",
-                self.connections
+                group(self.connections as u64),
+                group(needed.round() as u64)
             )
         }
     }

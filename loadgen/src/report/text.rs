@@ -37,10 +37,10 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         Some(n) => writeln!(
             s,
             "connections: {} (reopened every {} requests)",
-            r.connections,
+            group(r.connections as u64),
             group(n)
         )?,
-        None => writeln!(s, "connections: {}", r.connections)?,
+        None => writeln!(s, "connections: {}", group(r.connections as u64))?,
     }
     if let Some(m) = r.max_connections {
         let how = if r.connections_peak > r.connections {
@@ -62,10 +62,10 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         writeln!(
             s,
             "pipeline:    {} requests in flight per connection",
-            r.pipeline
+            group(r.pipeline as u64)
         )?;
     }
-    writeln!(s, "threads:     {}", r.threads)?;
+    writeln!(s, "threads:     {}", group(r.threads as u64))?;
     match r.requests_asked {
         Some(n) => {
             let done = r.rec.measured + r.rec.failed_counted;
@@ -172,25 +172,25 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
                 "in the warm-up, not measured".to_string()
             } else if r.stages_closed {
                 format!(
-                    "{:>6.0} connections (mean)  achieved {:>8.0}/s",
-                    st.target_rps(),
-                    st.achieved_rps()
+                    "{:>6} connections (mean)  achieved {:>8}/s",
+                    whole(st.target_rps()),
+                    whole(st.achieved_rps())
                 )
             } else {
                 format!(
-                    "target {:>8.0}/s  achieved {:>8.0}/s ({:.0}%)",
-                    st.target_rps(),
-                    st.achieved_rps(),
+                    "target {:>8}/s  achieved {:>8}/s ({:.0}%)",
+                    whole(st.target_rps()),
+                    whole(st.achieved_rps()),
                     100.0 * st.achieved_rps() / st.target_rps().max(1e-9)
                 )
             };
             writeln!(
                 s,
-                "  {}  {:>6} {:>7.0} -> {:<7.0}  {how}",
+                "  {}  {:>6} {:>7} -> {:<7}  {how}",
                 i + 1,
                 fmt_secs(std::time::Duration::from_secs_f64(st.duration_s)),
-                st.from_rps,
-                st.to_rps
+                whole(st.from_rps),
+                whole(st.to_rps)
             )?;
         }
     }
@@ -228,7 +228,10 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     writeln!(
         s,
         "requests: sent {} = completed {} + failed {} + in flight {}",
-        rec.sent, rec.completed, rec.failed, rec.in_flight_end
+        group(rec.sent),
+        group(rec.completed),
+        group(rec.failed),
+        group(rec.in_flight_end)
     )?;
     let c = &rec.censored;
     if c.total() > 0 {
@@ -243,11 +246,13 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         // Loud on purpose: unbalanced books mean loadgen lost or double-counted a request,
         // so every other number in this report is suspect.
         let rhs = rec.completed as u128 + rec.failed as u128 + rec.in_flight_end as u128;
+        // The sum is u128 so that it cannot overflow; past u64 it prints ungrouped.
+        let rhs = u64::try_from(rhs).map_or_else(|_| rhs.to_string(), group);
         writeln!(
             s,
-            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {} accounted for; \
+            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {rhs} accounted for; \
              loadgen lost or double-counted requests (a loadgen bug): do not trust this run",
-            rec.sent, rhs
+            group(rec.sent)
         )?;
     }
     writeln!(
@@ -321,6 +326,11 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     }
     write_thresholds(r, s)?;
     Ok(())
+}
+
+/// A rate or a mean count to the unit, grouped (`10,000`): the stages table's figures.
+fn whole(v: f64) -> String {
+    group(v.max(0.0).round() as u64)
 }
 
 /// `--targets`: a row per entry: its share of the writes against its weight's, what
@@ -509,6 +519,123 @@ mod tests {
     use crate::record::Recorder;
     use crate::report::fixtures::{closed, hist, open};
 
+    /// Digit runs of four or more in `t` that are not grouped (`1,234`): every count
+    /// and rate of the report is. Not counts: digits after `:` (a port) or `.` (a
+    /// fraction), a number with a fraction (`1234.56 MB/s`), a sysctl's setting in ms
+    /// (`1000 ms`), and a flag's value as the report suggests it (`-c 1500`,
+    /// `--max-connections 1500`): those must stay typeable.
+    fn ungrouped(t: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for line in t.lines() {
+            let b = line.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if !b[i].is_ascii_digit() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let before = &line[..start];
+                let not_a_count = before.ends_with([':', '.'])
+                    || line[i..].starts_with('.')
+                    || line[i..].starts_with(" ms")
+                    || before.ends_with("-c ")
+                    || before.ends_with("--max-connections ");
+                if i - start >= 4 && !not_a_count {
+                    found.push(format!("{} in {line:?}", &line[start..i]));
+                }
+            }
+        }
+        found
+    }
+
+    /// A long run at 20,000 req/s over 15,000 connections: every count has 4 digits
+    /// or more, and every warning the report can give is given.
+    fn big() -> RunResult {
+        let mut r = open();
+        r.mode = Mode::Open { rate: 20_000.0 };
+        r.connections = 15_000;
+        r.max_connections = Some(20_000);
+        r.connections_peak = 18_000;
+        r.threads = 1_200;
+        r.pipeline = 1_024;
+        r.per_conn = Some(10_000);
+        r.duration = std::time::Duration::from_secs(100);
+        r.ports.ports = Some(28_232);
+        r.ports.tw_reuse = Some(1);
+        let rec = &mut r.rec;
+        rec.corrected = hist(&[(1000, 1_440_000)]);
+        rec.raw = hist(&[(800, 1_440_000)]);
+        rec.connect = hist(&[(100, 12_000)]);
+        rec.sent = 1_443_956;
+        rec.completed = 1_443_900;
+        rec.measured = 1_440_000;
+        rec.failed = 6;
+        rec.in_flight_end = 50;
+        rec.connects_ok = 12_000;
+        rec.connects_tried = 12_345;
+        rec.statuses = vec![(200, 1_439_990), (503, 1_010)];
+        rec.censored.unsent = 2_000;
+        rec.censored.at_end = 1_000;
+        rec.censored.timed_out = 1_500;
+        for _ in 0..5_000 {
+            rec.error(crate::record::ErrorClass::Connect, "EADDRNOTAVAIL");
+        }
+        r.server_stats = Some(serde_json::json!({
+            "active": 12_000, "peak_active": 15_000, "accepted": 15_000,
+            "rejected": 1_000, "requests": 2_000_000
+        }));
+        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+            (std::time::Duration::from_secs(50), 20_000.0),
+            (std::time::Duration::from_secs(51), 20_000.0),
+        ])));
+        r.rec.stage_done = vec![500_000, 940_000];
+        r.thresholds = crate::slo::Slo::parse("rps>20k")
+            .expect("a threshold")
+            .check(&r.figures());
+        r
+    }
+
+    #[test]
+    fn test_text_groups_every_count() {
+        let r = big();
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "requests: sent 1,443,956 = completed 1,443,900 + failed 6 + in flight 50\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("connections: 15,000 "), "{t}");
+        assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
+        // Unbalanced books; too few connections, with and without --max-connections.
+        let mut r = big();
+        r.rec.sent += 1;
+        let t = text(&r);
+        assert!(
+            t.contains("sent 1,443,957 != 1,443,956 accounted for"),
+            "{t}"
+        );
+        r.connections_peak = 15_000;
+        r.max_connections = None;
+        r.rec.raw = hist(&[(1_000_000, 1_440_000)]);
+        let t = text(&r);
+        assert!(t.contains("use about -c 300"), "{t}");
+        assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
+        r.max_connections = Some(15_000);
+        let t = text(&r);
+        assert!(t.contains("use about --max-connections 300"), "{t}");
+        assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
+        // -n, and closed-loop stages.
+        r.requests_asked = Some(2_000_000);
+        r.stages_closed = true;
+        r.mode = Mode::Closed;
+        assert_eq!(ungrouped(&text(&r)), Vec::<String>::new());
+    }
+
     #[test]
     fn test_text_says_how_many_connections_were_added() {
         let mut r = open();
@@ -591,7 +718,7 @@ mod tests {
             .find(|l| l.trim_start().starts_with("max"))
             .expect("max row");
         assert!(max.contains("50.0ms") && max.contains("4.00ms"), "{max}");
-        assert!(t.contains("requests: sent 1010 = completed 1003 + failed 2 + in flight 5\n"));
+        assert!(t.contains("requests: sent 1,010 = completed 1,003 + failed 2 + in flight 5\n"));
         assert!(!t.contains("BOOKS DO NOT BALANCE"));
         assert!(
             t.contains("connect:     p50 100us  p99 300us  max 300us  (of 4 after the warm-up; 4 connected of 5 attempted in the whole run)"),
@@ -652,8 +779,8 @@ mod tests {
         let mut r = closed();
         r.rec.sent += 1;
         let t = text(&r);
-        assert!(t.contains("requests: sent 1011 = completed 1003 + failed 2 + in flight 5\n"));
-        assert!(t.contains("WARNING: THE BOOKS DO NOT BALANCE: sent 1011 != 1010"));
+        assert!(t.contains("requests: sent 1,011 = completed 1,003 + failed 2 + in flight 5\n"));
+        assert!(t.contains("WARNING: THE BOOKS DO NOT BALANCE: sent 1,011 != 1,010"));
     }
 
     #[test]
@@ -666,7 +793,7 @@ mod tests {
         r.server_stats.as_mut().unwrap()["requests"] = 2020.into();
         let t = text(&r);
         assert!(
-            t.contains("WARNING: the server counted 2020 requests but loadgen sent 1010"),
+            t.contains("WARNING: the server counted 2,020 requests but loadgen sent 1,010"),
             "{t}"
         );
         assert_eq!(
@@ -702,12 +829,12 @@ mod tests {
         r.connections = 19_000;
         r.connect_phase = Some(std::time::Duration::from_secs(12));
         let w = r.port_knee().expect("past half the range");
-        assert!(w.contains("pass half the 28232 ephemeral ports"), "{w}");
+        assert!(w.contains("pass half the 28,232 ephemeral ports"), "{w}");
         assert!(w.contains("opening them took 12.0 s"), "{w}");
         assert!(w.contains("--source 127.0.0.1-127.0.0.3"), "{w}");
         let t = text(&r);
         assert!(
-            t.contains("WARNING: 19000 connections from one source"),
+            t.contains("WARNING: 19,000 connections from one source"),
             "{t}"
         );
         r.ports.sources = 4;
