@@ -2,7 +2,7 @@
 //! sockets. Reports are functions over this (see `report/`), testable without a run.
 
 use crate::record::Recorder;
-use crate::report::group;
+use crate::report::{group, plural};
 use std::time::Duration;
 
 /// How requests were paced.
@@ -305,17 +305,17 @@ impl RunResult {
         let (sent, completed) = (self.rec.sent, self.rec.completed);
         if server > sent {
             Some(format!(
-                "the server counted {} requests but loadgen sent {}: it answered \
-                 requests loadgen did not send, or counts them differently",
-                group(server),
+                "the server counted {} but loadgen sent {}: it answered requests loadgen did \
+                 not send, or counts them differently",
+                plural(server, "request", "requests"),
                 group(sent)
             ))
         } else if server < completed {
             Some(format!(
-                "loadgen counted {} replies but the server answered {} \
-                 requests: some replies belong to no request",
-                group(completed),
-                group(server)
+                "loadgen counted {} but the server answered {}: some replies belong to no \
+                 request",
+                plural(completed, "reply", "replies"),
+                plural(server, "request", "requests")
             ))
         } else {
             None
@@ -347,11 +347,17 @@ impl RunResult {
             .unwrap_or_default();
         let need = (self.connections as u64).div_ceil((ports / 2).max(1)) + 1;
         Some(format!(
-            "{} connections from one source address pass half the {} ephemeral ports, \
-             where connect() slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address \
-             is another port range)",
-            group(self.connections as u64),
-            group(ports)
+            "{} from one source address {} half the {} ephemeral {}, where connect() \
+             slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address is another port \
+             range)",
+            plural(self.connections as u64, "connection", "connections"),
+            if self.connections == 1 {
+                "passes"
+            } else {
+                "pass"
+            },
+            group(ports),
+            if ports == 1 { "port" } else { "ports" }
         ))
     }
 
@@ -378,18 +384,18 @@ impl RunResult {
             _ => "tcp_tw_reuse lets connect() take a TIME_WAIT port again",
         };
         let mut msg = format!(
-            "out of ephemeral ports: {} connects failed with EADDRNOTAVAIL. Each connection \
-             this side closes leaves its port in TIME_WAIT; {reuse}",
-            group(n)
+            "out of ephemeral ports: {} failed with EADDRNOTAVAIL. Each connection this side \
+             closes leaves its port in TIME_WAIT; {reuse}",
+            plural(n, "connect", "connects")
         );
         if p.tw_reuse != Some(0) {
             msg.push_str(&format!(" after tcp_tw_reuse_delay ({delay_ms} ms)"));
         }
         if let (Some(ports), Some(cap)) = (p.ports, cap) {
             msg.push_str(&format!(
-                ", so about {} ports x {sources} source address{} / {delay_ms} ms = {} new \
+                ", so about {} x {sources} source address{} / {delay_ms} ms = {} new \
                  connections/s can be made toward one destination",
-                group(ports),
+                plural(ports, "port", "ports"),
                 if sources == 1 { "" } else { "es" },
                 group(cap)
             ));
@@ -507,11 +513,11 @@ impl RunResult {
                 ),
             };
             format!(
-                "too few connections: at a mean latency of {:.2} ms, {} req/s needs {} requests \
+                "too few connections: at a mean latency of {:.2} ms, {} req/s needs {} \
                  in flight (Little's law) and each connection carries one; {advice}",
                 mean_s * 1e3,
                 group(rate.round() as u64),
-                group(needed.round() as u64),
+                plural(needed.round() as u64, "request", "requests"),
             )
         } else {
             format!(

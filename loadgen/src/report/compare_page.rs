@@ -111,7 +111,10 @@ impl Comparison {
         let title = if self.has_vs() {
             format!("loadgen report: {} vs {} runs", self.a.len(), self.b.len())
         } else {
-            format!("loadgen report: {} runs", self.a.len())
+            format!(
+                "loadgen report: {}",
+                super::plural(self.a.len() as u64, "run", "runs")
+            )
         };
         let _ = writeln!(b, "<h1>{}</h1>", escape(&title));
         b.push_str("<section id=\"runs\">\n<h2>Runs</h2>\n<table>\n<tr><th>run</th>");

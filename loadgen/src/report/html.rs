@@ -13,7 +13,8 @@ use super::machine::Machine;
 use super::svg::{svg_string, LatencyAxis};
 use super::timeline::{p99_svg, throughput_svg};
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, rate_missed, sorted_errors, PERCENTILES,
+    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, plural, rate_missed, sorted_errors,
+    PERCENTILES,
 };
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
@@ -193,7 +194,7 @@ fn summary(r: &RunResult, b: &mut String) {
     rows.push((
         "connections",
         match r.per_conn {
-            Some(n) => format!("{} (reopened every {} requests)", r.connections, group(n)),
+            Some(n) => format!("{} ({})", r.connections, super::reopened(n)),
             None => r.connections.to_string(),
         },
     ));
@@ -231,7 +232,10 @@ fn summary(r: &RunResult, b: &mut String) {
     ));
     rows.push((
         "measured",
-        format!("{} responses after the warm-up", group(rec.measured)),
+        format!(
+            "{} after the warm-up",
+            plural(rec.measured, "response", "responses")
+        ),
     ));
     let c = &rec.censored;
     rows.push((
@@ -428,9 +432,9 @@ fn statuses(r: &RunResult, b: &mut String) {
         if bad > 0 {
             let _ = writeln!(
                 b,
-                "<p class=\"warn\">non-2xx/3xx: {} of {} responses measured</p>",
+                "<p class=\"warn\">non-2xx/3xx: {} of {} measured</p>",
                 group(bad),
-                group(r.rec.measured)
+                plural(r.rec.measured, "response", "responses")
             );
         }
     }
@@ -445,8 +449,8 @@ fn entries(r: &RunResult, b: &mut String) {
     };
     let _ = writeln!(
         b,
-        "<section id=\"entries\">\n<h2>Entries</h2>\n<p>{} entries from {}, {} order</p>",
-        group(d.entries as u64),
+        "<section id=\"entries\">\n<h2>Entries</h2>\n<p>{} from {}, {} order</p>",
+        plural(d.entries as u64, "entry", "entries"),
         escape(&d.file),
         d.order.name()
     );
@@ -677,7 +681,7 @@ pub(super) mod tests {
         assert!(page.contains("<tr><th>kernel</th><td>Linux 6.1.0-test</td></tr>"));
         assert!(page.contains("<tr><th>RLIMIT_NOFILE (soft / hard)</th><td>1024 / 4096</td></tr>"));
         assert!(page
-            .contains("<tr><th>ip_local_port_range</th><td>32768-60999 (28232 ports)</td></tr>"));
+            .contains("<tr><th>ip_local_port_range</th><td>32768-60999 (28,232 ports)</td></tr>"));
         let mut r = closed();
         r.rec = Recorder::default();
         let empty = html(&r, &ctx()).expect("html");

@@ -133,6 +133,27 @@ pub fn group(n: u64) -> String {
     out
 }
 
+/// `n` and its noun, agreeing, `n` grouped: `1 request`, `0 requests`, `1,024 requests`.
+///
+/// ```
+/// assert_eq!(loadgen::report::plural(1, "reply", "replies"), "1 reply");
+/// assert_eq!(loadgen::report::plural(1024, "reply", "replies"), "1,024 replies");
+/// ```
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    let noun = if n == 1 { one } else { many };
+    format!("{} {noun}", group(n))
+}
+
+/// `--per-conn N` as the reports say it: `reopened every 100 requests`, and for 1,
+/// `reopened after every request`.
+fn reopened(per_conn: u64) -> String {
+    if per_conn == 1 {
+        "reopened after every request".to_string()
+    } else {
+        format!("reopened every {} requests", group(per_conn))
+    }
+}
+
 /// A rate in requests per second: grouped whole numbers when large (the fraction is noise
 /// there), two decimals when small (a rate of 2.5 req/s must not print as 3).
 fn fmt_rate(rps: f64) -> String {
@@ -202,11 +223,11 @@ fn fmt_unix_utc(unix_s: f64) -> String {
 fn rate_missed(r: &crate::result::RunResult) -> Option<String> {
     let sc = r.schedule().filter(|sc| !sc.kept)?;
     let mut w = format!(
-        "rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} requests fell due unsent",
+        "rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} fell due unsent",
         fmt_rate(sc.target_rps),
         fmt_rate(sc.achieved_rps),
         100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
-        group(sc.unsent)
+        plural(sc.unsent, "request", "requests")
     );
     if r.behind_schedule() == Some(true) {
         w.push_str(", the generator fell behind its schedule");

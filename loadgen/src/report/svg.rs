@@ -6,7 +6,7 @@
 //! `TICKS_PER_HALF_DISTANCE` in `mod.rs`), so the picture and the text agree.
 
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, rate_missed, TICKS_PER_HALF_DISTANCE,
+    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, plural, rate_missed, TICKS_PER_HALF_DISTANCE,
 };
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
@@ -314,10 +314,10 @@ fn run_caption(r: &RunResult) -> Vec<CaptionLine> {
         .unwrap_or_default();
     let mut caption = vec![CaptionLine {
         text: format!(
-            "{} measured after {} warm-up, {} latencies recorded (corrected){when}",
+            "{} measured after {} warm-up, {} recorded (corrected){when}",
             fmt_secs(r.duration),
             fmt_secs(r.warmup),
-            group(r.rec.corrected.len()),
+            plural(r.rec.corrected.len(), "latency", "latencies"),
         ),
         warning: false,
     }];
@@ -378,9 +378,10 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
             color: RGBColor(0x1f, 0x77, 0xb4),
         }]
     };
+    let connections = plural(r.connections as u64, "connection", "connections");
     let pacing = match r.mode {
-        Mode::Closed => format!("closed loop, {} connections", r.connections),
-        Mode::Open { rate } => format!("{} req/s, {} connections", fmt_rate(rate), r.connections),
+        Mode::Closed => format!("closed loop, {connections}"),
+        Mode::Open { rate } => format!("{} req/s, {connections}", fmt_rate(rate)),
     };
     let title = format!("{} - {pacing}", r.target);
     percentile_plot(&title, &run_caption(r), &lines, axis)

@@ -4,7 +4,7 @@
 //! Kept apart from the machine formats because its layout is for people: units adapt
 //! (see [`super::fmt_us`]), counts are grouped, and warnings are sentences.
 
-use super::{fmt_rate, fmt_secs, fmt_us, group, sorted_errors, PERCENTILES};
+use super::{fmt_rate, fmt_secs, fmt_us, group, plural, sorted_errors, PERCENTILES};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -36,9 +36,9 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     match r.per_conn {
         Some(n) => writeln!(
             s,
-            "connections: {} (reopened every {} requests)",
+            "connections: {} ({})",
             group(r.connections as u64),
-            group(n)
+            super::reopened(n)
         )?,
         None => writeln!(s, "connections: {}", group(r.connections as u64))?,
     }
@@ -147,9 +147,9 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         if bad > 0 {
             writeln!(
                 s,
-                "non-2xx/3xx: {} of {} responses measured",
+                "non-2xx/3xx: {} of {} measured",
                 group(bad),
-                group(rec.measured)
+                plural(rec.measured, "response", "responses")
             )?;
         }
     }
@@ -257,8 +257,8 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     }
     writeln!(
         s,
-        "measured: {} responses after warm-up",
-        group(rec.measured)
+        "measured: {} after warm-up",
+        plural(rec.measured, "response", "responses")
     )?;
 
     if let Mode::Open { .. } = r.mode {
@@ -274,12 +274,12 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             Some(sc) if !sc.kept => {
                 writeln!(
                     s,
-                    "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} requests \
+                    "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} \
                      fell due unsent ({lag})",
                     fmt_rate(sc.target_rps),
                     fmt_rate(sc.achieved_rps),
                     100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
-                    group(sc.unsent)
+                    plural(sc.unsent, "request", "requests")
                 )?;
                 if let Some(c) = &sc.cause {
                     writeln!(s, "         cause: {c}")?;
@@ -404,12 +404,14 @@ fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
             lat(e.corrected_us[4]),
         )?;
     }
-    if r.rec.censored.unsent > 0 {
+    let unsent = r.rec.censored.unsent;
+    if unsent > 0 {
         writeln!(
             s,
-            "             and {} requests fell due unsent, before an entry was chosen for them: \
-             in the run's figures only",
-            group(r.rec.censored.unsent)
+            "             and {} fell due unsent, before an entry was chosen for {}: in the \
+             run's figures only",
+            plural(unsent, "request", "requests"),
+            if unsent == 1 { "it" } else { "them" }
         )?;
     }
     Ok(())
@@ -634,6 +636,82 @@ mod tests {
         r.stages_closed = true;
         r.mode = Mode::Closed;
         assert_eq!(ungrouped(&text(&r)), Vec::<String>::new());
+    }
+
+    /// A run where every counted thing is one: each is named in the singular.
+    #[test]
+    fn test_text_uses_the_singular_for_one() {
+        let mut r = open();
+        r.per_conn = Some(1);
+        // 1,000 req/s at a mean raw latency of 1 ms over one connection: Little's law
+        // wants 1 request in flight, and one connection is too few for it.
+        r.mode = Mode::Open { rate: 1_000.0 };
+        r.connections = 1;
+        r.connections_peak = 1;
+        r.rec.raw = hist(&[(1000, 1)]);
+        r.rec.corrected = hist(&[(1000, 1)]);
+        r.rec.measured = 1;
+        r.rec.completed = 1;
+        r.rec.statuses = vec![(503, 1)];
+        r.rec.censored.unsent = 1;
+        r.rec.errors.clear();
+        r.rec
+            .error(crate::record::ErrorClass::Connect, "EADDRNOTAVAIL");
+        r.ports.ports = Some(1);
+        r.server_stats.as_mut().expect("the fixture's")["requests"] = 0.into();
+        r.mix = Some(
+            crate::mix::Mix {
+                entries: vec![crate::mix::Entry {
+                    label: "GET /a".into(),
+                    weight: 1,
+                    bytes: Vec::new(),
+                    head: false,
+                }],
+                order: crate::mix::Order::RoundRobin,
+                seed: 1,
+            }
+            .describe("mix.txt"),
+        );
+        r.rec.entries = vec![Default::default()];
+        let t = text(&r);
+        for want in [
+            "connections: 1 (reopened after every request)\n",
+            "non-2xx/3xx: 1 of 1 response measured\n",
+            "measured: 1 response after warm-up\n",
+            "1 request fell due unsent (",
+            "and 1 request fell due unsent, before an entry was chosen for it:",
+            "needs 1 request in flight",
+            "loadgen counted 1 reply but the server answered 0 requests",
+            "out of ephemeral ports: 1 connect failed with EADDRNOTAVAIL",
+            "about 1 port x 1 source address",
+            "1 connection from one source address passes half the 1 ephemeral port,",
+        ] {
+            assert!(t.contains(want), "no {want:?} in\n{t}");
+        }
+        for plural in [
+            "1 requests",
+            "1 responses",
+            "1 replies",
+            "1 connects",
+            "1 ports",
+        ] {
+            assert!(!t.contains(plural), "{plural:?} in\n{t}");
+        }
+        // The HTML report and the plot say the same.
+        let missed = crate::report::rate_missed(&r).expect("missed");
+        assert!(missed.contains(", 1 request fell due unsent"), "{missed}");
+        let page = crate::report::html(&r, &Default::default()).expect("html");
+        for want in [
+            "1 (reopened after every request)",
+            "1 response after the warm-up",
+            "1 of 1 response measured",
+            "1 entry from mix.txt",
+        ] {
+            assert!(page.contains(want), "no {want:?} in the page");
+        }
+        let svg = crate::report::svg_string(&r, crate::report::LatencyAxis::Linear).expect("svg");
+        assert!(svg.contains("1 latency recorded"), "{svg}");
+        assert!(svg.contains("req/s, 1 connection\n</text>"), "{svg}");
     }
 
     #[test]
