@@ -43,17 +43,23 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         None => writeln!(s, "connections: {}", group(r.connections as u64))?,
     }
     if let Some(m) = r.max_connections {
-        let how = if r.connections_peak > r.connections {
-            format!(
-                "added {}: rate x mean latency needed them",
-                group((r.connections_peak - r.connections) as u64)
+        // Only a run that added connections grew; one that did not stayed where it began.
+        let (went, how) = if r.connections_peak > r.connections {
+            let added = (r.connections_peak - r.connections) as u64;
+            let them = if added == 1 { "it" } else { "them" };
+            (
+                "grew to",
+                format!("added {}: rate x mean latency needed {them}", group(added)),
             )
         } else {
-            "none added: rate x mean latency never needed more".to_string()
+            (
+                "stayed at",
+                "none added: rate x mean latency never needed more".to_string(),
+            )
         };
         writeln!(
             s,
-            "             grew to {} of at most {} (--max-connections; {how})",
+            "             {went} {} of at most {} (--max-connections; {how})",
             group(r.connections_peak as u64),
             group(m as u64)
         )?;
@@ -719,7 +725,17 @@ mod tests {
         let mut r = open();
         assert!(!text(&r).contains("grew to"));
         r.max_connections = Some(400);
-        assert!(text(&r).contains("grew to 4 of at most 400 (--max-connections; none added"));
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "             stayed at 4 of at most 400 (--max-connections; none added: rate x \
+                 mean latency never needed more)\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("grew"), "none added: nothing grew\n{t}");
+        r.connections_peak = 5;
+        assert!(text(&r).contains("grew to 5 of at most 400 (--max-connections; added 1: "));
         r.connections_peak = 130;
         assert!(text(&r).contains("grew to 130 of at most 400 (--max-connections; added 126"));
     }
