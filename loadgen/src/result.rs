@@ -73,6 +73,18 @@ pub struct Interrupted {
     pub signal: i32,
     /// The measured time that was asked for.
     pub planned: Duration,
+    /// How much of the warm-up had run when the signal came: all of it when the signal
+    /// came in the measurement.
+    pub warmup_ran: Duration,
+}
+
+/// Where a signal stopped a run before it measured anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeforeMeasuring {
+    /// While the connections were being opened, before the warm-up began.
+    Connecting,
+    /// In the warm-up, after this much of it.
+    Warmup(Duration),
 }
 
 /// A finished `loadgen run`.
@@ -280,6 +292,20 @@ pub struct Aborted {
 }
 
 impl RunResult {
+    /// Where a signal stopped this run before its measurement began (`None`: not
+    /// interrupted, or interrupted in the measurement): nothing was measured then, and
+    /// the reports say so rather than "0.0s measured after the warm-up".
+    pub fn stopped_before_measuring(&self) -> Option<BeforeMeasuring> {
+        let i = self.interrupted?;
+        if self.connect_phase.is_none() {
+            Some(BeforeMeasuring::Connecting)
+        } else if i.warmup_ran < self.warmup {
+            Some(BeforeMeasuring::Warmup(i.warmup_ran))
+        } else {
+            None
+        }
+    }
+
     /// Whether every `--slo` threshold held (true without `--slo`).
     pub fn thresholds_pass(&self) -> bool {
         self.aborted.is_none() && self.thresholds.iter().all(|v| v.pass)

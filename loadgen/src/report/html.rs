@@ -13,8 +13,8 @@ use super::machine::Machine;
 use super::svg::{svg_string, LatencyAxis};
 use super::timeline::{p99_svg, throughput_svg};
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, plural, rate_missed, sorted_errors,
-    PERCENTILES,
+    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, interrupted_by, measured_span, plural,
+    rate_missed, sorted_errors, PERCENTILES,
 };
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
@@ -201,11 +201,11 @@ fn summary(r: &RunResult, b: &mut String) {
     rows.push(("threads", r.threads.to_string()));
     rows.push((
         "duration",
-        format!(
-            "{} measured after {} warm-up (discarded)",
-            fmt_secs(r.duration),
-            fmt_secs(r.warmup)
-        ),
+        if r.stopped_before_measuring().is_some() {
+            measured_span(r)
+        } else {
+            format!("{} (discarded)", measured_span(r))
+        },
     ));
     let secs = r.duration.as_secs_f64();
     let mb_s = if secs > 0.0 {
@@ -284,12 +284,7 @@ fn summary(r: &RunResult, b: &mut String) {
     // Loud, as in the text report: each of these puts the numbers above in doubt.
     let mut warnings = Vec::new();
     if let Some(i) = r.interrupted {
-        warnings.push(format!(
-            "INTERRUPTED by {} after {} of the {} asked for: the figures cover what was measured",
-            readyloop::stats::signal_name(i.signal),
-            fmt_secs(r.duration),
-            fmt_secs(i.planned)
-        ));
+        warnings.push(format!("INTERRUPTED {}", interrupted_by(r, i)));
     }
     if !rec.books_balance() {
         warnings.push(format!(

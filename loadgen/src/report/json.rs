@@ -129,6 +129,7 @@ pub fn json(r: &RunResult) -> Value {
             "signal": i.signal,
             "name": readyloop::stats::signal_name(i.signal),
             "planned_s": i.planned.as_secs_f64(),
+            "warmup_ran_s": i.warmup_ran.as_secs_f64(),
         })),
         "requests": {
             "sent": rec.sent,

@@ -218,6 +218,49 @@ fn fmt_unix_utc(unix_s: f64) -> String {
     )
 }
 
+/// What was measured, after what warm-up: `2.0s measured after 1.0s warm-up`; for a run
+/// a signal stopped before its measurement, that nothing was and where it stopped:
+/// `nothing measured: the warm-up was interrupted after 1.5s of its 30.0s`.
+fn measured_span(r: &crate::result::RunResult) -> String {
+    use crate::result::BeforeMeasuring;
+    match r.stopped_before_measuring() {
+        None => format!(
+            "{} measured after {} warm-up",
+            fmt_secs(r.duration),
+            fmt_secs(r.warmup)
+        ),
+        Some(BeforeMeasuring::Connecting) => {
+            "nothing measured: interrupted while the connections were being opened, before \
+             the warm-up"
+                .to_string()
+        }
+        Some(BeforeMeasuring::Warmup(ran)) => format!(
+            "nothing measured: the warm-up was interrupted after {} of its {}",
+            fmt_secs(ran),
+            fmt_secs(r.warmup)
+        ),
+    }
+}
+
+/// The interrupt as the reports word it after `INTERRUPTED`: `by SIGINT after 2.0s of
+/// the 5.0s asked for: the figures cover what was measured`, or when it came before the
+/// measurement, `by SIGINT in the warm-up: nothing was measured`.
+fn interrupted_by(r: &crate::result::RunResult, i: crate::result::Interrupted) -> String {
+    use crate::result::BeforeMeasuring;
+    let by = readyloop::stats::signal_name(i.signal);
+    match r.stopped_before_measuring() {
+        None => format!(
+            "by {by} after {} of the {} asked for: the figures cover what was measured",
+            fmt_secs(r.duration),
+            fmt_secs(i.planned)
+        ),
+        Some(BeforeMeasuring::Warmup(_)) => format!("by {by} in the warm-up: nothing was measured"),
+        Some(BeforeMeasuring::Connecting) => {
+            format!("by {by} while the connections were being opened: nothing was measured")
+        }
+    }
+}
+
 /// Open loop: the one-sentence warning of a run that missed its rate (as the text
 /// report words it), with its cause; `None` when the rate was kept or in closed loop.
 fn rate_missed(r: &crate::result::RunResult) -> Option<String> {

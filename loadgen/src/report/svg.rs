@@ -6,7 +6,8 @@
 //! `TICKS_PER_HALF_DISTANCE` in `mod.rs`), so the picture and the text agree.
 
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, plural, rate_missed, TICKS_PER_HALF_DISTANCE,
+    fmt_rate, fmt_unix_utc, fmt_us, interrupted_by, measured_span, plural, rate_missed,
+    TICKS_PER_HALF_DISTANCE,
 };
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
@@ -314,9 +315,8 @@ fn run_caption(r: &RunResult) -> Vec<CaptionLine> {
         .unwrap_or_default();
     let mut caption = vec![CaptionLine {
         text: format!(
-            "{} measured after {} warm-up, {} recorded (corrected){when}",
-            fmt_secs(r.duration),
-            fmt_secs(r.warmup),
+            "{}, {} recorded (corrected){when}",
+            measured_span(r),
             plural(r.rec.corrected.len(), "latency", "latencies"),
         ),
         warning: false,
@@ -329,12 +329,7 @@ fn run_caption(r: &RunResult) -> Vec<CaptionLine> {
     }
     if let Some(i) = r.interrupted {
         caption.push(CaptionLine {
-            text: format!(
-                "INTERRUPTED by {} after {} of the {} asked for",
-                readyloop::stats::signal_name(i.signal),
-                fmt_secs(r.duration),
-                fmt_secs(i.planned)
-            ),
+            text: format!("INTERRUPTED {}", interrupted_by(r, i)),
             warning: true,
         });
     }

@@ -4,7 +4,10 @@
 //! Kept apart from the machine formats because its layout is for people: units adapt
 //! (see [`super::fmt_us`]), counts are grouped, and warnings are sentences.
 
-use super::{fmt_rate, fmt_secs, fmt_us, group, plural, sorted_errors, PERCENTILES};
+use super::{
+    fmt_rate, fmt_secs, fmt_us, group, interrupted_by, measured_span, plural, sorted_errors,
+    PERCENTILES,
+};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -72,7 +75,14 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         )?;
     }
     writeln!(s, "threads:     {}", group(r.threads as u64))?;
+    let before_measuring = r.stopped_before_measuring().is_some();
     match r.requests_asked {
+        Some(n) if before_measuring => writeln!(
+            s,
+            "requests:    {} asked (-n); {}",
+            group(n),
+            measured_span(r)
+        )?,
         Some(n) => {
             let done = r.rec.measured + r.rec.failed_counted;
             let short = if done < n {
@@ -88,21 +98,11 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
                 fmt_secs(r.warmup)
             )?
         }
-        None => writeln!(
-            s,
-            "duration:    {} measured after {} warm-up (discarded)",
-            fmt_secs(r.duration),
-            fmt_secs(r.warmup)
-        )?,
+        None if before_measuring => writeln!(s, "duration:    {}", measured_span(r))?,
+        None => writeln!(s, "duration:    {} (discarded)", measured_span(r))?,
     }
     if let Some(i) = r.interrupted {
-        writeln!(
-            s,
-            "INTERRUPTED: by {} after {} of the {} asked for: the figures cover what was measured",
-            readyloop::stats::signal_name(i.signal),
-            fmt_secs(r.duration),
-            fmt_secs(i.planned)
-        )?;
+        writeln!(s, "INTERRUPTED: {}", interrupted_by(r, i))?;
     }
     let secs = r.duration.as_secs_f64();
     let mb_s = if secs > 0.0 {
@@ -277,6 +277,8 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             )
         };
         match r.schedule() {
+            // Nothing measured: no rate to judge (every figure would say it was missed).
+            _ if before_measuring => writeln!(s, "schedule:    not judged: nothing was measured")?,
             Some(sc) if !sc.kept => {
                 writeln!(
                     s,
@@ -718,6 +720,57 @@ mod tests {
         let svg = crate::report::svg_string(&r, crate::report::LatencyAxis::Linear).expect("svg");
         assert!(svg.contains("1 latency recorded"), "{svg}");
         assert!(svg.contains("req/s, 1 connection\n</text>"), "{svg}");
+    }
+
+    #[test]
+    fn test_text_says_an_interrupted_warm_up_measured_nothing() {
+        use crate::result::Interrupted;
+        use std::time::Duration;
+        let mut r = open();
+        r.rec = Recorder::default();
+        r.duration = Duration::ZERO;
+        r.interrupted = Some(Interrupted {
+            signal: 2,
+            planned: Duration::from_secs(2),
+            warmup_ran: Duration::from_millis(400),
+        });
+        let t = text(&r);
+        assert!(
+            t.contains("duration:    nothing measured: the warm-up was interrupted after 0.4s of its 1.0s\n"),
+            "{t}"
+        );
+        assert!(t.contains("INTERRUPTED: by SIGINT in the warm-up: nothing was measured\n"));
+        assert!(
+            t.contains("schedule:    not judged: nothing was measured\n"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("measured after") && !t.contains("rate missed"),
+            "{t}"
+        );
+        r.requests_asked = Some(500);
+        assert!(text(&r).contains(
+            "requests:    500 asked (-n); nothing measured: the warm-up was interrupted after 0.4s"
+        ));
+        // Stopped before the warm-up began.
+        r.requests_asked = None;
+        r.connect_phase = None;
+        r.interrupted = r.interrupted.map(|i| Interrupted {
+            warmup_ran: Duration::ZERO,
+            ..i
+        });
+        let t = text(&r);
+        assert!(t.contains("duration:    nothing measured: interrupted while the connections were being opened, before the warm-up\n"), "{t}");
+        // After the warm-up, in the measurement: what was measured, as before.
+        r.connect_phase = Some(Duration::from_millis(3));
+        r.duration = Duration::from_millis(500);
+        r.interrupted = r.interrupted.map(|i| Interrupted {
+            warmup_ran: Duration::from_secs(1),
+            ..i
+        });
+        let t = text(&r);
+        assert!(t.contains("duration:    0.5s measured after 1.0s warm-up (discarded)\n"));
+        assert!(t.contains("INTERRUPTED: by SIGINT after 0.5s of the 2.0s asked for: the figures cover what was measured\n"), "{t}");
     }
 
     #[test]
