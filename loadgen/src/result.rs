@@ -259,6 +259,24 @@ impl RunResult {
         })
     }
 
+    /// `--stages` in open loop: the highest rate the stages ask for after the warm-up
+    /// (their first part), as `mode`'s rate is their mean there. `None` without stages
+    /// or when their targets are connections.
+    pub fn stage_peak_rps(&self) -> Option<f64> {
+        let p = self.stages.as_ref().filter(|_| !self.stages_closed)?;
+        let from = self.warmup.as_secs_f64();
+        // Each stage is linear: its highest point in the measured part is at one end.
+        let peak = p
+            .stages()
+            .filter(|&(s, d, ..)| s + d > from)
+            .map(|(s, d, a, b)| {
+                let at_start = a + (b - a) * (from.max(s) - s) / d.max(1e-12);
+                at_start.max(b)
+            })
+            .fold(0.0, f64::max);
+        Some(peak)
+    }
+
     /// `--stages`: a row per stage.
     pub fn stage_rows(&self) -> Vec<StageRow> {
         let Some(p) = &self.stages else {

@@ -184,13 +184,7 @@ fn summary(r: &RunResult, b: &mut String) {
     };
     rows.push(("target", format!("{}{embedded}", r.target)));
     rows.push(("proto", r.proto.clone()));
-    rows.push((
-        "mode",
-        match r.mode {
-            Mode::Closed => "closed loop".to_string(),
-            Mode::Open { rate } => format!("open loop at {} req/s", fmt_rate(rate)),
-        },
-    ));
+    rows.push(("mode", super::pacing(r)));
     rows.push((
         "connections",
         match r.per_conn {

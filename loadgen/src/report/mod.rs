@@ -218,6 +218,23 @@ fn fmt_unix_utc(unix_s: f64) -> String {
     )
 }
 
+/// How the run was paced, as the reports say it: `closed loop`, `open loop at 500
+/// req/s`, or with `--stages` (a changing rate) the mean and the peak of the
+/// measurement: `open loop, stages: mean 7,500 req/s, peak 10,000 req/s`.
+fn pacing(r: &crate::result::RunResult) -> String {
+    match (r.mode, r.stage_peak_rps()) {
+        (crate::result::Mode::Closed, _) => "closed loop".to_string(),
+        (crate::result::Mode::Open { rate }, None) => {
+            format!("open loop at {} req/s", fmt_rate(rate))
+        }
+        (crate::result::Mode::Open { rate }, Some(peak)) => format!(
+            "open loop, stages: mean {} req/s, peak {} req/s",
+            fmt_rate(rate),
+            fmt_rate(peak)
+        ),
+    }
+}
+
 /// What was measured, after what warm-up: `2.0s measured after 1.0s warm-up`; for a run
 /// a signal stopped before its measurement, that nothing was and where it stopped:
 /// `nothing measured: the warm-up was interrupted after 1.5s of its 30.0s`.

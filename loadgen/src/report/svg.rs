@@ -374,9 +374,14 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
         }]
     };
     let connections = plural(r.connections as u64, "connection", "connections");
-    let pacing = match r.mode {
-        Mode::Closed => format!("closed loop, {connections}"),
-        Mode::Open { rate } => format!("{} req/s, {connections}", fmt_rate(rate)),
+    let pacing = match (r.mode, r.stage_peak_rps()) {
+        (Mode::Closed, _) => format!("closed loop, {connections}"),
+        (Mode::Open { rate }, None) => format!("{} req/s, {connections}", fmt_rate(rate)),
+        (Mode::Open { rate }, Some(peak)) => format!(
+            "stages: mean {} req/s, peak {} req/s, {connections}",
+            fmt_rate(rate),
+            fmt_rate(peak)
+        ),
     };
     let title = format!("{} - {pacing}", r.target);
     percentile_plot(&title, &run_caption(r), &lines, axis)

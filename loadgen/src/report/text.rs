@@ -32,10 +32,7 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     };
     writeln!(s, "target:      {}{embedded}", r.target)?;
     writeln!(s, "proto:       {}", r.proto)?;
-    match r.mode {
-        Mode::Closed => writeln!(s, "mode:        closed loop")?,
-        Mode::Open { rate } => writeln!(s, "mode:        open loop at {} req/s", fmt_rate(rate))?,
-    }
+    writeln!(s, "mode:        {}", super::pacing(r))?;
     match r.per_conn {
         Some(n) => writeln!(
             s,
@@ -771,6 +768,39 @@ mod tests {
         let t = text(&r);
         assert!(t.contains("duration:    0.5s measured after 1.0s warm-up (discarded)\n"));
         assert!(t.contains("INTERRUPTED: by SIGINT after 0.5s of the 2.0s asked for: the figures cover what was measured\n"), "{t}");
+    }
+
+    /// `--stages 10s:10k,10s:0`: the rate changes, so the mode line gives the mean of
+    /// the measurement and its peak, never one rate as if it were held.
+    #[test]
+    fn test_text_stages_mode_says_mean_and_peak() {
+        use std::time::Duration;
+        let mut r = open();
+        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+            (Duration::from_secs(10), 10_000.0),
+            (Duration::from_secs(10), 0.0),
+        ])));
+        r.warmup = Duration::ZERO;
+        r.duration = Duration::from_secs(20);
+        r.mode = Mode::Open { rate: 5_000.0 };
+        let t = text(&r);
+        assert!(
+            t.contains("mode:        open loop, stages: mean 5,000 req/s, peak 10,000 req/s\n"),
+            "{t}"
+        );
+        // A warm-up of 15 s: the measurement ramps down from 5,000 to 0 req/s.
+        r.warmup = Duration::from_secs(15);
+        r.duration = Duration::from_secs(5);
+        r.mode = Mode::Open { rate: 2_500.0 };
+        let t = text(&r);
+        assert!(
+            t.contains("mode:        open loop, stages: mean 2,500 req/s, peak 5,000 req/s\n"),
+            "{t}"
+        );
+        let page = crate::report::html(&r, &Default::default()).expect("html");
+        assert!(page.contains("open loop, stages: mean 2,500 req/s, peak 5,000 req/s"));
+        let svg = crate::report::svg_string(&r, crate::report::LatencyAxis::Linear).expect("svg");
+        assert!(svg.contains(" - stages: mean 2,500 req/s, peak 5,000 req/s, 4 connections"));
     }
 
     #[test]
