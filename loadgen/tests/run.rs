@@ -766,6 +766,27 @@ fn test_interrupted_run_still_reports_and_writes_its_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 15, item 6g: a mistyped flag, a subcommand's too, keeps clap's "did you mean"
+/// in the one line of a usage error (exit 2).
+#[test]
+fn test_mistyped_flag_gets_the_suggestion_in_one_line() {
+    for (args, want) in [
+        (
+            &["--duraton", "2s"][..],
+            "loadgen: unexpected argument '--duraton' found; did you mean '--duration'? (see --help)\n",
+        ),
+        (
+            &["limits", "--jsn"][..],
+            "loadgen: unexpected argument '--jsn' found; did you mean '--json'? (see --help)\n",
+        ),
+    ] {
+        let out = loadgen().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 /// Issue 15, item 6d: Ctrl-C in the warm-up says the warm-up was cut and nothing was
 /// measured (before: "0.0s measured after 30.0s warm-up", as if the warm-up had run).
 #[test]
