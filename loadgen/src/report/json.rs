@@ -202,6 +202,21 @@ mod tests {
     use crate::record::new_histogram;
     use crate::report::fixtures::{closed, open};
 
+    /// Issue 15, item 6j: docs/loadgen-json.md says what `--json` does, as its help
+    /// does: it writes FILE, and stdout only for `-` (before: "`loadgen run --json`
+    /// prints one JSON object per run").
+    #[test]
+    fn test_the_json_doc_says_it_writes_a_file_unless_dash() {
+        let doc = include_str!("../../../docs/loadgen-json.md");
+        let intro = doc.split("\n## ").next().unwrap_or_default();
+        assert!(!intro.contains("--json` prints"), "{intro}");
+        assert!(
+            intro.contains("`loadgen run --json FILE` writes"),
+            "{intro}"
+        );
+        assert!(intro.contains("`--json -`"), "{intro}");
+    }
+
     #[test]
     fn test_json_open_loop_fields() {
         let r = open();
