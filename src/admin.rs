@@ -7,6 +7,12 @@
 //! (the reactor answers between events; nothing is added to its hot path) and adds what
 //! any thread can read about the process: descriptors open, RSS, the fd limit.
 //!
+//! `fds_open` counts every descriptor of the process while the request is served: the
+//! server's own (poller, waker, listeners, signal pipe, this listener), its connections
+//! and this request's socket, but not the 4 spare descriptors the thread frees to serve
+//! (`admin_spares` says how many it held). At rest the process holds `fds_open - 1 +
+//! admin_spares`: what readyloop's start-up line counts as "fds open once started".
+//!
 //! One connection at a time, one request per connection (`Connection: close`); a request
 //! is bounded to [`MAX_REQUEST`] bytes and [`REQUEST_TIMEOUT`]. The thread ends when the
 //! reactor will answer no more ([`Handle::is_closed`]), noticed within [`POLL_INTERVAL`].
@@ -96,9 +102,13 @@ pub(crate) fn spawn(
     // sitting in accept() forever.
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
+    // Taken here, not on the thread: once the server is bound every descriptor of its
+    // own is open, so the start-up line's count is not racing the thread.
+    let mut spares = Vec::with_capacity(SPARE_FDS);
+    take_spares(&mut spares);
     let join = std::thread::Builder::new()
         .name("readyloop-admin".into())
-        .spawn(move || serve(listener, &handle, &info, bound))?;
+        .spawn(move || serve(listener, spares, &handle, &info, bound))?;
     Ok((bound, join))
 }
 
@@ -116,9 +126,13 @@ fn take_spares(spares: &mut Vec<std::fs::File>) {
     }
 }
 
-fn serve(listener: TcpListener, handle: &Handle, info: &AdminInfo, bound: SocketAddr) {
-    let mut spares = Vec::with_capacity(SPARE_FDS);
-    take_spares(&mut spares);
+fn serve(
+    listener: TcpListener,
+    mut spares: Vec<std::fs::File>,
+    handle: &Handle,
+    info: &AdminInfo,
+    bound: SocketAddr,
+) {
     while !handle.is_closed() {
         wait_readable(&listener, POLL_INTERVAL);
         // A request is served holding the process's descriptor gate, with the spares
@@ -406,7 +420,9 @@ fn stats(handle: &Handle, info: &AdminInfo, bound: SocketAddr, spares: usize) ->
         "listen": info.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "admin": bound.to_string(),
         "uptime_s": info.started.elapsed().as_secs_f64(),
-        // Counts the whole process: the listeners, the poller, and this request's socket.
+        // The whole process while serving: the server's own descriptors and its
+        // connections, this request's socket, and not the spares freed to serve it (see
+        // the module's doc).
         "fds_open": limits::open_fds(),
         "nofile_soft": nofile_soft,
         "nofile_hard": nofile_hard,

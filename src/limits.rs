@@ -225,14 +225,51 @@ pub struct Report {
 pub struct Entry {
     /// The limit's name, e.g. `"RLIMIT_NOFILE (soft)"`, `"fs.nr_open"`.
     pub name: &'static str,
-    /// The value read, formatted (`"32768-60999 (28232 ports)"`); `None` = unknown.
-    pub value: Option<String>,
+    /// The value read, for machines: numbers as numbers (see [`Amount`]).
+    pub value: Amount,
+    /// The unit of `value` when it is not a plain count: `"ms"`, `"s"`, `"pages"`,
+    /// `"bytes"`.
+    pub unit: Option<&'static str>,
+    /// The value as the table shows it, with what explains it (`"32768-60999 (28232
+    /// ports)"`); `None` = unknown.
+    pub text: Option<String>,
     /// Where it was read, e.g. `"/proc/sys/fs/nr_open"`.
     pub source: &'static str,
     /// What it limits.
     pub caps: &'static str,
     /// How to raise it, with concrete commands.
     pub raise: String,
+}
+
+/// An [`Entry`]'s value for machines: in JSON a number, an array of numbers, a string
+/// only where the value is not a number, or `null` when it could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Amount {
+    /// Could not be read: `null`.
+    Unknown,
+    /// One number.
+    Number(u64),
+    /// Several: a range's ends `[lo, hi]`, `tcp_mem`'s `[min, pressure, max]`.
+    Numbers(Vec<u64>),
+    /// Not a number: `"unlimited"` (RLIM_INFINITY).
+    Word(&'static str),
+}
+
+impl Amount {
+    /// `Number(n)`, or `Unknown` for `None`.
+    fn of(n: Option<u64>) -> Amount {
+        n.map_or(Amount::Unknown, Amount::Number)
+    }
+
+    /// An rlimit: `Word("unlimited")` for RLIM_INFINITY, else its number.
+    fn rlimit(v: u64) -> Amount {
+        if v == libc::RLIM_INFINITY {
+            Amount::Word("unlimited")
+        } else {
+            Amount::Number(v)
+        }
+    }
 }
 
 /// The kernel's default `fs.nr_open` (1024 * 1024): the usual ceiling for a hard limit.
@@ -312,7 +349,9 @@ impl Report {
         vec![
             Entry {
                 name: "RLIMIT_NOFILE (soft)",
-                value: Some(if self.nofile_soft_before == soft {
+                value: Amount::rlimit(soft),
+                unit: None,
+                text: Some(if self.nofile_soft_before == soft {
                     rlim(soft)
                 } else {
                     format!(
@@ -339,7 +378,9 @@ impl Report {
             },
             Entry {
                 name: "RLIMIT_NOFILE (hard)",
-                value: Some(rlim(hard)),
+                value: Amount::rlimit(hard),
+                unit: None,
+                text: Some(rlim(hard)),
                 source: "getrlimit(RLIMIT_NOFILE)",
                 caps: "the ceiling of the soft limit; it can never exceed fs.nr_open",
                 raise: format!(
@@ -351,7 +392,9 @@ impl Report {
             },
             Entry {
                 name: "open descriptors (this process)",
-                value: self.open_fds.map(|n| match self.fd_room() {
+                value: Amount::of(self.open_fds),
+                unit: None,
+                text: self.open_fds.map(|n| match self.fd_room() {
                     Some(room) => format!("{n} ({room} left for connections)"),
                     None => n.to_string(),
                 }),
@@ -361,7 +404,9 @@ impl Report {
             },
             Entry {
                 name: "fs.nr_open",
-                value: self.nr_open.map(|n| n.to_string()),
+                value: Amount::of(self.nr_open),
+                unit: None,
+                text: self.nr_open.map(|n| n.to_string()),
                 source: "/proc/sys/fs/nr_open",
                 caps: "the largest hard RLIMIT_NOFILE any process can be given (EPERM above \
                        it, even for root); kernel default 1048576",
@@ -373,7 +418,9 @@ impl Report {
             },
             Entry {
                 name: "fs.file-max",
-                value: self.file_max.map(|m| match self.files_in_use {
+                value: Amount::of(self.file_max),
+                unit: None,
+                text: self.file_max.map(|m| match self.files_in_use {
                     Some(u) => format!("{m} ({u} open now)"),
                     None => m.to_string(),
                 }),
@@ -387,7 +434,11 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.ip_local_port_range",
-                value: self.port_range.map(|(lo, hi)| match ports {
+                value: self.port_range.map_or(Amount::Unknown, |(lo, hi)| {
+                    Amount::Numbers(vec![lo.into(), hi.into()])
+                }),
+                unit: None,
+                text: self.port_range.map(|(lo, hi)| match ports {
                     Some(p) => format!("{lo}-{hi} ({p} ports)"),
                     None => format!("{lo}-{hi} (inverted: no ports)"),
                 }),
@@ -414,7 +465,9 @@ impl Report {
             },
             Entry {
                 name: "net.core.somaxconn",
-                value: self.somaxconn.map(|n| n.to_string()),
+                value: Amount::of(self.somaxconn),
+                unit: None,
+                text: self.somaxconn.map(|n| n.to_string()),
                 source: "/proc/sys/net/core/somaxconn",
                 caps: "the largest listen() backlog: connections completed by the kernel but \
                        not yet accepted. When a listener's backlog is full, SYNs are dropped and \
@@ -426,7 +479,9 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.tcp_max_syn_backlog",
-                value: self.tcp_max_syn_backlog.map(|n| n.to_string()),
+                value: Amount::of(self.tcp_max_syn_backlog),
+                unit: None,
+                text: self.tcp_max_syn_backlog.map(|n| n.to_string()),
                 source: "/proc/sys/net/ipv4/tcp_max_syn_backlog",
                 caps: "half-open connections (SYN received, handshake not finished): with \
                        net.ipv4.tcp_syncookies=0, a listener drops SYNs from unknown peers once \
@@ -437,7 +492,9 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.tcp_tw_reuse",
-                value: self.tcp_tw_reuse.map(|n| {
+                value: Amount::of(self.tcp_tw_reuse),
+                unit: None,
+                text: self.tcp_tw_reuse.map(|n| {
                     let meaning = match n {
                         0 => "off",
                         1 => "on",
@@ -457,7 +514,9 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.tcp_tw_reuse_delay",
-                value: self.tcp_tw_reuse_delay_ms.map(|ms| format!("{ms} ms")),
+                value: Amount::of(self.tcp_tw_reuse_delay_ms),
+                unit: Some("ms"),
+                text: self.tcp_tw_reuse_delay_ms.map(|ms| format!("{ms} ms")),
                 source: "/proc/sys/net/ipv4/tcp_tw_reuse_delay",
                 caps: "how soon tcp_tw_reuse may take a TIME_WAIT port again: with a connection \
                        per request (loadgen --per-conn 1) new connections per second toward \
@@ -469,7 +528,9 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.tcp_fin_timeout",
-                value: self.tcp_fin_timeout.map(|s| format!("{s} s")),
+                value: Amount::of(self.tcp_fin_timeout),
+                unit: Some("s"),
+                text: self.tcp_fin_timeout.map(|s| format!("{s} s")),
                 source: "/proc/sys/net/ipv4/tcp_fin_timeout",
                 caps: "how long a closed connection waits in FIN-WAIT-2 for the peer's FIN. \
                        It is NOT the TIME_WAIT duration: that is fixed at 60 s in Linux \
@@ -480,7 +541,9 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.tcp_max_tw_buckets",
-                value: self.tcp_max_tw_buckets.map(|n| match tw_now {
+                value: Amount::of(self.tcp_max_tw_buckets),
+                unit: None,
+                text: self.tcp_max_tw_buckets.map(|n| match tw_now {
                     Some(tw) => format!("{n} ({tw} in TIME_WAIT now)"),
                     None => n.to_string(),
                 }),
@@ -496,7 +559,11 @@ impl Report {
             },
             Entry {
                 name: "net.ipv4.tcp_mem",
-                value: self.tcp_mem.map(|[min, pressure, max]| {
+                value: self
+                    .tcp_mem
+                    .map_or(Amount::Unknown, |m| Amount::Numbers(m.to_vec())),
+                unit: Some("pages"),
+                text: self.tcp_mem.map(|[min, pressure, max]| {
                     let mut s = format!("{min} {pressure} {max} pages");
                     // Bytes of the max only: the figure that refuses memory; the line
                     // must stay short enough for one terminal row.
@@ -524,7 +591,9 @@ impl Report {
             },
             Entry {
                 name: "MemAvailable",
-                value: self.mem_available.map(bytes),
+                value: Amount::of(self.mem_available),
+                unit: Some("bytes"),
+                text: self.mem_available.map(bytes),
                 source: "/proc/meminfo",
                 caps: "memory for connections: an idle TCP connection costs a few KB of kernel \
                        memory per socket, plus the application's own state per connection",
@@ -539,7 +608,9 @@ impl Report {
     /// (numbers; `null` = unknown; `port_range` is `[lo, hi]`, `tcp_mem` `[min, pressure,
     /// max]` in pages, `sockstat` an object of [`Sockstat`]'s fields, `page_size` and
     /// `mem_available` in bytes), plus `"entries"`: the rows of [`Report::entries`] as
-    /// objects `{name, value, source, caps, raise}` (`value` a string or `null`).
+    /// objects `{name, value, unit, text, source, caps, raise}`: `value` a number, an
+    /// array of numbers, `"unlimited"` or `null` ([`Amount`]), `unit` a string or `null`,
+    /// `text` the table's string or `null` (docs/loadgen-json.md, "limits").
     pub fn to_json(&self) -> serde_json::Value {
         // Serializing plain numbers, strings and arrays cannot fail; `null` would stand
         // for the impossible error rather than a panic.
@@ -764,7 +835,7 @@ mod tests {
             e.iter()
                 .find(|x| x.name == name)
                 .unwrap_or_else(|| panic!("entry {name}"))
-                .value
+                .text
                 .clone()
         };
         assert_eq!(value("RLIMIT_NOFILE (soft)").as_deref(), Some("20000"));
@@ -811,7 +882,7 @@ mod tests {
         let unknown: Vec<_> = blank
             .entries()
             .into_iter()
-            .filter(|x| x.value.is_none())
+            .filter(|x| x.text.is_none())
             .map(|x| x.name)
             .collect();
         assert_eq!(
@@ -862,11 +933,44 @@ mod tests {
             j["entries"].as_array().map(Vec::len),
             Some(r.entries().len())
         );
+        let entry = |j: &serde_json::Value, name: &str| {
+            j["entries"]
+                .as_array()
+                .and_then(|a| a.iter().find(|e| e["name"] == name).cloned())
+                .unwrap_or_else(|| panic!("entry {name}"))
+        };
+        // Numbers as numbers; the table's wording beside them.
+        let soft = entry(&j, "RLIMIT_NOFILE (soft)");
+        assert_eq!(soft["value"], 20000);
+        assert_eq!(soft["text"], "20000");
+        assert!(soft["unit"].is_null());
+        let ports = entry(&j, "net.ipv4.ip_local_port_range");
+        assert_eq!(ports["value"], serde_json::json!([32768, 60999]));
+        assert_eq!(ports["text"], "32768-60999 (28232 ports)");
+        let delay = entry(&j, "net.ipv4.tcp_tw_reuse_delay");
+        assert_eq!(
+            (&delay["value"], &delay["unit"]),
+            (&1000.into(), &"ms".into())
+        );
+        let mem = entry(&j, "MemAvailable");
+        assert_eq!(mem["value"], 24210984u64 * 1024);
+        assert_eq!(mem["unit"], "bytes");
+        let unlimited = Report {
+            nofile_hard: libc::RLIM_INFINITY,
+            ..sample()
+        };
+        assert_eq!(
+            entry(&unlimited.to_json(), "RLIMIT_NOFILE (hard)")["value"],
+            "unlimited"
+        );
         let blank = Report {
             nr_open: None,
             ..sample()
         };
-        assert!(blank.to_json()["nr_open"].is_null());
+        let bj = blank.to_json();
+        assert!(bj["nr_open"].is_null());
+        let nr_open = entry(&bj, "fs.nr_open");
+        assert!(nr_open["value"].is_null() && nr_open["text"].is_null());
     }
 
     #[test]

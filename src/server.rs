@@ -531,12 +531,27 @@ impl Drop for Server {
 pub struct Capacity {
     /// RLIMIT_NOFILE before and after raising.
     pub nofile: NofileLimit,
-    /// Descriptors already open.
+    /// Descriptors open (numbered below the soft limit) when last counted: by
+    /// [`capacity`], those the process was launched with; after [`Capacity::recount`],
+    /// the server's own too.
     pub open_fds: Option<u64>,
-    /// Connections that fit: soft limit minus open descriptors.
+    /// Descriptors open when [`capacity`] counted them, before the server opened any:
+    /// stdio and whatever the parent left open.
+    pub open_fds_at_launch: Option<u64>,
+    /// Connections that fit: soft limit minus `open_fds`.
     pub connections: Option<u64>,
     /// `net.core.somaxconn`: the kernel's cap on any listen backlog.
     pub somaxconn: Option<u64>,
+}
+
+impl Capacity {
+    /// Count the open descriptors again, and the room they leave, once the server is
+    /// bound: its poller, waker, listeners, signal pipe, admin listener and spare
+    /// descriptors are open then and take room that connections cannot have.
+    pub fn recount(&mut self) {
+        self.open_fds = limits::open_fds_below(self.nofile.soft);
+        self.connections = self.open_fds.map(|n| self.nofile.soft.saturating_sub(n));
+    }
 }
 
 /// Raise the fd limit and work out the connection capacity, from the same
@@ -553,6 +568,7 @@ pub fn capacity() -> io::Result<Capacity> {
             hard: r.nofile_hard,
         },
         open_fds: r.open_fds,
+        open_fds_at_launch: r.open_fds,
         connections: r.fd_room(),
         somaxconn: r.somaxconn,
     })

@@ -152,15 +152,48 @@ pub fn parse_count_usize(s: &str) -> Result<usize, String> {
 
 /// What a command line does when clap refuses its arguments: `--help` and `--version`
 /// print and exit 0; anything else is one line on stderr, `PROG: what is wrong (see
-/// --help)`, and exit code 2, instead of clap's whole usage block.
+/// --help)`, and exit code 2, instead of clap's whole usage block. A mistyped flag,
+/// value or subcommand keeps clap's suggestion: `loadgen: unexpected argument
+/// '--duraton' found; did you mean '--duration'? (see --help)`.
 pub fn usage_exit(prog: &str, e: clap::Error) -> std::process::ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
         return std::process::ExitCode::SUCCESS;
     }
-    eprintln!("{prog}: {} (see --help)", one_line(&e.to_string()));
+    eprintln!("{prog}: {} (see --help)", usage_line(&e));
     std::process::ExitCode::from(2)
+}
+
+/// A usage error in one line: its message ([`one_line`]) and, when clap has one, its
+/// "did you mean" (which clap prints on a line of its own, dropped with the rest).
+fn usage_line(e: &clap::Error) -> String {
+    let line = one_line(&e.to_string());
+    match suggestion(e) {
+        Some(s) => format!("{line}; did you mean {s}?"),
+        None => line,
+    }
+}
+
+/// clap's suggestion for a mistyped flag, value or subcommand, quoted (`'--duration'`,
+/// or `'a' or 'b'` when it has several); `None` when it has none.
+fn suggestion(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let quoted = |v: &[String]| {
+        let q: Vec<String> = v.iter().map(|s| format!("'{s}'")).collect();
+        (!q.is_empty()).then(|| q.join(" or "))
+    };
+    [
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+        ContextKind::SuggestedSubcommand,
+    ]
+    .into_iter()
+    .find_map(|kind| match e.get(kind)? {
+        ContextValue::String(s) => Some(format!("'{s}'")),
+        ContextValue::Strings(v) => quoted(v),
+        _ => None,
+    })
 }
 
 /// A clap error message in one line: its first line, and when that ends with a colon
@@ -201,6 +234,39 @@ mod tests {
             one_line("error: unexpected argument '--y' found\n\n  tip: ..."),
             "unexpected argument '--y' found"
         );
+    }
+
+    #[test]
+    fn test_usage_errors_carry_the_suggestion() {
+        use clap::{Arg, Command};
+        let cmd = || {
+            Command::new("x")
+                .arg(Arg::new("duration").long("duration"))
+                .arg(
+                    Arg::new("order")
+                        .long("order")
+                        .value_parser(["random", "round-robin"]),
+                )
+                .subcommand(Command::new("limits"))
+        };
+        let line = |args: &[&str]| {
+            let e = cmd().try_get_matches_from(args).expect_err("a usage error");
+            usage_line(&e)
+        };
+        assert_eq!(
+            line(&["x", "--duraton", "1s"]),
+            "unexpected argument '--duraton' found; did you mean '--duration'?"
+        );
+        assert_eq!(
+            line(&["x", "--order", "randon"]),
+            "invalid value 'randon' for '--order <order>'; did you mean 'random'?"
+        );
+        assert_eq!(
+            line(&["x", "limitz"]),
+            "unrecognized subcommand 'limitz'; did you mean 'limits'?"
+        );
+        // Nothing close: the message alone.
+        assert_eq!(line(&["x", "--zzz"]), "unexpected argument '--zzz' found");
     }
 
     #[test]

@@ -362,6 +362,54 @@ fn handle_snapshot_and_closed_reactor() {
     );
 }
 
+/// Issue 15, item 6f: the start-up line counts the descriptors open once the server is
+/// up, its own (poller, listeners, admin and their spares) with those it was launched
+/// with, and says so: `/proc/PID/fd` holds as many at rest, and `/stats`, which counts
+/// while it serves (the admin's spares freed, the request's socket open), that many
+/// less the spares plus one (before: "5 fds open" at start-up, counted before the
+/// server opened any, and 13 in `/stats`).
+#[test]
+fn startup_line_counts_the_descriptors_open_once_started() {
+    let _g = serial();
+    let mut srv = spawn_bin(&["--proto", "echo", "--admin", "127.0.0.1:0"]);
+    // The admin line is the last of the start-up lines.
+    let out = wait_for(T, "the admin line on stdout", || {
+        let out = srv.stdout.lock().unwrap().clone();
+        out.contains("admin: http://").then_some(out)
+    });
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("fd limit "))
+        .unwrap_or_else(|| panic!("no fd limit line: {out:?}"));
+    // "fd limit S, hard H; N fds open once started (L at launch, K the server's own): ..."
+    let count = |after: &str, before: &str| -> u64 {
+        line.split_once(after)
+            .and_then(|(_, rest)| rest.split_once(before))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or_else(|| panic!("no '{after}N{before}' in {line:?}"))
+    };
+    let open = count("; ", " fds open once started (");
+    let launch = count(" once started (", " at launch, ");
+    let own = count(" at launch, ", " the server's own)");
+    assert_eq!(open, launch + own, "{line}");
+    assert!(own >= 4, "poller, waker, listener, admin at least: {line}");
+    assert_eq!(open_fds_of(srv.pid()) as u64, open, "at rest: {line}");
+    let admin: SocketAddr = out
+        .lines()
+        .find_map(|l| l.strip_prefix("admin: http://")?.strip_suffix("/stats"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no admin address in {out:?}"));
+    let j = stats(admin);
+    assert_eq!(
+        u(&j, "fds_open"),
+        open - u(&j, "admin_spares") + 1,
+        "{line}\n{j}"
+    );
+    srv.signal(libc::SIGTERM);
+    let st = srv.wait_exit(T).expect("exit after SIGTERM");
+    assert_eq!(st.code(), Some(0), "stderr: {}", srv.stderr_text());
+}
+
 #[test]
 fn binary_prints_admin_url_and_serves_it() {
     let _g = serial();

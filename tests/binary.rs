@@ -48,6 +48,18 @@ fn bad_flag_exits_2_with_one_line() {
     }
 }
 
+/// Issue 15, item 6g: a mistyped flag keeps clap's "did you mean" in the one line.
+#[test]
+fn mistyped_flag_gets_the_suggestion_in_one_line() {
+    let (st, out, err) = run_bin(&["--max-con", "5"], T);
+    assert_eq!(st.code(), Some(2), "stderr {err:?}");
+    assert_eq!(
+        err,
+        "readyloop: unexpected argument '--max-con' found; did you mean '--max-conns'? (see --help)\n"
+    );
+    assert!(out.is_empty(), "{out:?}");
+}
+
 #[test]
 fn port_in_use_exits_1_with_message() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -138,6 +138,9 @@ pub struct WorkerResult {
     /// The most connections it had open at once, sampled every 100 ms while
     /// `--max-connections` may add some, and at the end.
     pub peak_open: usize,
+    /// How much of the warm-up ran: all of it once the measurement began, less when the
+    /// run ended in it (interrupted), zero when the run never started.
+    pub warmup_ran: Duration,
 }
 
 /// Retry connecting after a failed connect (backoff).
@@ -1053,6 +1056,12 @@ fn run_worker(
         measure_start_unix_s: w.measure_start_unix_s,
         connect_phase: w.started.map(|t| t.saturating_duration_since(w.created)),
         peak_open: w.peak_open,
+        warmup_ran: w.started.map_or(Duration::ZERO, |t0| {
+            w.ended_at
+                .unwrap_or(end)
+                .min(measure_start)
+                .saturating_duration_since(t0)
+        }),
     })
 }
 

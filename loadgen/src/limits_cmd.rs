@@ -42,7 +42,7 @@ pub fn text(r: &Report) -> String {
         out += &format!(
             "{:name_w$}  {}\n",
             e.name,
-            e.value.as_deref().unwrap_or("unknown")
+            e.text.as_deref().unwrap_or("unknown")
         );
         for (label, body) in [
             ("source", e.source),
@@ -168,7 +168,7 @@ mod tests {
         for e in r.entries() {
             assert!(t.contains(e.name), "{} missing", e.name);
             assert!(t.contains(e.source), "{} source missing", e.name);
-            let value = e.value.expect("sample knows every value");
+            let value = e.text.expect("sample knows every value");
             assert!(t.contains(&value), "{value} missing");
             // The raise text is wrapped: compare its words, in order.
             let flat: Vec<&str> = t.split_whitespace().collect();
@@ -209,7 +209,7 @@ mod tests {
         let r = blank();
         let t = text(&r);
         for e in r.entries() {
-            if e.value.is_none() {
+            if e.text.is_none() {
                 assert!(
                     t.lines()
                         .any(|l| l.starts_with(e.name) && l.ends_with("  unknown")),

@@ -2,6 +2,7 @@
 //! sockets. Reports are functions over this (see `report/`), testable without a run.
 
 use crate::record::Recorder;
+use crate::report::{group, plural};
 use std::time::Duration;
 
 /// How requests were paced.
@@ -72,6 +73,18 @@ pub struct Interrupted {
     pub signal: i32,
     /// The measured time that was asked for.
     pub planned: Duration,
+    /// How much of the warm-up had run when the signal came: all of it when the signal
+    /// came in the measurement.
+    pub warmup_ran: Duration,
+}
+
+/// Where a signal stopped a run before it measured anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeforeMeasuring {
+    /// While the connections were being opened, before the warm-up began.
+    Connecting,
+    /// In the warm-up, after this much of it.
+    Warmup(Duration),
 }
 
 /// A finished `loadgen run`.
@@ -246,6 +259,24 @@ impl RunResult {
         })
     }
 
+    /// `--stages` in open loop: the highest rate the stages ask for after the warm-up
+    /// (their first part), as `mode`'s rate is their mean there. `None` without stages
+    /// or when their targets are connections.
+    pub fn stage_peak_rps(&self) -> Option<f64> {
+        let p = self.stages.as_ref().filter(|_| !self.stages_closed)?;
+        let from = self.warmup.as_secs_f64();
+        // Each stage is linear: its highest point in the measured part is at one end.
+        let peak = p
+            .stages()
+            .filter(|&(s, d, ..)| s + d > from)
+            .map(|(s, d, a, b)| {
+                let at_start = a + (b - a) * (from.max(s) - s) / d.max(1e-12);
+                at_start.max(b)
+            })
+            .fold(0.0, f64::max);
+        Some(peak)
+    }
+
     /// `--stages`: a row per stage.
     pub fn stage_rows(&self) -> Vec<StageRow> {
         let Some(p) = &self.stages else {
@@ -279,6 +310,20 @@ pub struct Aborted {
 }
 
 impl RunResult {
+    /// Where a signal stopped this run before its measurement began (`None`: not
+    /// interrupted, or interrupted in the measurement): nothing was measured then, and
+    /// the reports say so rather than "0.0s measured after the warm-up".
+    pub fn stopped_before_measuring(&self) -> Option<BeforeMeasuring> {
+        let i = self.interrupted?;
+        if self.connect_phase.is_none() {
+            Some(BeforeMeasuring::Connecting)
+        } else if i.warmup_ran < self.warmup {
+            Some(BeforeMeasuring::Warmup(i.warmup_ran))
+        } else {
+            None
+        }
+    }
+
     /// Whether every `--slo` threshold held (true without `--slo`).
     pub fn thresholds_pass(&self) -> bool {
         self.aborted.is_none() && self.thresholds.iter().all(|v| v.pass)
@@ -304,13 +349,17 @@ impl RunResult {
         let (sent, completed) = (self.rec.sent, self.rec.completed);
         if server > sent {
             Some(format!(
-                "the server counted {server} requests but loadgen sent {sent}: it answered \
-                 requests loadgen did not send, or counts them differently"
+                "the server counted {} but loadgen sent {}: it answered requests loadgen did \
+                 not send, or counts them differently",
+                plural(server, "request", "requests"),
+                group(sent)
             ))
         } else if server < completed {
             Some(format!(
-                "loadgen counted {completed} replies but the server answered {server} \
-                 requests: some replies belong to no request"
+                "loadgen counted {} but the server answered {}: some replies belong to no \
+                 request",
+                plural(completed, "reply", "replies"),
+                plural(server, "request", "requests")
             ))
         } else {
             None
@@ -342,10 +391,17 @@ impl RunResult {
             .unwrap_or_default();
         let need = (self.connections as u64).div_ceil((ports / 2).max(1)) + 1;
         Some(format!(
-            "{} connections from one source address pass half the {ports} ephemeral ports, \
-             where connect() slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address \
-             is another port range)",
-            self.connections
+            "{} from one source address {} half the {} ephemeral {}, where connect() \
+             slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address is another port \
+             range)",
+            plural(self.connections as u64, "connection", "connections"),
+            if self.connections == 1 {
+                "passes"
+            } else {
+                "pass"
+            },
+            group(ports),
+            if ports == 1 { "port" } else { "ports" }
         ))
     }
 
@@ -372,17 +428,20 @@ impl RunResult {
             _ => "tcp_tw_reuse lets connect() take a TIME_WAIT port again",
         };
         let mut msg = format!(
-            "out of ephemeral ports: {n} connects failed with EADDRNOTAVAIL. Each connection \
-             this side closes leaves its port in TIME_WAIT; {reuse}"
+            "out of ephemeral ports: {} failed with EADDRNOTAVAIL. Each connection this side \
+             closes leaves its port in TIME_WAIT; {reuse}",
+            plural(n, "connect", "connects")
         );
         if p.tw_reuse != Some(0) {
             msg.push_str(&format!(" after tcp_tw_reuse_delay ({delay_ms} ms)"));
         }
         if let (Some(ports), Some(cap)) = (p.ports, cap) {
             msg.push_str(&format!(
-                ", so about {ports} ports x {sources} source address{} / {delay_ms} ms = {cap} new \
+                ", so about {} x {sources} source address{} / {delay_ms} ms = {} new \
                  connections/s can be made toward one destination",
-                if sources == 1 { "" } else { "es" }
+                plural(ports, "port", "ports"),
+                if sources == 1 { "" } else { "es" },
+                group(cap)
             ));
         }
         msg.push_str(
@@ -485,9 +544,11 @@ impl RunResult {
                 if self.threads == 1 { "" } else { "s" }
             )
         } else if needed > 0.0 && (self.connections_peak as f64) < needed * 1.2 {
+            // The flag values stay ungrouped: they are to be typed as they are.
             let advice = match self.max_connections {
                 Some(m) if self.connections_peak >= m => format!(
-                    "all {m} of --max-connections were open: raise it to about {:.0}",
+                    "all {} of --max-connections were open: use about --max-connections {:.0}",
+                    group(m as u64),
                     (needed * 1.5).ceil()
                 ),
                 _ => format!(
@@ -496,16 +557,18 @@ impl RunResult {
                 ),
             };
             format!(
-                "too few connections: at a mean latency of {:.2} ms, {rate:.0} req/s needs {:.0} requests \
+                "too few connections: at a mean latency of {:.2} ms, {} req/s needs {} \
                  in flight (Little's law) and each connection carries one; {advice}",
                 mean_s * 1e3,
-                needed,
+                group(rate.round() as u64),
+                plural(needed.round() as u64, "request", "requests"),
             )
         } else {
             format!(
-                "neither the generator's CPU ({cpu_pct:.0}%) nor the connections ({} for about {needed:.0} \
+                "neither the generator's CPU ({cpu_pct:.0}%) nor the connections ({} for about {} \
                  in flight) explain it: the server or the network set the pace (see the latencies)",
-                self.connections
+                group(self.connections as u64),
+                group(needed.round() as u64)
             )
         }
     }

@@ -185,7 +185,7 @@ fn fmt_value(m: Metric, v: f64) -> String {
                 format!("{pct:.2}%")
             }
         }
-        Metric::Rps => format!("{v:.0}/s"),
+        Metric::Rps => format!("{}/s", crate::report::group(v.max(0.0).round() as u64)),
     }
 }
 

@@ -71,36 +71,62 @@ fn test_json_values_equal_proc_sys_and_getrlimit() {
     assert_eq!(j["page_size"], json!(page));
 }
 
+/// Issue 15, item 6i: an entry's `value` is the number read, as a JSON number (numbers
+/// for a range or a triple, a string only where the value is not a number), the same
+/// as the report's field and /proc; the table's wording is its `text` (before: every
+/// value was its text, `"20000"`, `"32768-60999 (28232 ports)"`).
 #[test]
 fn test_entries_show_the_same_values() {
     let r = Report::read();
     let j = r.to_json();
-    let entry = |name: &str| -> Value {
+    let field = |name: &str, key: &str| -> Value {
         j["entries"]
             .as_array()
             .and_then(|a| a.iter().find(|e| e["name"] == name))
-            .map(|e| e["value"].clone())
+            .map(|e| e[key].clone())
             .unwrap_or_else(|| panic!("no entry {name}"))
     };
+    let entry = |name: &str| field(name, "value");
     let (soft, hard) = getrlimit_nofile();
-    assert!(entry("RLIMIT_NOFILE (soft)")
+    assert_eq!(entry("RLIMIT_NOFILE (soft)"), json!(soft));
+    assert_eq!(entry("RLIMIT_NOFILE (hard)"), json!(hard));
+    assert!(field("RLIMIT_NOFILE (soft)", "text")
         .as_str()
         .is_some_and(|v| v.starts_with(&soft.to_string())));
-    assert_eq!(entry("RLIMIT_NOFILE (hard)"), json!(hard.to_string()));
+    assert_eq!(entry("open descriptors (this process)"), j["open_fds"]);
     match proc_sys("fs/nr_open").as_deref() {
-        Some([n]) => assert_eq!(entry("fs.nr_open"), json!(n.to_string())),
+        Some([n]) => assert_eq!(entry("fs.nr_open"), json!(n)),
         _ => assert!(entry("fs.nr_open").is_null(), "unreadable shows unknown"),
     }
     match proc_sys("net/ipv4/ip_local_port_range").as_deref() {
-        Some([lo, hi]) => assert_eq!(
-            entry("net.ipv4.ip_local_port_range"),
-            json!(format!("{lo}-{hi} ({} ports)", hi - lo + 1))
-        ),
+        Some([lo, hi]) => {
+            assert_eq!(entry("net.ipv4.ip_local_port_range"), json!([lo, hi]));
+            assert_eq!(
+                field("net.ipv4.ip_local_port_range", "text"),
+                json!(format!("{lo}-{hi} ({} ports)", hi - lo + 1))
+            );
+        }
         _ => assert!(entry("net.ipv4.ip_local_port_range").is_null()),
     }
     match proc_sys("net/core/somaxconn").as_deref() {
-        Some([n]) => assert_eq!(entry("net.core.somaxconn"), json!(n.to_string())),
+        Some([n]) => assert_eq!(entry("net.core.somaxconn"), json!(n)),
         _ => assert!(entry("net.core.somaxconn").is_null()),
+    }
+    match proc_sys("net/ipv4/tcp_mem").as_deref() {
+        Some(v @ [_, _, _]) => {
+            assert_eq!(entry("net.ipv4.tcp_mem"), json!(v));
+            assert_eq!(field("net.ipv4.tcp_mem", "unit"), json!("pages"));
+        }
+        _ => assert!(entry("net.ipv4.tcp_mem").is_null()),
+    }
+    // No entry's value is a string of digits.
+    for e in j["entries"].as_array().into_iter().flatten() {
+        if let Some(v) = e["value"].as_str() {
+            assert!(
+                v.parse::<f64>().is_err() && !v.starts_with(|c: char| c.is_ascii_digit()),
+                "{e}"
+            );
+        }
     }
 }
 

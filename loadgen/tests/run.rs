@@ -766,6 +766,84 @@ fn test_interrupted_run_still_reports_and_writes_its_files() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 15, item 6g: a mistyped flag, a subcommand's too, keeps clap's "did you mean"
+/// in the one line of a usage error (exit 2).
+#[test]
+fn test_mistyped_flag_gets_the_suggestion_in_one_line() {
+    for (args, want) in [
+        (
+            &["--duraton", "2s"][..],
+            "loadgen: unexpected argument '--duraton' found; did you mean '--duration'? (see --help)\n",
+        ),
+        (
+            &["limits", "--jsn"][..],
+            "loadgen: unexpected argument '--jsn' found; did you mean '--json'? (see --help)\n",
+        ),
+    ] {
+        let out = loadgen().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// Issue 15, item 6d: Ctrl-C in the warm-up says the warm-up was cut and nothing was
+/// measured (before: "0.0s measured after 30.0s warm-up", as if the warm-up had run).
+#[test]
+fn test_interrupted_warmup_says_nothing_was_measured() {
+    let json = std::env::temp_dir().join(format!("loadgen-int-warmup-{}.json", std::process::id()));
+    let mut child = loadgen()
+        .args([
+            "-R", "100", "-c", "2", "-d", "5s", "--warmup", "30s", "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let started = Instant::now();
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running 10 s after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(128 + libc::SIGINT), "{text}");
+    assert!(!text.contains("measured after"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("duration:"))
+        .unwrap_or_else(|| panic!("no duration line: {text}"));
+    let ran: f64 = line
+        .strip_prefix("duration:    nothing measured: the warm-up was interrupted after ")
+        .and_then(|rest| rest.strip_suffix("s of its 30.0s"))
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!((0.5..=5.0).contains(&ran), "{line}");
+    assert!(
+        text.contains("INTERRUPTED: by SIGINT in the warm-up: nothing was measured"),
+        "{text}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON file")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(j["duration_s"], 0.0);
+    let warmup_ran = j["interrupted"]["warmup_ran_s"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (warmup_ran - ran).abs() < 0.06,
+        "{warmup_ran} against {ran}"
+    );
+}
+
 /// Answers every line twice, in one write: a server whose replies outnumber the
 /// requests.
 struct Twice;

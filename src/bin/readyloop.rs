@@ -105,6 +105,20 @@ struct Cli {
     admin: Option<SocketAddr>,
 }
 
+/// The start-up line's descriptor count, saying what it counts: `16 fds open once
+/// started (5 at launch, 11 the server's own)`. `/stats` counts differently (see
+/// `fds_open` there): while it serves, its spares freed and the request's socket open.
+fn fds_open(cap: &server::Capacity) -> String {
+    match (cap.open_fds, cap.open_fds_at_launch) {
+        (Some(now), Some(launch)) => format!(
+            "{now} fds open once started ({launch} at launch, {} the server's own)",
+            now.saturating_sub(launch)
+        ),
+        (Some(now), None) => format!("{now} fds open once started"),
+        (None, _) => "? fds open (/proc/self/fd unreadable)".to_string(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -123,7 +137,8 @@ fn main() -> ExitCode {
 /// timeout cut connections with output still pending; 128 + N when a second signal N
 /// forced the exit (as shells report a process killed by N).
 fn run(cli: Cli) -> std::io::Result<ExitCode> {
-    let cap = server::capacity()?;
+    // Before anything is opened: raising the fd limit is for everything after it.
+    let mut cap = server::capacity()?;
     let limits = ConnLimits {
         max_input: cli.max_input.max(1),
         max_output: cli.max_output.max(1),
@@ -158,6 +173,9 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
     };
     let proto = cfg.proto;
     let mut srv = Server::bind(cfg)?;
+    // The room left once the server's own descriptors are open, which is what
+    // connections get.
+    cap.recount();
     if let Some(n) = cap.connections {
         srv.reserve(n.min(1 << 20) as usize);
     }
@@ -178,7 +196,9 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
                 "nofile_soft": cap.nofile.soft,
                 "nofile_soft_before": cap.nofile.soft_before,
                 "nofile_hard": cap.nofile.hard,
+                // Once started (the server's own included), and at launch.
                 "open_fds": cap.open_fds,
+                "open_fds_at_launch": cap.open_fds_at_launch,
                 "capacity": cap.connections,
                 "somaxconn": cap.somaxconn,
                 "max_conns": cli.max_conns,
@@ -203,10 +223,10 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
             None => String::new(),
         };
         println!(
-            "fd limit {}{raised}, hard {}; {} fds open: room for {conns} connections{cap_note}",
+            "fd limit {}{raised}, hard {}; {}: room for {conns} connections{cap_note}",
             cap.nofile.soft,
             cap.nofile.hard,
-            cap.open_fds.map_or("?".to_string(), |n| n.to_string()),
+            fds_open(&cap),
         );
         if let Some(m) = cap.somaxconn {
             if cli.backlog as u64 > m {

@@ -179,6 +179,11 @@ pub(super) fn measure(
         interrupted: (signal != 0).then_some(Interrupted {
             signal,
             planned: plan.duration,
+            warmup_ran: workers
+                .iter()
+                .map(|w| w.warmup_ran)
+                .max()
+                .unwrap_or_default(),
         }),
         rec,
         intervals,

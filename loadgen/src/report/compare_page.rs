@@ -9,20 +9,25 @@ use plotters::style::RGBColor;
 use std::fmt::Write as _;
 use std::io;
 
-/// Side A's lines are cool colours, side B's warm, so the sides read apart at a glance.
+/// Side A's lines are blues (solid), side B's oranges and browns (dashed), so the sides
+/// read apart at a glance, also to the colour-blind: blue against orange is the pair
+/// that protanopes and deuteranopes tell apart best (the palette of Okabe and Ito), and
+/// the dashes tell the sides apart without colour. (The old palette, tableau's, had A's
+/// green next to B's red and A's grey next to B's brown.) The test holds every A colour
+/// at least 40 CIELAB units from every B colour, in normal vision and both.
 const A_COLOURS: [RGBColor; 5] = [
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0x17, 0xbe, 0xcf),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x55, 0x55, 0x55),
+    RGBColor(0x00, 0x72, 0xb2),
+    RGBColor(0x56, 0xb4, 0xe9),
+    RGBColor(0x1b, 0x2a, 0x6b),
+    RGBColor(0x00, 0x9e, 0x9e),
+    RGBColor(0x6a, 0x6a, 0xd0),
 ];
 const B_COLOURS: [RGBColor; 5] = [
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x8c, 0x56, 0x4b),
-    RGBColor(0xe3, 0x77, 0xc2),
-    RGBColor(0xbc, 0xbd, 0x22),
+    RGBColor(0xd5, 0x5e, 0x00),
+    RGBColor(0xe6, 0x9f, 0x00),
+    RGBColor(0xa6, 0x36, 0x03),
+    RGBColor(0xf4, 0xa2, 0x59),
+    RGBColor(0x7f, 0x27, 0x04),
 ];
 
 /// Points `(1/(1-q), ms)` of a saved run: every percentile of its histogram when the
@@ -46,15 +51,17 @@ fn points(r: &SavedRun) -> Vec<(f64, f64)> {
 
 impl Comparison {
     /// Latency by percentile (corrected) of every run, one line each, as an SVG
-    /// document: side A in cool colours, side B in warm ones; the legend names each
+    /// document: side A in solid blues, side B in dashed oranges; the legend names each
     /// run and its max. Axes as in [`super::svg_string`].
     pub fn svg(&self, axis: LatencyAxis) -> io::Result<String> {
         let mut lines = Vec::new();
         let mut summary_only = Vec::new();
         for (i, (side, r)) in self.runs().into_iter().enumerate() {
-            let colour = match side {
-                Some("B") => B_COLOURS[(i - self.a.len()) % B_COLOURS.len()],
-                _ => A_COLOURS[i % A_COLOURS.len()],
+            let b = side == Some("B");
+            let colour = if b {
+                B_COLOURS[(i - self.a.len()) % B_COLOURS.len()]
+            } else {
+                A_COLOURS[i % A_COLOURS.len()]
             };
             if r.histogram.is_none() {
                 summary_only.push(r.label.as_str());
@@ -67,6 +74,7 @@ impl Comparison {
                 },
                 points: points(r),
                 color: colour,
+                dashed: b,
             });
         }
         let title = if self.has_vs() {
@@ -82,7 +90,9 @@ impl Comparison {
         let mut caption = Vec::new();
         if self.has_vs() {
             caption.push(CaptionLine {
-                text: "side A in cool colours (blue, green, cyan, purple), side B in warm ones (red, orange, brown, pink)".to_string(),
+                text:
+                    "side A in solid lines of blues, side B in dashed lines of oranges and browns"
+                        .to_string(),
                 warning: false,
             });
         }
@@ -111,7 +121,10 @@ impl Comparison {
         let title = if self.has_vs() {
             format!("loadgen report: {} vs {} runs", self.a.len(), self.b.len())
         } else {
-            format!("loadgen report: {} runs", self.a.len())
+            format!(
+                "loadgen report: {}",
+                super::plural(self.a.len() as u64, "run", "runs")
+            )
         };
         let _ = writeln!(b, "<h1>{}</h1>", escape(&title));
         b.push_str("<section id=\"runs\">\n<h2>Runs</h2>\n<table>\n<tr><th>run</th>");
@@ -212,6 +225,91 @@ mod tests {
         ));
         let log = c.svg(LatencyAxis::Log).expect("svg");
         assert!(log.contains("latency (ms, log scale)"));
+    }
+
+    /// CIELAB (D65) of an sRGB colour given in linear light.
+    fn lab(lin: [f64; 3]) -> [f64; 3] {
+        let [r, g, b] = lin.map(|c| c.clamp(0.0, 1.0));
+        let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+        let f = |t: f64| {
+            if t > 0.008856 {
+                t.cbrt()
+            } else {
+                7.787 * t + 16.0 / 116.0
+            }
+        };
+        [
+            116.0 * f(y) - 16.0,
+            500.0 * (f(x) - f(y)),
+            200.0 * (f(y) - f(z)),
+        ]
+    }
+
+    /// `c` as seen with normal vision, and as protanopes and deuteranopes see it
+    /// (Viénot, Brettel and Mollon 1999, in linear sRGB), in CIELAB.
+    fn seen(c: RGBColor) -> [[f64; 3]; 3] {
+        let lin = |v: u8| {
+            let v = f64::from(v) / 255.0;
+            if v <= 0.04045 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let l = [lin(c.0), lin(c.1), lin(c.2)];
+        let sim = |m: [[f64; 3]; 3]| m.map(|row| row[0] * l[0] + row[1] * l[1] + row[2] * l[2]);
+        let protan = [
+            [0.11238, 0.88762, 0.0],
+            [0.11238, 0.88762, 0.0],
+            [0.00401, -0.00401, 1.0],
+        ];
+        let deutan = [
+            [0.29275, 0.70725, 0.0],
+            [0.29275, 0.70725, 0.0],
+            [-0.02234, 0.02234, 1.0],
+        ];
+        [lab(l), lab(sim(protan)), lab(sim(deutan))]
+    }
+
+    /// Issue 15, item 6h: every colour of side A is far from every colour of side B
+    /// (CIE76 difference of 40 or more: the old palette had A's green and B's red 8
+    /// apart for a deuteranope, A's grey and B's brown 27 apart for anyone), for normal
+    /// vision and the two common colour blindnesses; and B's lines are dashed, so the
+    /// sides differ without colour at all.
+    #[test]
+    fn test_sides_differ_in_colour_for_every_vision_and_b_is_dashed() {
+        for a in A_COLOURS {
+            for b in B_COLOURS {
+                let (sa, sb) = (seen(a), seen(b));
+                for (vision, (la, lb)) in ["normal", "protanopia", "deuteranopia"]
+                    .iter()
+                    .zip(sa.iter().zip(sb.iter()))
+                {
+                    let d = la
+                        .iter()
+                        .zip(lb.iter())
+                        .map(|(x, y)| (x - y) * (x - y))
+                        .sum::<f64>()
+                        .sqrt();
+                    assert!(d >= 40.0, "A {a:?} and B {b:?}: {d:.1} apart in {vision}");
+                }
+            }
+        }
+        let s = two_sides().svg(LatencyAxis::Linear).expect("svg");
+        let stroke = |c: RGBColor| {
+            let needle = format!("stroke=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+            s.matches(&needle).count()
+        };
+        // A: a line and its legend sample each; B: dashes, in the plot and the legend.
+        assert_eq!(stroke(A_COLOURS[0]), 2, "A is solid");
+        assert!(
+            stroke(B_COLOURS[0]) > 10,
+            "B is dashed: {}",
+            stroke(B_COLOURS[0])
+        );
+        assert!(s.contains("side B in dashed lines"), "the caption says so");
     }
 
     #[test]

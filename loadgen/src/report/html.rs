@@ -13,7 +13,8 @@ use super::machine::Machine;
 use super::svg::{svg_string, LatencyAxis};
 use super::timeline::{p99_svg, throughput_svg};
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, rate_missed, sorted_errors, PERCENTILES,
+    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, interrupted_by, measured_span, plural,
+    rate_missed, sorted_errors, PERCENTILES,
 };
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
@@ -183,28 +184,22 @@ fn summary(r: &RunResult, b: &mut String) {
     };
     rows.push(("target", format!("{}{embedded}", r.target)));
     rows.push(("proto", r.proto.clone()));
-    rows.push((
-        "mode",
-        match r.mode {
-            Mode::Closed => "closed loop".to_string(),
-            Mode::Open { rate } => format!("open loop at {} req/s", fmt_rate(rate)),
-        },
-    ));
+    rows.push(("mode", super::pacing(r)));
     rows.push((
         "connections",
         match r.per_conn {
-            Some(n) => format!("{} (reopened every {} requests)", r.connections, group(n)),
+            Some(n) => format!("{} ({})", r.connections, super::reopened(n)),
             None => r.connections.to_string(),
         },
     ));
     rows.push(("threads", r.threads.to_string()));
     rows.push((
         "duration",
-        format!(
-            "{} measured after {} warm-up (discarded)",
-            fmt_secs(r.duration),
-            fmt_secs(r.warmup)
-        ),
+        if r.stopped_before_measuring().is_some() {
+            measured_span(r)
+        } else {
+            format!("{} (discarded)", measured_span(r))
+        },
     ));
     let secs = r.duration.as_secs_f64();
     let mb_s = if secs > 0.0 {
@@ -231,7 +226,10 @@ fn summary(r: &RunResult, b: &mut String) {
     ));
     rows.push((
         "measured",
-        format!("{} responses after the warm-up", group(rec.measured)),
+        format!(
+            "{} after the warm-up",
+            plural(rec.measured, "response", "responses")
+        ),
     ));
     let c = &rec.censored;
     rows.push((
@@ -280,12 +278,7 @@ fn summary(r: &RunResult, b: &mut String) {
     // Loud, as in the text report: each of these puts the numbers above in doubt.
     let mut warnings = Vec::new();
     if let Some(i) = r.interrupted {
-        warnings.push(format!(
-            "INTERRUPTED by {} after {} of the {} asked for: the figures cover what was measured",
-            readyloop::stats::signal_name(i.signal),
-            fmt_secs(r.duration),
-            fmt_secs(i.planned)
-        ));
+        warnings.push(format!("INTERRUPTED {}", interrupted_by(r, i)));
     }
     if !rec.books_balance() {
         warnings.push(format!(
@@ -442,9 +435,9 @@ fn statuses(r: &RunResult, b: &mut String) {
         if bad > 0 {
             let _ = writeln!(
                 b,
-                "<p class=\"warn\">non-2xx/3xx: {} of {} responses measured</p>",
+                "<p class=\"warn\">non-2xx/3xx: {} of {} measured</p>",
                 group(bad),
-                group(r.rec.measured)
+                plural(r.rec.measured, "response", "responses")
             );
         }
     }
@@ -459,8 +452,8 @@ fn entries(r: &RunResult, b: &mut String) {
     };
     let _ = writeln!(
         b,
-        "<section id=\"entries\">\n<h2>Entries</h2>\n<p>{} entries from {}, {} order</p>",
-        group(d.entries as u64),
+        "<section id=\"entries\">\n<h2>Entries</h2>\n<p>{} from {}, {} order</p>",
+        plural(d.entries as u64, "entry", "entries"),
         escape(&d.file),
         d.order.name()
     );
@@ -691,7 +684,7 @@ pub(super) mod tests {
         assert!(page.contains("<tr><th>kernel</th><td>Linux 6.1.0-test</td></tr>"));
         assert!(page.contains("<tr><th>RLIMIT_NOFILE (soft / hard)</th><td>1024 / 4096</td></tr>"));
         assert!(page
-            .contains("<tr><th>ip_local_port_range</th><td>32768-60999 (28232 ports)</td></tr>"));
+            .contains("<tr><th>ip_local_port_range</th><td>32768-60999 (28,232 ports)</td></tr>"));
         let mut r = closed();
         r.rec = Recorder::default();
         let empty = html(&r, &ctx()).expect("html");

@@ -144,6 +144,7 @@ pub fn json(r: &RunResult) -> Value {
             "signal": i.signal,
             "name": readyloop::stats::signal_name(i.signal),
             "planned_s": i.planned.as_secs_f64(),
+            "warmup_ran_s": i.warmup_ran.as_secs_f64(),
         })),
         "requests": {
             "sent": rec.sent,
@@ -219,6 +220,21 @@ mod tests {
     use super::*;
     use crate::record::new_histogram;
     use crate::report::fixtures::{closed, open};
+
+    /// Issue 15, item 6j: docs/loadgen-json.md says what `--json` does, as its help
+    /// does: it writes FILE, and stdout only for `-` (before: "`loadgen run --json`
+    /// prints one JSON object per run").
+    #[test]
+    fn test_the_json_doc_says_it_writes_a_file_unless_dash() {
+        let doc = include_str!("../../../docs/loadgen-json.md");
+        let intro = doc.split("\n## ").next().unwrap_or_default();
+        assert!(!intro.contains("--json` prints"), "{intro}");
+        assert!(
+            intro.contains("`loadgen run --json FILE` writes"),
+            "{intro}"
+        );
+        assert!(intro.contains("`--json -`"), "{intro}");
+    }
 
     #[test]
     fn test_json_open_loop_fields() {

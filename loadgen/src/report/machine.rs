@@ -87,7 +87,8 @@ impl Machine {
             (
                 "ip_local_port_range",
                 or(self.port_range.map(|(lo, hi)| {
-                    format!("{lo}-{hi} ({} ports)", u32::from(hi.saturating_sub(lo)) + 1)
+                    let ports = u64::from(hi.saturating_sub(lo)) + 1;
+                    format!("{lo}-{hi} ({})", super::plural(ports, "port", "ports"))
                 })),
             ),
             ("somaxconn", or(self.somaxconn.map(|v| v.to_string()))),
@@ -183,7 +184,7 @@ mod tests {
         assert_eq!(get("CPU"), "unknown");
         assert_eq!(get("memory"), "2.0 GiB");
         assert_eq!(get("RLIMIT_NOFILE (soft / hard)"), "1024 / 524288");
-        assert_eq!(get("ip_local_port_range"), "32768-60999 (28232 ports)");
+        assert_eq!(get("ip_local_port_range"), "32768-60999 (28,232 ports)");
         assert_eq!(get("tcp_tw_reuse"), "unknown");
     }
 

@@ -133,6 +133,27 @@ pub fn group(n: u64) -> String {
     out
 }
 
+/// `n` and its noun, agreeing, `n` grouped: `1 request`, `0 requests`, `1,024 requests`.
+///
+/// ```
+/// assert_eq!(loadgen::report::plural(1, "reply", "replies"), "1 reply");
+/// assert_eq!(loadgen::report::plural(1024, "reply", "replies"), "1,024 replies");
+/// ```
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    let noun = if n == 1 { one } else { many };
+    format!("{} {noun}", group(n))
+}
+
+/// `--per-conn N` as the reports say it: `reopened every 100 requests`, and for 1,
+/// `reopened after every request`.
+fn reopened(per_conn: u64) -> String {
+    if per_conn == 1 {
+        "reopened after every request".to_string()
+    } else {
+        format!("reopened every {} requests", group(per_conn))
+    }
+}
+
 /// A rate in requests per second: grouped whole numbers when large (the fraction is noise
 /// there), two decimals when small (a rate of 2.5 req/s must not print as 3).
 fn fmt_rate(rps: f64) -> String {
@@ -197,16 +218,76 @@ fn fmt_unix_utc(unix_s: f64) -> String {
     )
 }
 
+/// How the run was paced, as the reports say it: `closed loop`, `open loop at 500
+/// req/s`, or with `--stages` (a changing rate) the mean and the peak of the
+/// measurement: `open loop, stages: mean 7,500 req/s, peak 10,000 req/s`.
+fn pacing(r: &crate::result::RunResult) -> String {
+    match (r.mode, r.stage_peak_rps()) {
+        (crate::result::Mode::Closed, _) => "closed loop".to_string(),
+        (crate::result::Mode::Open { rate }, None) => {
+            format!("open loop at {} req/s", fmt_rate(rate))
+        }
+        (crate::result::Mode::Open { rate }, Some(peak)) => format!(
+            "open loop, stages: mean {} req/s, peak {} req/s",
+            fmt_rate(rate),
+            fmt_rate(peak)
+        ),
+    }
+}
+
+/// What was measured, after what warm-up: `2.0s measured after 1.0s warm-up`; for a run
+/// a signal stopped before its measurement, that nothing was and where it stopped:
+/// `nothing measured: the warm-up was interrupted after 1.5s of its 30.0s`.
+fn measured_span(r: &crate::result::RunResult) -> String {
+    use crate::result::BeforeMeasuring;
+    match r.stopped_before_measuring() {
+        None => format!(
+            "{} measured after {} warm-up",
+            fmt_secs(r.duration),
+            fmt_secs(r.warmup)
+        ),
+        Some(BeforeMeasuring::Connecting) => {
+            "nothing measured: interrupted while the connections were being opened, before \
+             the warm-up"
+                .to_string()
+        }
+        Some(BeforeMeasuring::Warmup(ran)) => format!(
+            "nothing measured: the warm-up was interrupted after {} of its {}",
+            fmt_secs(ran),
+            fmt_secs(r.warmup)
+        ),
+    }
+}
+
+/// The interrupt as the reports word it after `INTERRUPTED`: `by SIGINT after 2.0s of
+/// the 5.0s asked for: the figures cover what was measured`, or when it came before the
+/// measurement, `by SIGINT in the warm-up: nothing was measured`.
+fn interrupted_by(r: &crate::result::RunResult, i: crate::result::Interrupted) -> String {
+    use crate::result::BeforeMeasuring;
+    let by = readyloop::stats::signal_name(i.signal);
+    match r.stopped_before_measuring() {
+        None => format!(
+            "by {by} after {} of the {} asked for: the figures cover what was measured",
+            fmt_secs(r.duration),
+            fmt_secs(i.planned)
+        ),
+        Some(BeforeMeasuring::Warmup(_)) => format!("by {by} in the warm-up: nothing was measured"),
+        Some(BeforeMeasuring::Connecting) => {
+            format!("by {by} while the connections were being opened: nothing was measured")
+        }
+    }
+}
+
 /// Open loop: the one-sentence warning of a run that missed its rate (as the text
 /// report words it), with its cause; `None` when the rate was kept or in closed loop.
 fn rate_missed(r: &crate::result::RunResult) -> Option<String> {
     let sc = r.schedule().filter(|sc| !sc.kept)?;
     let mut w = format!(
-        "rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} requests fell due unsent",
+        "rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} fell due unsent",
         fmt_rate(sc.target_rps),
         fmt_rate(sc.achieved_rps),
         100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
-        group(sc.unsent)
+        plural(sc.unsent, "request", "requests")
     );
     if r.behind_schedule() == Some(true) {
         w.push_str(", the generator fell behind its schedule");

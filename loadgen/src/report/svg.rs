@@ -6,11 +6,13 @@
 //! `TICKS_PER_HALF_DISTANCE` in `mod.rs`), so the picture and the text agree.
 
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, rate_missed, TICKS_PER_HALF_DISTANCE,
+    fmt_rate, fmt_unix_utc, fmt_us, interrupted_by, measured_span, plural, rate_missed,
+    TICKS_PER_HALF_DISTANCE,
 };
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::io;
 use std::path::Path;
@@ -53,12 +55,17 @@ pub(super) fn percentile_series(h: &Histogram<u64>) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// One line of a percentile plot: legend label, points `(1/(1-q), ms)`, colour.
+/// One line of a percentile plot: legend label, points `(1/(1-q), ms)`, colour, and
+/// whether it is dashed (a comparison's side B, told apart from A without colour too).
 pub(super) struct PlotLine {
     pub(super) label: String,
     pub(super) points: Vec<(f64, f64)>,
     pub(super) color: RGBColor,
+    pub(super) dashed: bool,
 }
+
+/// A dashed line's dash and gap, pixels.
+const DASH: (u32, u32) = (8, 5);
 
 /// One line of text under a plot; warnings are drawn in red.
 pub(super) struct CaptionLine {
@@ -285,17 +292,24 @@ where
         return Ok(());
     }
     for l in lines {
-        let color = l.color;
-        chart
-            .draw_series(LineSeries::new(
-                l.points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label(l.label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+        let style = l.color.stroke_width(2);
+        let points = l.points.iter().copied();
+        let drawn = if l.dashed {
+            let (dash, gap) = DASH;
+            chart.draw_series(DashedLineSeries::new(points, dash, gap, style))
+        } else {
+            chart.draw_series(LineSeries::new(points, style))
+        };
+        // The legend's sample: 20 pixels of the line, dashed as it is.
+        let anno = drawn.map_err(plot_err)?.label(l.label.as_str());
+        if l.dashed {
+            let (dash, gap) = DASH;
+            anno.legend(move |(x, y)| {
+                DashedPathElement::new(vec![(x, y), (x + 20, y)], dash, gap, style)
             });
+        } else {
+            anno.legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
     }
     chart
         .configure_series_labels()
@@ -314,10 +328,9 @@ fn run_caption(r: &RunResult) -> Vec<CaptionLine> {
         .unwrap_or_default();
     let mut caption = vec![CaptionLine {
         text: format!(
-            "{} measured after {} warm-up, {} latencies recorded (corrected){when}",
-            fmt_secs(r.duration),
-            fmt_secs(r.warmup),
-            group(r.rec.corrected.len()),
+            "{}, {} recorded (corrected){when}",
+            measured_span(r),
+            plural(r.rec.corrected.len(), "latency", "latencies"),
         ),
         warning: false,
     }];
@@ -329,12 +342,7 @@ fn run_caption(r: &RunResult) -> Vec<CaptionLine> {
     }
     if let Some(i) = r.interrupted {
         caption.push(CaptionLine {
-            text: format!(
-                "INTERRUPTED by {} after {} of the {} asked for",
-                readyloop::stats::signal_name(i.signal),
-                fmt_secs(r.duration),
-                fmt_secs(i.planned)
-            ),
+            text: format!("INTERRUPTED {}", interrupted_by(r, i)),
             warning: true,
         });
     }
@@ -364,11 +372,13 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
                 label: label("corrected (from schedule)", &r.rec.corrected),
                 points: percentile_series(&r.rec.corrected),
                 color: RGBColor(0xd6, 0x27, 0x28),
+                dashed: false,
             },
             PlotLine {
                 label: label("raw (from send)", &r.rec.raw),
                 points: percentile_series(&r.rec.raw),
                 color: RGBColor(0x1f, 0x77, 0xb4),
+                dashed: false,
             },
         ]
     } else {
@@ -376,11 +386,18 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
             label: label("latency", &r.rec.corrected),
             points: percentile_series(&r.rec.corrected),
             color: RGBColor(0x1f, 0x77, 0xb4),
+            dashed: false,
         }]
     };
-    let pacing = match r.mode {
-        Mode::Closed => format!("closed loop, {} connections", r.connections),
-        Mode::Open { rate } => format!("{} req/s, {} connections", fmt_rate(rate), r.connections),
+    let connections = plural(r.connections as u64, "connection", "connections");
+    let pacing = match (r.mode, r.stage_peak_rps()) {
+        (Mode::Closed, _) => format!("closed loop, {connections}"),
+        (Mode::Open { rate }, None) => format!("{} req/s, {connections}", fmt_rate(rate)),
+        (Mode::Open { rate }, Some(peak)) => format!(
+            "stages: mean {} req/s, peak {} req/s, {connections}",
+            fmt_rate(rate),
+            fmt_rate(peak)
+        ),
     };
     let title = format!("{} - {pacing}", r.target);
     percentile_plot(&title, &run_caption(r), &lines, axis)

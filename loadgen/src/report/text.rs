@@ -4,7 +4,10 @@
 //! Kept apart from the machine formats because its layout is for people: units adapt
 //! (see [`super::fmt_us`]), counts are grouped, and warnings are sentences.
 
-use super::{fmt_rate, fmt_secs, fmt_us, group, sorted_errors, PERCENTILES};
+use super::{
+    fmt_rate, fmt_secs, fmt_us, group, interrupted_by, measured_span, plural, sorted_errors,
+    PERCENTILES,
+};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -29,31 +32,34 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     };
     writeln!(s, "target:      {}{embedded}", r.target)?;
     writeln!(s, "proto:       {}", r.proto)?;
-    match r.mode {
-        Mode::Closed => writeln!(s, "mode:        closed loop")?,
-        Mode::Open { rate } => writeln!(s, "mode:        open loop at {} req/s", fmt_rate(rate))?,
-    }
+    writeln!(s, "mode:        {}", super::pacing(r))?;
     match r.per_conn {
         Some(n) => writeln!(
             s,
-            "connections: {} (reopened every {} requests)",
-            r.connections,
-            group(n)
+            "connections: {} ({})",
+            group(r.connections as u64),
+            super::reopened(n)
         )?,
-        None => writeln!(s, "connections: {}", r.connections)?,
+        None => writeln!(s, "connections: {}", group(r.connections as u64))?,
     }
     if let Some(m) = r.max_connections {
-        let how = if r.connections_peak > r.connections {
-            format!(
-                "added {}: rate x mean latency needed them",
-                group((r.connections_peak - r.connections) as u64)
+        // Only a run that added connections grew; one that did not stayed where it began.
+        let (went, how) = if r.connections_peak > r.connections {
+            let added = (r.connections_peak - r.connections) as u64;
+            let them = if added == 1 { "it" } else { "them" };
+            (
+                "grew to",
+                format!("added {}: rate x mean latency needed {them}", group(added)),
             )
         } else {
-            "none added: rate x mean latency never needed more".to_string()
+            (
+                "stayed at",
+                "none added: rate x mean latency never needed more".to_string(),
+            )
         };
         writeln!(
             s,
-            "             grew to {} of at most {} (--max-connections; {how})",
+            "             {went} {} of at most {} (--max-connections; {how})",
             group(r.connections_peak as u64),
             group(m as u64)
         )?;
@@ -62,11 +68,18 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         writeln!(
             s,
             "pipeline:    {} requests in flight per connection",
-            r.pipeline
+            group(r.pipeline as u64)
         )?;
     }
-    writeln!(s, "threads:     {}", r.threads)?;
+    writeln!(s, "threads:     {}", group(r.threads as u64))?;
+    let before_measuring = r.stopped_before_measuring().is_some();
     match r.requests_asked {
+        Some(n) if before_measuring => writeln!(
+            s,
+            "requests:    {} asked (-n); {}",
+            group(n),
+            measured_span(r)
+        )?,
         Some(n) => {
             let done = r.rec.measured + r.rec.failed_counted;
             let short = if done < n {
@@ -82,21 +95,11 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
                 fmt_secs(r.warmup)
             )?
         }
-        None => writeln!(
-            s,
-            "duration:    {} measured after {} warm-up (discarded)",
-            fmt_secs(r.duration),
-            fmt_secs(r.warmup)
-        )?,
+        None if before_measuring => writeln!(s, "duration:    {}", measured_span(r))?,
+        None => writeln!(s, "duration:    {} (discarded)", measured_span(r))?,
     }
     if let Some(i) = r.interrupted {
-        writeln!(
-            s,
-            "INTERRUPTED: by {} after {} of the {} asked for: the figures cover what was measured",
-            readyloop::stats::signal_name(i.signal),
-            fmt_secs(r.duration),
-            fmt_secs(i.planned)
-        )?;
+        writeln!(s, "INTERRUPTED: {}", interrupted_by(r, i))?;
     }
     let secs = r.duration.as_secs_f64();
     let mb_s = if secs > 0.0 {
@@ -147,9 +150,9 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         if bad > 0 {
             writeln!(
                 s,
-                "non-2xx/3xx: {} of {} responses measured",
+                "non-2xx/3xx: {} of {} measured",
                 group(bad),
-                group(rec.measured)
+                plural(rec.measured, "response", "responses")
             )?;
         }
     }
@@ -172,25 +175,25 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
                 "in the warm-up, not measured".to_string()
             } else if r.stages_closed {
                 format!(
-                    "{:>6.0} connections (mean)  achieved {:>8.0}/s",
-                    st.target_rps(),
-                    st.achieved_rps()
+                    "{:>6} connections (mean)  achieved {:>8}/s",
+                    whole(st.target_rps()),
+                    whole(st.achieved_rps())
                 )
             } else {
                 format!(
-                    "target {:>8.0}/s  achieved {:>8.0}/s ({:.0}%)",
-                    st.target_rps(),
-                    st.achieved_rps(),
+                    "target {:>8}/s  achieved {:>8}/s ({:.0}%)",
+                    whole(st.target_rps()),
+                    whole(st.achieved_rps()),
                     100.0 * st.achieved_rps() / st.target_rps().max(1e-9)
                 )
             };
             writeln!(
                 s,
-                "  {}  {:>6} {:>7.0} -> {:<7.0}  {how}",
+                "  {}  {:>6} {:>7} -> {:<7}  {how}",
                 i + 1,
                 fmt_secs(std::time::Duration::from_secs_f64(st.duration_s)),
-                st.from_rps,
-                st.to_rps
+                whole(st.from_rps),
+                whole(st.to_rps)
             )?;
         }
     }
@@ -231,7 +234,10 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     writeln!(
         s,
         "requests: sent {} = completed {} + failed {} + in flight {}",
-        rec.sent, rec.completed, rec.failed, rec.in_flight_end
+        group(rec.sent),
+        group(rec.completed),
+        group(rec.failed),
+        group(rec.in_flight_end)
     )?;
     let c = &rec.censored;
     if c.total() > 0 {
@@ -246,17 +252,19 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         // Loud on purpose: unbalanced books mean loadgen lost or double-counted a request,
         // so every other number in this report is suspect.
         let rhs = rec.completed as u128 + rec.failed as u128 + rec.in_flight_end as u128;
+        // The sum is u128 so that it cannot overflow; past u64 it prints ungrouped.
+        let rhs = u64::try_from(rhs).map_or_else(|_| rhs.to_string(), group);
         writeln!(
             s,
-            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {} accounted for; \
+            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {rhs} accounted for; \
              loadgen lost or double-counted requests (a loadgen bug): do not trust this run",
-            rec.sent, rhs
+            group(rec.sent)
         )?;
     }
     writeln!(
         s,
-        "measured: {} responses after warm-up",
-        group(rec.measured)
+        "measured: {} after warm-up",
+        plural(rec.measured, "response", "responses")
     )?;
 
     if let Mode::Open { .. } = r.mode {
@@ -269,15 +277,17 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             )
         };
         match r.schedule() {
+            // Nothing measured: no rate to judge (every figure would say it was missed).
+            _ if before_measuring => writeln!(s, "schedule:    not judged: nothing was measured")?,
             Some(sc) if !sc.kept => {
                 writeln!(
                     s,
-                    "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} requests \
+                    "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} \
                      fell due unsent ({lag})",
                     fmt_rate(sc.target_rps),
                     fmt_rate(sc.achieved_rps),
                     100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
-                    group(sc.unsent)
+                    plural(sc.unsent, "request", "requests")
                 )?;
                 if let Some(c) = &sc.cause {
                     writeln!(s, "         cause: {c}")?;
@@ -324,6 +334,11 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     }
     write_thresholds(r, s)?;
     Ok(())
+}
+
+/// A rate or a mean count to the unit, grouped (`10,000`): the stages table's figures.
+fn whole(v: f64) -> String {
+    group(v.max(0.0).round() as u64)
 }
 
 /// `--targets`: a row per entry: its share of the writes against its weight's, what
@@ -397,12 +412,14 @@ fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
             lat(e.corrected_us[4]),
         )?;
     }
-    if r.rec.censored.unsent > 0 {
+    let unsent = r.rec.censored.unsent;
+    if unsent > 0 {
         writeln!(
             s,
-            "             and {} requests fell due unsent, before an entry was chosen for them: \
-             in the run's figures only",
-            group(r.rec.censored.unsent)
+            "             and {} fell due unsent, before an entry was chosen for {}: in the \
+             run's figures only",
+            plural(unsent, "request", "requests"),
+            if unsent == 1 { "it" } else { "them" }
         )?;
     }
     Ok(())
@@ -517,12 +534,299 @@ mod tests {
     use crate::record::Recorder;
     use crate::report::fixtures::{closed, hist, open};
 
+    /// Digit runs of four or more in `t` that are not grouped (`1,234`): every count
+    /// and rate of the report is. Not counts: digits after `:` (a port) or `.` (a
+    /// fraction), a number with a fraction (`1234.56 MB/s`), a sysctl's setting in ms
+    /// (`1000 ms`), and a flag's value as the report suggests it (`-c 1500`,
+    /// `--max-connections 1500`): those must stay typeable.
+    fn ungrouped(t: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for line in t.lines() {
+            let b = line.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if !b[i].is_ascii_digit() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let before = &line[..start];
+                let not_a_count = before.ends_with([':', '.'])
+                    || line[i..].starts_with('.')
+                    || line[i..].starts_with(" ms")
+                    || before.ends_with("-c ")
+                    || before.ends_with("--max-connections ");
+                if i - start >= 4 && !not_a_count {
+                    found.push(format!("{} in {line:?}", &line[start..i]));
+                }
+            }
+        }
+        found
+    }
+
+    /// A long run at 20,000 req/s over 15,000 connections: every count has 4 digits
+    /// or more, and every warning the report can give is given.
+    fn big() -> RunResult {
+        let mut r = open();
+        r.mode = Mode::Open { rate: 20_000.0 };
+        r.connections = 15_000;
+        r.max_connections = Some(20_000);
+        r.connections_peak = 18_000;
+        r.threads = 1_200;
+        r.pipeline = 1_024;
+        r.per_conn = Some(10_000);
+        r.duration = std::time::Duration::from_secs(100);
+        r.ports.ports = Some(28_232);
+        r.ports.tw_reuse = Some(1);
+        let rec = &mut r.rec;
+        rec.corrected = hist(&[(1000, 1_440_000)]);
+        rec.raw = hist(&[(800, 1_440_000)]);
+        rec.connect = hist(&[(100, 12_000)]);
+        rec.sent = 1_443_956;
+        rec.completed = 1_443_900;
+        rec.measured = 1_440_000;
+        rec.failed = 6;
+        rec.in_flight_end = 50;
+        rec.connects_ok = 12_000;
+        rec.connects_tried = 12_345;
+        rec.statuses = vec![(200, 1_439_990), (503, 1_010)];
+        rec.censored.unsent = 2_000;
+        rec.censored.at_end = 1_000;
+        rec.censored.timed_out = 1_500;
+        for _ in 0..5_000 {
+            rec.error(crate::record::ErrorClass::Connect, "EADDRNOTAVAIL");
+        }
+        r.server_stats = Some(serde_json::json!({
+            "active": 12_000, "peak_active": 15_000, "accepted": 15_000,
+            "rejected": 1_000, "requests": 2_000_000
+        }));
+        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+            (std::time::Duration::from_secs(50), 20_000.0),
+            (std::time::Duration::from_secs(51), 20_000.0),
+        ])));
+        r.rec.stage_done = vec![500_000, 940_000];
+        r.thresholds = crate::slo::Slo::parse("rps>20k")
+            .expect("a threshold")
+            .check(&r.figures());
+        r
+    }
+
+    #[test]
+    fn test_text_groups_every_count() {
+        let r = big();
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "requests: sent 1,443,956 = completed 1,443,900 + failed 6 + in flight 50\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("connections: 15,000 "), "{t}");
+        assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
+        // Unbalanced books; too few connections, with and without --max-connections.
+        let mut r = big();
+        r.rec.sent += 1;
+        let t = text(&r);
+        assert!(
+            t.contains("sent 1,443,957 != 1,443,956 accounted for"),
+            "{t}"
+        );
+        r.connections_peak = 15_000;
+        r.max_connections = None;
+        r.rec.raw = hist(&[(1_000_000, 1_440_000)]);
+        let t = text(&r);
+        assert!(t.contains("use about -c 300"), "{t}");
+        assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
+        r.max_connections = Some(15_000);
+        let t = text(&r);
+        assert!(t.contains("use about --max-connections 300"), "{t}");
+        assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
+        // -n, and closed-loop stages.
+        r.requests_asked = Some(2_000_000);
+        r.stages_closed = true;
+        r.mode = Mode::Closed;
+        assert_eq!(ungrouped(&text(&r)), Vec::<String>::new());
+    }
+
+    /// A run where every counted thing is one: each is named in the singular.
+    #[test]
+    fn test_text_uses_the_singular_for_one() {
+        let mut r = open();
+        r.per_conn = Some(1);
+        // 1,000 req/s at a mean raw latency of 1 ms over one connection: Little's law
+        // wants 1 request in flight, and one connection is too few for it.
+        r.mode = Mode::Open { rate: 1_000.0 };
+        r.connections = 1;
+        r.connections_peak = 1;
+        r.rec.raw = hist(&[(1000, 1)]);
+        r.rec.corrected = hist(&[(1000, 1)]);
+        r.rec.measured = 1;
+        r.rec.completed = 1;
+        r.rec.statuses = vec![(503, 1)];
+        r.rec.censored.unsent = 1;
+        r.rec.errors.clear();
+        r.rec
+            .error(crate::record::ErrorClass::Connect, "EADDRNOTAVAIL");
+        r.ports.ports = Some(1);
+        r.server_stats.as_mut().expect("the fixture's")["requests"] = 0.into();
+        r.mix = Some(
+            crate::mix::Mix {
+                entries: vec![crate::mix::Entry {
+                    label: "GET /a".into(),
+                    weight: 1,
+                    bytes: Vec::new(),
+                    head: false,
+                }],
+                order: crate::mix::Order::RoundRobin,
+                seed: 1,
+            }
+            .describe("mix.txt"),
+        );
+        r.rec.entries = vec![Default::default()];
+        let t = text(&r);
+        for want in [
+            "connections: 1 (reopened after every request)\n",
+            "non-2xx/3xx: 1 of 1 response measured\n",
+            "measured: 1 response after warm-up\n",
+            "1 request fell due unsent (",
+            "and 1 request fell due unsent, before an entry was chosen for it:",
+            "needs 1 request in flight",
+            "loadgen counted 1 reply but the server answered 0 requests",
+            "out of ephemeral ports: 1 connect failed with EADDRNOTAVAIL",
+            "about 1 port x 1 source address",
+            "1 connection from one source address passes half the 1 ephemeral port,",
+        ] {
+            assert!(t.contains(want), "no {want:?} in\n{t}");
+        }
+        for plural in [
+            "1 requests",
+            "1 responses",
+            "1 replies",
+            "1 connects",
+            "1 ports",
+        ] {
+            assert!(!t.contains(plural), "{plural:?} in\n{t}");
+        }
+        // The HTML report and the plot say the same.
+        let missed = crate::report::rate_missed(&r).expect("missed");
+        assert!(missed.contains(", 1 request fell due unsent"), "{missed}");
+        let page = crate::report::html(&r, &Default::default()).expect("html");
+        for want in [
+            "1 (reopened after every request)",
+            "1 response after the warm-up",
+            "1 of 1 response measured",
+            "1 entry from mix.txt",
+        ] {
+            assert!(page.contains(want), "no {want:?} in the page");
+        }
+        let svg = crate::report::svg_string(&r, crate::report::LatencyAxis::Linear).expect("svg");
+        assert!(svg.contains("1 latency recorded"), "{svg}");
+        assert!(svg.contains("req/s, 1 connection\n</text>"), "{svg}");
+    }
+
+    #[test]
+    fn test_text_says_an_interrupted_warm_up_measured_nothing() {
+        use crate::result::Interrupted;
+        use std::time::Duration;
+        let mut r = open();
+        r.rec = Recorder::default();
+        r.duration = Duration::ZERO;
+        r.interrupted = Some(Interrupted {
+            signal: 2,
+            planned: Duration::from_secs(2),
+            warmup_ran: Duration::from_millis(400),
+        });
+        let t = text(&r);
+        assert!(
+            t.contains("duration:    nothing measured: the warm-up was interrupted after 0.4s of its 1.0s\n"),
+            "{t}"
+        );
+        assert!(t.contains("INTERRUPTED: by SIGINT in the warm-up: nothing was measured\n"));
+        assert!(
+            t.contains("schedule:    not judged: nothing was measured\n"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("measured after") && !t.contains("rate missed"),
+            "{t}"
+        );
+        r.requests_asked = Some(500);
+        assert!(text(&r).contains(
+            "requests:    500 asked (-n); nothing measured: the warm-up was interrupted after 0.4s"
+        ));
+        // Stopped before the warm-up began.
+        r.requests_asked = None;
+        r.connect_phase = None;
+        r.interrupted = r.interrupted.map(|i| Interrupted {
+            warmup_ran: Duration::ZERO,
+            ..i
+        });
+        let t = text(&r);
+        assert!(t.contains("duration:    nothing measured: interrupted while the connections were being opened, before the warm-up\n"), "{t}");
+        // After the warm-up, in the measurement: what was measured, as before.
+        r.connect_phase = Some(Duration::from_millis(3));
+        r.duration = Duration::from_millis(500);
+        r.interrupted = r.interrupted.map(|i| Interrupted {
+            warmup_ran: Duration::from_secs(1),
+            ..i
+        });
+        let t = text(&r);
+        assert!(t.contains("duration:    0.5s measured after 1.0s warm-up (discarded)\n"));
+        assert!(t.contains("INTERRUPTED: by SIGINT after 0.5s of the 2.0s asked for: the figures cover what was measured\n"), "{t}");
+    }
+
+    /// `--stages 10s:10k,10s:0`: the rate changes, so the mode line gives the mean of
+    /// the measurement and its peak, never one rate as if it were held.
+    #[test]
+    fn test_text_stages_mode_says_mean_and_peak() {
+        use std::time::Duration;
+        let mut r = open();
+        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+            (Duration::from_secs(10), 10_000.0),
+            (Duration::from_secs(10), 0.0),
+        ])));
+        r.warmup = Duration::ZERO;
+        r.duration = Duration::from_secs(20);
+        r.mode = Mode::Open { rate: 5_000.0 };
+        let t = text(&r);
+        assert!(
+            t.contains("mode:        open loop, stages: mean 5,000 req/s, peak 10,000 req/s\n"),
+            "{t}"
+        );
+        // A warm-up of 15 s: the measurement ramps down from 5,000 to 0 req/s.
+        r.warmup = Duration::from_secs(15);
+        r.duration = Duration::from_secs(5);
+        r.mode = Mode::Open { rate: 2_500.0 };
+        let t = text(&r);
+        assert!(
+            t.contains("mode:        open loop, stages: mean 2,500 req/s, peak 5,000 req/s\n"),
+            "{t}"
+        );
+        let page = crate::report::html(&r, &Default::default()).expect("html");
+        assert!(page.contains("open loop, stages: mean 2,500 req/s, peak 5,000 req/s"));
+        let svg = crate::report::svg_string(&r, crate::report::LatencyAxis::Linear).expect("svg");
+        assert!(svg.contains(" - stages: mean 2,500 req/s, peak 5,000 req/s, 4 connections"));
+    }
+
     #[test]
     fn test_text_says_how_many_connections_were_added() {
         let mut r = open();
         assert!(!text(&r).contains("grew to"));
         r.max_connections = Some(400);
-        assert!(text(&r).contains("grew to 4 of at most 400 (--max-connections; none added"));
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "             stayed at 4 of at most 400 (--max-connections; none added: rate x \
+                 mean latency never needed more)\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("grew"), "none added: nothing grew\n{t}");
+        r.connections_peak = 5;
+        assert!(text(&r).contains("grew to 5 of at most 400 (--max-connections; added 1: "));
         r.connections_peak = 130;
         assert!(text(&r).contains("grew to 130 of at most 400 (--max-connections; added 126"));
     }
@@ -599,7 +903,7 @@ mod tests {
             .find(|l| l.trim_start().starts_with("max"))
             .expect("max row");
         assert!(max.contains("50.0ms") && max.contains("4.00ms"), "{max}");
-        assert!(t.contains("requests: sent 1010 = completed 1003 + failed 2 + in flight 5\n"));
+        assert!(t.contains("requests: sent 1,010 = completed 1,003 + failed 2 + in flight 5\n"));
         assert!(!t.contains("BOOKS DO NOT BALANCE"));
         assert!(
             t.contains("connect:     p50 100us  p99 300us  max 300us  (of 4 after the warm-up; 4 connected of 5 attempted in the whole run)"),
@@ -660,8 +964,8 @@ mod tests {
         let mut r = closed();
         r.rec.sent += 1;
         let t = text(&r);
-        assert!(t.contains("requests: sent 1011 = completed 1003 + failed 2 + in flight 5\n"));
-        assert!(t.contains("WARNING: THE BOOKS DO NOT BALANCE: sent 1011 != 1010"));
+        assert!(t.contains("requests: sent 1,011 = completed 1,003 + failed 2 + in flight 5\n"));
+        assert!(t.contains("WARNING: THE BOOKS DO NOT BALANCE: sent 1,011 != 1,010"));
     }
 
     #[test]
@@ -674,7 +978,7 @@ mod tests {
         r.server_stats.as_mut().unwrap()["requests"] = 2020.into();
         let t = text(&r);
         assert!(
-            t.contains("WARNING: the server counted 2020 requests but loadgen sent 1010"),
+            t.contains("WARNING: the server counted 2,020 requests but loadgen sent 1,010"),
             "{t}"
         );
         assert_eq!(
@@ -710,12 +1014,12 @@ mod tests {
         r.connections = 19_000;
         r.connect_phase = Some(std::time::Duration::from_secs(12));
         let w = r.port_knee().expect("past half the range");
-        assert!(w.contains("pass half the 28232 ephemeral ports"), "{w}");
+        assert!(w.contains("pass half the 28,232 ephemeral ports"), "{w}");
         assert!(w.contains("opening them took 12.0 s"), "{w}");
         assert!(w.contains("--source 127.0.0.1-127.0.0.3"), "{w}");
         let t = text(&r);
         assert!(
-            t.contains("WARNING: 19000 connections from one source"),
+            t.contains("WARNING: 19,000 connections from one source"),
             "{t}"
         );
         r.ports.sources = 4;
