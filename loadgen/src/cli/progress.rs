@@ -87,12 +87,7 @@ impl Progress {
             let p99 = (!self.acc.is_empty()).then(|| self.acc.value_at_quantile(0.99));
             let target = self.stages.as_ref().map_or(String::new(), |(p, w)| {
                 let t = (*w + elapsed).as_secs_f64();
-                let v = p.rate_at(t.min(p.duration() - 1e-9));
-                if self.closed {
-                    format!("  target {v:.0} connections")
-                } else {
-                    format!("  target {v:.0}/s")
-                }
+                target_text(p.rate_at(t.min(p.duration() - 1e-9)), self.closed)
             });
             eprint!(
                 "\r{}{target}\x1b[K",
@@ -106,5 +101,32 @@ impl Progress {
         if self.tty {
             eprint!("\r\x1b[K");
         }
+    }
+}
+
+/// The stages' current target as the progress line shows it: `  target 10,000/s`, or
+/// `  target 1 connection` in closed loop.
+fn target_text(v: f64, closed: bool) -> String {
+    let n = v.max(0.0).round() as u64;
+    if closed {
+        format!(
+            "  target {}",
+            report::plural(n, "connection", "connections")
+        )
+    } else {
+        format!("  target {}/s", report::group(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15, item 6: the target was printed raw (`target 10000/s`).
+    #[test]
+    fn test_target_is_grouped_and_counted_in_words() {
+        assert_eq!(target_text(10_000.4, false), "  target 10,000/s");
+        assert_eq!(target_text(1.0, true), "  target 1 connection");
+        assert_eq!(target_text(1_500.0, true), "  target 1,500 connections");
     }
 }

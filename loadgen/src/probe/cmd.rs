@@ -1,6 +1,6 @@
 //! `loadgen probe`: [`run`] predicts the limit, starts the embedded echo server when
 //! no target is given, runs the probe in this process or in `--procs` children, and
-//! prints the report (text, or JSON with `--json`).
+//! prints the text report, or writes the JSON with `--json FILE` (to stdout with `--json -`).
 //!
 //! The embedded server runs in a child process (`loadgen __serve`), never in this one:
 //! sharing a descriptor table would halve what both can hold. Like the `--procs`
@@ -18,6 +18,7 @@ use super::reaped::{die_with_parent, Reaped};
 use super::report::{ProbeReport, ReportInputs};
 use super::verify::{check, choose};
 use crate::error::Error;
+use crate::report::{group, plural};
 use readyloop::limits::Report;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
@@ -56,15 +57,21 @@ pub fn run(mut o: ProbeOptions) -> Result<(), Error> {
     let prediction = predict(&limits, procs, sources, before.server.as_ref(), o.max);
     if o.json.as_deref() != Some("-") {
         let mut head = format!(
-            "probe: {target}{} from {procs} process(es), {} source address(es), at {} connections/s\n",
-            if embedded { " (embedded readyloop echo server, own process)" } else { "" },
-            sources,
-            o.spec_rate
+            "probe: {target}{} from {}, {}, at {} connections/s\n",
+            if embedded {
+                " (embedded readyloop echo server, own process)"
+            } else {
+                ""
+            },
+            plural(procs as u64, "process", "processes"),
+            plural(sources, "source address", "source addresses"),
+            group(o.spec_rate.max(0.0).round() as u64)
         );
         if let Some(p) = &prediction {
             head += &format!(
                 "predicted: about {} connections, limited by {}\n",
-                p.connections, p.limited_by
+                group(p.connections),
+                p.limited_by
             );
         }
         write_stdout(&head)?;

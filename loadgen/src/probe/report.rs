@@ -18,6 +18,7 @@ use super::raise::how_to_raise;
 use super::ramp::Stop;
 use super::sources::SourceCount;
 use super::timeline::{knee, rate_timeline};
+use crate::report::group;
 use readyloop::limits::Report;
 use serde::Serialize;
 use serde_json::Value;
@@ -352,7 +353,10 @@ impl ProbeReport {
         let mut s = String::new();
         s += &format!(
             "held:       {} connections at once ({} established in {:.1} s, {} attempted)\n",
-            self.held_at_once, self.established, self.ramp_s, self.attempted
+            group(self.held_at_once),
+            group(self.established),
+            self.ramp_s,
+            group(self.attempted)
         );
         s += &format!("stopped by: {}\n", self.stop_description);
         if self.process_stops.len() > 1 {
@@ -365,7 +369,7 @@ impl ProbeReport {
             s += &format!(
                 "prediction: {} ({} predicted, limited by {})\n",
                 if p.held { "held" } else { "did NOT hold" },
-                p.connections,
+                group(p.connections),
                 p.limited_by
             );
         }
@@ -375,13 +379,13 @@ impl ProbeReport {
             fmt_opt_us(c.p50),
             fmt_opt_us(c.p99),
             fmt_opt_us(c.max),
-            c.count
+            group(c.count)
         );
         let rates: Vec<String> = self
             .rate_per_s
             .iter()
             .take(24)
-            .map(|(t, v)| format!("{t:.1}s {v:.0}/s"))
+            .map(|(t, v)| format!("{t:.1}s {}/s", group_f(*v)))
             .collect();
         if !rates.is_empty() {
             s += &format!("rate:       {}\n", rates.join(" | "));
@@ -389,15 +393,15 @@ impl ProbeReport {
         s += &self.knee_line();
         s += &format!(
             "closed by the server: {} during the ramp, {} during the {:.1} s hold\n",
-            self.closed_by_server.ramp,
-            self.closed_by_server.hold,
+            group(self.closed_by_server.ramp),
+            group(self.closed_by_server.hold),
             self.hold.as_secs_f64()
         );
         s += &self.verify_line();
         if let Some(srv) = &self.server {
             let accepted = srv.active_during.saturating_sub(srv.active_before);
             let user = match (srv.user_bytes_per_connection, srv.user_bytes_not_measured) {
-                (Some(b), _) => format!("user-space {b:.0} bytes per held connection"),
+                (Some(b), _) => format!("user-space {} bytes per held connection", group_f(b)),
                 (None, Some(why)) => format!(
                     "user-space memory per held connection {}",
                     fmt_not_measured(why, accepted)
@@ -406,7 +410,8 @@ impl ProbeReport {
             };
             s += &format!(
                 "server:     {} active while holding (accepted), {} queued and never accepted; {user}\n",
-                srv.active_during, srv.queued_not_accepted,
+                group(srv.active_during),
+                group(srv.queued_not_accepted),
             );
         }
         if let Some(k) = &self.kernel {
@@ -434,7 +439,7 @@ impl ProbeReport {
                     format!(
                         "{} {}{}",
                         x.source,
-                        x.established,
+                        group(x.established),
                         if x.exhausted { " (exhausted)" } else { "" }
                     )
                 })
@@ -445,7 +450,7 @@ impl ProbeReport {
             let list: Vec<String> = self
                 .errors
                 .iter()
-                .map(|(e, c)| format!("{e} {c}"))
+                .map(|(e, c)| format!("{e} {}", group(*c)))
                 .collect();
             s += &format!("errors:     {}\n", list.join(", "));
         }
@@ -470,8 +475,9 @@ impl ProbeReport {
             "the connect() calls themselves got slower (see the connect times)"
         };
         format!(
-            "knee:       the connect rate fell from {:.0}/s to {:.0}/s: {why}\n",
-            k.first_rate, k.last_rate
+            "knee:       the connect rate fell from {}/s to {}/s: {why}\n",
+            group_f(k.first_rate),
+            group_f(k.last_rate)
         )
     }
 
@@ -487,24 +493,35 @@ impl ProbeReport {
         let why = if slow > 0 {
             format!(
                 " (queued and never accepted, or a slow server; {} answered after the deadline)",
-                v.answered_late.unwrap_or(0)
+                group(v.answered_late.unwrap_or(0))
             )
         } else {
             String::new()
         };
         let closed = closed_before_verify(self.held_at_once, a, slow, d);
         let closed = if closed > 0 {
-            format!(", {closed} closed during the hold, before the verify")
+            format!(
+                ", {} closed during the hold, before the verify",
+                group(closed)
+            )
         } else {
             String::new()
         };
         format!(
-            "verify:     of the {} held: {a} answered before a {:.1} s deadline, {slow} too slow to answer{why}, \
-             {d} dead (closed or reset){closed}\n",
-            self.held_at_once.max(a + slow + d),
+            "verify:     of the {} held: {} answered before a {:.1} s deadline, {} too slow to answer{why}, \
+             {} dead (closed or reset){closed}\n",
+            group(self.held_at_once.max(a + slow + d)),
+            group(a),
             v.window_s.unwrap_or(0.0),
+            group(slow),
+            group(d),
         )
     }
+}
+
+/// A rate or other non-negative figure, rounded and grouped: `4,997`.
+fn group_f(v: f64) -> String {
+    group(v.max(0.0).round() as u64)
 }
 
 /// The server's view: only when its stats were read both before and during the hold.
@@ -584,7 +601,7 @@ fn fmt_not_measured(why: NotMeasured, n: u64) -> String {
 /// "N bytes of WHAT", or why WHAT was not measured, or "unknown bytes of WHAT".
 fn fmt_mem(bytes: Option<f64>, why: Option<NotMeasured>, what: &str, n: u64) -> String {
     match (bytes, why) {
-        (Some(b), _) => format!("{b:.0} bytes of {what}"),
+        (Some(b), _) => format!("{} bytes of {what}", group_f(b)),
         (None, Some(why)) => format!("{what} {}", fmt_not_measured(why, n)),
         (None, None) => format!("unknown bytes of {what}"),
     }
@@ -756,7 +773,7 @@ mod tests {
         let line = line_of(&r, "verify:");
         assert_eq!(
             line,
-            "verify:     of the 19988 held: 19984 answered before a 13.0 s deadline, 0 too slow to \
+            "verify:     of the 19,988 held: 19,984 answered before a 13.0 s deadline, 0 too slow to \
              answer, 0 dead (closed or reset), 4 closed during the hold, before the verify"
         );
     }
@@ -770,13 +787,48 @@ mod tests {
         });
         assert!(r
             .text()
-            .contains("fell from 30000/s to 1500/s: without --source"));
+            .contains("fell from 30,000/s to 1,500/s: without --source"));
         r.sources_given = true;
         assert!(r
             .text()
             .contains("the connect() calls themselves got slower"));
         r.errors.push(("timeout".into(), 3));
         assert!(r.text().contains("connects were timing out"));
+    }
+
+    /// Issue 15, item 6: every count of the text report with thousands separators, as
+    /// the run's report (`held: 19988 connections` was printed raw).
+    #[test]
+    fn test_text_groups_every_count() {
+        let mut r = sample();
+        (r.held_at_once, r.established, r.attempted) = (19_988, 19_988, 19_989);
+        r.connect_us.count = 19_989;
+        r.rate_per_s = vec![(0.0, 4_997.0)];
+        r.knee = Some(Knee {
+            first_rate: 4_997.0,
+            last_rate: 1_195.0,
+        });
+        r.closed_by_server = ClosedByServer {
+            ramp: 1_000,
+            hold: 2_000,
+        };
+        r.verify = Verify {
+            alive: Some(12_000),
+            too_slow: Some(3_000),
+            answered_late: Some(1_500),
+            dead: Some(1_988),
+            window_s: Some(13.0),
+            ..Verify::default()
+        };
+        r.errors = vec![("EMFILE".into(), 12_345)];
+        let t = r.text();
+        let raw: Vec<&str> = t
+            .split(|c: char| !c.is_ascii_digit() && c != ',' && c != '.')
+            .filter(|w| w.len() >= 4 && w.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        assert!(raw.is_empty(), "ungrouped {raw:?} in\n{t}");
+        assert!(t.contains("held:       19,988 connections at once (19,988 established"));
+        assert!(t.contains("errors:     EMFILE 12,345"));
     }
 
     /// The `kernel:` or `server:` line of a text report.
@@ -863,7 +915,7 @@ mod tests {
         r.server = server_view(&b, &d, 5000);
         let k = line_of(&r, "kernel:");
         assert!(
-            k.contains("0 bytes of TCP buffer memory (sockstat mem), 9400 bytes of slab"),
+            k.contains("0 bytes of TCP buffer memory (sockstat mem), 9,400 bytes of slab"),
             "{k}"
         );
         assert!(

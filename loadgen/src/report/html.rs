@@ -188,11 +188,11 @@ fn summary(r: &RunResult, b: &mut String) {
     rows.push((
         "connections",
         match r.per_conn {
-            Some(n) => format!("{} ({})", r.connections, super::reopened(n)),
-            None => r.connections.to_string(),
+            Some(n) => format!("{} ({})", group(r.connections as u64), super::reopened(n)),
+            None => group(r.connections as u64),
         },
     ));
-    rows.push(("threads", r.threads.to_string()));
+    rows.push(("threads", group(r.threads as u64)));
     rows.push((
         "duration",
         if r.stopped_before_measuring().is_some() {
@@ -634,6 +634,19 @@ pub(super) mod tests {
         assert!(page.contains("latency (ms, log scale)"));
         assert!(page.contains("throughput per second"));
         assert!(page.contains("p99 latency per second"));
+    }
+
+    /// Issue 15, item 6: counts grouped in the page's summary as in the text.
+    #[test]
+    fn test_html_summary_groups_connections_and_threads() {
+        let mut r = open();
+        (r.connections, r.threads) = (15_000, 1_200);
+        let page = html(&r, &ctx()).expect("html");
+        assert!(
+            page.contains("<th>connections</th><td>15,000</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<th>threads</th><td>1,200</td>"));
     }
 
     #[test]

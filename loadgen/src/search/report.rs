@@ -5,7 +5,7 @@
 //! Pure functions of [`SearchReport`], tested without sockets.
 
 use super::StepVerdict;
-use crate::report::fmt_us;
+use crate::report::{fmt_us, group};
 use crate::slo::Metric;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -100,8 +100,9 @@ impl Ended {
         match self {
             Ended::Finished => String::new(),
             Ended::GeneratorBehind { rate, times, .. } => format!(
-                "the generator fell behind its own schedule at {rate:.0} req/s, {times} times in a row, \
-                 and cannot tell what the server does there"
+                "the generator fell behind its own schedule at {} req/s, {times} times in a row, \
+                 and cannot tell what the server does there",
+                group_f(*rate)
             ),
             Ended::OutOfSteps { max_steps } => {
                 format!("the search ran out of steps (--max-steps {max_steps})")
@@ -135,6 +136,15 @@ impl SearchReport {
     }
 }
 
+/// A rate, rounded and grouped: `24,000` (0 for what is not a finite rate).
+fn group_f(v: f64) -> String {
+    group(if v.is_finite() {
+        v.max(0.0).round() as u64
+    } else {
+        0
+    })
+}
+
 /// The header of the step table.
 pub fn header() -> String {
     format!(
@@ -146,14 +156,14 @@ pub fn header() -> String {
 /// One row of the step table.
 pub fn row(r: &StepRow) -> String {
     format!(
-        "{:>4}  {:<7}  {:>12.0}  {:>12.0}  {:>6}  {:>9}  {:>8}  {}",
+        "{:>4}  {:<7}  {:>12}  {:>12}  {:>6}  {:>9}  {:>8}  {}",
         r.n,
         r.stage,
-        r.offered,
-        r.achieved,
-        r.connections,
+        group_f(r.offered),
+        group_f(r.achieved),
+        group(r.connections as u64),
         r.p99_us.map_or("-".into(), |v| fmt_us(v as f64)),
-        r.unsent,
+        group(r.unsent),
         r.verdict.describe()
     )
 }
@@ -177,7 +187,8 @@ pub fn summary(s: &SearchReport) -> String {
         Some(a) if s.settled() => {
             let _ = writeln!(
                 out,
-                "answer:  {a:.0} req/s meets '{}' (confirmed by a second run; within {:.0}% of the lowest rate that failed)",
+                "answer:  {} req/s meets '{}' (confirmed by a second run; within {:.0}% of the lowest rate that failed)",
+                group_f(a),
                 s.slo,
                 s.precision * 100.0
             );
@@ -185,18 +196,21 @@ pub fn summary(s: &SearchReport) -> String {
         None if s.settled() => {
             let _ = writeln!(
                 out,
-                "answer:  none: no rate tried met '{}' (the lowest was {:.0} req/s)",
+                "answer:  none: no rate tried met '{}' (the lowest was {} req/s)",
                 s.slo,
-                s.steps
-                    .iter()
-                    .map(|r| r.offered)
-                    .fold(f64::INFINITY, f64::min)
+                group_f(
+                    s.steps
+                        .iter()
+                        .map(|r| r.offered)
+                        .fold(f64::INFINITY, f64::min)
+                )
             );
         }
         Some(a) => {
             let _ = writeln!(
                 out,
-                "answer:  {a:.0} req/s met '{}' (NOT confirmed: {why})",
+                "answer:  {} req/s met '{}' (NOT confirmed: {why})",
+                group_f(a),
                 s.slo
             );
         }
@@ -667,10 +681,10 @@ mod tests {
         assert!(header().starts_with("step  stage"));
         let last = row(&r.steps[2]);
         assert!(
-            last.contains("2000") && last.ends_with("FAIL p99<20ms"),
+            last.contains("2,000") && last.ends_with("FAIL p99<20ms"),
             "{last}"
         );
-        assert!(summary(&r).starts_with("answer:  1000 req/s meets 'p99<20ms' (confirmed"));
+        assert!(summary(&r).starts_with("answer:  1,000 req/s meets 'p99<20ms' (confirmed"));
         let j = json(&r);
         assert_eq!(j["answer_rps"], 1000.0);
         assert_eq!(j["steps"].as_array().unwrap().len(), 3);
