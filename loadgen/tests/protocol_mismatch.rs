@@ -6,9 +6,8 @@
 //! requests stand behind must say so. Loopback only; every run is bounded (a few
 //! seconds) and every server stops by itself.
 
-use loadgen::engine::{self, LoadSpec};
 use loadgen::framing::Framing;
-use loadgen::record::{ErrorClass, Recorder};
+use loadgen::record::ErrorClass;
 use readyloop::server::{ProtoKind, Server, ServerConfig, ServerStats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -16,6 +15,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "common/engine_spec.rs"]
+mod engine_spec;
+use engine_spec::{run, spec};
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
@@ -195,17 +198,6 @@ fn test_http_against_a_resp_server_says_redis() {
     assert!(n <= 40, "the fake Redis accepted {n} connections in 0.5 s");
 }
 
-/// The run's numbers, merged.
-fn run(spec: &LoadSpec) -> Recorder {
-    let (workers, _) =
-        engine::run(spec, |_| engine::TickAction::Continue).expect("the run completes");
-    let mut rec = Recorder::default();
-    for w in &workers {
-        rec.merge(&w.rec);
-    }
-    rec
-}
-
 /// The waves of reconnects a slot can make within `run` after its connection failed
 /// at the start: the backoff waits 10 ms, doubling to 1 s, and never starts over while
 /// no valid reply completes.
@@ -225,30 +217,10 @@ fn waves_within(run: Duration) -> u64 {
 fn test_protocol_failures_back_off_reconnects() {
     let echo = Echo::start();
     let d = Duration::from_secs(2);
-    let spec = LoadSpec {
-        target: echo.addr,
-        connections: 10,
-        max_connections: None,
-        threads: 2,
-        connect_rate: None,
-        rate: None,
-        duration: d,
-        warmup: Duration::ZERO,
-        request: GET.to_vec(),
-        head: false,
-        mix: None,
-        framing: Framing::Http,
-        per_conn: None,
-        requests: None,
-        pipeline: 1,
-        stages: None,
-        conn_stages: None,
-        timeout: None,
-        connect_timeout: Duration::from_secs(3),
-        sources: Vec::new(),
-        nodelay: true,
-        interrupt: None,
-    };
+    let mut spec = spec(echo.addr, Framing::Http, GET.to_vec());
+    spec.connections = 10;
+    spec.duration = d;
+    spec.warmup = Duration::ZERO;
     let rec = run(&spec);
     let accepted = echo.stop().conns.accepted;
     assert!(rec.books_balance());

@@ -1,7 +1,6 @@
 //! End-to-end: loadgen's engine against real servers on 127.0.0.1, and the binary's
 //! outputs. Every run is bounded (about a second) and every server is shut down.
 
-use loadgen::engine::{self, LoadSpec};
 use loadgen::framing::Framing;
 use loadgen::record::{ErrorClass, Recorder};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
@@ -13,6 +12,10 @@ use std::time::{Duration, Instant};
 
 #[path = "common/netns.rs"]
 mod netns;
+
+#[path = "common/engine_spec.rs"]
+mod engine_spec;
+use engine_spec::{run, spec};
 
 struct TestServer {
     addr: SocketAddr,
@@ -94,43 +97,6 @@ impl Served {
         self.handle.stop();
         self.thread.join().unwrap().unwrap();
     }
-}
-
-fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> LoadSpec {
-    LoadSpec {
-        target: addr,
-        connections: 4,
-        max_connections: None,
-        threads: 2,
-        connect_rate: None,
-        rate: None,
-        duration: Duration::from_millis(800),
-        warmup: Duration::from_millis(200),
-        request,
-        head: false,
-        mix: None,
-        framing,
-        per_conn: None,
-        requests: None,
-        pipeline: 1,
-        stages: None,
-        conn_stages: None,
-        timeout: None,
-        connect_timeout: Duration::from_secs(3),
-        sources: Vec::new(),
-        nodelay: true,
-        interrupt: None,
-    }
-}
-
-fn run(spec: &LoadSpec) -> Recorder {
-    let (workers, _intervals) =
-        engine::run(spec, |_| engine::TickAction::Continue).expect("run completes");
-    let mut rec = Recorder::default();
-    for w in &workers {
-        rec.merge(&w.rec);
-    }
-    rec
 }
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -1744,7 +1710,8 @@ fn test_closed_loop_stages_follow_the_connection_target() {
         (Duration::from_secs(1), 10.0),
         (Duration::from_secs(1), 0.0),
     ]);
-    s.conn_stages = Some(std::sync::Arc::new(p));
+    s.stages = Some(std::sync::Arc::new(p));
+    s.stages_closed = true;
     s.connections = 10;
     s.threads = 2;
     s.warmup = Duration::ZERO;

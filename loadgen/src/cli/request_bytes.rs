@@ -17,6 +17,10 @@ use crate::error::Error;
 use crate::framing::Framing;
 use crate::request;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A request built: its bytes (empty with a mix), or the mix.
+type Built = (Vec<u8>, Option<Arc<crate::mix::Mix>>);
 
 /// The request of a run, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,15 +31,6 @@ pub(super) enum Request {
     HttpToEmbedded(HttpParts),
     /// `--targets`: a mix of HTTP requests, built once the address is known.
     Mix(MixParts),
-}
-
-/// What the connections send: one request, or a mix.
-#[derive(Debug, Clone)]
-pub(crate) struct Built {
-    /// The one request's bytes (empty with a mix).
-    pub(crate) bytes: Vec<u8>,
-    /// `--targets`: the mix.
-    pub(crate) mix: Option<std::sync::Arc<crate::mix::Mix>>,
 }
 
 /// An HTTP request without its `Host` header: the flags that build it.
@@ -168,16 +163,13 @@ impl Request {
     }
 
     /// What to send to `target` at `addr` (the embedded server's address once it
-    /// listens; a given target's is already in the bytes).
+    /// listens; a given target's is already in the bytes): the one request's bytes, or
+    /// none and the mix.
     pub(super) fn into_built(self, target: &Target, addr: SocketAddr) -> Result<Built, Error> {
-        let one = |bytes| Built { bytes, mix: None };
         match self {
-            Request::Bytes(b) => Ok(one(b)),
-            Request::HttpToEmbedded(p) => p.build(&addr.to_string()).map(one),
-            Request::Mix(m) => Ok(Built {
-                bytes: Vec::new(),
-                mix: Some(std::sync::Arc::new(m.build_for(target, addr)?)),
-            }),
+            Request::Bytes(b) => Ok((b, None)),
+            Request::HttpToEmbedded(p) => p.build(&addr.to_string()).map(|b| (b, None)),
+            Request::Mix(m) => Ok((Vec::new(), Some(Arc::new(m.build_for(target, addr)?)))),
         }
     }
 }

@@ -16,9 +16,10 @@ use super::preflight::preflight;
 use super::progress::Progress;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
-use crate::engine::{self, LoadSpec, TickAction};
+use crate::engine::{self, TickAction, WorkerResult};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
+use crate::load::Aim;
 use crate::record::Recorder;
 use crate::result::{CpuTime, Interrupted, Mode, RunResult, StageTargets};
 use std::process::ExitCode;
@@ -38,41 +39,38 @@ pub(super) fn run(a: RunArgs) -> Result<ExitCode, Error> {
 
 /// Run `plan`: the embedded server, the preflight, the load, the reports.
 fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Error> {
+    let load = &plan.load;
     let (addr, target_label, embedded) = match &plan.target {
         Target::Given { addr, label, .. } => (*addr, label.clone(), None),
         Target::Embedded { proto } => {
             let (addr, e) = Embedded::start(*proto)?;
-            (addr, embedded_label(&plan.framing, addr), Some(e))
+            (addr, embedded_label(&load.framing, addr), Some(e))
         }
     };
-    let request = plan.take_request(addr)?;
+    let aim = plan.aim(addr)?;
 
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more
     // than the run made.
     if embedded.is_none() {
-        preflight(addr, plan.connect_timeout)?;
+        preflight(addr, load.connect_timeout)?;
     }
 
     // The interval log is written as the run goes: its stream sees every report.
-    let targets = plan.stages.clone().map(|profile| StageTargets {
+    let targets = load.stages.clone().map(|profile| StageTargets {
         profile,
-        warmup: plan.warmup,
-        closed: plan.stages_closed,
+        warmup: load.warmup,
+        closed: load.stages_closed,
     });
-    let proto = plan.framing.name();
-    let mut log =
-        plan.outputs
-            .log_stream(&target_label, &proto, plan.threads, targets, plan.duration)?;
-    let mut result = measure(
-        &plan,
-        addr,
-        target_label,
-        request,
-        interrupt,
-        true,
-        log.as_mut(),
+    let proto = load.framing.name();
+    let mut log = plan.outputs.log_stream(
+        &target_label,
+        &proto,
+        load.threads(),
+        targets,
+        load.duration,
     )?;
+    let mut result = measure(&plan, &aim, target_label, interrupt, true, log.as_mut())?;
     result.server_stats = embedded.map(Embedded::stop).transpose()?;
     result.embedded = result.server_stats.is_some();
     plan.outputs.write(&result, log)?;
@@ -83,53 +81,28 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     ))
 }
 
-/// Put `plan`'s load on `addr` (the target is up, the request built) and return what
-/// was measured, its thresholds judged; `progress`: the live line on a terminal; `log`:
-/// the interval log, streamed. Writes nothing else: the caller reports (a run) or
-/// judges the step (a search).
+/// Put `plan`'s load on `aim` (the target is up) and return what was measured, its
+/// thresholds judged; `progress`: the live line on a terminal; `log`: the interval
+/// log, streamed. Writes nothing else: the caller reports (a run) or judges the step
+/// (a search).
 pub(super) fn measure(
     plan: &RunPlan,
-    addr: std::net::SocketAddr,
+    aim: &Aim,
     target_label: String,
-    request: super::request_bytes::Built,
     interrupt: &Arc<Interrupt>,
     progress: bool,
     mut log: Option<&mut LogStream>,
 ) -> Result<RunResult, Error> {
-    let spec = LoadSpec {
-        target: addr,
-        connections: plan.connections,
-        max_connections: plan.max_connections,
-        threads: plan.threads,
-        connect_rate: plan.connect_rate,
-        rate: plan.rate,
-        duration: plan.duration,
-        warmup: plan.warmup,
-        request: request.bytes,
-        head: plan.head,
-        mix: request.mix.clone(),
-        framing: plan.framing.clone(),
-        per_conn: plan.per_conn,
-        requests: plan.requests,
-        pipeline: plan.pipeline,
-        stages: plan.stages.clone().filter(|_| !plan.stages_closed),
-        conn_stages: plan.stages.clone().filter(|_| plan.stages_closed),
-        timeout: plan.timeout,
-        connect_timeout: plan.connect_timeout,
-        sources: plan.sources.clone(),
-        nodelay: plan.nodelay,
-        interrupt: Some(interrupt.clone()),
-    };
-
-    let mut line = Progress::new(plan.threads, plan.duration, progress).with_stages(
-        plan.stages.clone(),
-        plan.warmup,
-        plan.stages_closed,
+    let load = &plan.load;
+    let mut line = Progress::new(load.threads(), load.duration, progress).with_stages(
+        load.stages.clone(),
+        load.warmup,
+        load.stages_closed,
     );
     let mut live = plan
         .abort_after
-        .map(|delay| LiveSlo::new(plan.slo.clone(), delay, plan.threads));
-    let (workers, intervals) = engine::run(&spec, |t| {
+        .map(|delay| LiveSlo::new(plan.slo.clone(), delay, load.threads()));
+    let (workers, intervals) = engine::run(load, aim, Some(interrupt), |t| {
         line.tick(t);
         if let Some(l) = log.as_deref_mut() {
             l.tick(t);
@@ -137,78 +110,85 @@ pub(super) fn measure(
         live.as_mut().map_or(TickAction::Continue, |l| l.tick(t))
     })
     .map_err(|e| Error::io("running the load", e))?;
-    let aborted = live.and_then(LiveSlo::aborted);
-    let signal = interrupt.signal();
-    let measured = workers
-        .iter()
-        .map(|w| w.measured)
-        .max()
-        .unwrap_or(plan.duration);
     line.finish();
-    let mut rec = Recorder::default();
-    let mut cpu = CpuTime::default();
-    for w in &workers {
-        rec.merge(&w.rec);
-        cpu.user_s += w.cpu.user_s;
-        cpu.sys_s += w.cpu.sys_s;
-    }
-    let mut result = RunResult {
-        target: target_label,
-        embedded: false,
-        proto: plan.framing.name(),
-        mode: match plan.rate {
-            Some(rate) => Mode::Open { rate },
-            None => Mode::Closed,
-        },
-        connections: plan.connections,
-        max_connections: plan.max_connections,
-        connections_peak: workers
-            .iter()
-            .map(|w| w.peak_open)
-            .sum::<usize>()
-            .max(plan.connections),
-        threads: plan.threads,
-        per_conn: plan.per_conn,
-        warmup: plan.warmup,
-        // Interrupted or aborted, or a -n run that ended by its count: the time it took.
-        duration: if signal != 0 || aborted.is_some() || plan.requests.is_some() {
-            measured
-        } else {
-            plan.duration
-        },
-        interrupted: (signal != 0).then_some(Interrupted {
-            signal,
-            planned: plan.duration,
-            warmup_ran: workers
-                .iter()
-                .map(|w| w.warmup_ran)
-                .max()
-                .unwrap_or_default(),
-        }),
-        rec,
+    let ran = Ran {
+        workers,
         intervals,
-        cpu,
-        server_stats: None,
-        ports: plan.ports,
-        connect_phase: workers.iter().filter_map(|w| w.connect_phase).max(),
-        started_unix_s: workers
-            .iter()
-            .filter_map(|w| w.measure_start_unix_s)
-            .reduce(f64::min),
-        requests_asked: plan.requests,
-        pipeline: plan.pipeline,
-        thresholds: Vec::new(),
-        aborted,
-        stages: plan.stages.clone(),
-        stages_closed: plan.stages_closed,
-        mix: request
-            .mix
-            .as_ref()
-            .map(|m| m.describe(plan.mix_file.as_deref().unwrap_or(""))),
+        aborted: live.and_then(LiveSlo::aborted),
+        signal: interrupt.signal(),
     };
+    let mut result = ran.result(plan, aim, target_label);
     // Judged on the whole run, the censored requests included.
     result.thresholds = plan.slo.check(&result.figures());
     Ok(result)
+}
+
+/// What the engine gave back, and how the run ended.
+struct Ran {
+    workers: Vec<WorkerResult>,
+    intervals: Vec<crate::result::Interval>,
+    aborted: Option<crate::result::Aborted>,
+    signal: i32,
+}
+
+impl Ran {
+    /// The run's result: the workers' numbers merged, beside the plan's figures.
+    fn result(self, plan: &RunPlan, aim: &Aim, target: String) -> RunResult {
+        let load = &plan.load;
+        let w = &self.workers;
+        let measured = w.iter().map(|w| w.measured).max().unwrap_or(load.duration);
+        let mut rec = Recorder::default();
+        let mut cpu = CpuTime::default();
+        for w in w {
+            rec.merge(&w.rec);
+            cpu.user_s += w.cpu.user_s;
+            cpu.sys_s += w.cpu.sys_s;
+        }
+        let cut_short = self.signal != 0 || self.aborted.is_some() || load.requests.is_some();
+        RunResult {
+            target,
+            embedded: false,
+            proto: load.framing.name(),
+            mode: load.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
+            connections: load.connections,
+            max_connections: load.max_connections,
+            connections_peak: w
+                .iter()
+                .map(|w| w.peak_open)
+                .sum::<usize>()
+                .max(load.connections),
+            threads: load.threads(),
+            per_conn: load.per_conn,
+            warmup: load.warmup,
+            // Interrupted or aborted, or a -n run that ended by its count: the time it took.
+            duration: if cut_short { measured } else { load.duration },
+            interrupted: (self.signal != 0).then(|| Interrupted {
+                signal: self.signal,
+                planned: load.duration,
+                warmup_ran: w.iter().map(|w| w.warmup_ran).max().unwrap_or_default(),
+            }),
+            rec,
+            intervals: self.intervals,
+            cpu,
+            server_stats: None,
+            ports: plan.ports,
+            connect_phase: w.iter().filter_map(|w| w.connect_phase).max(),
+            started_unix_s: w
+                .iter()
+                .filter_map(|w| w.measure_start_unix_s)
+                .reduce(f64::min),
+            requests_asked: load.requests,
+            pipeline: load.pipeline,
+            thresholds: Vec::new(),
+            aborted: self.aborted,
+            stages: load.stages.clone(),
+            stages_closed: load.stages_closed,
+            mix: aim
+                .mix
+                .as_ref()
+                .map(|m| m.describe(plan.mix_file.as_deref().unwrap_or(""))),
+        }
+    }
 }
 
 /// Exit code of a run whose `--slo` thresholds failed (as k6).

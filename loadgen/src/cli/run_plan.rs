@@ -15,77 +15,53 @@ use super::outputs::Outputs;
 use super::request_bytes::Request;
 use super::target::Target;
 use crate::error::Error;
+use crate::fd_room;
 use crate::framing::Framing;
-use crate::plan;
+use crate::load::{Aim, Load};
 use readyloop::units::nonzero;
 use std::time::Duration;
 
-/// A run, checked: everything [`super::run`] needs to execute it.
+/// A run, checked: everything [`super::run`] needs to execute it. Its [`Load`] is what
+/// the engine reads, as it is.
 #[derive(Debug)]
 pub(super) struct RunPlan {
     /// Where the load goes.
     pub(super) target: Target,
-    /// How replies are delimited.
-    pub(super) framing: Framing,
+    /// The load: connections, rate, time, framing.
+    pub(super) load: Load,
     /// What each connection sends, each time.
     pub(super) request: Request,
     /// `--targets`: the file, as typed (for the report).
     pub(super) mix_file: Option<String>,
-    /// An HTTP HEAD request: replies carry no body.
-    pub(super) head: bool,
-    /// Connections kept open (at least 1).
-    pub(super) connections: usize,
-    /// `--max-connections`: open loop may add connections up to this many.
-    pub(super) max_connections: Option<usize>,
-    /// Worker threads (at least 1): `--threads`, or derived from the cores.
-    pub(super) threads: usize,
-    /// New connections per second at most (positive), `None`: as fast as possible.
-    pub(super) connect_rate: Option<f64>,
-    /// Open loop: total requests per second (positive); `None`: closed loop.
-    pub(super) rate: Option<f64>,
-    /// Requests per connection before it is reopened (at least 1).
-    pub(super) per_conn: Option<u64>,
-    /// Measured time (more than 0); with `-n` alone, the cap [`MAX_N_DURATION`].
-    pub(super) duration: Duration,
-    /// `-n`: requests to send after the warm-up.
-    pub(super) requests: Option<u64>,
-    /// `--pipeline`: writes of the request in flight per connection (1..=64).
-    pub(super) pipeline: usize,
-    /// `--stages`: the open-loop rate over time (`rate` is then its average), or with
-    /// `--closed` the connections over time (`connections` is then their peak).
-    pub(super) stages: Option<std::sync::Arc<crate::schedule::Profile>>,
-    /// `--closed`: the stages' targets are connections.
-    pub(super) stages_closed: bool,
     /// `--slo`: thresholds (none: empty).
     pub(super) slo: crate::slo::Slo,
     /// `--abort-on-fail`: judge every second after this delay and stop at a failure.
     pub(super) abort_after: Option<Duration>,
-    /// Time run before measuring, its results discarded.
-    pub(super) warmup: Duration,
-    /// A response not complete after this long is an error; `None`: no timeout.
-    pub(super) timeout: Option<Duration>,
-    /// Give up on a connect after this long.
-    pub(super) connect_timeout: Duration,
-    /// TCP_NODELAY on the connections.
-    pub(super) nodelay: bool,
     /// The port and TIME_WAIT settings, read with the descriptor limit before the run
     /// (the report explains EADDRNOTAVAIL with them).
     pub(super) ports: crate::result::PortFacts,
-    /// Source addresses, round robin (`--source`); empty: the kernel chooses.
-    pub(super) sources: Vec<std::net::IpAddr>,
     /// The report's destinations, files staged.
     pub(super) outputs: Outputs,
 }
 
 impl RunPlan {
-    /// The request bytes, for the target at `addr` (an HTTP request to the embedded
-    /// server names its address): taken out of the plan, which runs them once.
-    pub(super) fn take_request(
-        &mut self,
-        addr: std::net::SocketAddr,
-    ) -> Result<super::request_bytes::Built, Error> {
-        std::mem::replace(&mut self.request, Request::Bytes(Vec::new()))
-            .into_built(&self.target, addr)
+    /// What to send, and where, once the target listens at `addr` (an HTTP request to
+    /// the embedded server names its address).
+    pub(super) fn aim(&self, addr: std::net::SocketAddr) -> Result<Aim, Error> {
+        let framing = &self.load.framing;
+        let head = self.request.is_head(framing);
+        let (bytes, mix) = self.request.clone().into_built(&self.target, addr)?;
+        Ok(Aim::new(addr, framing, bytes, head, mix))
+    }
+
+    /// A search's step: this plan's load at `rate` over `conns` connections, refused
+    /// (exit 2) when they cannot all have a descriptor.
+    pub(super) fn set_step(&mut self, rate: f64, conns: usize) -> Result<(), Error> {
+        let load = self.load.step(rate, conns);
+        let embedded = matches!(self.target, Target::Embedded { .. });
+        check_fd_room(conns, load.threads(), embedded)?;
+        self.load = load;
+        Ok(())
     }
 
     /// Check `a` and derive the plan; the first fault found is the error.
@@ -132,14 +108,13 @@ impl RunPlan {
             }
             _ => a.connections,
         };
-        let threads = threads(a.req.threads, embedded, cores)?.min(connections);
+        let threads = threads(a.req.threads, embedded, cores)?;
         // Room for the most connections the run may open.
         let most = a.max_connections.unwrap_or(connections).max(connections);
-        let limits = check_fd_room(most, threads, embedded)?;
+        let limits = check_fd_room(most, threads.min(connections), embedded)?;
         let target = Target::resolve(target_arg.as_deref(), &a.req.proto, &framing)?;
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
-        let head = request.is_head(&framing);
         let stages = a
             .stages
             .as_ref()
@@ -155,12 +130,7 @@ impl RunPlan {
                 )));
             }
         }
-        Ok(RunPlan {
-            target,
-            framing,
-            request,
-            mix_file,
-            head,
+        let load = Load {
             connections,
             max_connections: a.max_connections,
             threads,
@@ -175,17 +145,10 @@ impl RunPlan {
                 ),
                 None => a.rate,
             },
-            per_conn: a.req.per_conn,
             duration: stages.as_ref().map_or_else(
                 || duration(&a),
                 |p| Duration::from_secs_f64(p.duration()).saturating_sub(stages_warmup),
             ),
-            requests: a.requests,
-            pipeline: a.req.pipeline,
-            stages: stages.clone(),
-            stages_closed: a.closed,
-            slo: a.slo.clone().unwrap_or_default(),
-            abort_after: a.abort_on_fail.then_some(a.abort_delay),
             warmup: a
                 .warmup
                 .unwrap_or(if a.requests.is_some() || stages.is_some() {
@@ -193,16 +156,35 @@ impl RunPlan {
                 } else {
                     DEFAULT_WARMUP
                 }),
+            framing,
+            per_conn: a.req.per_conn,
+            requests: a.requests,
+            pipeline: a.req.pipeline,
+            stages,
+            stages_closed: a.closed,
             timeout: nonzero(a.req.timeout),
             connect_timeout: a.req.connect_timeout,
+            sources: a
+                .req
+                .source
+                .as_ref()
+                .map(|s| s.0.clone())
+                .unwrap_or_default(),
             nodelay: !a.req.no_nodelay,
+        };
+        Ok(RunPlan {
+            target,
+            load,
+            request,
+            mix_file,
+            slo: a.slo.clone().unwrap_or_default(),
+            abort_after: a.abort_on_fail.then_some(a.abort_delay),
             ports: crate::result::PortFacts {
                 ports: limits.ports(),
                 tw_reuse: limits.tcp_tw_reuse,
                 tw_reuse_delay_ms: limits.tcp_tw_reuse_delay_ms,
                 sources: a.req.source.as_ref().map_or(0, |s| s.0.len()),
             },
-            sources: a.req.source.map(|s| s.0).unwrap_or_default(),
             outputs,
         })
     }
@@ -308,7 +290,7 @@ fn threads(flag: Option<usize>, embedded: bool, cores: usize) -> Result<usize, E
 }
 
 /// Raise the fd limit: every connection is a descriptor. Then refuse, before anything
-/// starts, connections that cannot all have one (see [`plan::check_fds`]).
+/// starts, connections that cannot all have one (see [`fd_room::check_fds`]).
 fn check_fd_room(
     connections: usize,
     threads: usize,
@@ -316,12 +298,12 @@ fn check_fd_room(
 ) -> Result<readyloop::limits::Report, Error> {
     let limits = readyloop::limits::Report::read();
     if let Some(free) = limits.fd_room() {
-        let room = plan::FdRoom {
+        let room = fd_room::FdRoom {
             free,
             soft: limits.nofile_soft,
             hard: limits.nofile_hard,
         };
-        plan::check_fds(connections, threads, embedded, room).map_err(Error::Usage)?;
+        fd_room::check_fds(connections, threads, embedded, room).map_err(Error::Usage)?;
     }
     Ok(limits)
 }
@@ -426,7 +408,10 @@ mod tests {
         );
         assert!(!png.exists());
         // -c 1 -t 4 reported 4 threads: workers never outnumber connections.
-        assert_eq!(plan(&["127.0.0.1:1", "-c", "1", "-t", "4"]).threads, 1);
+        assert_eq!(
+            plan(&["127.0.0.1:1", "-c", "1", "-t", "4"]).load.threads(),
+            1
+        );
     }
 
     #[test]
@@ -457,29 +442,38 @@ mod tests {
     #[test]
     fn test_counts_and_rates_take_k_and_m() {
         let p = plan(&["-c", "1k", "-R", "12.5k", "-n", "2M", "-t", "1"]);
-        assert_eq!(p.connections, 1000);
-        assert_eq!(p.rate, Some(12_500.0));
-        assert_eq!(p.requests, Some(2_000_000));
+        assert_eq!(p.load.connections, 1000);
+        assert_eq!(p.load.rate, Some(12_500.0));
+        assert_eq!(p.load.requests, Some(2_000_000));
         let e = not_parsed(&["-c", "1K"]);
         assert!(e.contains("K means 1,024"), "{e}");
-        assert_eq!(plan(&["-d", "1m30s"]).duration, Duration::from_secs(90));
+        assert_eq!(
+            plan(&["-d", "1m30s"]).load.duration,
+            Duration::from_secs(90)
+        );
     }
 
     #[test]
     fn test_requests_and_pipeline_checked() {
         // -n: no warm-up unless asked; the duration becomes the cap.
         let p = plan(&["-n", "500"]);
-        assert_eq!((p.requests, p.warmup), (Some(500), Duration::ZERO));
-        assert_eq!(p.duration, MAX_N_DURATION);
+        assert_eq!(
+            (p.load.requests, p.load.warmup),
+            (Some(500), Duration::ZERO)
+        );
+        assert_eq!(p.load.duration, MAX_N_DURATION);
         let p = plan(&["-n", "500", "-d", "3s", "--warmup", "1s"]);
         assert_eq!(
-            (p.duration, p.warmup),
+            (p.load.duration, p.load.warmup),
             (Duration::from_secs(3), Duration::from_secs(1))
         );
         let p = plan(&[]);
-        assert_eq!((p.duration, p.warmup), (DEFAULT_DURATION, DEFAULT_WARMUP));
+        assert_eq!(
+            (p.load.duration, p.load.warmup),
+            (DEFAULT_DURATION, DEFAULT_WARMUP)
+        );
         assert_eq!(refused(&["-n", "0"]), "--requests must be at least 1");
-        assert_eq!(plan(&["--pipeline", "16"]).pipeline, 16);
+        assert_eq!(plan(&["--pipeline", "16"]).load.pipeline, 16);
         assert_eq!(
             refused(&["--pipeline", "0"]),
             "--pipeline must be from 1 to 64, not 0"
@@ -496,7 +490,9 @@ mod tests {
         let e = refused(&[&two[..], &["-n", "3"]].concat());
         assert!(e.contains("-n must be a multiple of 2"), "{e}");
         assert_eq!(
-            plan(&[&two[..], &["-n", "4", "--pipeline", "32"]].concat()).requests,
+            plan(&[&two[..], &["-n", "4", "--pipeline", "32"]].concat())
+                .load
+                .requests,
             Some(4)
         );
     }
@@ -507,14 +503,14 @@ mod tests {
     fn test_stages_warmup_is_their_first_part() {
         let p = plan(&["--stages", "1s:100,1s:100"]);
         assert_eq!(
-            (p.warmup, p.duration),
+            (p.load.warmup, p.load.duration),
             (Duration::ZERO, Duration::from_secs(2))
         );
-        assert_eq!(p.rate, Some(75.0));
+        assert_eq!(p.load.rate, Some(75.0));
         let p = plan(&["--stages", "1s:100,1s:100", "--warmup", "500ms"]);
-        assert_eq!(p.duration, Duration::from_millis(1500));
+        assert_eq!(p.load.duration, Duration::from_millis(1500));
         // 37.5 requests in the last half of the ramp and 100 in the hold, over 1.5 s.
-        let rate = p.rate.unwrap();
+        let rate = p.load.rate.unwrap();
         assert!((rate - (37.5 + 100.0) / 1.5).abs() < 1e-9, "{rate}");
         let e = refused(&["--stages", "1s:100", "--warmup", "1s"]);
         assert!(e.contains("nothing would be measured"), "{e}");
@@ -590,16 +586,19 @@ mod tests {
             p.request,
             Request::Bytes(b"GET /x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n".to_vec())
         );
-        assert!(!p.head);
-        assert_eq!((p.connections, p.threads, p.rate), (2, 1, Some(100.0)));
+        assert!(!p.request.is_head(&p.load.framing));
         assert_eq!(
-            p.timeout,
+            (p.load.connections, p.load.threads(), p.load.rate),
+            (2, 1, Some(100.0))
+        );
+        assert_eq!(
+            p.load.timeout,
             Some(Duration::from_secs(2)),
             "the default, as wrk"
         );
         let p = plan(&["127.0.0.1:1", "--proto", "echo", "--timeout", "0"]);
-        assert_eq!(p.timeout, None, "--timeout 0 disables it");
-        assert!(p.nodelay);
+        assert_eq!(p.load.timeout, None, "--timeout 0 disables it");
+        assert!(p.load.nodelay);
     }
 
     #[test]
@@ -620,13 +619,13 @@ mod tests {
                 body: Vec::new(),
             })
         );
-        assert!(p.head);
-        assert!(!p.nodelay);
+        assert!(p.request.is_head(&p.load.framing));
+        assert!(!p.load.nodelay);
         let bytes = p
             .request
             .into_built(&p.target, "127.0.0.1:4000".parse().unwrap())
             .unwrap()
-            .bytes;
+            .0;
         assert_eq!(
             bytes,
             b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nX-A: 1\r\n\r\n".to_vec()

@@ -18,6 +18,7 @@ use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
+use crate::load::Aim;
 use crate::outputs::{stage, Staged};
 use crate::report::fmt_secs;
 use crate::search::report::{self, Ended, SearchReport, StepRow};
@@ -62,8 +63,20 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
         fmt_secs(a.cooldown)
     ));
     say.line(&report::header());
+    // One plan for every step, each at its own rate and connections (`set_step`).
+    let mut plan = RunPlan::from_args(step_args(&a, req, a.start, 1))?;
+    let Target::Given { addr, label, .. } = &plan.target else {
+        return Err(Error::Usage("search: the target did not resolve".into()));
+    };
+    let (aim, label) = (plan.aim(*addr)?, label.clone());
     let mut s = Search::new(a.start, a.max_rate, a.precision, a.max_steps);
-    rep.ended = run_steps(&a, &req, &interrupt, &mut s, &mut rep, &say)?;
+    let mut steps = Steps {
+        plan: &mut plan,
+        aim: &aim,
+        label: &label,
+        interrupt: &interrupt,
+    };
+    rep.ended = steps.run(&a, &mut s, &mut rep, &say)?;
     rep.answer = s.answer();
     rep.confirmed = s.confirmed();
     let signal = interrupt.signal();
@@ -100,61 +113,71 @@ fn slo_text(slo: &Slo) -> String {
         .join(",")
 }
 
-/// Run steps until the search has its answer, or stops short; returns why it ended.
-/// A step where the generator fell behind its own schedule says nothing about the
-/// server: it is run again (at most [`GENERATOR_RETRIES`] times) instead of counting
-/// as a failure that would pull the answer down; still behind, the search stops there.
-fn run_steps(
-    a: &SearchArgs,
-    req: &RequestArgs,
-    interrupt: &Arc<Interrupt>,
-    s: &mut Search,
-    rep: &mut SearchReport,
-    say: &Say,
-) -> Result<Ended, Error> {
-    let latency_limit_s = latency_limit_s(&a.slo);
-    let mut behind_in_a_row = 0;
-    while let Some(rate) = s.next_rate() {
-        let conns = ((rate * latency_limit_s) / req.pipeline.max(1) as f64)
-            .ceil()
-            .max(1.0) as usize;
-        let mut plan = RunPlan::from_args(step_args(a, req.clone(), rate, conns))?;
-        let Some(mut row) = run_step(&mut plan, rate, interrupt)? else {
-            return Ok(Ended::Interrupted); // a step cut short says nothing: not counted
-        };
-        row.n = rep.steps.len() + 1;
-        row.stage = stage_name(s.stage());
-        say.line(&report::row(&row));
-        let verdict = row.verdict.clone();
-        rep.steps.push(row);
-        if verdict == StepVerdict::GeneratorBehind {
-            behind_in_a_row += 1;
-            if behind_in_a_row > GENERATOR_RETRIES {
-                return Ok(Ended::GeneratorBehind {
-                    rate,
-                    times: behind_in_a_row,
-                    threads: plan.threads,
-                });
+/// What every step shares: the plan (its load set for each step), what to send and
+/// where, and the signals.
+struct Steps<'a> {
+    plan: &'a mut RunPlan,
+    aim: &'a Aim,
+    label: &'a str,
+    interrupt: &'a Arc<Interrupt>,
+}
+
+impl Steps<'_> {
+    /// Run steps until the search has its answer, or stops short; returns why it ended.
+    /// A step where the generator fell behind its own schedule says nothing about the
+    /// server: it is run again (at most [`GENERATOR_RETRIES`] times) instead of counting
+    /// as a failure that would pull the answer down; still behind, the search stops there.
+    fn run(
+        &mut self,
+        a: &SearchArgs,
+        s: &mut Search,
+        rep: &mut SearchReport,
+        say: &Say,
+    ) -> Result<Ended, Error> {
+        let latency_limit_s = latency_limit_s(&a.slo);
+        let mut behind_in_a_row = 0;
+        while let Some(rate) = s.next_rate() {
+            let conns = ((rate * latency_limit_s) / self.plan.load.pipeline.max(1) as f64)
+                .ceil()
+                .max(1.0) as usize;
+            self.plan.set_step(rate, conns)?;
+            let Some(mut row) = run_step(self, rate)? else {
+                return Ok(Ended::Interrupted); // a step cut short says nothing: not counted
+            };
+            row.n = rep.steps.len() + 1;
+            row.stage = stage_name(s.stage());
+            say.line(&report::row(&row));
+            let verdict = row.verdict.clone();
+            rep.steps.push(row);
+            if verdict == StepVerdict::GeneratorBehind {
+                behind_in_a_row += 1;
+                if behind_in_a_row > GENERATOR_RETRIES {
+                    return Ok(Ended::GeneratorBehind {
+                        rate,
+                        times: behind_in_a_row,
+                        threads: self.plan.load.threads(),
+                    });
+                }
+            } else {
+                behind_in_a_row = 0;
+                s.record(rate, verdict.passed());
             }
+            if rep.steps.len() >= a.max_steps {
+                break;
+            }
+            if s.next_rate().is_some() && !a.cooldown.is_zero() {
+                std::thread::sleep(a.cooldown);
+            }
+        }
+        // Out of steps: the search's own count (steps it recorded), or the table's (the
+        // generator's repeated steps too).
+        if s.ran_out_of_steps() || s.next_rate().is_some() {
+            Ok(Ended::OutOfSteps {
+                max_steps: a.max_steps,
+            })
         } else {
-            behind_in_a_row = 0;
-            s.record(rate, verdict.passed());
+            Ok(Ended::Finished)
         }
-        if rep.steps.len() >= a.max_steps {
-            break;
-        }
-        if s.next_rate().is_some() && !a.cooldown.is_zero() {
-            std::thread::sleep(a.cooldown);
-        }
-    }
-    // Out of steps: the search's own count (steps it recorded), or the table's (the
-    // generator's repeated steps too).
-    if s.ran_out_of_steps() || s.next_rate().is_some() {
-        Ok(Ended::OutOfSteps {
-            max_steps: a.max_steps,
-        })
-    } else {
-        Ok(Ended::Finished)
     }
 }
 
@@ -205,20 +228,19 @@ fn step_args(a: &SearchArgs, req: RequestArgs, rate: f64, conns: usize) -> RunAr
     }
 }
 
-/// Run one step of `plan` at `rate` and judge it (its `n` and `stage` are the
+/// Run one step of `st`'s plan at `rate` and judge it (its `n` and `stage` are the
 /// caller's); `None` when a signal cut it short.
-fn run_step(
-    plan: &mut RunPlan,
-    rate: f64,
-    interrupt: &Arc<Interrupt>,
-) -> Result<Option<StepRow>, Error> {
-    let Target::Given { addr, label, .. } = &plan.target else {
-        return Err(Error::Usage("search: the target did not resolve".into()));
-    };
-    let (addr, label) = (*addr, label.clone());
-    let request = plan.take_request(addr)?;
-    let r = measure(plan, addr, label, request, interrupt, false, None)?;
-    if interrupt.signal() != 0 {
+fn run_step(st: &Steps<'_>, rate: f64) -> Result<Option<StepRow>, Error> {
+    let plan = &*st.plan;
+    let r = measure(
+        plan,
+        st.aim,
+        st.label.to_string(),
+        st.interrupt,
+        false,
+        None,
+    )?;
+    if st.interrupt.signal() != 0 {
         return Ok(None);
     }
     let failed: Vec<String> = r
@@ -238,7 +260,7 @@ fn run_step(
         stage: "",
         offered: rate,
         achieved: r.throughput(),
-        connections: plan.connections,
+        connections: plan.load.connections,
         thresholds: r
             .thresholds
             .iter()
@@ -268,11 +290,11 @@ fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
     let embedded = match &plan.target {
         Target::Embedded { proto } => {
             let (addr, e) = Embedded::start(*proto)?;
-            req.target = Some(embedded_label(&plan.framing, addr));
+            req.target = Some(embedded_label(&plan.load.framing, addr));
             Some(e)
         }
         Target::Given { addr, .. } => {
-            preflight(*addr, plan.connect_timeout)?;
+            preflight(*addr, plan.load.connect_timeout)?;
             None
         }
     };

@@ -35,7 +35,7 @@ pub struct FdRoom {
 /// need, the room, and what to do about it.
 ///
 /// ```
-/// use loadgen::plan::{check_fds, FdRoom};
+/// use loadgen::fd_room::{check_fds, FdRoom};
 /// let room = FdRoom { free: 19_995, soft: 20_000, hard: 20_000 };
 /// assert!(check_fds(10_000, 2, false, room).is_ok());
 /// let e = check_fds(30_000, 2, false, room).unwrap_err();

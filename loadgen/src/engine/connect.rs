@@ -1,0 +1,310 @@
+//! Slots waiting to (re)connect: opened in turn, paced by `--connect-rate`, from the
+//! `--source` addresses in turn, and after a failure only after a backoff; and how a
+//! close the client did not decide is counted.
+
+use super::setup::Seat;
+use super::worker::{Worker, TIMER_CONNECT, TIMER_PACE};
+use crate::client::Client;
+use crate::record::ErrorClass;
+use crate::schedule::Schedule;
+use readyloop::{CloseReason, ConnectOptions, Reactor};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long to wait before reopening after a failed connect or a protocol failure,
+/// doubling to a second: never spin on a target that refuses, or that accepts every
+/// connection and answers in another protocol.
+const RETRY_MIN: Duration = Duration::from_millis(10);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// The most a paced connect may catch up after a late wake-up: a stall of the loop
+/// does not turn into a burst of connects.
+const PACE_CATCH_UP: Duration = Duration::from_millis(50);
+
+/// One slot = one of the connections a worker keeps; it carries its open-loop schedule
+/// across reconnects so connect time is part of the next request's corrected latency.
+pub(super) struct Pending {
+    /// Open loop: the slot's timeline. `None`: closed loop.
+    pub(super) schedule: Option<Schedule>,
+}
+
+/// The slots waiting to (re)connect and how they may.
+pub(super) struct Slots {
+    /// Slots waiting to (re)connect, in order.
+    pub(super) pending: VecDeque<Pending>,
+    /// Where they connect.
+    target: SocketAddr,
+    opts: ConnectOptions,
+    /// One connect per this interval at most (`--connect-rate`), else `None`.
+    connect_every: Option<Duration>,
+    next_connect: Instant,
+    /// After failed connects; starts over once a connect completes.
+    connect_backoff: Backoff,
+    /// After protocol failures; starts over once a reply completes (a connect proves
+    /// nothing: a server of another protocol accepts every one).
+    protocol_backoff: Backoff,
+    /// A retry timer is set (one for both backoffs: it reopens every waiting slot).
+    pub(super) retry_armed: bool,
+    /// A pacing timer is set (one at a time, however many slots wait).
+    pub(super) pace_armed: bool,
+    /// The next `--source` address, round robin (each worker starts at its index).
+    source_rr: usize,
+}
+
+impl Slots {
+    /// `seat`'s slots, `pending` first, paced from `now`.
+    pub(super) fn new(seat: &Seat, pending: VecDeque<Pending>, now: Instant) -> Slots {
+        Slots {
+            pending,
+            target: seat.aim.addr,
+            opts: ConnectOptions {
+                bind_no_port: true,
+                nodelay: seat.load.nodelay,
+                ..ConnectOptions::default()
+            },
+            connect_every: seat.connect_every(),
+            next_connect: now,
+            connect_backoff: Backoff::new(),
+            protocol_backoff: Backoff::new(),
+            retry_armed: false,
+            pace_armed: false,
+            source_rr: seat.index,
+        }
+    }
+
+    /// The waiting slots' open-loop timelines.
+    pub(super) fn schedules_mut(&mut self) -> impl Iterator<Item = &mut Schedule> {
+        self.pending.iter_mut().filter_map(|p| p.schedule.as_mut())
+    }
+}
+
+impl Worker {
+    /// Open the waiting slots, in order, as pacing allows; a connect that fails at once
+    /// (no descriptor, no port) leaves its slot waiting and arms a retry.
+    pub(super) fn open_pending(&mut self, r: &mut Reactor<Client>) {
+        let now = r.now();
+        while let Some(p) = self.slots.pending.front() {
+            if self.times.ended() || now >= self.times.end {
+                return;
+            }
+            if let Some(every) = self.slots.connect_every {
+                match next_paced(self.slots.next_connect, now, every) {
+                    Ok(next) => self.slots.next_connect = next,
+                    Err(at) => {
+                        if !self.slots.pace_armed {
+                            self.slots.pace_armed = true;
+                            r.set_timer(at, TIMER_PACE);
+                        }
+                        return;
+                    }
+                }
+            }
+            let schedule = p.schedule.clone();
+            let sources = &self.load.sources;
+            if !sources.is_empty() {
+                self.slots.opts.source = Some(sources[self.slots.source_rr % sources.len()]);
+                self.slots.source_rr += 1;
+            }
+            let sh = r.context_mut();
+            let client = Client::new(&sh.plan, now, schedule);
+            sh.rec.connects_tried += 1;
+            match r.connect(self.slots.target, &self.slots.opts, client) {
+                // Not a success yet: on loopback a refusal comes after connect()
+                // returned EINPROGRESS. The backoff restarts only once a connect
+                // completed (see `arm_retry`).
+                Ok(_) => {
+                    self.slots.pending.pop_front();
+                }
+                Err((e, _client)) => {
+                    // No socket or no port: count it, leave the slot pending, retry
+                    // later with backoff (and never in a tight loop).
+                    let errno = e.raw_os_error();
+                    r.context_mut()
+                        .rec
+                        .error(connect_error_class(errno), &errno_detail(errno));
+                    self.arm_retry(r, Failure::Connect);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reopen the waiting slots after a backoff for `why` (if no retry is set yet).
+    pub(super) fn arm_retry(&mut self, r: &mut Reactor<Client>, why: Failure) {
+        // The target is back once a connect completed since the last failed connect,
+        // or a reply since the last protocol failure: the backoff starts over.
+        let rec = &r.context().rec;
+        let backoff = match why {
+            Failure::Connect => {
+                self.slots.connect_backoff.seen(rec.connects_ok);
+                &mut self.slots.connect_backoff
+            }
+            Failure::Protocol => {
+                self.slots.protocol_backoff.seen(rec.completed);
+                &mut self.slots.protocol_backoff
+            }
+        };
+        if !self.slots.retry_armed {
+            self.slots.retry_armed = true;
+            let wait = backoff.next();
+            r.set_timer(r.now() + wait, TIMER_CONNECT);
+        }
+    }
+}
+
+/// `--connect-rate`: whether a connect may go at `now` given the next paced instant
+/// `next`: `Ok(the one after)`, or `Err(when to come back)`. After a late wake-up the
+/// pace catches up by at most [`PACE_CATCH_UP`].
+fn next_paced(next: Instant, now: Instant, every: Duration) -> Result<Instant, Instant> {
+    if now < next {
+        return Err(next);
+    }
+    Ok(next.max(now - every.min(PACE_CATCH_UP)) + every)
+}
+
+/// A worker's wait before reopening its waiting slots after a failure: [`RETRY_MIN`],
+/// twice as long at each retry armed, at most [`RETRY_MAX`]. It starts over only once
+/// the target shows it is back: a counter of successes (`progress`, which only grows)
+/// moved since it last started over. Pure, so its rule is tested without sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    wait: Duration,
+    /// `progress` when it last started over.
+    mark: u64,
+}
+
+impl Backoff {
+    const fn new() -> Backoff {
+        Backoff {
+            wait: RETRY_MIN,
+            mark: 0,
+        }
+    }
+
+    /// A failure was seen with `progress` successes so far: start over if some came
+    /// since the last time.
+    fn seen(&mut self, progress: u64) {
+        if progress != self.mark {
+            self.mark = progress;
+            self.wait = RETRY_MIN;
+        }
+    }
+
+    /// The wait of a retry armed now; the next one waits twice as long.
+    fn next(&mut self) -> Duration {
+        let w = self.wait;
+        self.wait = (w * 2).min(RETRY_MAX);
+        w
+    }
+}
+
+/// What a slot waits to reopen after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// A connect failed (refused, timed out, no port or descriptor).
+    Connect,
+    /// A connection failed in a way that says the server speaks another protocol
+    /// ([`Client::protocol_failure`]).
+    Protocol,
+}
+
+fn errno_detail(errno: Option<i32>) -> String {
+    errno.map_or_else(|| "unknown".to_string(), readyloop::stats::errno_name)
+}
+
+/// The class of a `connect()` that failed at once.
+fn connect_error_class(errno: Option<i32>) -> ErrorClass {
+    match errno {
+        Some(libc::EMFILE | libc::ENFILE) => ErrorClass::Descriptors,
+        Some(libc::ECONNREFUSED) => ErrorClass::ConnectRefused,
+        _ => ErrorClass::Connect,
+    }
+}
+
+/// Map a reactor close to an error class (for closes the client did not decide).
+pub(super) fn close_class(reason: CloseReason, errno: Option<i32>) -> Option<(ErrorClass, String)> {
+    let detail = errno_detail(errno);
+    match reason {
+        CloseReason::ConnectFailed => Some(match errno {
+            Some(libc::ECONNREFUSED) => (ErrorClass::ConnectRefused, detail),
+            _ => (ErrorClass::Connect, detail),
+        }),
+        CloseReason::ConnectTimeout => Some((ErrorClass::ConnectTimeout, "timeout".into())),
+        CloseReason::Reset => Some((ErrorClass::Reset, detail)),
+        CloseReason::Error => Some((ErrorClass::Io, detail)),
+        CloseReason::InputOverflow => Some((ErrorClass::Framing, "too_large".into())),
+        CloseReason::OutputOverflow => Some((ErrorClass::Io, "output_overflow".into())),
+        CloseReason::Peer => Some((ErrorClass::Closed, "eof".into())),
+        CloseReason::IdleTimeout | CloseReason::HeaderTimeout => {
+            Some((ErrorClass::Timeout, "idle".into()))
+        }
+        CloseReason::SlowPeer => Some((ErrorClass::Timeout, "slow_peer".into())),
+        CloseReason::Done
+        | CloseReason::Protocol
+        | CloseReason::Rejected
+        | CloseReason::Shed
+        | CloseReason::Shutdown
+        | CloseReason::Host => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_backoff_doubles_to_a_second_and_starts_over_only_on_progress() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new();
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            b.seen(0); // failures, and no success in between
+            waits.push(b.next());
+        }
+        assert_eq!(
+            waits,
+            [10, 20, 40, 80, 160, 320, 640, 1000, 1000].map(ms),
+            "doubling from 10 ms, at most a second"
+        );
+        // A success since: the next failure waits the least again.
+        b.seen(1);
+        assert_eq!(b.next(), ms(10));
+        b.seen(1);
+        assert_eq!(b.next(), ms(20), "no new success: it grows on");
+    }
+
+    #[test]
+    fn test_pacing_waits_and_catches_up_only_a_little() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let every = ms(10);
+        assert_eq!(next_paced(t0 + ms(10), t0 + ms(5), every), Err(t0 + ms(10)));
+        assert_eq!(next_paced(t0, t0, every), Ok(t0 + ms(10)));
+        // Woken 300 ms late: the next connect is not due at once over and over.
+        assert_eq!(next_paced(t0, t0 + ms(300), every), Ok(t0 + ms(300)));
+        // A long interval catches up at most 50 ms.
+        let late = next_paced(t0, t0 + ms(1000), ms(200));
+        assert_eq!(late, Ok(t0 + ms(1150)));
+    }
+
+    #[test]
+    fn test_failures_are_classed_by_their_errno() {
+        assert_eq!(
+            connect_error_class(Some(libc::EMFILE)),
+            ErrorClass::Descriptors
+        );
+        assert_eq!(
+            connect_error_class(Some(libc::ECONNREFUSED)),
+            ErrorClass::ConnectRefused
+        );
+        assert_eq!(connect_error_class(None), ErrorClass::Connect);
+        let refused = close_class(CloseReason::ConnectFailed, Some(libc::ECONNREFUSED));
+        assert_eq!(refused.map(|c| c.0), Some(ErrorClass::ConnectRefused));
+        assert_eq!(
+            close_class(CloseReason::Peer, None),
+            Some((ErrorClass::Closed, "eof".to_string()))
+        );
+        assert_eq!(close_class(CloseReason::Done, None), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! Worker threads, each running its own readyloop [`Reactor`](readyloop::Reactor) whose
+//! outbound connections are the clients.
+//!
+//! A worker keeps its share of the connections open (reopening any that close, paced
+//! by `--connect-rate`), sends its share of the open-loop rate, snapshots a corrected
+//! histogram each second for the interval log and the progress line, and stops itself
+//! at the end of the run, counting what is still in flight.
+//!
+//! The rooms, one concept each:
+//! - `mod.rs` (here): [`run`], the threads, the connect phase that starts them all at
+//!   one instant, and the per-second reports merged into intervals;
+//! - `setup.rs`: one worker's reactor, its clients' shared plan and initial slots;
+//! - `worker.rs`: the worker's state and the reactor's host callbacks;
+//! - `connect.rs`: slots waiting to (re)connect: pacing, backoff, error classes;
+//! - `grow.rs`: `--max-connections`, when and how many connections to add;
+//! - `stages.rs`: closed-loop stages, following the connection target;
+//! - `ticks.rs`: the per-second reports and the run's end.
+//!
+//! The engine reads the run's [`Load`] and [`Aim`] as the plan made them.
+
+mod connect;
+mod grow;
+mod setup;
+mod stages;
+mod ticks;
+mod worker;
+
+use crate::interrupt::{self, Interrupt};
+use crate::intervals::Compact;
+use crate::load::{Aim, Load};
+use crate::result::Interval;
+use setup::Seat;
+use std::sync::atomic::AtomicU64;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+pub use ticks::{thread_cpu, Tick, Totals, WorkerResult};
+
+/// What the caller of [`run`] wants after a per-second report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickAction {
+    /// Go on.
+    Continue,
+    /// End the run now (`--abort-on-fail`): every worker stops as at an interrupt.
+    Stop,
+}
+
+/// Split `total` into `parts` nearly equal shares; share `i`.
+///
+/// ```
+/// assert_eq!((0..3).map(|i| loadgen::engine::share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+/// ```
+pub fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
+/// The channels a worker reports on: its handle once its reactor is up, that its
+/// connect phase is over, and a [`Tick`] each second.
+struct Links {
+    hello: mpsc::Sender<(usize, readyloop::Handle)>,
+    ready: mpsc::Sender<()>,
+    ticks: mpsc::Sender<Tick>,
+}
+
+/// Start the workers, putting `load` on `aim` (stopped early by `interrupt`, if any);
+/// call `on_tick` on this thread for each per-second report (when it returns
+/// [`TickAction::Stop`], every worker ends its run at once, as at an interrupt); return
+/// the workers' results and the merged per-second intervals.
+pub fn run(
+    load: &Load,
+    aim: &Aim,
+    interrupt: Option<&Arc<Interrupt>>,
+    mut on_tick: impl FnMut(&Tick) -> TickAction,
+) -> std::io::Result<(Vec<WorkerResult>, Vec<Interval>)> {
+    let threads = load.threads();
+    let base = Instant::now();
+    let (tick_tx, tick_rx) = mpsc::channel();
+    let (hello_tx, hello_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (load, aim) = (Arc::new(load.clone()), Arc::new(aim.clone()));
+    // -n: one budget for every worker, so exactly N go out however the load splits.
+    let budget = load.requests.map(|n| Arc::new(AtomicU64::new(n)));
+    let mut joins = Vec::new();
+    let mut first = 0;
+    for index in 0..threads {
+        let conns = share(load.connections, threads, index);
+        let seat = Seat {
+            index,
+            conns,
+            first_index: first,
+            base,
+            load: load.clone(),
+            aim: aim.clone(),
+            budget: budget.clone(),
+            interrupt: interrupt.cloned(),
+        };
+        first += conns;
+        let links = Links {
+            hello: hello_tx.clone(),
+            ready: ready_tx.clone(),
+            ticks: tick_tx.clone(),
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("loadgen-{index}"))
+            .spawn(move || worker::run_worker(seat, links))?;
+        joins.push(h);
+    }
+    drop((tick_tx, hello_tx, ready_tx));
+    let workers = start_when_connected(&load, base, &hello_rx, &ready_rx);
+    let mut store = crate::intervals::IntervalStore::new(threads);
+    for t in tick_rx {
+        if on_tick(&t) == TickAction::Stop {
+            for h in &workers {
+                h.post(interrupt::STOP);
+            }
+        }
+        store.add(t.index, &t.corrected);
+    }
+    let mut results = Vec::new();
+    for h in joins {
+        match h.join() {
+            Ok(r) => results.push(r?),
+            Err(_) => return Err(std::io::Error::other("a worker thread panicked")),
+        }
+    }
+    let measured = results
+        .iter()
+        .map(|w: &WorkerResult| w.measured)
+        .max()
+        .unwrap_or(load.duration);
+    Ok((results, intervals(store.finish(), measured)))
+}
+
+/// The merged seconds as intervals; the last may be shorter than a second (the run's
+/// end, or an interrupt), and none starts after what was measured.
+fn intervals(seconds: Vec<Compact>, measured: Duration) -> Vec<Interval> {
+    let mut intervals: Vec<Interval> = seconds
+        .into_iter()
+        .enumerate()
+        .map(|(k, corrected)| Interval {
+            start: Duration::from_secs(k as u64),
+            length: Duration::from_secs(1),
+            corrected,
+        })
+        .collect();
+    intervals.retain(|iv| iv.start < measured || iv.start.is_zero());
+    if let Some(last) = intervals.last_mut() {
+        let rest = measured.saturating_sub(last.start);
+        last.length = rest.min(Duration::from_secs(1));
+    }
+    intervals
+}
+
+/// The connect phase: wait (bounded) until every worker has opened its connections,
+/// then start them all at one instant, so the warm-up and the measurement never
+/// include the time connect() took (at the even-port knee, seconds). Returns the
+/// workers' handles.
+fn start_when_connected(
+    load: &Load,
+    base: Instant,
+    hello: &mpsc::Receiver<(usize, readyloop::Handle)>,
+    ready: &mpsc::Receiver<()>,
+) -> Vec<readyloop::Handle> {
+    let mut handles = Vec::new();
+    let hello_by = Instant::now() + Duration::from_secs(5);
+    while handles.len() < load.threads() {
+        let left = hello_by.saturating_duration_since(Instant::now());
+        match hello.recv_timeout(left) {
+            Ok((_, h)) => handles.push(h),
+            Err(_) => break, // a worker failed to start: its error comes from join
+        }
+    }
+    // However slow the connects, the run starts: after the connect timeout, plus the
+    // pacing of --connect-rate, plus a margin.
+    let paced = load.connect_rate.map_or(Duration::ZERO, |cr| {
+        Duration::from_secs_f64(load.connections as f64 / cr.max(1e-9))
+    });
+    let ready_by = Instant::now() + load.connect_timeout + paced + Duration::from_secs(5);
+    let mut n = 0;
+    while n < handles.len() {
+        let left = ready_by.saturating_duration_since(Instant::now());
+        match ready.recv_timeout(left) {
+            Ok(()) => n += 1,
+            Err(_) => break,
+        }
+    }
+    // A few ms ahead, so every worker has the start before it comes.
+    let t0 = Instant::now() + Duration::from_millis(5);
+    let offset = t0
+        .saturating_duration_since(base)
+        .as_nanos()
+        .min(u128::from(u64::MAX - 1)) as u64;
+    for h in &handles {
+        h.post(offset);
+    }
+    handles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{new_histogram, record_us};
+
+    #[test]
+    fn test_shares_add_up_and_differ_by_one_at_most() {
+        for (total, parts) in [(10, 3), (2, 4), (50, 1), (0, 2), (19_999, 7)] {
+            let s: Vec<usize> = (0..parts).map(|i| share(total, parts, i)).collect();
+            assert_eq!(s.iter().sum::<usize>(), total);
+            assert!(
+                s.iter().max().unwrap() - s.iter().min().unwrap() <= 1,
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn test_intervals_end_with_what_was_measured() {
+        let second = || {
+            let mut h = new_histogram();
+            record_us(&mut h, 100);
+            Compact::from(h)
+        };
+        let iv = intervals(
+            vec![second(), second(), second()],
+            Duration::from_millis(2500),
+        );
+        let lengths: Vec<Duration> = iv.iter().map(|i| i.length).collect();
+        assert_eq!(lengths, [1000, 1000, 500].map(Duration::from_millis));
+        // A third second reported after a run measured 2 s is not kept.
+        let iv = intervals(vec![second(), second(), second()], Duration::from_secs(2));
+        assert_eq!(iv.len(), 2);
+        // Nothing measured (interrupted at once): the first interval stays, empty.
+        let iv = intervals(vec![second()], Duration::ZERO);
+        assert_eq!((iv.len(), iv[0].length), (1, Duration::ZERO));
+    }
+}

@@ -1,0 +1,320 @@
+//! The worker: its state, grouped by what each part is for, and the reactor's host
+//! callbacks, which hand each event to the room that handles it.
+
+use super::connect::{close_class, Failure, Pending, Slots};
+use super::grow::Growth;
+use super::setup::Seat;
+use super::ticks::{thread_cpu, Ticker, WorkerResult};
+use super::Links;
+use crate::client::{Client, Phase};
+use crate::interrupt;
+use crate::load::Load;
+use readyloop::{CloseReason, ConnId, Host, Reactor};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Reopen the waiting slots after a backoff.
+pub(super) const TIMER_CONNECT: u64 = 1;
+/// The next paced connect (`--connect-rate`): a key of its own, so pacing and the
+/// retry backoff never clear each other's flag.
+pub(super) const TIMER_PACE: u64 = 5;
+/// A second of the measurement is over.
+pub(super) const TIMER_TICK: u64 = 2;
+/// The run's end.
+pub(super) const TIMER_END: u64 = 3;
+/// The warm-up's end.
+pub(super) const TIMER_MEASURE: u64 = 4;
+/// Closed-loop stages: bring the connections to the current target.
+pub(super) const TIMER_STAGE: u64 = 6;
+/// `--max-connections`: look whether more connections are needed.
+pub(super) const TIMER_GROW: u64 = 7;
+
+/// When things happen for this worker.
+pub(super) struct Times {
+    /// The instant every worker's start offset is measured from.
+    pub(super) base: Instant,
+    /// When this worker began connecting; its timelines were anchored there until the
+    /// run started (they move to the start).
+    pub(super) created: Instant,
+    /// The run's start (START), once every worker connected.
+    pub(super) started: Option<Instant>,
+    /// The warm-up's end and the run's end (far away until the start).
+    pub(super) measure_start: Instant,
+    pub(super) end: Instant,
+    /// When the run ended for this worker (the end timer, or an interrupt).
+    pub(super) ended_at: Option<Instant>,
+}
+
+impl Times {
+    /// The run ended for this worker.
+    pub(super) fn ended(&self) -> bool {
+        self.ended_at.is_some()
+    }
+}
+
+/// The connect phase: the slots opened before the run starts, the connects that failed
+/// meanwhile (a slot that failed also counts as tried), and whom to tell once each
+/// initial slot connected or failed.
+pub(super) struct Startup {
+    pub(super) initial: u64,
+    pub(super) connect_failures: u64,
+    pub(super) ready: Option<mpsc::Sender<()>>,
+}
+
+impl Startup {
+    /// Tell the thread that starts the run (once) that this worker's connect phase is over.
+    pub(super) fn tell_ready(&mut self) {
+        if let Some(tx) = self.ready.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One worker thread's state.
+pub(super) struct Worker {
+    pub(super) index: usize,
+    pub(super) load: Arc<Load>,
+    pub(super) times: Times,
+    pub(super) slots: Slots,
+    pub(super) startup: Startup,
+    pub(super) growth: Growth,
+    pub(super) ticker: Ticker,
+}
+
+/// Run one worker to the end.
+pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResult> {
+    let created = Instant::now();
+    let mut r = seat.reactor(created)?;
+    let initial = seat.initial();
+    let pending = (0..initial)
+        .map(|j| Pending {
+            schedule: seat.schedule(created, j),
+        })
+        .collect();
+    let far = r.context().plan.end;
+    let mut w = Worker {
+        index: seat.index,
+        load: seat.load.clone(),
+        times: Times {
+            base: seat.base,
+            created,
+            started: None,
+            measure_start: far,
+            end: far,
+            ended_at: None,
+        },
+        slots: Slots::new(&seat, pending, created),
+        startup: Startup {
+            initial: initial as u64,
+            connect_failures: 0,
+            ready: Some(links.ready),
+        },
+        growth: Growth::new(initial, seat.max_slots(initial)),
+        ticker: Ticker::new(links.ticks),
+    };
+    if let Some(i) = &seat.interrupt {
+        i.register(r.handle());
+    }
+    let _ = links.hello.send((seat.index, r.handle()));
+    w.open_pending(&mut r);
+    if initial == 0 {
+        // Nothing to open first (closed-loop stages from 0): ready now, not after a turn
+        // that no event would start.
+        w.startup.tell_ready();
+    }
+    r.run(&mut w)?;
+    // Closes in the run's last turn may have censored requests after `finish` reported
+    // the last second.
+    w.tick_late(&mut r);
+    let rec = std::mem::take(&mut r.context_mut().rec);
+    Ok(w.result(rec))
+}
+
+impl Worker {
+    /// The run starts at `t0`: the warm-up and the measurement are timed from it,
+    /// every timeline moves to it, and every client is woken for it.
+    fn start(&mut self, r: &mut Reactor<Client>, t0: Instant) {
+        let t = &mut self.times;
+        t.started = Some(t0);
+        t.measure_start = t0 + self.load.warmup;
+        t.end = t.measure_start + self.load.duration;
+        let shift = t0.saturating_duration_since(t.created);
+        let sh = r.context_mut();
+        sh.plan.start = Some(t0);
+        sh.plan.record_from = t.measure_start;
+        sh.plan.end = t.end;
+        let (clients, _) = r.protocols_mut();
+        for (_, c) in clients {
+            if let Some(s) = c.schedule_mut() {
+                s.shift(shift);
+            }
+        }
+        for s in self.slots.schedules_mut() {
+            s.shift(shift);
+        }
+        r.set_timer(t.end, TIMER_END);
+        r.set_timer(t.measure_start, TIMER_MEASURE);
+        if self.load.conn_stages().is_some() {
+            self.follow_stages(r);
+        }
+        if self.growth.can_grow() {
+            r.set_timer(t0 + super::grow::GROW_STEP, TIMER_GROW);
+        }
+        // The clients' wake-up times depend on the plan just changed.
+        r.rearm_timers();
+    }
+
+    /// A connection closed: count how, and reopen its slot unless the run is over for
+    /// it (see [`Worker::reopen`]).
+    fn on_close(
+        &mut self,
+        r: &mut Reactor<Client>,
+        mut c: Client,
+        reason: CloseReason,
+        errno: Option<i32>,
+    ) {
+        let failed_connect = matches!(
+            reason,
+            CloseReason::ConnectFailed | CloseReason::ConnectTimeout
+        );
+        if c.phase() != Phase::Finished || failed_connect {
+            let now = r.now();
+            c.on_closed(r.context_mut(), now, close_class(reason, errno));
+        }
+        if let Some(end) = self.times.ended_at {
+            // Closed in the turn the run ended, after `finish` looked at the open
+            // connections: its slot still owes the requests that fell due unsent.
+            if let Some(mut s) = c.into_schedule() {
+                let sh = r.context_mut();
+                let due_by = end.min(sh.plan.end);
+                sh.rec.censor_unsent(&mut s, sh.plan.record_from, due_by);
+            }
+            return;
+        }
+        // Before the close is accounted for below: the client knows how it ended.
+        let protocol_failure = c.protocol_failure();
+        if c.retiring() {
+            // Closed-loop stages retired it: the slot is not reopened.
+            return;
+        }
+        if self.times.started.is_some() && r.context().plan.budget_spent() {
+            // -n: all N requests went out; a slot has nothing left to send.
+            return;
+        }
+        if failed_connect && self.times.started.is_none() {
+            self.startup.connect_failures += 1;
+        }
+        self.reopen(r, c);
+        if failed_connect {
+            self.arm_retry(r, Failure::Connect);
+        } else if protocol_failure {
+            // A server that fails every connection at once would otherwise take
+            // thousands a second (19,000 against an echo server).
+            self.arm_retry(r, Failure::Protocol);
+        } else if !self.slots.retry_armed {
+            self.open_pending(r);
+        }
+    }
+
+    /// Put a closed connection's slot back among those waiting, keeping its schedule
+    /// (open loop) so the reconnect's cost shows in the corrected latency of the next
+    /// request.
+    fn reopen(&mut self, r: &mut Reactor<Client>, c: Client) {
+        let skip_to = self.times.measure_start.min(r.now());
+        let started = self.times.started.is_some();
+        let schedule = c.into_schedule().map(|mut s| {
+            // Due times that passed during the warm-up while reconnecting are not owed
+            // to the measurement; the timeline keeps its phase. (Before the start the
+            // timeline is provisional: it moves to the start as it is.)
+            if started {
+                s.skip_to(skip_to);
+            }
+            s
+        });
+        self.slots.pending.push_back(Pending { schedule });
+    }
+
+    /// The warm-up is over: the measurement's CPU time and wall-clock start are taken.
+    fn begin_measuring(&mut self, r: &mut Reactor<Client>) {
+        // Nothing is recorded before `record_from`, so the interval histogram is empty
+        // here; resetting it would drop replies this turn already recorded.
+        self.ticker.cpu_start = Some(thread_cpu());
+        self.ticker.measure_start_unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64());
+        self.ticker.interval_start = r.context().rec.completed;
+        r.set_timer(
+            self.times.measure_start + Duration::from_secs(1),
+            TIMER_TICK,
+        );
+    }
+
+    /// -n: the budget is spent and every request of this worker answered or failed.
+    fn all_answered(&self, r: &Reactor<Client>) -> bool {
+        let sh = r.context();
+        let rec = &sh.rec;
+        let outstanding = rec
+            .sent
+            .saturating_sub(rec.completed + rec.failed + rec.in_flight_end);
+        sh.plan.budget_spent() && outstanding == 0
+    }
+}
+
+impl Host<Client> for Worker {
+    fn closed(
+        &mut self,
+        r: &mut Reactor<Client>,
+        _id: ConnId,
+        c: Client,
+        reason: CloseReason,
+        errno: Option<i32>,
+    ) {
+        self.on_close(r, c, reason, errno);
+    }
+
+    fn timer(&mut self, r: &mut Reactor<Client>, key: u64) {
+        match key {
+            TIMER_PACE => {
+                self.slots.pace_armed = false;
+                if !self.slots.retry_armed {
+                    self.open_pending(r);
+                }
+            }
+            TIMER_CONNECT => {
+                self.slots.retry_armed = false;
+                self.open_pending(r);
+            }
+            TIMER_MEASURE => self.begin_measuring(r),
+            TIMER_TICK => self.tick(r),
+            TIMER_STAGE => self.follow_stages(r),
+            TIMER_GROW => self.grow(r),
+            TIMER_END => self.finish(r),
+            _ => {}
+        }
+    }
+
+    fn posted(&mut self, r: &mut Reactor<Client>, value: u64) {
+        if value == interrupt::STOP {
+            // Interrupted: end the run now, exactly as the end timer would.
+            self.finish(r);
+        } else if self.times.started.is_none() && !self.times.ended() {
+            self.start(r, self.times.base + Duration::from_nanos(value));
+        }
+    }
+
+    fn after_turn(&mut self, r: &mut Reactor<Client>) {
+        if self.times.started.is_some() && !self.times.ended() && self.all_answered(r) {
+            self.finish(r);
+            return;
+        }
+        // The connect phase ends for this worker once every initial slot connected
+        // or failed: say so (once) to the thread that starts the run.
+        if self.times.started.is_none() && self.startup.ready.is_some() {
+            let done = r.context().rec.connects_ok + self.startup.connect_failures;
+            if done >= self.startup.initial {
+                self.startup.tell_ready();
+            }
+        }
+    }
+}

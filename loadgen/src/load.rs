@@ -1,0 +1,190 @@
+//! The load a run puts on its target, checked: what the engine reads.
+//!
+//! [`Load`] is built once, from the flags, by the command's plan (`cli/run_plan.rs`,
+//! which refuses what cannot run) and read by the engine as it is, not copied into a
+//! second plan; `search` makes each step's by [`Load::step`]. [`Aim`] is the part
+//! known only once the target listens: its address and the bytes sent to it.
+
+use crate::framing::Framing;
+use crate::mix::Mix;
+use crate::schedule::Profile;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The shape of a run's load: connections, rate, time, and how each connection talks.
+#[derive(Clone, Debug)]
+pub struct Load {
+    /// Connections kept open, over all workers (at least 1); with closed-loop stages
+    /// their peak target.
+    pub connections: usize,
+    /// Open loop: add connections, up to this many over all workers, when the rate
+    /// times the mean latency needs more than are open (k6's maxVUs); `None`: never.
+    pub max_connections: Option<usize>,
+    /// Worker threads, as asked (see [`Load::threads`]).
+    pub threads: usize,
+    /// New connections per second over all workers (`None`: as fast as possible).
+    pub connect_rate: Option<f64>,
+    /// Total requests per second (open loop); `None`: closed loop. With open-loop
+    /// stages, their mean over the measured time.
+    pub rate: Option<f64>,
+    /// Measured time.
+    pub duration: Duration,
+    /// Discarded time before measuring.
+    pub warmup: Duration,
+    /// How replies end.
+    pub framing: Framing,
+    /// Close and reopen each connection after this many replies.
+    pub per_conn: Option<u64>,
+    /// `-n`: send exactly this many requests after the warm-up, then end the run once
+    /// they are answered (or failed); `duration` still caps it.
+    pub requests: Option<u64>,
+    /// Writes of the request each connection may have in flight (`--pipeline`, >= 1).
+    pub pipeline: usize,
+    /// `--stages`: the open-loop rate over time, or with `stages_closed` the number of
+    /// connections over time.
+    pub stages: Option<Arc<Profile>>,
+    /// `--closed`: the stages' targets are connections (closed loop).
+    pub stages_closed: bool,
+    /// Response timeout.
+    pub timeout: Option<Duration>,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Source addresses to bind, round robin (`IP_BIND_ADDRESS_NO_PORT`).
+    pub sources: Vec<IpAddr>,
+    /// Set TCP_NODELAY on client sockets.
+    pub nodelay: bool,
+}
+
+impl Load {
+    /// Worker threads: as asked, never fewer than 1 nor more than the connections (a
+    /// worker without one would idle, and the report would claim threads that did no
+    /// work).
+    pub fn threads(&self) -> usize {
+        self.threads.clamp(1, self.connections.max(1))
+    }
+
+    /// Open-loop stages: the rate over time.
+    pub fn rate_stages(&self) -> Option<&Arc<Profile>> {
+        self.stages.as_ref().filter(|_| !self.stages_closed)
+    }
+
+    /// Closed-loop stages: the connections over time.
+    pub fn conn_stages(&self) -> Option<&Arc<Profile>> {
+        self.stages.as_ref().filter(|_| self.stages_closed)
+    }
+
+    /// One step of a search: this load at `rate` (open loop, no stages) over
+    /// `connections`, with at most as many threads.
+    pub fn step(&self, rate: f64, connections: usize) -> Load {
+        Load {
+            rate: Some(rate),
+            connections,
+            threads: self.threads.min(connections).max(1),
+            stages: None,
+            stages_closed: false,
+            max_connections: None,
+            requests: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// What goes on the wire, and where: known once the target listens (the embedded
+/// server's address is in its HTTP request's `Host`).
+#[derive(Clone, Debug)]
+pub struct Aim {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// The request bytes (empty with a mix).
+    pub request: Vec<u8>,
+    /// The requests those bytes hold, in order, each `true` when it is an HTTP HEAD
+    /// (its reply has no body): one reply is expected for each.
+    pub pipeline: Vec<bool>,
+    /// `--targets`: a mix of requests chosen per write (then `request` is unused).
+    pub mix: Option<Arc<Mix>>,
+}
+
+impl Aim {
+    /// The aim for `request` to `addr`: its pipeline worked out once, here. A request
+    /// that cannot be split (the plan refuses it before the run) is sent as one request,
+    /// a HEAD when `head`.
+    pub fn new(
+        addr: SocketAddr,
+        framing: &Framing,
+        request: Vec<u8>,
+        head: bool,
+        mix: Option<Arc<Mix>>,
+    ) -> Aim {
+        let pipeline = crate::request::pipeline(framing, &request).unwrap_or_else(|_| vec![head]);
+        Aim {
+            addr,
+            request,
+            pipeline,
+            mix,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load() -> Load {
+        Load {
+            connections: 50,
+            max_connections: Some(500),
+            threads: 4,
+            connect_rate: None,
+            rate: None,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(1),
+            framing: Framing::Http,
+            per_conn: None,
+            requests: Some(1000),
+            pipeline: 1,
+            stages: Some(Arc::new(Profile::new(&[(Duration::from_secs(2), 5.0)]))),
+            stages_closed: true,
+            timeout: None,
+            connect_timeout: Duration::from_secs(3),
+            sources: Vec::new(),
+            nodelay: true,
+        }
+    }
+
+    #[test]
+    fn test_stages_are_the_rate_s_or_the_connections_and_threads_fit() {
+        let mut l = load();
+        assert!(l.conn_stages().is_some() && l.rate_stages().is_none());
+        l.stages_closed = false;
+        assert!(l.conn_stages().is_none() && l.rate_stages().is_some());
+        assert_eq!(l.threads(), 4);
+        l.connections = 2;
+        assert_eq!(l.threads(), 2, "no more workers than connections");
+        l.threads = 0;
+        assert_eq!(l.threads(), 1);
+    }
+
+    #[test]
+    fn test_a_search_step_is_open_loop_at_its_rate() {
+        let s = load().step(2000.0, 3);
+        assert_eq!((s.rate, s.connections, s.threads), (Some(2000.0), 3, 3));
+        assert!(s.stages.is_none() && s.requests.is_none() && s.max_connections.is_none());
+        assert_eq!(
+            s.warmup,
+            Duration::from_secs(1),
+            "the rest is the search's own"
+        );
+    }
+
+    #[test]
+    fn test_the_aim_knows_its_pipeline() {
+        let a = "127.0.0.1:1".parse().unwrap();
+        let two = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let aim = Aim::new(a, &Framing::Http, two.to_vec(), false, None);
+        assert_eq!(aim.pipeline, [false, true]);
+        // Not whole requests: sent as one.
+        let aim = Aim::new(a, &Framing::Http, b"HEAD / HT".to_vec(), true, None);
+        assert_eq!(aim.pipeline, [true]);
+    }
+}
