@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod error;
+pub mod fmt;
 pub mod framing;
 pub mod interrupt;
 pub mod intervals;

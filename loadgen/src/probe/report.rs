@@ -18,7 +18,7 @@ use super::raise::how_to_raise;
 use super::ramp::Stop;
 use super::sources::SourceCount;
 use super::timeline::{knee, rate_timeline};
-use crate::report::group;
+use crate::fmt::{fmt_us, group, whole};
 use readyloop::limits::Report;
 use serde::Serialize;
 use serde_json::Value;
@@ -385,7 +385,7 @@ impl ProbeReport {
             .rate_per_s
             .iter()
             .take(24)
-            .map(|(t, v)| format!("{t:.1}s {}/s", group_f(*v)))
+            .map(|(t, v)| format!("{t:.1}s {}/s", whole(*v)))
             .collect();
         if !rates.is_empty() {
             s += &format!("rate:       {}\n", rates.join(" | "));
@@ -401,7 +401,7 @@ impl ProbeReport {
         if let Some(srv) = &self.server {
             let accepted = srv.active_during.saturating_sub(srv.active_before);
             let user = match (srv.user_bytes_per_connection, srv.user_bytes_not_measured) {
-                (Some(b), _) => format!("user-space {} bytes per held connection", group_f(b)),
+                (Some(b), _) => format!("user-space {} bytes per held connection", whole(b)),
                 (None, Some(why)) => format!(
                     "user-space memory per held connection {}",
                     fmt_not_measured(why, accepted)
@@ -476,8 +476,8 @@ impl ProbeReport {
         };
         format!(
             "knee:       the connect rate fell from {}/s to {}/s: {why}\n",
-            group_f(k.first_rate),
-            group_f(k.last_rate)
+            whole(k.first_rate),
+            whole(k.last_rate)
         )
     }
 
@@ -517,11 +517,6 @@ impl ProbeReport {
             group(d),
         )
     }
-}
-
-/// A rate or other non-negative figure, rounded and grouped: `4,997`.
-fn group_f(v: f64) -> String {
-    group(v.max(0.0).round() as u64)
 }
 
 /// The server's view: only when its stats were read both before and during the hold.
@@ -585,7 +580,7 @@ fn kernel_view(
 
 /// A connect time, or `-` when nothing connected.
 fn fmt_opt_us(v: Option<u64>) -> String {
-    v.map_or("-".to_string(), |u| crate::report::fmt_us(u as f64))
+    v.map_or("-".to_string(), |u| fmt_us(u as f64))
 }
 
 /// Why a figure over `n` connections is not given, in words.
@@ -601,7 +596,7 @@ fn fmt_not_measured(why: NotMeasured, n: u64) -> String {
 /// "N bytes of WHAT", or why WHAT was not measured, or "unknown bytes of WHAT".
 fn fmt_mem(bytes: Option<f64>, why: Option<NotMeasured>, what: &str, n: u64) -> String {
     match (bytes, why) {
-        (Some(b), _) => format!("{} bytes of {what}", group_f(b)),
+        (Some(b), _) => format!("{} bytes of {what}", whole(b)),
         (None, Some(why)) => format!("{what} {}", fmt_not_measured(why, n)),
         (None, None) => format!("unknown bytes of {what}"),
     }

@@ -12,10 +12,8 @@
 use super::machine::Machine;
 use super::svg::{svg_string, LatencyAxis};
 use super::timeline::{p99_svg, throughput_svg};
-use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, interrupted_by, measured_span, plural,
-    rate_missed, sorted_errors, PERCENTILES,
-};
+use super::{interrupted_by, measured_span, rate_missed, sorted_errors, PERCENTILES};
+use crate::fmt::{fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, plural};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;

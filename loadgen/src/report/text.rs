@@ -2,12 +2,10 @@
 //! statuses, errors, the books, the schedule, loadgen's CPU and the server's counters.
 //!
 //! Kept apart from the machine formats because its layout is for people: units adapt
-//! (see [`super::fmt_us`]), counts are grouped, and warnings are sentences.
+//! (see [`crate::fmt::fmt_us`]), counts are grouped, and warnings are sentences.
 
-use super::{
-    fmt_rate, fmt_secs, fmt_us, group, interrupted_by, measured_span, plural, sorted_errors,
-    PERCENTILES,
-};
+use super::{interrupted_by, measured_span, sorted_errors, PERCENTILES};
+use crate::fmt::{fmt_rate, fmt_secs, fmt_us, group, plural, whole};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use serde_json::Value;
@@ -334,11 +332,6 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     }
     write_thresholds(r, s)?;
     Ok(())
-}
-
-/// A rate or a mean count to the unit, grouped (`10,000`): the stages table's figures.
-fn whole(v: f64) -> String {
-    group(v.max(0.0).round() as u64)
 }
 
 /// `--targets`: a row per entry: its share of the writes against its weight's, what
