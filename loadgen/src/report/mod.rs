@@ -27,9 +27,15 @@
 //! | `progress.rs` | [`progress_line`]: the live progress line |
 //! | `saved.rs` | [`read_saved`], [`SavedRun`]: runs read back from JSON reports and interval logs |
 //!
+//! The text report is a list of sections, one function each, printed in order: `header`,
+//! `latency`, `connects`, `statuses`, `mix`, `stages`, `errors`, `books`, `schedule`,
+//! `cpu`, `server`, `warnings`, `thresholds`. A new part of a run (TLS handshakes, UDP
+//! loss) is one new section.
+//!
 //! This file holds what several formats share: the sentences the text, HTML and plot
 //! word alike (the pacing, the span measured, an interrupt, a missed rate, censored
-//! requests), the percentile constants (the rows of the latency table, the tick density
+//! requests, the books, the throughput, loadgen's CPU), the latency table's rows and
+//! cells, the percentile constants (the rows of the latency table, the tick density
 //! of `.hgrm` and the plot) and the order of the error table (text and JSON). The number
 //! formatting is not here but in [`crate::fmt`], below the reports, since the run's
 //! result and its thresholds word their sentences with it too. The format modules are
@@ -88,6 +94,25 @@ const PERCENTILES: [(&str, f64); 5] = [
     ("p99.99", 0.9999),
 ];
 
+/// The rows of the latency table (text and HTML): the [`PERCENTILES`] by label, then
+/// `max` (no quantile).
+fn latency_rows() -> impl Iterator<Item = (&'static str, Option<f64>)> {
+    PERCENTILES
+        .iter()
+        .map(|&(l, q)| (l, Some(q)))
+        .chain(std::iter::once(("max", None)))
+}
+
+/// One cell of the latency table: the quantile `q` of `h`, its max for `None`, `-` for
+/// an empty histogram.
+fn latency_cell(h: &hdrhistogram::Histogram<u64>, q: Option<f64>) -> String {
+    match (h.is_empty(), q) {
+        (true, _) => "-".to_string(),
+        (false, Some(q)) => fmt_us(h.value_at_quantile(q) as f64),
+        (false, None) => fmt_us(h.max() as f64),
+    }
+}
+
 /// `--per-conn N` as the reports say it: `reopened every 100 requests`, and for 1,
 /// `reopened after every request`.
 fn reopened(per_conn: u64) -> String {
@@ -95,6 +120,65 @@ fn reopened(per_conn: u64) -> String {
         "reopened after every request".to_string()
     } else {
         format!("reopened every {} requests", group(per_conn))
+    }
+}
+
+/// The connections as the reports give them: `4`, with `--per-conn` `4 (reopened every
+/// 100 requests)`.
+fn connections_line(r: &crate::result::RunResult) -> String {
+    match r.per_conn {
+        Some(n) => format!("{} ({})", group(r.connections as u64), reopened(n)),
+        None => group(r.connections as u64),
+    }
+}
+
+/// The measurement's throughput: `500 req/s, 1.00 MB/s received`.
+fn throughput_line(r: &crate::result::RunResult) -> String {
+    let secs = r.duration.as_secs_f64();
+    let mb_s = if secs > 0.0 {
+        r.rec.bytes_received_measured as f64 / secs / 1e6
+    } else {
+        0.0
+    };
+    format!(
+        "{} req/s, {mb_s:.2} MB/s received",
+        fmt_rate(r.throughput())
+    )
+}
+
+/// The books, every request accounted for: `sent 1,010 = completed 1,003 + failed 2 + in
+/// flight 5`.
+fn books_line(rec: &crate::record::Recorder) -> String {
+    format!(
+        "sent {} = completed {} + failed {} + in flight {}",
+        group(rec.sent),
+        group(rec.completed),
+        group(rec.failed),
+        group(rec.in_flight_end)
+    )
+}
+
+/// The censored requests and the oldest of them, as the text and HTML reports say it.
+fn censored_line(c: &crate::record::Censored) -> String {
+    format!(
+        "{}, oldest {}: in the corrected latencies at the time they had waited",
+        censored_counts(c),
+        fmt_us(c.oldest_us as f64)
+    )
+}
+
+/// loadgen's own CPU: `40.00 us/request (user 0.03 s, sys 0.01 s)`, `n/a` without a
+/// response to divide by.
+fn cpu_line(r: &crate::result::RunResult) -> String {
+    match r.cpu_us_per_request() {
+        Some(us) => format!(
+            "{us:.2} us/request (user {:.2} s, sys {:.2} s)",
+            r.cpu.user_s, r.cpu.sys_s
+        ),
+        None => format!(
+            "n/a us/request, no responses (user {:.2} s, sys {:.2} s)",
+            r.cpu.user_s, r.cpu.sys_s
+        ),
     }
 }
 
