@@ -27,10 +27,11 @@
 //! | `progress.rs` | [`progress_line`]: the live progress line |
 //! | `saved.rs` | [`read_saved`], [`SavedRun`]: runs read back from JSON reports and interval logs |
 //!
-//! The text report is a list of sections, one function each, printed in order: `header`,
-//! `latency`, `connects`, `statuses`, `mix`, `stages`, `errors`, `books`, `schedule`,
-//! `cpu`, `server`, `warnings`, `thresholds`. A new part of a run (TLS handshakes, UDP
-//! loss) is one new section.
+//! The text and JSON reports are lists of sections, one function each, of the same names
+//! in both files: `header`, `latency`, `connects`, `statuses`, `mix`, `stages`, `errors`,
+//! `books`, `schedule`, `cpu`, `server`, `warnings`, `thresholds`. The text prints them
+//! in order; the JSON document is their objects merged. A new part of a run (TLS
+//! handshakes, UDP loss) is one new section in each format.
 //!
 //! This file holds what several formats share: the sentences the text, HTML and plot
 //! word alike (the pacing, the span measured, an interrupt, a missed rate, censored
