@@ -27,10 +27,12 @@
 //! | `progress.rs` | [`progress_line`]: the live progress line |
 //! | `saved.rs` | [`read_saved`], [`SavedRun`]: runs read back from JSON reports and interval logs |
 //!
-//! The text and JSON reports are lists of sections, one function each, of the same names
-//! in both files: `header`, `latency`, `connects`, `statuses`, `mix`, `stages`, `errors`,
-//! `books`, `schedule`, `cpu`, `server`, `warnings`, `thresholds`. The text prints them
-//! in order; the JSON document is their objects merged. A new part of a run (TLS
+//! The text, JSON and HTML reports are lists of sections, one function each, of the same
+//! names in the three files: `header`, `latency`, `connects`, `statuses`, `mix`,
+//! `stages`, `errors`, `books`, `schedule`, `cpu`, `server`, `warnings`, `thresholds`.
+//! The text prints them in order; the JSON document is their objects merged; the HTML
+//! page gathers the rows of `header`, `books`, `schedule`, `connects` and `cpu` into its
+//! summary table and adds `timeline`, `command` and `machine`. A new part of a run (TLS
 //! handshakes, UDP loss) is one new section in each format.
 //!
 //! This file holds what several formats share: the sentences the text, HTML and plot
