@@ -2,7 +2,7 @@
 //! that cannot have what it asks for is refused with the numbers and the fix (exit 2),
 //! instead of quietly running with less.
 
-use crate::report::group;
+use crate::fmt::group;
 
 /// Descriptors a run needs beside its connections: per worker thread its reactor's
 /// epoll, waker and timer descriptors (3, rounded up to 4), and a fixed slack for the

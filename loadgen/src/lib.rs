@@ -12,6 +12,7 @@ pub mod client;
 pub mod engine;
 pub mod error;
 pub mod fd_room;
+pub mod fmt;
 pub mod framing;
 pub mod interrupt;
 pub mod intervals;

@@ -1,8 +1,8 @@
 //! A finished run: everything the reports need, and nothing they must compute from
 //! sockets. Reports are functions over this (see `report/`), testable without a run.
 
+use crate::fmt::{group, plural};
 use crate::record::Recorder;
-use crate::report::{group, plural};
 use std::time::Duration;
 
 /// How requests were paced.

@@ -176,7 +176,7 @@ impl Verdict {
 
 fn fmt_value(m: Metric, v: f64) -> String {
     match m {
-        Metric::Quantile { .. } | Metric::Mean { .. } => crate::report::fmt_us(v),
+        Metric::Quantile { .. } | Metric::Mean { .. } => crate::fmt::fmt_us(v),
         Metric::Errors | Metric::Non2xx => {
             let pct = v * 100.0;
             if pct != 0.0 && pct < 0.01 {
@@ -185,7 +185,7 @@ fn fmt_value(m: Metric, v: f64) -> String {
                 format!("{pct:.2}%")
             }
         }
-        Metric::Rps => format!("{}/s", crate::report::group(v.max(0.0).round() as u64)),
+        Metric::Rps => format!("{}/s", crate::fmt::whole(v)),
     }
 }
 

@@ -111,10 +111,10 @@ fn target_text(v: f64, closed: bool) -> String {
     if closed {
         format!(
             "  target {}",
-            report::plural(n, "connection", "connections")
+            crate::fmt::plural(n, "connection", "connections")
         )
     } else {
-        format!("  target {}/s", report::group(n))
+        format!("  target {}/s", crate::fmt::group(n))
     }
 }
 

@@ -125,8 +125,8 @@ impl RunPlan {
             if stages_warmup.as_secs_f64() >= p.duration() {
                 return Err(Error::Usage(format!(
                     "--warmup {} is as long as the stages ({}): nothing would be measured",
-                    crate::report::fmt_secs(stages_warmup),
-                    crate::report::fmt_secs(Duration::from_secs_f64(p.duration()))
+                    crate::fmt::fmt_secs(stages_warmup),
+                    crate::fmt::fmt_secs(Duration::from_secs_f64(p.duration()))
                 )));
             }
         }

@@ -18,7 +18,7 @@ use super::reaped::{die_with_parent, Reaped};
 use super::report::{ProbeReport, ReportInputs};
 use super::verify::{check, choose};
 use crate::error::Error;
-use crate::report::{group, plural};
+use crate::fmt::{group, plural};
 use readyloop::limits::Report;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

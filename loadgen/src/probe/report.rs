@@ -3,7 +3,9 @@
 //! and printed as text ([`ProbeReport::text`]), so both outputs show the same figures.
 //!
 //! The JSON field names and nesting are a contract (scripts and the tests read them);
-//! the text is for people and adds the reasons behind a knee in the connect rate.
+//! the text is for people and adds the reasons behind a knee in the connect rate. The
+//! text is a list of lines (`LINES`), one function each, so a new figure is one new
+//! function.
 //!
 //! A per-connection memory figure is a difference of two readings of the whole machine
 //! divided by the connections held: it is printed only when it measures something.
@@ -18,7 +20,7 @@ use super::raise::how_to_raise;
 use super::ramp::Stop;
 use super::sources::SourceCount;
 use super::timeline::{knee, rate_timeline};
-use crate::report::group;
+use crate::fmt::{fmt_us, group, whole};
 use readyloop::limits::Report;
 use serde::Serialize;
 use serde_json::Value;
@@ -348,117 +350,182 @@ impl ProbeReport {
             .unwrap_or_default()
     }
 
-    /// The text report.
+    /// The text report: its lines (`LINES`, one function each) in order.
     pub fn text(&self) -> String {
-        let mut s = String::new();
-        s += &format!(
+        LINES.iter().map(|line| line(self)).collect()
+    }
+}
+
+/// A line of the probe's text report (or a few, or none when it does not apply), with
+/// its newline.
+type Line = fn(&ProbeReport) -> String;
+
+/// The lines of the probe's text report, in the order they print.
+const LINES: &[Line] = &[
+    ProbeReport::held_line,
+    ProbeReport::stop_line,
+    ProbeReport::prediction_line,
+    ProbeReport::connect_line,
+    ProbeReport::rate_line,
+    ProbeReport::knee_line,
+    ProbeReport::closed_line,
+    ProbeReport::verify_line,
+    ProbeReport::server_line,
+    ProbeReport::kernel_line,
+    ProbeReport::sources_line,
+    ProbeReport::errors_line,
+];
+
+impl ProbeReport {
+    /// `held:`, the count held at once, established and attempted.
+    fn held_line(&self) -> String {
+        format!(
             "held:       {} connections at once ({} established in {:.1} s, {} attempted)\n",
             group(self.held_at_once),
             group(self.established),
             self.ramp_s,
             group(self.attempted)
-        );
-        s += &format!("stopped by: {}\n", self.stop_description);
+        )
+    }
+
+    /// `stopped by:`, each process's stop with `--procs`, and how to raise the limit.
+    fn stop_line(&self) -> String {
+        let mut s = format!("stopped by: {}\n", self.stop_description);
         if self.process_stops.len() > 1 {
             for (i, st) in self.process_stops.iter().enumerate() {
                 s += &format!("  process {}: {}\n", i + 1, st.describe());
             }
         }
         s += &format!("  to raise: {}\n", self.how_to_raise);
-        if let Some(p) = &self.prediction {
-            s += &format!(
-                "prediction: {} ({} predicted, limited by {})\n",
-                if p.held { "held" } else { "did NOT hold" },
-                group(p.connections),
-                p.limited_by
-            );
-        }
+        s
+    }
+
+    /// `prediction:` and whether it held (empty without one).
+    fn prediction_line(&self) -> String {
+        let Some(p) = &self.prediction else {
+            return String::new();
+        };
+        format!(
+            "prediction: {} ({} predicted, limited by {})\n",
+            if p.held { "held" } else { "did NOT hold" },
+            group(p.connections),
+            p.limited_by
+        )
+    }
+
+    /// `connect:`, the connect times.
+    fn connect_line(&self) -> String {
         let c = &self.connect_us;
-        s += &format!(
+        format!(
             "connect:    p50 {}  p99 {}  max {}  ({} connects)\n",
             fmt_opt_us(c.p50),
             fmt_opt_us(c.p99),
             fmt_opt_us(c.max),
             group(c.count)
-        );
+        )
+    }
+
+    /// `rate:`, the connect rate over the first 24 half seconds (empty without any).
+    fn rate_line(&self) -> String {
         let rates: Vec<String> = self
             .rate_per_s
             .iter()
             .take(24)
-            .map(|(t, v)| format!("{t:.1}s {}/s", group_f(*v)))
+            .map(|(t, v)| format!("{t:.1}s {}/s", whole(*v)))
             .collect();
-        if !rates.is_empty() {
-            s += &format!("rate:       {}\n", rates.join(" | "));
+        if rates.is_empty() {
+            return String::new();
         }
-        s += &self.knee_line();
-        s += &format!(
+        format!("rate:       {}\n", rates.join(" | "))
+    }
+
+    /// `closed by the server:` during the ramp and during the hold.
+    fn closed_line(&self) -> String {
+        format!(
             "closed by the server: {} during the ramp, {} during the {:.1} s hold\n",
             group(self.closed_by_server.ramp),
             group(self.closed_by_server.hold),
             self.hold.as_secs_f64()
-        );
-        s += &self.verify_line();
-        if let Some(srv) = &self.server {
-            let accepted = srv.active_during.saturating_sub(srv.active_before);
-            let user = match (srv.user_bytes_per_connection, srv.user_bytes_not_measured) {
-                (Some(b), _) => format!("user-space {} bytes per held connection", group_f(b)),
-                (None, Some(why)) => format!(
-                    "user-space memory per held connection {}",
-                    fmt_not_measured(why, accepted)
-                ),
-                (None, None) => "user-space unknown bytes per held connection".to_string(),
-            };
-            s += &format!(
-                "server:     {} active while holding (accepted), {} queued and never accepted; {user}\n",
-                group(srv.active_during),
-                group(srv.queued_not_accepted),
-            );
-        }
-        if let Some(k) = &self.kernel {
-            s += &format!(
-                "kernel:     per held connection: {}, {}\n",
-                fmt_mem(
-                    k.tcp_mem_bytes_per_connection,
-                    k.tcp_mem_not_measured,
-                    "TCP buffer memory (sockstat mem)",
-                    self.held_at_once
-                ),
-                fmt_mem(
-                    k.slab_bytes_per_connection,
-                    k.slab_not_measured,
-                    "slab (both ends, /proc/meminfo)",
-                    self.held_at_once
-                ),
-            );
-        }
-        if self.sources.len() > 1 || self.sources.iter().any(|x| x.exhausted) {
-            let list: Vec<String> = self
-                .sources
-                .iter()
-                .map(|x| {
-                    format!(
-                        "{} {}{}",
-                        x.source,
-                        group(x.established),
-                        if x.exhausted { " (exhausted)" } else { "" }
-                    )
-                })
-                .collect();
-            s += &format!("sources:    {}\n", list.join(", "));
-        }
-        if !self.errors.is_empty() {
-            let list: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(e, c)| format!("{e} {}", group(*c)))
-                .collect();
-            s += &format!("errors:     {}\n", list.join(", "));
-        }
-        s
+        )
     }
-}
 
-impl ProbeReport {
+    /// `server:`, what the server accepted and its memory per connection (empty
+    /// without its stats).
+    fn server_line(&self) -> String {
+        let Some(srv) = &self.server else {
+            return String::new();
+        };
+        let accepted = srv.active_during.saturating_sub(srv.active_before);
+        let user = match (srv.user_bytes_per_connection, srv.user_bytes_not_measured) {
+            (Some(b), _) => format!("user-space {} bytes per held connection", whole(b)),
+            (None, Some(why)) => format!(
+                "user-space memory per held connection {}",
+                fmt_not_measured(why, accepted)
+            ),
+            (None, None) => "user-space unknown bytes per held connection".to_string(),
+        };
+        format!(
+            "server:     {} active while holding (accepted), {} queued and never accepted; {user}\n",
+            group(srv.active_during),
+            group(srv.queued_not_accepted),
+        )
+    }
+
+    /// `kernel:`, its memory per connection held (empty without sockstat).
+    fn kernel_line(&self) -> String {
+        let Some(k) = &self.kernel else {
+            return String::new();
+        };
+        format!(
+            "kernel:     per held connection: {}, {}\n",
+            fmt_mem(
+                k.tcp_mem_bytes_per_connection,
+                k.tcp_mem_not_measured,
+                "TCP buffer memory (sockstat mem)",
+                self.held_at_once
+            ),
+            fmt_mem(
+                k.slab_bytes_per_connection,
+                k.slab_not_measured,
+                "slab (both ends, /proc/meminfo)",
+                self.held_at_once
+            ),
+        )
+    }
+
+    /// `sources:`, the count per source address (only with several, or one exhausted).
+    fn sources_line(&self) -> String {
+        if self.sources.len() <= 1 && !self.sources.iter().any(|x| x.exhausted) {
+            return String::new();
+        }
+        let list: Vec<String> = self
+            .sources
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {}{}",
+                    x.source,
+                    group(x.established),
+                    if x.exhausted { " (exhausted)" } else { "" }
+                )
+            })
+            .collect();
+        format!("sources:    {}\n", list.join(", "))
+    }
+
+    /// `errors:`, by errno (empty without any).
+    fn errors_line(&self) -> String {
+        if self.errors.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(e, c)| format!("{e} {}", group(*c)))
+            .collect();
+        format!("errors:     {}\n", list.join(", "))
+    }
+
     /// The `knee:` line (empty without a knee): the connect rate's fall and its likely
     /// cause.
     fn knee_line(&self) -> String {
@@ -476,8 +543,8 @@ impl ProbeReport {
         };
         format!(
             "knee:       the connect rate fell from {}/s to {}/s: {why}\n",
-            group_f(k.first_rate),
-            group_f(k.last_rate)
+            whole(k.first_rate),
+            whole(k.last_rate)
         )
     }
 
@@ -517,11 +584,6 @@ impl ProbeReport {
             group(d),
         )
     }
-}
-
-/// A rate or other non-negative figure, rounded and grouped: `4,997`.
-fn group_f(v: f64) -> String {
-    group(v.max(0.0).round() as u64)
 }
 
 /// The server's view: only when its stats were read both before and during the hold.
@@ -585,7 +647,7 @@ fn kernel_view(
 
 /// A connect time, or `-` when nothing connected.
 fn fmt_opt_us(v: Option<u64>) -> String {
-    v.map_or("-".to_string(), |u| crate::report::fmt_us(u as f64))
+    v.map_or("-".to_string(), |u| fmt_us(u as f64))
 }
 
 /// Why a figure over `n` connections is not given, in words.
@@ -601,7 +663,7 @@ fn fmt_not_measured(why: NotMeasured, n: u64) -> String {
 /// "N bytes of WHAT", or why WHAT was not measured, or "unknown bytes of WHAT".
 fn fmt_mem(bytes: Option<f64>, why: Option<NotMeasured>, what: &str, n: u64) -> String {
     match (bytes, why) {
-        (Some(b), _) => format!("{} bytes of {what}", group_f(b)),
+        (Some(b), _) => format!("{} bytes of {what}", whole(b)),
         (None, Some(why)) => format!("{what} {}", fmt_not_measured(why, n)),
         (None, None) => format!("unknown bytes of {what}"),
     }

@@ -107,7 +107,7 @@ pub fn check(target: SocketAddr, proto: VerifyProto, timeout: Duration) -> Resul
     let how = if closed {
         "it closed the connection".to_string()
     } else {
-        format!("nothing came in {}", crate::report::fmt_secs(timeout))
+        format!("nothing came in {}", crate::fmt::fmt_secs(timeout))
     };
     Err(match proto {
         VerifyProto::Echo if got.starts_with(b"HTTP/") => format!(

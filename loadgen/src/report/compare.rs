@@ -9,7 +9,8 @@
 //! significance test: a handful of benchmark runs rarely meets its assumptions, and a
 //! range that does not overlap is what a reader can check by eye in the run table.
 
-use super::{fmt_rate, fmt_us, group, SavedKind, SavedRun};
+use super::{SavedKind, SavedRun};
+use crate::fmt::{fmt_rate, fmt_us, group};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 

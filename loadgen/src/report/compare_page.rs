@@ -4,7 +4,8 @@
 
 use super::html::{escape, page, scale_switch};
 use super::svg::{percentile_plot, percentile_series, CaptionLine, PlotLine};
-use super::{fmt_us, Comparison, LatencyAxis, Metric, SavedRun};
+use super::{Comparison, LatencyAxis, Metric, SavedRun};
+use crate::fmt::fmt_us;
 use plotters::style::RGBColor;
 use std::fmt::Write as _;
 use std::io;

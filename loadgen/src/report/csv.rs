@@ -4,7 +4,7 @@
 //! The columns are documented in `docs/loadgen-reports.md`; [`CSV_HEADER`] is the first
 //! line of every file, so a reader can check it has the columns it expects.
 
-use super::fmt_target;
+use crate::fmt::fmt_target;
 use crate::result::RunResult;
 use std::io::{self, Write};
 

@@ -8,16 +8,18 @@
 //! and a Content-Security-Policy forbids loading anything at all. Every text that comes
 //! from the user or the network (the target, the command line, error details) is
 //! escaped.
+//!
+//! The page is its `SECTIONS`, one function each, named as the text and JSON reports'
+//! sections; the summary table is the rows of several of them (`SUMMARY`).
 
 use super::machine::Machine;
 use super::svg::{svg_string, LatencyAxis};
 use super::timeline::{p99_svg, throughput_svg};
 use super::{
-    fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, interrupted_by, measured_span, plural,
-    rate_missed, sorted_errors, PERCENTILES,
+    interrupted_by, latency_cell, latency_rows, measured_span, rate_missed, sorted_errors,
 };
+use crate::fmt::{fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, plural};
 use crate::result::{Mode, RunResult};
-use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -121,6 +123,23 @@ fn facts_table(rows: &[(&str, String)]) -> String {
     s
 }
 
+/// One section of the page: its markup appended to `b`. The error is the plots'
+/// (plotters failing to draw, which it does not into a String); writing into a String
+/// cannot fail.
+type Section = fn(&RunResult, &HtmlContext, &mut String) -> io::Result<()>;
+
+/// The sections of the page, in order. Those of a run have the names of the text and
+/// JSON reports' sections; the summary table gathers several of them ([`SUMMARY`]).
+const SECTIONS: &[Section] = &[
+    title, summary, latency, timeline, errors, statuses, mix, thresholds, command, machine,
+];
+
+/// Some rows of the summary table, the (name, value) pairs of one section.
+type Rows = fn(&RunResult, &mut Vec<(&'static str, String)>);
+
+/// The summary table's rows, by section, in order.
+const SUMMARY: &[Rows] = &[header, books, schedule, connects, cpu];
+
 /// The HTML report of `r` with `ctx`: one self-contained page (see the module doc).
 /// The error is the plots': plotters failing to draw (it does not, into a String).
 ///
@@ -138,6 +157,19 @@ fn facts_table(rows: &[(&str, String)]) -> String {
 /// ```
 pub fn html(r: &RunResult, ctx: &HtmlContext) -> io::Result<String> {
     let mut b = String::new();
+    for section in SECTIONS {
+        section(r, ctx, &mut b)?;
+    }
+    Ok(page(&format!("loadgen: {}", r.target), &b))
+}
+
+/// Writes [`html`] to `w`.
+pub fn write_html<W: Write>(r: &RunResult, ctx: &HtmlContext, w: &mut W) -> io::Result<()> {
+    w.write_all(html(r, ctx)?.as_bytes())
+}
+
+/// The heading: the target, how long was measured and when the run started.
+fn title(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     let when = r
         .started_unix_s
         .map(|t| format!(", started {}", fmt_unix_utc(t)))
@@ -149,34 +181,27 @@ pub fn html(r: &RunResult, ctx: &HtmlContext) -> io::Result<String> {
         escape(&fmt_secs(r.duration)),
         escape(&when)
     );
-    summary(r, &mut b);
-    latency(r, &mut b)?;
-    timeline(r, &mut b)?;
-    errors(r, &mut b);
-    statuses(r, &mut b);
-    entries(r, &mut b);
-    thresholds(&ctx.thresholds, &mut b);
-    let _ = writeln!(
-        b,
-        "<section id=\"command\">\n<h2>Command line</h2>\n<pre>{}</pre>\n</section>",
-        escape(&ctx.command_line)
-    );
-    let _ = writeln!(
-        b,
-        "<section id=\"machine\">\n<h2>Machine</h2>\n{}</section>",
-        facts_table(&ctx.machine.rows())
-    );
-    Ok(page(&format!("loadgen: {}", r.target), &b))
+    Ok(())
 }
 
-/// Writes [`html`] to `w`.
-pub fn write_html<W: Write>(r: &RunResult, ctx: &HtmlContext, w: &mut W) -> io::Result<()> {
-    w.write_all(html(r, ctx)?.as_bytes())
+/// The summary table ([`SUMMARY`]'s rows), then the warnings.
+fn summary(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
+    let mut rows = Vec::new();
+    for section in SUMMARY {
+        section(r, &mut rows);
+    }
+    let _ = writeln!(
+        b,
+        "<section id=\"summary\">\n<h2>Summary</h2>\n{}",
+        facts_table(&rows)
+    );
+    warnings(r, b);
+    b.push_str("</section>\n");
+    Ok(())
 }
 
-fn summary(r: &RunResult, b: &mut String) {
-    let rec = &r.rec;
-    let mut rows: Vec<(&str, String)> = Vec::new();
+/// What was run, what was measured, and the throughput.
+fn header(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
     let embedded = if r.embedded {
         " (embedded readyloop server)"
     } else {
@@ -185,13 +210,7 @@ fn summary(r: &RunResult, b: &mut String) {
     rows.push(("target", format!("{}{embedded}", r.target)));
     rows.push(("proto", r.proto.clone()));
     rows.push(("mode", super::pacing(r)));
-    rows.push((
-        "connections",
-        match r.per_conn {
-            Some(n) => format!("{} ({})", group(r.connections as u64), super::reopened(n)),
-            None => group(r.connections as u64),
-        },
-    ));
+    rows.push(("connections", super::connections_line(r)));
     rows.push(("threads", group(r.threads as u64)));
     rows.push((
         "duration",
@@ -201,29 +220,13 @@ fn summary(r: &RunResult, b: &mut String) {
             format!("{} (discarded)", measured_span(r))
         },
     ));
-    let secs = r.duration.as_secs_f64();
-    let mb_s = if secs > 0.0 {
-        rec.bytes_received_measured as f64 / secs / 1e6
-    } else {
-        0.0
-    };
-    rows.push((
-        "throughput",
-        format!(
-            "{} req/s, {mb_s:.2} MB/s received",
-            fmt_rate(r.throughput())
-        ),
-    ));
-    rows.push((
-        "requests",
-        format!(
-            "sent {} = completed {} + failed {} + in flight {}",
-            group(rec.sent),
-            group(rec.completed),
-            group(rec.failed),
-            group(rec.in_flight_end)
-        ),
-    ));
+    rows.push(("throughput", super::throughput_line(r)));
+}
+
+/// The books, the responses measured and the censored requests.
+fn books(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
+    let rec = &r.rec;
+    rows.push(("requests", super::books_line(rec)));
     rows.push((
         "measured",
         format!(
@@ -231,15 +234,11 @@ fn summary(r: &RunResult, b: &mut String) {
             plural(rec.measured, "response", "responses")
         ),
     ));
-    let c = &rec.censored;
-    rows.push((
-        "censored",
-        format!(
-            "{}, oldest {}: in the corrected latencies at the time they had waited",
-            super::censored_counts(c),
-            fmt_us(c.oldest_us as f64)
-        ),
-    ));
+    rows.push(("censored", super::censored_line(&rec.censored)));
+}
+
+/// Open loop: whether the schedule was kept.
+fn schedule(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
     if let Some(sc) = r.schedule() {
         rows.push((
             "schedule",
@@ -251,31 +250,26 @@ fn summary(r: &RunResult, b: &mut String) {
             ),
         ));
     }
+}
+
+/// How long opening the connections took.
+fn connects(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
     if let Some(d) = r.connect_phase {
         rows.push((
             "connecting",
             format!("{} before the warm-up (not measured)", fmt_secs(d)),
         ));
     }
-    rows.push((
-        "loadgen CPU",
-        match r.cpu_us_per_request() {
-            Some(us) => format!(
-                "{us:.2} us/request (user {:.2} s, sys {:.2} s)",
-                r.cpu.user_s, r.cpu.sys_s
-            ),
-            None => format!(
-                "n/a us/request, no responses (user {:.2} s, sys {:.2} s)",
-                r.cpu.user_s, r.cpu.sys_s
-            ),
-        },
-    ));
-    let _ = writeln!(
-        b,
-        "<section id=\"summary\">\n<h2>Summary</h2>\n{}",
-        facts_table(&rows)
-    );
-    // Loud, as in the text report: each of these puts the numbers above in doubt.
+}
+
+/// loadgen's own CPU per request.
+fn cpu(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
+    rows.push(("loadgen CPU", super::cpu_line(r)));
+}
+
+/// Loud, as in the text report: each of these puts the numbers of the summary in doubt.
+fn warnings(r: &RunResult, b: &mut String) {
+    let rec = &r.rec;
     let mut warnings = Vec::new();
     if let Some(i) = r.interrupted {
         warnings.push(format!("INTERRUPTED {}", interrupted_by(r, i)));
@@ -293,12 +287,12 @@ fn summary(r: &RunResult, b: &mut String) {
     for w in warnings {
         let _ = writeln!(b, "<p class=\"warn\">WARNING: {}</p>", escape(&w));
     }
-    b.push_str("</section>\n");
 }
 
-fn latency(r: &RunResult, b: &mut String) -> io::Result<()> {
+/// The percentile table (two columns in open loop, one in closed loop) and the
+/// latency-by-percentile plot, linear and log.
+fn latency(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     let rec = &r.rec;
-    let open = matches!(r.mode, Mode::Open { .. });
     b.push_str("<section id=\"latency\">\n<h2>Latency by percentile</h2>\n");
     if rec.corrected.is_empty() && rec.raw.is_empty() {
         b.push_str("<p>no responses measured</p>\n");
@@ -309,43 +303,7 @@ fn latency(r: &RunResult, b: &mut String) -> io::Result<()> {
             escape(&line)
         );
     } else {
-        let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
-            match (h.is_empty(), q) {
-                (true, _) => "-".to_string(),
-                (false, Some(q)) => fmt_us(h.value_at_quantile(q) as f64),
-                (false, None) => fmt_us(h.max() as f64),
-            }
-        };
-        b.push_str("<table>\n<tr><th></th>");
-        if open {
-            b.push_str("<th class=\"n\">corrected (from schedule)</th><th class=\"n\">raw (from send)</th></tr>\n");
-        } else {
-            b.push_str("<th class=\"n\">from send</th></tr>\n");
-        }
-        let rows = PERCENTILES
-            .iter()
-            .map(|&(l, q)| (l, Some(q)))
-            .chain(std::iter::once(("max", None)));
-        for (label, q) in rows {
-            let _ = write!(
-                b,
-                "<tr><th>{label}</th><td class=\"n\">{}</td>",
-                cell(&rec.corrected, q)
-            );
-            if open {
-                let _ = write!(b, "<td class=\"n\">{}</td>", cell(&rec.raw, q));
-            }
-            b.push_str("</tr>\n");
-        }
-        let _ = write!(
-            b,
-            "<tr><th>count</th><td class=\"n\">{}</td>",
-            group(rec.corrected.len())
-        );
-        if open {
-            let _ = write!(b, "<td class=\"n\">{}</td>", group(rec.raw.len()));
-        }
-        b.push_str("</tr>\n</table>\n");
+        latency_table(r, b);
     }
     b.push_str(&scale_switch(
         "latency-axis",
@@ -356,7 +314,40 @@ fn latency(r: &RunResult, b: &mut String) -> io::Result<()> {
     Ok(())
 }
 
-fn timeline(r: &RunResult, b: &mut String) -> io::Result<()> {
+/// The percentile table: corrected, and raw beside it in open loop.
+fn latency_table(r: &RunResult, b: &mut String) {
+    let rec = &r.rec;
+    let open = matches!(r.mode, Mode::Open { .. });
+    b.push_str("<table>\n<tr><th></th>");
+    if open {
+        b.push_str("<th class=\"n\">corrected (from schedule)</th><th class=\"n\">raw (from send)</th></tr>\n");
+    } else {
+        b.push_str("<th class=\"n\">from send</th></tr>\n");
+    }
+    for (label, q) in latency_rows() {
+        let _ = write!(
+            b,
+            "<tr><th>{label}</th><td class=\"n\">{}</td>",
+            latency_cell(&rec.corrected, q)
+        );
+        if open {
+            let _ = write!(b, "<td class=\"n\">{}</td>", latency_cell(&rec.raw, q));
+        }
+        b.push_str("</tr>\n");
+    }
+    let _ = write!(
+        b,
+        "<tr><th>count</th><td class=\"n\">{}</td>",
+        group(rec.corrected.len())
+    );
+    if open {
+        let _ = write!(b, "<td class=\"n\">{}</td>", group(rec.raw.len()));
+    }
+    b.push_str("</tr>\n</table>\n");
+}
+
+/// Throughput and p99 per second, from the interval log's intervals.
+fn timeline(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     let _ = writeln!(
         b,
         "<section id=\"timeline\">\n<h2>Over time</h2>\n\
@@ -369,7 +360,9 @@ fn timeline(r: &RunResult, b: &mut String) -> io::Result<()> {
     Ok(())
 }
 
-fn errors(r: &RunResult, b: &mut String) {
+/// The error table (details escaped: they may come from the network), and what the
+/// server answered where a reply was due.
+fn errors(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     b.push_str("<section id=\"errors\">\n<h2>Errors</h2>\n");
     let errors = sorted_errors(&r.rec.errors);
     if errors.is_empty() {
@@ -401,9 +394,11 @@ fn errors(r: &RunResult, b: &mut String) {
         );
     }
     b.push_str("</section>\n");
+    Ok(())
 }
 
-fn statuses(r: &RunResult, b: &mut String) {
+/// HTTP statuses by code with their share, those neither 2xx nor 3xx marked.
+fn statuses(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     b.push_str("<section id=\"statuses\">\n<h2>Statuses</h2>\n");
     let mut st = r.rec.statuses.clone();
     st.sort_unstable();
@@ -442,13 +437,14 @@ fn statuses(r: &RunResult, b: &mut String) {
         }
     }
     b.push_str("</section>\n");
+    Ok(())
 }
 
 /// `--targets`: a row per entry (nothing without a mix). Labels come from the user's
 /// file: escaped.
-fn entries(r: &RunResult, b: &mut String) {
+fn mix(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     let Some(d) = &r.mix else {
-        return;
+        return Ok(());
     };
     let _ = writeln!(
         b,
@@ -464,52 +460,60 @@ fn entries(r: &RunResult, b: &mut String) {
          <th class=\"n\">max</th></tr>\n",
     );
     for (i, e) in r.entry_rows().iter().enumerate() {
-        let lat = |v: u64| {
-            if e.corrected_us == [0; 5] {
-                "-".to_string()
-            } else {
-                escape(&fmt_us(v as f64))
-            }
-        };
-        let warn = |n: u64| {
-            if n > 0 {
-                " class=\"n warn\""
-            } else {
-                " class=\"n\""
-            }
-        };
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td>\
-             <td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td{}>{}</td><td{}>{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            i + 1,
-            escape(&e.label),
-            group(e.weight),
-            100.0 * e.share_sent,
-            100.0 * e.share_asked,
-            group(e.measured),
-            warn(e.failed),
-            group(e.failed),
-            warn(e.non_2xx_3xx),
-            group(e.non_2xx_3xx),
-            lat(e.corrected_us[0]),
-            lat(e.corrected_us[2]),
-            lat(e.corrected_us[4]),
-        );
+        mix_row(i + 1, e, b);
     }
     b.push_str("</table>\n</section>\n");
+    Ok(())
 }
 
-fn thresholds(rows: &[ThresholdRow], b: &mut String) {
+/// Entry `n` of the mix, failures and bad statuses marked.
+fn mix_row(n: usize, e: &crate::mix::EntryRow, b: &mut String) {
+    let lat = |v: u64| {
+        if e.corrected_us == [0; 5] {
+            "-".to_string()
+        } else {
+            escape(&fmt_us(v as f64))
+        }
+    };
+    let warn = |n: u64| {
+        if n > 0 {
+            " class=\"n warn\""
+        } else {
+            " class=\"n\""
+        }
+    };
+    let _ = writeln!(
+        b,
+        "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td>\
+         <td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td{}>{}</td><td{}>{}</td>\
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+        n,
+        escape(&e.label),
+        group(e.weight),
+        100.0 * e.share_sent,
+        100.0 * e.share_asked,
+        group(e.measured),
+        warn(e.failed),
+        group(e.failed),
+        warn(e.non_2xx_3xx),
+        group(e.non_2xx_3xx),
+        lat(e.corrected_us[0]),
+        lat(e.corrected_us[2]),
+        lat(e.corrected_us[4]),
+    );
+}
+
+/// The thresholds checked against the run ([`HtmlContext::thresholds`]), or that none
+/// were given.
+fn thresholds(_: &RunResult, ctx: &HtmlContext, b: &mut String) -> io::Result<()> {
     b.push_str("<section id=\"thresholds\">\n<h2>Thresholds</h2>\n");
-    if rows.is_empty() {
+    if ctx.thresholds.is_empty() {
         b.push_str("<p>no thresholds given</p>\n");
     } else {
         b.push_str(
             "<table>\n<tr><th>threshold</th><th class=\"n\">measured</th><th>result</th></tr>\n",
         );
-        for t in rows {
+        for t in &ctx.thresholds {
             let (class, word) = if t.pass {
                 ("pass", "PASS")
             } else {
@@ -525,6 +529,27 @@ fn thresholds(rows: &[ThresholdRow], b: &mut String) {
         b.push_str("</table>\n");
     }
     b.push_str("</section>\n");
+    Ok(())
+}
+
+/// How loadgen was invoked (escaped: it is the user's).
+fn command(_: &RunResult, ctx: &HtmlContext, b: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        b,
+        "<section id=\"command\">\n<h2>Command line</h2>\n<pre>{}</pre>\n</section>",
+        escape(&ctx.command_line)
+    );
+    Ok(())
+}
+
+/// The machine the run ran on.
+fn machine(_: &RunResult, ctx: &HtmlContext, b: &mut String) -> io::Result<()> {
+    let _ = writeln!(
+        b,
+        "<section id=\"machine\">\n<h2>Machine</h2>\n{}</section>",
+        facts_table(&ctx.machine.rows())
+    );
+    Ok(())
 }
 
 #[cfg(test)]

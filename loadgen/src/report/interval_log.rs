@@ -7,7 +7,8 @@
 //! shape Java's `HistogramLogWriter` gives it. The writer and the reader live together
 //! because each is the other's test.
 
-use super::{decode_histogram, fmt_target};
+use super::decode_histogram;
+use crate::fmt::fmt_target;
 use crate::result::{RunResult, StageTargets};
 use base64::Engine as _;
 use hdrhistogram::serialization::interval_log::{

@@ -3,16 +3,51 @@
 //!
 //! The schema is documented field by field in `docs/loadgen-json.md`; a test here walks
 //! the JSON and fails on any field that page does not mention.
+//!
+//! The document is its [`SECTIONS`] merged: each section builds an object of its own
+//! top-level fields, with the same name as its section of the text report (`text.rs`),
+//! so a new part of a run is one new function here too. One `json!` for the whole
+//! document had reached the macro's recursion limit. The keys print sorted
+//! (serde_json's map), whatever the order of the sections.
 
 use super::{encode_histogram, sorted_errors};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::io::{self, Write};
 
 /// Version of the JSON schema written by [`json()`]; bumped only when a field is removed
 /// or changes meaning (new fields may appear without a bump).
 pub const JSON_SCHEMA: u64 = 2;
+
+/// One section of the JSON report: an object of top-level fields, no two sections
+/// sharing one.
+type Section = fn(&RunResult) -> Value;
+
+/// The sections of the JSON report, in the order of the text report's.
+const SECTIONS: &[Section] = &[
+    header, latency, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
+    warnings, thresholds,
+];
+
+/// The machine-readable report. The schema is documented field by field in
+/// `docs/loadgen-json.md`; it is stable (see [`JSON_SCHEMA`]).
+pub fn json(r: &RunResult) -> Value {
+    let mut doc = Map::new();
+    for section in SECTIONS {
+        if let Value::Object(fields) = section(r) {
+            doc.extend(fields);
+        }
+    }
+    Value::Object(doc)
+}
+
+/// Writes [`json()`] pretty-printed, with a trailing newline so the file is a proper text
+/// file (and `cat` leaves the prompt on its own line).
+pub fn write_json<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, &json(r))?;
+    w.write_all(b"\n")
+}
 
 /// Summary of one microsecond histogram: percentiles, max, mean, stdev, count.
 /// Every field but `count` is `null` when the histogram is empty: an empty histogram
@@ -37,44 +72,14 @@ fn hist_json(h: &Histogram<u64>) -> Value {
     })
 }
 
-/// What the server answered instead of a reply (`null` when nothing did): added to
-/// the document after the `json!` that builds the rest, which is at the macro's
-/// recursion limit.
-fn answered_json(r: &RunResult) -> Value {
-    r.rec.answered_instead().map_or(Value::Null, |a| {
-        json!({
-            "looks_like": a.looks().name(),
-            "sample": crate::answer::escape(a.bytes()),
-            "more": a.more(),
-            "offset": a.offset(),
-            "line": a.line(&r.proto),
-        })
-    })
-}
-
-/// The machine-readable report. The schema is documented field by field in
-/// `docs/loadgen-json.md`; it is stable (see [`JSON_SCHEMA`]).
-pub fn json(r: &RunResult) -> Value {
-    let rec = &r.rec;
+/// What was run, what was measured, an interrupt, the throughput and the bytes.
+fn header(r: &RunResult) -> Value {
     let mode = match r.mode {
         Mode::Closed => json!({ "kind": "closed" }),
         Mode::Open { rate } => json!({ "kind": "open", "rate": rate }),
     };
-    let mut statuses = serde_json::Map::new();
-    let mut st = rec.statuses.clone();
-    st.sort_unstable();
-    for (code, n) in st {
-        statuses.insert(code.to_string(), n.into());
-    }
-    let errors: Vec<Value> = sorted_errors(&rec.errors)
-        .iter()
-        .map(|e| json!({ "class": e.class.name(), "detail": e.detail, "count": e.count }))
-        .collect();
-    let send_lag = match r.mode {
-        Mode::Open { .. } => hist_json(&rec.send_lag),
-        Mode::Closed => Value::Null,
-    };
-    let mut doc = json!({
+    let rec = &r.rec;
+    json!({
         "schema": JSON_SCHEMA,
         "version": env!("CARGO_PKG_VERSION"),
         "target": r.target,
@@ -87,56 +92,6 @@ pub fn json(r: &RunResult) -> Value {
         "threads": r.threads,
         "per_conn": r.per_conn,
         "pipeline": r.pipeline,
-        "stages": r.stages.as_ref().map(|_| r.stage_rows().iter().map(|st| json!({
-            "start_s": st.start_s,
-            "duration_s": st.duration_s,
-            "target_kind": if r.stages_closed { "connections" } else { "rate" },
-            "from": st.from_rps,
-            "to": st.to_rps,
-            "target": st.target_rps(),
-            "achieved_rps": st.achieved_rps(),
-            "completed": st.completed,
-            "measured_s": st.measured_s,
-        })).collect::<Vec<_>>()),
-        "mix": r.mix.as_ref().map(|d| json!({
-            "file": d.file,
-            "order": d.order.name(),
-            "seed": d.seed,
-            "entries": d.entries,
-            "tracked": crate::mix::TRACKED,
-            "per_entry": r.entry_rows().iter().enumerate().map(|(i, e)| {
-                let st = r.rec.entries.get(i).cloned().unwrap_or_default();
-                let mut statuses = serde_json::Map::new();
-                for (code, n) in &e.statuses {
-                    statuses.insert(code.to_string(), (*n).into());
-                }
-                json!({
-                    "label": e.label,
-                    "weight": e.weight,
-                    "share_asked": e.share_asked,
-                    "share_sent": e.share_sent,
-                    "sent": e.sent,
-                    "measured": e.measured,
-                    "failed": e.failed,
-                    "non_2xx_3xx": e.non_2xx_3xx,
-                    "statuses": statuses,
-                    "corrected_us": hist_json(&st.corrected),
-                    "raw_us": hist_json(&st.raw),
-                })
-            }).collect::<Vec<_>>(),
-        })),
-        "thresholds": r.thresholds.iter().map(|v| json!({
-            "expr": v.threshold.expr,
-            "limit": v.threshold.limit,
-            "measured": v.measured,
-            "measured_text": v.measured_text(),
-            "pass": v.pass,
-        })).collect::<Vec<_>>(),
-        "thresholds_pass": r.thresholds_pass(),
-        "aborted": r.aborted.as_ref().map(|a| json!({
-            "after_s": a.after.as_secs_f64(),
-            "failed": a.failed.iter().map(|v| v.threshold.expr.clone()).collect::<Vec<_>>(),
-        })),
         "requests_asked": r.requests_asked,
         "warmup_s": r.warmup.as_secs_f64(),
         "duration_s": r.duration.as_secs_f64(),
@@ -146,6 +101,148 @@ pub fn json(r: &RunResult) -> Value {
             "planned_s": i.planned.as_secs_f64(),
             "warmup_ran_s": i.warmup_ran.as_secs_f64(),
         })),
+        "throughput_rps": r.throughput(),
+        "bytes": {
+            "sent": rec.bytes_sent,
+            "received": rec.bytes_received,
+            "received_measured": rec.bytes_received_measured,
+        },
+    })
+}
+
+/// The latency summaries, corrected and raw, and the whole histograms (long: so that
+/// saved runs can be plotted and compared at any percentile, `loadgen report`).
+fn latency(r: &RunResult) -> Value {
+    let rec = &r.rec;
+    json!({
+        "latency_us": {
+            "corrected": hist_json(&rec.corrected),
+            "raw": hist_json(&rec.raw),
+            // Nothing measured: the summaries above are of censored requests only.
+            "censored_only": rec.censored_only(),
+        },
+        "histograms": {
+            "corrected": encode_histogram(&rec.corrected),
+            "raw": encode_histogram(&rec.raw),
+        },
+    })
+}
+
+/// Connects counted over the run, their times after the warm-up, and how long opening
+/// the connections took.
+fn connects(r: &RunResult) -> Value {
+    let rec = &r.rec;
+    json!({
+        "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },
+        "connect_phase_s": r.connect_phase.map(|d| d.as_secs_f64()),
+        "connect_us": hist_json(&rec.connect),
+    })
+}
+
+/// HTTP statuses by code, and how many were neither 2xx nor 3xx.
+fn statuses(r: &RunResult) -> Value {
+    let mut statuses = Map::new();
+    let mut st = r.rec.statuses.clone();
+    st.sort_unstable();
+    for (code, n) in st {
+        statuses.insert(code.to_string(), n.into());
+    }
+    json!({
+        "statuses": statuses,
+        "non_2xx_3xx": r.rec.non_2xx_3xx(),
+    })
+}
+
+/// `--targets`: the file, the order, and a row per entry (`null` without a mix).
+fn mix(r: &RunResult) -> Value {
+    let mix = r.mix.as_ref().map(|d| {
+        let per_entry: Vec<Value> = r
+            .entry_rows()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| mix_row(r, i, e))
+            .collect();
+        json!({
+            "file": d.file,
+            "order": d.order.name(),
+            "seed": d.seed,
+            "entries": d.entries,
+            "tracked": crate::mix::TRACKED,
+            "per_entry": per_entry,
+        })
+    });
+    json!({ "mix": mix })
+}
+
+/// Entry `i` of the mix: its row and its latency summaries.
+fn mix_row(r: &RunResult, i: usize, e: &crate::mix::EntryRow) -> Value {
+    let st = r.rec.entries.get(i).cloned().unwrap_or_default();
+    let mut statuses = Map::new();
+    for (code, n) in &e.statuses {
+        statuses.insert(code.to_string(), (*n).into());
+    }
+    json!({
+        "label": e.label,
+        "weight": e.weight,
+        "share_asked": e.share_asked,
+        "share_sent": e.share_sent,
+        "sent": e.sent,
+        "measured": e.measured,
+        "failed": e.failed,
+        "non_2xx_3xx": e.non_2xx_3xx,
+        "statuses": statuses,
+        "corrected_us": hist_json(&st.corrected),
+        "raw_us": hist_json(&st.raw),
+    })
+}
+
+/// `--stages`: each stage's target against what was achieved (`null` without stages).
+fn stages(r: &RunResult) -> Value {
+    let stages = r.stages.as_ref().map(|_| {
+        r.stage_rows()
+            .iter()
+            .map(|st| {
+                json!({
+                    "start_s": st.start_s,
+                    "duration_s": st.duration_s,
+                    "target_kind": if r.stages_closed { "connections" } else { "rate" },
+                    "from": st.from_rps,
+                    "to": st.to_rps,
+                    "target": st.target_rps(),
+                    "achieved_rps": st.achieved_rps(),
+                    "completed": st.completed,
+                    "measured_s": st.measured_s,
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    json!({ "stages": stages })
+}
+
+/// The error table in a stable order, and what the server answered where a reply was
+/// due (`null` when nothing did).
+fn errors(r: &RunResult) -> Value {
+    let errors: Vec<Value> = sorted_errors(&r.rec.errors)
+        .iter()
+        .map(|e| json!({ "class": e.class.name(), "detail": e.detail, "count": e.count }))
+        .collect();
+    let answered = r.rec.answered_instead().map(|a| {
+        json!({
+            "looks_like": a.looks().name(),
+            "sample": crate::answer::escape(a.bytes()),
+            "more": a.more(),
+            "offset": a.offset(),
+            "line": a.line(&r.proto),
+        })
+    });
+    json!({ "errors": errors, "answered": answered })
+}
+
+/// The books (every request sent is completed, failed or in flight) and the censored
+/// requests.
+fn books(r: &RunResult) -> Value {
+    let rec = &r.rec;
+    json!({
         "requests": {
             "sent": rec.sent,
             "completed": rec.completed,
@@ -155,18 +252,6 @@ pub fn json(r: &RunResult) -> Value {
             "failed_counted": rec.failed_counted,
             "books_balance": rec.books_balance(),
         },
-        "throughput_rps": r.throughput(),
-        "bytes": {
-            "sent": rec.bytes_sent,
-            "received": rec.bytes_received,
-            "received_measured": rec.bytes_received_measured,
-        },
-        "latency_us": {
-            "corrected": hist_json(&rec.corrected),
-            "raw": hist_json(&rec.raw),
-            // Nothing measured: the summaries above are of censored requests only.
-            "censored_only": rec.censored_only(),
-        },
         "censored": {
             "total": rec.censored.total(),
             "timed_out": rec.censored.timed_out,
@@ -175,9 +260,16 @@ pub fn json(r: &RunResult) -> Value {
             "unsent_at_end": rec.censored.at_end,
             "oldest_us": rec.censored.oldest_us,
         },
-        "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },
-        "connect_phase_s": r.connect_phase.map(|d| d.as_secs_f64()),
-        "connect_us": hist_json(&rec.connect),
+    })
+}
+
+/// Open loop: the send lag and whether the schedule was kept (`null` in closed loop).
+fn schedule(r: &RunResult) -> Value {
+    let send_lag = match r.mode {
+        Mode::Open { .. } => hist_json(&r.rec.send_lag),
+        Mode::Closed => Value::Null,
+    };
+    json!({
         "send_lag_us": send_lag,
         "behind_schedule": r.schedule().map(|sc| !sc.kept),
         "schedule": r.schedule().map(|sc| json!({
@@ -187,32 +279,53 @@ pub fn json(r: &RunResult) -> Value {
             "kept": sc.kept,
             "cause": sc.cause,
         })),
-        "statuses": statuses,
-        "non_2xx_3xx": rec.non_2xx_3xx(),
-        "errors": errors,
+    })
+}
+
+/// loadgen's own CPU.
+fn cpu(r: &RunResult) -> Value {
+    json!({
         "cpu": {
             "user_s": r.cpu.user_s,
             "sys_s": r.cpu.sys_s,
             "us_per_request": r.cpu_us_per_request(),
         },
-        "server": r.server_stats.clone(),
-        "warnings": r.warnings(),
-        // Last, and long: the whole histograms, so saved runs can be plotted and
-        // compared at any percentile (`loadgen report`).
-        "histograms": {
-            "corrected": encode_histogram(&rec.corrected),
-            "raw": encode_histogram(&rec.raw),
-        },
-    });
-    doc["answered"] = answered_json(r);
-    doc
+    })
 }
 
-/// Writes [`json()`] pretty-printed, with a trailing newline so the file is a proper text
-/// file (and `cat` leaves the prompt on its own line).
-pub fn write_json<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, &json(r))?;
-    w.write_all(b"\n")
+/// The server's own counters as it published them (its schema, not ours).
+fn server(r: &RunResult) -> Value {
+    json!({ "server": r.server_stats.clone() })
+}
+
+/// What puts the figures in doubt.
+fn warnings(r: &RunResult) -> Value {
+    json!({ "warnings": r.warnings() })
+}
+
+/// The `--slo` thresholds with what was measured, whether all passed, and an abort.
+fn thresholds(r: &RunResult) -> Value {
+    let thresholds: Vec<Value> = r
+        .thresholds
+        .iter()
+        .map(|v| {
+            json!({
+                "expr": v.threshold.expr,
+                "limit": v.threshold.limit,
+                "measured": v.measured,
+                "measured_text": v.measured_text(),
+                "pass": v.pass,
+            })
+        })
+        .collect();
+    json!({
+        "thresholds": thresholds,
+        "thresholds_pass": r.thresholds_pass(),
+        "aborted": r.aborted.as_ref().map(|a| json!({
+            "after_s": a.after.as_secs_f64(),
+            "failed": a.failed.iter().map(|v| v.threshold.expr.clone()).collect::<Vec<_>>(),
+        })),
+    })
 }
 
 #[cfg(test)]
@@ -310,6 +423,28 @@ mod tests {
         // from the printed value in the last bit, on both sides alike.
         let same: Value = serde_json::from_str(&json(&r).to_string()).expect("valid JSON");
         assert_eq!(back, same);
+    }
+
+    /// The document is its sections merged: each one an object, no field in two of them
+    /// (the second would silently replace the first), and no field but theirs.
+    #[test]
+    fn test_json_sections_are_objects_with_fields_of_their_own() {
+        let r = open();
+        let mut fields = std::collections::BTreeSet::new();
+        for section in SECTIONS {
+            let v = section(&r);
+            for k in v.as_object().expect("an object").keys() {
+                assert!(fields.insert(k.clone()), "{k} in two sections");
+            }
+        }
+        let doc = json(&r);
+        let keys: std::collections::BTreeSet<String> = doc
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, fields);
     }
 
     /// Every field the JSON carries is described in the schema doc, so the two cannot

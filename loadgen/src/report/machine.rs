@@ -88,7 +88,7 @@ impl Machine {
                 "ip_local_port_range",
                 or(self.port_range.map(|(lo, hi)| {
                     let ports = u64::from(hi.saturating_sub(lo)) + 1;
-                    format!("{lo}-{hi} ({})", super::plural(ports, "port", "ports"))
+                    format!("{lo}-{hi} ({})", crate::fmt::plural(ports, "port", "ports"))
                 })),
             ),
             ("somaxconn", or(self.somaxconn.map(|v| v.to_string()))),

@@ -27,14 +27,30 @@
 //! | `progress.rs` | [`progress_line`]: the live progress line |
 //! | `saved.rs` | [`read_saved`], [`SavedRun`]: runs read back from JSON reports and interval logs |
 //!
-//! This file holds what several formats share: the number formatting ([`fmt_us`] and the
-//! private helpers for counts, rates and durations), the percentile constants (the rows of
-//! the latency table, the tick density of `.hgrm` and the plot) and the order of the error
-//! table (text and JSON). The format modules are private and their functions re-exported
-//! here, so callers name every report `loadgen::report::NAME` whatever file it lives in.
+//! The text, JSON and HTML reports are lists of sections, one function each, of the same
+//! names in the three files: `header`, `latency`, `connects`, `statuses`, `mix`,
+//! `stages`, `errors`, `books`, `schedule`, `cpu`, `server`, `warnings`, `thresholds`.
+//! The text prints them in order; the JSON document is their objects merged; the HTML
+//! page gathers the rows of `header`, `books`, `schedule`, `connects` and `cpu` into its
+//! summary table and adds `timeline`, `command` and `machine`. A new part of a run (TLS
+//! handshakes, UDP loss) is one new section in each format.
+//!
+//! This file holds what several formats share: the sentences the text, HTML and plot
+//! word alike (the pacing, the span measured, an interrupt, a missed rate, censored
+//! requests, the books, the throughput, loadgen's CPU), the latency table's rows and
+//! cells, the percentile constants (the rows of the latency table, the tick density
+//! of `.hgrm` and the plot) and the order of the error table (text and JSON). The number
+//! formatting is not here but in [`crate::fmt`], below the reports, since the run's
+//! result and its thresholds word their sentences with it too. The format modules are
+//! private and their functions re-exported here, so callers name every report
+//! `loadgen::report::NAME` whatever file it lives in.
 
+use crate::fmt::{fmt_rate, fmt_secs, fmt_us, plural};
 use crate::record::ErrorCount;
-use std::time::Duration;
+
+/// [`crate::fmt::group`] under the path it had before `fmt.rs`, which the integration
+/// tests (`tests/reports.rs`) name.
+pub use crate::fmt::group;
 
 mod codec;
 mod compare;
@@ -81,67 +97,23 @@ const PERCENTILES: [(&str, f64); 5] = [
     ("p99.99", 0.9999),
 ];
 
-/// Formats a duration given in microseconds with an adaptive unit (`us`, `ms` or `s`)
-/// and three significant digits: `7.00us`, `45.0us`, `812us`, `1.21ms`, `12.3ms`,
-/// `2.50s`, `3600s`. Three digits are what a latency report can honestly claim: the
-/// histograms keep three significant digits.
-///
-/// Non-finite input prints as `n/a`; negative input keeps its sign.
-pub fn fmt_us(us: f64) -> String {
-    if !us.is_finite() {
-        return "n/a".to_string();
-    }
-    if us == 0.0 {
-        return "0us".to_string();
-    }
-    let sign = if us < 0.0 { "-" } else { "" };
-    let a = us.abs();
-    // Choose the unit on the value *as it will be rounded*, so 999.7 us prints as
-    // `1.00ms` and never as `1000us`.
-    let (v, unit) = if a < 999.5 {
-        (a, "us")
-    } else if a < 999_500.0 {
-        (a / 1e3, "ms")
-    } else {
-        (a / 1e6, "s")
-    };
-    let decimals = if v < 9.995 {
-        2
-    } else if v < 99.95 {
-        1
-    } else {
-        0
-    };
-    format!("{sign}{v:.decimals$}{unit}")
+/// The rows of the latency table (text and HTML): the [`PERCENTILES`] by label, then
+/// `max` (no quantile).
+fn latency_rows() -> impl Iterator<Item = (&'static str, Option<f64>)> {
+    PERCENTILES
+        .iter()
+        .map(|&(l, q)| (l, Some(q)))
+        .chain(std::iter::once(("max", None)))
 }
 
-/// `1234567` -> `1,234,567`: thousands are what people read in request counts.
-///
-/// ```
-/// assert_eq!(loadgen::report::group(1234567), "1,234,567");
-/// assert_eq!(loadgen::report::group(999), "999");
-/// ```
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+/// One cell of the latency table: the quantile `q` of `h`, its max for `None`, `-` for
+/// an empty histogram.
+fn latency_cell(h: &hdrhistogram::Histogram<u64>, q: Option<f64>) -> String {
+    match (h.is_empty(), q) {
+        (true, _) => "-".to_string(),
+        (false, Some(q)) => fmt_us(h.value_at_quantile(q) as f64),
+        (false, None) => fmt_us(h.max() as f64),
     }
-    out
-}
-
-/// `n` and its noun, agreeing, `n` grouped: `1 request`, `0 requests`, `1,024 requests`.
-///
-/// ```
-/// assert_eq!(loadgen::report::plural(1, "reply", "replies"), "1 reply");
-/// assert_eq!(loadgen::report::plural(1024, "reply", "replies"), "1,024 replies");
-/// ```
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    let noun = if n == 1 { one } else { many };
-    format!("{} {noun}", group(n))
 }
 
 /// `--per-conn N` as the reports say it: `reopened every 100 requests`, and for 1,
@@ -154,68 +126,63 @@ fn reopened(per_conn: u64) -> String {
     }
 }
 
-/// A rate in requests per second: grouped whole numbers when large (the fraction is noise
-/// there), two decimals when small (a rate of 2.5 req/s must not print as 3).
-fn fmt_rate(rps: f64) -> String {
-    if !rps.is_finite() || rps < 0.0 {
-        "n/a".to_string()
-    } else if rps >= 100.0 {
-        group(rps.round() as u64)
+/// The connections as the reports give them: `4`, with `--per-conn` `4 (reopened every
+/// 100 requests)`.
+fn connections_line(r: &crate::result::RunResult) -> String {
+    match r.per_conn {
+        Some(n) => format!("{} ({})", group(r.connections as u64), reopened(n)),
+        None => group(r.connections as u64),
+    }
+}
+
+/// The measurement's throughput: `500 req/s, 1.00 MB/s received`.
+fn throughput_line(r: &crate::result::RunResult) -> String {
+    let secs = r.duration.as_secs_f64();
+    let mb_s = if secs > 0.0 {
+        r.rec.bytes_received_measured as f64 / secs / 1e6
     } else {
-        format!("{rps:.2}")
-    }
-}
-
-/// Seconds with one decimal, the resolution that matters for durations of a run.
-///
-/// ```
-/// assert_eq!(loadgen::report::fmt_secs(std::time::Duration::from_millis(2500)), "2.5s");
-/// ```
-pub fn fmt_secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
-
-/// A `--stages` target as the interval log's comments and the CSV's target column print
-/// it: to a tenth, without a trailing `.0` (a mean over a ramp is rarely whole).
-///
-/// ```
-/// assert_eq!(loadgen::report::fmt_target(1000.0), "1000");
-/// assert_eq!(loadgen::report::fmt_target(1937.5), "1937.5");
-/// assert_eq!(loadgen::report::fmt_target(2.04), "2");
-/// ```
-pub fn fmt_target(v: f64) -> String {
-    let s = format!("{v:.1}");
-    match s.strip_suffix(".0") {
-        Some(whole) => whole.to_string(),
-        None => s,
-    }
-}
-
-/// A wall-clock time in seconds since the epoch as `2023-11-14 22:13:20 UTC`: UTC, so
-/// that a report reads the same wherever it is opened, and no time-zone database is
-/// needed. Times before the epoch or not finite print as `n/a`.
-fn fmt_unix_utc(unix_s: f64) -> String {
-    if !unix_s.is_finite() || unix_s < 0.0 {
-        return "n/a".to_string();
-    }
-    let secs = unix_s.floor() as u64;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days to a civil date (Howard Hinnant's `civil_from_days`), for days >= 0.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
+        0.0
+    };
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{} req/s, {mb_s:.2} MB/s received",
+        fmt_rate(r.throughput())
     )
+}
+
+/// The books, every request accounted for: `sent 1,010 = completed 1,003 + failed 2 + in
+/// flight 5`.
+fn books_line(rec: &crate::record::Recorder) -> String {
+    format!(
+        "sent {} = completed {} + failed {} + in flight {}",
+        group(rec.sent),
+        group(rec.completed),
+        group(rec.failed),
+        group(rec.in_flight_end)
+    )
+}
+
+/// The censored requests and the oldest of them, as the text and HTML reports say it.
+fn censored_line(c: &crate::record::Censored) -> String {
+    format!(
+        "{}, oldest {}: in the corrected latencies at the time they had waited",
+        censored_counts(c),
+        fmt_us(c.oldest_us as f64)
+    )
+}
+
+/// loadgen's own CPU: `40.00 us/request (user 0.03 s, sys 0.01 s)`, `n/a` without a
+/// response to divide by.
+fn cpu_line(r: &crate::result::RunResult) -> String {
+    match r.cpu_us_per_request() {
+        Some(us) => format!(
+            "{us:.2} us/request (user {:.2} s, sys {:.2} s)",
+            r.cpu.user_s, r.cpu.sys_s
+        ),
+        None => format!(
+            "n/a us/request, no responses (user {:.2} s, sys {:.2} s)",
+            r.cpu.user_s, r.cpu.sys_s
+        ),
+    }
 }
 
 /// How the run was paced, as the reports say it: `closed loop`, `open loop at 500
@@ -316,7 +283,6 @@ fn censored_only(rec: &crate::record::Recorder) -> Option<String> {
     ))
 }
 
-/// Errors in a stable order (class, then detail), whatever order the workers merged in.
 /// The censored requests by kind, for the text and HTML reports: `7 (timed out 1,
 /// unfinished 2, unsent 4, 1 of them at the run's end, not errors)`.
 fn censored_counts(c: &crate::record::Censored) -> String {
@@ -334,6 +300,7 @@ fn censored_counts(c: &crate::record::Censored) -> String {
     )
 }
 
+/// Errors in a stable order (class, then detail), whatever order the workers merged in.
 fn sorted_errors(errors: &[ErrorCount]) -> Vec<ErrorCount> {
     let mut v = errors.to_vec();
     v.sort_by(|a, b| (a.class, &a.detail).cmp(&(b.class, &b.detail)));
@@ -343,51 +310,6 @@ fn sorted_errors(errors: &[ErrorCount]) -> Vec<ErrorCount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn test_fmt_us_adapts_units_at_three_significant_digits() {
-        assert_eq!(fmt_us(0.0), "0us");
-        assert_eq!(fmt_us(7.0), "7.00us");
-        assert_eq!(fmt_us(45.0), "45.0us");
-        assert_eq!(fmt_us(812.0), "812us");
-        assert_eq!(fmt_us(1210.0), "1.21ms");
-        assert_eq!(fmt_us(12_345.0), "12.3ms");
-        assert_eq!(fmt_us(123_456.0), "123ms");
-        assert_eq!(fmt_us(2_500_000.0), "2.50s");
-        assert_eq!(fmt_us(3_600_000_000.0), "3600s");
-        assert_eq!(fmt_us(-1500.0), "-1.50ms");
-        assert_eq!(fmt_us(f64::NAN), "n/a");
-    }
-
-    #[test]
-    fn test_fmt_us_never_prints_a_thousand_of_a_unit() {
-        // Rounding must move to the next unit rather than print 1000us or 1000ms.
-        assert_eq!(fmt_us(999.7), "1.00ms");
-        assert_eq!(fmt_us(999_600.0), "1.00s");
-        assert_eq!(fmt_us(999.4), "999us");
-        assert_eq!(fmt_us(9.996), "10.0us");
-    }
-
-    #[test]
-    fn test_group_and_rate() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(1_234_567), "1,234,567");
-        assert_eq!(fmt_rate(99.5), "99.50");
-        assert_eq!(fmt_rate(10_000.4), "10,000");
-    }
-
-    #[test]
-    fn test_fmt_unix_utc() {
-        assert_eq!(fmt_unix_utc(0.0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_unix_utc(1_700_000_000.9), "2023-11-14 22:13:20 UTC");
-        // A leap day, and the last second of a year.
-        assert_eq!(fmt_unix_utc(951_782_400.0), "2000-02-29 00:00:00 UTC");
-        assert_eq!(fmt_unix_utc(1_735_689_599.0), "2024-12-31 23:59:59 UTC");
-        assert_eq!(fmt_unix_utc(-1.0), "n/a");
-        assert_eq!(fmt_unix_utc(f64::NAN), "n/a");
-    }
 
     /// Issue 15, item 3: with nothing measured, the latencies hold only censored
     /// requests (at the time they had waited): a table of them read as a measurement

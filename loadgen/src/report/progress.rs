@@ -4,7 +4,7 @@
 //! Unlike the final report its fields have fixed widths, so the line keeps its length and
 //! its columns while the caller redraws it in place with `\r`.
 
-use super::{fmt_rate, fmt_us, group};
+use crate::fmt::{fmt_rate, fmt_us, group};
 use std::time::Duration;
 
 /// The live progress line printed while a run is going, e.g.

@@ -5,10 +5,8 @@
 //! It plots the same percentile iteration as the `.hgrm` output (see
 //! `TICKS_PER_HALF_DISTANCE` in `mod.rs`), so the picture and the text agree.
 
-use super::{
-    fmt_rate, fmt_unix_utc, fmt_us, interrupted_by, measured_span, plural, rate_missed,
-    TICKS_PER_HALF_DISTANCE,
-};
+use super::{interrupted_by, measured_span, rate_missed, TICKS_PER_HALF_DISTANCE};
+use crate::fmt::{fmt_rate, fmt_unix_utc, fmt_us, plural};
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use plotters::coord::Shift;

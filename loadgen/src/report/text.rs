@@ -1,30 +1,46 @@
 //! The human summary of a run ([`text`]): what was run, the latency table, connects,
-//! statuses, errors, the books, the schedule, loadgen's CPU and the server's counters.
+//! statuses, the mix, the stages, errors, the books, the schedule, loadgen's CPU, the
+//! server's counters, the warnings and the thresholds.
 //!
 //! Kept apart from the machine formats because its layout is for people: units adapt
-//! (see [`super::fmt_us`]), counts are grouped, and warnings are sentences.
+//! (see [`crate::fmt::fmt_us`]), counts are grouped, and warnings are sentences.
+//!
+//! The report is its [`SECTIONS`], one function each, printed in order; the JSON
+//! (`json.rs`) and HTML (`html.rs`) reports have sections of the same names, so a new
+//! part of a run (TLS handshakes, UDP loss) is one new function in each format.
 
-use super::{
-    fmt_rate, fmt_secs, fmt_us, group, interrupted_by, measured_span, plural, sorted_errors,
-    PERCENTILES,
-};
+use super::{interrupted_by, latency_cell, latency_rows, measured_span, sorted_errors};
+use crate::fmt::{fmt_rate, fmt_secs, fmt_us, group, plural, whole};
 use crate::result::{Mode, RunResult};
-use hdrhistogram::Histogram;
 use serde_json::Value;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+
+/// One section of the text report: its lines appended to `s`, none when it does not
+/// apply to the run. The `Result` is `fmt::Write`'s: writing into a `String` cannot
+/// fail.
+type Section = fn(&RunResult, &mut String) -> fmt::Result;
+
+/// The sections of the text report, in the order they print.
+const SECTIONS: &[Section] = &[
+    header, latency, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
+    warnings, thresholds,
+];
 
 /// The human summary of a run, wrk-like but more honest: both latency measures in open
 /// loop, the books (every request accounted for), whether the generator kept its own
 /// schedule and what it cost in CPU. Ends with a newline.
 pub fn text(r: &RunResult) -> String {
     let mut s = String::new();
-    // Writing into a String cannot fail; the Result only exists because of fmt::Write.
-    let _ = write_text(r, &mut s);
+    for section in SECTIONS {
+        // Writing into a String cannot fail; the Result only exists because of fmt::Write.
+        let _ = section(r, &mut s);
+    }
     s
 }
 
-fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
-    let rec = &r.rec;
+/// What was run (target, protocol, pacing, connections, threads), what was measured,
+/// an interrupt, and the throughput; a blank line after.
+fn header(r: &RunResult, s: &mut String) -> fmt::Result {
     let embedded = if r.embedded {
         " (embedded readyloop server)"
     } else {
@@ -33,37 +49,8 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
     writeln!(s, "target:      {}{embedded}", r.target)?;
     writeln!(s, "proto:       {}", r.proto)?;
     writeln!(s, "mode:        {}", super::pacing(r))?;
-    match r.per_conn {
-        Some(n) => writeln!(
-            s,
-            "connections: {} ({})",
-            group(r.connections as u64),
-            super::reopened(n)
-        )?,
-        None => writeln!(s, "connections: {}", group(r.connections as u64))?,
-    }
-    if let Some(m) = r.max_connections {
-        // Only a run that added connections grew; one that did not stayed where it began.
-        let (went, how) = if r.connections_peak > r.connections {
-            let added = (r.connections_peak - r.connections) as u64;
-            let them = if added == 1 { "it" } else { "them" };
-            (
-                "grew to",
-                format!("added {}: rate x mean latency needed {them}", group(added)),
-            )
-        } else {
-            (
-                "stayed at",
-                "none added: rate x mean latency never needed more".to_string(),
-            )
-        };
-        writeln!(
-            s,
-            "             {went} {} of at most {} (--max-connections; {how})",
-            group(r.connections_peak as u64),
-            group(m as u64)
-        )?;
-    }
+    writeln!(s, "connections: {}", super::connections_line(r))?;
+    grown(r, s)?;
     if r.pipeline > 1 {
         writeln!(
             s,
@@ -72,6 +59,44 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
         )?;
     }
     writeln!(s, "threads:     {}", group(r.threads as u64))?;
+    span(r, s)?;
+    if let Some(i) = r.interrupted {
+        writeln!(s, "INTERRUPTED: {}", interrupted_by(r, i))?;
+    }
+    writeln!(s, "throughput:  {}", super::throughput_line(r))?;
+    writeln!(s)
+}
+
+/// With `--max-connections`, the line under `connections:`: how far they grew.
+fn grown(r: &RunResult, s: &mut String) -> fmt::Result {
+    let Some(m) = r.max_connections else {
+        return Ok(());
+    };
+    // Only a run that added connections grew; one that did not stayed where it began.
+    let (went, how) = if r.connections_peak > r.connections {
+        let added = (r.connections_peak - r.connections) as u64;
+        let them = if added == 1 { "it" } else { "them" };
+        (
+            "grew to",
+            format!("added {}: rate x mean latency needed {them}", group(added)),
+        )
+    } else {
+        (
+            "stayed at",
+            "none added: rate x mean latency never needed more".to_string(),
+        )
+    };
+    writeln!(
+        s,
+        "             {went} {} of at most {} (--max-connections; {how})",
+        group(r.connections_peak as u64),
+        group(m as u64)
+    )
+}
+
+/// The `requests:` line of a run with `-n`, or the `duration:` line: what was measured
+/// after what warm-up, or that nothing was.
+fn span(r: &RunResult, s: &mut String) -> fmt::Result {
     let before_measuring = r.stopped_before_measuring().is_some();
     match r.requests_asked {
         Some(n) if before_measuring => writeln!(
@@ -79,7 +104,7 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             "requests:    {} asked (-n); {}",
             group(n),
             measured_span(r)
-        )?,
+        ),
         Some(n) => {
             let done = r.rec.measured + r.rec.failed_counted;
             let short = if done < n {
@@ -93,29 +118,61 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
                 group(n),
                 fmt_secs(r.duration),
                 fmt_secs(r.warmup)
-            )?
+            )
         }
-        None if before_measuring => writeln!(s, "duration:    {}", measured_span(r))?,
-        None => writeln!(s, "duration:    {} (discarded)", measured_span(r))?,
+        None if before_measuring => writeln!(s, "duration:    {}", measured_span(r)),
+        None => writeln!(s, "duration:    {} (discarded)", measured_span(r)),
     }
-    if let Some(i) = r.interrupted {
-        writeln!(s, "INTERRUPTED: {}", interrupted_by(r, i))?;
+}
+
+/// The percentile table: two columns in open loop, one in closed loop (where corrected
+/// and raw are the same measurement, so a second column would only suggest otherwise);
+/// a blank line after.
+fn latency(r: &RunResult, s: &mut String) -> fmt::Result {
+    let rec = &r.rec;
+    if rec.corrected.is_empty() && rec.raw.is_empty() {
+        writeln!(s, "latency:     no responses measured")?;
+        return writeln!(s);
     }
-    let secs = r.duration.as_secs_f64();
-    let mb_s = if secs > 0.0 {
-        rec.bytes_received_measured as f64 / secs / 1e6
+    if let Some(line) = super::censored_only(rec) {
+        writeln!(s, "latency:     {line}")?;
+        return writeln!(s);
+    }
+    let rows = latency_rows();
+    if let Mode::Open { .. } = r.mode {
+        writeln!(
+            s,
+            "latency     {:>26}  {:>16}",
+            "corrected (from schedule)", "raw (from send)"
+        )?;
+        for (label, q) in rows {
+            writeln!(
+                s,
+                "  {label:<8}  {:>26}  {:>16}",
+                latency_cell(&rec.corrected, q),
+                latency_cell(&rec.raw, q)
+            )?;
+        }
+        writeln!(
+            s,
+            "  {:<8}  {:>26}  {:>16}",
+            "count",
+            group(rec.corrected.len()),
+            group(rec.raw.len())
+        )?;
     } else {
-        0.0
-    };
-    writeln!(
-        s,
-        "throughput:  {} req/s, {mb_s:.2} MB/s received",
-        fmt_rate(r.throughput())
-    )?;
-    writeln!(s)?;
+        writeln!(s, "latency     {:>10}", "from send")?;
+        for (label, q) in rows {
+            writeln!(s, "  {label:<8}  {:>10}", latency_cell(&rec.corrected, q))?;
+        }
+        writeln!(s, "  {:<8}  {:>10}", "count", group(rec.corrected.len()))?;
+    }
+    writeln!(s)
+}
 
-    write_latency_table(r, s)?;
-
+/// Connect times after the warm-up, and how long opening the connections took.
+fn connects(r: &RunResult, s: &mut String) -> fmt::Result {
+    let rec = &r.rec;
     if !rec.connect.is_empty() {
         let c = &rec.connect;
         writeln!(
@@ -137,213 +194,37 @@ fn write_text(r: &RunResult, s: &mut String) -> std::fmt::Result {
             fmt_secs(d)
         )?;
     }
-
-    if !rec.statuses.is_empty() {
-        let mut st = rec.statuses.clone();
-        st.sort_unstable();
-        let parts: Vec<String> = st
-            .iter()
-            .map(|(code, n)| format!("{code}: {}", group(*n)))
-            .collect();
-        writeln!(s, "statuses:    {}", parts.join("  "))?;
-        let bad = rec.non_2xx_3xx();
-        if bad > 0 {
-            writeln!(
-                s,
-                "non-2xx/3xx: {} of {} measured",
-                group(bad),
-                plural(rec.measured, "response", "responses")
-            )?;
-        }
-    }
-
-    write_entries(r, s)?;
-
-    let stages = r.stage_rows();
-    if !stages.is_empty() {
-        let what = if r.stages_closed {
-            "connections (closed loop)"
-        } else {
-            "rate (open loop)"
-        };
-        writeln!(
-            s,
-            "stages:      {what}: target (mean of the ramp) against achieved, per stage"
-        )?;
-        for (i, st) in stages.iter().enumerate() {
-            let how = if st.measured_s <= 0.0 {
-                "in the warm-up, not measured".to_string()
-            } else if r.stages_closed {
-                format!(
-                    "{:>6} connections (mean)  achieved {:>8}/s",
-                    whole(st.target_rps()),
-                    whole(st.achieved_rps())
-                )
-            } else {
-                format!(
-                    "target {:>8}/s  achieved {:>8}/s ({:.0}%)",
-                    whole(st.target_rps()),
-                    whole(st.achieved_rps()),
-                    100.0 * st.achieved_rps() / st.target_rps().max(1e-9)
-                )
-            };
-            writeln!(
-                s,
-                "  {}  {:>6} {:>7} -> {:<7}  {how}",
-                i + 1,
-                fmt_secs(std::time::Duration::from_secs_f64(st.duration_s)),
-                whole(st.from_rps),
-                whole(st.to_rps)
-            )?;
-        }
-    }
-
-    let errors = sorted_errors(&rec.errors);
-    if errors.is_empty() {
-        writeln!(s, "errors:      none")?;
-    } else {
-        writeln!(s, "errors:      {} total", group(rec.error_total()))?;
-        let cw = errors
-            .iter()
-            .map(|e| e.class.name().len())
-            .max()
-            .unwrap_or(0)
-            .max(5);
-        let dw = errors
-            .iter()
-            .map(|e| e.detail.len())
-            .max()
-            .unwrap_or(0)
-            .max(6);
-        writeln!(s, "  {:<cw$}  {:<dw$}  {:>12}", "class", "detail", "count")?;
-        for e in &errors {
-            writeln!(
-                s,
-                "  {:<cw$}  {:<dw$}  {:>12}",
-                e.class.name(),
-                e.detail,
-                group(e.count)
-            )?;
-        }
-    }
-    if let Some(a) = r.rec.answered_instead() {
-        writeln!(s, "answered:    {}", a.line(&r.proto))?;
-    }
-    writeln!(s)?;
-
-    writeln!(
-        s,
-        "requests: sent {} = completed {} + failed {} + in flight {}",
-        group(rec.sent),
-        group(rec.completed),
-        group(rec.failed),
-        group(rec.in_flight_end)
-    )?;
-    let c = &rec.censored;
-    if c.total() > 0 {
-        writeln!(
-            s,
-            "censored: {}, oldest {}: in the corrected latencies at the time they had waited",
-            super::censored_counts(c),
-            fmt_us(c.oldest_us as f64)
-        )?;
-    }
-    if !rec.books_balance() {
-        // Loud on purpose: unbalanced books mean loadgen lost or double-counted a request,
-        // so every other number in this report is suspect.
-        let rhs = rec.completed as u128 + rec.failed as u128 + rec.in_flight_end as u128;
-        // The sum is u128 so that it cannot overflow; past u64 it prints ungrouped.
-        let rhs = u64::try_from(rhs).map_or_else(|_| rhs.to_string(), group);
-        writeln!(
-            s,
-            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {rhs} accounted for; \
-             loadgen lost or double-counted requests (a loadgen bug): do not trust this run",
-            group(rec.sent)
-        )?;
-    }
-    writeln!(
-        s,
-        "measured: {} after warm-up",
-        plural(rec.measured, "response", "responses")
-    )?;
-
-    if let Mode::Open { .. } = r.mode {
-        let lag = if rec.send_lag.is_empty() {
-            "no send lag recorded".to_string()
-        } else {
-            format!(
-                "p99 send lag {}",
-                fmt_us(rec.send_lag.value_at_quantile(0.99) as f64)
-            )
-        };
-        match r.schedule() {
-            // Nothing measured: no rate to judge (every figure would say it was missed).
-            _ if before_measuring => writeln!(s, "schedule:    not judged: nothing was measured")?,
-            Some(sc) if !sc.kept => {
-                writeln!(
-                    s,
-                    "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} \
-                     fell due unsent ({lag})",
-                    fmt_rate(sc.target_rps),
-                    fmt_rate(sc.achieved_rps),
-                    100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
-                    plural(sc.unsent, "request", "requests")
-                )?;
-                if let Some(c) = &sc.cause {
-                    writeln!(s, "         cause: {c}")?;
-                }
-            }
-            _ => writeln!(s, "schedule:    kept ({lag})")?,
-        }
-    }
-
-    match r.cpu_us_per_request() {
-        Some(us) => writeln!(
-            s,
-            "loadgen CPU: {us:.2} us/request (user {:.2} s, sys {:.2} s)",
-            r.cpu.user_s, r.cpu.sys_s
-        )?,
-        None => writeln!(
-            s,
-            "loadgen CPU: n/a us/request, no responses (user {:.2} s, sys {:.2} s)",
-            r.cpu.user_s, r.cpu.sys_s
-        )?,
-    }
-
-    if let Some(st) = &r.server_stats {
-        // The server's JSON is its own schema; read the few fields we summarise and
-        // print `?` for any that a different server version might not have.
-        let field = |k: &str| {
-            st.get(k)
-                .and_then(Value::as_u64)
-                .map(group)
-                .unwrap_or_else(|| "?".to_string())
-        };
-        writeln!(
-            s,
-            "server:      active {} (peak {}), accepted {}, rejected {}, requests {}",
-            field("active"),
-            field("peak_active"),
-            field("accepted"),
-            field("rejected"),
-            field("requests")
-        )?;
-    }
-    for w in r.warnings() {
-        writeln!(s, "WARNING: {w}")?;
-    }
-    write_thresholds(r, s)?;
     Ok(())
 }
 
-/// A rate or a mean count to the unit, grouped (`10,000`): the stages table's figures.
-fn whole(v: f64) -> String {
-    group(v.max(0.0).round() as u64)
+/// HTTP statuses by code, and how many were neither 2xx nor 3xx.
+fn statuses(r: &RunResult, s: &mut String) -> fmt::Result {
+    let rec = &r.rec;
+    if rec.statuses.is_empty() {
+        return Ok(());
+    }
+    let mut st = rec.statuses.clone();
+    st.sort_unstable();
+    let parts: Vec<String> = st
+        .iter()
+        .map(|(code, n)| format!("{code}: {}", group(*n)))
+        .collect();
+    writeln!(s, "statuses:    {}", parts.join("  "))?;
+    let bad = rec.non_2xx_3xx();
+    if bad > 0 {
+        writeln!(
+            s,
+            "non-2xx/3xx: {} of {} measured",
+            group(bad),
+            plural(rec.measured, "response", "responses")
+        )?;
+    }
+    Ok(())
 }
 
 /// `--targets`: a row per entry: its share of the writes against its weight's, what
 /// its requests did in the measurement and their latency.
-fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
+fn mix(r: &RunResult, s: &mut String) -> fmt::Result {
     let (Some(d), rows) = (&r.mix, r.entry_rows()) else {
         return Ok(());
     };
@@ -383,34 +264,7 @@ fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
         "max"
     )?;
     for (i, e) in rows.iter().enumerate() {
-        let mut label = e.label.clone();
-        if label.chars().count() > lw {
-            // Cut to the width, marked.
-            label = label.chars().take(lw - 1).collect();
-            label.push('~');
-        }
-        let lat = |v: u64| {
-            if e.corrected_us == [0; 5] {
-                "-".to_string()
-            } else {
-                fmt_us(v as f64)
-            }
-        };
-        writeln!(
-            s,
-            "  {:>3}  {:<lw$}  {:>6}  {:>5.1}% ({:>4.1}%)  {:>10}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}",
-            i + 1,
-            label,
-            group(e.weight),
-            100.0 * e.share_sent,
-            100.0 * e.share_asked,
-            group(e.measured),
-            group(e.failed),
-            group(e.non_2xx_3xx),
-            lat(e.corrected_us[0]),
-            lat(e.corrected_us[2]),
-            lat(e.corrected_us[4]),
-        )?;
+        mix_row(i + 1, e, lw, s)?;
     }
     let unsent = r.rec.censored.unsent;
     if unsent > 0 {
@@ -425,8 +279,228 @@ fn write_entries(r: &RunResult, s: &mut String) -> std::fmt::Result {
     Ok(())
 }
 
-/// The `--slo` thresholds, one line each with the value measured, as k6 prints them.
-fn write_thresholds(r: &RunResult, s: &mut String) -> std::fmt::Result {
+/// Entry `n` of the mix, its label cut to `lw` characters.
+fn mix_row(n: usize, e: &crate::mix::EntryRow, lw: usize, s: &mut String) -> fmt::Result {
+    let mut label = e.label.clone();
+    if label.chars().count() > lw {
+        // Cut to the width, marked.
+        label = label.chars().take(lw - 1).collect();
+        label.push('~');
+    }
+    let lat = |v: u64| {
+        if e.corrected_us == [0; 5] {
+            "-".to_string()
+        } else {
+            fmt_us(v as f64)
+        }
+    };
+    writeln!(
+        s,
+        "  {:>3}  {:<lw$}  {:>6}  {:>5.1}% ({:>4.1}%)  {:>10}  {:>7}  {:>7}  {:>8}  {:>8}  {:>8}",
+        n,
+        label,
+        group(e.weight),
+        100.0 * e.share_sent,
+        100.0 * e.share_asked,
+        group(e.measured),
+        group(e.failed),
+        group(e.non_2xx_3xx),
+        lat(e.corrected_us[0]),
+        lat(e.corrected_us[2]),
+        lat(e.corrected_us[4]),
+    )
+}
+
+/// `--stages`: each stage's target (the mean of its ramp) against what was achieved.
+fn stages(r: &RunResult, s: &mut String) -> fmt::Result {
+    let stages = r.stage_rows();
+    if stages.is_empty() {
+        return Ok(());
+    }
+    let what = if r.stages_closed {
+        "connections (closed loop)"
+    } else {
+        "rate (open loop)"
+    };
+    writeln!(
+        s,
+        "stages:      {what}: target (mean of the ramp) against achieved, per stage"
+    )?;
+    for (i, st) in stages.iter().enumerate() {
+        let how = if st.measured_s <= 0.0 {
+            "in the warm-up, not measured".to_string()
+        } else if r.stages_closed {
+            format!(
+                "{:>6} connections (mean)  achieved {:>8}/s",
+                whole(st.target_rps()),
+                whole(st.achieved_rps())
+            )
+        } else {
+            format!(
+                "target {:>8}/s  achieved {:>8}/s ({:.0}%)",
+                whole(st.target_rps()),
+                whole(st.achieved_rps()),
+                100.0 * st.achieved_rps() / st.target_rps().max(1e-9)
+            )
+        };
+        writeln!(
+            s,
+            "  {}  {:>6} {:>7} -> {:<7}  {how}",
+            i + 1,
+            fmt_secs(std::time::Duration::from_secs_f64(st.duration_s)),
+            whole(st.from_rps),
+            whole(st.to_rps)
+        )?;
+    }
+    Ok(())
+}
+
+/// The error table (class, detail, count), and what the server answered where a reply
+/// was due; a blank line after.
+fn errors(r: &RunResult, s: &mut String) -> fmt::Result {
+    let rec = &r.rec;
+    let errors = sorted_errors(&rec.errors);
+    if errors.is_empty() {
+        writeln!(s, "errors:      none")?;
+    } else {
+        writeln!(s, "errors:      {} total", group(rec.error_total()))?;
+        let cw = errors
+            .iter()
+            .map(|e| e.class.name().len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let dw = errors
+            .iter()
+            .map(|e| e.detail.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        writeln!(s, "  {:<cw$}  {:<dw$}  {:>12}", "class", "detail", "count")?;
+        for e in &errors {
+            writeln!(
+                s,
+                "  {:<cw$}  {:<dw$}  {:>12}",
+                e.class.name(),
+                e.detail,
+                group(e.count)
+            )?;
+        }
+    }
+    if let Some(a) = rec.answered_instead() {
+        writeln!(s, "answered:    {}", a.line(&r.proto))?;
+    }
+    writeln!(s)
+}
+
+/// The books: every request sent is completed, failed or in flight; the censored ones;
+/// a loud warning when they do not balance; the responses measured.
+fn books(r: &RunResult, s: &mut String) -> fmt::Result {
+    let rec = &r.rec;
+    writeln!(s, "requests: {}", super::books_line(rec))?;
+    if rec.censored.total() > 0 {
+        writeln!(s, "censored: {}", super::censored_line(&rec.censored))?;
+    }
+    if !rec.books_balance() {
+        // Loud on purpose: unbalanced books mean loadgen lost or double-counted a request,
+        // so every other number in this report is suspect.
+        let rhs = rec.completed as u128 + rec.failed as u128 + rec.in_flight_end as u128;
+        // The sum is u128 so that it cannot overflow; past u64 it prints ungrouped.
+        let rhs = u64::try_from(rhs).map_or_else(|_| rhs.to_string(), group);
+        writeln!(
+            s,
+            "WARNING: THE BOOKS DO NOT BALANCE: sent {} != {rhs} accounted for; \
+             loadgen lost or double-counted requests (a loadgen bug): do not trust this run",
+            group(rec.sent)
+        )?;
+    }
+    writeln!(
+        s,
+        "measured: {} after warm-up",
+        plural(rec.measured, "response", "responses")
+    )
+}
+
+/// Open loop: whether the schedule was kept, with the send lag; when it was not, the
+/// rate missed and its cause.
+fn schedule(r: &RunResult, s: &mut String) -> fmt::Result {
+    let Mode::Open { .. } = r.mode else {
+        return Ok(());
+    };
+    let send_lag = &r.rec.send_lag;
+    let lag = if send_lag.is_empty() {
+        "no send lag recorded".to_string()
+    } else {
+        format!(
+            "p99 send lag {}",
+            fmt_us(send_lag.value_at_quantile(0.99) as f64)
+        )
+    };
+    match r.schedule() {
+        // Nothing measured: no rate to judge (every figure would say it was missed).
+        _ if r.stopped_before_measuring().is_some() => {
+            writeln!(s, "schedule:    not judged: nothing was measured")
+        }
+        Some(sc) if !sc.kept => {
+            writeln!(
+                s,
+                "WARNING: rate missed: {} req/s asked, {} req/s achieved ({:.0}%), {} \
+                 fell due unsent ({lag})",
+                fmt_rate(sc.target_rps),
+                fmt_rate(sc.achieved_rps),
+                100.0 * sc.achieved_rps / sc.target_rps.max(1e-9),
+                plural(sc.unsent, "request", "requests")
+            )?;
+            if let Some(c) = &sc.cause {
+                writeln!(s, "         cause: {c}")?;
+            }
+            Ok(())
+        }
+        _ => writeln!(s, "schedule:    kept ({lag})"),
+    }
+}
+
+/// loadgen's own CPU per request.
+fn cpu(r: &RunResult, s: &mut String) -> fmt::Result {
+    writeln!(s, "loadgen CPU: {}", super::cpu_line(r))
+}
+
+/// The server's own counters, when it published them (`--server-stats`, or the
+/// embedded server).
+fn server(r: &RunResult, s: &mut String) -> fmt::Result {
+    let Some(st) = &r.server_stats else {
+        return Ok(());
+    };
+    // The server's JSON is its own schema; read the few fields we summarise and
+    // print `?` for any that a different server version might not have.
+    let field = |k: &str| {
+        st.get(k)
+            .and_then(Value::as_u64)
+            .map(group)
+            .unwrap_or_else(|| "?".to_string())
+    };
+    writeln!(
+        s,
+        "server:      active {} (peak {}), accepted {}, rejected {}, requests {}",
+        field("active"),
+        field("peak_active"),
+        field("accepted"),
+        field("rejected"),
+        field("requests")
+    )
+}
+
+/// What puts the figures in doubt, one `WARNING:` line each ([`RunResult::warnings`]).
+fn warnings(r: &RunResult, s: &mut String) -> fmt::Result {
+    for w in r.warnings() {
+        writeln!(s, "WARNING: {w}")?;
+    }
+    Ok(())
+}
+
+/// The `--slo` thresholds, one line each with the value measured, as k6 prints them;
+/// an abort first.
+fn thresholds(r: &RunResult, s: &mut String) -> fmt::Result {
     if r.thresholds.is_empty() {
         return Ok(());
     }
@@ -466,66 +540,6 @@ fn write_thresholds(r: &RunResult, s: &mut String) -> std::fmt::Result {
         )?;
     }
     Ok(())
-}
-
-/// The percentile table: two columns in open loop, one in closed loop (where corrected
-/// and raw are the same measurement, so a second column would only suggest otherwise).
-fn write_latency_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
-    let rec = &r.rec;
-    if rec.corrected.is_empty() && rec.raw.is_empty() {
-        writeln!(s, "latency:     no responses measured")?;
-        writeln!(s)?;
-        return Ok(());
-    }
-    if let Some(line) = super::censored_only(rec) {
-        writeln!(s, "latency:     {line}")?;
-        writeln!(s)?;
-        return Ok(());
-    }
-    let open = matches!(r.mode, Mode::Open { .. });
-    let cell = |h: &Histogram<u64>, q: Option<f64>| -> String {
-        if h.is_empty() {
-            return "-".to_string();
-        }
-        match q {
-            Some(q) => fmt_us(h.value_at_quantile(q) as f64),
-            None => fmt_us(h.max() as f64),
-        }
-    };
-    let rows: Vec<(&str, Option<f64>)> = PERCENTILES
-        .iter()
-        .map(|&(l, q)| (l, Some(q)))
-        .chain(std::iter::once(("max", None)))
-        .collect();
-    if open {
-        writeln!(
-            s,
-            "latency     {:>26}  {:>16}",
-            "corrected (from schedule)", "raw (from send)"
-        )?;
-        for (label, q) in rows {
-            writeln!(
-                s,
-                "  {label:<8}  {:>26}  {:>16}",
-                cell(&rec.corrected, q),
-                cell(&rec.raw, q)
-            )?;
-        }
-        writeln!(
-            s,
-            "  {:<8}  {:>26}  {:>16}",
-            "count",
-            group(rec.corrected.len()),
-            group(rec.raw.len())
-        )?;
-    } else {
-        writeln!(s, "latency     {:>10}", "from send")?;
-        for (label, q) in rows {
-            writeln!(s, "  {label:<8}  {:>10}", cell(&rec.corrected, q))?;
-        }
-        writeln!(s, "  {:<8}  {:>10}", "count", group(rec.corrected.len()))?;
-    }
-    writeln!(s)
 }
 
 #[cfg(test)]

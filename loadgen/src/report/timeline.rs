@@ -5,8 +5,8 @@
 //! second) still lands where it happened; the points are marked, because a two-second run
 //! has only two.
 
-use super::group;
 use super::svg::plot_err;
+use crate::fmt::group;
 use crate::result::RunResult;
 use plotters::prelude::*;
 use std::io;

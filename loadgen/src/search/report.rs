@@ -5,7 +5,7 @@
 //! Pure functions of [`SearchReport`], tested without sockets.
 
 use super::StepVerdict;
-use crate::report::{fmt_us, group};
+use crate::fmt::{fmt_us, group};
 use crate::slo::Metric;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
