@@ -10,8 +10,8 @@
 //! - `Interrupted` is retried; readiness is a hint and the syscall's answer decides.
 
 use crate::buffer::{Buf, BufPool};
+use crate::conn_id::ConnId;
 use crate::protocol::{Cx, Protocol, Verdict};
-use crate::reactor::ConnId;
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Deadline, Nanos, Timers, NEVER};
 use mio::net::TcpStream;

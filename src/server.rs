@@ -3,11 +3,12 @@
 //! embeds the same thing when it is given no target.
 
 use crate::admin::{self, AdminInfo};
+use crate::conn_id::ConnId;
 use crate::limits::{self, NofileLimit};
 use crate::protocol::{
     Cx, Discard, Echo, Http, HttpConfig, HttpCounters, Protocol, Source, Step, Verdict,
 };
-use crate::reactor::{Config, ConnId, Handle, Host, ListenerId, Reactor, SourceId};
+use crate::reactor::{Config, Handle, Host, ListenerId, Reactor, SourceId};
 use crate::stats::Stats;
 use crate::ListenOptions;
 use mio::event::Event;

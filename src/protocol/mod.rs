@@ -19,7 +19,7 @@
 //! assert_eq!(out, b"hello");
 //! ```
 
-use crate::reactor::ConnId;
+use crate::conn_id::ConnId;
 use std::time::Instant;
 
 mod discard;

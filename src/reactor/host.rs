@@ -2,25 +2,7 @@
 //! hands out.
 
 use super::*;
-
-/// Identifies a connection: its slab slot and the slot's generation, so a stale id
-/// never names a newer connection in the same slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    /// Slab slot (also the connection's mio token).
-    pub(crate) key: usize,
-    /// Generation of the slot.
-    pub(crate) gen: u32,
-}
-
-impl ConnId {
-    /// The id of a protocol driven outside any reactor ([`crate::protocol::Cx::new`]):
-    /// it names no connection, so `send` and `close` with it fail.
-    pub const DETACHED: ConnId = ConnId {
-        key: usize::MAX,
-        gen: u32::MAX,
-    };
-}
+use crate::conn_id::ConnId;
 
 /// Identifies a host timer set with [`Reactor::set_timer`], to cancel it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

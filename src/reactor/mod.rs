@@ -43,11 +43,12 @@ mod host_loop;
 mod timers;
 mod turn;
 
+use crate::conn_id::ConnId;
 use accept::Listener;
 pub use conns::ConnectOptions;
 use handle::{Control, SnapshotQueue};
 pub use handle::{Handle, Snapshot};
-pub use host::{ConnId, Host, LimitsId, ListenerId, ServeWith, SourceId, TimerId};
+pub use host::{Host, LimitsId, ListenerId, ServeWith, SourceId, TimerId};
 
 /// Tokens at or above this value are not connections.
 const SPECIAL: usize = 1 << 48;
