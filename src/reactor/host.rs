@@ -1,8 +1,12 @@
 //! What the embedding program gives the reactor (the [`Host`]) and the ids the reactor
 //! hands out.
 
-use super::*;
+use super::Reactor;
 use crate::conn_id::ConnId;
+use crate::protocol::Protocol;
+use crate::stats::CloseReason;
+use mio::event::Event;
+use std::net::SocketAddr;
 
 /// Identifies a host timer set with [`Reactor::set_timer`], to cancel it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,8 +72,8 @@ pub trait Host<P: Protocol> {
     /// A timer set with [`Reactor::set_timer`] is due.
     fn timer(&mut self, _reactor: &mut Reactor<P>, _key: u64) {}
 
-    /// Another thread called [`Handle::post`] with `value` (once per value, however
-    /// often it was posted before this call).
+    /// Another thread called [`Handle::post`](crate::Handle::post) with `value` (once
+    /// per value, however often it was posted before this call).
     fn posted(&mut self, _reactor: &mut Reactor<P>, _value: u64) {}
 
     /// The end of every turn (Redis's "before sleep").

@@ -13,26 +13,23 @@
 //!    listener is retried at once if any connection closed.
 
 use crate::buffer::BufPool;
-use crate::conn::{flag, Conn, ConnLimits, Profile, Shared, State};
+use crate::conn::{Conn, ConnLimits, Profile, Shared, State};
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
-use crate::reject::{self, Lingerer, Rejects, Reserve};
+use crate::reject::{Rejects, Reserve};
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Nanos, Timers};
-use mio::event::{Event, Source};
-use mio::net::{TcpListener, TcpStream};
+use mio::event::Source;
+use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 use slab::Slab;
-use socket2::{Domain, Socket, Type};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod accept;
@@ -507,10 +504,13 @@ fn dur_ns(d: Duration) -> Nanos {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::protocol::{Cx, Step, Verdict};
+    use super::{Config, Reactor, ServeWith};
+    use crate::listener::ListenOptions;
+    use crate::protocol::{Cx, Protocol, Step, Verdict};
+    use crate::reject;
     use std::cell::Cell;
     use std::rc::Rc;
+    use std::time::Duration;
 
     /// Counts how often the reactor asks it to produce; never produces anything.
     struct Counting(Rc<Cell<u32>>);

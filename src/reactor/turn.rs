@@ -1,6 +1,17 @@
 //! One turn of the loop: wait, dispatch, leftovers, timers, free, tidy.
 
-use super::*;
+use super::{
+    Host, Reactor, SourceId, LISTENER_BASE, REJECT_BASE, SHRINK_OUT_FACTOR, SOURCE_BASE, SPECIAL,
+    TIMERFD, TK_CONN, TK_KIND, TK_LISTENER, TK_REJECT, TK_SHUTDOWN, WAKER,
+};
+use crate::conn::{flag, State};
+use crate::protocol::Protocol;
+use crate::reject;
+use mio::Events;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+use std::io;
+use std::time::{Duration, Instant};
 
 impl<P: Protocol> Reactor<P> {
     /// One turn: wait for events at most `timeout` (and no longer than the next timer),
