@@ -18,8 +18,9 @@ use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-/// Where a connection is in its life. Every change goes through one (private)
-/// `set_state`, which checks the transition in debug builds.
+/// Where a connection is in its life. Every change goes through one `set_state`, which
+/// checks the transition in debug builds (`pub(crate)`: the reactor's `conns.rs` calls it
+/// to mark a connection `Closed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum State {

@@ -1,5 +1,7 @@
-//! `readyloop`: the server. Thin: parse flags, start a [`Server`], map the result to an
-//! exit code (0 done, 1 runtime failure such as a port in use, 2 bad usage).
+//! `readyloop`: the server. Parse flags, start a [`Server`], map the result to an exit
+//! code: 0 after a clean shutdown; 1 a runtime failure such as a port in use; 2 bad
+//! usage; 3 when the shutdown timeout cut connections with output still pending; 128 + N
+//! when a second signal N forced the exit (as shells report a process killed by N).
 
 use clap::Parser;
 use readyloop::server::{self, ProtoKind, Server, ServerConfig};

@@ -1,16 +1,5 @@
-//! The reactor: one `mio::Poll`, listeners, a slab of connections, timers.
-//!
-//! One turn:
-//! 1. `poll` with the earliest timer as timeout (zero if work is left from the last
-//!    turn); `Interrupted` is retried.
-//! 2. Each event: a listener accepts up to its budget; a connection writes, produces,
-//!    reads; a host source goes to the [`Host`]; the waker delivers [`Handle`] commands.
-//! 3. Connections and listeners whose budget ran out are served again.
-//! 4. Expired timers: connection timeouts and protocol timers, accept retries after
-//!    EMFILE, the shutdown deadline, host timers.
-//! 5. Closed connections leave the slab only now, so a slot freed during a batch is
-//!    never reused while a later event of the same batch may still name it. A paused
-//!    listener is retried at once if any connection closed.
+//! The reactor: one `mio::Poll`, listeners, a slab of connections, timers. What one
+//! turn does is told once, on [`Reactor`].
 
 use crate::buffer::BufPool;
 use crate::conn::{Conn, ConnLimits, Profile, Shared, State};
