@@ -26,6 +26,8 @@ mod discard;
 mod echo;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
+mod http_headers;
 mod source;
 
 pub use discard::Discard;
