@@ -1,6 +1,7 @@
 //! The readyloop server: a reactor, its listeners, the built-in protocols, signals and
-//! periodic stats. The `readyloop` binary is a thin shell around [`Server`]; loadgen
-//! embeds the same thing when it is given no target.
+//! periodic stats. The `readyloop` binary turns its flags into a [`ServerConfig`], runs
+//! a [`Server`] and prints its start-up and stop lines; loadgen embeds the same server
+//! when it is given no target.
 
 use crate::admin::{self, AdminInfo, Published};
 use crate::conn_id::ConnId;
