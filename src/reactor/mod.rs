@@ -3,6 +3,7 @@
 
 use crate::buffer::BufPool;
 use crate::conn::{Conn, ConnLimits, Profile, Shared, State};
+use crate::conn_id::ConnId;
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
 use crate::reject::{Rejects, Reserve};
@@ -29,7 +30,6 @@ mod host_loop;
 mod timers;
 mod turn;
 
-use crate::conn_id::ConnId;
 use accept::Listener;
 pub use conns::ConnectOptions;
 use handle::{Control, SnapshotQueue};
