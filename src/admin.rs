@@ -44,11 +44,12 @@
 //! ```
 
 use crate::limits;
+use crate::protocol::HttpCounters;
 use crate::reactor::Handle;
-use crate::server::Published;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -86,6 +87,45 @@ pub(crate) struct AdminInfo {
     pub version: String,
     /// When the server started (for `uptime_s`).
     pub started: Instant,
+}
+
+/// The server's own counters, copied from the reactor's context at the end of every
+/// turn so the admin thread can read them (two relaxed stores a turn). The admin owns
+/// the type: it is what this thread reads; the server only writes it.
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    requests: AtomicU64,
+    protocol_errors: AtomicU64,
+}
+
+impl Published {
+    /// Publish the counters as of this turn's end (the server's `Host::after_turn`).
+    pub(crate) fn store(&self, c: &HttpCounters) {
+        self.requests.store(c.requests, Ordering::Relaxed);
+        self.protocol_errors
+            .store(c.protocol_errors, Ordering::Relaxed);
+    }
+
+    /// Add the counters to a stats JSON object (the admin's `/stats`).
+    pub(crate) fn add_to(&self, j: &mut serde_json::Value) {
+        add_http_counters(
+            j,
+            HttpCounters {
+                requests: self.requests.load(Ordering::Relaxed),
+                protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
+            },
+        );
+    }
+}
+
+/// Add the server's request counters to a stats JSON object, beside the reactor's:
+/// `requests` and `protocol_errors`. One shape for `/stats` and for the server's own
+/// stats lines (`ServerStats::to_json`).
+pub(crate) fn add_http_counters(j: &mut serde_json::Value, http: HttpCounters) {
+    if let serde_json::Value::Object(m) = j {
+        m.insert("requests".into(), http.requests.into());
+        m.insert("protocol_errors".into(), http.protocol_errors.into());
+    }
 }
 
 /// Bind `addr` and serve the admin endpoints on a new thread (`readyloop-admin`).

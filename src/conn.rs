@@ -10,16 +10,17 @@
 //! - `Interrupted` is retried; readiness is a hint and the syscall's answer decides.
 
 use crate::buffer::{Buf, BufPool};
+use crate::conn_id::ConnId;
 use crate::protocol::{Cx, Protocol, Verdict};
-use crate::reactor::ConnId;
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Deadline, Nanos, Timers, NEVER};
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-/// Where a connection is in its life. Every change goes through one (private)
-/// `set_state`, which checks the transition in debug builds.
+/// Where a connection is in its life. Every change goes through one `set_state`, which
+/// checks the transition in debug builds (`pub(crate)`: the reactor's `conns.rs` calls it
+/// to mark a connection `Closed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum State {

@@ -90,6 +90,7 @@ struct EmbeddingGuide;
 pub mod admin;
 mod buffer;
 mod conn;
+mod conn_id;
 #[cfg(feature = "server")]
 pub mod limits;
 mod listener;
@@ -105,12 +106,13 @@ mod turns;
 pub mod units;
 
 pub use conn::ConnLimits;
+pub use conn_id::ConnId;
 pub use listener::ListenOptions;
 /// mio, whose types ([`mio::Interest`], [`mio::event::Event`], [`mio::event::Source`]) are
 /// in this crate's API.
 pub use mio;
 pub use reactor::{
-    Config, ConnId, ConnectOptions, Handle, Host, LimitsId, ListenerId, Reactor, ServeWith,
-    Snapshot, SourceId, TimerId,
+    Config, ConnectOptions, Handle, Host, LimitsId, ListenerId, Reactor, ServeWith, Snapshot,
+    SourceId, TimerId,
 };
 pub use stats::{CloseReason, Stats};

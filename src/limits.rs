@@ -333,8 +333,21 @@ impl Report {
 
     /// One row per limit, for the text report and JSON, in the order a connection
     /// meets them: this process's descriptors, the system's files, ports, the listen
-    /// queues, TIME_WAIT, memory.
+    /// queues, TIME_WAIT, memory (one function per family below).
     pub fn entries(&self) -> Vec<Entry> {
+        let mut rows = Vec::with_capacity(14);
+        rows.extend(self.descriptor_entries());
+        rows.push(self.file_max_entry());
+        rows.push(self.port_range_entry());
+        rows.extend(self.listen_queue_entries());
+        rows.extend(self.time_wait_entries());
+        rows.extend(self.memory_entries());
+        rows
+    }
+
+    /// This process's descriptors: the soft and hard RLIMIT_NOFILE, those open, and
+    /// `fs.nr_open`, the ceiling of the hard limit.
+    fn descriptor_entries(&self) -> [Entry; 4] {
         let soft = self.nofile_soft;
         let hard = self.nofile_hard;
         // A hard-limit target the kernel would accept: fs.nr_open when it is above the
@@ -344,9 +357,7 @@ impl Report {
             Some(_) => (hard.saturating_mul(2), ", after raising fs.nr_open"),
             None => (DEFAULT_NR_OPEN.max(hard.saturating_mul(2)), ""),
         };
-        let tw_now = self.sockstat.and_then(|s| s.tcp_tw);
-        let ports = self.ports();
-        vec![
+        [
             Entry {
                 name: "RLIMIT_NOFILE (soft)",
                 value: Amount::rlimit(soft),
@@ -416,53 +427,69 @@ impl Report {
                         .map_or(2 * DEFAULT_NR_OPEN, |n| n.saturating_mul(2))
                 ),
             },
-            Entry {
-                name: "fs.file-max",
-                value: Amount::of(self.file_max),
-                unit: None,
-                text: self.file_max.map(|m| match self.files_in_use {
-                    Some(u) => format!("{m} ({u} open now)"),
-                    None => m.to_string(),
-                }),
-                source: "/proc/sys/fs/file-max, /proc/sys/fs/file-nr",
-                caps: "open files in the whole system, every process together (ENFILE when \
-                       reached; processes with CAP_SYS_ADMIN may go beyond it)",
-                raise: match self.file_max {
-                    Some(m) => format!("sysctl -w fs.file-max={}", m.saturating_mul(2)),
-                    None => "sysctl -w fs.file-max=N".into(),
-                },
+        ]
+    }
+
+    /// The system's files: `fs.file-max`, every process together.
+    fn file_max_entry(&self) -> Entry {
+        Entry {
+            name: "fs.file-max",
+            value: Amount::of(self.file_max),
+            unit: None,
+            text: self.file_max.map(|m| match self.files_in_use {
+                Some(u) => format!("{m} ({u} open now)"),
+                None => m.to_string(),
+            }),
+            source: "/proc/sys/fs/file-max, /proc/sys/fs/file-nr",
+            caps: "open files in the whole system, every process together (ENFILE when \
+                   reached; processes with CAP_SYS_ADMIN may go beyond it)",
+            raise: match self.file_max {
+                Some(m) => format!("sysctl -w fs.file-max={}", m.saturating_mul(2)),
+                None => "sysctl -w fs.file-max=N".into(),
             },
-            Entry {
-                name: "net.ipv4.ip_local_port_range",
-                value: self.port_range.map_or(Amount::Unknown, |(lo, hi)| {
-                    Amount::Numbers(vec![lo.into(), hi.into()])
-                }),
-                unit: None,
-                text: self.port_range.map(|(lo, hi)| match ports {
-                    Some(p) => format!("{lo}-{hi} ({p} ports)"),
-                    None => format!("{lo}-{hi} (inverted: no ports)"),
-                }),
-                source: "/proc/sys/net/ipv4/ip_local_port_range",
-                caps: "ephemeral source ports of outgoing connections (default 32768-60999: \
-                       28,232 ports). A TCP connection is identified by its 4-tuple (source \
-                       address, source port, destination address, destination port), so the \
-                       ports run out per (source address, destination address, destination \
-                       port): connect() then fails with EADDRNOTAVAIL. A listening port is not \
-                       capped by this: it holds one connection per distinct peer address and \
-                       port, far more connections than there are ports",
-                raise: match self.port_range {
-                    Some((lo, hi)) if lo <= 1024 && hi == u16::MAX => {
-                        "the range is already as wide as 16-bit port numbers allow: add source \
-                         addresses (loadgen probe --source 127.0.0.1-127.0.0.8), or more \
-                         destination ports"
-                            .into()
-                    }
-                    _ => "sysctl -w net.ipv4.ip_local_port_range='1024 65535' (64,512 ports; a \
-                          port number has 16 bits), or add source addresses (loadgen probe \
-                          --source 127.0.0.1-127.0.0.8), or more destination ports"
-                        .into(),
-                },
+        }
+    }
+
+    /// Ports: the ephemeral range outgoing connections take their source port from.
+    fn port_range_entry(&self) -> Entry {
+        let ports = self.ports();
+        Entry {
+            name: "net.ipv4.ip_local_port_range",
+            value: self.port_range.map_or(Amount::Unknown, |(lo, hi)| {
+                Amount::Numbers(vec![lo.into(), hi.into()])
+            }),
+            unit: None,
+            text: self.port_range.map(|(lo, hi)| match ports {
+                Some(p) => format!("{lo}-{hi} ({p} ports)"),
+                None => format!("{lo}-{hi} (inverted: no ports)"),
+            }),
+            source: "/proc/sys/net/ipv4/ip_local_port_range",
+            caps: "ephemeral source ports of outgoing connections (default 32768-60999: \
+                   28,232 ports). A TCP connection is identified by its 4-tuple (source \
+                   address, source port, destination address, destination port), so the \
+                   ports run out per (source address, destination address, destination \
+                   port): connect() then fails with EADDRNOTAVAIL. A listening port is not \
+                   capped by this: it holds one connection per distinct peer address and \
+                   port, far more connections than there are ports",
+            raise: match self.port_range {
+                Some((lo, hi)) if lo <= 1024 && hi == u16::MAX => {
+                    "the range is already as wide as 16-bit port numbers allow: add source \
+                     addresses (loadgen probe --source 127.0.0.1-127.0.0.8), or more \
+                     destination ports"
+                        .into()
+                }
+                _ => "sysctl -w net.ipv4.ip_local_port_range='1024 65535' (64,512 ports; a \
+                      port number has 16 bits), or add source addresses (loadgen probe \
+                      --source 127.0.0.1-127.0.0.8), or more destination ports"
+                    .into(),
             },
+        }
+    }
+
+    /// The listen queues: connections the kernel completed that wait to be accepted, and
+    /// half-open ones.
+    fn listen_queue_entries(&self) -> [Entry; 2] {
+        [
             Entry {
                 name: "net.core.somaxconn",
                 value: Amount::of(self.somaxconn),
@@ -490,6 +517,14 @@ impl Report {
                        answered with cookies instead",
                 raise: "sysctl -w net.ipv4.tcp_max_syn_backlog=65535".into(),
             },
+        ]
+    }
+
+    /// TIME_WAIT: reusing ports in it, how soon, FIN-WAIT-2 (often mistaken for it), and
+    /// how many sockets it may hold.
+    fn time_wait_entries(&self) -> [Entry; 4] {
+        let tw_now = self.sockstat.and_then(|s| s.tcp_tw);
+        [
             Entry {
                 name: "net.ipv4.tcp_tw_reuse",
                 value: Amount::of(self.tcp_tw_reuse),
@@ -557,6 +592,12 @@ impl Report {
                         .map_or(262_144, |n| n.saturating_mul(2))
                 ),
             },
+        ]
+    }
+
+    /// Memory: TCP socket buffers together, and what the system has available.
+    fn memory_entries(&self) -> [Entry; 2] {
+        [
             Entry {
                 name: "net.ipv4.tcp_mem",
                 value: self

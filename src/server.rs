@@ -1,20 +1,21 @@
 //! The readyloop server: a reactor, its listeners, the built-in protocols, signals and
-//! periodic stats. The `readyloop` binary is a thin shell around [`Server`]; loadgen
-//! embeds the same thing when it is given no target.
+//! periodic stats. The `readyloop` binary turns its flags into a [`ServerConfig`], runs
+//! a [`Server`] and prints its start-up and stop lines; loadgen embeds the same server
+//! when it is given no target.
 
-use crate::admin::{self, AdminInfo};
+use crate::admin::{self, AdminInfo, Published};
+use crate::conn_id::ConnId;
 use crate::limits::{self, NofileLimit};
 use crate::protocol::{
     Cx, Discard, Echo, Http, HttpConfig, HttpCounters, Protocol, Source, Step, Verdict,
 };
-use crate::reactor::{Config, ConnId, Handle, Host, ListenerId, Reactor, SourceId};
+use crate::reactor::{Config, Handle, Host, ListenerId, Reactor, SourceId};
 use crate::stats::Stats;
 use crate::ListenOptions;
 use mio::event::Event;
 use mio::Interest;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -260,7 +261,7 @@ impl ServerStats {
     /// `requests` and `protocol_errors` beside them.
     pub fn to_json(&self) -> serde_json::Value {
         let mut j = self.conns.to_json();
-        add_http_json(&mut j, self.http);
+        admin::add_http_counters(&mut j, self.http);
         j
     }
 
@@ -268,40 +269,6 @@ impl ServerStats {
     /// counts.
     pub fn line(&self) -> String {
         self.conns.line_with(&[("requests", self.http.requests)])
-    }
-}
-
-fn add_http_json(j: &mut serde_json::Value, http: HttpCounters) {
-    if let serde_json::Value::Object(m) = j {
-        m.insert("requests".into(), http.requests.into());
-        m.insert("protocol_errors".into(), http.protocol_errors.into());
-    }
-}
-
-/// The server's own counters, copied from the reactor's context at the end of every
-/// turn so the admin thread can read them (two relaxed stores a turn).
-#[derive(Debug, Default)]
-pub(crate) struct Published {
-    requests: AtomicU64,
-    protocol_errors: AtomicU64,
-}
-
-impl Published {
-    fn store(&self, c: &HttpCounters) {
-        self.requests.store(c.requests, Ordering::Relaxed);
-        self.protocol_errors
-            .store(c.protocol_errors, Ordering::Relaxed);
-    }
-
-    /// Add the counters to a stats JSON object (the admin's `/stats`).
-    pub(crate) fn add_to(&self, j: &mut serde_json::Value) {
-        add_http_json(
-            j,
-            HttpCounters {
-                requests: self.requests.load(Ordering::Relaxed),
-                protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
-            },
-        );
     }
 }
 

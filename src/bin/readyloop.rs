@@ -1,8 +1,12 @@
-//! `readyloop`: the server. Thin: parse flags, start a [`Server`], map the result to an
-//! exit code (0 done, 1 runtime failure such as a port in use, 2 bad usage).
+//! `readyloop`: the server, as flags -> plan -> run. The flags ([`Args`], clap) become a
+//! [`Plan`] once, before anything opens; [`run`] binds a [`Server`] from it, prints the
+//! start-up lines, serves, and maps the outcome to an exit code: 0 after a clean
+//! shutdown; 1 a runtime failure such as a port in use; 2 bad usage; 3 when the shutdown
+//! timeout cut connections with output still pending; 128 + N when a second signal N
+//! forced the exit (as shells report a process killed by N).
 
 use clap::Parser;
-use readyloop::server::{self, ProtoKind, Server, ServerConfig};
+use readyloop::server::{self, Capacity, Outcome, ProtoKind, Server, ServerConfig};
 use readyloop::units::{nonzero, parse_duration, parse_size};
 use readyloop::{Config, ConnLimits, ListenOptions};
 use std::net::SocketAddr;
@@ -23,7 +27,7 @@ use std::time::Duration;
 ///   curl http://127.0.0.1:7878/bytes/1048576 | wc -c
 #[derive(Parser, Debug)]
 #[command(name = "readyloop", version, about, verbatim_doc_comment)]
-struct Cli {
+struct Args {
     /// Address to listen on (repeatable; IPv4 or IPv6 like [::1]:7878)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
     listen: Vec<SocketAddr>,
@@ -105,26 +109,62 @@ struct Cli {
     admin: Option<SocketAddr>,
 }
 
-/// The start-up line's descriptor count, saying what it counts: `16 fds open once
-/// started (5 at launch, 11 the server's own)`. `/stats` counts differently (see
-/// `fds_open` there): while it serves, its spares freed and the request's socket open.
-fn fds_open(cap: &server::Capacity) -> String {
-    match (cap.open_fds, cap.open_fds_at_launch) {
-        (Some(now), Some(launch)) => format!(
-            "{now} fds open once started ({launch} at launch, {} the server's own)",
-            now.saturating_sub(launch)
-        ),
-        (Some(now), None) => format!("{now} fds open once started"),
-        (None, _) => "? fds open (/proc/self/fd unreadable)".to_string(),
+/// The server to run, settled once from the flags: the configuration the [`Server`] is
+/// bound with, which the start-up and exit lines read too.
+///
+/// Clap has checked every flag's syntax, and every value it accepts has a meaning, so
+/// nothing is refused here; what clap cannot do is give values their meaning: a zero
+/// duration means "off" (`None`), and input and output bounds are at least one byte.
+#[derive(Debug)]
+struct Plan {
+    /// Listeners, protocol, limits, signals, stats lines, admin address.
+    server: ServerConfig,
+}
+
+impl Plan {
+    fn from_args(args: Args) -> Plan {
+        let limits = ConnLimits {
+            max_input: args.max_input.max(1),
+            max_output: args.max_output.max(1),
+            idle_timeout: nonzero(args.idle_timeout),
+            header_timeout: nonzero(args.header_timeout),
+            min_rate: args.min_rate as u64,
+            min_rate_window: args.min_rate_window,
+            ..ConnLimits::default()
+        };
+        let server = ServerConfig {
+            listen: args.listen,
+            proto: args.proto,
+            listen_opts: ListenOptions {
+                backlog: args.backlog,
+                reuseport: args.reuseport,
+                rcvbuf: args.rcvbuf,
+                sndbuf: args.sndbuf,
+                nodelay: args.nodelay,
+            },
+            reactor: Config {
+                limits,
+                max_conns: args.max_conns,
+                shutdown_timeout: args.shutdown_timeout,
+                shed_after: nonzero(args.shed_after),
+                ..Config::default()
+            },
+            stats_interval: nonzero(args.stats_interval),
+            json: args.json,
+            handle_signals: true,
+            admin: args.admin,
+            ..ServerConfig::default()
+        };
+        Plan { server }
     }
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let args = match Args::try_parse() {
+        Ok(a) => a,
         Err(e) => return readyloop::units::usage_exit("readyloop", e),
     };
-    match run(cli) {
+    match run(&Plan::from_args(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("readyloop: {e}");
@@ -133,116 +173,96 @@ fn main() -> ExitCode {
     }
 }
 
-/// Serve until shut down. Exit codes: 0 after a clean shutdown; 3 when the shutdown
-/// timeout cut connections with output still pending; 128 + N when a second signal N
-/// forced the exit (as shells report a process killed by N).
-fn run(cli: Cli) -> std::io::Result<ExitCode> {
+/// Serve until shut down; the exit code as the module's doc lists it (an `Err` is 1).
+fn run(plan: &Plan) -> std::io::Result<ExitCode> {
     // Before anything is opened: raising the fd limit is for everything after it.
     let mut cap = server::capacity()?;
-    let limits = ConnLimits {
-        max_input: cli.max_input.max(1),
-        max_output: cli.max_output.max(1),
-        idle_timeout: nonzero(cli.idle_timeout),
-        header_timeout: nonzero(cli.header_timeout),
-        min_rate: cli.min_rate as u64,
-        min_rate_window: cli.min_rate_window,
-        ..ConnLimits::default()
-    };
-    let cfg = ServerConfig {
-        listen: cli.listen,
-        proto: cli.proto,
-        listen_opts: ListenOptions {
-            backlog: cli.backlog,
-            reuseport: cli.reuseport,
-            rcvbuf: cli.rcvbuf,
-            sndbuf: cli.sndbuf,
-            nodelay: cli.nodelay,
-        },
-        reactor: Config {
-            limits,
-            max_conns: cli.max_conns,
-            shutdown_timeout: cli.shutdown_timeout,
-            shed_after: nonzero(cli.shed_after),
-            ..Config::default()
-        },
-        stats_interval: nonzero(cli.stats_interval),
-        json: cli.json,
-        handle_signals: true,
-        admin: cli.admin,
-        ..ServerConfig::default()
-    };
-    let proto = cfg.proto;
-    let mut srv = Server::bind(cfg)?;
+    let mut srv = Server::bind(plan.server.clone())?;
     // The room left once the server's own descriptors are open, which is what
     // connections get.
     cap.recount();
     if let Some(n) = cap.connections {
         srv.reserve(n.min(1 << 20) as usize);
     }
+    if plan.server.json {
+        println!("{}", listening_json(plan, &srv, &cap));
+    } else {
+        print_listening(plan, &srv, &cap);
+    }
+    let outcome = srv.run_outcome()?;
+    Ok(stopped(plan, &outcome))
+}
+
+/// The JSON start-up line: the `listening` event.
+fn listening_json(plan: &Plan, srv: &Server, cap: &Capacity) -> serde_json::Value {
     let addrs: Vec<String> = srv.local_addrs().iter().map(|a| a.to_string()).collect();
-    let admin_addr = srv.admin_addr();
+    serde_json::json!({
+        "event": "listening",
+        "version": env!("CARGO_PKG_VERSION"),
+        "listen": addrs,
+        "proto": plan.server.proto.name(),
+        "pid": std::process::id(),
+        "nofile_soft": cap.nofile.soft,
+        "nofile_soft_before": cap.nofile.soft_before,
+        "nofile_hard": cap.nofile.hard,
+        // Once started (the server's own included), and at launch.
+        "open_fds": cap.open_fds,
+        "open_fds_at_launch": cap.open_fds_at_launch,
+        "capacity": cap.connections,
+        "somaxconn": cap.somaxconn,
+        "max_conns": plan.server.reactor.max_conns,
+        // The address, as `loadgen probe --server-stats` takes it.
+        "admin": srv.admin_addr().map(|a| a.to_string()),
+    })
+}
+
+/// The text start-up lines: where it listens, the fd limit and the room it leaves, what
+/// caps the backlog or the limit, the admin address.
+fn print_listening(plan: &Plan, srv: &Server, cap: &Capacity) {
+    let addrs: Vec<String> = srv.local_addrs().iter().map(|a| a.to_string()).collect();
+    println!(
+        "readyloop {} listening on {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        addrs.join(", "),
+        plan.server.proto.name()
+    );
+    let raised = if cap.nofile.soft_before < cap.nofile.soft {
+        format!(" (raised from {})", cap.nofile.soft_before)
+    } else {
+        String::new()
+    };
     let conns = cap
         .connections
         .map_or("unknown".to_string(), |n| n.to_string());
-    if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "event": "listening",
-                "version": env!("CARGO_PKG_VERSION"),
-                "listen": addrs,
-                "proto": proto.name(),
-                "pid": std::process::id(),
-                "nofile_soft": cap.nofile.soft,
-                "nofile_soft_before": cap.nofile.soft_before,
-                "nofile_hard": cap.nofile.hard,
-                // Once started (the server's own included), and at launch.
-                "open_fds": cap.open_fds,
-                "open_fds_at_launch": cap.open_fds_at_launch,
-                "capacity": cap.connections,
-                "somaxconn": cap.somaxconn,
-                "max_conns": cli.max_conns,
-                // The address, as `loadgen probe --server-stats` takes it.
-                "admin": admin_addr.map(|a| a.to_string()),
-            })
-        );
-    } else {
-        println!(
-            "readyloop {} listening on {} ({})",
-            env!("CARGO_PKG_VERSION"),
-            addrs.join(", "),
-            proto.name()
-        );
-        let raised = if cap.nofile.soft_before < cap.nofile.soft {
-            format!(" (raised from {})", cap.nofile.soft_before)
-        } else {
-            String::new()
-        };
-        let cap_note = match cli.max_conns {
-            Some(m) => format!("; --max-conns {m}"),
-            None => String::new(),
-        };
-        println!(
-            "fd limit {}{raised}, hard {}; {}: room for {conns} connections{cap_note}",
-            cap.nofile.soft,
-            cap.nofile.hard,
-            fds_open(&cap),
-        );
-        if let Some(m) = cap.somaxconn {
-            if cli.backlog as u64 > m {
-                println!("  listen backlog {} is capped at net.core.somaxconn = {m} (sysctl -w net.core.somaxconn=N)", cli.backlog);
-            }
-        }
-        if cap.nofile.soft == cap.nofile.hard {
-            println!("  (to hold more: raise the hard limit, e.g. `ulimit -Hn 1048576` as root or LimitNOFILE= in systemd; fs.nr_open caps it)");
-        }
-        if let Some(a) = admin_addr {
-            println!("admin: http://{a}/stats");
+    let cap_note = match plan.server.reactor.max_conns {
+        Some(m) => format!("; --max-conns {m}"),
+        None => String::new(),
+    };
+    println!(
+        "fd limit {}{raised}, hard {}; {}: room for {conns} connections{cap_note}",
+        cap.nofile.soft,
+        cap.nofile.hard,
+        fds_open(cap),
+    );
+    let backlog = plan.server.listen_opts.backlog;
+    if let Some(m) = cap.somaxconn {
+        if backlog as u64 > m {
+            println!("  listen backlog {backlog} is capped at net.core.somaxconn = {m} (sysctl -w net.core.somaxconn=N)");
         }
     }
-    let outcome = srv.run_outcome()?;
+    if cap.nofile.soft == cap.nofile.hard {
+        println!("  (to hold more: raise the hard limit, e.g. `ulimit -Hn 1048576` as root or LimitNOFILE= in systemd; fs.nr_open caps it)");
+    }
+    if let Some(a) = srv.admin_addr() {
+        println!("admin: http://{a}/stats");
+    }
+}
+
+/// The stop line, and the exit code: 128 + N when a second signal N forced the exit, 3
+/// when the shutdown timeout cut connections with output pending, else 0.
+fn stopped(plan: &Plan, outcome: &Outcome) -> ExitCode {
     let stats = &outcome.stats;
-    if cli.json {
+    if plan.server.json {
         let mut j = stats.to_json();
         j["event"] = "stopped".into();
         j["forced_by_signal"] = outcome.forced_by.into();
@@ -251,16 +271,30 @@ fn run(cli: Cli) -> std::io::Result<ExitCode> {
         eprintln!("readyloop: stopped: {}", stats.line());
     }
     if let Some(sig) = outcome.forced_by {
-        return Ok(ExitCode::from((128 + sig).clamp(0, 255) as u8));
+        return ExitCode::from((128 + sig).clamp(0, 255) as u8);
     }
     if stats.conns.shutdown_cut > 0 {
         let n = stats.conns.shutdown_cut;
         let s = if n == 1 { "" } else { "s" };
         eprintln!(
             "readyloop: {n} connection{s} cut with output pending after --shutdown-timeout {}",
-            format_args!("{:?}", cli.shutdown_timeout)
+            format_args!("{:?}", plan.server.reactor.shutdown_timeout)
         );
-        return Ok(ExitCode::from(3));
+        return ExitCode::from(3);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
+}
+
+/// The start-up line's descriptor count, saying what it counts: `16 fds open once
+/// started (5 at launch, 11 the server's own)`. `/stats` counts differently (see
+/// `fds_open` there): while it serves, its spares freed and the request's socket open.
+fn fds_open(cap: &Capacity) -> String {
+    match (cap.open_fds, cap.open_fds_at_launch) {
+        (Some(now), Some(launch)) => format!(
+            "{now} fds open once started ({launch} at launch, {} the server's own)",
+            now.saturating_sub(launch)
+        ),
+        (Some(now), None) => format!("{now} fds open once started"),
+        (None, _) => "? fds open (/proc/self/fd unreadable)".to_string(),
+    }
 }

@@ -8,6 +8,7 @@
 //! The hot path — a keep-alive `GET /` — appends one precomputed byte string and
 //! allocates nothing.
 
+pub use super::http_headers::{parse_u64, scan_headers, trim, HeaderScan, TransferEncoding};
 use super::source::MAX_CHUNK;
 use super::source::{fill_pattern, PATTERN_LEN};
 use super::{Cx, Protocol, Step, Verdict};
@@ -174,7 +175,7 @@ impl Http {
         out: &mut Vec<u8>,
         cx: &mut Cx<HttpCounters>,
     ) -> Option<u64> {
-        let info = inspect(req.headers);
+        let info = scan_headers(req.headers);
         let http11 = req.version == Some(1);
         // 1.1 defaults to keep-alive, 1.0 to close; `close` wins over `keep-alive`.
         let conn = if info.close || !(http11 || info.keep_alive) {
@@ -191,8 +192,9 @@ impl Http {
             self.closing = true;
             return None;
         }
-        if info.chunked {
-            // Chunked bodies are not parsed, so the framing is unknown: close.
+        if info.transfer_encoding != TransferEncoding::Absent {
+            // Transfer-coded bodies (chunked or any other) are not parsed, so the
+            // framing is unknown: close. Any field counts, even one naming no coding.
             cx.ctx.requests += 1;
             NOT_IMPLEMENTED.write(out, Conn::Close, false);
             self.closing = true;
@@ -490,78 +492,6 @@ fn write_content_length(out: &mut Vec<u8>, n: u64) {
     }
     out.extend_from_slice(&buf[i..]);
     out.extend_from_slice(b"\r\n\r\n");
-}
-
-/// What the few headers the server cares about said.
-#[derive(Default)]
-struct HeadInfo {
-    close: bool,
-    keep_alive: bool,
-    length: Option<u64>,
-    bad_length: bool,
-    chunked: bool,
-    expect_continue: bool,
-}
-
-/// Looks at `Connection`, `Content-Length`, `Transfer-Encoding` and `Expect` only.
-/// Names are compared by length first, which rules out almost every other header
-/// (Host, User-Agent, ...) with one integer compare.
-fn inspect(headers: &[Header<'_>]) -> HeadInfo {
-    let mut info = HeadInfo::default();
-    for h in headers {
-        let name = h.name.as_bytes();
-        match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in h.value.split(|&b| b == b',') {
-                    let token = trim(token);
-                    if token.eq_ignore_ascii_case(b"close") {
-                        info.close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        info.keep_alive = true;
-                    }
-                }
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                // Repeating the same length is allowed (RFC 9110 8.6); differing
-                // lengths are a smuggling attempt or a broken client.
-                match parse_u64(trim(h.value)) {
-                    Some(v) if info.length.unwrap_or(v) == v => info.length = Some(v),
-                    _ => info.bad_length = true,
-                }
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => info.chunked = true,
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                info.expect_continue = trim(h.value).eq_ignore_ascii_case(b"100-continue");
-            }
-            _ => {}
-        }
-    }
-    info
-}
-
-/// Strips the optional whitespace (space, tab) HTTP allows around values and tokens.
-pub fn trim(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
-/// A plain decimal u64: digits only, at least one, no sign, no overflow.
-pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |acc, &b| {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        acc.checked_mul(10)?.checked_add(u64::from(d))
-    })
 }
 
 /// The resources the server knows.
@@ -1189,6 +1119,19 @@ mod tests {
         let run = drive(&[input]);
         assert_error_close(&run, b"", "501 Not Implemented");
         assert_eq!((run.requests, run.errors), (1, 0));
+    }
+
+    #[test]
+    fn test_idle_any_transfer_encoding_field_501_closes() {
+        // The server parses no transfer coding, so any field closes with 501: another
+        // coding, and one naming none (loadgen's framing reads those differently from
+        // the same scan_headers).
+        for te in ["gzip", "", " , "] {
+            let input = format!("POST / HTTP/1.1\r\nTransfer-Encoding: {te}\r\n\r\nhello");
+            let run = drive(&[input.as_bytes()]);
+            assert_error_close(&run, b"", "501 Not Implemented");
+            assert_eq!((run.requests, run.errors), (1, 0), "{te:?}");
+        }
     }
 
     #[test]

@@ -19,13 +19,15 @@
 //! assert_eq!(out, b"hello");
 //! ```
 
-use crate::reactor::ConnId;
+use crate::conn_id::ConnId;
 use std::time::Instant;
 
 mod discard;
 mod echo;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http")]
+mod http_headers;
 mod source;
 
 pub use discard::Discard;

@@ -1,7 +1,17 @@
 //! Accepting: the accept loop with its budget, the pause and retry at the descriptor
 //! limit, turning connections away (rejecting, shedding).
 
-use super::*;
+use super::{dur_ns, Host, ListenerId, Reactor, REJECT_BASE, TK_LISTENER, TK_REJECT};
+use crate::conn_id::ConnId;
+use crate::listener::{self, AcceptPause, ListenOptions};
+use crate::protocol::Protocol;
+use crate::reject::{self, Lingerer};
+use crate::stats::CloseReason;
+use crate::timer::Nanos;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Token};
+use std::io;
+use std::net::SocketAddr;
 
 pub(super) struct Listener {
     pub(super) sock: TcpListener,

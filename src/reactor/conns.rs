@@ -1,7 +1,17 @@
 //! Connections: inserting accepted and outbound sockets, the host's handles on them,
 //! driving them on readiness, closing and freeing them.
 
-use super::*;
+use super::{Host, LimitsId, Reactor, SPECIAL};
+use crate::conn::{Conn, ConnLimits, Profile, State};
+use crate::conn_id::ConnId;
+use crate::protocol::Protocol;
+use crate::stats::CloseReason;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use socket2::{Domain, Socket, Type};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// Options of an outbound connection.
 #[derive(Clone, Debug, Default)]

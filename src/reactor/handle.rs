@@ -1,7 +1,14 @@
 //! The handle other threads hold, the control block it shares with the reactor, and
 //! the snapshots it asks for.
 
-use super::*;
+use super::{Host, Reactor};
+use crate::protocol::Protocol;
+use crate::stats::Stats;
+use mio::Waker;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 const CMD_SHUTDOWN: u8 = 1;
 const CMD_STOP: u8 = 2;

@@ -1,26 +1,12 @@
 //! What the embedding program gives the reactor (the [`Host`]) and the ids the reactor
 //! hands out.
 
-use super::*;
-
-/// Identifies a connection: its slab slot and the slot's generation, so a stale id
-/// never names a newer connection in the same slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    /// Slab slot (also the connection's mio token).
-    pub(crate) key: usize,
-    /// Generation of the slot.
-    pub(crate) gen: u32,
-}
-
-impl ConnId {
-    /// The id of a protocol driven outside any reactor ([`crate::protocol::Cx::new`]):
-    /// it names no connection, so `send` and `close` with it fail.
-    pub const DETACHED: ConnId = ConnId {
-        key: usize::MAX,
-        gen: u32::MAX,
-    };
-}
+use super::Reactor;
+use crate::conn_id::ConnId;
+use crate::protocol::Protocol;
+use crate::stats::CloseReason;
+use mio::event::Event;
+use std::net::SocketAddr;
 
 /// Identifies a host timer set with [`Reactor::set_timer`], to cancel it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,8 +72,8 @@ pub trait Host<P: Protocol> {
     /// A timer set with [`Reactor::set_timer`] is due.
     fn timer(&mut self, _reactor: &mut Reactor<P>, _key: u64) {}
 
-    /// Another thread called [`Handle::post`] with `value` (once per value, however
-    /// often it was posted before this call).
+    /// Another thread called [`Handle::post`](crate::Handle::post) with `value` (once
+    /// per value, however often it was posted before this call).
     fn posted(&mut self, _reactor: &mut Reactor<P>, _value: u64) {}
 
     /// The end of every turn (Redis's "before sleep").

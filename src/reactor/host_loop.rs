@@ -2,7 +2,10 @@
 //! `poll(2)` over several descriptors): the reactor's epoll descriptor to wait on, and when
 //! it next needs a turn.
 
-use super::*;
+use super::Reactor;
+use crate::protocol::Protocol;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 impl<P: Protocol> Reactor<P> {
     /// When the reactor next needs [`Reactor::turn`] even if its descriptor

@@ -1,38 +1,25 @@
-//! The reactor: one `mio::Poll`, listeners, a slab of connections, timers.
-//!
-//! One turn:
-//! 1. `poll` with the earliest timer as timeout (zero if work is left from the last
-//!    turn); `Interrupted` is retried.
-//! 2. Each event: a listener accepts up to its budget; a connection writes, produces,
-//!    reads; a host source goes to the [`Host`]; the waker delivers [`Handle`] commands.
-//! 3. Connections and listeners whose budget ran out are served again.
-//! 4. Expired timers: connection timeouts and protocol timers, accept retries after
-//!    EMFILE, the shutdown deadline, host timers.
-//! 5. Closed connections leave the slab only now, so a slot freed during a batch is
-//!    never reused while a later event of the same batch may still name it. A paused
-//!    listener is retried at once if any connection closed.
+//! The reactor: one `mio::Poll`, listeners, a slab of connections, timers. What one
+//! turn does is told once, on [`Reactor`].
 
 use crate::buffer::BufPool;
-use crate::conn::{flag, Conn, ConnLimits, Profile, Shared, State};
+use crate::conn::{Conn, ConnLimits, Profile, Shared, State};
+use crate::conn_id::ConnId;
 use crate::listener::{self, AcceptPause, ListenOptions};
 use crate::protocol::Protocol;
-use crate::reject::{self, Lingerer, Rejects, Reserve};
+use crate::reject::{Rejects, Reserve};
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Nanos, Timers};
-use mio::event::{Event, Source};
-use mio::net::{TcpListener, TcpStream};
+use mio::event::Source;
+use mio::net::TcpListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use nix::sys::time::TimeSpec;
-use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
 use slab::Slab;
-use socket2::{Domain, Socket, Type};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod accept;
@@ -47,7 +34,7 @@ use accept::Listener;
 pub use conns::ConnectOptions;
 use handle::{Control, SnapshotQueue};
 pub use handle::{Handle, Snapshot};
-pub use host::{ConnId, Host, LimitsId, ListenerId, ServeWith, SourceId, TimerId};
+pub use host::{Host, LimitsId, ListenerId, ServeWith, SourceId, TimerId};
 
 /// Tokens at or above this value are not connections.
 const SPECIAL: usize = 1 << 48;
@@ -506,10 +493,13 @@ fn dur_ns(d: Duration) -> Nanos {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::protocol::{Cx, Step, Verdict};
+    use super::{Config, Reactor, ServeWith};
+    use crate::listener::ListenOptions;
+    use crate::protocol::{Cx, Protocol, Step, Verdict};
+    use crate::reject;
     use std::cell::Cell;
     use std::rc::Rc;
+    use std::time::Duration;
 
     /// Counts how often the reactor asks it to produce; never produces anything.
     struct Counting(Rc<Cell<u32>>);

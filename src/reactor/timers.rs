@@ -1,7 +1,13 @@
 //! The timer pass: connection deadlines, accept retries, lingering rejections, the
 //! shutdown deadline and the host's timers.
 
-use super::*;
+use super::{
+    Host, HostTimer, Reactor, TimerId, TK_CONN, TK_HOST, TK_KIND, TK_LISTENER, TK_REJECT,
+    TK_SHUTDOWN,
+};
+use crate::conn::State;
+use crate::protocol::Protocol;
+use std::time::Instant;
 
 impl<P: Protocol> Reactor<P> {
     /// Call [`Host::timer`] with `key` (any value: it is the host's) at `at`. The id

@@ -1,6 +1,17 @@
 //! One turn of the loop: wait, dispatch, leftovers, timers, free, tidy.
 
-use super::*;
+use super::{
+    Host, Reactor, SourceId, LISTENER_BASE, REJECT_BASE, SHRINK_OUT_FACTOR, SOURCE_BASE, SPECIAL,
+    TIMERFD, TK_CONN, TK_KIND, TK_LISTENER, TK_REJECT, TK_SHUTDOWN, WAKER,
+};
+use crate::conn::{flag, State};
+use crate::protocol::Protocol;
+use crate::reject;
+use mio::Events;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+use std::io;
+use std::time::{Duration, Instant};
 
 impl<P: Protocol> Reactor<P> {
     /// One turn: wait for events at most `timeout` (and no longer than the next timer),
@@ -66,8 +77,10 @@ impl<P: Protocol> Reactor<P> {
             }
         } else if let Some(next) = self.sh.timers.next_deadline() {
             let until = Duration::from_nanos(next.saturating_sub(self.sh.now_ns));
-            // Round up to the next millisecond: epoll's timeout is in ms, and waking a
-            // hair early would just spin one more turn.
+            // A timer due in under a microsecond is waited for as 1 us. Either way the
+            // wait stays nonzero, and mio rounds a nonzero timeout up to whole
+            // milliseconds (epoll's unit): the poll sleeps instead of spinning, and the
+            // timer fires up to 1 ms late (`Config::precise_timers` avoids that).
             let until = until.max(Duration::from_micros(if until.is_zero() { 0 } else { 1 }));
             wait = Some(wait.map_or(until, |w| w.min(until)));
         }

@@ -9,9 +9,9 @@
 use super::{crlf, take, FrameError, Framer, Progress, State, MAX_HEAD, MAX_HEADERS};
 use httparse::{Header, ParserConfig, Status};
 use memchr::memchr;
-// `trim` and `parse_u64` are the server's: one definition of HTTP's whitespace and
-// of a Content-Length number for both sides.
-use readyloop::protocol::http::{parse_u64, trim};
+// The header scan and `trim` are the server's: one reading of `Connection`,
+// `Content-Length`, `Transfer-Encoding` and HTTP's whitespace for both sides.
+use readyloop::protocol::http::{scan_headers, trim, HeaderScan, TransferEncoding};
 use std::mem::MaybeUninit;
 
 impl Framer {
@@ -142,8 +142,9 @@ impl Framer {
             return Ok(Progress::More(n));
         }
         self.status = Some(code);
+        let fields = info.fields;
         // 1.1 defaults to keep-alive, 1.0 to close; `close` wins over `keep-alive`.
-        self.close = info.close || (info.http10 && !info.keep_alive);
+        self.close = fields.close || (info.http10 && !fields.keep_alive);
         if code == 101 {
             // The connection now speaks another protocol: nothing more to frame here.
             self.close = true;
@@ -154,22 +155,23 @@ impl Framer {
         }
         // RFC 9112 6.3: Transfer-Encoding overrides Content-Length; a final encoding
         // other than chunked (or none) leaves only the close to end the body.
-        match info.te {
-            Te::Chunked => {
+        match fields.transfer_encoding {
+            TransferEncoding::Chunked => {
                 self.state = State::HttpChunkSize;
                 return Ok(Progress::More(n));
             }
-            Te::Other => {
+            TransferEncoding::Other => {
                 self.state = State::HttpUntilClose;
                 self.close = true;
                 return Ok(Progress::More(n));
             }
-            Te::None => {}
+            // No field, or none naming a coding: the length or the close decides.
+            TransferEncoding::Absent | TransferEncoding::Empty => {}
         }
-        if info.bad_length {
+        if fields.bad_length {
             return Err(FrameError::Malformed("content-length"));
         }
-        match info.length {
+        match fields.length {
             Some(0) => Ok(Progress::Done(n)),
             Some(len) => {
                 self.state = State::HttpBody { left: len };
@@ -184,25 +186,13 @@ impl Framer {
     }
 }
 
-/// How the response's body is transfer-encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Te {
-    None,
-    Chunked,
-    /// An encoding list not ending in `chunked`: the body ends at close.
-    Other,
-}
-
 /// What the head said that framing needs.
 #[derive(Clone, Copy, Debug)]
 struct HeadInfo {
     code: u16,
     http10: bool,
-    close: bool,
-    keep_alive: bool,
-    length: Option<u64>,
-    bad_length: bool,
-    te: Te,
+    /// The fields that tell the connection and the body's end ([`HeaderScan`]).
+    fields: HeaderScan,
 }
 
 /// Parses a head at the start of `buf`: `Some((length, info))` when complete,
@@ -224,56 +214,12 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, HeadInfo)>, FrameError> {
         Err(httparse::Error::Status) => return Err(FrameError::Malformed("http status line")),
         Err(_) => return Err(FrameError::Malformed("http header")),
     };
-    let mut info = HeadInfo {
+    let info = HeadInfo {
         // Complete means both were parsed; the defaults are never used.
         code: resp.code.unwrap_or(0),
         http10: resp.version == Some(0),
-        close: false,
-        keep_alive: false,
-        length: None,
-        bad_length: false,
-        te: Te::None,
+        fields: scan_headers(resp.headers),
     };
-    for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        // Compare lengths first: one integer compare rules out almost every header.
-        match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in h.value.split(|&b| b == b',') {
-                    let token = trim(token);
-                    if token.eq_ignore_ascii_case(b"close") {
-                        info.close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        info.keep_alive = true;
-                    }
-                }
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                // The same length repeated is allowed (RFC 9110 8.6); differing
-                // lengths leave the end of the body unknown.
-                match parse_u64(trim(h.value)) {
-                    Some(v) if info.length.unwrap_or(v) == v => info.length = Some(v),
-                    _ => info.bad_length = true,
-                }
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                // Several fields form one list: the last non-empty token decides.
-                if let Some(last) = h
-                    .value
-                    .split(|&b| b == b',')
-                    .map(trim)
-                    .rfind(|t| !t.is_empty())
-                {
-                    info.te = if last.eq_ignore_ascii_case(b"chunked") {
-                        Te::Chunked
-                    } else {
-                        Te::Other
-                    };
-                }
-            }
-            _ => {}
-        }
-    }
     Ok(Some((n, info)))
 }
 
@@ -466,6 +412,21 @@ mod tests {
         let out = drive(&mut f, [&resp[..]], b"");
         assert_eq!(out.result, Ok(None));
         assert_eq!(f.on_eof(), Ok(Some(http(200, true, resp.len()))));
+    }
+
+    #[test]
+    fn test_http_head_te_naming_no_coding_leaves_the_length() {
+        // A Transfer-Encoding field that names no coding says nothing: Content-Length
+        // frames the body (the server, reading requests with the same scan, answers
+        // any such field 501).
+        let resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\nContent-Length: 3\r\n\r\nabc";
+        assert_splits(
+            &Framing::Http,
+            false,
+            b"",
+            resp,
+            http(200, false, resp.len()),
+        );
     }
 
     #[test]
