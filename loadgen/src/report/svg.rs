@@ -74,7 +74,8 @@ pub(super) struct CaptionLine {
     pub(super) warning: bool,
 }
 
-pub(super) fn plot_err<E: std::fmt::Display>(e: E) -> io::Error {
+/// A plotters error as an I/O error, for every plot (the search's too).
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> io::Error {
     io::Error::other(format!("svg plot: {e}"))
 }
 
