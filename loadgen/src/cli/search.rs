@@ -379,7 +379,8 @@ impl Outputs {
             write_staged(out, format!("{doc:#}\n").as_bytes())?;
         }
         if let Some(out) = self.plot.as_mut() {
-            write_staged(out, report::svg(rep).as_bytes())?;
+            let plot = report::svg(rep).map_err(|e| out.error(e))?;
+            write_staged(out, plot.as_bytes())?;
         }
         Ok(())
     }

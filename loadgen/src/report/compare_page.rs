@@ -6,7 +6,6 @@ use super::html::{escape, page, scale_switch};
 use super::svg::{percentile_plot, percentile_series, CaptionLine, PlotLine};
 use super::{Comparison, LatencyAxis, Metric, SavedRun};
 use crate::fmt::fmt_us;
-use plotters::style::RGBColor;
 use std::fmt::Write as _;
 use std::io;
 
@@ -15,20 +14,21 @@ use std::io;
 /// that protanopes and deuteranopes tell apart best (the palette of Okabe and Ito), and
 /// the dashes tell the sides apart without colour. (The old palette, tableau's, had A's
 /// green next to B's red and A's grey next to B's brown.) The test holds every A colour
-/// at least 40 CIELAB units from every B colour, in normal vision and both.
-const A_COLOURS: [RGBColor; 5] = [
-    RGBColor(0x00, 0x72, 0xb2),
-    RGBColor(0x56, 0xb4, 0xe9),
-    RGBColor(0x1b, 0x2a, 0x6b),
-    RGBColor(0x00, 0x9e, 0x9e),
-    RGBColor(0x6a, 0x6a, 0xd0),
+/// at least 40 CIELAB units from every B colour, in normal vision and both. (Red, green,
+/// blue.)
+const A_COLOURS: [(u8, u8, u8); 5] = [
+    (0x00, 0x72, 0xb2),
+    (0x56, 0xb4, 0xe9),
+    (0x1b, 0x2a, 0x6b),
+    (0x00, 0x9e, 0x9e),
+    (0x6a, 0x6a, 0xd0),
 ];
-const B_COLOURS: [RGBColor; 5] = [
-    RGBColor(0xd5, 0x5e, 0x00),
-    RGBColor(0xe6, 0x9f, 0x00),
-    RGBColor(0xa6, 0x36, 0x03),
-    RGBColor(0xf4, 0xa2, 0x59),
-    RGBColor(0x7f, 0x27, 0x04),
+const B_COLOURS: [(u8, u8, u8); 5] = [
+    (0xd5, 0x5e, 0x00),
+    (0xe6, 0x9f, 0x00),
+    (0xa6, 0x36, 0x03),
+    (0xf4, 0xa2, 0x59),
+    (0x7f, 0x27, 0x04),
 ];
 
 /// Points `(1/(1-q), ms)` of a saved run: every percentile of its histogram when the
@@ -250,7 +250,7 @@ mod tests {
 
     /// `c` as seen with normal vision, and as protanopes and deuteranopes see it
     /// (Viénot, Brettel and Mollon 1999, in linear sRGB), in CIELAB.
-    fn seen(c: RGBColor) -> [[f64; 3]; 3] {
+    fn seen(c: (u8, u8, u8)) -> [[f64; 3]; 3] {
         let lin = |v: u8| {
             let v = f64::from(v) / 255.0;
             if v <= 0.04045 {
@@ -299,7 +299,7 @@ mod tests {
             }
         }
         let s = two_sides().svg(LatencyAxis::Linear).expect("svg");
-        let stroke = |c: RGBColor| {
+        let stroke = |c: (u8, u8, u8)| {
             let needle = format!("stroke=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
             s.matches(&needle).count()
         };

@@ -81,6 +81,7 @@ pub use json::{json, write_json, JSON_SCHEMA};
 pub use machine::Machine;
 pub use progress::progress_line;
 pub use saved::{read_saved, SavedKind, SavedLatency, SavedRun};
+pub(crate) use svg::plot_err;
 pub use svg::{svg_string, write_svg, LatencyAxis};
 pub use text::text;
 

@@ -53,12 +53,13 @@ pub(super) fn percentile_series(h: &Histogram<u64>) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// One line of a percentile plot: legend label, points `(1/(1-q), ms)`, colour, and
-/// whether it is dashed (a comparison's side B, told apart from A without colour too).
+/// One line of a percentile plot: legend label, points `(1/(1-q), ms)`, colour (red,
+/// green, blue: the callers need no plotters type), and whether it is dashed (a
+/// comparison's side B, told apart from A without colour too).
 pub(super) struct PlotLine {
     pub(super) label: String,
     pub(super) points: Vec<(f64, f64)>,
-    pub(super) color: RGBColor,
+    pub(super) color: (u8, u8, u8),
     pub(super) dashed: bool,
 }
 
@@ -71,7 +72,8 @@ pub(super) struct CaptionLine {
     pub(super) warning: bool,
 }
 
-pub(super) fn plot_err<E: std::fmt::Display>(e: E) -> io::Error {
+/// A plotters error as an I/O error, for every plot (the search's too).
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> io::Error {
     io::Error::other(format!("svg plot: {e}"))
 }
 
@@ -290,7 +292,8 @@ where
         return Ok(());
     }
     for l in lines {
-        let style = l.color.stroke_width(2);
+        let (r, g, b) = l.color;
+        let style = RGBColor(r, g, b).stroke_width(2);
         let points = l.points.iter().copied();
         let drawn = if l.dashed {
             let (dash, gap) = DASH;
@@ -369,13 +372,13 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
             PlotLine {
                 label: label("corrected (from schedule)", &r.rec.corrected),
                 points: percentile_series(&r.rec.corrected),
-                color: RGBColor(0xd6, 0x27, 0x28),
+                color: (0xd6, 0x27, 0x28),
                 dashed: false,
             },
             PlotLine {
                 label: label("raw (from send)", &r.rec.raw),
                 points: percentile_series(&r.rec.raw),
-                color: RGBColor(0x1f, 0x77, 0xb4),
+                color: (0x1f, 0x77, 0xb4),
                 dashed: false,
             },
         ]
@@ -383,7 +386,7 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
         vec![PlotLine {
             label: label("latency", &r.rec.corrected),
             points: percentile_series(&r.rec.corrected),
-            color: RGBColor(0x1f, 0x77, 0xb4),
+            color: (0x1f, 0x77, 0xb4),
             dashed: false,
         }]
     };

@@ -6,9 +6,19 @@
 
 use super::StepVerdict;
 use crate::fmt::{fmt_us, group};
+use crate::report::plot_err;
 use crate::slo::Metric;
+use plotters::coord::combinators::WithKeyPoints;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
+use std::io;
+use std::ops::Range;
 
 /// Version of the search JSON document.
 pub const SEARCH_SCHEMA: u64 = 1;
@@ -259,40 +269,35 @@ pub fn json(s: &SearchReport) -> Value {
     })
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The colours of the plot: what passed, what failed, what the generator could not
 /// judge, and the SLO's limit.
-const PASS: &str = "#2a7";
-const FAIL: &str = "#c33";
-const BEHIND: &str = "#e80";
-const LIMIT: &str = "#a0a";
+const PASS: RGBColor = RGBColor(0x22, 0xaa, 0x77);
+const FAIL: RGBColor = RGBColor(0xcc, 0x33, 0x33);
+const BEHIND: RGBColor = RGBColor(0xee, 0x88, 0x00);
+const LIMIT: RGBColor = RGBColor(0xaa, 0x00, 0xaa);
 
-/// The plot's frame: its size, margins, axes and their ticks.
-struct Frame {
-    w: f64,
-    h: f64,
-    /// Left, right (the legend's room), top and bottom margins.
-    l: f64,
-    r: f64,
-    t: f64,
-    b: f64,
+/// The plot's size, pixels; the legend takes the right `LEGEND_W` of it.
+const W: u32 = 880;
+const H: u32 = 440;
+const LEGEND_W: u32 = 230;
+/// A dashed line's dash and gap, pixels.
+const DASH: (u32, u32) = (6, 4);
+/// The size of every text but the title.
+const FONT: (&str, u32) = ("sans-serif", 14);
+
+/// The plot's axes and their round ticks.
+struct Axes {
     /// The rate axis: 0 to `xmax` in steps of `xstep` (1, 2 or 5 x 10^n).
     xmax: f64,
     xstep: f64,
-    /// The latency axis (log): decades `ylo` to `yhi`.
+    /// The latency axis (log, us): decades 10^`ylo` to 10^`yhi`.
     ylo: f64,
     yhi: f64,
 }
 
-impl Frame {
-    /// A frame that holds `xs` (rates) and `ys` (latencies, us, > 0).
-    fn new(xs: impl Iterator<Item = f64>, ys: &[f64]) -> Frame {
+impl Axes {
+    /// Axes that hold `xs` (rates) and `ys` (latencies, us, > 0).
+    fn new(xs: impl Iterator<Item = f64>, ys: &[f64]) -> Axes {
         let xdata = xs.fold(1.0, f64::max) * 1.05;
         let xstep = round_step(xdata / 5.0);
         let (ymin, ymax) = ys
@@ -303,13 +308,7 @@ impl Frame {
         } else {
             0.0
         };
-        Frame {
-            w: 880.0,
-            h: 420.0,
-            l: 80.0,
-            r: 220.0,
-            t: 40.0,
-            b: 60.0,
+        Axes {
             xmax: (xdata / xstep).ceil() * xstep,
             xstep,
             ylo,
@@ -317,12 +316,15 @@ impl Frame {
         }
     }
 
-    fn x(&self, v: f64) -> f64 {
-        self.l + (self.w - self.l - self.r) * v / self.xmax
+    /// The rate ticks: 0 to `xmax` in steps of `xstep`.
+    fn xticks(&self) -> Vec<f64> {
+        let n = (self.xmax / self.xstep).round() as u64;
+        (0..=n).map(|i| self.xstep * i as f64).collect()
     }
 
-    fn y(&self, v: f64) -> f64 {
-        self.t + (self.h - self.t - self.b) * (1.0 - (v.log10() - self.ylo) / (self.yhi - self.ylo))
+    /// The latency axis's ends, us.
+    fn ybounds(&self) -> (f64, f64) {
+        (10f64.powf(self.ylo), 10f64.powf(self.yhi))
     }
 
     /// The latency ticks: each decade, and 2 and 5 times it when the axis spans few
@@ -421,166 +423,226 @@ fn slo_limits(slo: &str) -> Limits {
     out
 }
 
-/// The axes, the grid and the round ticks with their labels.
-fn draw_axes(o: &mut String, f: &Frame) {
-    let (l, t, right, bottom) = (f.l, f.t, f.w - f.r, f.h - f.b);
-    let _ = write!(
-        o,
-        r#"<line x1="{l}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="black"/><line x1="{l}" y1="{t}" x2="{l}" y2="{bottom}" stroke="black"/>"#
-    );
-    for v in f.yticks() {
-        let yy = f.y(v);
-        let _ = write!(
-            o,
-            r##"<line x1="{l}" y1="{yy}" x2="{right}" y2="{yy}" stroke="#ddd"/><text class="ytick" data-v="{v}" x="{}" y="{}" text-anchor="end">{}</text>"##,
-            l - 6.0,
-            yy + 4.0,
-            latency_label(v)
-        );
-    }
-    let n = (f.xmax / f.xstep).round() as u64;
-    for i in 0..=n {
-        let v = f.xstep * i as f64;
-        let _ = write!(
-            o,
-            r#"<text class="xtick" data-v="{v}" x="{}" y="{}" text-anchor="middle">{}</text>"#,
-            f.x(v),
-            bottom + 18.0,
-            rate_label(v)
-        );
-    }
-    let _ = write!(
-        o,
-        r#"<text x="{}" y="{}" text-anchor="middle">offered rate (requests/s)</text><text x="18" y="{mid}" transform="rotate(-90 18 {mid})" text-anchor="middle">corrected p99 (log)</text>"#,
-        (l + right) / 2.0,
-        f.h - 18.0,
-        mid = (t + bottom) / 2.0
-    );
+/// What a drawing step returns: plotters' errors, boxed.
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// The rate axis: linear, its ticks the round ones of [`Axes::xticks`]. (Plotters'
+/// linear axis picks its own ticks, and given fixed ones it has no label formatter.)
+struct RateAxis {
+    linear: RangedCoordf64,
+    ticks: Vec<f64>,
 }
 
-/// The SLO's limits as dashed lines, each labelled with its threshold.
-fn draw_limits(o: &mut String, f: &Frame, lim: &Limits) {
-    // The p99 label at the left: the low rates there pass, below the line.
-    let (l, right, bottom) = (f.l, f.w - f.r, f.h - f.b);
+impl Ranged for RateAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.linear.map(value, limit)
+    }
+
+    /// The ticks, for the labels and the grid; no lighter lines between them.
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.linear.range()
+    }
+}
+
+/// The plot's chart: rates (linear) against latencies (log), both with round ticks.
+type Chart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RateAxis, WithKeyPoints<LogCoord<f64>>>>;
+
+/// How a step is marked: a green dot for a pass, a red cross for a failure (SLO or
+/// rate missed), a hollow orange diamond for a step the generator could not judge.
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    Pass,
+    Fail,
+    Behind,
+}
+
+impl Mark {
+    fn of(verdict: &StepVerdict) -> Mark {
+        match verdict {
+            StepVerdict::Pass => Mark::Pass,
+            StepVerdict::GeneratorBehind => Mark::Behind,
+            StepVerdict::Slo(_) | StepVerdict::RateMissed => Mark::Fail,
+        }
+    }
+
+    /// Its colour, filled for the dot, 2 pixels wide for the cross and the diamond.
+    fn style(self) -> ShapeStyle {
+        match self {
+            Mark::Pass => PASS.filled(),
+            Mark::Fail => FAIL.stroke_width(2),
+            Mark::Behind => BEHIND.stroke_width(2),
+        }
+    }
+}
+
+/// The dot's radius and the cross's half width, pixels.
+const MARK_R: i32 = 4;
+/// The diamond around a step, pixels from its centre.
+const DIAMOND: [(i32, i32); 5] = [(0, -5), (5, 0), (0, 5), (-5, 0), (0, -5)];
+
+/// A marker per step (`pts`: rate, corrected p99 in us, mark).
+fn draw_steps(chart: &mut Chart<'_, '_>, pts: &[(f64, f64, Mark)]) -> Drawn {
+    let at = |m: Mark| {
+        pts.iter()
+            .filter(move |p| p.2 == m)
+            .map(|&(x, y, _)| (x, y))
+    };
+    let (pass, fail, behind) = (Mark::Pass, Mark::Fail, Mark::Behind);
+    chart.draw_series(at(pass).map(|c| Circle::new(c, MARK_R, pass.style())))?;
+    chart.draw_series(at(fail).map(|c| Cross::new(c, MARK_R, fail.style())))?;
+    chart.draw_series(
+        at(behind).map(|c| EmptyElement::at(c) + PathElement::new(DIAMOND, behind.style())),
+    )?;
+    Ok(())
+}
+
+/// One marker in the legend, centred at `at` (pixels).
+fn draw_mark(area: &DrawingArea<SVGBackend<'_>, Shift>, mark: Mark, at: (i32, i32)) -> Drawn {
+    match mark {
+        Mark::Pass => area.draw(&Circle::new(at, MARK_R, mark.style()))?,
+        Mark::Fail => area.draw(&Cross::new(at, MARK_R, mark.style()))?,
+        Mark::Behind => {
+            area.draw(&(EmptyElement::at(at) + PathElement::new(DIAMOND, mark.style())))?
+        }
+    }
+    Ok(())
+}
+
+/// A dashed line through `points` in `colour`.
+fn dashed(chart: &mut Chart<'_, '_>, points: [(f64, f64); 2], colour: RGBColor) -> Drawn {
+    let (dash, gap) = DASH;
+    chart.draw_series(DashedLineSeries::new(points, dash, gap, colour.into()))?;
+    Ok(())
+}
+
+/// `text` in `colour`, its top left `offset` pixels from `at`.
+fn label(
+    chart: &mut Chart<'_, '_>,
+    at: (f64, f64),
+    offset: (i32, i32),
+    text: String,
+    colour: RGBColor,
+) -> Drawn {
+    let font = FONT.into_font().color(&colour);
+    chart.draw_series(std::iter::once(
+        EmptyElement::at(at) + Text::new(text, offset, font),
+    ))?;
+    Ok(())
+}
+
+/// The SLO's limits and the answer as dashed lines, each labelled: a p99 limit at the
+/// left (the low rates there pass, below it), an rps limit at the bottom, the answer
+/// at the top.
+fn draw_lines(chart: &mut Chart<'_, '_>, axes: &Axes, lim: &Limits, answer: Option<f64>) -> Drawn {
+    let (lo, hi) = axes.ybounds();
     for (expr, limit) in &lim.p99 {
-        let yy = f.y(limit.max(1.0));
-        let _ = write!(
-            o,
-            r#"<line class="slo" x1="{l}" y1="{yy}" x2="{right}" y2="{yy}" stroke="{LIMIT}" stroke-dasharray="6 4"/><text x="{}" y="{}" fill="{LIMIT}">SLO {}</text>"#,
-            l + 4.0,
-            yy - 4.0,
-            esc(expr)
-        );
+        let y = limit.max(1.0);
+        dashed(chart, [(0.0, y), (axes.xmax, y)], LIMIT)?;
+        label(chart, (0.0, y), (4, -18), format!("SLO {expr}"), LIMIT)?;
     }
     for (expr, limit) in &lim.rps {
-        let xx = f.x(*limit);
-        let _ = write!(
-            o,
-            r#"<line class="slo" x1="{xx}" y1="{}" x2="{xx}" y2="{bottom}" stroke="{LIMIT}" stroke-dasharray="6 4"/><text x="{}" y="{}" fill="{LIMIT}">SLO {}</text>"#,
-            f.t,
-            xx + 4.0,
-            bottom - 6.0,
-            esc(expr)
-        );
+        dashed(chart, [(*limit, lo), (*limit, hi)], LIMIT)?;
+        label(chart, (*limit, lo), (4, -20), format!("SLO {expr}"), LIMIT)?;
     }
+    if let Some(a) = answer {
+        dashed(chart, [(a, lo), (a, hi)], PASS)?;
+        label(chart, (a, hi), (4, 4), format!("answer {a:.0}/s"), PASS)?;
+    }
+    Ok(())
 }
 
-/// The marker of one verdict at (`cx`, `cy`): a dot for a pass, a cross for a failure
-/// (SLO or rate missed), a hollow diamond for a step the generator could not judge.
-fn marker(o: &mut String, verdict: &StepVerdict, cx: f64, cy: f64) {
-    let (a, b, c, d) = (cx - 4.0, cy - 4.0, cx + 4.0, cy + 4.0);
-    match verdict {
-        StepVerdict::Pass => {
-            let _ = write!(
-                o,
-                r#"<circle class="pass" cx="{cx}" cy="{cy}" r="4" fill="{PASS}"/>"#
-            );
-        }
-        StepVerdict::GeneratorBehind => {
-            let _ = write!(
-                o,
-                r#"<path class="behind" d="M{cx} {} L{} {cy} L{cx} {} L{} {cy} Z" fill="none" stroke="{BEHIND}" stroke-width="2"/>"#,
-                cy - 5.0,
-                cx + 5.0,
-                cy + 5.0,
-                cx - 5.0
-            );
-        }
-        StepVerdict::Slo(_) | StepVerdict::RateMissed => {
-            let _ = write!(
-                o,
-                r#"<path class="fail" d="M{a} {b} L{c} {d} M{a} {d} L{c} {b}" stroke="{FAIL}" stroke-width="2"/>"#
-            );
-        }
-    }
+/// The chart: axes with round ticks, the SLO's limits, the answer and a marker per
+/// step (`pts`: rate, corrected p99 in us, verdict).
+fn draw_chart(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    axes: &Axes,
+    lim: &Limits,
+    answer: Option<f64>,
+    pts: &[(f64, f64, Mark)],
+) -> Drawn {
+    let (lo, hi) = axes.ybounds();
+    let mut chart = ChartBuilder::on(area)
+        .margin(10)
+        .margin_right(20)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            RateAxis {
+                linear: (0.0..axes.xmax).into(),
+                ticks: axes.xticks(),
+            },
+            (lo..hi).log_scale().with_key_points(axes.yticks()),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("offered rate (requests/s)")
+        .y_desc("corrected p99 (log)")
+        .x_label_formatter(&|v| rate_label(*v))
+        .y_label_formatter(&|v| latency_label(*v))
+        .label_style(FONT)
+        .axis_desc_style(FONT)
+        .draw()?;
+    draw_lines(&mut chart, axes, lim, answer)?;
+    draw_steps(&mut chart, pts)?;
+    Ok(())
 }
 
-/// The legend, right of the plot: each marker and line, and the thresholds not drawn.
-fn draw_legend(o: &mut String, f: &Frame, not_drawn: &[String]) {
-    let x0 = f.w - f.r + 16.0;
-    let mut y = f.t + 8.0;
-    o.push_str(r#"<g class="legend">"#);
-    let entries: [(Option<StepVerdict>, &str, &str); 5] = [
-        (Some(StepVerdict::Pass), "", "pass"),
-        (Some(StepVerdict::RateMissed), "", "fail (SLO, rate missed)"),
-        (
-            Some(StepVerdict::GeneratorBehind),
-            "",
-            "generator behind (not judged)",
-        ),
-        (None, PASS, "answer"),
-        (None, LIMIT, "SLO limit"),
+/// The legend, right of the chart: each marker and line, and the SLO's thresholds the
+/// plot cannot show (judged in each step all the same).
+fn draw_legend(area: &DrawingArea<SVGBackend<'_>, Shift>, not_drawn: &[String]) -> Drawn {
+    let text = |s: &str, at: (i32, i32)| {
+        let style = TextStyle::from(FONT.into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(s.to_string(), at, style))
+    };
+    let (x0, mut y) = (12, 24);
+    let marks = [
+        (Mark::Pass, "pass"),
+        (Mark::Fail, "fail (SLO, rate missed)"),
+        (Mark::Behind, "generator behind (not judged)"),
     ];
-    for (verdict, line, label) in entries {
-        match verdict {
-            Some(v) => marker(o, &v, x0 + 8.0, y),
-            None => {
-                let _ = write!(
-                    o,
-                    r#"<line x1="{x0}" y1="{y}" x2="{}" y2="{y}" stroke="{line}" stroke-dasharray="4 3"/>"#,
-                    x0 + 16.0
-                );
-            }
-        }
-        let _ = write!(
-            o,
-            r#"<text x="{}" y="{}" font-size="11">{label}</text>"#,
-            x0 + 22.0,
-            y + 4.0
-        );
-        y += 18.0;
+    for (mark, name) in marks {
+        draw_mark(area, mark, (x0 + 8, y))?;
+        text(name, (x0 + 24, y))?;
+        y += 20;
+    }
+    for (colour, name) in [(PASS, "answer"), (LIMIT, "SLO limit")] {
+        let (line, (dash, gap)) = (vec![(x0, y), (x0 + 18, y)], DASH);
+        let style = ShapeStyle::from(colour);
+        area.draw(&DashedPathElement::new(line, dash, gap, style))?;
+        text(name, (x0 + 24, y))?;
+        y += 20;
     }
     if !not_drawn.is_empty() {
-        y += 6.0;
-        let _ = write!(
-            o,
-            r#"<text x="{x0}" y="{y}" font-size="11">not drawn (judged in each step):</text>"#
-        );
+        text("not drawn (judged in each step):", (x0, y + 8))?;
         for expr in not_drawn {
-            y += 15.0;
-            let _ = write!(
-                o,
-                r#"<text x="{}" y="{y}" font-size="11">{}</text>"#,
-                x0 + 8.0,
-                esc(expr)
-            );
+            y += 18;
+            text(expr, (x0 + 8, y + 8))?;
         }
     }
-    o.push_str("</g>");
+    Ok(())
 }
 
-/// An SVG plot: offered rate (x, round ticks) against corrected p99 (y, log, round
-/// ticks); a green dot per passing step, a red cross per failing one, a hollow orange
-/// diamond per step where the generator fell behind (it judged nothing); the SLO's
-/// p99 (and rps) limit and the answer as dashed lines; a legend at the right.
-pub fn svg(s: &SearchReport) -> String {
+/// The whole plot into `out`: the title, the chart, the legend at the right.
+fn draw(s: &SearchReport, out: &mut String) -> Drawn {
     let lim = slo_limits(&s.slo);
-    let pts: Vec<(f64, f64, &StepVerdict)> = s
+    let pts: Vec<(f64, f64, Mark)> = s
         .steps
         .iter()
         .filter_map(|st| {
             st.p99_us
-                .map(|p| (st.offered, p.max(1) as f64, &st.verdict))
+                .map(|p| (st.offered, p.max(1) as f64, Mark::of(&st.verdict)))
         })
         .collect();
     let ys: Vec<f64> = pts
@@ -588,48 +650,29 @@ pub fn svg(s: &SearchReport) -> String {
         .map(|p| p.1)
         .chain(lim.p99.iter().map(|(_, v)| v.max(1.0)))
         .collect();
-    let f = Frame::new(
-        s.steps
-            .iter()
-            .map(|st| st.offered)
-            .chain(lim.rps.iter().map(|(_, v)| *v)),
-        &ys,
-    );
-    let (w, h) = (f.w, f.h);
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = write!(o, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = write!(
-        o,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="14">loadgen search: {} ({})</text>"#,
-        w / 2.0,
-        esc(&s.target),
-        esc(&s.slo)
-    );
-    draw_axes(&mut o, &f);
-    draw_limits(&mut o, &f, &lim);
-    if let Some(a) = s.answer {
-        let xa = f.x(a);
-        let _ = write!(
-            o,
-            r#"<line x1="{xa}" y1="{}" x2="{xa}" y2="{}" stroke="{PASS}" stroke-dasharray="4 3"/><text x="{}" y="{}" fill="{PASS}">answer {a:.0}/s</text>"#,
-            f.t,
-            h - f.b,
-            xa + 4.0,
-            f.t + 12.0
-        );
-    }
-    o.push_str(r#"<g class="steps">"#);
-    for &(rate, p, verdict) in &pts {
-        marker(&mut o, verdict, f.x(rate), f.y(p));
-    }
-    o.push_str("</g>");
-    draw_legend(&mut o, &f, &lim.not_drawn);
-    o.push_str("</svg>\n");
-    o
+    let rates = s.steps.iter().map(|st| st.offered);
+    let axes = Axes::new(rates.chain(lim.rps.iter().map(|(_, v)| *v)), &ys);
+    let root = SVGBackend::with_string(out, (W, H)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let title = format!("loadgen search: {} ({})", s.target, s.slo);
+    let body = root.titled(&title, ("sans-serif", 18))?;
+    let (chart, legend) = body.split_horizontally(W - LEGEND_W);
+    draw_chart(&chart, &axes, &lim, s.answer, &pts)?;
+    draw_legend(&legend, &lim.not_drawn)?;
+    root.present()?;
+    Ok(())
+}
+
+/// An SVG plot, drawn with plotters as the run's plots are: offered rate (x, round
+/// ticks) against corrected p99 (y, log, round ticks); a green dot per passing step, a
+/// red cross per failing one, a hollow orange diamond per step where the generator
+/// fell behind (it judged nothing); the SLO's p99 (and rps) limit and the answer as
+/// dashed lines; a legend at the right, which also lists the thresholds the plot
+/// cannot show. The error is plotters' (it does not fail, drawing into a String).
+pub fn svg(s: &SearchReport) -> io::Result<String> {
+    let mut out = String::new();
+    draw(s, &mut out).map_err(plot_err)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -735,27 +778,141 @@ mod tests {
 
     #[test]
     fn test_svg_marks_each_step_and_escapes_text() {
-        let s = svg(&report());
+        let s = svg(&report()).expect("svg");
         assert!(s.starts_with("<svg") && s.ends_with("</svg>\n"));
-        let steps = steps_of(&s);
-        assert_eq!(steps.matches("class=\"pass\"").count(), 2, "two passes");
-        assert_eq!(steps.matches("class=\"fail\"").count(), 1, "one failure");
+        assert_eq!(marks(&s, Mark::Pass, true), 2, "two passes");
+        assert_eq!(marks(&s, Mark::Fail, true), 1, "one failure");
         assert!(s.contains("answer 1000/s"));
         assert!(s.contains("&lt;x&gt;") && !s.contains("<x>"));
     }
 
-    /// The step markers of a plot (its legend left out).
-    fn steps_of(svg: &str) -> &str {
-        let after = svg.split("<g class=\"steps\">").nth(1).unwrap_or("");
-        after.split("</g>").next().unwrap_or("")
+    /// Where the legend starts, pixels from the left.
+    const LEGEND_X: f64 = (W - LEGEND_W) as f64;
+
+    /// The value of attribute `name` in the attributes `tag` of an element.
+    fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        tag[at..].split('"').next()
     }
 
-    /// The `data-v` values of the `<text class="CLASS" ...>` tick labels of `svg`.
-    fn ticks(svg: &str, class: &str) -> Vec<f64> {
-        svg.split(&format!("<text class=\"{class}\" data-v=\""))
+    /// The attributes of every `<NAME ...>` element of `svg`, each led by a space.
+    fn elements(svg: &str, name: &str) -> Vec<String> {
+        svg.split(&format!("<{name} "))
             .skip(1)
-            .filter_map(|t| t.split('"').next()?.parse().ok())
+            .filter_map(|t| Some(format!(" {}", t.split_once('>')?.0)))
             .collect()
+    }
+
+    /// The texts of `svg`: (x, y, text-anchor, the text as written, escaped).
+    fn texts(svg: &str) -> Vec<(f64, f64, String, String)> {
+        svg.split("<text ")
+            .skip(1)
+            .filter_map(|t| {
+                let (attrs, rest) = t.split_once(">\n")?;
+                let attrs = format!(" {attrs}");
+                let num = |n| attr(&attrs, n)?.parse::<f64>().ok();
+                Some((
+                    num("x")?,
+                    num("y")?,
+                    attr(&attrs, "text-anchor")?.to_string(),
+                    rest.split_once("\n</text>")?.0.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// `c` as plotters writes a colour: `#AA00AA`.
+    fn hex(c: RGBColor) -> String {
+        format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+    }
+
+    /// The points of a polyline's attributes.
+    fn points(tag: &str) -> Vec<(f64, f64)> {
+        attr(tag, "points")
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|p| {
+                let (x, y) = p.split_once(',')?;
+                Some((x.parse().ok()?, y.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// How many markers of `mark` are drawn in the plot (`in_plot`) or in the legend:
+    /// filled dots, crosses (two lines each) or closed paths, each in its own colour.
+    fn marks(svg: &str, mark: Mark, in_plot: bool) -> usize {
+        let side = |x: f64| (x < LEGEND_X) == in_plot;
+        let x = |tag: &str, n| attr(tag, n).and_then(|v| v.parse::<f64>().ok());
+        match mark {
+            Mark::Pass => elements(svg, "circle")
+                .iter()
+                .filter(|c| attr(c, "fill") == Some(&hex(PASS)))
+                .filter(|c| x(c, "cx").is_some_and(side))
+                .count(),
+            Mark::Fail => {
+                let lines = elements(svg, "line");
+                let of_fail = lines
+                    .iter()
+                    .filter(|l| attr(l, "stroke") == Some(&hex(FAIL)));
+                of_fail.filter(|l| x(l, "x1").is_some_and(side)).count() / 2
+            }
+            Mark::Behind => elements(svg, "polyline")
+                .iter()
+                .filter(|l| attr(l, "stroke") == Some(&hex(BEHIND)))
+                .map(|l| points(l))
+                .filter(|p| p.len() == 5 && p[0] == p[4] && side(p[0].0))
+                .count(),
+        }
+    }
+
+    /// A tick label's value: `1.5k` -> 1500 (a rate), `20ms` -> 20000 (us).
+    fn tick_value(label: &str, units: &[(&str, f64)]) -> Option<f64> {
+        units.iter().find_map(|(unit, scale)| {
+            let v: f64 = label.strip_suffix(unit)?.parse().ok()?;
+            Some(v * scale)
+        })
+    }
+
+    /// The rate ticks (centred under the x axis) and the latency ticks (right-aligned
+    /// left of the y axis) of the plot, by their labels.
+    fn ticks(svg: &str) -> (Vec<f64>, Vec<f64>) {
+        let rate = [("M", 1e6), ("k", 1e3), ("", 1.0)];
+        let latency = [("us", 1.0), ("ms", 1e3), ("s", 1e6)];
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for (px, _, anchor, label) in texts(svg) {
+            if px >= LEGEND_X {
+                continue;
+            }
+            match anchor.as_str() {
+                "middle" => x.extend(tick_value(&label, &rate)),
+                "end" => y.extend(tick_value(&label, &latency)),
+                _ => {}
+            }
+        }
+        (x, y)
+    }
+
+    /// The y (pixels) of the latency tick labelled `label`.
+    fn tick_y(svg: &str, label: &str) -> Option<f64> {
+        let t = texts(svg);
+        t.into_iter()
+            .find(|(_, _, a, l)| a == "end" && l == label)
+            .map(|t| t.1)
+    }
+
+    /// The horizontal dashed lines of the SLO's colour in the plot: (y, leftmost x,
+    /// rightmost x) of their dashes.
+    fn slo_line(svg: &str) -> Option<(f64, f64, f64)> {
+        let dashes: Vec<Vec<(f64, f64)>> = elements(svg, "polyline")
+            .iter()
+            .filter(|l| attr(l, "stroke") == Some(&hex(LIMIT)))
+            .map(|l| points(l))
+            .filter(|p| p.len() >= 2 && p.iter().all(|q| q.1 == p[0].1 && q.0 < LEGEND_X))
+            .collect();
+        let y = dashes.first()?[0].1;
+        let xs = dashes.iter().flatten().filter(|q| q.1 == y).map(|q| q.0);
+        let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+        Some((y, lo, hi))
     }
 
     /// `v` is 1, 2 or 5 x 10^n.
@@ -766,7 +923,8 @@ mod tests {
 
     /// Issue 15, item 4: the plot draws the SLO's p99 limit, has a legend and round
     /// ticks, and draws a step where the generator fell behind apart from the SLO's
-    /// failures (it says nothing about the server).
+    /// failures (it says nothing about the server). Issue 16, item 6: drawn with
+    /// plotters, the same content read from its markup.
     #[test]
     fn test_svg_has_the_slo_line_a_legend_round_ticks_and_behind_steps_apart() {
         let mut r = report();
@@ -776,16 +934,44 @@ mod tests {
         behind.p99_us = Some(400_000);
         behind.verdict = StepVerdict::GeneratorBehind;
         r.steps.push(behind);
-        let s = svg(&r);
-        assert!(s.contains("SLO p99&lt;20ms"), "{s}");
-        let legend = s.split("<g class=\"legend\"").nth(1).unwrap_or("");
-        for entry in ["pass", "fail", "generator behind", "answer"] {
-            assert!(legend.contains(entry), "legend without '{entry}': {s}");
+        r.slo = "p99<20ms,errors<1%".into();
+        let s = svg(&r).expect("svg");
+        // The SLO's line across the plot, at 20ms on the latency axis, its label just
+        // above its left end.
+        let (y, left, right) = slo_line(&s).unwrap_or_else(|| panic!("no SLO line: {s}"));
+        let at_20ms = tick_y(&s, "20ms").unwrap_or_else(|| panic!("no 20ms tick: {s}"));
+        assert!(
+            (y - at_20ms).abs() <= 2.0,
+            "SLO line at {y}, 20ms at {at_20ms}"
+        );
+        assert!(right - left > 400.0, "the SLO line spans {left}..{right}");
+        let texts = texts(&s);
+        let label = texts.iter().find(|t| t.3 == "SLO p99&lt;20ms");
+        let (lx, ly, _, _) = label.unwrap_or_else(|| panic!("no SLO label: {s}"));
+        assert!(
+            *lx < left + 10.0 && *ly < y && *ly > y - 25.0,
+            "label at {lx},{ly}"
+        );
+        // The legend, at the right: every marker and line, and the threshold the plot
+        // cannot show.
+        let legend: Vec<&str> = texts
+            .iter()
+            .filter(|t| t.0 >= LEGEND_X)
+            .map(|t| t.3.as_str())
+            .collect();
+        for entry in ["pass", "fail", "generator behind", "answer", "SLO limit"] {
+            let found = legend.iter().any(|l| l.starts_with(entry));
+            assert!(found, "legend without '{entry}': {legend:?}");
         }
-        let steps = steps_of(&s);
-        assert_eq!(steps.matches("class=\"fail\"").count(), 1, "{s}");
-        assert_eq!(steps.matches("class=\"behind\"").count(), 1, "{s}");
-        let x = ticks(&s, "xtick");
+        assert!(legend.contains(&"errors&lt;1%"), "{legend:?}");
+        for mark in [Mark::Pass, Mark::Fail, Mark::Behind] {
+            assert_eq!(marks(&s, mark, false), 1, "one sample each in the legend");
+        }
+        // The steps: the failure a cross, the step behind a diamond of its own.
+        assert_eq!(marks(&s, Mark::Pass, true), 2, "{s}");
+        assert_eq!(marks(&s, Mark::Fail, true), 1, "{s}");
+        assert_eq!(marks(&s, Mark::Behind, true), 1, "{s}");
+        let (x, y) = ticks(&s);
         assert!(x.len() >= 3, "x ticks {x:?}");
         let step = x[1] - x[0];
         assert!(one_two_five(step), "x step {step}: {x:?}");
@@ -793,7 +979,6 @@ mod tests {
             assert!((w[1] - w[0] - step).abs() < 1e-9, "{x:?}");
         }
         assert!(x.iter().all(|v| (v / step).fract().abs() < 1e-9), "{x:?}");
-        let y = ticks(&s, "ytick");
         assert!(y.len() >= 3, "y ticks {y:?}");
         assert!(y.iter().all(|&v| one_two_five(v)), "y ticks {y:?}");
     }
