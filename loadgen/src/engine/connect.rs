@@ -3,13 +3,13 @@
 //! close the client did not decide is counted.
 
 use super::setup::Seat;
-use super::worker::{Worker, TIMER_CONNECT, TIMER_PACE};
+use super::times::{TIMER_CONNECT, TIMER_PACE};
 use crate::client::Client;
 use crate::record::ErrorClass;
 use crate::schedule::Schedule;
 use readyloop::{CloseReason, ConnectOptions, Reactor};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// How long to wait before reopening after a failed connect or a protocol failure,
@@ -48,7 +48,9 @@ pub(super) struct Slots {
     pub(super) retry_armed: bool,
     /// A pacing timer is set (one at a time, however many slots wait).
     pub(super) pace_armed: bool,
-    /// The next `--source` address, round robin (each worker starts at its index).
+    /// `--source` addresses, and the next one, round robin (each worker starts at its
+    /// index).
+    sources: Vec<IpAddr>,
     source_rr: usize,
 }
 
@@ -69,6 +71,7 @@ impl Slots {
             protocol_backoff: Backoff::new(),
             retry_armed: false,
             pace_armed: false,
+            sources: seat.load.sources.clone(),
             source_rr: seat.index,
         }
     }
@@ -77,23 +80,22 @@ impl Slots {
     pub(super) fn schedules_mut(&mut self) -> impl Iterator<Item = &mut Schedule> {
         self.pending.iter_mut().filter_map(|p| p.schedule.as_mut())
     }
-}
 
-impl Worker {
-    /// Open the waiting slots, in order, as pacing allows; a connect that fails at once
-    /// (no descriptor, no port) leaves its slot waiting and arms a retry.
-    pub(super) fn open_pending(&mut self, r: &mut Reactor<Client>) {
+    /// Open the waiting slots, in order, as pacing allows, while the run is on (until
+    /// `until`; `None`: it ended); a connect that fails at once (no descriptor, no port)
+    /// leaves its slot waiting and arms a retry.
+    pub(super) fn open_pending(&mut self, r: &mut Reactor<Client>, until: Option<Instant>) {
         let now = r.now();
-        while let Some(p) = self.slots.pending.front() {
-            if self.times.ended() || now >= self.times.end {
+        while let Some(p) = self.pending.front() {
+            if until.is_none_or(|end| now >= end) {
                 return;
             }
-            if let Some(every) = self.slots.connect_every {
-                match next_paced(self.slots.next_connect, now, every) {
-                    Ok(next) => self.slots.next_connect = next,
+            if let Some(every) = self.connect_every {
+                match next_paced(self.next_connect, now, every) {
+                    Ok(next) => self.next_connect = next,
                     Err(at) => {
-                        if !self.slots.pace_armed {
-                            self.slots.pace_armed = true;
+                        if !self.pace_armed {
+                            self.pace_armed = true;
                             r.set_timer(at, TIMER_PACE);
                         }
                         return;
@@ -101,20 +103,19 @@ impl Worker {
                 }
             }
             let schedule = p.schedule.clone();
-            let sources = &self.load.sources;
-            if !sources.is_empty() {
-                self.slots.opts.source = Some(sources[self.slots.source_rr % sources.len()]);
-                self.slots.source_rr += 1;
+            if !self.sources.is_empty() {
+                self.opts.source = Some(self.sources[self.source_rr % self.sources.len()]);
+                self.source_rr += 1;
             }
             let sh = r.context_mut();
             let client = Client::new(&sh.plan, now, schedule);
             sh.rec.connects_tried += 1;
-            match r.connect(self.slots.target, &self.slots.opts, client) {
+            match r.connect(self.target, &self.opts, client) {
                 // Not a success yet: on loopback a refusal comes after connect()
                 // returned EINPROGRESS. The backoff restarts only once a connect
                 // completed (see `arm_retry`).
                 Ok(_) => {
-                    self.slots.pending.pop_front();
+                    self.pending.pop_front();
                 }
                 Err((e, _client)) => {
                     // No socket or no port: count it, leave the slot pending, retry
@@ -137,18 +138,25 @@ impl Worker {
         let rec = &r.context().rec;
         let backoff = match why {
             Failure::Connect => {
-                self.slots.connect_backoff.seen(rec.connects_ok);
-                &mut self.slots.connect_backoff
+                self.connect_backoff.seen(rec.connects_ok);
+                &mut self.connect_backoff
             }
             Failure::Protocol => {
-                self.slots.protocol_backoff.seen(rec.completed);
-                &mut self.slots.protocol_backoff
+                self.protocol_backoff.seen(rec.completed);
+                &mut self.protocol_backoff
             }
         };
-        if !self.slots.retry_armed {
-            self.slots.retry_armed = true;
+        if !self.retry_armed {
+            self.retry_armed = true;
             let wait = backoff.next();
             r.set_timer(r.now() + wait, TIMER_CONNECT);
+        }
+    }
+
+    /// Open the waiting slots now, unless a retry is set (they wait for it).
+    pub(super) fn open_unless_retrying(&mut self, r: &mut Reactor<Client>, until: Option<Instant>) {
+        if !self.retry_armed {
+            self.open_pending(r, until);
         }
     }
 }

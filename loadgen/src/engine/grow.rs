@@ -3,13 +3,14 @@
 //! again over all its slots, the new ones included.
 //!
 //! The decisions are pure functions ([`needed`], [`grow_to`], [`split`]), tested
-//! without sockets; [`Worker::grow`] gathers what they need from the clients and
+//! without sockets; [`Growth::grow`] gathers what they need from the clients and
 //! carries the answer out.
 
 use super::connect::{Pending, Slots};
-use super::share;
-use super::worker::{Worker, TIMER_GROW};
+use super::setup::share;
+use super::times::TIMER_GROW;
 use crate::client::{Client, Phase};
+use crate::load::Load;
 use crate::schedule::Schedule;
 use readyloop::Reactor;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ const MAX_HANDED: u64 = 1 << 20;
 /// A worker's slots as they grow.
 pub(super) struct Growth {
     /// Open-loop slots dealt so far.
-    pub(super) slots: usize,
+    slots: usize,
     /// This worker's share of `--max-connections` (its initial slots without it).
     max_slots: usize,
     /// (replies, their raw latencies summed) at the last look, for the mean since.
@@ -101,16 +102,20 @@ fn each_schedule(r: &mut Reactor<Client>, slots: &mut Slots, mut f: impl FnMut(&
     }
 }
 
-impl Worker {
-    /// `--max-connections`: add slots when this worker's rate times the mean latency
-    /// since the last look (the oldest request's age, if none came back) needs more
-    /// than it has, at most doubling at each look. A new slot's first requests wait
-    /// for its connect, and that wait is in their corrected latency.
-    pub(super) fn grow(&mut self, r: &mut Reactor<Client>) {
-        let Some(t0) = self.times.started else {
-            return;
-        };
-        if self.times.ended() || !self.growth.can_grow() || r.context().plan.budget_spent() {
+impl Growth {
+    /// `--max-connections`: add slots when this worker's `rate` now times the mean
+    /// latency since the last look (the oldest request's age, if none came back) needs
+    /// more than it has, at most doubling at each look; while the run is on (`until`,
+    /// see [`Slots::open_pending`]). A new slot's first requests wait for its connect,
+    /// and that wait is in their corrected latency.
+    pub(super) fn grow(
+        &mut self,
+        r: &mut Reactor<Client>,
+        slots: &mut Slots,
+        rate: f64,
+        until: Option<Instant>,
+    ) {
+        if until.is_none() || !self.can_grow() || r.context().plan.budget_spent() {
             // Nothing to add (or -n sent its N: a new connection would send nothing).
             return;
         }
@@ -118,11 +123,11 @@ impl Worker {
         self.sample_open(r);
         let now = r.now();
         let latency_s = self.latency_since_last_look(r);
-        let census = self.census(r);
+        let census = census(r, slots);
         let Some(template) = census.template else {
             return;
         };
-        if census.held != self.growth.slots {
+        if census.held != self.slots {
             // A slot is between its close and its reopening: look again next time.
             return;
         }
@@ -131,88 +136,26 @@ impl Worker {
                 .oldest
                 .map_or(0.0, |o| now.saturating_duration_since(o).as_secs_f64())
         });
-        let rate = self.rate_at(now.saturating_duration_since(t0).as_secs_f64());
         let depth = r.context().plan.depth as f64;
         let need = needed(rate, latency_s, depth);
-        let Some(want) = grow_to(need, self.growth.slots, self.growth.max_slots) else {
+        let Some(want) = grow_to(need, self.slots, self.max_slots) else {
             return;
         };
-        self.deal_again(r, &template, want, now);
+        if deal_again(r, slots, &template, (self.slots, want), now) {
+            self.slots = want;
+            slots.open_unless_retrying(r, until);
+            // The dealt timelines changed: the clients' wake-ups with them.
+            r.rearm_timers();
+        }
     }
 
     /// The mean raw latency of the replies since the last look (`None`: none came).
     fn latency_since_last_look(&mut self, r: &Reactor<Client>) -> Option<f64> {
         let rec = &r.context().rec;
         let (n, sum) = (rec.completed, rec.raw_sum_us);
-        let (dn, ds) = (
-            n - self.growth.seen.0,
-            sum.saturating_sub(self.growth.seen.1),
-        );
-        self.growth.seen = (n, sum);
+        let (dn, ds) = (n - self.seen.0, sum.saturating_sub(self.seen.1));
+        self.seen = (n, sum);
         (dn > 0).then(|| ds as f64 / dn as f64 / 1e6)
-    }
-
-    fn census(&mut self, r: &mut Reactor<Client>) -> Census {
-        let mut c = Census::default();
-        let (clients, _) = r.protocols_mut();
-        for (_, cl) in clients {
-            if let Some(at) = cl.oldest_sent_at() {
-                c.oldest = Some(c.oldest.map_or(at, |o: Instant| o.min(at)));
-            }
-        }
-        each_schedule(r, &mut self.slots, |s| {
-            c.held += 1;
-            c.template.get_or_insert_with(|| s.clone());
-        });
-        c
-    }
-
-    /// Grow to `want` slots: every slot gives up what it had not taken, the requests
-    /// not yet due dealt again over all the slots, and its backlog (fallen due while
-    /// it was busy) shared out among them all, so the new connections take it on too.
-    /// A backlog too big to hand over one by one stays where it is.
-    fn deal_again(
-        &mut self,
-        r: &mut Reactor<Client>,
-        template: &Schedule,
-        want: usize,
-        now: Instant,
-    ) {
-        let Some(cut) = template.cut_at(now) else {
-            return;
-        };
-        // No lower than any request already taken: the clock's count of what is due
-        // and its due times agree only to the nanosecond.
-        let (mut floor, mut backlog) = (0, 0);
-        each_schedule(r, &mut self.slots, |s| {
-            floor = floor.max(s.taken_floor());
-            backlog += s.unsent_by(now);
-        });
-        let cut = cut.max(floor);
-        let keep = backlog > MAX_HANDED;
-        let mut owed: Vec<u64> = Vec::new();
-        each_schedule(r, &mut self.slots, |s| {
-            owed.extend(s.give_up_from(cut, keep))
-        });
-        let mut parts = split(owed, want).into_iter();
-        let (mut k, total) = (0u64, want as u64);
-        each_schedule(r, &mut self.slots, |s| {
-            s.deal_again(parts.next().unwrap_or_default(), cut, k, total);
-            k += 1;
-        });
-        for j in self.growth.slots..want {
-            let schedule = template.joining().map(|mut s| {
-                s.deal_again(parts.next().unwrap_or_default(), cut, j as u64, total);
-                s
-            });
-            self.slots.pending.push_back(Pending { schedule });
-        }
-        self.growth.slots = want;
-        if !self.slots.retry_armed {
-            self.open_pending(r);
-        }
-        // The dealt timelines changed: the clients' wake-ups with them.
-        r.rearm_timers();
     }
 
     /// Note how many connections are open now (the most is reported).
@@ -221,21 +164,77 @@ impl Worker {
         let open = clients
             .filter(|(_, c)| !matches!(c.phase(), Phase::Connecting | Phase::Finished))
             .count();
-        self.growth.peak_open = self.growth.peak_open.max(open);
+        self.peak_open = self.peak_open.max(open);
     }
+}
 
-    /// This worker's part of the open-loop rate `t` s after the start: its initial
-    /// slots' share of the run's.
-    fn rate_at(&self, t: f64) -> f64 {
-        let l = &self.load;
-        let whole = match (l.rate_stages(), l.rate) {
-            (Some(p), _) => p.rate_at(t.min(p.duration() - 1e-9)),
-            (None, Some(r)) => r,
-            (None, None) => 0.0,
-        };
-        let mine = share(l.connections, l.threads(), self.index) as f64;
-        whole * mine / l.connections.max(1) as f64
+fn census(r: &mut Reactor<Client>, slots: &mut Slots) -> Census {
+    let mut c = Census::default();
+    let (clients, _) = r.protocols_mut();
+    for (_, cl) in clients {
+        if let Some(at) = cl.oldest_sent_at() {
+            c.oldest = Some(c.oldest.map_or(at, |o: Instant| o.min(at)));
+        }
     }
+    each_schedule(r, slots, |s| {
+        c.held += 1;
+        c.template.get_or_insert_with(|| s.clone());
+    });
+    c
+}
+
+/// Grow from `have` to `want` slots (`(have, want)`): every slot gives up what it had
+/// not taken, the requests not yet due dealt again over all the slots, and its backlog
+/// (fallen due while it was busy) shared out among them all, so the new connections
+/// take it on too; the new slots wait to connect. A backlog too big to hand over one
+/// by one stays where it is. `false`: no request is left to deal (nothing done).
+fn deal_again(
+    r: &mut Reactor<Client>,
+    slots: &mut Slots,
+    template: &Schedule,
+    (have, want): (usize, usize),
+    now: Instant,
+) -> bool {
+    let Some(cut) = template.cut_at(now) else {
+        return false;
+    };
+    // No lower than any request already taken: the clock's count of what is due
+    // and its due times agree only to the nanosecond.
+    let (mut floor, mut backlog) = (0, 0);
+    each_schedule(r, slots, |s| {
+        floor = floor.max(s.taken_floor());
+        backlog += s.unsent_by(now);
+    });
+    let cut = cut.max(floor);
+    let keep = backlog > MAX_HANDED;
+    let mut owed: Vec<u64> = Vec::new();
+    each_schedule(r, slots, |s| owed.extend(s.give_up_from(cut, keep)));
+    let mut parts = split(owed, want).into_iter();
+    let (mut k, total) = (0u64, want as u64);
+    each_schedule(r, slots, |s| {
+        s.deal_again(parts.next().unwrap_or_default(), cut, k, total);
+        k += 1;
+    });
+    for j in have..want {
+        let schedule = template.joining().map(|mut s| {
+            s.deal_again(parts.next().unwrap_or_default(), cut, j as u64, total);
+            s
+        });
+        slots.pending.push_back(Pending { schedule });
+    }
+    true
+}
+
+/// Worker `index`'s part of `load`'s open-loop rate `t` s after the start: its initial
+/// slots' share of the run's.
+pub(super) fn rate_at(load: &Load, index: usize, t: f64) -> f64 {
+    let whole = match (load.rate_stages(), load.rate) {
+        (Some(p), _) => p.rate_at(t.min(p.duration() - 1e-9)),
+        (None, Some(r)) => r,
+        (None, None) => 0.0,
+    };
+    let mine = share(load.connections, load.threads(), index) as f64;
+    whole * mine / load.connections.max(1) as f64
 }
 
 #[cfg(test)]

@@ -14,7 +14,11 @@
 //! - `connect.rs`: slots waiting to (re)connect: pacing, backoff, error classes;
 //! - `grow.rs`: `--max-connections`, when and how many connections to add;
 //! - `stages.rs`: closed-loop stages, following the connection target;
-//! - `ticks.rs`: the per-second reports and the run's end.
+//! - `ticks.rs`: the per-second reports and what a worker hands back;
+//! - `times.rs`: a worker's instants and its timers' keys.
+//!
+//! `worker.rs` is the only room that knows the whole worker: each room below it owns
+//! its part (`Slots`, `Growth`, `Ticker`, `Times`) and is handed what else it needs.
 //!
 //! The engine reads the run's [`Load`] and [`Aim`] as the plan made them.
 
@@ -23,17 +27,19 @@ mod grow;
 mod setup;
 mod stages;
 mod ticks;
+mod times;
 mod worker;
 
 use crate::interrupt::{self, Interrupt};
 use crate::intervals::Compact;
 use crate::load::{Aim, Load};
 use crate::result::Interval;
-use setup::Seat;
+use setup::{Links, Seat};
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+pub use setup::share;
 pub use ticks::{thread_cpu, Tick, Totals, WorkerResult};
 
 /// What the caller of [`run`] wants after a per-second report.
@@ -43,23 +49,6 @@ pub enum TickAction {
     Continue,
     /// End the run now (`--abort-on-fail`): every worker stops as at an interrupt.
     Stop,
-}
-
-/// Split `total` into `parts` nearly equal shares; share `i`.
-///
-/// ```
-/// assert_eq!((0..3).map(|i| loadgen::engine::share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
-/// ```
-pub fn share(total: usize, parts: usize, i: usize) -> usize {
-    total / parts + usize::from(i < total % parts)
-}
-
-/// The channels a worker reports on: its handle once its reactor is up, that its
-/// connect phase is over, and a [`Tick`] each second.
-struct Links {
-    hello: mpsc::Sender<(usize, readyloop::Handle)>,
-    ready: mpsc::Sender<()>,
-    ticks: mpsc::Sender<Tick>,
 }
 
 /// Start the workers, putting `load` on `aim` (stopped early by `interrupt`, if any);

@@ -6,7 +6,7 @@
 //! then the timelines are anchored at the worker's creation and nothing is sent or
 //! measured.
 
-use super::share;
+use super::ticks::Tick;
 use crate::client::{Client, Plan, Shared};
 use crate::interrupt::Interrupt;
 use crate::load::{Aim, Load};
@@ -14,7 +14,7 @@ use crate::record::Recorder;
 use crate::schedule::{Clock, Rate, Schedule, Share};
 use readyloop::{Config, ConnLimits, Reactor};
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// A worker's place in the run: which share of the connections is its, and what it
@@ -36,6 +36,23 @@ pub(super) struct Seat {
     pub(super) budget: Option<Arc<AtomicU64>>,
     /// Stops the run early on SIGINT/SIGTERM.
     pub(super) interrupt: Option<Arc<Interrupt>>,
+}
+
+/// Split `total` into `parts` nearly equal shares; share `i`.
+///
+/// ```
+/// assert_eq!((0..3).map(|i| loadgen::engine::share(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+/// ```
+pub fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
+/// The channels a worker reports on: its handle once its reactor is up, that its
+/// connect phase is over, and a [`Tick`] each second.
+pub(super) struct Links {
+    pub(super) hello: mpsc::Sender<(usize, readyloop::Handle)>,
+    pub(super) ready: mpsc::Sender<()>,
+    pub(super) ticks: mpsc::Sender<Tick>,
 }
 
 /// So far away that nothing is due before the run's start moves it.

@@ -3,13 +3,13 @@
 //! opening slots below it and, above it, dropping waiting slots first, then retiring
 //! connections (each closes after its reply in flight, and is not reopened).
 
-use super::connect::Pending;
-use super::share;
-use super::worker::{Worker, TIMER_STAGE};
+use super::connect::{Pending, Slots};
+use super::setup::share;
+use super::times::TIMER_STAGE;
 use crate::client::{Client, Phase};
 use crate::schedule::Profile;
 use readyloop::Reactor;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the connection target is followed.
 const STAGE_STEP: Duration = Duration::from_millis(20);
@@ -35,7 +35,7 @@ fn follow(live: usize, want: usize) -> Follow {
 }
 
 /// Worker `index`'s share (of `threads`) of the target `t` s into the stages `p`.
-fn target(p: &Profile, t: f64, threads: usize, index: usize) -> usize {
+pub(super) fn target(p: &Profile, t: f64, threads: usize, index: usize) -> usize {
     let total = p.rate_at(t.min(p.duration() - 1e-9)).round() as usize;
     share(total, threads, index)
 }
@@ -45,41 +45,38 @@ fn live(c: &Client) -> bool {
     c.phase() != Phase::Finished && !c.retiring()
 }
 
-impl Worker {
-    /// Bring the connections to this worker's share of the stages' target now, and
-    /// look again in [`STAGE_STEP`].
-    pub(super) fn follow_stages(&mut self, r: &mut Reactor<Client>) {
-        let (Some(p), Some(t0)) = (self.load.conn_stages().cloned(), self.times.started) else {
-            return;
-        };
-        if self.times.ended() {
-            return;
-        }
-        let t = r.now().saturating_duration_since(t0).as_secs_f64();
-        let want = target(&p, t, self.load.threads(), self.index);
-        let open = r.protocols_mut().0.filter(|(_, c)| live(c)).count();
-        match follow(open + self.slots.pending.len(), want) {
-            Follow::Open(n) => {
-                for _ in 0..n {
-                    self.slots.pending.push_back(Pending { schedule: None });
-                }
-                if !self.slots.retry_armed {
-                    self.open_pending(r);
-                }
-            }
-            Follow::Close(mut surplus) => {
-                while surplus > 0 && self.slots.pending.pop_back().is_some() {
-                    surplus -= 1;
-                }
-                let (clients, _) = r.protocols_mut();
-                for (_, c) in clients.filter(|(_, c)| live(c)).take(surplus) {
-                    c.retire();
-                }
-            }
-            Follow::Hold => {}
-        }
-        r.set_timer(r.now() + STAGE_STEP, TIMER_STAGE);
+/// Bring the connections to `want` now (the worker's share of the stages' target,
+/// [`target`]), while the run is on (`until`, see [`Slots::open_pending`]), and look
+/// again in [`STAGE_STEP`].
+pub(super) fn follow_stages(
+    r: &mut Reactor<Client>,
+    slots: &mut Slots,
+    want: usize,
+    until: Option<Instant>,
+) {
+    if until.is_none() {
+        return;
     }
+    let open = r.protocols_mut().0.filter(|(_, c)| live(c)).count();
+    match follow(open + slots.pending.len(), want) {
+        Follow::Open(n) => {
+            for _ in 0..n {
+                slots.pending.push_back(Pending { schedule: None });
+            }
+            slots.open_unless_retrying(r, until);
+        }
+        Follow::Close(mut surplus) => {
+            while surplus > 0 && slots.pending.pop_back().is_some() {
+                surplus -= 1;
+            }
+            let (clients, _) = r.protocols_mut();
+            for (_, c) in clients.filter(|(_, c)| live(c)).take(surplus) {
+                c.retire();
+            }
+        }
+        Follow::Hold => {}
+    }
+    r.set_timer(r.now() + STAGE_STEP, TIMER_STAGE);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! The per-second reports a worker sends while the run goes on, and the run's end for
-//! it: what is still in flight counted, the last partial second reported, its result.
+//! The per-second reports a worker sends while the run goes on, the CPU time of its
+//! measurement, and what it hands back at the end.
 
-use super::worker::{Times, Worker, TIMER_TICK};
+use super::times::{Times, TIMER_TICK};
 use crate::client::Client;
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::CpuTime;
@@ -144,27 +144,12 @@ fn warmup_ran(t: &Times) -> Duration {
     })
 }
 
-impl Worker {
-    /// Report the second just over, and set the timer for the next one if it is in
-    /// the run.
-    pub(super) fn tick(&mut self, r: &mut Reactor<Client>) {
-        let rec = &mut r.context_mut().rec;
-        let completed = rec.completed - self.ticker.interval_start;
-        self.ticker.interval_start = rec.completed;
-        self.send(self.ticker.index, rec, completed);
-        self.ticker.index += 1;
-        let next = self.times.measure_start + Duration::from_secs(self.ticker.index as u64 + 1);
-        if next <= self.times.end {
-            r.set_timer(next, TIMER_TICK);
-        }
-    }
-
-    /// Send second `index`: what `rec` recorded since the last report.
-    fn send(&self, index: usize, rec: &mut Recorder, completed: u64) {
-        let (tx, worker) = (&self.ticker, self.index);
+impl Ticker {
+    /// Send second `index` of worker `worker`: what `rec` recorded since the last report.
+    fn send(&self, worker: usize, index: usize, rec: &mut Recorder, completed: u64) {
         let corrected = std::mem::replace(&mut rec.interval, new_histogram());
         let raw = std::mem::replace(&mut rec.interval_raw, new_histogram());
-        let _ = tx.tx.send(Tick {
+        let _ = self.tx.send(Tick {
             worker,
             index,
             corrected,
@@ -172,74 +157,70 @@ impl Worker {
             completed,
             errors: rec.error_total(),
             totals: Totals::of(rec),
-            measure_start_unix_s: tx.measure_start_unix_s,
+            measure_start_unix_s: self.measure_start_unix_s,
         });
     }
 
+    /// Report the second just over for worker `worker`, and set the timer for the next
+    /// one if it is in the run.
+    pub(super) fn tick(&mut self, r: &mut Reactor<Client>, worker: usize, t: &Times) {
+        let rec = &mut r.context_mut().rec;
+        let completed = rec.completed - self.interval_start;
+        self.interval_start = rec.completed;
+        self.send(worker, self.index, rec, completed);
+        self.index += 1;
+        let next = t.measure_start + Duration::from_secs(self.index as u64 + 1);
+        if next <= t.end {
+            r.set_timer(next, TIMER_TICK);
+        }
+    }
+
     /// What was recorded since the last second was reported (censored at the run's
-    /// end, in `finish` or by a close in the same turn) joins that second, so the
-    /// intervals hold every latency the run's histogram does.
-    pub(super) fn tick_late(&mut self, r: &mut Reactor<Client>) {
-        if self.ticker.index == 0 {
+    /// end, or by a close in the same turn) joins that second, so the intervals hold
+    /// every latency the run's histogram does.
+    pub(super) fn tick_late(&mut self, r: &mut Reactor<Client>, worker: usize) {
+        if self.index == 0 {
             return;
         }
         let rec = &mut r.context_mut().rec;
         if rec.interval.is_empty() {
             return;
         }
-        self.send(self.ticker.index - 1, rec, 0);
+        self.send(worker, self.index - 1, rec, 0);
     }
 
-    /// The run is over for this worker (its end, an interrupt, `-n` done): count what
-    /// is still in flight and owed, report the last second, stop the reactor.
-    pub(super) fn finish(&mut self, r: &mut Reactor<Client>) {
-        if self.times.ended() {
-            return;
-        }
-        let now = r.now();
-        self.times.ended_at = Some(now);
-        self.sample_open(r);
-        let (clients, sh) = r.protocols_mut();
-        for (_, c) in clients {
-            c.on_run_end(sh, now);
-        }
-        // Slots waiting to reconnect owe the requests that fell due meanwhile.
-        let (from, due_by) = (sh.plan.record_from, now.min(sh.plan.end));
-        if !sh.plan.budget_spent() {
-            // (-n: nothing is owed once N went out.)
-            for s in self.slots.schedules_mut() {
-                sh.rec.censor_unsent(s, from, due_by);
-            }
-        }
-        // A last partial interval, if the run did not end on a second boundary (after
-        // the censoring above, so the interval log has those requests too). If the
-        // last whole second was already reported, what was censored since joins it.
-        let reported = Duration::from_secs(self.ticker.index as u64);
-        if self.times.measure_start + reported < self.times.end {
-            self.tick(r);
+    /// The run ended: report its last partial second, if it did not end on a second
+    /// boundary; or if the last whole second was already reported, what was censored
+    /// since joins it.
+    pub(super) fn last(&mut self, r: &mut Reactor<Client>, worker: usize, t: &Times) {
+        let reported = Duration::from_secs(self.index as u64);
+        if t.measure_start + reported < t.end {
+            self.tick(r, worker, t);
         } else {
-            self.tick_late(r);
+            self.tick_late(r, worker);
         }
-        if let Some(start) = self.ticker.cpu_start {
+    }
+
+    /// The measurement's CPU time is taken (the run ended).
+    pub(super) fn stop_cpu(&mut self) {
+        if let Some(start) = self.cpu_start {
             let now_cpu = thread_cpu();
-            self.ticker.cpu = CpuTime {
+            self.cpu = CpuTime {
                 user_s: now_cpu.user_s - start.user_s,
                 sys_s: now_cpu.sys_s - start.sys_s,
             };
         }
-        r.stop();
     }
 
-    /// This worker's result, with what its reactor recorded.
-    pub(super) fn result(&self, rec: Recorder) -> WorkerResult {
-        let t = &self.times;
+    /// The worker's result: what its reactor recorded, and how its run went by `t`.
+    pub(super) fn result(&self, rec: Recorder, t: &Times, peak_open: usize) -> WorkerResult {
         WorkerResult {
             rec,
-            cpu: self.ticker.cpu,
+            cpu: self.cpu,
             measured: measured(t),
-            measure_start_unix_s: self.ticker.measure_start_unix_s,
+            measure_start_unix_s: self.measure_start_unix_s,
             connect_phase: t.started.map(|s| s.saturating_duration_since(t.created)),
-            peak_open: self.growth.peak_open,
+            peak_open,
             warmup_ran: warmup_ran(t),
         }
     }

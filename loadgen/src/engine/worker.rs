@@ -2,55 +2,19 @@
 //! callbacks, which hand each event to the room that handles it.
 
 use super::connect::{close_class, Failure, Pending, Slots};
-use super::grow::Growth;
-use super::setup::Seat;
+use super::grow::{rate_at, Growth, GROW_STEP};
+use super::setup::{Links, Seat};
+use super::stages::{follow_stages, target};
 use super::ticks::{thread_cpu, Ticker, WorkerResult};
-use super::Links;
+use super::times::{
+    Times, TIMER_CONNECT, TIMER_END, TIMER_GROW, TIMER_MEASURE, TIMER_PACE, TIMER_STAGE, TIMER_TICK,
+};
 use crate::client::{Client, Phase};
 use crate::interrupt;
 use crate::load::Load;
 use readyloop::{CloseReason, ConnId, Host, Reactor};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-
-/// Reopen the waiting slots after a backoff.
-pub(super) const TIMER_CONNECT: u64 = 1;
-/// The next paced connect (`--connect-rate`): a key of its own, so pacing and the
-/// retry backoff never clear each other's flag.
-pub(super) const TIMER_PACE: u64 = 5;
-/// A second of the measurement is over.
-pub(super) const TIMER_TICK: u64 = 2;
-/// The run's end.
-pub(super) const TIMER_END: u64 = 3;
-/// The warm-up's end.
-pub(super) const TIMER_MEASURE: u64 = 4;
-/// Closed-loop stages: bring the connections to the current target.
-pub(super) const TIMER_STAGE: u64 = 6;
-/// `--max-connections`: look whether more connections are needed.
-pub(super) const TIMER_GROW: u64 = 7;
-
-/// When things happen for this worker.
-pub(super) struct Times {
-    /// The instant every worker's start offset is measured from.
-    pub(super) base: Instant,
-    /// When this worker began connecting; its timelines were anchored there until the
-    /// run started (they move to the start).
-    pub(super) created: Instant,
-    /// The run's start (START), once every worker connected.
-    pub(super) started: Option<Instant>,
-    /// The warm-up's end and the run's end (far away until the start).
-    pub(super) measure_start: Instant,
-    pub(super) end: Instant,
-    /// When the run ended for this worker (the end timer, or an interrupt).
-    pub(super) ended_at: Option<Instant>,
-}
-
-impl Times {
-    /// The run ended for this worker.
-    pub(super) fn ended(&self) -> bool {
-        self.ended_at.is_some()
-    }
-}
 
 /// The connect phase: the slots opened before the run starts, the connects that failed
 /// meanwhile (a slot that failed also counts as tried), and whom to tell once each
@@ -125,9 +89,9 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
     r.run(&mut w)?;
     // Closes in the run's last turn may have censored requests after `finish` reported
     // the last second.
-    w.tick_late(&mut r);
+    w.ticker.tick_late(&mut r, w.index);
     let rec = std::mem::take(&mut r.context_mut().rec);
-    Ok(w.result(rec))
+    Ok(w.ticker.result(rec, &w.times, w.growth.peak_open))
 }
 
 impl Worker {
@@ -158,7 +122,7 @@ impl Worker {
             self.follow_stages(r);
         }
         if self.growth.can_grow() {
-            r.set_timer(t0 + super::grow::GROW_STEP, TIMER_GROW);
+            r.set_timer(t0 + GROW_STEP, TIMER_GROW);
         }
         // The clients' wake-up times depend on the plan just changed.
         r.rearm_timers();
@@ -206,13 +170,13 @@ impl Worker {
         }
         self.reopen(r, c);
         if failed_connect {
-            self.arm_retry(r, Failure::Connect);
+            self.slots.arm_retry(r, Failure::Connect);
         } else if protocol_failure {
             // A server that fails every connection at once would otherwise take
             // thousands a second (19,000 against an echo server).
-            self.arm_retry(r, Failure::Protocol);
-        } else if !self.slots.retry_armed {
-            self.open_pending(r);
+            self.slots.arm_retry(r, Failure::Protocol);
+        } else {
+            self.slots.open_unless_retrying(r, self.times.open_until());
         }
     }
 
@@ -248,6 +212,59 @@ impl Worker {
             self.times.measure_start + Duration::from_secs(1),
             TIMER_TICK,
         );
+    }
+
+    /// Open the waiting slots while the run is on.
+    fn open_pending(&mut self, r: &mut Reactor<Client>) {
+        self.slots.open_pending(r, self.times.open_until());
+    }
+
+    /// Closed-loop stages: bring the connections to this worker's share of the target.
+    fn follow_stages(&mut self, r: &mut Reactor<Client>) {
+        let (Some(p), Some(t0)) = (self.load.conn_stages(), self.times.started) else {
+            return;
+        };
+        let t = r.now().saturating_duration_since(t0).as_secs_f64();
+        let want = target(p, t, self.load.threads(), self.index);
+        follow_stages(r, &mut self.slots, want, self.times.open_until());
+    }
+
+    /// `--max-connections`: add connections if this worker's rate now needs them.
+    fn grow(&mut self, r: &mut Reactor<Client>) {
+        let Some(t0) = self.times.started else {
+            return;
+        };
+        let t = r.now().saturating_duration_since(t0).as_secs_f64();
+        let rate = rate_at(&self.load, self.index, t);
+        self.growth
+            .grow(r, &mut self.slots, rate, self.times.open_until());
+    }
+
+    /// The run is over for this worker (its end, an interrupt, `-n` done): count what
+    /// is still in flight and owed, report the last second, stop the reactor.
+    fn finish(&mut self, r: &mut Reactor<Client>) {
+        if self.times.ended() {
+            return;
+        }
+        let now = r.now();
+        self.times.ended_at = Some(now);
+        self.growth.sample_open(r);
+        let (clients, sh) = r.protocols_mut();
+        for (_, c) in clients {
+            c.on_run_end(sh, now);
+        }
+        // Slots waiting to reconnect owe the requests that fell due meanwhile (-n:
+        // nothing is owed once N went out).
+        let (from, due_by) = (sh.plan.record_from, now.min(sh.plan.end));
+        if !sh.plan.budget_spent() {
+            for s in self.slots.schedules_mut() {
+                sh.rec.censor_unsent(s, from, due_by);
+            }
+        }
+        // After the censoring above, so the interval log has those requests too.
+        self.ticker.last(r, self.index, &self.times);
+        self.ticker.stop_cpu();
+        r.stop();
     }
 
     /// -n: the budget is spent and every request of this worker answered or failed.
@@ -286,7 +303,7 @@ impl Host<Client> for Worker {
                 self.open_pending(r);
             }
             TIMER_MEASURE => self.begin_measuring(r),
-            TIMER_TICK => self.tick(r),
+            TIMER_TICK => self.ticker.tick(r, self.index, &self.times),
             TIMER_STAGE => self.follow_stages(r),
             TIMER_GROW => self.grow(r),
             TIMER_END => self.finish(r),
