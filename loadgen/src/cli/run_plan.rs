@@ -95,83 +95,16 @@ impl RunPlan {
             .or_else(|| mix.as_ref().and_then(|m| m.first_url()));
         let embedded = target_arg.is_none();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // Never more workers than connections (a worker without one would idle, and
-        // the report would claim threads that did no work).
-        // Closed-loop stages: as many connections as their peak target.
-        let connections = match &a.stages {
-            Some(s) if a.closed => {
-                s.0.iter()
-                    .map(|&(_, t)| t.ceil() as usize)
-                    .max()
-                    .unwrap_or(1)
-                    .max(1)
-            }
-            _ => a.connections,
-        };
+        let connections = connections(&a);
         let threads = threads(a.req.threads, embedded, cores)?;
-        // Room for the most connections the run may open.
+        // Room for the most connections the run may open, on as many workers as will
+        // run (never more than the connections: see `Load::threads`).
         let most = a.max_connections.unwrap_or(connections).max(connections);
         let limits = check_fd_room(most, threads.min(connections), embedded)?;
         let target = Target::resolve(target_arg.as_deref(), &a.req.proto, &framing)?;
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
-        let stages = a
-            .stages
-            .as_ref()
-            .map(|s| std::sync::Arc::new(crate::schedule::Profile::new(&s.0)));
-        // With stages the warm-up is their first part, so it must leave some to measure.
-        let stages_warmup = a.warmup.unwrap_or(Duration::ZERO);
-        if let Some(p) = &stages {
-            if stages_warmup.as_secs_f64() >= p.duration() {
-                return Err(Error::Usage(format!(
-                    "--warmup {} is as long as the stages ({}): nothing would be measured",
-                    crate::fmt::fmt_secs(stages_warmup),
-                    crate::fmt::fmt_secs(Duration::from_secs_f64(p.duration()))
-                )));
-            }
-        }
-        let load = Load {
-            connections,
-            max_connections: a.max_connections,
-            threads,
-            connect_rate: a.req.connect_rate,
-            // The stages run from the start, the warm-up their first part: what is
-            // measured is the rest, at the rest's mean rate.
-            rate: match &stages {
-                Some(_) if a.closed => None,
-                Some(p) => Some(
-                    (p.total() - p.integral(stages_warmup.as_secs_f64()))
-                        / (p.duration() - stages_warmup.as_secs_f64()).max(1e-9),
-                ),
-                None => a.rate,
-            },
-            duration: stages.as_ref().map_or_else(
-                || duration(&a),
-                |p| Duration::from_secs_f64(p.duration()).saturating_sub(stages_warmup),
-            ),
-            warmup: a
-                .warmup
-                .unwrap_or(if a.requests.is_some() || stages.is_some() {
-                    Duration::ZERO
-                } else {
-                    DEFAULT_WARMUP
-                }),
-            framing,
-            per_conn: a.req.per_conn,
-            requests: a.requests,
-            pipeline: a.req.pipeline,
-            stages,
-            stages_closed: a.closed,
-            timeout: nonzero(a.req.timeout),
-            connect_timeout: a.req.connect_timeout,
-            sources: a
-                .req
-                .source
-                .as_ref()
-                .map(|s| s.0.clone())
-                .unwrap_or_default(),
-            nodelay: !a.req.no_nodelay,
-        };
+        let load = load(&a, framing, connections, threads)?;
         Ok(RunPlan {
             target,
             load,
@@ -188,6 +121,82 @@ impl RunPlan {
             outputs,
         })
     }
+}
+
+/// `-c`; with closed-loop stages as many connections as their peak target.
+fn connections(a: &RunArgs) -> usize {
+    match &a.stages {
+        Some(s) if a.closed => {
+            s.0.iter()
+                .map(|&(_, t)| t.ceil() as usize)
+                .max()
+                .unwrap_or(1)
+                .max(1)
+        }
+        _ => a.connections,
+    }
+}
+
+/// The load `a` asks for, over `connections` on `threads`, replies framed by `framing`.
+fn load(a: &RunArgs, framing: Framing, connections: usize, threads: usize) -> Result<Load, Error> {
+    let stages = a
+        .stages
+        .as_ref()
+        .map(|s| std::sync::Arc::new(crate::schedule::Profile::new(&s.0)));
+    let (rate, duration) = match &stages {
+        Some(p) => stages_rate_and_duration(p, a.warmup.unwrap_or(Duration::ZERO), a.closed)?,
+        None => (a.rate, duration(a)),
+    };
+    Ok(Load {
+        connections,
+        max_connections: a.max_connections,
+        threads,
+        connect_rate: a.req.connect_rate,
+        rate,
+        duration,
+        warmup: a
+            .warmup
+            .unwrap_or(if a.requests.is_some() || stages.is_some() {
+                Duration::ZERO
+            } else {
+                DEFAULT_WARMUP
+            }),
+        framing,
+        per_conn: a.req.per_conn,
+        requests: a.requests,
+        pipeline: a.req.pipeline,
+        stages,
+        stages_closed: a.closed,
+        timeout: nonzero(a.req.timeout),
+        connect_timeout: a.req.connect_timeout,
+        sources: a
+            .req
+            .source
+            .as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_default(),
+        nodelay: !a.req.no_nodelay,
+    })
+}
+
+/// With stages the warm-up is their first part, so it must leave some to measure: what
+/// is measured is the rest, at the rest's mean rate (open loop; none in closed loop).
+fn stages_rate_and_duration(
+    p: &crate::schedule::Profile,
+    warmup: Duration,
+    closed: bool,
+) -> Result<(Option<f64>, Duration), Error> {
+    if warmup.as_secs_f64() >= p.duration() {
+        return Err(Error::Usage(format!(
+            "--warmup {} is as long as the stages ({}): nothing would be measured",
+            crate::fmt::fmt_secs(warmup),
+            crate::fmt::fmt_secs(Duration::from_secs_f64(p.duration()))
+        )));
+    }
+    let w = warmup.as_secs_f64();
+    let rate = (!closed).then(|| (p.total() - p.integral(w)) / (p.duration() - w).max(1e-9));
+    let duration = Duration::from_secs_f64(p.duration()).saturating_sub(warmup);
+    Ok((rate, duration))
 }
 
 /// `-d` when given; else 10 s, or with `-n` the cap of a run that ends by its count.
