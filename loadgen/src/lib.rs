@@ -16,10 +16,8 @@ pub mod fmt;
 pub mod framing;
 pub mod interrupt;
 pub mod intervals;
-pub mod limits_cmd;
 pub mod load;
 pub mod mix;
-pub mod outputs;
 pub mod probe;
 pub mod record;
 pub mod report;
@@ -28,5 +26,6 @@ pub mod result;
 pub mod schedule;
 pub mod search;
 pub mod slo;
+pub mod staged;
 
 pub use error::Error;

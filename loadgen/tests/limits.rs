@@ -1,9 +1,9 @@
 //! `loadgen limits --json` values equal what /proc/sys and getrlimit say. The binary's
 //! CLI wiring is tested elsewhere; here the library's JSON (`Report::read().to_json()`,
-//! and `limits_cmd::json` which the command prints) is compared with reads made
+//! and `cli::limits::json` which the command prints) is compared with reads made
 //! independently of `readyloop::limits`: std::fs for /proc, libc for getrlimit/sysconf.
 
-use loadgen::limits_cmd;
+use loadgen::cli::limits as limits_cmd;
 use readyloop::limits::Report;
 use serde_json::{json, Value};
 

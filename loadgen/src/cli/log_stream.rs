@@ -3,7 +3,7 @@
 //! (and under `tail -f`, or `loadgen report`) while it runs, and a run that is killed
 //! leaves every second up to the last complete one.
 //!
-//! Where it goes: the file staged before the run (`outputs::stage`, which refused a path
+//! Where it goes: the file staged before the run (`staged::stage`, which refused a path
 //! that cannot be written before any load) receives the header and second 0, and is
 //! then renamed to FILE and written on through the same descriptor. So FILE appears
 //! once it holds a readable log, replaces an older FILE only then (not before the run,
@@ -32,9 +32,9 @@
 use crate::engine::Tick;
 use crate::error::Error;
 use crate::intervals::Merge;
-use crate::outputs::Staged;
 use crate::report::{interval_log_header, interval_log_lines};
 use crate::result::{RunResult, StageTargets};
+use crate::staged::Staged;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -229,7 +229,7 @@ impl LogStream {
         if self.stopped && self.placed {
             // A write failed with FILE in place (a full disk): it keeps the seconds it
             // has unless a whole log can be written beside it and renamed over it.
-            let mut fresh = crate::outputs::stage("--log", self.staged.dest())?;
+            let mut fresh = crate::staged::stage("--log", self.staged.dest())?;
             let mut f = fresh.file()?;
             crate::report::write_interval_log(r, &mut f, start_unix_s)
                 .and_then(|()| f.flush())
@@ -376,7 +376,7 @@ mod tests {
             targets: Option<StageTargets>,
             planned: Duration,
         ) -> LogStream {
-            let staged = crate::outputs::stage("--log", &self.dest).expect("staged");
+            let staged = crate::staged::stage("--log", &self.dest).expect("staged");
             let target = "http://127.0.0.1:7878/";
             LogStream::new(staged, target, "http", workers, targets, planned)
                 .expect("the temporary opens")

@@ -15,8 +15,9 @@
 //!   the preflight connect (`preflight.rs`), the engine and its progress line
 //!   (`progress.rs`), the result, the reports, the exit code;
 //! - `probe.rs`, `serve.rs`: the glue of `probe` and of its hidden `__serve` child;
-//! - `report.rs`: `report`, saved runs read and compared (the formats are the library's
-//!   `report` module).
+//! - `saved_runs.rs`: `loadgen report`, saved runs read and compared (the formats are
+//!   the library's `report` module).
+//! - `limits.rs`: `loadgen limits`, the limits on connections here as a table or JSON.
 //!
 //! Only [`main`] is public: the rest is this binary's glue around the library's
 //! modules, not an API.
@@ -24,16 +25,17 @@
 mod args;
 mod command_line;
 mod embedded;
+pub mod limits;
 mod live_slo;
 mod log_stream;
 mod outputs;
 mod preflight;
 mod probe;
 mod progress;
-mod report;
 mod request_bytes;
 mod run;
 mod run_plan;
+mod saved_runs;
 mod search;
 mod serve;
 mod target;
@@ -55,7 +57,7 @@ pub fn main() -> ExitCode {
         None => run::run(cli.run),
         Some(Cmd::Probe(p)) => probe::probe(p).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Search(a)) => search::search(a),
-        Some(Cmd::Limits { json }) => crate::limits_cmd::run(json)
+        Some(Cmd::Limits { json }) => limits::run(json)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| Error::io("writing the limits report", e)),
         Some(Cmd::Serve {
@@ -64,7 +66,7 @@ pub fn main() -> ExitCode {
             admin,
             reuseport,
         }) => serve::serve(listen, max_conns, admin, reuseport).map(|()| ExitCode::SUCCESS),
-        Some(Cmd::Report(a)) => report::report(a).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Report(a)) => saved_runs::report(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

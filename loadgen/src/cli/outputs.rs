@@ -1,7 +1,7 @@
 //! The report of one `run` and its files: staged before the run, written after it.
 //!
 //! The text report (or `--json -`) goes to stdout; `--json FILE`, `--hgrm`, `--log`,
-//! `--plot`, `--csv` and `--html` are files, each staged by [`crate::outputs`] when the
+//! `--plot`, `--csv` and `--html` are files, each staged by [`crate::staged`] when the
 //! plan is made, so that a path that cannot be written is refused before minutes of
 //! load, not after. The interval log (`--log`) is the one written as the run goes
 //! ([`super::log_stream`]): [`Outputs::log_stream`] hands its staged file over.
@@ -9,9 +9,9 @@
 use super::args::RunArgs;
 use super::log_stream::LogStream;
 use crate::error::Error;
-use crate::outputs::{self, Staged};
 use crate::report;
 use crate::result::{RunResult, StageTargets};
+use crate::staged::{self, Staged};
 use std::io::Write;
 use std::path::Path;
 
@@ -24,7 +24,7 @@ pub(super) fn stage_svg(p: &Path) -> Result<Staged, Error> {
             p.display()
         )));
     }
-    outputs::stage("--plot", p)
+    staged::stage("--plot", p)
 }
 
 /// The outputs of one `run`: where the JSON goes, and the files staged for it.
@@ -56,7 +56,7 @@ impl Outputs {
     pub(super) fn stage(a: &RunArgs) -> Result<Outputs, Error> {
         let json = match a.json.as_deref() {
             Some("-") | None => None,
-            Some(p) => Some(outputs::stage("--json", Path::new(p))?),
+            Some(p) => Some(staged::stage("--json", Path::new(p))?),
         };
         Ok(Outputs {
             json_to_stdout: a.json.as_deref() == Some("-"),
@@ -64,12 +64,12 @@ impl Outputs {
             hgrm: a
                 .hgrm
                 .as_deref()
-                .map(|p| outputs::stage("--hgrm", p))
+                .map(|p| staged::stage("--hgrm", p))
                 .transpose()?,
             log: a
                 .log
                 .as_deref()
-                .map(|p| outputs::stage("--log", p))
+                .map(|p| staged::stage("--log", p))
                 .transpose()?,
             plot: a.plot.as_deref().map(stage_svg).transpose()?,
             plot_axis: if a.plot_log {
@@ -80,12 +80,12 @@ impl Outputs {
             csv: a
                 .csv
                 .as_deref()
-                .map(|p| outputs::stage("--csv", p))
+                .map(|p| staged::stage("--csv", p))
                 .transpose()?,
             html: a
                 .html
                 .as_deref()
-                .map(|p| outputs::stage("--html", p))
+                .map(|p| staged::stage("--html", p))
                 .transpose()?,
             command_line: super::command_line::shell_line(std::env::args_os()),
         })

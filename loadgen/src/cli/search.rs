@@ -20,10 +20,10 @@ use crate::error::Error;
 use crate::fmt::fmt_secs;
 use crate::interrupt::Interrupt;
 use crate::load::Aim;
-use crate::outputs::{stage, Staged};
-use crate::search::report::{self, Ended, SearchReport, StepRow};
+use crate::search::outcome::{self, Ended, SearchReport, StepRow};
 use crate::search::{judge, Search, Stage, StepVerdict};
 use crate::slo::{Metric, Slo};
+use crate::staged::{stage, Staged};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
         fmt_secs(a.warmup),
         fmt_secs(a.cooldown)
     ));
-    say.line(&report::header());
+    say.line(&outcome::header());
     // One plan for every step, each at its own rate and connections (`set_step`).
     let mut plan = RunPlan::from_args(step_args(&a, req, a.start, 1))?;
     let Target::Given { addr, label, .. } = &plan.target else {
@@ -84,7 +84,7 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
     if let Some(e) = embedded {
         e.stop()?;
     }
-    say.line(report::summary(&rep).trim_end());
+    say.line(outcome::summary(&rep).trim_end());
     outs.write(&rep)?;
     let measured = rep.steps.iter().any(|st| st.achieved > 0.0);
     Ok(exit_code(signal, measured, &rep))
@@ -146,7 +146,7 @@ impl Steps<'_> {
             };
             row.n = rep.steps.len() + 1;
             row.stage = stage_name(s.stage());
-            say.line(&report::row(&row));
+            say.line(&outcome::row(&row));
             let verdict = row.verdict.clone();
             rep.steps.push(row);
             if verdict == StepVerdict::GeneratorBehind {
@@ -371,7 +371,7 @@ impl Outputs {
     }
 
     fn write(&mut self, rep: &SearchReport) -> Result<(), Error> {
-        let doc = report::json(rep);
+        let doc = outcome::json(rep);
         if self.json_to_stdout {
             println!("{doc:#}");
         }
@@ -379,7 +379,7 @@ impl Outputs {
             write_staged(out, format!("{doc:#}\n").as_bytes())?;
         }
         if let Some(out) = self.plot.as_mut() {
-            let plot = report::svg(rep).map_err(|e| out.error(e))?;
+            let plot = outcome::svg(rep).map_err(|e| out.error(e))?;
             write_staged(out, plot.as_bytes())?;
         }
         Ok(())

@@ -17,7 +17,7 @@
 //! worse. (Judging passes by the lag too made short low-rate steps fail on a virtual
 //! machine's few-millisecond stalls: five late sends of 500 are a p99.)
 
-pub mod report;
+pub mod outcome;
 
 /// Why a step failed, or that it passed.
 #[derive(Clone, Debug, PartialEq, Eq)]

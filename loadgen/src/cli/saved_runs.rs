@@ -7,8 +7,8 @@
 use super::args::ReportArgs;
 use super::outputs::stage_svg;
 use crate::error::Error;
-use crate::outputs::{self, Staged};
 use crate::report::{self, Comparison, LatencyAxis, SavedRun};
+use crate::staged::{self, Staged};
 use std::io::Write;
 use std::path::Path;
 
@@ -28,11 +28,11 @@ fn read(path: &Path) -> Result<SavedRun, Error> {
 pub(super) fn report(a: ReportArgs) -> Result<(), Error> {
     let json_to_stdout = a.json.as_deref() == Some("-");
     let stage = |flag, p: &Option<std::path::PathBuf>| {
-        p.as_deref().map(|p| outputs::stage(flag, p)).transpose()
+        p.as_deref().map(|p| staged::stage(flag, p)).transpose()
     };
     let mut json_file = match a.json.as_deref() {
         Some("-") | None => None,
-        Some(p) => Some(outputs::stage("--json", Path::new(p))?),
+        Some(p) => Some(staged::stage("--json", Path::new(p))?),
     };
     let mut plot = a.plot.as_deref().map(stage_svg).transpose()?;
     let mut html = stage("--html", &a.html)?;

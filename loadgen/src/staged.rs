@@ -73,11 +73,11 @@ impl Drop for Staged {
 /// let dir = std::env::temp_dir().join(format!("loadgen-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let dest = dir.join("out.json");
-/// let mut s = loadgen::outputs::stage("--json", &dest).unwrap();
+/// let mut s = loadgen::staged::stage("--json", &dest).unwrap();
 /// std::fs::write(s.path(), b"{}").unwrap();
 /// s.commit().unwrap();
 /// assert_eq!(std::fs::read(&dest).unwrap(), b"{}");
-/// assert!(loadgen::outputs::stage("--json", &dir.join("no/such/dir/x.json")).is_err());
+/// assert!(loadgen::staged::stage("--json", &dir.join("no/such/dir/x.json")).is_err());
 /// std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn stage(flag: &'static str, dest: &Path) -> Result<Staged, Error> {
