@@ -2,6 +2,7 @@
 //! sockets. Reports are functions over this (see `report/`), testable without a run.
 
 use crate::fmt::{group, plural};
+use crate::load::Load;
 use crate::record::Recorder;
 use std::time::Duration;
 
@@ -87,30 +88,19 @@ pub enum BeforeMeasuring {
     Warmup(Duration),
 }
 
-/// A finished `loadgen run`.
+/// A finished `loadgen run`: the load as planned beside what was measured.
 #[derive(Clone, Debug)]
 pub struct RunResult {
     /// What was targeted: `127.0.0.1:7878` or `http://127.0.0.1:7878/`.
     pub target: String,
     /// Whether the target was the embedded readyloop server.
     pub embedded: bool,
-    /// Protocol / framing name (`http`, `echo`, `line`, `fixed:64`, `resp`).
-    pub proto: String,
-    /// Pacing.
-    pub mode: Mode,
-    /// Connections kept open (at the start, with `--max-connections`).
-    pub connections: usize,
-    /// `--max-connections`: the most the run could add up to.
-    pub max_connections: Option<usize>,
-    /// Connections the run had at its end: `connections`, or more when
+    /// The load, as the plan made it: connections (at the start, with
+    /// `--max-connections`), threads, rate or stages, warm-up, pipeline, `-n`, framing.
+    pub load: Load,
+    /// Connections the run had at its end: `load.connections`, or more when
     /// `--max-connections` added some.
     pub connections_peak: usize,
-    /// Worker threads.
-    pub threads: usize,
-    /// Requests per connection before it is closed and reopened (`--per-conn`).
-    pub per_conn: Option<u64>,
-    /// Warm-up, discarded.
-    pub warmup: Duration,
     /// Measured time (after warm-up): as planned, or less when interrupted.
     pub duration: Duration,
     /// The run was stopped early by a signal (its figures cover `duration`).
@@ -131,19 +121,10 @@ pub struct RunResult {
     /// How long opening the connections took, before the warm-up began (`None`: the
     /// run never got past it).
     pub connect_phase: Option<Duration>,
-    /// `-n`: the requests asked for (the run ends once they are answered).
-    pub requests_asked: Option<u64>,
-    /// `--pipeline`: writes of the request in flight per connection (1: none).
-    pub pipeline: usize,
     /// `--slo`: every threshold judged on the whole run (empty without `--slo`).
     pub thresholds: Vec<crate::slo::Verdict>,
     /// `--abort-on-fail` stopped the run early.
     pub aborted: Option<Aborted>,
-    /// `--stages`: the rate over time (`mode`'s rate is its average), or with
-    /// `stages_closed` the connections over time.
-    pub stages: Option<std::sync::Arc<crate::schedule::Profile>>,
-    /// The stages' targets are connections (closed loop), not rates.
-    pub stages_closed: bool,
     /// `--targets`: the mix (its entries' numbers are in `rec.entries`).
     pub mix: Option<crate::mix::Described>,
 }
@@ -243,6 +224,19 @@ impl StageRow {
 }
 
 impl RunResult {
+    /// Pacing: open loop at the load's rate (with stages, their mean over the
+    /// measured time), or closed loop.
+    pub fn mode(&self) -> Mode {
+        self.load
+            .rate
+            .map_or(Mode::Closed, |rate| Mode::Open { rate })
+    }
+
+    /// Protocol / framing name (`http`, `echo`, `line`, `fixed:64`, `resp`).
+    pub fn proto(&self) -> String {
+        self.load.framing.name()
+    }
+
     /// `--targets`: a row per entry of the mix (empty without one).
     pub fn entry_rows(&self) -> Vec<crate::mix::EntryRow> {
         self.mix
@@ -252,10 +246,10 @@ impl RunResult {
 
     /// `--stages`: the targets over the intervals (`None` without stages).
     pub fn stage_targets(&self) -> Option<StageTargets> {
-        self.stages.as_ref().map(|p| StageTargets {
+        self.load.stages.as_ref().map(|p| StageTargets {
             profile: p.clone(),
-            warmup: self.warmup,
-            closed: self.stages_closed,
+            warmup: self.load.warmup,
+            closed: self.load.stages_closed,
         })
     }
 
@@ -263,8 +257,12 @@ impl RunResult {
     /// (their first part), as `mode`'s rate is their mean there. `None` without stages
     /// or when their targets are connections.
     pub fn stage_peak_rps(&self) -> Option<f64> {
-        let p = self.stages.as_ref().filter(|_| !self.stages_closed)?;
-        let from = self.warmup.as_secs_f64();
+        let p = self
+            .load
+            .stages
+            .as_ref()
+            .filter(|_| !self.load.stages_closed)?;
+        let from = self.load.warmup.as_secs_f64();
         // Each stage is linear: its highest point in the measured part is at one end.
         let peak = p
             .stages()
@@ -279,12 +277,12 @@ impl RunResult {
 
     /// `--stages`: a row per stage.
     pub fn stage_rows(&self) -> Vec<StageRow> {
-        let Some(p) = &self.stages else {
+        let Some(p) = &self.load.stages else {
             return Vec::new();
         };
         let (from, to) = (
-            self.warmup.as_secs_f64(),
-            (self.warmup + self.duration).as_secs_f64(),
+            self.load.warmup.as_secs_f64(),
+            (self.load.warmup + self.duration).as_secs_f64(),
         );
         p.stages()
             .enumerate()
@@ -317,7 +315,7 @@ impl RunResult {
         let i = self.interrupted?;
         if self.connect_phase.is_none() {
             Some(BeforeMeasuring::Connecting)
-        } else if i.warmup_ran < self.warmup {
+        } else if i.warmup_ran < self.load.warmup {
             Some(BeforeMeasuring::Warmup(i.warmup_ran))
         } else {
             None
@@ -342,7 +340,7 @@ impl RunResult {
     /// # fn check(r: &RunResult) { let _ = r.server_gap(); }
     /// ```
     pub fn server_gap(&self) -> Option<String> {
-        if self.proto != "http" {
+        if self.proto() != "http" {
             return None; // only the HTTP server counts requests
         }
         let server = self.server_stats.as_ref()?.get("requests")?.as_u64()?;
@@ -382,20 +380,20 @@ impl RunResult {
     /// slows; more source addresses avoid it.
     pub fn port_knee(&self) -> Option<String> {
         let ports = self.ports.ports?;
-        if self.ports.sources > 1 || (self.connections as u64) <= ports / 2 {
+        if self.ports.sources > 1 || (self.load.connections as u64) <= ports / 2 {
             return None;
         }
         let took = self
             .connect_phase
             .map(|d| format!(" (opening them took {:.1} s)", d.as_secs_f64()))
             .unwrap_or_default();
-        let need = (self.connections as u64).div_ceil((ports / 2).max(1)) + 1;
+        let need = (self.load.connections as u64).div_ceil((ports / 2).max(1)) + 1;
         Some(format!(
             "{} from one source address {} half the {} ephemeral {}, where connect() \
              slows{took}: use --source 127.0.0.1-127.0.0.{need} (each address is another port \
              range)",
-            plural(self.connections as u64, "connection", "connections"),
-            if self.connections == 1 {
+            plural(self.load.connections as u64, "connection", "connections"),
+            if self.load.connections == 1 {
                 "passes"
             } else {
                 "pass"
@@ -489,7 +487,7 @@ impl RunResult {
     /// Open loop: the rate asked for against the rate achieved, and why they differ.
     /// `None` in closed loop.
     pub fn schedule(&self) -> Option<Schedule> {
-        let Mode::Open { rate } = self.mode else {
+        let Mode::Open { rate } = self.mode() else {
             return None;
         };
         let achieved = self.throughput();
@@ -525,8 +523,8 @@ impl RunResult {
     /// connections for the latency (Little's law: R x L requests must be in flight).
     fn cause_behind(&self, rate: f64) -> String {
         let secs = self.duration.as_secs_f64();
-        let cpu_pct = if secs > 0.0 && self.threads > 0 {
-            100.0 * (self.cpu.user_s + self.cpu.sys_s) / (secs * self.threads as f64)
+        let cpu_pct = if secs > 0.0 && self.load.threads() > 0 {
+            100.0 * (self.cpu.user_s + self.cpu.sys_s) / (secs * self.load.threads() as f64)
         } else {
             0.0
         };
@@ -540,12 +538,12 @@ impl RunResult {
         if cpu_pct >= 90.0 {
             format!(
                 "the generator's own CPU ({cpu_pct:.0}% of its {} thread{}): use more threads (-t) or a lower rate",
-                self.threads,
-                if self.threads == 1 { "" } else { "s" }
+                self.load.threads(),
+                if self.load.threads() == 1 { "" } else { "s" }
             )
         } else if needed > 0.0 && (self.connections_peak as f64) < needed * 1.2 {
             // The flag values stay ungrouped: they are to be typed as they are.
-            let advice = match self.max_connections {
+            let advice = match self.load.max_connections {
                 Some(m) if self.connections_peak >= m => format!(
                     "all {} of --max-connections were open: use about --max-connections {:.0}",
                     group(m as u64),
@@ -567,7 +565,7 @@ impl RunResult {
             format!(
                 "neither the generator's CPU ({cpu_pct:.0}%) nor the connections ({} for about {} \
                  in flight) explain it: the server or the network set the pace (see the latencies)",
-                group(self.connections as u64),
+                group(self.load.connections as u64),
                 group(needed.round() as u64)
             )
         }
@@ -576,13 +574,13 @@ impl RunResult {
     /// Open loop: whether the generator itself fell behind its schedule (its p99
     /// send lag over 1 ms or 10% of the interval between requests of a connection).
     pub fn behind_schedule(&self) -> Option<bool> {
-        match self.mode {
+        match self.mode() {
             Mode::Closed => None,
             Mode::Open { rate } => {
                 if self.rec.send_lag.is_empty() {
                     return Some(false);
                 }
-                let per_conn_interval_us = self.connections as f64 / rate * 1e6;
+                let per_conn_interval_us = self.load.connections as f64 / rate * 1e6;
                 let p99 = self.rec.send_lag.value_at_quantile(0.99) as f64;
                 Some(p99 > 1000f64.max(per_conn_interval_us * 0.1))
             }

@@ -236,7 +236,7 @@ impl LogStream {
                 .map_err(|e| fresh.error(e))?;
             return fresh.commit();
         }
-        let header = interval_log_header(&r.target, &r.proto, start_unix_s)
+        let header = interval_log_header(&r.target, &r.proto(), start_unix_s)
             .map_err(|e| self.staged.error(e))?;
         let targets = r.stage_targets();
         // The seconds written that are as the end-of-run writer writes them: each a
@@ -425,12 +425,11 @@ mod tests {
         ) {
             let mut r = fixtures::open();
             r.target = "http://127.0.0.1:7878/".to_string();
-            r.proto = "http".to_string();
             r.intervals = intervals;
             if let Some(t) = targets {
-                r.stages = Some(t.profile.clone());
-                r.warmup = t.warmup;
-                r.stages_closed = t.closed;
+                r.load.stages = Some(t.profile.clone());
+                r.load.warmup = t.warmup;
+                r.load.stages_closed = t.closed;
             }
             s.finish(&r, START).expect("finish");
             let mut want = Vec::new();

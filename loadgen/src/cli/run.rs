@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::load::Aim;
 use crate::record::Recorder;
-use crate::result::{CpuTime, Interrupted, Mode, RunResult, StageTargets};
+use crate::result::{CpuTime, Interrupted, RunResult, StageTargets};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -148,18 +148,12 @@ impl Ran {
         RunResult {
             target,
             embedded: false,
-            proto: load.framing.name(),
-            mode: load.rate.map_or(Mode::Closed, |rate| Mode::Open { rate }),
-            connections: load.connections,
-            max_connections: load.max_connections,
+            load: load.clone(),
             connections_peak: w
                 .iter()
                 .map(|w| w.peak_open)
                 .sum::<usize>()
                 .max(load.connections),
-            threads: load.threads(),
-            per_conn: load.per_conn,
-            warmup: load.warmup,
             // Interrupted or aborted, or a -n run that ended by its count: the time it took.
             duration: if cut_short { measured } else { load.duration },
             interrupted: (self.signal != 0).then(|| Interrupted {
@@ -177,12 +171,8 @@ impl Ran {
                 .iter()
                 .filter_map(|w| w.measure_start_unix_s)
                 .reduce(f64::min),
-            requests_asked: load.requests,
-            pipeline: load.pipeline,
             thresholds: Vec::new(),
             aborted: self.aborted,
-            stages: load.stages.clone(),
-            stages_closed: load.stages_closed,
             mix: aim
                 .mix
                 .as_ref()

@@ -143,8 +143,8 @@ mod tests {
             (Duration::from_secs(2), 1000.0),
             (Duration::from_secs(1), 1000.0),
         ]);
-        r.stages = Some(std::sync::Arc::new(p));
-        r.warmup = Duration::from_millis(500);
+        r.load.stages = Some(std::sync::Arc::new(p));
+        r.load.warmup = Duration::from_millis(500);
         r.intervals.push(Interval {
             start: Duration::from_secs(2),
             length: Duration::from_millis(500),
@@ -166,7 +166,7 @@ mod tests {
             .collect();
         assert_eq!(targets, ["500", "937.5", "1000"]);
         assert!(lines[3].starts_with("2.000,0.500,0,0.0,,,,,,"), "{text}");
-        r.stages_closed = true;
+        r.load.stages_closed = true;
         assert!(csv(&r).starts_with(&format!("{CSV_HEADER},target_connections\n")));
     }
 }

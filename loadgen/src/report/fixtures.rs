@@ -4,6 +4,7 @@
 //! One fixture for all formats, so every format is checked against the same run and a
 //! change to the fixture shows up in all of them at once.
 
+use crate::load::Load;
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::{CpuTime, Interval, Mode, RunResult};
 use hdrhistogram::Histogram;
@@ -26,6 +27,32 @@ pub(crate) fn uniform(n: u64) -> Histogram<u64> {
         h.record(v).expect("in range");
     }
     h
+}
+
+/// The fixtures' load: 4 connections on 2 threads, HTTP, a 1 s warm-up, at `mode`'s rate.
+fn load(mode: Mode) -> Load {
+    Load {
+        connections: 4,
+        max_connections: None,
+        threads: 2,
+        connect_rate: None,
+        rate: match mode {
+            Mode::Open { rate } => Some(rate),
+            Mode::Closed => None,
+        },
+        duration: Duration::from_secs(2),
+        warmup: Duration::from_secs(1),
+        framing: crate::framing::Framing::Http,
+        per_conn: None,
+        requests: None,
+        pipeline: 1,
+        stages: None,
+        stages_closed: false,
+        timeout: Some(Duration::from_secs(2)),
+        connect_timeout: Duration::from_secs(3),
+        sources: Vec::new(),
+        nodelay: true,
+    }
 }
 
 fn result(mode: Mode) -> RunResult {
@@ -56,12 +83,7 @@ fn result(mode: Mode) -> RunResult {
     RunResult {
         target: "http://127.0.0.1:7878/".to_string(),
         embedded: true,
-        proto: "http".to_string(),
-        mode,
-        connections: 4,
-        threads: 2,
-        per_conn: None,
-        warmup: Duration::from_secs(1),
+        load: load(mode),
         duration: Duration::from_secs(2),
         interrupted: None,
         rec,
@@ -84,14 +106,9 @@ fn result(mode: Mode) -> RunResult {
         started_unix_s: Some(1_700_000_000.0),
         ports: Default::default(),
         connect_phase: Some(Duration::from_millis(3)),
-        requests_asked: None,
-        pipeline: 1,
         thresholds: Vec::new(),
         aborted: None,
-        stages: None,
-        stages_closed: false,
         mix: None,
-        max_connections: None,
         connections_peak: 4,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003

@@ -208,10 +208,10 @@ fn header(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
         ""
     };
     rows.push(("target", format!("{}{embedded}", r.target)));
-    rows.push(("proto", r.proto.clone()));
+    rows.push(("proto", r.proto().clone()));
     rows.push(("mode", super::pacing(r)));
     rows.push(("connections", super::connections_line(r)));
-    rows.push(("threads", group(r.threads as u64)));
+    rows.push(("threads", group(r.load.threads() as u64)));
     rows.push((
         "duration",
         if r.stopped_before_measuring().is_some() {
@@ -317,7 +317,7 @@ fn latency(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
 /// The percentile table: corrected, and raw beside it in open loop.
 fn latency_table(r: &RunResult, b: &mut String) {
     let rec = &r.rec;
-    let open = matches!(r.mode, Mode::Open { .. });
+    let open = matches!(r.mode(), Mode::Open { .. });
     b.push_str("<table>\n<tr><th></th>");
     if open {
         b.push_str("<th class=\"n\">corrected (from schedule)</th><th class=\"n\">raw (from send)</th></tr>\n");
@@ -390,7 +390,7 @@ fn errors(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
         let _ = writeln!(
             b,
             "<p class=\"warn\">answered: {}</p>",
-            escape(&a.line(&r.proto))
+            escape(&a.line(&r.proto()))
         );
     }
     b.push_str("</section>\n");
@@ -403,7 +403,7 @@ fn statuses(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     let mut st = r.rec.statuses.clone();
     st.sort_unstable();
     if st.is_empty() {
-        let what = if r.proto == "http" {
+        let what = if r.proto() == "http" {
             "none measured"
         } else {
             "none: statuses are HTTP's"
@@ -665,7 +665,7 @@ pub(super) mod tests {
     #[test]
     fn test_html_summary_groups_connections_and_threads() {
         let mut r = open();
-        (r.connections, r.threads) = (15_000, 1_200);
+        (r.load.connections, r.load.threads) = (15_000, 1_200);
         let page = html(&r, &ctx()).expect("html");
         assert!(
             page.contains("<th>connections</th><td>15,000</td>"),

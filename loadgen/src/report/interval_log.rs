@@ -36,7 +36,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// `loadgen run --log` streams the same bytes as the run goes (`cli/log_stream.rs`):
 /// both are made by the same two functions, one for the header and one per interval.
 pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64) -> io::Result<()> {
-    w.write_all(&interval_log_header(&r.target, &r.proto, start_unix_s)?)?;
+    w.write_all(&interval_log_header(&r.target, &r.proto(), start_unix_s)?)?;
     write_intervals(w, &r.intervals, r.stage_targets().as_ref())
 }
 
@@ -371,12 +371,12 @@ mod tests {
     #[test]
     fn test_stages_put_a_target_comment_before_each_interval_and_it_reads_back() {
         let mut r = open();
-        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+        r.load.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
             (Duration::from_secs(1), 10.0),
             (Duration::from_secs(1), 10.0),
         ])));
-        r.stages_closed = true;
-        r.warmup = Duration::ZERO;
+        r.load.stages_closed = true;
+        r.load.warmup = Duration::ZERO;
         let mut buf = Vec::new();
         write_interval_log(&r, &mut buf, 1_700_000_000.0).expect("write to Vec");
         let text = String::from_utf8(buf.clone()).expect("utf-8");

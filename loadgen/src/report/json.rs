@@ -74,7 +74,7 @@ fn hist_json(h: &Histogram<u64>) -> Value {
 
 /// What was run, what was measured, an interrupt, the throughput and the bytes.
 fn header(r: &RunResult) -> Value {
-    let mode = match r.mode {
+    let mode = match r.mode() {
         Mode::Closed => json!({ "kind": "closed" }),
         Mode::Open { rate } => json!({ "kind": "open", "rate": rate }),
     };
@@ -84,16 +84,16 @@ fn header(r: &RunResult) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "target": r.target,
         "embedded": r.embedded,
-        "proto": r.proto,
+        "proto": r.proto(),
         "mode": mode,
-        "connections": r.connections,
-        "max_connections": r.max_connections,
+        "connections": r.load.connections,
+        "max_connections": r.load.max_connections,
         "connections_peak": r.connections_peak,
-        "threads": r.threads,
-        "per_conn": r.per_conn,
-        "pipeline": r.pipeline,
-        "requests_asked": r.requests_asked,
-        "warmup_s": r.warmup.as_secs_f64(),
+        "threads": r.load.threads(),
+        "per_conn": r.load.per_conn,
+        "pipeline": r.load.pipeline,
+        "requests_asked": r.load.requests,
+        "warmup_s": r.load.warmup.as_secs_f64(),
         "duration_s": r.duration.as_secs_f64(),
         "interrupted": r.interrupted.map(|i| json!({
             "signal": i.signal,
@@ -198,14 +198,14 @@ fn mix_row(r: &RunResult, i: usize, e: &crate::mix::EntryRow) -> Value {
 
 /// `--stages`: each stage's target against what was achieved (`null` without stages).
 fn stages(r: &RunResult) -> Value {
-    let stages = r.stages.as_ref().map(|_| {
+    let stages = r.load.stages.as_ref().map(|_| {
         r.stage_rows()
             .iter()
             .map(|st| {
                 json!({
                     "start_s": st.start_s,
                     "duration_s": st.duration_s,
-                    "target_kind": if r.stages_closed { "connections" } else { "rate" },
+                    "target_kind": if r.load.stages_closed { "connections" } else { "rate" },
                     "from": st.from_rps,
                     "to": st.to_rps,
                     "target": st.target_rps(),
@@ -232,7 +232,7 @@ fn errors(r: &RunResult) -> Value {
             "sample": crate::answer::escape(a.bytes()),
             "more": a.more(),
             "offset": a.offset(),
-            "line": a.line(&r.proto),
+            "line": a.line(&r.proto()),
         })
     });
     json!({ "errors": errors, "answered": answered })
@@ -265,7 +265,7 @@ fn books(r: &RunResult) -> Value {
 
 /// Open loop: the send lag and whether the schedule was kept (`null` in closed loop).
 fn schedule(r: &RunResult) -> Value {
-    let send_lag = match r.mode {
+    let send_lag = match r.mode() {
         Mode::Open { .. } => hist_json(&r.rec.send_lag),
         Mode::Closed => Value::Null,
     };

@@ -130,9 +130,9 @@ fn reopened(per_conn: u64) -> String {
 /// The connections as the reports give them: `4`, with `--per-conn` `4 (reopened every
 /// 100 requests)`.
 fn connections_line(r: &crate::result::RunResult) -> String {
-    match r.per_conn {
-        Some(n) => format!("{} ({})", group(r.connections as u64), reopened(n)),
-        None => group(r.connections as u64),
+    match r.load.per_conn {
+        Some(n) => format!("{} ({})", group(r.load.connections as u64), reopened(n)),
+        None => group(r.load.connections as u64),
     }
 }
 
@@ -190,7 +190,7 @@ fn cpu_line(r: &crate::result::RunResult) -> String {
 /// req/s`, or with `--stages` (a changing rate) the mean and the peak of the
 /// measurement: `open loop, stages: mean 7,500 req/s, peak 10,000 req/s`.
 fn pacing(r: &crate::result::RunResult) -> String {
-    match (r.mode, r.stage_peak_rps()) {
+    match (r.mode(), r.stage_peak_rps()) {
         (crate::result::Mode::Closed, _) => "closed loop".to_string(),
         (crate::result::Mode::Open { rate }, None) => {
             format!("open loop at {} req/s", fmt_rate(rate))
@@ -212,7 +212,7 @@ fn measured_span(r: &crate::result::RunResult) -> String {
         None => format!(
             "{} measured after {} warm-up",
             fmt_secs(r.duration),
-            fmt_secs(r.warmup)
+            fmt_secs(r.load.warmup)
         ),
         Some(BeforeMeasuring::Connecting) => {
             "nothing measured: interrupted while the connections were being opened, before \
@@ -222,7 +222,7 @@ fn measured_span(r: &crate::result::RunResult) -> String {
         Some(BeforeMeasuring::Warmup(ran)) => format!(
             "nothing measured: the warm-up was interrupted after {} of its {}",
             fmt_secs(ran),
-            fmt_secs(r.warmup)
+            fmt_secs(r.load.warmup)
         ),
     }
 }
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(rate_missed(&r), None);
         assert_eq!(rate_missed(&fixtures::closed()), None);
         let mut r = fixtures::open();
-        r.mode = crate::result::Mode::Open { rate: 60_000.0 };
+        r.load.rate = Some(60_000.0);
         let w = rate_missed(&r).expect("missed");
         assert!(
             w.starts_with("rate missed: 60,000 req/s asked, 500 req/s achieved (1%)"),

@@ -365,7 +365,7 @@ fn run_caption(r: &RunResult) -> Vec<CaptionLine> {
 /// # Ok(()) }
 /// ```
 pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
-    let open = matches!(r.mode, Mode::Open { .. });
+    let open = matches!(r.mode(), Mode::Open { .. });
     let label = |name: &str, h: &Histogram<u64>| format!("{name} (max {})", fmt_us(h.max() as f64));
     let lines = if open {
         vec![
@@ -390,8 +390,8 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
             dashed: false,
         }]
     };
-    let connections = plural(r.connections as u64, "connection", "connections");
-    let pacing = match (r.mode, r.stage_peak_rps()) {
+    let connections = plural(r.load.connections as u64, "connection", "connections");
+    let pacing = match (r.mode(), r.stage_peak_rps()) {
         (Mode::Closed, _) => format!("closed loop, {connections}"),
         (Mode::Open { rate }, None) => format!("{} req/s, {connections}", fmt_rate(rate)),
         (Mode::Open { rate }, Some(peak)) => format!(

@@ -47,18 +47,18 @@ fn header(r: &RunResult, s: &mut String) -> fmt::Result {
         ""
     };
     writeln!(s, "target:      {}{embedded}", r.target)?;
-    writeln!(s, "proto:       {}", r.proto)?;
+    writeln!(s, "proto:       {}", r.proto())?;
     writeln!(s, "mode:        {}", super::pacing(r))?;
     writeln!(s, "connections: {}", super::connections_line(r))?;
     grown(r, s)?;
-    if r.pipeline > 1 {
+    if r.load.pipeline > 1 {
         writeln!(
             s,
             "pipeline:    {} requests in flight per connection",
-            group(r.pipeline as u64)
+            group(r.load.pipeline as u64)
         )?;
     }
-    writeln!(s, "threads:     {}", group(r.threads as u64))?;
+    writeln!(s, "threads:     {}", group(r.load.threads() as u64))?;
     span(r, s)?;
     if let Some(i) = r.interrupted {
         writeln!(s, "INTERRUPTED: {}", interrupted_by(r, i))?;
@@ -69,12 +69,12 @@ fn header(r: &RunResult, s: &mut String) -> fmt::Result {
 
 /// With `--max-connections`, the line under `connections:`: how far they grew.
 fn grown(r: &RunResult, s: &mut String) -> fmt::Result {
-    let Some(m) = r.max_connections else {
+    let Some(m) = r.load.max_connections else {
         return Ok(());
     };
     // Only a run that added connections grew; one that did not stayed where it began.
-    let (went, how) = if r.connections_peak > r.connections {
-        let added = (r.connections_peak - r.connections) as u64;
+    let (went, how) = if r.connections_peak > r.load.connections {
+        let added = (r.connections_peak - r.load.connections) as u64;
         let them = if added == 1 { "it" } else { "them" };
         (
             "grew to",
@@ -98,7 +98,7 @@ fn grown(r: &RunResult, s: &mut String) -> fmt::Result {
 /// after what warm-up, or that nothing was.
 fn span(r: &RunResult, s: &mut String) -> fmt::Result {
     let before_measuring = r.stopped_before_measuring().is_some();
-    match r.requests_asked {
+    match r.load.requests {
         Some(n) if before_measuring => writeln!(
             s,
             "requests:    {} asked (-n); {}",
@@ -117,7 +117,7 @@ fn span(r: &RunResult, s: &mut String) -> fmt::Result {
                 "requests:    {} asked (-n), taking {} after {} warm-up{short}",
                 group(n),
                 fmt_secs(r.duration),
-                fmt_secs(r.warmup)
+                fmt_secs(r.load.warmup)
             )
         }
         None if before_measuring => writeln!(s, "duration:    {}", measured_span(r)),
@@ -139,7 +139,7 @@ fn latency(r: &RunResult, s: &mut String) -> fmt::Result {
         return writeln!(s);
     }
     let rows = latency_rows();
-    if let Mode::Open { .. } = r.mode {
+    if let Mode::Open { .. } = r.mode() {
         writeln!(
             s,
             "latency     {:>26}  {:>16}",
@@ -238,7 +238,7 @@ fn mix(r: &RunResult, s: &mut String) -> fmt::Result {
             crate::mix::Order::Random => format!(" (seed {})", d.seed),
             crate::mix::Order::RoundRobin => String::new(),
         },
-        match r.mode {
+        match r.mode() {
             Mode::Open { .. } => "corrected latency",
             Mode::Closed => "latency from send",
         }
@@ -317,7 +317,7 @@ fn stages(r: &RunResult, s: &mut String) -> fmt::Result {
     if stages.is_empty() {
         return Ok(());
     }
-    let what = if r.stages_closed {
+    let what = if r.load.stages_closed {
         "connections (closed loop)"
     } else {
         "rate (open loop)"
@@ -329,7 +329,7 @@ fn stages(r: &RunResult, s: &mut String) -> fmt::Result {
     for (i, st) in stages.iter().enumerate() {
         let how = if st.measured_s <= 0.0 {
             "in the warm-up, not measured".to_string()
-        } else if r.stages_closed {
+        } else if r.load.stages_closed {
             format!(
                 "{:>6} connections (mean)  achieved {:>8}/s",
                 whole(st.target_rps()),
@@ -388,7 +388,7 @@ fn errors(r: &RunResult, s: &mut String) -> fmt::Result {
         }
     }
     if let Some(a) = rec.answered_instead() {
-        writeln!(s, "answered:    {}", a.line(&r.proto))?;
+        writeln!(s, "answered:    {}", a.line(&r.proto()))?;
     }
     writeln!(s)
 }
@@ -424,7 +424,7 @@ fn books(r: &RunResult, s: &mut String) -> fmt::Result {
 /// Open loop: whether the schedule was kept, with the send lag; when it was not, the
 /// rate missed and its cause.
 fn schedule(r: &RunResult, s: &mut String) -> fmt::Result {
-    let Mode::Open { .. } = r.mode else {
+    let Mode::Open { .. } = r.mode() else {
         return Ok(());
     };
     let send_lag = &r.rec.send_lag;
@@ -585,13 +585,13 @@ mod tests {
     /// or more, and every warning the report can give is given.
     fn big() -> RunResult {
         let mut r = open();
-        r.mode = Mode::Open { rate: 20_000.0 };
-        r.connections = 15_000;
-        r.max_connections = Some(20_000);
+        r.load.rate = Some(20_000.0);
+        r.load.connections = 15_000;
+        r.load.max_connections = Some(20_000);
         r.connections_peak = 18_000;
-        r.threads = 1_200;
-        r.pipeline = 1_024;
-        r.per_conn = Some(10_000);
+        r.load.threads = 1_200;
+        r.load.pipeline = 1_024;
+        r.load.per_conn = Some(10_000);
         r.duration = std::time::Duration::from_secs(100);
         r.ports.ports = Some(28_232);
         r.ports.tw_reuse = Some(1);
@@ -617,7 +617,7 @@ mod tests {
             "active": 12_000, "peak_active": 15_000, "accepted": 15_000,
             "rejected": 1_000, "requests": 2_000_000
         }));
-        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+        r.load.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
             (std::time::Duration::from_secs(50), 20_000.0),
             (std::time::Duration::from_secs(51), 20_000.0),
         ])));
@@ -649,19 +649,19 @@ mod tests {
             "{t}"
         );
         r.connections_peak = 15_000;
-        r.max_connections = None;
+        r.load.max_connections = None;
         r.rec.raw = hist(&[(1_000_000, 1_440_000)]);
         let t = text(&r);
         assert!(t.contains("use about -c 300"), "{t}");
         assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
-        r.max_connections = Some(15_000);
+        r.load.max_connections = Some(15_000);
         let t = text(&r);
         assert!(t.contains("use about --max-connections 300"), "{t}");
         assert_eq!(ungrouped(&t), Vec::<String>::new(), "{t}");
         // -n, and closed-loop stages.
-        r.requests_asked = Some(2_000_000);
-        r.stages_closed = true;
-        r.mode = Mode::Closed;
+        r.load.requests = Some(2_000_000);
+        r.load.stages_closed = true;
+        r.load.rate = None;
         assert_eq!(ungrouped(&text(&r)), Vec::<String>::new());
     }
 
@@ -669,11 +669,11 @@ mod tests {
     #[test]
     fn test_text_uses_the_singular_for_one() {
         let mut r = open();
-        r.per_conn = Some(1);
+        r.load.per_conn = Some(1);
         // 1,000 req/s at a mean raw latency of 1 ms over one connection: Little's law
         // wants 1 request in flight, and one connection is too few for it.
-        r.mode = Mode::Open { rate: 1_000.0 };
-        r.connections = 1;
+        r.load.rate = Some(1_000.0);
+        r.load.connections = 1;
         r.connections_peak = 1;
         r.rec.raw = hist(&[(1000, 1)]);
         r.rec.corrected = hist(&[(1000, 1)]);
@@ -767,12 +767,12 @@ mod tests {
             !t.contains("measured after") && !t.contains("rate missed"),
             "{t}"
         );
-        r.requests_asked = Some(500);
+        r.load.requests = Some(500);
         assert!(text(&r).contains(
             "requests:    500 asked (-n); nothing measured: the warm-up was interrupted after 0.4s"
         ));
         // Stopped before the warm-up began.
-        r.requests_asked = None;
+        r.load.requests = None;
         r.connect_phase = None;
         r.interrupted = r.interrupted.map(|i| Interrupted {
             warmup_ran: Duration::ZERO,
@@ -798,22 +798,22 @@ mod tests {
     fn test_text_stages_mode_says_mean_and_peak() {
         use std::time::Duration;
         let mut r = open();
-        r.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
+        r.load.stages = Some(std::sync::Arc::new(crate::schedule::Profile::new(&[
             (Duration::from_secs(10), 10_000.0),
             (Duration::from_secs(10), 0.0),
         ])));
-        r.warmup = Duration::ZERO;
+        r.load.warmup = Duration::ZERO;
         r.duration = Duration::from_secs(20);
-        r.mode = Mode::Open { rate: 5_000.0 };
+        r.load.rate = Some(5_000.0);
         let t = text(&r);
         assert!(
             t.contains("mode:        open loop, stages: mean 5,000 req/s, peak 10,000 req/s\n"),
             "{t}"
         );
         // A warm-up of 15 s: the measurement ramps down from 5,000 to 0 req/s.
-        r.warmup = Duration::from_secs(15);
+        r.load.warmup = Duration::from_secs(15);
         r.duration = Duration::from_secs(5);
-        r.mode = Mode::Open { rate: 2_500.0 };
+        r.load.rate = Some(2_500.0);
         let t = text(&r);
         assert!(
             t.contains("mode:        open loop, stages: mean 2,500 req/s, peak 5,000 req/s\n"),
@@ -829,7 +829,7 @@ mod tests {
     fn test_text_says_how_many_connections_were_added() {
         let mut r = open();
         assert!(!text(&r).contains("grew to"));
-        r.max_connections = Some(400);
+        r.load.max_connections = Some(400);
         let t = text(&r);
         assert!(
             t.contains(
@@ -1025,7 +1025,7 @@ mod tests {
     fn test_port_knee_suggests_source_addresses() {
         let mut r = open();
         r.ports.ports = Some(28_232);
-        r.connections = 19_000;
+        r.load.connections = 19_000;
         r.connect_phase = Some(std::time::Duration::from_secs(12));
         let w = r.port_knee().expect("past half the range");
         assert!(w.contains("pass half the 28,232 ephemeral ports"), "{w}");
@@ -1039,7 +1039,7 @@ mod tests {
         r.ports.sources = 4;
         assert!(r.port_knee().is_none(), "already several sources");
         r.ports.sources = 0;
-        r.connections = 14_000;
+        r.load.connections = 14_000;
         assert!(r.port_knee().is_none(), "below half the range");
     }
 
@@ -1058,7 +1058,7 @@ mod tests {
         assert!(text(&r).contains("WARNING: rate missed: "));
         // A short step at a low rate (a search's): 250/s for 2 s at 5 ms, 500 due.
         // 0.1% of them is 0, but one left behind a reply at the end is the boundary.
-        r.mode = Mode::Open { rate: 250.0 };
+        r.load.rate = Some(250.0);
         r.rec.raw = crate::report::fixtures::hist(&[(5000, 500)]);
         r.rec.measured = 500;
         r.rec.censored.unsent = 1;
@@ -1086,7 +1086,7 @@ mod tests {
         // 60,000 req/s asked, 500 achieved, 4 connections at a mean latency near 0.9 ms:
         // Little's law wants about 52 in flight.
         let mut r = open();
-        r.mode = Mode::Open { rate: 60_000.0 };
+        r.load.rate = Some(60_000.0);
         let sc = r.schedule().unwrap();
         assert!(!sc.kept);
         assert_eq!(sc.achieved_rps, 500.0);
