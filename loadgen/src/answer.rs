@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 /// Bytes a sample keeps: enough for a status line, a RESP error or a banner.
-pub const SAMPLE_BYTES: usize = 48;
+pub(crate) const SAMPLE_BYTES: usize = 48;
 
 /// The protocol a server's bytes look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,13 +184,13 @@ impl Sample {
     }
 
     /// What the bytes look like.
-    pub fn looks(&self) -> Looks {
+    pub(crate) fn looks(&self) -> Looks {
         self.looks
     }
 
     /// How much a sample of `len` bytes at `offset` tells: some bytes over none, and
     /// a connection's first bytes (what the server says first) over later ones.
-    pub fn rank(len: usize, offset: u64) -> u8 {
+    pub(crate) fn rank(len: usize, offset: u64) -> u8 {
         match (len, offset) {
             (0, _) => 0,
             (_, 0) => 2,
@@ -199,13 +199,13 @@ impl Sample {
     }
 
     /// Whether a sample of `len` bytes at `offset` would tell more than `kept`.
-    pub fn improves(kept: Option<&Sample>, len: usize, offset: u64) -> bool {
+    pub(crate) fn improves(kept: Option<&Sample>, len: usize, offset: u64) -> bool {
         kept.is_none_or(|k| Sample::rank(len, offset) > Sample::rank(k.bytes().len(), k.offset))
     }
 
     /// The one of `a` and `b` that tells more (`a` when they tell as much): how the
     /// workers' samples merge, in worker order.
-    pub fn better(a: Option<Sample>, b: Option<Sample>) -> Option<Sample> {
+    pub(crate) fn better(a: Option<Sample>, b: Option<Sample>) -> Option<Sample> {
         match (a, b) {
             (Some(x), Some(y)) if Sample::improves(Some(&x), y.bytes().len(), y.offset) => b,
             (None, _) => b,

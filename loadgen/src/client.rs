@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 /// ([`Protocol::Context`]), lent to each client call, so no slot carries a pointer to
 /// it.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// What to send and when (read-only during the run).
     pub plan: Plan,
     /// What happened (the worker's numbers).
@@ -39,7 +39,7 @@ pub struct Shared {
 
 /// How every client of one worker behaves.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// The request bytes, written as one slice each time: one request, or several
     /// sent as a pipeline (see `pipeline`).
     pub request: Vec<u8>,
@@ -91,7 +91,7 @@ impl Plan {
     }
 
     /// Whether a `-n` budget was given and is spent.
-    pub fn budget_spent(&self) -> bool {
+    pub(crate) fn budget_spent(&self) -> bool {
         self.budget
             .as_ref()
             .is_some_and(|b| b.load(Ordering::Relaxed) == 0)
@@ -100,7 +100,7 @@ impl Plan {
 
 /// Where a client is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// `connect()` issued.
     Connecting,
     /// Connected, nothing outstanding: waiting for the next due time (open loop).
@@ -113,7 +113,7 @@ pub enum Phase {
 }
 
 /// One client connection.
-pub struct Client {
+pub(crate) struct Client {
     framer: Framer,
     phase: Phase,
     /// When `connect()` was issued.
@@ -164,7 +164,7 @@ impl Client {
 
     /// Close once the replies in flight are in (closed-loop stages lowered the
     /// target); the worker does not reopen its slot.
-    pub fn retire(&mut self) {
+    pub(crate) fn retire(&mut self) {
         self.retiring = true;
     }
 
@@ -173,7 +173,7 @@ impl Client {
     /// no request), or a close or reset before its first reply. The worker backs off
     /// reconnecting after these, as after failed connects: a server of another
     /// protocol accepts every connection and fails each at once.
-    pub fn protocol_failure(&self) -> bool {
+    pub(crate) fn protocol_failure(&self) -> bool {
         match self.ended_by {
             Some(ErrorClass::Framing | ErrorClass::Unsolicited) => true,
             Some(ErrorClass::Closed | ErrorClass::Reset) => self.replies == 0,
@@ -182,7 +182,7 @@ impl Client {
     }
 
     /// Whether it was retired.
-    pub fn retiring(&self) -> bool {
+    pub(crate) fn retiring(&self) -> bool {
         self.retiring
     }
 
@@ -192,23 +192,24 @@ impl Client {
     }
 
     /// Whether a request is outstanding (sent, no reply yet).
+    #[cfg(test)]
     pub fn in_flight(&self) -> bool {
         !self.in_flight.is_empty()
     }
 
     /// When the oldest request in flight was written.
-    pub fn oldest_sent_at(&self) -> Option<Instant> {
+    pub(crate) fn oldest_sent_at(&self) -> Option<Instant> {
         self.in_flight.oldest().map(|s| s.at)
     }
 
     /// The slot's timeline (open loop), to shift once the start is known.
-    pub fn schedule_mut(&mut self) -> Option<&mut Schedule> {
+    pub(crate) fn schedule_mut(&mut self) -> Option<&mut Schedule> {
         self.schedule.as_mut()
     }
 
     /// The slot's timeline (open loop), handed on to the connection that replaces
     /// this one.
-    pub fn into_schedule(self) -> Option<Schedule> {
+    pub(crate) fn into_schedule(self) -> Option<Schedule> {
         self.schedule
     }
 
@@ -438,7 +439,7 @@ impl Client {
     /// timeout, the server closing) failed them; a close without one (the reactor
     /// shutting down, the host closing it) did not: they count as in flight at the
     /// end, so the books balance either way. Returns whether one was in flight.
-    pub fn on_closed(
+    pub(crate) fn on_closed(
         &mut self,
         sh: &mut Shared,
         now: Instant,
@@ -464,7 +465,7 @@ impl Client {
     /// The run ended at `end` with this client still open: outstanding requests are
     /// in flight (not an error) and censored at their age; requests that fell due and
     /// were never sent are censored too (see [`Censored`](crate::record::Censored)).
-    pub fn on_run_end(&mut self, sh: &mut Shared, end: Instant) {
+    pub(crate) fn on_run_end(&mut self, sh: &mut Shared, end: Instant) {
         let rec = &mut sh.rec;
         rec.in_flight_end += self.in_flight.outstanding();
         if end >= sh.plan.record_from {

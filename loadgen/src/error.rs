@@ -15,7 +15,7 @@ pub enum Error {
 
 impl Error {
     /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
             Error::Target(_) | Error::Io(..) => 1,

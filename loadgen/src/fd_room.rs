@@ -12,7 +12,7 @@ const SLACK_FDS: u64 = 32;
 
 /// The descriptors `connections` clients need on `threads` workers: one each, two when
 /// the embedded server runs in this process (it holds the other end of every one).
-pub fn fds_needed(connections: usize, threads: usize, embedded: bool) -> u64 {
+pub(crate) fn fds_needed(connections: usize, threads: usize, embedded: bool) -> u64 {
     let per_conn = if embedded { 2 } else { 1 };
     (connections as u64)
         .saturating_mul(per_conn)

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The value posted to a worker's reactor to end its run now.
-pub const STOP: u64 = u64::MAX;
+pub(crate) const STOP: u64 = u64::MAX;
 
 /// The workers to stop, and the signal that stopped them (0: none yet).
 #[derive(Debug, Default)]
@@ -52,7 +52,7 @@ impl Interrupt {
     }
 
     /// Add a worker; one that registers after the signal is stopped at once.
-    pub fn register(&self, h: Handle) {
+    pub(crate) fn register(&self, h: Handle) {
         let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         if self.signal() != 0 {
             h.post(STOP);
@@ -70,11 +70,5 @@ impl Interrupt {
     /// The signal that interrupted the run, 0 if none did.
     pub fn signal(&self) -> i32 {
         self.signal.load(Ordering::SeqCst)
-    }
-
-    /// Pretend `sig` arrived (tests): stop every worker registered.
-    pub fn raise(&self, sig: i32) {
-        self.signal.store(sig, Ordering::SeqCst);
-        self.stop_all();
     }
 }

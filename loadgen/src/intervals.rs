@@ -121,7 +121,7 @@ impl Merge {
     }
 
     /// Whether second `index` has some reports but not all.
-    pub fn is_open(&self, index: usize) -> bool {
+    pub(crate) fn is_open(&self, index: usize) -> bool {
         self.open.contains_key(&index)
     }
 
@@ -136,7 +136,7 @@ impl Merge {
     }
 
     /// The open seconds as merged so far, in order; none is left open.
-    pub fn take_open(&mut self) -> impl Iterator<Item = (usize, Histogram<u64>)> {
+    pub(crate) fn take_open(&mut self) -> impl Iterator<Item = (usize, Histogram<u64>)> {
         std::mem::take(&mut self.open)
             .into_iter()
             .map(|(i, (h, _))| (i, h))

@@ -65,12 +65,12 @@ impl Load {
     }
 
     /// Open-loop stages: the rate over time.
-    pub fn rate_stages(&self) -> Option<&Arc<Profile>> {
+    pub(crate) fn rate_stages(&self) -> Option<&Arc<Profile>> {
         self.stages.as_ref().filter(|_| !self.stages_closed)
     }
 
     /// Closed-loop stages: the connections over time.
-    pub fn conn_stages(&self) -> Option<&Arc<Profile>> {
+    pub(crate) fn conn_stages(&self) -> Option<&Arc<Profile>> {
         self.stages.as_ref().filter(|_| self.stages_closed)
     }
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::time::{Duration, Instant};
 
 /// Highest latency recorded: one hour, in microseconds.
-pub const MAX_US: u64 = 3_600_000_000;
+pub(crate) const MAX_US: u64 = 3_600_000_000;
 
 /// A preallocated histogram of microseconds, 1 us .. 1 h, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
@@ -210,7 +210,7 @@ impl Censored {
 
 /// Why a request is censored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Censor {
+pub(crate) enum Censor {
     /// It timed out.
     TimedOut,
     /// It was in flight at the end.
@@ -253,7 +253,7 @@ impl Default for Recorder {
 
 impl Recorder {
     /// Record `n` requests censored at `age_us` (see [`Censored`]).
-    pub fn censor(&mut self, why: Censor, age_us: u64, n: u64) {
+    pub(crate) fn censor(&mut self, why: Censor, age_us: u64, n: u64) {
         if n == 0 {
             return;
         }
@@ -273,7 +273,7 @@ impl Recorder {
     /// never sent off it, censored at their age (see [`Censored`]).
     /// Those within the mean answer time before `end` are also counted in
     /// [`Censored::at_end`].
-    pub fn censor_unsent(&mut self, schedule: &mut Schedule, from: Instant, end: Instant) {
+    pub(crate) fn censor_unsent(&mut self, schedule: &mut Schedule, from: Instant, end: Instant) {
         schedule.skip_to(from);
         let mean = Duration::from_micros(self.answered_sum_us / self.completed.max(1));
         let before = end.checked_sub(mean).unwrap_or(end);
@@ -383,7 +383,7 @@ impl Recorder {
     /// What the server answered instead of a reply, for the reports: the sample kept;
     /// a close before any byte only while no reply at all completed (a server closing
     /// one idle connection as a request went out says nothing about its protocol).
-    pub fn answered_instead(&self) -> Option<Sample> {
+    pub(crate) fn answered_instead(&self) -> Option<Sample> {
         self.answered
             .filter(|a| a.looks() != Looks::Nothing || self.completed == 0)
     }

@@ -81,7 +81,7 @@ pub struct Interrupted {
 
 /// Where a signal stopped a run before it measured anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BeforeMeasuring {
+pub(crate) enum BeforeMeasuring {
     /// While the connections were being opened, before the warm-up began.
     Connecting,
     /// In the warm-up, after this much of it.
@@ -192,7 +192,7 @@ impl StageTargets {
 
 /// One `--stages` stage as run: its target and what was achieved.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StageRow {
+pub(crate) struct StageRow {
     /// Seconds from the run's start (warm-up included) to the stage's start.
     pub start_s: f64,
     /// Its duration, seconds.
@@ -238,14 +238,14 @@ impl RunResult {
     }
 
     /// `--targets`: a row per entry of the mix (empty without one).
-    pub fn entry_rows(&self) -> Vec<crate::mix::EntryRow> {
+    pub(crate) fn entry_rows(&self) -> Vec<crate::mix::EntryRow> {
         self.mix
             .as_ref()
             .map_or_else(Vec::new, |d| crate::mix::rows(d, &self.rec.entries))
     }
 
     /// `--stages`: the targets over the intervals (`None` without stages).
-    pub fn stage_targets(&self) -> Option<StageTargets> {
+    pub(crate) fn stage_targets(&self) -> Option<StageTargets> {
         self.load.stages.as_ref().map(|p| StageTargets {
             profile: p.clone(),
             warmup: self.load.warmup,
@@ -256,7 +256,7 @@ impl RunResult {
     /// `--stages` in open loop: the highest rate the stages ask for after the warm-up
     /// (their first part), as `mode`'s rate is their mean there. `None` without stages
     /// or when their targets are connections.
-    pub fn stage_peak_rps(&self) -> Option<f64> {
+    pub(crate) fn stage_peak_rps(&self) -> Option<f64> {
         let p = self
             .load
             .stages
@@ -276,7 +276,7 @@ impl RunResult {
     }
 
     /// `--stages`: a row per stage.
-    pub fn stage_rows(&self) -> Vec<StageRow> {
+    pub(crate) fn stage_rows(&self) -> Vec<StageRow> {
         let Some(p) = &self.load.stages else {
             return Vec::new();
         };
@@ -311,7 +311,7 @@ impl RunResult {
     /// Where a signal stopped this run before its measurement began (`None`: not
     /// interrupted, or interrupted in the measurement): nothing was measured then, and
     /// the reports say so rather than "0.0s measured after the warm-up".
-    pub fn stopped_before_measuring(&self) -> Option<BeforeMeasuring> {
+    pub(crate) fn stopped_before_measuring(&self) -> Option<BeforeMeasuring> {
         let i = self.interrupted?;
         if self.connect_phase.is_none() {
             Some(BeforeMeasuring::Connecting)
@@ -378,7 +378,7 @@ impl RunResult {
     /// ephemeral range, connect() searches longer and longer for a free port (the
     /// even-port knee: Linux hands out even ports to connect() first), so opening them
     /// slows; more source addresses avoid it.
-    pub fn port_knee(&self) -> Option<String> {
+    pub(crate) fn port_knee(&self) -> Option<String> {
         let ports = self.ports.ports?;
         if self.ports.sources > 1 || (self.load.connections as u64) <= ports / 2 {
             return None;
@@ -405,7 +405,7 @@ impl RunResult {
 
     /// Connects failed with EADDRNOTAVAIL: out of ephemeral ports, which with a
     /// connection per request means TIME_WAIT: the numbers and the fixes.
-    pub fn time_wait(&self) -> Option<String> {
+    pub(crate) fn time_wait(&self) -> Option<String> {
         let n: u64 = self
             .rec
             .errors
@@ -479,7 +479,7 @@ impl RunResult {
     }
 
     /// CPU microseconds this process spent per measured response.
-    pub fn cpu_us_per_request(&self) -> Option<f64> {
+    pub(crate) fn cpu_us_per_request(&self) -> Option<f64> {
         (self.rec.measured > 0)
             .then(|| (self.cpu.user_s + self.cpu.sys_s) * 1e6 / self.rec.measured as f64)
     }

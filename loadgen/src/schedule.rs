@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Requests one slot may have in flight (`--pipeline`), each with its due time. The
 /// framer's FIFO of expectations holds as many replies (`framing::MAX_PIPELINE`).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// How fast a slot's requests fall due: a rate as a function of time. Constant for
 /// now; stages and segments are for later.
@@ -147,7 +147,7 @@ impl Profile {
     }
 
     /// The stage `t` seconds in falls in (index), `None` past the end.
-    pub fn stage_at(&self, t: f64) -> Option<usize> {
+    pub(crate) fn stage_at(&self, t: f64) -> Option<usize> {
         self.segments
             .iter()
             .position(|&(s, d, ..)| t >= s && t < s + d)
@@ -360,7 +360,7 @@ impl Schedule {
     /// The timeline of slot `slot` of `stride` under a changing rate: the run's
     /// requests go to the slots in turn, request `n` due when `profile`'s integral from
     /// `origin` reaches `n`.
-    pub fn profiled(
+    pub(crate) fn profiled(
         origin: Instant,
         profile: std::sync::Arc<Profile>,
         slot: u64,
@@ -416,7 +416,7 @@ impl Schedule {
     /// The worker's requests not yet due at `t` (the first of them, numbered as in
     /// [`Share`]): where a new deal over more slots may begin. `None` for a timeline
     /// that cannot be dealt again.
-    pub fn cut_at(&self, t: Instant) -> Option<u64> {
+    pub(crate) fn cut_at(&self, t: Instant) -> Option<u64> {
         match &self.line {
             Line::Dealt {
                 origin,
@@ -436,7 +436,7 @@ impl Schedule {
     /// `keep_backlog`, those it has not taken before `cut` too (its backlog, fallen due
     /// while it was busy), which it returns for the worker to share out. What it took
     /// stays its own. A timeline that cannot be dealt again gives up nothing.
-    pub fn give_up_from(&mut self, cut: u64, keep_backlog: bool) -> Vec<u64> {
+    pub(crate) fn give_up_from(&mut self, cut: u64, keep_backlog: bool) -> Vec<u64> {
         self.fold();
         let taken = self.taken;
         let Line::Dealt { deals, .. } = &mut self.line else {
@@ -517,7 +517,7 @@ impl Schedule {
     /// new deal may begin at the earliest. The clock's count of what is due and the
     /// due times it gives agree only to the nanosecond; the worker cuts no lower than
     /// this, so a request taken at its due instant is never dealt again.
-    pub fn taken_floor(&self) -> u64 {
+    pub(crate) fn taken_floor(&self) -> u64 {
         let Line::Dealt { above, .. } = &self.line else {
             return 0;
         };
@@ -531,7 +531,7 @@ impl Schedule {
     /// before that it owes `owed` (sorted; due already: a share of the backlog). Call
     /// [`give_up_from`](Schedule::give_up_from) first. A timeline that cannot be dealt
     /// again is left as it is.
-    pub fn deal_again(&mut self, owed: Vec<u64>, cut: u64, slot: u64, slots: u64) {
+    pub(crate) fn deal_again(&mut self, owed: Vec<u64>, cut: u64, slot: u64, slots: u64) {
         if let Line::Dealt { deals, .. } = &mut self.line {
             if !owed.is_empty() {
                 deals.push(Stretch::List(owed));
@@ -547,7 +547,7 @@ impl Schedule {
 
     /// A new slot, on the same line as this one with nothing dealt yet: then
     /// [`deal_again`](Schedule::deal_again) gives it its requests.
-    pub fn joining(&self) -> Option<Schedule> {
+    pub(crate) fn joining(&self) -> Option<Schedule> {
         match &self.line {
             Line::Dealt {
                 origin,
@@ -570,7 +570,7 @@ impl Schedule {
 
     /// Move the whole timeline later by `d` (its start became known: loadgen opens its
     /// connections first, then starts every slot's timeline at once).
-    pub fn shift(&mut self, d: Duration) {
+    pub(crate) fn shift(&mut self, d: Duration) {
         match &mut self.line {
             Line::Dealt { origin, .. } => *origin += d,
             Line::Constant { phase, .. } => *phase += d,
@@ -637,7 +637,7 @@ impl Schedule {
     /// Skip the requests due before `t` without sending them (they are counted by
     /// nobody: the caller decides that they never belonged to the run, e.g. before the
     /// measurement began). Returns how many were skipped.
-    pub fn skip_to(&mut self, t: Instant) -> u64 {
+    pub(crate) fn skip_to(&mut self, t: Instant) -> u64 {
         let mut n = 0;
         while self.next_due() < t {
             self.taken += 1;
@@ -648,7 +648,7 @@ impl Schedule {
 
     /// End the timeline: nothing more falls due (a `-n` run sent its N requests, so
     /// those its timeline still held are owed to nobody).
-    pub fn abandon(&mut self) {
+    pub(crate) fn abandon(&mut self) {
         self.taken = u64::MAX;
     }
 
@@ -657,7 +657,12 @@ impl Schedule {
     /// due before `from` (the warm-up) are skipped without a call. At most about 1,000
     /// calls however many are due: a long stall at a high rate is summarised in steps
     /// (each step's requests counted at its youngest age, a lower bound).
-    pub fn drain_unsent(&mut self, from: Instant, t: Instant, mut f: impl FnMut(Duration, u64)) {
+    pub(crate) fn drain_unsent(
+        &mut self,
+        from: Instant,
+        t: Instant,
+        mut f: impl FnMut(Duration, u64),
+    ) {
         self.skip_to(from);
         let n = self.unsent_by(t);
         if n == 0 {
@@ -720,7 +725,7 @@ impl Schedule {
 
 /// One request (or `--request` pipeline) in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Sent {
+pub(crate) struct Sent {
     /// When it was due (corrected latency starts here; closed loop: when it was sent).
     pub due: Instant,
     /// When it was written (raw latency and `--timeout` start here).
@@ -736,7 +741,7 @@ pub struct Sent {
 /// A slot's requests in flight, oldest first: at most `depth` (`--pipeline`), answered
 /// in order, so the reply that arrives next answers the oldest.
 #[derive(Clone, Debug)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     sent: VecDeque<Sent>,
     depth: usize,
 }
@@ -749,7 +754,7 @@ impl Default for InFlight {
 
 impl InFlight {
     /// A FIFO of at most `depth` entries (at least 1, at most [`MAX_DEPTH`]).
-    pub fn with_depth(depth: usize) -> InFlight {
+    pub(crate) fn with_depth(depth: usize) -> InFlight {
         InFlight {
             sent: VecDeque::new(),
             depth: depth.clamp(1, MAX_DEPTH),
@@ -757,7 +762,7 @@ impl InFlight {
     }
 
     /// Whether another request may be sent (fewer than `depth` in flight).
-    pub fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.sent.len() < self.depth
     }
 
@@ -784,7 +789,7 @@ impl InFlight {
     }
 
     /// The oldest entry.
-    pub fn oldest(&self) -> Option<&Sent> {
+    pub(crate) fn oldest(&self) -> Option<&Sent> {
         self.sent.front()
     }
 
@@ -794,12 +799,12 @@ impl InFlight {
     }
 
     /// Replies still outstanding, over all entries.
-    pub fn outstanding(&self) -> u64 {
+    pub(crate) fn outstanding(&self) -> u64 {
         self.sent.iter().map(|s| u64::from(s.replies)).sum()
     }
 
     /// Replies outstanding for the entries a `-n` run counts.
-    pub fn outstanding_counted(&self) -> u64 {
+    pub(crate) fn outstanding_counted(&self) -> u64 {
         self.sent
             .iter()
             .filter(|s| s.counted)
@@ -808,6 +813,7 @@ impl InFlight {
     }
 
     /// Entries in flight.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.sent.len()
     }

@@ -119,7 +119,7 @@ pub struct Figures<'a> {
 impl Figures<'_> {
     /// (failed + unsent + error replies) / requests due, the unsent at the run's end
     /// left out of both; 0 when nothing was due.
-    pub fn error_share(&self) -> f64 {
+    pub(crate) fn error_share(&self) -> f64 {
         let unsent = self.unsent.saturating_sub(self.unsent_at_end);
         let due = self.measured + self.failed + unsent + self.unfinished;
         if due == 0 {
@@ -166,7 +166,7 @@ pub struct Verdict {
 
 impl Verdict {
     /// The measured value for people: `3.21ms`, `0.05%`, `10,412/s`, `n/a`.
-    pub fn measured_text(&self) -> String {
+    pub(crate) fn measured_text(&self) -> String {
         match self.measured {
             None => "n/a".to_string(),
             Some(v) => fmt_value(self.threshold.metric, v),
@@ -220,7 +220,7 @@ impl Slo {
     }
 
     /// Whether any threshold measures HTTP statuses.
-    pub fn needs_http(&self) -> bool {
+    pub(crate) fn needs_http(&self) -> bool {
         self.thresholds.iter().any(|t| t.metric == Metric::Non2xx)
     }
 

@@ -40,7 +40,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 pub use setup::share;
-pub use ticks::{thread_cpu, Tick, Totals, WorkerResult};
+pub use ticks::{Tick, Totals, WorkerResult};
 
 /// What the caller of [`run`] wants after a per-second report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

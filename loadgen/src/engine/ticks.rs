@@ -81,7 +81,7 @@ pub struct WorkerResult {
 }
 
 /// This thread's CPU time so far.
-pub fn thread_cpu() -> CpuTime {
+pub(crate) fn thread_cpu() -> CpuTime {
     // RUSAGE_THREAD: only this worker, not the embedded server's thread.
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes a rusage into the pointer; zeroed is a valid rusage.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 
 /// Version of the JSON document of `loadgen report --json`.
-pub const COMPARE_SCHEMA: u64 = 1;
+pub(crate) const COMPARE_SCHEMA: u64 = 1;
 
 /// What is compared, one row each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in table order.
-    pub const ALL: [Metric; 7] = [
+    pub(crate) const ALL: [Metric; 7] = [
         Metric::Throughput,
         Metric::P50,
         Metric::P90,
@@ -75,7 +75,7 @@ impl Metric {
     }
 
     /// Whether more is better (throughput) or worse (latency, errors).
-    pub fn higher_is_better(self) -> bool {
+    pub(crate) fn higher_is_better(self) -> bool {
         self == Metric::Throughput
     }
 
@@ -109,7 +109,7 @@ impl Metric {
 
 /// One side's values of one metric: how many runs said, their median and range.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Spread {
+pub(crate) struct Spread {
     /// Runs with a value (an interval log has no errors).
     pub runs: usize,
     /// The median (the mean of the middle two of an even count).
@@ -173,7 +173,7 @@ impl Verdict {
 
 /// One metric, side A against side B.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MetricRow {
+pub(crate) struct MetricRow {
     /// The metric.
     pub metric: Metric,
     /// Side A's values.
@@ -189,7 +189,7 @@ pub struct MetricRow {
 impl MetricRow {
     /// Whether B is better than A on this metric: `None` unless the difference is
     /// flagged.
-    pub fn b_better(&self) -> Option<bool> {
+    pub(crate) fn b_better(&self) -> Option<bool> {
         let up = match self.verdict {
             Verdict::BHigher => true,
             Verdict::BLower => false,
@@ -199,7 +199,7 @@ impl MetricRow {
     }
 
     /// The verdict for people.
-    pub fn verdict_text(&self) -> String {
+    pub(crate) fn verdict_text(&self) -> String {
         let better = |b: bool| if b { "better" } else { "worse" };
         match (self.verdict, self.b_better()) {
             (Verdict::BHigher, Some(b)) => {
@@ -216,7 +216,7 @@ impl MetricRow {
 }
 
 /// Compares one metric of side `a` with side `b` (see the module doc for the rule).
-pub fn compare_metric(metric: Metric, a: &[SavedRun], b: &[SavedRun]) -> MetricRow {
+pub(crate) fn compare_metric(metric: Metric, a: &[SavedRun], b: &[SavedRun]) -> MetricRow {
     let values = |runs: &[SavedRun]| runs.iter().filter_map(|r| metric.of(r)).collect::<Vec<_>>();
     let (sa, sb) = (Spread::of(&values(a)), Spread::of(&values(b)));
     let (ratio, verdict) = match (sa, sb) {
@@ -262,7 +262,7 @@ pub struct Comparison {
 
 impl Comparison {
     /// Whether there is a side B to compare with.
-    pub fn has_vs(&self) -> bool {
+    pub(crate) fn has_vs(&self) -> bool {
         !self.b.is_empty()
     }
 
@@ -277,7 +277,7 @@ impl Comparison {
     }
 
     /// One row per metric, A against B; empty without `--vs`.
-    pub fn metrics(&self) -> Vec<MetricRow> {
+    pub(crate) fn metrics(&self) -> Vec<MetricRow> {
         if !self.has_vs() {
             return Vec::new();
         }

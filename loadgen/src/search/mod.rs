@@ -17,7 +17,7 @@
 //! worse. (Judging passes by the lag too made short low-rate steps fail on a virtual
 //! machine's few-millisecond stalls: five late sends of 500 are a p99.)
 
-pub mod outcome;
+pub(crate) mod outcome;
 
 /// Why a step failed, or that it passed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,7 +242,7 @@ impl Search {
 
     /// Whether it stopped because its steps ran out (its answer, if any, then is not
     /// confirmed), not because it had its answer.
-    pub fn ran_out_of_steps(&self) -> bool {
+    pub(crate) fn ran_out_of_steps(&self) -> bool {
         self.out_of_steps
     }
 

@@ -21,11 +21,11 @@ use std::io;
 use std::ops::Range;
 
 /// Version of the search JSON document.
-pub const SEARCH_SCHEMA: u64 = 1;
+pub(crate) const SEARCH_SCHEMA: u64 = 1;
 
 /// One step as run.
 #[derive(Clone, Debug)]
-pub struct StepRow {
+pub(crate) struct StepRow {
     /// 1-based.
     pub n: usize,
     /// Probe, bisect or confirm.
@@ -50,7 +50,7 @@ pub struct StepRow {
 
 /// The whole search.
 #[derive(Clone, Debug)]
-pub struct SearchReport {
+pub(crate) struct SearchReport {
     /// What was targeted.
     pub target: String,
     /// The SLO as written.
@@ -71,7 +71,7 @@ pub struct SearchReport {
 
 /// Why a search ended.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// It ran its course: an answer confirmed by a second step, or no rate met the SLO
     /// down to the precision.
     Finished,
@@ -141,7 +141,7 @@ impl Ended {
 impl SearchReport {
     /// Whether the answer is settled: confirmed by a second step, or no rate met the SLO
     /// down to the precision. Otherwise the search stopped short (exit 3).
-    pub fn settled(&self) -> bool {
+    pub(crate) fn settled(&self) -> bool {
         self.ended == Ended::Finished && (self.answer.is_none() || self.confirmed == Some(true))
     }
 }
