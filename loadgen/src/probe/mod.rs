@@ -36,6 +36,7 @@
 //! | [`verify`] | what `--verify` sends and takes for an answer ([`VerifyProto`]), chosen to suit the server and tried once before the ramp |
 //! | [`ramp`] | the held connections, the ramp host, `--verify`, [`Probe`], [`ProbeResult`], [`Stop`] |
 //! | [`procs`] | `--procs` children (they die with the parent), their READY / GO / RESULT / EXIT lines, [`merge`] |
+//! | `serde_fmt` | how a [`ProbeResult`]'s ramp duration and connect histogram are written on a `RESULT` line (below both `ramp` and `procs`) |
 //! | [`timeline`] | the connect rate over the ramp and its knee |
 //! | [`raise`] | [`how_to_raise`]: what to change for the limit that stopped it |
 //! | [`report`] | [`ProbeReport`]: built once, printed as JSON or as text |
@@ -49,6 +50,7 @@ pub mod raise;
 pub mod ramp;
 mod reaped;
 pub mod report;
+mod serde_fmt;
 pub mod sources;
 pub mod timeline;
 pub mod verify;

@@ -167,10 +167,10 @@ pub struct ProbeResult {
     /// Why the ramp stopped.
     pub stop: Stop,
     /// Ramp duration.
-    #[serde(rename = "ramp_s", with = "super::procs::secs_f64")]
+    #[serde(rename = "ramp_s", with = "super::serde_fmt::secs_f64")]
     pub ramp: Duration,
     /// Connect times, us.
-    #[serde(rename = "connect_hist", with = "super::procs::hist_base64")]
+    #[serde(rename = "connect_hist", with = "super::serde_fmt::hist_base64")]
     pub connect: Histogram<u64>,
     /// Connections established per 100 ms of the ramp, until it stopped: its last
     /// bucket is the one the stop fell in (cut short), and connects that complete after
