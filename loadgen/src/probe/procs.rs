@@ -34,7 +34,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 
 /// `--procs N`: N children ramp at once; when all have settled they hold together.
 ///
@@ -46,62 +46,13 @@ pub(super) fn run_parent(
     procs: usize,
     admin: Option<SocketAddr>,
 ) -> Result<Observed, Error> {
-    let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
-    let mut kids = Vec::new();
-    for _ in 0..procs {
-        let mut cmd = child_command(&exe, o, target, procs);
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Error::io("starting a probe process", e))?;
-        kids.push(Reaped(Some(child)));
-    }
-    let mut readers = Vec::new();
-    let mut held_at_once = 0;
-    for k in kids.iter_mut() {
-        let Some(c) = k.0.as_mut() else { continue };
-        let Some(out) = c.stdout.take() else { continue };
-        let mut rd = BufReader::new(out);
-        let mut line = String::new();
-        let _ = rd.read_line(&mut line);
-        held_at_once += line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        readers.push(rd);
-    }
+    let mut kids = spawn_children(o, target, procs)?;
+    let (mut readers, held_at_once) = read_ready(&mut kids);
     // Everyone is holding now: this is the "at once" moment.
     let during = Snapshot::take(admin);
-    for k in kids.iter_mut() {
-        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
-            let _ = stdin.write_all(b"GO\n");
-            let _ = stdin.flush();
-        }
-    }
-    let mut results = Vec::new();
-    for rd in readers.iter_mut() {
-        let mut line = String::new();
-        let _ = rd.read_line(&mut line);
-        if let Some(j) = line.trim().strip_prefix("RESULT ") {
-            if let Some(r) = serde_json::from_str::<Value>(j)
-                .ok()
-                .as_ref()
-                .and_then(result_from_json)
-            {
-                results.push(r);
-            }
-        }
-    }
-    for k in kids.iter_mut() {
-        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
-            let _ = stdin.write_all(b"EXIT\n");
-            let _ = stdin.flush();
-        }
-    }
+    tell_all(&mut kids, b"GO\n");
+    let results = read_results(&mut readers);
+    tell_all(&mut kids, b"EXIT\n");
     for k in kids.iter_mut() {
         if let Some(mut c) = k.0.take() {
             let _ = c.wait();
@@ -121,6 +72,81 @@ pub(super) fn run_parent(
         during,
         stops,
     })
+}
+
+/// Start the `procs` children, their stdin and stdout piped to us. On an error the
+/// ones already started are stopped (dropping a [`Reaped`] does).
+fn spawn_children(
+    o: &ProbeOptions,
+    target: SocketAddr,
+    procs: usize,
+) -> Result<Vec<Reaped>, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
+    let mut kids = Vec::new();
+    for _ in 0..procs {
+        let mut cmd = child_command(&exe, o, target, procs);
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::io("starting a probe process", e))?;
+        kids.push(Reaped(Some(child)));
+    }
+    Ok(kids)
+}
+
+/// Wait for every child's `READY n`: a reader of each one's stdout, and the
+/// connections they hold together (a child that says something else counts 0).
+fn read_ready(kids: &mut [Reaped]) -> (Vec<BufReader<ChildStdout>>, u64) {
+    let mut readers = Vec::new();
+    let mut held_at_once = 0;
+    for k in kids.iter_mut() {
+        let Some(c) = k.0.as_mut() else { continue };
+        let Some(out) = c.stdout.take() else { continue };
+        let mut rd = BufReader::new(out);
+        let mut line = String::new();
+        let _ = rd.read_line(&mut line);
+        held_at_once += line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        readers.push(rd);
+    }
+    (readers, held_at_once)
+}
+
+/// Send a control line to every child still running. A child that is gone is no error
+/// here: its missing `RESULT` is.
+fn tell_all(kids: &mut [Reaped], line: &[u8]) {
+    for k in kids.iter_mut() {
+        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
+            let _ = stdin.write_all(line);
+            let _ = stdin.flush();
+        }
+    }
+}
+
+/// The result on each child's `RESULT` line, in order; a child that sent none, or a
+/// line that does not parse, leaves no entry.
+fn read_results(readers: &mut [BufReader<ChildStdout>]) -> Vec<ProbeResult> {
+    let mut results = Vec::new();
+    for rd in readers.iter_mut() {
+        let mut line = String::new();
+        let _ = rd.read_line(&mut line);
+        if let Some(j) = line.trim().strip_prefix("RESULT ") {
+            if let Some(r) = serde_json::from_str::<Value>(j)
+                .ok()
+                .as_ref()
+                .and_then(result_from_json)
+            {
+                results.push(r);
+            }
+        }
+    }
+    results
 }
 
 /// The command line of one of `procs` children: `probe TARGET --child` with its share
