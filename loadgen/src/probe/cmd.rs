@@ -9,13 +9,13 @@
 //! Everything goes to stdout through fallible writes: a closed stdout (`| head -1`) is
 //! an error (exit 1), not a panic.
 
+use super::findings::{ProbeReport, ReportInputs};
 use super::observe::{take_spares, Observed, Snapshot};
 use super::options::{spec_of, ProbeOptions};
 use super::predict::{predict, Prediction};
 use super::procs::{run_child, run_parent};
 use super::ramp::Probe;
 use super::reaped::{die_with_parent, Reaped};
-use super::report::{ProbeReport, ReportInputs};
 use super::verify::{check, choose};
 use crate::error::Error;
 use crate::fmt::{group, plural};
