@@ -14,7 +14,7 @@
 //! may report its error later, not at all if the input ends first (`Truncated` at
 //! eof), or as `TooLarge` if the head passes `MAX_HEAD` first.
 
-use loadgen::framing::{FrameError, Framer, Framing, Response, MAX_HEAD};
+use loadgen::framing::{Feed, FrameError, Framer, Framing, Response, MAX_HEAD};
 
 /// What the simulated client saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,107 +51,158 @@ pub struct Params<'a> {
 /// echo, line and fixed, which consume as bytes arrive), and only HTTP responses
 /// carry a status or a close.
 pub fn drive(p: &Params<'_>, reads: &[&[u8]]) -> Result<Outcome, String> {
-    let mut f = Framer::new(p.framing);
-    f.expect(p.head);
-    let mut out = Outcome {
-        responses: Vec::new(),
-        error: None,
-        eof: None,
-        leftover: Vec::new(),
-    };
-    let http = *p.framing == Framing::Http;
-    let progressive = matches!(p.framing, Framing::Echo | Framing::Line | Framing::Fixed(_));
-    // Bytes consumed for the response in progress.
-    let mut consumed = 0u64;
-    let mut stopped = false;
-    let check_resp = |r: &Response, consumed: u64| -> Result<(), String> {
-        if r.bytes != consumed {
-            return Err(format!(
-                "response says {} bytes, {consumed} consumed",
-                r.bytes
-            ));
-        }
-        if !http && (r.status.is_some() || r.close) {
-            return Err(format!("non-HTTP response with status or close: {r:?}"));
-        }
-        if http && r.status.is_none() {
-            return Err(format!("HTTP response without status: {r:?}"));
-        }
-        Ok(())
-    };
+    let mut c = Client::new(p);
     for read in reads {
-        out.leftover.extend_from_slice(read);
-        while !stopped && !out.leftover.is_empty() {
-            match f.feed(&out.leftover, p.request) {
+        c.out.leftover.extend_from_slice(read);
+        c.feed_leftover()?;
+    }
+    c.finish()
+}
+
+/// The simulated client of one [`drive`].
+struct Client<'a> {
+    p: Params<'a>,
+    f: Framer,
+    out: Outcome,
+    /// Bytes consumed for the response in progress.
+    consumed: u64,
+    /// An error, a close or `max_responses` ended the run: nothing more is fed.
+    stopped: bool,
+}
+
+impl<'a> Client<'a> {
+    /// A client that has sent its first request.
+    fn new(p: &Params<'a>) -> Client<'a> {
+        let mut f = Framer::new(p.framing);
+        f.expect(p.head);
+        Client {
+            p: *p,
+            f,
+            out: Outcome {
+                responses: Vec::new(),
+                error: None,
+                eof: None,
+                leftover: Vec::new(),
+            },
+            consumed: 0,
+            stopped: false,
+        }
+    }
+
+    /// Feed what the client holds until the framer wants more bytes or the run stops.
+    fn feed_leftover(&mut self) -> Result<(), String> {
+        while !self.stopped && !self.out.leftover.is_empty() {
+            match self.f.feed(&self.out.leftover, self.p.request) {
                 Ok(feed) => {
-                    if feed.consumed > out.leftover.len() {
-                        return Err(format!(
-                            "consumed {} of {} bytes",
-                            feed.consumed,
-                            out.leftover.len()
-                        ));
-                    }
-                    out.leftover.drain(..feed.consumed);
-                    consumed += feed.consumed as u64;
-                    let Some(resp) = feed.done else {
-                        if out.leftover.len() > MAX_HEAD {
-                            return Err(format!("keeps {} bytes", out.leftover.len()));
-                        }
-                        if progressive && !out.leftover.is_empty() {
-                            return Err(format!(
-                                "{:?} keeps {} bytes",
-                                p.framing,
-                                out.leftover.len()
-                            ));
-                        }
+                    if !self.took(feed)? {
                         break;
-                    };
-                    if f.in_progress() {
-                        return Err("in progress after a response".into());
-                    }
-                    check_resp(&resp, consumed)?;
-                    consumed = 0;
-                    out.responses.push(resp);
-                    if out.responses.len() >= p.max_responses.max(1) || resp.close {
-                        stopped = true;
-                    } else {
-                        f.expect(p.head);
-                        if feed.consumed == 0 {
-                            // A zero-byte response (echo of nothing): the client
-                            // stops here too.
-                            break;
-                        }
                     }
                 }
                 Err(e) => {
-                    if f.in_progress() {
+                    if self.f.in_progress() {
                         return Err(format!("in progress after error {e:?}"));
                     }
-                    out.error = Some(e);
-                    stopped = true;
+                    self.out.error = Some(e);
+                    self.stopped = true;
                 }
             }
         }
+        Ok(())
     }
-    if out.error.is_some() {
-        // The client closes the connection on an error: what was left is dropped, and
-        // how much of it an error leaves unconsumed is not specified.
-        out.leftover.clear();
+
+    /// One successful feed: drop what it consumed and take the response it completed,
+    /// if any. `Ok(true)`: feed the rest at once; `Ok(false)`: wait for the next read.
+    fn took(&mut self, feed: Feed) -> Result<bool, String> {
+        if feed.consumed > self.out.leftover.len() {
+            return Err(format!(
+                "consumed {} of {} bytes",
+                feed.consumed,
+                self.out.leftover.len()
+            ));
+        }
+        self.out.leftover.drain(..feed.consumed);
+        self.consumed += feed.consumed as u64;
+        let Some(resp) = feed.done else {
+            self.check_kept()?;
+            return Ok(false);
+        };
+        if self.f.in_progress() {
+            return Err("in progress after a response".into());
+        }
+        check_response(&resp, self.consumed, self.http())?;
+        self.consumed = 0;
+        self.out.responses.push(resp);
+        if self.out.responses.len() >= self.p.max_responses.max(1) || resp.close {
+            self.stopped = true;
+            return Ok(true);
+        }
+        self.f.expect(self.p.head);
+        // A zero-byte response (echo of nothing): the client stops here too.
+        Ok(feed.consumed != 0)
     }
-    if p.eof && !stopped {
-        let r = f.on_eof();
-        if let Ok(Some(resp)) = &r {
-            check_resp(resp, consumed)?;
-            if !resp.close {
-                return Err(format!("a response ended by close without close: {resp:?}"));
+
+    /// A framer waiting for more keeps at most `MAX_HEAD` bytes unconsumed, and none
+    /// for the framings that consume as bytes arrive.
+    fn check_kept(&self) -> Result<(), String> {
+        let kept = self.out.leftover.len();
+        if kept > MAX_HEAD {
+            return Err(format!("keeps {kept} bytes"));
+        }
+        let progressive = matches!(
+            self.p.framing,
+            Framing::Echo | Framing::Line | Framing::Fixed(_)
+        );
+        if progressive && kept != 0 {
+            return Err(format!("{:?} keeps {kept} bytes", self.p.framing));
+        }
+        Ok(())
+    }
+
+    /// After the last read: drop the leftover after an error, call `on_eof` if asked
+    /// and the run did not stop, and check what it says.
+    fn finish(mut self) -> Result<Outcome, String> {
+        if self.out.error.is_some() {
+            // The client closes the connection on an error: what was left is dropped,
+            // and how much of it an error leaves unconsumed is not specified.
+            self.out.leftover.clear();
+        }
+        if self.p.eof && !self.stopped {
+            let r = self.f.on_eof();
+            if let Ok(Some(resp)) = &r {
+                check_response(resp, self.consumed, self.http())?;
+                if !resp.close {
+                    return Err(format!("a response ended by close without close: {resp:?}"));
+                }
             }
+            if self.f.in_progress() {
+                return Err("in progress after eof".into());
+            }
+            self.out.eof = Some(r);
         }
-        if f.in_progress() {
-            return Err("in progress after eof".into());
-        }
-        out.eof = Some(r);
+        Ok(self.out)
     }
-    Ok(out)
+
+    fn http(&self) -> bool {
+        *self.p.framing == Framing::Http
+    }
+}
+
+/// A response's `bytes` is what was `consumed` for it, and only HTTP responses (all of
+/// them) carry a status, and only they a close.
+fn check_response(r: &Response, consumed: u64, http: bool) -> Result<(), String> {
+    if r.bytes != consumed {
+        return Err(format!(
+            "response says {} bytes, {consumed} consumed",
+            r.bytes
+        ));
+    }
+    if !http && (r.status.is_some() || r.close) {
+        return Err(format!("non-HTTP response with status or close: {r:?}"));
+    }
+    if http && r.status.is_none() {
+        return Err(format!("HTTP response without status: {r:?}"));
+    }
+    Ok(())
 }
 
 /// Cuts `input` at `cuts` (clamped, sorted, any order and repeats allowed) into reads.

@@ -367,18 +367,18 @@ pub fn check(p: &Params, input: &[u8], cuts: &[usize]) -> Result<Run, String> {
     if run.capped {
         return Err(report("the split run produced far more output"));
     }
-    let (w_out, w_continue) = strip_continue(&whole.out);
-    let (s_out, s_continue) = strip_continue(&run.out);
+    let (w, w_continue) = Seen::of(&whole);
+    let (s, s_continue) = Seen::of(&run);
     if s_continue < w_continue {
         return Err(report("fewer 100 Continue"));
     }
     let same_rest = (whole.verdict, &whole.leftover, whole.requests, whole.errors)
         == (run.verdict, &run.leftover, run.requests, run.errors);
-    if w_out == s_out && same_rest {
+    if w.out == s.out && same_rest {
         return Ok(run);
     }
     let head_at = one.error_at.map(|(at, _)| at);
-    match head_exception(p, input, &whole, &w_out, &run, &s_out, head_at) {
+    match head_exception(p, input, &w, &s, head_at) {
         Ok(()) => Ok(run),
         Err(why) => Err(report(&why)),
     }
@@ -404,17 +404,32 @@ fn describe(whole: &Run, run: &Run) -> String {
     )
 }
 
-/// `Ok` if the difference between `whole` and `run` is one of the two documented for
-/// a rejected head starting at input offset `head_at` (see the module docs).
+/// A run and its output with the `100 Continue` interim responses taken out
+/// ([`strip_continue`]), as [`check`] and [`head_exception`] compare them.
+struct Seen<'a> {
+    run: &'a Run,
+    out: Vec<u8>,
+}
+
+impl<'a> Seen<'a> {
+    /// `run` as seen, and how many `100 Continue` were taken out of its output.
+    fn of(run: &'a Run) -> (Seen<'a>, usize) {
+        let (out, n) = strip_continue(&run.out);
+        (Seen { run, out }, n)
+    }
+}
+
+/// `Ok` if the difference between the `whole` and the `split` run is one of the two
+/// documented for a rejected head starting at input offset `head_at` (see the module
+/// docs).
 fn head_exception(
     p: &Params,
     input: &[u8],
-    whole: &Run,
-    w_out: &[u8],
-    run: &Run,
-    s_out: &[u8],
+    whole: &Seen<'_>,
+    split: &Seen<'_>,
     head_at: Option<usize>,
 ) -> Result<(), String> {
+    let (whole, w_out, run, s_out) = (whole.run, &whole.out[..], split.run, &split.out[..]);
     let (bad, large) = pages();
     // The whole run ends by rejecting a head.
     let page = [&bad, &large]

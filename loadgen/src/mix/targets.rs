@@ -100,121 +100,175 @@ pub fn parse(
     text: &str,
     read_body: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
 ) -> Result<Vec<Parsed>, String> {
-    let mut out: Vec<Parsed> = Vec::new();
-    // The entry being read has had its body line: nothing more may follow it.
-    let mut has_body = false;
-    // The last entry still takes headers and a body (no blank line since its request
-    // line).
-    let mut open = false;
+    let mut entries = Entries::default();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim_end_matches('\r');
-        let at = |msg: String| format!("line {n}: {msg}");
+        entries
+            .take(n, line, read_body)
+            .map_err(|msg| format!("line {n}: {msg}"))?;
+    }
+    if entries.out.is_empty() {
+        return Err("no request in it (expected lines such as GET /index.html)".into());
+    }
+    Ok(entries.out)
+}
+
+/// The entries read so far, and whether the last one takes more lines.
+#[derive(Default)]
+struct Entries {
+    out: Vec<Parsed>,
+    /// The entry being read has had its body line: nothing more may follow it.
+    has_body: bool,
+    /// The last entry still takes headers and a body (no blank line since its request
+    /// line).
+    open: bool,
+}
+
+impl Entries {
+    /// Take line `n` of the file (its `\r` cut). An error says what is wrong with the
+    /// line; [`parse`] adds its number.
+    fn take(
+        &mut self,
+        n: usize,
+        line: &str,
+        read_body: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
         if line.trim().is_empty() {
             // A blank line ends the entry (nothing but a request line may follow).
-            has_body = false;
-            open = false;
-            continue;
+            self.has_body = false;
+            self.open = false;
+            return Ok(());
         }
         if line.starts_with('#') {
-            continue;
+            return Ok(());
         }
         if let Some(name) = line.strip_prefix('@') {
-            let Some(e) = out.last_mut().filter(|_| open) else {
-                return Err(at(
-                    "a body (@FILE) without its request line before it".into()
-                ));
-            };
-            if has_body || !e.body.is_empty() {
-                return Err(at(format!(
-                    "a second body for the entry of line {}",
-                    e.line
-                )));
-            }
-            let name = name.trim();
-            if name.is_empty() {
-                return Err(at("@ without a file name".into()));
-            }
-            e.body = read_body(name).map_err(|m| at(format!("@{name}: {m}")))?;
-            has_body = true;
-            continue;
+            return self.body(name, read_body);
         }
         let lower = line.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             // Else it would pass for a header named "http".
-            return Err(at(format!(
+            return Err(format!(
                 "{line:?}: a URL without its method (expected e.g. GET {line})"
-            )));
+            ));
         }
         if is_header(line) {
-            let Some(e) = out.last_mut().filter(|_| open) else {
-                return Err(at(format!(
-                    "{line:?}: a header without its request line before it (expected METHOD URL)"
-                )));
-            };
-            if has_body {
-                return Err(at(format!(
-                    "{line:?}: a header after the body line of the entry of line {}",
-                    e.line
-                )));
-            }
-            e.headers.push(line.to_string());
-            continue;
+            return self.header(line);
         }
-        // A request line.
-        has_body = false;
-        open = true;
-        if out.len() >= MAX_ENTRIES {
-            return Err(at(format!("more than {MAX_ENTRIES} entries")));
+        self.request(n, line)
+    }
+
+    /// The entry a header or body line belongs to: the last one, unless a blank line
+    /// has closed it.
+    fn current(&mut self) -> Option<&mut Parsed> {
+        self.out.last_mut().filter(|_| self.open)
+    }
+
+    /// A body line, `@FILE` (`name` is what follows the `@`).
+    fn body(
+        &mut self,
+        name: &str,
+        read_body: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
+        let has_body = self.has_body;
+        let Some(e) = self.current() else {
+            return Err("a body (@FILE) without its request line before it".into());
+        };
+        if has_body || !e.body.is_empty() {
+            return Err(format!("a second body for the entry of line {}", e.line));
+        }
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("@ without a file name".into());
+        }
+        e.body = read_body(name).map_err(|m| format!("@{name}: {m}"))?;
+        self.has_body = true;
+        Ok(())
+    }
+
+    /// A header line, `Name: value`.
+    fn header(&mut self, line: &str) -> Result<(), String> {
+        let has_body = self.has_body;
+        let Some(e) = self.current() else {
+            return Err(format!(
+                "{line:?}: a header without its request line before it (expected METHOD URL)"
+            ));
+        };
+        if has_body {
+            return Err(format!(
+                "{line:?}: a header after the body line of the entry of line {}",
+                e.line
+            ));
+        }
+        e.headers.push(line.to_string());
+        Ok(())
+    }
+
+    /// A request line, `METHOD URL-or-PATH [weight=N]`, line `n`: a new entry.
+    fn request(&mut self, n: usize, line: &str) -> Result<(), String> {
+        self.has_body = false;
+        self.open = true;
+        if self.out.len() >= MAX_ENTRIES {
+            return Err(format!("more than {MAX_ENTRIES} entries"));
         }
         let mut words = line.split_whitespace();
         let (Some(method), Some(written)) = (words.next(), words.next()) else {
-            return Err(at(format!(
+            return Err(format!(
                 "{line:?}: expected METHOD URL-or-PATH [weight=N] (e.g. GET /index.html)"
-            )));
+            ));
         };
-        let mut weight = None;
-        for w in words {
-            let Some(v) = w.strip_prefix("weight=") else {
-                return Err(at(format!("{w:?}: expected weight=N after the URL")));
-            };
-            if weight.is_some() {
-                return Err(at(format!("{w:?}: a second weight")));
-            }
-            // Digits only: parse() would take "+5".
-            let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-            weight = match v.parse::<u32>() {
-                Ok(k) if digits && (1..=MAX_WEIGHT).contains(&k) => Some(k),
-                _ => {
-                    return Err(at(format!(
-                        "weight={v}: expected a whole number from 1 to {MAX_WEIGHT}"
-                    )))
-                }
-            };
-        }
-        let place = if written.starts_with('/') {
-            Where::Path(written.to_string())
-        } else if written.contains("://") {
-            Where::Url(parse_url(written).map_err(at)?)
-        } else {
-            return Err(at(format!(
-                "{written:?}: expected a URL (http://HOST:PORT/PATH) or a path (/PATH)"
-            )));
-        };
-        out.push(Parsed {
+        let weight = weight_of(words)?;
+        let place = place_of(written)?;
+        self.out.push(Parsed {
             line: n,
             method: method.to_string(),
             written: written.to_string(),
             place,
             headers: Vec::new(),
             body: Vec::new(),
-            weight: weight.unwrap_or(1),
+            weight,
         });
+        Ok(())
     }
-    if out.is_empty() {
-        return Err("no request in it (expected lines such as GET /index.html)".into());
+}
+
+/// The weight the `words` after a request line's URL give: at most one `weight=N`,
+/// N from 1 to [`MAX_WEIGHT`]; 1 without.
+fn weight_of<'a>(words: impl Iterator<Item = &'a str>) -> Result<u32, String> {
+    let mut weight = None;
+    for w in words {
+        let Some(v) = w.strip_prefix("weight=") else {
+            return Err(format!("{w:?}: expected weight=N after the URL"));
+        };
+        if weight.is_some() {
+            return Err(format!("{w:?}: a second weight"));
+        }
+        // Digits only: parse() would take "+5".
+        let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        weight = match v.parse::<u32>() {
+            Ok(k) if digits && (1..=MAX_WEIGHT).contains(&k) => Some(k),
+            _ => {
+                return Err(format!(
+                    "weight={v}: expected a whole number from 1 to {MAX_WEIGHT}"
+                ))
+            }
+        };
     }
-    Ok(out)
+    Ok(weight.unwrap_or(1))
+}
+
+/// Where a request line's URL-or-PATH sends it.
+fn place_of(written: &str) -> Result<Where, String> {
+    if written.starts_with('/') {
+        Ok(Where::Path(written.to_string()))
+    } else if written.contains("://") {
+        Ok(Where::Url(parse_url(written)?))
+    } else {
+        Err(format!(
+            "{written:?}: expected a URL (http://HOST:PORT/PATH) or a path (/PATH)"
+        ))
+    }
 }
 
 /// Read at most `max` bytes of the file at `path`: more is refused, whatever its

@@ -9,13 +9,13 @@
 //! Everything goes to stdout through fallible writes: a closed stdout (`| head -1`) is
 //! an error (exit 1), not a panic.
 
+use super::findings::{ProbeReport, ReportInputs};
 use super::observe::{take_spares, Observed, Snapshot};
 use super::options::{spec_of, ProbeOptions};
-use super::predict::predict;
+use super::predict::{predict, Prediction};
 use super::procs::{run_child, run_parent};
 use super::ramp::Probe;
 use super::reaped::{die_with_parent, Reaped};
-use super::report::{ProbeReport, ReportInputs};
 use super::verify::{check, choose};
 use crate::error::Error;
 use crate::fmt::{group, plural};
@@ -33,87 +33,136 @@ pub fn run(mut o: ProbeOptions) -> Result<(), Error> {
         return run_child(&o);
     }
     let limits = Report::read();
-    let mut server_child = Reaped(None);
-    let (target, admin) = match o.target {
-        Some(t) => (t, o.server_stats),
-        None => {
-            let (c, l, a) = spawn_embedded()?;
-            server_child.0 = Some(c);
-            (l, o.server_stats.or(a))
-        }
-    };
-    let embedded = server_child.0.is_some();
-    let before = Snapshot::take(admin);
+    let (at, server_child) = start_target(&o)?;
+    let before = Snapshot::take(at.admin);
     if o.verify {
         // Before anything is printed: verify in a protocol the server does not speak
         // would call every held connection too slow to answer.
         let proto = choose(o.verify_proto, before.server.as_ref()).map_err(Error::Usage)?;
-        check(target, proto, o.connect_timeout).map_err(Error::Usage)?;
+        check(at.target, proto, o.connect_timeout).map_err(Error::Usage)?;
         o.verify_proto = Some(proto);
     }
     let procs = o.procs.max(1);
     let sources = o.sources.len().max(1) as u64;
-
     let prediction = predict(&limits, procs, sources, before.server.as_ref(), o.max);
     if o.json.as_deref() != Some("-") {
-        let mut head = format!(
-            "probe: {target}{} from {}, {}, at {} connections/s\n",
-            if embedded {
-                " (embedded readyloop echo server, own process)"
-            } else {
-                ""
-            },
-            plural(procs as u64, "process", "processes"),
-            plural(sources, "source address", "source addresses"),
-            group(o.spec_rate.max(0.0).round() as u64)
-        );
-        if let Some(p) = &prediction {
-            head += &format!(
-                "predicted: about {} connections, limited by {}\n",
-                group(p.connections),
-                p.limited_by
-            );
-        }
-        write_stdout(&head)?;
+        write_stdout(&head(&o, &at, procs, sources, prediction.as_ref()))?;
     }
 
     let started = Instant::now();
     let observed = if procs == 1 {
-        let spec = spec_of(&o, target, 1);
-        let mut spares = take_spares();
-        let mut p = Probe::new(spec).map_err(|e| Error::io("probe", e))?;
-        p.ramp().map_err(|e| Error::io("probe ramp", e))?;
-        let held_at_once = p.open();
-        // At our own fd limit, reading the server's stats and /proc needs descriptors:
-        // give back the spares kept for this moment.
-        spares.clear();
-        let during = Snapshot::take(admin);
-        let result = p
-            .hold_and_verify()
-            .map_err(|e| Error::io("probe hold", e))?;
-        let stops = vec![result.stop.clone()];
-        Observed {
-            result,
-            held_at_once,
-            during,
-            stops,
-        }
+        probe_here(&o, at.target, at.admin)?
     } else {
-        run_parent(&o, target, procs, admin)?
+        run_parent(&o, at.target, procs, at.admin)?
     };
     let elapsed = started.elapsed();
     drop(server_child);
 
     let out = ProbeReport::build(&ReportInputs {
         options: &o,
-        target,
-        embedded,
+        target: at.target,
+        embedded: at.embedded,
         limits: &limits,
         prediction: prediction.as_ref(),
         before: &before,
         observed: &observed,
         elapsed,
     });
+    write_report(&o, &out)
+}
+
+/// Where the probe connects, and where the server's stats are read.
+struct Target {
+    /// The address probed.
+    target: SocketAddr,
+    /// The server's admin listener: `--server-stats`, or the embedded server's.
+    admin: Option<SocketAddr>,
+    /// It is the embedded echo server.
+    embedded: bool,
+}
+
+/// The target given, or the embedded server started now; dropping the [`Reaped`]
+/// stops the latter (it holds nothing for a target given).
+fn start_target(o: &ProbeOptions) -> Result<(Target, Reaped), Error> {
+    if let Some(target) = o.target {
+        let at = Target {
+            target,
+            admin: o.server_stats,
+            embedded: false,
+        };
+        return Ok((at, Reaped(None)));
+    }
+    let (child, target, admin) = spawn_embedded()?;
+    let at = Target {
+        target,
+        admin: o.server_stats.or(admin),
+        embedded: true,
+    };
+    Ok((at, Reaped(Some(child))))
+}
+
+/// The lines printed before the ramp: what is probed, from how many processes and
+/// source addresses, at what rate, and the limit expected.
+fn head(
+    o: &ProbeOptions,
+    at: &Target,
+    procs: usize,
+    sources: u64,
+    prediction: Option<&Prediction>,
+) -> String {
+    let mut head = format!(
+        "probe: {}{} from {}, {}, at {} connections/s\n",
+        at.target,
+        if at.embedded {
+            " (embedded readyloop echo server, own process)"
+        } else {
+            ""
+        },
+        plural(procs as u64, "process", "processes"),
+        plural(sources, "source address", "source addresses"),
+        group(o.spec_rate.max(0.0).round() as u64)
+    );
+    if let Some(p) = prediction {
+        head += &format!(
+            "predicted: about {} connections, limited by {}\n",
+            group(p.connections),
+            p.limited_by
+        );
+    }
+    head
+}
+
+/// The probe in this process alone (no `--procs`): ramp, read the snapshot while every
+/// connection is held, then hold and verify.
+fn probe_here(
+    o: &ProbeOptions,
+    target: SocketAddr,
+    admin: Option<SocketAddr>,
+) -> Result<Observed, Error> {
+    let spec = spec_of(o, target, 1);
+    let mut spares = take_spares();
+    let mut p = Probe::new(spec).map_err(|e| Error::io("probe", e))?;
+    p.ramp().map_err(|e| Error::io("probe ramp", e))?;
+    let held_at_once = p.open();
+    // At our own fd limit, reading the server's stats and /proc needs descriptors:
+    // give back the spares kept for this moment.
+    spares.clear();
+    let during = Snapshot::take(admin);
+    let result = p
+        .hold_and_verify()
+        .map_err(|e| Error::io("probe hold", e))?;
+    let stops = vec![result.stop.clone()];
+    Ok(Observed {
+        result,
+        held_at_once,
+        during,
+        stops,
+    })
+}
+
+/// The report where `--json` sends it: JSON alone to stdout (`-`), or JSON to the file
+/// and the text to stdout, or (without `--json`) the text.
+fn write_report(o: &ProbeOptions, out: &ProbeReport) -> Result<(), Error> {
     match o.json.as_deref() {
         Some("-") => write_stdout(&(out.to_json() + "\n")),
         Some(path) => {

@@ -36,11 +36,13 @@
 //! | [`verify`] | what `--verify` sends and takes for an answer ([`VerifyProto`]), chosen to suit the server and tried once before the ramp |
 //! | [`ramp`] | the held connections, the ramp host, `--verify`, [`Probe`], [`ProbeResult`], [`Stop`] |
 //! | [`procs`] | `--procs` children (they die with the parent), their READY / GO / RESULT / EXIT lines, [`merge`] |
+//! | `serde_fmt` | how a [`ProbeResult`]'s ramp duration and connect histogram are written on a `RESULT` line (below both `ramp` and `procs`) |
 //! | [`timeline`] | the connect rate over the ramp and its knee |
 //! | [`raise`] | [`how_to_raise`]: what to change for the limit that stopped it |
-//! | [`report`] | [`ProbeReport`]: built once, printed as JSON or as text |
+//! | [`findings`] | [`ProbeReport`], what the probe found: built once, printed as JSON or as text |
 
 pub mod cmd;
+pub mod findings;
 pub mod observe;
 pub mod options;
 pub mod predict;
@@ -48,19 +50,19 @@ pub mod procs;
 pub mod raise;
 pub mod ramp;
 mod reaped;
-pub mod report;
+mod serde_fmt;
 pub mod sources;
 pub mod timeline;
 pub mod verify;
 
 pub use cmd::run;
+pub use findings::ProbeReport;
 pub use observe::{fetch_stats, Snapshot};
 pub use options::ProbeOptions;
 pub use predict::Prediction;
 pub use procs::merge;
 pub use raise::how_to_raise;
 pub use ramp::{Probe, ProbeResult, ProbeSpec, Stop};
-pub use report::ProbeReport;
 pub use sources::{
     check_bindable, check_sources, parse_source_list, parse_sources, SourceCount, SourceList,
 };

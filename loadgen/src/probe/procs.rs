@@ -34,7 +34,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 
 /// `--procs N`: N children ramp at once; when all have settled they hold together.
 ///
@@ -46,62 +46,13 @@ pub(super) fn run_parent(
     procs: usize,
     admin: Option<SocketAddr>,
 ) -> Result<Observed, Error> {
-    let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
-    let mut kids = Vec::new();
-    for _ in 0..procs {
-        let mut cmd = child_command(&exe, o, target, procs);
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Error::io("starting a probe process", e))?;
-        kids.push(Reaped(Some(child)));
-    }
-    let mut readers = Vec::new();
-    let mut held_at_once = 0;
-    for k in kids.iter_mut() {
-        let Some(c) = k.0.as_mut() else { continue };
-        let Some(out) = c.stdout.take() else { continue };
-        let mut rd = BufReader::new(out);
-        let mut line = String::new();
-        let _ = rd.read_line(&mut line);
-        held_at_once += line
-            .trim()
-            .strip_prefix("READY ")
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        readers.push(rd);
-    }
+    let mut kids = spawn_children(o, target, procs)?;
+    let (mut readers, held_at_once) = read_ready(&mut kids);
     // Everyone is holding now: this is the "at once" moment.
     let during = Snapshot::take(admin);
-    for k in kids.iter_mut() {
-        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
-            let _ = stdin.write_all(b"GO\n");
-            let _ = stdin.flush();
-        }
-    }
-    let mut results = Vec::new();
-    for rd in readers.iter_mut() {
-        let mut line = String::new();
-        let _ = rd.read_line(&mut line);
-        if let Some(j) = line.trim().strip_prefix("RESULT ") {
-            if let Some(r) = serde_json::from_str::<Value>(j)
-                .ok()
-                .as_ref()
-                .and_then(result_from_json)
-            {
-                results.push(r);
-            }
-        }
-    }
-    for k in kids.iter_mut() {
-        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
-            let _ = stdin.write_all(b"EXIT\n");
-            let _ = stdin.flush();
-        }
-    }
+    tell_all(&mut kids, b"GO\n");
+    let results = read_results(&mut readers);
+    tell_all(&mut kids, b"EXIT\n");
     for k in kids.iter_mut() {
         if let Some(mut c) = k.0.take() {
             let _ = c.wait();
@@ -121,6 +72,81 @@ pub(super) fn run_parent(
         during,
         stops,
     })
+}
+
+/// Start the `procs` children, their stdin and stdout piped to us. On an error the
+/// ones already started are stopped (dropping a [`Reaped`] does).
+fn spawn_children(
+    o: &ProbeOptions,
+    target: SocketAddr,
+    procs: usize,
+) -> Result<Vec<Reaped>, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding loadgen's own path", e))?;
+    let mut kids = Vec::new();
+    for _ in 0..procs {
+        let mut cmd = child_command(&exe, o, target, procs);
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::io("starting a probe process", e))?;
+        kids.push(Reaped(Some(child)));
+    }
+    Ok(kids)
+}
+
+/// Wait for every child's `READY n`: a reader of each one's stdout, and the
+/// connections they hold together (a child that says something else counts 0).
+fn read_ready(kids: &mut [Reaped]) -> (Vec<BufReader<ChildStdout>>, u64) {
+    let mut readers = Vec::new();
+    let mut held_at_once = 0;
+    for k in kids.iter_mut() {
+        let Some(c) = k.0.as_mut() else { continue };
+        let Some(out) = c.stdout.take() else { continue };
+        let mut rd = BufReader::new(out);
+        let mut line = String::new();
+        let _ = rd.read_line(&mut line);
+        held_at_once += line
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        readers.push(rd);
+    }
+    (readers, held_at_once)
+}
+
+/// Send a control line to every child still running. A child that is gone is no error
+/// here: its missing `RESULT` is.
+fn tell_all(kids: &mut [Reaped], line: &[u8]) {
+    for k in kids.iter_mut() {
+        if let Some(stdin) = k.0.as_mut().and_then(|c| c.stdin.as_mut()) {
+            let _ = stdin.write_all(line);
+            let _ = stdin.flush();
+        }
+    }
+}
+
+/// The result on each child's `RESULT` line, in order; a child that sent none, or a
+/// line that does not parse, leaves no entry.
+fn read_results(readers: &mut [BufReader<ChildStdout>]) -> Vec<ProbeResult> {
+    let mut results = Vec::new();
+    for rd in readers.iter_mut() {
+        let mut line = String::new();
+        let _ = rd.read_line(&mut line);
+        if let Some(j) = line.trim().strip_prefix("RESULT ") {
+            if let Some(r) = serde_json::from_str::<Value>(j)
+                .ok()
+                .as_ref()
+                .and_then(result_from_json)
+            {
+                results.push(r);
+            }
+        }
+    }
+    results
 }
 
 /// The command line of one of `procs` children: `probe TARGET --child` with its share
@@ -213,52 +239,6 @@ fn result_json(r: &ProbeResult) -> Value {
 /// A `RESULT` line's JSON back into a result; `None` when it is not one.
 fn result_from_json(v: &Value) -> Option<ProbeResult> {
     ProbeResult::deserialize(v).ok()
-}
-
-/// [`ProbeResult::ramp`] on the `RESULT` line: seconds, as a float.
-pub(super) mod secs_f64 {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    /// Write the duration in seconds.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    /// Read seconds back into a duration.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
-    }
-}
-
-/// [`ProbeResult::connect`] on the `RESULT` line: the histogram in HdrHistogram's V2
-/// encoding, base64, so the parent merges exact histograms rather than percentiles.
-pub(super) mod hist_base64 {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::{Serializer as _, V2Serializer};
-    use hdrhistogram::Histogram;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Write the histogram as base64 of its V2 encoding.
-    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
-        let mut v = Vec::new();
-        // Serializing into a Vec cannot fail for a valid histogram.
-        let _ = V2Serializer::new().serialize(h, &mut v);
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
-    }
-
-    /// Read a histogram back from base64 of its V2 encoding.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
-        use serde::de::Error as _;
-        let text = String::deserialize(d)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(D::Error::custom)?;
-        hdrhistogram::serialization::Deserializer::new()
-            .deserialize(&mut std::io::Cursor::new(bytes))
-            .map_err(D::Error::custom)
-    }
 }
 
 /// Merge several processes' results (sum counts, merge histograms, add timelines).

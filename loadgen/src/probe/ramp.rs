@@ -167,10 +167,10 @@ pub struct ProbeResult {
     /// Why the ramp stopped.
     pub stop: Stop,
     /// Ramp duration.
-    #[serde(rename = "ramp_s", with = "super::procs::secs_f64")]
+    #[serde(rename = "ramp_s", with = "super::serde_fmt::secs_f64")]
     pub ramp: Duration,
     /// Connect times, us.
-    #[serde(rename = "connect_hist", with = "super::procs::hist_base64")]
+    #[serde(rename = "connect_hist", with = "super::serde_fmt::hist_base64")]
     pub connect: Histogram<u64>,
     /// Connections established per 100 ms of the ramp, until it stopped: its last
     /// bucket is the one the stop fell in (cut short), and connects that complete after
@@ -377,98 +377,98 @@ impl ProbeHost {
                 .max
                 .is_some_and(|m| r.context().established + self.in_flight >= m)
             {
+                // `--max` is reached once the connects in flight have settled; until
+                // then the next tick looks again.
                 if self.in_flight == 0 {
                     self.stop_with(r, Stop::Max);
                 }
                 break;
             }
-            let src = if self.spec.sources.is_empty() {
-                0
-            } else {
-                if self.live_sources.is_empty() {
-                    self.stop_with(r, Stop::Ports);
-                    return;
-                }
-                let i = self.live_sources[self.rr % self.live_sources.len()];
-                self.rr += 1;
-                self.opts.source = Some(self.spec.sources[i]);
-                i
-            };
-            let held = Held {
-                src,
-                started: now,
-                phase: Phase::Connecting,
-            };
-            self.attempted += 1;
-            match r.connect(self.spec.target, &self.opts, held) {
-                Ok(_) => self.in_flight += 1,
-                Err((e, _)) => {
-                    let errno = e.raw_os_error();
-                    self.count_error(errno);
-                    match errno {
-                        Some(libc::EADDRNOTAVAIL) => {
-                            // connect() reports the bind's EADDRNOTAVAIL (the address is
-                            // not this machine's) and its own (no port left) alike: bind
-                            // the address alone to tell them apart. With
-                            // IP_BIND_ADDRESS_NO_PORT that bind takes no port.
-                            if let Some(a) = self.opts.source {
-                                if check_bindable(a)
-                                    .is_err_and(|e| e.raw_os_error() == Some(libc::EADDRNOTAVAIL))
-                                {
-                                    self.stop_with(
-                                        r,
-                                        Stop::SourceNotLocal {
-                                            source: a.to_string(),
-                                        },
-                                    );
-                                    return;
-                                }
-                            }
-                            if let Some(s) = r.context_mut().per_source.get_mut(src) {
-                                s.exhausted = true;
-                            }
-                            self.live_sources.retain(|&i| i != src);
-                            if self.spec.sources.is_empty() || self.live_sources.is_empty() {
-                                self.stop_with(r, Stop::Ports);
-                                return;
-                            }
-                        }
-                        Some(libc::EMFILE | libc::ENFILE) => {
-                            self.stop_with(
-                                r,
-                                Stop::Descriptors {
-                                    errno: errno_name(errno.unwrap_or(0)),
-                                },
-                            );
-                            return;
-                        }
-                        Some(libc::ENOBUFS | libc::ENOMEM) => {
-                            self.stop_with(
-                                r,
-                                Stop::Memory {
-                                    errno: errno_name(errno.unwrap_or(0)),
-                                },
-                            );
-                            return;
-                        }
-                        Some(libc::ECONNREFUSED) => {
-                            self.stop_with(r, Stop::Refused);
-                            return;
-                        }
-                        other => {
-                            self.stop_with(
-                                r,
-                                Stop::Other {
-                                    errno: other.map_or("unknown".into(), errno_name),
-                                },
-                            );
-                            return;
-                        }
-                    }
-                }
+            if let Err(stop) = self.open_one(r, now) {
+                self.stop_with(r, stop);
+                return;
             }
         }
         r.set_timer(now + TICK, TIMER_RAMP);
+    }
+
+    /// Start one connect, from the next source in turn. `Err`: the stop it ran into,
+    /// from connect() itself (a connect that fails later ends in [`Host::closed`]).
+    fn open_one(&mut self, r: &mut Reactor<Held>, now: Instant) -> Result<(), Stop> {
+        let src = self.next_source()?;
+        let held = Held {
+            src,
+            started: now,
+            phase: Phase::Connecting,
+        };
+        self.attempted += 1;
+        let Err((e, _)) = r.connect(self.spec.target, &self.opts, held) else {
+            self.in_flight += 1;
+            return Ok(());
+        };
+        let errno = e.raw_os_error();
+        self.count_error(errno);
+        match errno {
+            Some(libc::EADDRNOTAVAIL) => self.address_not_available(r, src),
+            other => Err(connect_stop(other)),
+        }
+    }
+
+    /// The index of the source the next connect binds (set in `opts`), round robin
+    /// over those not exhausted; 0 without `--source`. `Err(Stop::Ports)` when every
+    /// source has run out.
+    fn next_source(&mut self) -> Result<usize, Stop> {
+        if self.spec.sources.is_empty() {
+            return Ok(0);
+        }
+        if self.live_sources.is_empty() {
+            return Err(Stop::Ports);
+        }
+        let i = self.live_sources[self.rr % self.live_sources.len()];
+        self.rr += 1;
+        self.opts.source = Some(self.spec.sources[i]);
+        Ok(i)
+    }
+
+    /// connect() failed with EADDRNOTAVAIL from source `src`: a source that is not this
+    /// machine's stops the ramp, else that source is out of ports and the others go on.
+    /// `Err` when the ramp stops.
+    fn address_not_available(&mut self, r: &mut Reactor<Held>, src: usize) -> Result<(), Stop> {
+        // connect() reports the bind's EADDRNOTAVAIL (the address is not this
+        // machine's) and its own (no port left) alike: bind the address alone to tell
+        // them apart. With IP_BIND_ADDRESS_NO_PORT that bind takes no port.
+        if let Some(a) = self.opts.source {
+            if check_bindable(a).is_err_and(|e| e.raw_os_error() == Some(libc::EADDRNOTAVAIL)) {
+                return Err(Stop::SourceNotLocal {
+                    source: a.to_string(),
+                });
+            }
+        }
+        if let Some(s) = r.context_mut().per_source.get_mut(src) {
+            s.exhausted = true;
+        }
+        self.live_sources.retain(|&i| i != src);
+        if self.spec.sources.is_empty() || self.live_sources.is_empty() {
+            return Err(Stop::Ports);
+        }
+        Ok(())
+    }
+}
+
+/// The stop a connect() that failed at once makes, for any errno but EADDRNOTAVAIL
+/// (which may leave other sources to try: [`ProbeHost::address_not_available`]).
+fn connect_stop(errno: Option<i32>) -> Stop {
+    match errno {
+        Some(e @ (libc::EMFILE | libc::ENFILE)) => Stop::Descriptors {
+            errno: errno_name(e),
+        },
+        Some(e @ (libc::ENOBUFS | libc::ENOMEM)) => Stop::Memory {
+            errno: errno_name(e),
+        },
+        Some(libc::ECONNREFUSED) => Stop::Refused,
+        other => Stop::Other {
+            errno: other.map_or("unknown".into(), errno_name),
+        },
     }
 }
 

@@ -1,6 +1,7 @@
-//! The probe's report: one typed [`ProbeReport`], built once from what was measured
+//! What the probe found: one typed [`ProbeReport`], built once from what was measured
 //! ([`ProbeReport::build`]), serialized by serde for `--json` ([`ProbeReport::to_json`])
 //! and printed as text ([`ProbeReport::text`]), so both outputs show the same figures.
+//! (The run reports are `loadgen::report`; this file is the probe's alone.)
 //!
 //! The JSON field names and nesting are a contract (scripts and the tests read them);
 //! the text is for people and adds the reasons behind a knee in the connect rate. The
