@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 /// Bytes a sample keeps: enough for a status line, a RESP error or a banner.
-pub(crate) const SAMPLE_BYTES: usize = 48;
+pub const SAMPLE_BYTES: usize = 48;
 
 /// The protocol a server's bytes look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,7 +205,7 @@ impl Sample {
 
     /// The one of `a` and `b` that tells more (`a` when they tell as much): how the
     /// workers' samples merge, in worker order.
-    pub(crate) fn better(a: Option<Sample>, b: Option<Sample>) -> Option<Sample> {
+    pub fn better(a: Option<Sample>, b: Option<Sample>) -> Option<Sample> {
         match (a, b) {
             (Some(x), Some(y)) if Sample::improves(Some(&x), y.bytes().len(), y.offset) => b,
             (None, _) => b,

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// histograms keep three significant digits.
 ///
 /// Non-finite input prints as `n/a`; negative input keeps its sign.
-pub(crate) fn fmt_us(us: f64) -> String {
+pub fn fmt_us(us: f64) -> String {
     if !us.is_finite() {
         return "n/a".to_string();
     }

@@ -1,14 +1,14 @@
 //! loadgen: a load generator and socket-limit prober on the readyloop reactor.
 //!
 //! Each worker thread runs its own [`readyloop::Reactor`] whose outbound connections are
-//! the clients ([`client::Client`], a sans-IO state machine); replies are framed by
+//! the clients (`client::Client`, a sans-IO state machine); replies are framed by
 //! [`framing::Framer`] and latencies recorded in per-worker HdrHistograms
 //! ([`record::Recorder`]), merged at the end into a [`result::RunResult`] that the
 //! [`report`] functions format.
 
 pub mod answer;
 pub mod cli;
-pub mod client;
+pub(crate) mod client;
 pub mod engine;
 pub mod error;
 pub mod fd_room;
@@ -18,7 +18,7 @@ pub mod interrupt;
 pub mod intervals;
 pub mod load;
 pub mod mix;
-pub mod probe;
+pub(crate) mod probe;
 pub mod record;
 pub mod report;
 pub mod request;

@@ -383,7 +383,7 @@ impl Recorder {
     /// What the server answered instead of a reply, for the reports: the sample kept;
     /// a close before any byte only while no reply at all completed (a server closing
     /// one idle connection as a request went out says nothing about its protocol).
-    pub(crate) fn answered_instead(&self) -> Option<Sample> {
+    pub fn answered_instead(&self) -> Option<Sample> {
         self.answered
             .filter(|a| a.looks() != Looks::Nothing || self.completed == 0)
     }

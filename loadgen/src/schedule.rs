@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Requests one slot may have in flight (`--pipeline`), each with its due time. The
 /// framer's FIFO of expectations holds as many replies (`framing::MAX_PIPELINE`).
-pub(crate) const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 
 /// How fast a slot's requests fall due: a rate as a function of time. Constant for
 /// now; stages and segments are for later.
@@ -360,7 +360,7 @@ impl Schedule {
     /// The timeline of slot `slot` of `stride` under a changing rate: the run's
     /// requests go to the slots in turn, request `n` due when `profile`'s integral from
     /// `origin` reaches `n`.
-    pub(crate) fn profiled(
+    pub fn profiled(
         origin: Instant,
         profile: std::sync::Arc<Profile>,
         slot: u64,

@@ -37,11 +37,11 @@ use simple::feed_line;
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// Most responses one framer can expect at once (requests pipelined on a connection).
-pub(crate) const MAX_PIPELINE: usize = 64;
+pub const MAX_PIPELINE: usize = 64;
 
 /// Most headers an HTTP response may carry; more is [`FrameError::TooLarge`]. They are
 /// parsed into an array on the stack, so this bounds stack use (2 KiB), not heap.
-pub(crate) const MAX_HEADERS: usize = 64;
+pub const MAX_HEADERS: usize = 64;
 
 /// How the responses of a target are delimited.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,7 +57,7 @@ impl Mix {
 
     /// How many stats slots the mix needs: one per entry up to [`TRACKED`], and one
     /// for "other" when there are more.
-    pub fn buckets(&self) -> usize {
+    pub(crate) fn buckets(&self) -> usize {
         if self.entries.len() > TRACKED {
             TRACKED + 1
         } else {
@@ -89,7 +89,7 @@ impl Mix {
     }
 
     /// The picker of worker `worker`.
-    pub fn picker(&self, worker: usize) -> Picker {
+    pub(crate) fn picker(&self, worker: usize) -> Picker {
         let weights: Vec<u32> = self.entries.iter().map(|e| e.weight).collect();
         Picker::new(&weights, self.order, self.seed, worker as u64)
     }

@@ -61,7 +61,7 @@ impl EntryStats {
     }
 
     /// `n` requests censored at `age_us` (timed out or unfinished: a lower bound).
-    pub fn censor(&mut self, age_us: u64, n: u64) {
+    pub(crate) fn censor(&mut self, age_us: u64, n: u64) {
         let v = age_us.clamp(self.corrected.low(), self.corrected.high());
         let _ = self.corrected.record_n(v, n);
     }

@@ -23,16 +23,16 @@
 use crate::request::{parse_url, Url};
 
 /// Entries a file may hold (each is kept in memory as the request bytes).
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 /// The largest targets file read.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
 /// The largest body file read.
-pub const MAX_BODY_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_BODY_BYTES: u64 = 16 << 20;
 /// The most body bytes of all entries together (an entry's body is its own copy, so
 /// 1,000 entries naming one 1 MiB file are 1,000 MiB): the mix is held in memory.
-pub const MAX_MIX_BODY_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_MIX_BODY_BYTES: u64 = 64 << 20;
 /// The largest weight.
-pub const MAX_WEIGHT: u32 = 1_000_000;
+pub(crate) const MAX_WEIGHT: u32 = 1_000_000;
 
 /// Where an entry's request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]

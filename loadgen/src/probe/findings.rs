@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// The report of one `loadgen probe` run (all processes together).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ProbeReport {
+pub(crate) struct ProbeReport {
     /// The address probed.
     pub target: String,
     /// The target is the embedded echo server.
@@ -92,7 +92,7 @@ pub struct ProbeReport {
 
 /// A [`Prediction`] and whether the count held at once matched it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PredictionCheck {
+pub(crate) struct PredictionCheck {
     /// Connections predicted.
     pub connections: u64,
     /// The limit that predicted them.
@@ -103,7 +103,7 @@ pub struct PredictionCheck {
 
 /// Connect-time percentiles, us; `None` when nothing connected.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ConnectTimes {
+pub(crate) struct ConnectTimes {
     /// Median.
     pub p50: Option<u64>,
     /// 90th percentile.
@@ -118,7 +118,7 @@ pub struct ConnectTimes {
 
 /// The connect rate over the first and the last fifths of the ramp, connections/s.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Knee {
+pub(crate) struct Knee {
     /// Over the first fifth.
     pub first_rate: f64,
     /// Over the last fifth.
@@ -127,7 +127,7 @@ pub struct Knee {
 
 /// Connections the server closed, by phase.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ClosedByServer {
+pub(crate) struct ClosedByServer {
     /// During the ramp.
     pub ramp: u64,
     /// During the hold.
@@ -138,7 +138,7 @@ pub struct ClosedByServer {
 /// every connection a verify request went out on; with `closed_before`, every
 /// connection held at once.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Verify {
+pub(crate) struct Verify {
     /// Held connections that answered before the deadline.
     pub alive: Option<u64>,
     /// Held connections that had not answered by the deadline: queued and never
@@ -160,19 +160,24 @@ pub struct Verify {
 /// the hold: by the server, as the closed-by-server count says), given what it found:
 /// `answered`, `too_slow` and `dead`. Saturates: connects that completed after the
 /// ramp (held later, not at once) can make the verify find more.
-pub fn closed_before_verify(held_at_once: u64, answered: u64, too_slow: u64, dead: u64) -> u64 {
+pub(crate) fn closed_before_verify(
+    held_at_once: u64,
+    answered: u64,
+    too_slow: u64,
+    dead: u64,
+) -> u64 {
     held_at_once.saturating_sub(answered + too_slow + dead)
 }
 
 /// Fewer connections held than this, and a per-connection memory figure is not
 /// reported: the slab, RSS and socket pages of the whole machine move by more than
 /// that many connections cost (the report once said "0 bytes of slab" for 50).
-pub const MIN_HELD_TO_MEASURE: u64 = 1000;
+pub(crate) const MIN_HELD_TO_MEASURE: u64 = 1000;
 
 /// Why a per-connection memory figure is not reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NotMeasured {
+pub(crate) enum NotMeasured {
     /// Fewer than [`MIN_HELD_TO_MEASURE`] connections held.
     TooFewConnections,
     /// The reading went down while the connections were held (or, for the slab, which
@@ -183,7 +188,7 @@ pub enum NotMeasured {
 
 /// The server's `/stats` before the ramp and during the hold.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ServerView {
+pub(crate) struct ServerView {
     /// Its active connections before.
     pub active_before: u64,
     /// Its active connections during the hold: those it accepted.
@@ -207,7 +212,7 @@ pub struct ServerView {
 
 /// `/proc/net/sockstat` and the slab before the ramp and during the hold.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct KernelView {
+pub(crate) struct KernelView {
     /// TCP buffer memory before, pages.
     pub tcp_mem_pages_before: Option<u64>,
     /// TCP buffer memory during the hold, pages.
@@ -255,7 +260,7 @@ fn split(m: Option<Result<f64, NotMeasured>>) -> (Option<f64>, Option<NotMeasure
 
 /// What a report is built from.
 #[derive(Clone, Copy, Debug)]
-pub struct ReportInputs<'a> {
+pub(crate) struct ReportInputs<'a> {
     /// The command's options.
     pub options: &'a ProbeOptions,
     /// The address probed.

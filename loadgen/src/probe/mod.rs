@@ -41,30 +41,21 @@
 //! | [`raise`] | [`how_to_raise`]: what to change for the limit that stopped it |
 //! | [`findings`] | [`ProbeReport`], what the probe found: built once, printed as JSON or as text |
 
-pub mod cmd;
-pub mod findings;
-pub mod observe;
-pub mod options;
-pub mod predict;
-pub mod procs;
-pub mod raise;
-pub mod ramp;
+pub(crate) mod cmd;
+pub(crate) mod findings;
+pub(crate) mod observe;
+pub(crate) mod options;
+pub(crate) mod predict;
+pub(crate) mod procs;
+pub(crate) mod raise;
+pub(crate) mod ramp;
 mod reaped;
 mod serde_fmt;
-pub mod sources;
-pub mod timeline;
-pub mod verify;
+pub(crate) mod sources;
+pub(crate) mod timeline;
+pub(crate) mod verify;
 
-pub use cmd::run;
-pub use findings::ProbeReport;
-pub use observe::{fetch_stats, Snapshot};
-pub use options::ProbeOptions;
-pub use predict::Prediction;
-pub use procs::merge;
-pub use raise::how_to_raise;
-pub use ramp::{Probe, ProbeResult, ProbeSpec, Stop};
-pub use sources::{
-    check_bindable, check_sources, parse_source_list, parse_sources, SourceCount, SourceList,
-};
-pub use timeline::{knee, rate_timeline};
-pub use verify::VerifyProto;
+pub(crate) use cmd::run;
+pub(crate) use options::ProbeOptions;
+pub(crate) use sources::{check_sources, parse_source_list, SourceList};
+pub(crate) use verify::VerifyProto;

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// GET http://ADDR/stats from a readyloop admin listener.
-pub fn fetch_stats(addr: SocketAddr) -> Result<Value, String> {
+pub(crate) fn fetch_stats(addr: SocketAddr) -> Result<Value, String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("{addr}: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
@@ -54,7 +54,7 @@ fn slab_bytes() -> Option<u64> {
 
 /// The server's stats, the socket counts and the slab bytes, read at one moment.
 #[derive(Clone, Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// The server's `/stats` JSON, when it has an admin listener and answered.
     pub server: Option<Value>,
     /// `/proc/net/sockstat`.
@@ -77,7 +77,7 @@ impl Snapshot {
 /// What was seen while every connection was held: the result, the count held at once,
 /// and the snapshot taken at that moment.
 #[derive(Debug)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// The probe's result (merged over processes with `--procs`).
     pub result: ProbeResult,
     /// Connections open when the ramp ended (summed over processes): held at once.

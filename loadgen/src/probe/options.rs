@@ -11,11 +11,11 @@ use std::time::Duration;
 /// Far above what one machine manages (a connect costs a few microseconds of system
 /// time, and each probe process opens at most 256 per millisecond tick), and far below
 /// where the ramp's arithmetic loses meaning.
-pub const MAX_CONNECT_RATE: f64 = 1e6;
+pub(crate) const MAX_CONNECT_RATE: f64 = 1e6;
 
 /// Options of `loadgen probe` after parsing.
 #[derive(Clone, Debug)]
-pub struct ProbeOptions {
+pub(crate) struct ProbeOptions {
     /// Target, or `None` for a readyloop echo server in a child process.
     pub target: Option<SocketAddr>,
     /// New connections per second, over all processes (`--connect-rate`, at most

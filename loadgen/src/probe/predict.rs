@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// How many connections should be held at once, and the limit that says so.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Prediction {
+pub(crate) struct Prediction {
     /// Connections.
     pub connections: u64,
     /// The limit, in words (`"--max"`, `"the server's fd limit"`, ...).
@@ -28,7 +28,7 @@ impl Prediction {
 
 /// Predict from this machine's limits (`limits`), the number of processes and of
 /// source addresses, the server's stats before the ramp (`server`) and `--max`.
-pub fn predict(
+pub(crate) fn predict(
     limits: &Report,
     procs: usize,
     sources: u64,

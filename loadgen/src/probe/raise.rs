@@ -5,7 +5,7 @@ use super::ramp::Stop;
 use readyloop::limits::Report;
 
 /// How to move the limit that stopped the probe, with this machine's values.
-pub fn how_to_raise(stop: &Stop, rep: &Report, procs: usize) -> String {
+pub(crate) fn how_to_raise(stop: &Stop, rep: &Report, procs: usize) -> String {
     let range = rep
         .port_range
         .map_or("unknown".to_string(), |(lo, hi)| format!("{lo}-{hi}"));

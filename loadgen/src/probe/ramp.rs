@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 /// What to probe and how.
 #[derive(Clone, Debug)]
-pub struct ProbeSpec {
+pub(crate) struct ProbeSpec {
     /// Where to connect.
     pub target: SocketAddr,
     /// New connections per second.
@@ -126,7 +126,7 @@ impl Stop {
     }
 
     /// A limit stopped it (not `--max`, not `--max-time`).
-    pub fn is_limit(&self) -> bool {
+    pub(crate) fn is_limit(&self) -> bool {
         !matches!(self, Stop::Max | Stop::TimeLimit)
     }
 }
@@ -136,7 +136,7 @@ impl Stop {
 /// A `--procs` child sends it to its parent as the JSON of its `RESULT` line, hence
 /// the serde derives; the field names (`ramp_s`, `connect_hist`) are that line's.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ProbeResult {
+pub(crate) struct ProbeResult {
     /// Connections established during the ramp.
     pub established: u64,
     /// Connect attempts (sockets created).
@@ -231,7 +231,7 @@ fn bucket_of(since: Duration) -> usize {
 /// Verify echoes are waited for as if they came back no faster than this (per
 /// second): a busy server on a small machine still answers a few thousand one-byte
 /// echoes a second, and a fixed deadline judged 20,000 connections by the clock of 20.
-pub const MIN_ANSWER_RATE: f64 = 2000.0;
+pub(crate) const MIN_ANSWER_RATE: f64 = 2000.0;
 
 /// The verify window never grows past this, whatever the count.
 const MAX_VERIFY_WINDOW: Duration = Duration::from_secs(600);
@@ -243,7 +243,7 @@ const VERIFY_GRACE: Duration = Duration::from_millis(500);
 /// plus the time `n` echoes take at [`MIN_ANSWER_RATE`] or twice the time sending the
 /// bytes took (`send_time`: the rate this machine manages right now, each echo costing
 /// the server and this process about what a send did), whichever is longer.
-pub fn verify_window(n: u64, send_time: Duration, base: Duration) -> Duration {
+pub(crate) fn verify_window(n: u64, send_time: Duration, base: Duration) -> Duration {
     let by_count =
         Duration::try_from_secs_f64(n as f64 / MIN_ANSWER_RATE).unwrap_or(MAX_VERIFY_WINDOW);
     base.saturating_add(by_count.max(send_time.saturating_mul(2)))
@@ -560,7 +560,7 @@ struct VerifyCounts {
 }
 
 /// A probe in progress: ramp, then (optionally) wait, then hold and verify.
-pub struct Probe {
+pub(crate) struct Probe {
     r: Reactor<Held>,
     host: ProbeHost,
 }
@@ -703,7 +703,7 @@ impl Probe {
     }
 
     /// Hold for `hold`, counting connections the server closes, then verify if asked.
-    pub fn hold_and_verify(mut self) -> std::io::Result<ProbeResult> {
+    pub(crate) fn hold_and_verify(mut self) -> std::io::Result<ProbeResult> {
         let ramp = Instant::now().saturating_duration_since(self.host.ramp_start);
         let until = later(Instant::now(), self.host.spec.hold);
         loop {

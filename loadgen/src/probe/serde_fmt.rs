@@ -17,7 +17,7 @@ pub(super) mod secs_f64 {
     use std::time::Duration;
 
     /// Write the duration in seconds.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
@@ -39,7 +39,7 @@ pub(super) mod hist_base64 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     /// Write the histogram as base64 of its V2 encoding.
-    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
         let mut v = Vec::new();
         // Serializing into a Vec cannot fail for a valid histogram.
         let _ = V2Serializer::new().serialize(h, &mut v);

@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 /// none of this machine's interfaces. IPv4 binds with `IP_BIND_ADDRESS_NO_PORT`, as the
 /// probe's own connects do, so no ephemeral port is taken even for a moment, and an
 /// EADDRNOTAVAIL can only be the address's.
-pub fn check_bindable(addr: IpAddr) -> std::io::Result<()> {
+pub(crate) fn check_bindable(addr: IpAddr) -> std::io::Result<()> {
     use nix::sys::socket::{
         bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
         SockaddrIn6,
@@ -41,7 +41,7 @@ pub fn check_bindable(addr: IpAddr) -> std::io::Result<()> {
 
 /// [`check_bindable`] for every address of a `--source` list: the first that cannot be
 /// bound, in words that name it (EADDRNOTAVAIL: not an address of this machine).
-pub fn check_sources(sources: &[IpAddr]) -> Result<(), String> {
+pub(crate) fn check_sources(sources: &[IpAddr]) -> Result<(), String> {
     for &a in sources {
         match check_bindable(a) {
             Ok(()) => {}
@@ -60,7 +60,7 @@ pub fn check_sources(sources: &[IpAddr]) -> Result<(), String> {
 /// Parse `127.0.0.1-127.0.0.8`, `127.0.0.0/29` or a comma list into addresses (ranges
 /// and blocks are IPv4, a single address may be IPv6). Whether each is an address of
 /// this machine is [`check_bindable`]'s question, asked before the ramp.
-pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
+pub(crate) fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
@@ -110,16 +110,16 @@ pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
 
 /// A parsed `--source` list (a newtype so clap treats it as one value).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceList(pub Vec<IpAddr>);
+pub(crate) struct SourceList(pub Vec<IpAddr>);
 
 /// [`parse_sources`] for clap.
-pub fn parse_source_list(s: &str) -> Result<SourceList, String> {
+pub(crate) fn parse_source_list(s: &str) -> Result<SourceList, String> {
     parse_sources(s).map(SourceList)
 }
 
 /// Per source address: how many connections it held, and whether its ports ran out.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SourceCount {
+pub(crate) struct SourceCount {
     /// The address (`"default"` when the kernel chose).
     pub source: String,
     /// Connections established from it.
@@ -130,7 +130,7 @@ pub struct SourceCount {
 
 /// One zeroed count per source, in the order given; a single `"default"` when no
 /// source was given (the kernel picks the address).
-pub fn counts_for(sources: &[IpAddr]) -> Vec<SourceCount> {
+pub(crate) fn counts_for(sources: &[IpAddr]) -> Vec<SourceCount> {
     if sources.is_empty() {
         vec![SourceCount {
             source: "default".into(),
@@ -150,7 +150,7 @@ pub fn counts_for(sources: &[IpAddr]) -> Vec<SourceCount> {
 /// Add one process's counts into `into`, matching by address: connections add up, a
 /// source is exhausted when any process exhausted it. New addresses are appended, so
 /// the order is that of first appearance.
-pub fn add_counts(into: &mut Vec<SourceCount>, from: &[SourceCount]) {
+pub(crate) fn add_counts(into: &mut Vec<SourceCount>, from: &[SourceCount]) {
     for s in from {
         match into.iter_mut().find(|x| x.source == s.source) {
             Some(x) => {

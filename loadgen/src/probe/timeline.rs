@@ -8,7 +8,7 @@
 /// Connect rate over the ramp, per `step` buckets of 100 ms: (seconds from start,
 /// connections/s). The last bucket, cut short by the stop, is left out: a ramp shorter
 /// than 100 ms has no rate to show.
-pub fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
+pub(crate) fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
     let step = step.max(1);
     let full = &timeline[..timeline.len().saturating_sub(1)];
     full.chunks(step)
@@ -25,7 +25,7 @@ pub fn rate_timeline(timeline: &[u64], step: usize) -> Vec<(f64, f64)> {
 /// A knee in the connect rate: the rate over the first and the last fifths of the ramp,
 /// when the last is under a third of the first (as when `connect()` without `bind`
 /// runs out of the even ephemeral ports and searches the odd ones).
-pub fn knee(timeline: &[u64]) -> Option<(f64, f64)> {
+pub(crate) fn knee(timeline: &[u64]) -> Option<(f64, f64)> {
     if timeline.len() < 10 {
         return None;
     }

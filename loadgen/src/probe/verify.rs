@@ -15,11 +15,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// The byte an echo verify sends, and expects back.
-pub const VERIFY_BYTE: u8 = b'v';
+pub(crate) const VERIFY_BYTE: u8 = b'v';
 
 /// The protocol `--verify` speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum VerifyProto {
+pub(crate) enum VerifyProto {
     /// One byte, answered by its echo.
     #[default]
     Echo,
@@ -46,7 +46,7 @@ impl VerifyProto {
 
     /// Whether `input`, read after the request went out, is the answer. For HTTP the
     /// first bytes of any response are: a server speaks only when asked.
-    pub fn is_answer(self, input: &[u8]) -> bool {
+    pub(crate) fn is_answer(self, input: &[u8]) -> bool {
         match self {
             VerifyProto::Echo => input.contains(&VERIFY_BYTE),
             VerifyProto::Http => !input.is_empty(),
@@ -68,7 +68,10 @@ impl std::str::FromStr for VerifyProto {
 /// The protocol verify speaks: `flag` (`--proto`), else the one `stats` (the server's
 /// `/stats`) name, else echo. A server whose stats name another protocol is refused:
 /// verify has nothing it could send it.
-pub fn choose(flag: Option<VerifyProto>, stats: Option<&Value>) -> Result<VerifyProto, String> {
+pub(crate) fn choose(
+    flag: Option<VerifyProto>,
+    stats: Option<&Value>,
+) -> Result<VerifyProto, String> {
     if let Some(p) = flag {
         return Ok(p);
     }

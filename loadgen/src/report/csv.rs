@@ -13,10 +13,10 @@ use std::io::{self, Write};
 pub const CSV_HEADER: &str = "start_s,length_s,count,rps,p50_us,p90_us,p99_us,p999_us,max_us";
 
 /// The last column with `--stages` (open loop): the mean target rate over the interval.
-pub(crate) const CSV_TARGET_RPS: &str = "target_rps";
+pub const CSV_TARGET_RPS: &str = "target_rps";
 
 /// The last column with `--stages --closed`: the mean target connections over it.
-pub(crate) const CSV_TARGET_CONNECTIONS: &str = "target_connections";
+pub const CSV_TARGET_CONNECTIONS: &str = "target_connections";
 
 /// Writes one CSV row per interval of `r` (one per second unless the run was cut short)
 /// under [`CSV_HEADER`]: its start (seconds from the start of measurement) and length,

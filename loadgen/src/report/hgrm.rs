@@ -17,11 +17,7 @@ use std::io::{self, Write};
 /// digits, like Java. As in Java, the last row (percentile 1.0) has no `1/(1-Percentile)`
 /// column, since it would be infinite. An empty histogram writes the header and footer
 /// only.
-pub(crate) fn write_hgrm<W: Write>(
-    h: &Histogram<u64>,
-    w: &mut W,
-    unit_ratio: f64,
-) -> io::Result<()> {
+pub fn write_hgrm<W: Write>(h: &Histogram<u64>, w: &mut W, unit_ratio: f64) -> io::Result<()> {
     let prec = usize::from(h.sigfig());
     writeln!(
         w,

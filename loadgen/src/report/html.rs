@@ -164,7 +164,7 @@ pub fn html(r: &RunResult, ctx: &HtmlContext) -> io::Result<String> {
 }
 
 /// Writes [`html`] to `w`.
-pub(crate) fn write_html<W: Write>(r: &RunResult, ctx: &HtmlContext, w: &mut W) -> io::Result<()> {
+pub fn write_html<W: Write>(r: &RunResult, ctx: &HtmlContext, w: &mut W) -> io::Result<()> {
     w.write_all(html(r, ctx)?.as_bytes())
 }
 

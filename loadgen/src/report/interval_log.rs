@@ -35,11 +35,7 @@ use std::time::{Duration, UNIX_EPOCH};
 ///
 /// `loadgen run --log` streams the same bytes as the run goes (`cli/log_stream.rs`):
 /// both are made by the same two functions, one for the header and one per interval.
-pub(crate) fn write_interval_log<W: Write>(
-    r: &RunResult,
-    w: &mut W,
-    start_unix_s: f64,
-) -> io::Result<()> {
+pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64) -> io::Result<()> {
     w.write_all(&interval_log_header(&r.target, &r.proto(), start_unix_s)?)?;
     write_intervals(w, &r.intervals, r.stage_targets().as_ref())
 }

@@ -18,7 +18,7 @@ use std::io::{self, Write};
 
 /// Version of the JSON schema written by [`json()`]; bumped only when a field is removed
 /// or changes meaning (new fields may appear without a bump).
-pub(crate) const JSON_SCHEMA: u64 = 2;
+pub const JSON_SCHEMA: u64 = 2;
 
 /// One section of the JSON report: an object of top-level fields, no two sections
 /// sharing one.
@@ -44,7 +44,7 @@ pub fn json(r: &RunResult) -> Value {
 
 /// Writes [`json()`] pretty-printed, with a trailing newline so the file is a proper text
 /// file (and `cat` leaves the prompt on its own line).
-pub(crate) fn write_json<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
+pub fn write_json<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *w, &json(r))?;
     w.write_all(b"\n")
 }

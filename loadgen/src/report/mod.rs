@@ -73,23 +73,21 @@ pub(crate) mod fixtures;
 pub use codec::{decode_histogram, encode_histogram};
 pub use compare::{Comparison, Verdict};
 pub(crate) use compare::{Metric, Spread};
-pub use csv::{write_csv, CSV_HEADER};
+pub use csv::{write_csv, CSV_HEADER, CSV_TARGET_CONNECTIONS, CSV_TARGET_RPS};
 pub use hgrm::parse_hgrm;
-pub(crate) use hgrm::write_hgrm;
-pub(crate) use html::write_html;
-pub use html::{html, HtmlContext, ThresholdRow};
-pub(crate) use interval_log::write_interval_log;
+pub use hgrm::write_hgrm;
+pub use html::{html, write_html, HtmlContext, ThresholdRow};
+pub use interval_log::write_interval_log;
 pub(crate) use interval_log::{interval_log_header, interval_log_lines, write_intervals};
 pub use interval_log::{read_interval_log, LoggedInterval};
 pub use json::json;
-pub(crate) use json::{write_json, JSON_SCHEMA};
+pub use json::{write_json, JSON_SCHEMA};
 pub use machine::Machine;
-pub(crate) use progress::progress_line;
+pub use progress::progress_line;
 
 pub use saved::{read_saved, SavedKind, SavedLatency, SavedRun};
 pub(crate) use svg::plot_err;
-pub(crate) use svg::write_svg;
-pub use svg::{svg_string, LatencyAxis};
+pub use svg::{svg_string, write_svg, LatencyAxis};
 pub use text::text;
 
 /// Ticks per half distance to 100% used for `.hgrm`, plots and HdrHistogram's Java

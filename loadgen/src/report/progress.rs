@@ -13,7 +13,7 @@ use std::time::Duration;
 /// `rps` is the recent throughput, `p99_us` the recent corrected p99 in microseconds
 /// (`None` before any response), `errors` the running error total. The fields have fixed
 /// widths up to 9,999,999 req/s so the line can be redrawn in place with `\r`.
-pub(crate) fn progress_line(
+pub fn progress_line(
     elapsed: Duration,
     total: Duration,
     rps: f64,

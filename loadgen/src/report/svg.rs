@@ -405,7 +405,7 @@ pub fn svg_string(r: &RunResult, axis: LatencyAxis) -> io::Result<String> {
 }
 
 /// Writes [`svg_string`] to `path`.
-pub(crate) fn write_svg(r: &RunResult, path: &Path, axis: LatencyAxis) -> io::Result<()> {
+pub fn write_svg(r: &RunResult, path: &Path, axis: LatencyAxis) -> io::Result<()> {
     std::fs::write(path, svg_string(r, axis)?)
 }
 
