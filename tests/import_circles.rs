@@ -5,7 +5,8 @@
 //!
 //! Read as text, as a reader would: paths in code outside `#[cfg(test)]` items and
 //! comments; a path names the longest module prefix that is a file (`crate::report::
-//! fmt_us` names `report/mod.rs`, or `report/fmt.rs` once it lives there).
+//! fmt_us` names `report/mod.rs`, or `report/fmt.rs` once it lives there); a module's
+//! `use child::Item` names its child's file, so a re-export counts as the arrow it is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -159,26 +160,92 @@ fn path_at(s: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (segs, group)
 }
 
+/// The paths of `use` statements that start at a name, not at `crate`, `super` or
+/// `self`: in a module with children, `use child::Item` (or `pub use child::Item`) names
+/// its child module (the caller keeps those that do).
+fn relative_uses(code: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for stmt in code.split(';') {
+        let t = stmt.trim_start();
+        let t = t
+            .strip_prefix("pub(crate) ")
+            .or_else(|| t.strip_prefix("pub(super) "))
+            .or_else(|| t.strip_prefix("pub "))
+            .unwrap_or(t);
+        let Some(rest) = t.strip_prefix("use ") else {
+            continue;
+        };
+        let (segs, group) = path_at(rest.trim_start());
+        if segs.is_empty() || ["crate", "super", "self"].contains(&segs[0].as_str()) {
+            continue;
+        }
+        out.push(segs.clone());
+        for item in group {
+            out.push(segs.iter().cloned().chain(item).collect());
+        }
+    }
+    out
+}
+
 /// The file a path names: its longest module prefix that is a file.
 fn resolve<'a>(mods: &'a BTreeMap<Vec<String>, PathBuf>, path: &[String]) -> Option<&'a PathBuf> {
     (0..=path.len()).rev().find_map(|n| mods.get(&path[..n]))
 }
 
-/// File -> the files it names, for one crate.
+/// File -> the files it names, for one crate. A name a module re-exports from its
+/// child (`pub use child::Item` in `a/mod.rs`) is the child's: `crate::a::Item` names
+/// `a/child.rs`, the file that defines it. The module's own facade (the parent handing
+/// on its children's names while they use its shared ones) is not an arrow.
 fn edges(root: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
     let mods = modules(root);
+    let codes: BTreeMap<&Vec<String>, String> = mods
+        .iter()
+        .map(|(here, file)| (here, code_of(&std::fs::read_to_string(file).unwrap())))
+        .collect();
+    // (module, name) -> the child module it is re-exported from.
+    let mut reexports: BTreeMap<(Vec<String>, String), Vec<String>> = BTreeMap::new();
+    for (here, code) in &codes {
+        for p in relative_uses(code) {
+            let child: Vec<String> = here.iter().chain(p.first()).cloned().collect();
+            if mods.contains_key(&child) && p.len() >= 2 {
+                let name = p[p.len() - 1].clone();
+                reexports.insert(
+                    ((*here).clone(), name),
+                    here.iter().cloned().chain(p).collect(),
+                );
+            }
+        }
+    }
     let mut out = BTreeMap::new();
     for (here, file) in &mods {
-        let code = code_of(&std::fs::read_to_string(file).unwrap());
-        let targets: BTreeSet<PathBuf> = named_paths(&code, here)
-            .iter()
-            .filter_map(|p| resolve(&mods, p))
+        let targets: BTreeSet<PathBuf> = named_paths(&codes[here], here)
+            .into_iter()
+            .map(|p| through_reexport(&mods, &reexports, p))
+            .filter_map(|p| resolve(&mods, &p))
             .filter(|t| *t != file)
             .cloned()
             .collect();
         out.insert(file.clone(), targets);
     }
     out
+}
+
+/// `p`, or where the module it resolves to re-exports its next name from.
+fn through_reexport(
+    mods: &BTreeMap<Vec<String>, PathBuf>,
+    reexports: &BTreeMap<(Vec<String>, String), Vec<String>>,
+    p: Vec<String>,
+) -> Vec<String> {
+    let Some(n) = (0..=p.len()).rev().find(|&n| mods.contains_key(&p[..n])) else {
+        return p;
+    };
+    match p.get(n) {
+        Some(name) => reexports
+            .get(&(p[..n].to_vec(), name.clone()))
+            .cloned()
+            .unwrap_or(p),
+        None => p,
+    }
 }
 
 /// The strongly connected components of more than one file (Tarjan).

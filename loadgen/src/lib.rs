@@ -27,5 +27,6 @@ pub mod schedule;
 pub mod search;
 pub mod slo;
 pub mod staged;
+pub mod tally;
 
 pub use error::Error;

@@ -1,6 +1,6 @@
 //! One entry's numbers in a mix (or the "other" entries' together).
 
-use crate::record::record_us;
+use crate::tally::{new_histogram, non_2xx_3xx, record_us};
 use hdrhistogram::Histogram;
 
 /// What the requests of one entry did, in the measured period (after the warm-up;
@@ -26,8 +26,7 @@ pub struct EntryStats {
 /// A histogram for one entry: 1 us to 1 h at 2 significant digits.
 fn entry_histogram() -> Histogram<u64> {
     // Valid bounds: this cannot fail.
-    Histogram::new_with_bounds(1, 3_600_000_000, 2)
-        .unwrap_or_else(|_| crate::record::new_histogram())
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap_or_else(|_| new_histogram())
 }
 
 impl Default for EntryStats {
@@ -68,7 +67,7 @@ impl EntryStats {
 
     /// HTTP responses outside 2xx and 3xx.
     pub fn non_2xx_3xx(&self) -> u64 {
-        crate::record::non_2xx_3xx(&self.statuses)
+        non_2xx_3xx(&self.statuses)
     }
 
     /// Add another worker's numbers for the same entry.
