@@ -93,8 +93,6 @@ pub(crate) enum BeforeMeasuring {
 pub struct RunResult {
     /// What was targeted: `127.0.0.1:7878` or `http://127.0.0.1:7878/`.
     pub target: String,
-    /// Whether the target was the embedded readyloop server.
-    pub embedded: bool,
     /// The load, as the plan made it: connections (at the start, with
     /// `--max-connections`), threads, rate or stages, warm-up, pipeline, `-n`, framing.
     pub load: Load,
@@ -230,6 +228,11 @@ impl RunResult {
         self.load
             .rate
             .map_or(Mode::Closed, |rate| Mode::Open { rate })
+    }
+
+    /// Whether the target was the embedded readyloop server: its counters are here.
+    pub fn embedded(&self) -> bool {
+        self.server_stats.is_some()
     }
 
     /// Protocol / framing name (`http`, `echo`, `line`, `fixed:64`, `resp`).

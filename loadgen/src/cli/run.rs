@@ -72,7 +72,6 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     )?;
     let mut result = measure(&plan, &aim, target_label, interrupt, true, log.as_mut())?;
     result.server_stats = embedded.map(Embedded::stop).transpose()?;
-    result.embedded = result.server_stats.is_some();
     plan.outputs.write(&result, log)?;
     Ok(exit_code(
         interrupt.signal(),
@@ -147,7 +146,6 @@ impl Ran {
         let cut_short = self.signal != 0 || self.aborted.is_some() || load.requests.is_some();
         RunResult {
             target,
-            embedded: false,
             load: load.clone(),
             connections_peak: w
                 .iter()

@@ -82,7 +82,6 @@ fn result(mode: Mode) -> RunResult {
     rec.error(ErrorClass::Timeout, "timeout");
     RunResult {
         target: "http://127.0.0.1:7878/".to_string(),
-        embedded: true,
         load: load(mode),
         duration: Duration::from_secs(2),
         interrupted: None,
@@ -122,7 +121,6 @@ pub(crate) fn open() -> RunResult {
 
 pub(crate) fn closed() -> RunResult {
     let mut r = result(Mode::Closed);
-    r.embedded = false;
     r.server_stats = None;
     r
 }

@@ -202,7 +202,7 @@ fn summary(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
 
 /// What was run, what was measured, and the throughput.
 fn header(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
-    let embedded = if r.embedded {
+    let embedded = if r.embedded() {
         " (embedded readyloop server)"
     } else {
         ""

@@ -83,7 +83,7 @@ fn header(r: &RunResult) -> Value {
         "schema": JSON_SCHEMA,
         "version": env!("CARGO_PKG_VERSION"),
         "target": r.target,
-        "embedded": r.embedded,
+        "embedded": r.embedded(),
         "proto": r.proto(),
         "mode": mode,
         "connections": r.load.connections,

@@ -41,7 +41,7 @@ pub fn text(r: &RunResult) -> String {
 /// What was run (target, protocol, pacing, connections, threads), what was measured,
 /// an interrupt, and the throughput; a blank line after.
 fn header(r: &RunResult, s: &mut String) -> fmt::Result {
-    let embedded = if r.embedded {
+    let embedded = if r.embedded() {
         " (embedded readyloop server)"
     } else {
         ""
