@@ -75,12 +75,11 @@ impl Load {
     }
 
     /// One step of a search: this load at `rate` (open loop, no stages) over
-    /// `connections`, with at most as many threads.
+    /// `connections`; the threads as asked (they run as [`Load::threads`] allows).
     pub fn step(&self, rate: f64, connections: usize) -> Load {
         Load {
             rate: Some(rate),
             connections,
-            threads: self.threads.min(connections).max(1),
             stages: None,
             stages_closed: false,
             max_connections: None,
@@ -168,7 +167,12 @@ mod tests {
     #[test]
     fn test_a_search_step_is_open_loop_at_its_rate() {
         let s = load().step(2000.0, 3);
-        assert_eq!((s.rate, s.connections, s.threads), (Some(2000.0), 3, 3));
+        assert_eq!((s.rate, s.connections, s.threads()), (Some(2000.0), 3, 3));
+        assert_eq!(
+            s.step(4000.0, 50).threads(),
+            4,
+            "the threads asked, not the last step's"
+        );
         assert!(s.stages.is_none() && s.requests.is_none() && s.max_connections.is_none());
         assert_eq!(
             s.warmup,

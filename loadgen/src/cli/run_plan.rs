@@ -336,6 +336,21 @@ mod tests {
         }
     }
 
+    /// Review of issue 16: each search step's threads are the asked threads for that
+    /// step's connections; a step of 1 connection made every later step run on 1.
+    #[test]
+    fn test_search_steps_keep_the_threads_asked() {
+        let mut p = plan(&["127.0.0.1:1", "-t", "2", "-R", "100"]);
+        p.set_step(100.0, 1).unwrap();
+        assert_eq!(p.load.threads(), 1, "one connection, one worker");
+        p.set_step(20_000.0, 100).unwrap();
+        assert_eq!(
+            p.load.threads(),
+            2,
+            "-t 2 again once there are connections for it"
+        );
+    }
+
     fn plan(argv: &[&str]) -> RunPlan {
         RunPlan::from_args(args(argv)).unwrap_or_else(|e| panic!("{argv:?}: {e}"))
     }

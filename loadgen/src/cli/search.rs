@@ -7,8 +7,10 @@
 //! the rate going while every request takes up to the limit, so a step fails because
 //! the server got slower than the SLO, never for lack of connections.
 //!
-//! Search takes only the flags it uses (`SearchArgs`): each step is a `RunArgs` built
-//! here ([`step_args`]), its rate, duration, warm-up and connections the search's.
+//! Search takes only the flags it uses (`SearchArgs`): one `RunPlan` is built from
+//! them ([`step_args`] makes the first step's flags, its duration and warm-up the
+//! search's), and each step sets its own rate and connections on it
+//! (`RunPlan::set_step`).
 
 use super::args::{RequestArgs, RunArgs, SearchArgs};
 use super::embedded::Embedded;
