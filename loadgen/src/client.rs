@@ -338,9 +338,6 @@ impl Client {
         rec.raw_sum_us = rec
             .raw_sum_us
             .saturating_add(us(now.saturating_duration_since(sent.at)));
-        rec.answered_sum_us = rec
-            .answered_sum_us
-            .saturating_add(us(now.saturating_duration_since(sent.due)));
         if let Some(w) = resp.error {
             // Answered, but with a failure: counted where failures are seen.
             rec.error(ErrorClass::RespError, &w.as_string());
@@ -840,7 +837,7 @@ mod tests {
         // ones due at 60 and 70 ms, after the run.
         c.on_run_end(&mut sh, t0 + ms(75));
         assert_eq!(sh.rec.censored.unsent, 5);
-        // Answered 1 ms after falling due: only the one due at the end is its boundary.
+        // Answered 1 ms after being sent: only the one due at the end is its boundary.
         assert_eq!(sh.rec.censored.at_end, 1);
     }
 

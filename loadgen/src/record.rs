@@ -118,12 +118,9 @@ pub struct Recorder {
     /// Bytes read after the warm-up.
     pub bytes_received_measured: u64,
     /// The raw latencies of every reply summed, us (the whole run): with `completed`,
-    /// the mean latency that `--max-connections` sizes the connections by.
-    pub raw_sum_us: u64,
-    /// The latencies from the due time of every reply summed, us (the whole run): with
-    /// `completed`, how long after falling due a request is typically answered, which
+    /// the mean latency that `--max-connections` sizes the connections by, and that
     /// bounds the unsent requests a run's end excuses ([`Censored::at_end`]).
-    pub answered_sum_us: u64,
+    pub raw_sum_us: u64,
     /// Connections established / attempted.
     pub connects_ok: u64,
     /// Connection attempts.
@@ -157,10 +154,10 @@ pub struct Censored {
     pub unfinished: u64,
     /// Fell due and were never sent.
     pub unsent: u64,
-    /// Of `unsent`, those that fell due within the run's last mean answer time (due to
-    /// reply, of the requests answered) before its end: sent on time they would still
-    /// have been unanswered when it ended. They are the run's boundary, not errors:
-    /// kept here and in `corrected`, left out of the `errors` threshold.
+    /// Of `unsent`, those that fell due within the run's last mean latency (from send to
+    /// reply, of the worker's requests answered) before its end: sent on time they
+    /// would still have been unanswered when it ended. They are the run's boundary,
+    /// not errors: kept here and in `corrected`, left out of the `errors` threshold.
     pub at_end: u64,
     /// The largest censored value, in microseconds.
     pub oldest_us: u64,
@@ -219,7 +216,6 @@ impl Default for Recorder {
             entries: Vec::new(),
             answered: None,
             raw_sum_us: 0,
-            answered_sum_us: 0,
         }
     }
 }
@@ -244,13 +240,21 @@ impl Recorder {
 
     /// Take the requests of `schedule` that fell due from `from` up to `end` and were
     /// never sent off it, censored at their age (see [`Censored`]).
-    /// Those within the mean answer time before `end` are also counted in
-    /// [`Censored::at_end`].
+    /// Those within the mean latency (from send to reply) before `end` are also counted
+    /// in [`Censored::at_end`]: sent on time, they would still have been unanswered.
     pub(crate) fn censor_unsent(&mut self, schedule: &mut Schedule, from: Instant, end: Instant) {
+        if end < from {
+            // Ended before measuring (interrupted while connecting: `from` is then far
+            // away, and skipping to it one request at a time would never end).
+            return;
+        }
         schedule.skip_to(from);
-        let mean = Duration::from_micros(self.answered_sum_us / self.completed.max(1));
+        let mean = Duration::from_micros(self.raw_sum_us / self.completed.max(1));
         let before = end.checked_sub(mean).unwrap_or(end);
-        self.censored.at_end += schedule.unsent_by(end) - schedule.unsent_by(before);
+        let window = schedule
+            .unsent_by(end)
+            .saturating_sub(schedule.unsent_by(before));
+        self.censored.at_end += window;
         schedule.drain_unsent(from, end, |age, n| self.censor(Censor::Unsent, us(age), n));
     }
 
@@ -321,7 +325,6 @@ impl Recorder {
         self.bytes_received += o.bytes_received;
         self.bytes_received_measured += o.bytes_received_measured;
         self.raw_sum_us = self.raw_sum_us.saturating_add(o.raw_sum_us);
-        self.answered_sum_us = self.answered_sum_us.saturating_add(o.answered_sum_us);
         self.connects_ok += o.connects_ok;
         self.connects_tried += o.connects_tried;
         self.censored.merge(&o.censored);
@@ -380,14 +383,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn test_unsent_within_the_mean_answer_time_are_at_the_end() {
+    fn test_a_run_ended_before_measuring_owes_nothing_at_once() {
+        use crate::schedule::Rate;
+        // Interrupted while connecting: the measurement would have begun a century on
+        // (the provisional start); at 1,000/s that is 3e12 requests to skip.
+        let t0 = Instant::now();
+        let far = t0 + Duration::from_secs(100 * 365 * 86_400);
+        let mut s = Schedule::new(t0, Rate::per_second(1000.0));
+        let mut rec = Recorder::default();
+        let started = Instant::now();
+        rec.censor_unsent(&mut s, far, t0 + Duration::from_millis(5));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!((rec.censored.unsent, rec.censored.at_end), (0, 0));
+    }
+
+    #[test]
+    fn test_unsent_within_the_mean_latency_are_at_the_end() {
         use crate::schedule::Rate;
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        // Answered 2 ms after falling due, on average.
+        // Answered 2 ms after being sent, on average.
         let mut rec = Recorder {
             completed: 4,
-            answered_sum_us: 8_000,
+            raw_sum_us: 8_000,
             ..Recorder::default()
         };
         // 1,000/s: due at 0, 1, 2 ... ms; request 0 sent, the rest never.

@@ -12,7 +12,7 @@
 //! | metric | value | measured as |
 //! |---|---|---|
 //! | `p50` `p90` `p99` `p99.9` `p99.99` `max` `mean` (any `pNN.N`) | a duration (`us`, `ms`, `s`) | the **corrected** latency (from the due time); `raw.p99` etc. for the latency from the send |
-//! | `errors` | a percentage (`0.1%`) or a fraction (`0.001`) | (failed + unsent + error replies) / requests due after the warm-up; failed includes the timed out; the requests unsent at the run's end (due within its last mean answer time, which no server could have answered inside the run) are left out of both |
+//! | `errors` | a percentage (`0.1%`) or a fraction (`0.001`) | (failed + unsent + error replies) / requests due after the warm-up; failed includes the timed out; the requests unsent at the run's end (due within its last mean latency, which no server could have answered inside the run) are left out of both |
 //! | `non2xx` | a percentage or a fraction | HTTP responses with a status outside 2xx/3xx / responses measured (HTTP only) |
 //! | `rps` | a rate (`10000`, `10k`) | responses measured per second |
 

@@ -343,7 +343,7 @@ pub(super) struct RunArgs {
     ///   errors  (failed + unsent + error replies) / requests due after the warm-up,
     ///           as a share (0.1% or 0.001); failed includes timed out; error replies
     ///           are RESP -ERR. Requests that fell due within the run's last mean
-    ///           answer time and were not sent are the run's end, not errors: they are
+    ///           latency and were not sent are the run's end, not errors: they are
     ///           left out (the report counts them as 'at the run's end')
     ///   non2xx  HTTP responses with a status outside 2xx/3xx / responses measured
     ///   rps     responses measured per second (10k = 10,000)
