@@ -19,6 +19,11 @@ impl Buf {
         &self.data[self.pos..]
     }
 
+    /// The bytes not yet consumed, to be worked on in place.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.data[self.pos..]
+    }
+
     /// Number of bytes not yet consumed.
     pub fn len(&self) -> usize {
         self.data.len() - self.pos

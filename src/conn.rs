@@ -560,16 +560,16 @@ impl<P: Protocol> Conn<P> {
             let mut cx = cx!(sh, self, key);
             let step = match self.input.as_mut() {
                 Some(buf) => {
-                    let step = self
-                        .proto
-                        .on_input(buf.as_slice(), &mut sh.out, budget, &mut cx);
+                    let step =
+                        self.proto
+                            .on_input_mut(buf.as_mut_slice(), &mut sh.out, budget, &mut cx);
                     buf.consume(step.consumed);
                     step
                 }
                 None => {
-                    let step = self
-                        .proto
-                        .on_input(&sh.scratch[..n], &mut sh.out, budget, &mut cx);
+                    let step =
+                        self.proto
+                            .on_input_mut(&mut sh.scratch[..n], &mut sh.out, budget, &mut cx);
                     if step.consumed < n {
                         let mut buf = sh.pool.take();
                         buf.extend(&sh.scratch[step.consumed.min(n)..n]);
@@ -637,7 +637,8 @@ impl<P: Protocol> Conn<P> {
             && (self.output_pending() || (open && self.proto.awaits_input()));
         let want = if rate {
             flag::RATE
-        } else if open && self.input.is_some() && !self.output_pending() {
+        } else if open && (self.input.is_some() || self.proto.mid_unit()) && !self.output_pending()
+        {
             flag::HEADER
         } else {
             0

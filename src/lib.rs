@@ -41,6 +41,8 @@
 //!   socket-limits report, CLI helpers, and stats as JSON; brings clap, serde,
 //!   serde_json and signal-hook. Implies `http`.
 //! - `http`: the built-in HTTP/1.1 protocol (`protocol::http`), on httparse.
+//! - `tls`: the TLS layer ([`tls`]) on rustls (ring), under any protocol, for accepted
+//!   and outbound connections. Implied by `server`.
 //!
 //! An embedder of the reactor alone turns both off (`default-features = false`) and
 //! depends on mio, slab, socket2, nix and libc only.
@@ -101,6 +103,8 @@ mod reject;
 pub mod server;
 pub mod stats;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod turns;
 #[cfg(feature = "server")]
 pub mod units;

@@ -188,6 +188,22 @@ pub trait Protocol {
         cx: &mut Cx<Self::Context>,
     ) -> Step;
 
+    /// [`Protocol::on_input`] with the bytes lent mutably: what the reactor calls. A
+    /// protocol that transforms its input where it lies overrides this one (the TLS
+    /// layer decrypts records in place); the bytes it leaves unconsumed are kept as it
+    /// left them and offered again, so a partial record it has already worked on stays
+    /// worked on. Everything else keeps the default, which lends them read-only.
+    #[inline]
+    fn on_input_mut(
+        &mut self,
+        input: &mut [u8],
+        out: &mut Vec<u8>,
+        budget: usize,
+        cx: &mut Cx<Self::Context>,
+    ) -> Step {
+        self.on_input(input, out, budget, cx)
+    }
+
     /// The peer shut down its writing side (read returned 0). The default finishes
     /// sending what is queued and then closes.
     fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<Self::Context>) -> Verdict {
@@ -223,6 +239,15 @@ pub trait Protocol {
     /// request body being read). While true, the rest must arrive at the reactor's
     /// minimum rate (`ConnLimits::min_rate`) or the connection is closed as too slow.
     fn awaits_input(&self) -> bool {
+        false
+    }
+
+    /// Whether the protocol itself holds the start of a unit whose rest it waits for
+    /// (a TLS handshake under way, a request decrypted only in part). While true and
+    /// nothing is queued to send, the header clock runs (`ConnLimits::header_timeout`),
+    /// as it does for a partial request the reactor holds: a peer that opens a TLS
+    /// connection and never finishes its handshake is closed on it.
+    fn mid_unit(&self) -> bool {
         false
     }
 
