@@ -96,14 +96,21 @@ pub(crate) struct AdminInfo {
 pub(crate) struct Published {
     requests: AtomicU64,
     protocol_errors: AtomicU64,
+    tls: std::sync::Mutex<crate::tls::TlsStats>,
 }
 
 impl Published {
     /// Publish the counters as of this turn's end (the server's `Host::after_turn`).
-    pub(crate) fn store(&self, c: &HttpCounters) {
+    pub(crate) fn store(&self, c: &HttpCounters, tls: &crate::tls::TlsStats) {
         self.requests.store(c.requests, Ordering::Relaxed);
         self.protocol_errors
             .store(c.protocol_errors, Ordering::Relaxed);
+        // Held only for a copy, by the reactor and the admin thread; a poisoned lock
+        // (a panic while copying) still holds a whole value.
+        match self.tls.lock() {
+            Ok(mut t) => *t = *tls,
+            Err(p) => *p.into_inner() = *tls,
+        }
     }
 
     /// Add the counters to a stats JSON object (the admin's `/stats`).
@@ -115,6 +122,11 @@ impl Published {
                 protocol_errors: self.protocol_errors.load(Ordering::Relaxed),
             },
         );
+        let tls = match self.tls.lock() {
+            Ok(t) => *t,
+            Err(p) => *p.into_inner(),
+        };
+        j["tls"] = tls_json(&tls);
     }
 }
 
@@ -126,6 +138,22 @@ pub(crate) fn add_http_counters(j: &mut serde_json::Value, http: HttpCounters) {
         m.insert("requests".into(), http.requests.into());
         m.insert("protocol_errors".into(), http.protocol_errors.into());
     }
+}
+
+/// The TLS counters as JSON: handshakes by kind, failures by reason, their time.
+pub(crate) fn tls_json(t: &TlsStats) -> serde_json::Value {
+    let failed: serde_json::Map<String, serde_json::Value> = crate::tls::Failure::ALL
+        .iter()
+        .map(|f| (f.name().to_string(), t.failed_for(*f).into()))
+        .collect();
+    serde_json::json!({
+        "handshakes_full": t.full,
+        "handshakes_resumed": t.resumed,
+        "handshakes_failed": failed,
+        "handshake_mean_us": t.mean().map(|d| d.as_micros() as u64),
+        "handshake_max_us": t.handshake_max_us,
+        "broken_after_handshake": t.broken,
+    })
 }
 
 /// Bind `addr` and serve the admin endpoints on a new thread (`readyloop-admin`).

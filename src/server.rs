@@ -11,6 +11,7 @@ use crate::protocol::{
 };
 use crate::reactor::{Config, Handle, Host, ListenerId, Reactor, SourceId};
 use crate::stats::Stats;
+use crate::tls::{self, OverTls, ServerOptions, Tls, TlsContext, TlsStats};
 use crate::ListenOptions;
 use mio::event::Event;
 use mio::Interest;
@@ -161,11 +162,26 @@ impl Protocol for AnyProto {
     }
 }
 
+impl OverTls for AnyProto {}
+
+/// What every connection of the server runs: a built-in protocol, over TLS on a
+/// `tls://` listener and over the bare connection on the others.
+pub type ServerProto = Tls<AnyProto>;
+
+/// The server's shared state: the HTTP counters inside the TLS layer's context.
+pub type ServerContext = TlsContext<HttpCounters>;
+
 /// Everything the server needs to start.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Addresses to listen on (IPv4 and IPv6).
     pub listen: Vec<SocketAddr>,
+    /// Addresses whose listeners speak TLS (`--listen tls://ADDR`), the same protocol
+    /// inside; they need [`ServerConfig::tls`].
+    pub listen_tls: Vec<SocketAddr>,
+    /// The certificate, key, versions and ALPN of the TLS listeners (ALPN `http/1.1`
+    /// is added for HTTP). Re-read on SIGHUP when `handle_signals` is on.
+    pub tls: Option<ServerOptions>,
     /// The protocol spoken on every listener.
     pub proto: ProtoKind,
     /// Socket options of the listeners.
@@ -189,6 +205,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 7878))],
+            listen_tls: Vec::new(),
+            tls: None,
             proto: ProtoKind::Http,
             listen_opts: ListenOptions::default(),
             reactor: Config::default(),
@@ -204,6 +222,62 @@ impl Default for ServerConfig {
 /// The HTTP answer to a connection over `max_conns`.
 pub const HTTP_503: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
+
+/// Bind the TLS listeners, with the configuration they serve.
+fn bind_tls(
+    reactor: &mut Reactor<ServerProto>,
+    cfg: &ServerConfig,
+) -> io::Result<(Option<TlsServing>, Vec<SocketAddr>)> {
+    if cfg.listen_tls.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let Some(mut options) = cfg.tls.clone() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a tls:// listener needs a certificate and its key (--tls-cert FILE --tls-key FILE)",
+        ));
+    };
+    if cfg.proto == ProtoKind::Http && options.alpn.is_empty() {
+        options.alpn = vec![b"http/1.1".to_vec()];
+    }
+    let config = tls::server_config(&options)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    for a in &cfg.listen_tls {
+        let id = reactor
+            .listen(*a, &cfg.listen_opts)
+            .map_err(|e| io::Error::new(e.kind(), format!("tls://{a}: {e}")))?;
+        addrs.push(reactor.local_addr(id)?);
+        listeners.push(id);
+    }
+    let serving = TlsServing {
+        options,
+        config: Arc::new(config),
+        listeners,
+    };
+    Ok((Some(serving), addrs))
+}
+
+/// SIGHUP: re-read the certificate and key, and say what came of it.
+fn reload(tls: Option<&mut TlsServing>, json: bool) {
+    let res = match tls {
+        Some(t) => t.reload(),
+        None => Err("nothing to reload (no tls:// listener)".to_string()),
+    };
+    let (ok, msg) = match res {
+        Ok(m) => (true, m),
+        Err(m) => (false, m),
+    };
+    if json {
+        eprintln!(
+            "{}",
+            serde_json::json!({"event": "reload", "signal": libc::SIGHUP, "ok": ok, "message": msg})
+        );
+    } else {
+        eprintln!("readyloop: SIGHUP: {msg}");
+    }
+}
 
 /// A bound, not yet running server.
 ///
@@ -224,9 +298,10 @@ pub const HTTP_503: &[u8] =
 /// assert!(stats.conns.accepted <= 1);
 /// ```
 pub struct Server {
-    reactor: Reactor<AnyProto>,
+    reactor: Reactor<ServerProto>,
     host: ServerHost,
     addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
     /// The admin listener's bound address and thread.
     admin: Option<(SocketAddr, JoinHandle<()>)>,
 }
@@ -242,6 +317,33 @@ struct ServerHost {
     started: Instant,
     /// The signal that forced the exit (a second SIGINT/SIGTERM during shutdown).
     forced_by: Option<i32>,
+    /// The TLS listeners and what they serve.
+    tls: Option<TlsServing>,
+}
+
+/// The TLS listeners' configuration: where it came from (re-read on SIGHUP) and the
+/// one new connections get.
+struct TlsServing {
+    options: ServerOptions,
+    config: Arc<rustls::ServerConfig>,
+    listeners: Vec<ListenerId>,
+}
+
+impl TlsServing {
+    /// Read the certificate and key again: new connections get the new ones; on any
+    /// error the old ones stay. The line to log.
+    fn reload(&mut self) -> Result<String, String> {
+        match tls::server_config(&self.options) {
+            Ok(cfg) => {
+                self.config = Arc::new(cfg);
+                Ok(format!(
+                    "certificate reloaded from {}",
+                    self.options.cert.display()
+                ))
+            }
+            Err(e) => Err(format!("reload refused, the old certificate stays: {e}")),
+        }
+    }
 }
 
 /// The server's counters: the reactor's connection counters and what its protocols
@@ -254,6 +356,8 @@ pub struct ServerStats {
     /// Requests answered and protocol errors (HTTP only; zero for the other
     /// protocols).
     pub http: HttpCounters,
+    /// TLS handshakes done and failed (zero without TLS listeners).
+    pub tls: TlsStats,
 }
 
 impl ServerStats {
@@ -262,13 +366,23 @@ impl ServerStats {
     pub fn to_json(&self) -> serde_json::Value {
         let mut j = self.conns.to_json();
         admin::add_http_counters(&mut j, self.http);
+        j["tls"] = admin::tls_json(&self.tls);
         j
     }
 
     /// One human line: the reactor's, with the request count after the connection
     /// counts.
     pub fn line(&self) -> String {
-        self.conns.line_with(&[("requests", self.http.requests)])
+        let t = &self.tls;
+        if t.full + t.resumed + t.failed_total() == 0 {
+            return self.conns.line_with(&[("requests", self.http.requests)]);
+        }
+        self.conns.line_with(&[
+            ("requests", self.http.requests),
+            ("tls_full", t.full),
+            ("tls_resumed", t.resumed),
+            ("tls_failed", t.failed_total()),
+        ])
     }
 }
 
@@ -284,23 +398,30 @@ pub struct Outcome {
 
 const TIMER_STATS: u64 = 1;
 
-impl Host<AnyProto> for ServerHost {
+impl Host<ServerProto> for ServerHost {
     fn accept(
         &mut self,
-        _r: &mut Reactor<AnyProto>,
+        r: &mut Reactor<ServerProto>,
         _id: ConnId,
-        _l: ListenerId,
+        l: ListenerId,
         _peer: SocketAddr,
-    ) -> Option<AnyProto> {
-        Some(match self.proto {
+    ) -> Option<ServerProto> {
+        let app = match self.proto {
             ProtoKind::Http => AnyProto::Http(Http::new(self.http)),
             ProtoKind::Echo => AnyProto::Echo(Default::default()),
             ProtoKind::Discard => AnyProto::Discard(Default::default()),
             ProtoKind::Source => AnyProto::Source(Default::default()),
-        })
+        };
+        match &self.tls {
+            // rustls refuses a new connection only for a configuration it cannot use,
+            // which server_config() already checked: no connection is then better
+            // than a plain one on a TLS port.
+            Some(t) if t.listeners.contains(&l) => Tls::server(t.config.clone(), app, r.now()).ok(),
+            _ => Some(Tls::plain(app)),
+        }
     }
 
-    fn source_ready(&mut self, r: &mut Reactor<AnyProto>, id: SourceId, _ev: &Event) {
+    fn source_ready(&mut self, r: &mut Reactor<ServerProto>, id: SourceId, _ev: &Event) {
         let Some((signals, sid)) = self.signals.as_mut() else {
             return;
         };
@@ -308,7 +429,9 @@ impl Host<AnyProto> for ServerHost {
             return;
         }
         for sig in signals.pending() {
-            if (sig == libc::SIGINT || sig == libc::SIGTERM) && r.is_shutting_down() {
+            if sig == libc::SIGHUP {
+                reload(self.tls.as_mut(), self.json);
+            } else if (sig == libc::SIGINT || sig == libc::SIGTERM) && r.is_shutting_down() {
                 // The operator (or Kubernetes after its grace period) insists: close
                 // everything now.
                 if self.json {
@@ -337,13 +460,14 @@ impl Host<AnyProto> for ServerHost {
         }
     }
 
-    fn timer(&mut self, r: &mut Reactor<AnyProto>, key: u64) {
+    fn timer(&mut self, r: &mut Reactor<ServerProto>, key: u64) {
         if key != TIMER_STATS {
             return;
         }
         let s = ServerStats {
             conns: r.stats(),
-            http: *r.context(),
+            http: r.context().inner,
+            tls: r.context().stats,
         };
         if self.json {
             let mut j = s.to_json();
@@ -357,8 +481,8 @@ impl Host<AnyProto> for ServerHost {
         }
     }
 
-    fn after_turn(&mut self, r: &mut Reactor<AnyProto>) {
-        self.published.store(r.context());
+    fn after_turn(&mut self, r: &mut Reactor<ServerProto>) {
+        self.published.store(&r.context().inner, &r.context().stats);
     }
 }
 
@@ -379,7 +503,7 @@ impl Server {
             cfg.reactor.reject_message = HTTP_503;
         }
         cfg.http.max_head = cfg.reactor.limits.max_input;
-        let mut reactor = Reactor::new(cfg.reactor.clone())?;
+        let mut reactor: Reactor<ServerProto> = Reactor::new(cfg.reactor.clone())?;
         let mut addrs = Vec::new();
         for a in &cfg.listen {
             let id = reactor
@@ -387,8 +511,11 @@ impl Server {
                 .map_err(|e| io::Error::new(e.kind(), format!("{a}: {e}")))?;
             addrs.push(reactor.local_addr(id)?);
         }
+        reactor.context_mut().max_plain = cfg.reactor.limits.max_input.saturating_add(16 * 1024);
+        let (tls, tls_addrs) = bind_tls(&mut reactor, &cfg)?;
         let signals = if cfg.handle_signals {
-            let mut s = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM])?;
+            let mut s =
+                signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
             let id = reactor.register(&mut s, Interest::READABLE)?;
             Some((s, id))
         } else {
@@ -427,8 +554,10 @@ impl Server {
                 signals,
                 started,
                 forced_by: None,
+                tls,
             },
             addrs,
+            tls_addrs,
             admin,
         })
     }
@@ -441,6 +570,11 @@ impl Server {
     /// The bound addresses (ports resolved), in `listen` order.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The bound addresses of the TLS listeners (ports resolved), in `listen_tls` order.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
     }
 
     /// A handle to stop the server from another thread.
@@ -467,7 +601,8 @@ impl Server {
         Ok(Outcome {
             stats: ServerStats {
                 conns: self.reactor.stats(),
-                http: *self.reactor.context(),
+                http: self.reactor.context().inner,
+                tls: self.reactor.context().stats,
             },
             forced_by: self.host.forced_by,
         })

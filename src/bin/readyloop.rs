@@ -7,9 +7,11 @@
 
 use clap::Parser;
 use readyloop::server::{self, Capacity, Outcome, ProtoKind, Server, ServerConfig};
+use readyloop::tls::{ServerOptions, Versions};
 use readyloop::units::{nonzero, parse_duration, parse_size};
 use readyloop::{Config, ConnLimits, ListenOptions};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,12 +27,28 @@ use std::time::Duration;
 ///   readyloop --max-conns 10000 --stats-interval 1s
 ///   readyloop --admin 127.0.0.1:9901             # curl http://127.0.0.1:9901/stats
 ///   curl http://127.0.0.1:7878/bytes/1048576 | wc -c
+///   readyloop --listen tls://127.0.0.1:8443 --listen 127.0.0.1:8080 \
+///             --tls-cert cert.pem --tls-key key.pem  # HTTPS and HTTP side by side
+///   kill -HUP $(pidof readyloop)                # re-read the certificate and key
 #[derive(Parser, Debug)]
 #[command(name = "readyloop", version, about, verbatim_doc_comment)]
 struct Args {
-    /// Address to listen on (repeatable; IPv4 or IPv6 like [::1]:7878)
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
-    listen: Vec<SocketAddr>,
+    /// Address to listen on (repeatable; IPv4 or IPv6 like [::1]:7878); tls://ADDR
+    /// serves TLS there (needs --tls-cert and --tls-key)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878", value_parser = parse_listen)]
+    listen: Vec<Listen>,
+
+    /// Certificate chain for tls:// listeners, PEM, leaf first (re-read on SIGHUP)
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// Private key of --tls-cert, PEM (re-read on SIGHUP)
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
+    /// TLS versions accepted: 1.2, 1.3 or both
+    #[arg(long, value_name = "V", default_value = "both", value_parser = Versions::parse)]
+    tls_version: Versions,
 
     /// Protocol: http (GET / and GET /bytes/N), echo, discard, source (streams bytes)
     #[arg(long, value_name = "PROTO", default_value = "http", value_parser = ProtoKind::parse)]
@@ -109,12 +127,43 @@ struct Args {
     admin: Option<SocketAddr>,
 }
 
+/// One `--listen`: the transport is part of the address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listen {
+    /// `ADDR` (or `tcp://ADDR`).
+    Plain(SocketAddr),
+    /// `tls://ADDR`.
+    Tls(SocketAddr),
+}
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    let (tls, addr) = match s.split_once("://") {
+        None => (false, s),
+        Some(("tcp", a)) => (false, a),
+        Some(("tls", a)) => (true, a),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "unknown transport '{scheme}://' (use tls://ADDR, or ADDR for plain TCP)"
+            ))
+        }
+    };
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("{addr}: {e} (IP:PORT, IPv6 as [::1]:PORT)"))?;
+    Ok(if tls {
+        Listen::Tls(addr)
+    } else {
+        Listen::Plain(addr)
+    })
+}
+
 /// The server to run, settled once from the flags: the configuration the [`Server`] is
 /// bound with, which the start-up and exit lines read too.
 ///
-/// Clap has checked every flag's syntax, and every value it accepts has a meaning, so
-/// nothing is refused here; what clap cannot do is give values their meaning: a zero
-/// duration means "off" (`None`), and input and output bounds are at least one byte.
+/// Clap has checked every flag's syntax; what it cannot do is give values their meaning
+/// (a zero duration means "off", input and output bounds are at least one byte) or
+/// check flags against each other: a tls:// listener without a certificate and key is
+/// refused here, as bad usage.
 #[derive(Debug)]
 struct Plan {
     /// Listeners, protocol, limits, signals, stats lines, admin address.
@@ -122,7 +171,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn from_args(args: Args) -> Plan {
+    fn from_args(args: Args) -> Result<Plan, String> {
         let limits = ConnLimits {
             max_input: args.max_input.max(1),
             max_output: args.max_output.max(1),
@@ -132,8 +181,31 @@ impl Plan {
             min_rate_window: args.min_rate_window,
             ..ConnLimits::default()
         };
+        let plain = args.listen.iter().filter_map(|l| match l {
+            Listen::Plain(a) => Some(*a),
+            Listen::Tls(_) => None,
+        });
+        let tls = args.listen.iter().filter_map(|l| match l {
+            Listen::Tls(a) => Some(*a),
+            Listen::Plain(_) => None,
+        });
+        let listen_tls: Vec<SocketAddr> = tls.collect();
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let mut o = ServerOptions::new(cert, key);
+                o.versions = args.tls_version;
+                Some(o)
+            }
+            (None, None) if listen_tls.is_empty() => None,
+            (None, None) => {
+                return Err("a tls:// listener needs --tls-cert FILE and --tls-key FILE".into())
+            }
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
         let server = ServerConfig {
-            listen: args.listen,
+            listen: plain.collect(),
+            listen_tls,
+            tls,
             proto: args.proto,
             listen_opts: ListenOptions {
                 backlog: args.backlog,
@@ -155,7 +227,7 @@ impl Plan {
             admin: args.admin,
             ..ServerConfig::default()
         };
-        Plan { server }
+        Ok(Plan { server })
     }
 }
 
@@ -164,7 +236,14 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => return readyloop::units::usage_exit("readyloop", e),
     };
-    match run(&Plan::from_args(args)) {
+    let plan = match Plan::from_args(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("readyloop: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&plan) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("readyloop: {e}");
@@ -195,7 +274,7 @@ fn run(plan: &Plan) -> std::io::Result<ExitCode> {
 
 /// The JSON start-up line: the `listening` event.
 fn listening_json(plan: &Plan, srv: &Server, cap: &Capacity) -> serde_json::Value {
-    let addrs: Vec<String> = srv.local_addrs().iter().map(|a| a.to_string()).collect();
+    let addrs = listen_names(srv);
     serde_json::json!({
         "event": "listening",
         "version": env!("CARGO_PKG_VERSION"),
@@ -216,10 +295,17 @@ fn listening_json(plan: &Plan, srv: &Server, cap: &Capacity) -> serde_json::Valu
     })
 }
 
+/// The bound addresses as `--listen` takes them: plain ones bare, TLS ones `tls://`.
+fn listen_names(srv: &Server) -> Vec<String> {
+    let plain = srv.local_addrs().iter().map(|a| a.to_string());
+    let tls = srv.tls_addrs().iter().map(|a| format!("tls://{a}"));
+    plain.chain(tls).collect()
+}
+
 /// The text start-up lines: where it listens, the fd limit and the room it leaves, what
 /// caps the backlog or the limit, the admin address.
 fn print_listening(plan: &Plan, srv: &Server, cap: &Capacity) {
-    let addrs: Vec<String> = srv.local_addrs().iter().map(|a| a.to_string()).collect();
+    let addrs = listen_names(srv);
     println!(
         "readyloop {} listening on {} ({})",
         env!("CARGO_PKG_VERSION"),
