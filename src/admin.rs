@@ -141,7 +141,7 @@ pub(crate) fn add_http_counters(j: &mut serde_json::Value, http: HttpCounters) {
 }
 
 /// The TLS counters as JSON: handshakes by kind, failures by reason, their time.
-pub(crate) fn tls_json(t: &TlsStats) -> serde_json::Value {
+pub(crate) fn tls_json(t: &crate::tls::TlsStats) -> serde_json::Value {
     let failed: serde_json::Map<String, serde_json::Value> = crate::tls::Failure::ALL
         .iter()
         .map(|f| (f.name().to_string(), t.failed_for(*f).into()))
