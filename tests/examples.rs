@@ -33,9 +33,15 @@ impl Example {
     /// Start `name` on a free port and read the address from its first line
     /// (`NAME listening on ADDR ...`).
     fn start(name: &str) -> Example {
+        Example::start_with(name, &[])
+    }
+
+    /// Start `name` on a free port with `more` arguments after the address.
+    fn start_with(name: &str, more: &[&std::ffi::OsStr]) -> Example {
         let path = example_path(name);
         let mut child = Command::new(&path)
             .arg("127.0.0.1:0")
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -170,4 +176,32 @@ fn host_loop_example_serves_tcp_and_its_own_udp_and_stops_on_ctrl_c() {
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest);
     assert!(rest.is_empty());
+}
+
+#[test]
+fn tls_echo_example_echoes_over_tls() {
+    use readyloop::tls::{self, rustls};
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("rl-ex-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let ex = Example::start_with("tls_echo", &[cert.as_os_str(), key.as_os_str()]);
+    let cfg = tls::client_config(&tls::ClientOptions {
+        roots: tls::Roots::File(cert.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let name = "localhost".try_into().unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let (mut sock, _) = ex.connect();
+    let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    stream.write_all(&data).unwrap();
+    let mut got = vec![0u8; data.len()];
+    stream.read_exact(&mut got).expect("the echo, decrypted");
+    assert!(got == data, "the echo differs");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
