@@ -28,5 +28,7 @@ pub mod search;
 pub mod slo;
 pub mod staged;
 pub mod tally;
+pub mod tls_peer;
+pub mod tls_target;
 
 pub use error::Error;

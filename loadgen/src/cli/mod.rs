@@ -40,6 +40,8 @@ mod search;
 mod serve;
 mod target;
 mod targets_file;
+mod tls_args;
+mod tls_preflight;
 
 use crate::error::Error;
 use args::{Cli, Cmd};

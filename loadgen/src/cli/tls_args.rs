@@ -1,0 +1,52 @@
+//! The TLS flags of `run` and `search`, curl's names where curl has one. They matter
+//! only for a target whose address says TLS (`https://`, `tls://`).
+
+use clap::Args;
+use readyloop::tls::Versions;
+use std::path::PathBuf;
+
+/// How loadgen speaks TLS to an `https://` or `tls://` target.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct TlsArgs {
+    /// Trust the CA certificates in FILE (PEM) instead of the system's store
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub(super) cacert: Option<PathBuf>,
+
+    /// Accept any certificate for any name (every report then says UNVERIFIED)
+    #[arg(long, short = 'k', help_heading = "TLS")]
+    pub(super) insecure: bool,
+
+    /// The server name sent in SNI and checked in the certificate (default: the
+    /// target's host; an IP address is checked as an IP)
+    #[arg(long, value_name = "NAME", help_heading = "TLS")]
+    pub(super) sni: Option<String>,
+
+    /// A client certificate chain (PEM) for servers that ask for one; needs --key
+    #[arg(long, value_name = "FILE", requires = "key", help_heading = "TLS")]
+    pub(super) cert: Option<PathBuf>,
+
+    /// The private key of --cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "cert", help_heading = "TLS")]
+    pub(super) key: Option<PathBuf>,
+
+    /// Offer only this TLS version: 1.2 or 1.3 (default: both)
+    #[arg(long, value_name = "V", value_parser = Versions::parse, help_heading = "TLS")]
+    pub(super) tls_version: Option<Versions>,
+
+    /// A full handshake on every connection: no session resumption on reconnect (with
+    /// --per-conn 1, a full handshake per request)
+    #[arg(long, help_heading = "TLS")]
+    pub(super) no_resume: bool,
+}
+
+impl TlsArgs {
+    /// Whether any TLS flag was given (refused for a target without TLS).
+    pub(super) fn any(&self) -> bool {
+        self.cacert.is_some()
+            || self.insecure
+            || self.sni.is_some()
+            || self.cert.is_some()
+            || self.tls_version.is_some()
+            || self.no_resume
+    }
+}

@@ -1,0 +1,153 @@
+//! What the target's TLS said: the negotiated version, cipher suite and ALPN, and its
+//! certificate's subject, issuer and expiry, as the report shows them.
+
+use readyloop::tls::rustls::pki_types::CertificateDer;
+use readyloop::tls::rustls::CommonState;
+use serde::Serialize;
+
+/// The target's side of a TLS connection, read once (the preflight handshake).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TlsPeer {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, as IANA names it (`TLS13_AES_256_GCM_SHA384`).
+    pub cipher: String,
+    /// The ALPN protocol agreed (`http/1.1`), if any.
+    pub alpn: Option<String>,
+    /// The leaf certificate's subject (`CN=localhost`).
+    pub subject: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// When it expires, `YYYY-MM-DD HH:MM:SS UTC`.
+    pub not_after: String,
+    /// Whole days from now until then (negative once expired).
+    pub days_left: i64,
+    /// The certificate was verified (false with `--insecure`: anyone could be there).
+    pub verified: bool,
+}
+
+impl TlsPeer {
+    /// Read what `state` negotiated and the leaf certificate it holds.
+    pub fn of(state: &CommonState, verified: bool) -> TlsPeer {
+        let version = state
+            .protocol_version()
+            .map_or_else(String::new, |v| version_name(u16::from(v)));
+        let cipher = state
+            .negotiated_cipher_suite()
+            .map_or_else(String::new, |s| format!("{:?}", s.suite()));
+        let alpn = state
+            .alpn_protocol()
+            .map(|a| String::from_utf8_lossy(a).into_owned());
+        let mut peer = TlsPeer {
+            version,
+            cipher,
+            alpn,
+            verified,
+            ..TlsPeer::default()
+        };
+        if let Some(leaf) = state.peer_certificates().and_then(|c| c.first()) {
+            peer.read_certificate(leaf);
+        }
+        peer
+    }
+
+    fn read_certificate(&mut self, der: &CertificateDer<'_>) {
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+            self.subject = "(a certificate x509-parser cannot read)".into();
+            return;
+        };
+        self.subject = cert.subject().to_string();
+        self.issuer = cert.issuer().to_string();
+        let end = cert.validity().not_after;
+        self.not_after = utc(end.timestamp());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.days_left = (end.timestamp() - now).div_euclid(86_400);
+    }
+
+    /// One line for the text report.
+    pub fn line(&self) -> String {
+        let alpn = self.alpn.as_deref().unwrap_or("none");
+        let trust = if self.verified {
+            "verified"
+        } else {
+            "UNVERIFIED (--insecure)"
+        };
+        format!(
+            "{} {}, ALPN {alpn}; certificate {} ({trust}), expires {} ({} days)",
+            self.version, self.cipher, self.subject, self.not_after, self.days_left
+        )
+    }
+}
+
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (the civil calendar from day
+/// numbers, Howard Hinnant's algorithm: no date crate for one line of a report).
+fn utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn version_name(v: u16) -> String {
+    match v {
+        0x0304 => "TLSv1.3".into(),
+        0x0303 => "TLSv1.2".into(),
+        other => format!("TLS 0x{other:04x}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_a_certificate_is_read_for_subject_and_expiry() {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test server");
+        params.not_after = rcgen::date_time_ymd(2031, 5, 17);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let mut peer = TlsPeer::default();
+        peer.read_certificate(cert.der());
+        assert_eq!(peer.subject, "CN=test server");
+        assert!(
+            peer.not_after.starts_with("2031-05-17"),
+            "{}",
+            peer.not_after
+        );
+        assert!(peer.days_left > 365, "{}", peer.days_left);
+        peer.verified = false;
+        assert!(peer.line().contains("UNVERIFIED"));
+    }
+
+    #[test]
+    fn test_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_798_761_599), "2026-12-31 23:59:59 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn test_garbage_is_named_not_fatal() {
+        let mut peer = TlsPeer::default();
+        peer.read_certificate(&CertificateDer::from(vec![1u8, 2, 3]));
+        assert!(peer.subject.contains("cannot read"));
+    }
+}
