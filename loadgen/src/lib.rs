@@ -6,6 +6,7 @@
 //! ([`record::Recorder`]), merged at the end into a [`result::RunResult`] that the
 //! [`report`] functions format.
 
+pub mod addrs;
 pub mod answer;
 pub mod cli;
 pub(crate) mod client;

@@ -3,8 +3,9 @@
 //! [`Load`] is built once, from the flags, by the command's plan (`cli/run_plan.rs`,
 //! which refuses what cannot run) and read by the engine as it is, not copied into a
 //! second plan; `search` makes each step's by [`Load::step`]. [`Aim`] is the part
-//! known only once the target listens: its address and the bytes sent to it.
+//! known only once the target listens: its addresses and the bytes sent to it.
 
+use crate::addrs::Addrs;
 use crate::framing::Framing;
 use crate::mix::Mix;
 use crate::schedule::Profile;
@@ -93,8 +94,12 @@ impl Load {
 /// server's address is in its HTTP request's `Host`).
 #[derive(Clone, Debug)]
 pub struct Aim {
-    /// Where to connect.
-    pub addr: SocketAddr,
+    /// Where to connect: every address of the target (or of its `--connect-to`), the
+    /// connections spread over them by slot ([`Aim::addr_for`]).
+    pub addrs: Addrs,
+    /// The target's host as the user named it (IPv6 without brackets), whatever
+    /// address the connections go to: what TLS would send as its server name.
+    pub server_name: String,
     /// The request bytes (empty with a mix).
     pub request: Vec<u8>,
     /// The requests those bytes hold, in order, each `true` when it is an HTTP HEAD
@@ -105,23 +110,32 @@ pub struct Aim {
 }
 
 impl Aim {
-    /// The aim for `request` to `addr`: its pipeline worked out once, here. A request
-    /// that cannot be split (the plan refuses it before the run) is sent as one request,
-    /// a HEAD when `head`.
+    /// The aim for `request` to `addrs` (one address, or several): its pipeline worked
+    /// out once, here. A request that cannot be split (the plan refuses it before the
+    /// run) is sent as one request, a HEAD when `head`. The server name is the first
+    /// address's IP until the plan names the host.
     pub fn new(
-        addr: SocketAddr,
+        addrs: impl Into<Addrs>,
         framing: &Framing,
         request: Vec<u8>,
         head: bool,
         mix: Option<Arc<Mix>>,
     ) -> Aim {
+        let addrs = addrs.into();
         let pipeline = crate::request::pipeline(framing, &request).unwrap_or_else(|_| vec![head]);
         Aim {
-            addr,
+            server_name: addrs.first().ip().to_string(),
+            addrs,
             request,
             pipeline,
             mix,
         }
+    }
+
+    /// Where connection slot `slot` (counted over the whole run) connects: the
+    /// addresses in turn, the same one for every reconnect of the slot.
+    pub fn addr_for(&self, slot: usize) -> SocketAddr {
+        self.addrs.for_slot(slot)
     }
 }
 
@@ -190,5 +204,19 @@ mod tests {
         // Not whole requests: sent as one.
         let aim = Aim::new(a, &Framing::Http, b"HEAD / HT".to_vec(), true, None);
         assert_eq!(aim.pipeline, [true]);
+        assert_eq!(
+            (aim.addr_for(7), aim.server_name.as_str()),
+            (a, "127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn test_the_aim_spreads_slots_over_its_addresses() {
+        let (a, b): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:1".parse().unwrap(), "[::1]:1".parse().unwrap());
+        let two = Addrs::new([a, b]).unwrap();
+        let aim = Aim::new(two, &Framing::Line, b"x\n".to_vec(), false, None);
+        let to: Vec<SocketAddr> = (0..4).map(|s| aim.addr_for(s)).collect();
+        assert_eq!(to, [a, b, a, b]);
     }
 }

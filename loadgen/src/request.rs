@@ -72,22 +72,6 @@ pub struct Url {
 }
 
 impl Url {
-    /// The address to connect to: the host resolved (an IPv6 literal as is), with the
-    /// port.
-    ///
-    /// ```
-    /// use loadgen::request::parse_url;
-    /// let u = parse_url("http://[::1]:8080/").unwrap();
-    /// assert_eq!(u.socket_addr().unwrap().to_string(), "[::1]:8080");
-    /// ```
-    pub fn socket_addr(&self) -> Result<SocketAddr, String> {
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {:?}: {e}", self.host))?
-            .next()
-            .ok_or_else(|| format!("{:?} resolved to no address", self.host))
-    }
-
     /// The `Host` header value: `host:port`, IPv6 in brackets (`[::1]:8080`).
     ///
     /// ```
@@ -96,11 +80,16 @@ impl Url {
     /// assert_eq!(parse_url("http://example.com").unwrap().host_header(), "example.com:80");
     /// ```
     pub fn host_header(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        host_port(&self.host, self.port)
+    }
+}
+
+/// `host:port`, an IPv6 host in brackets (`[::1]:8080`).
+pub(crate) fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -340,6 +329,12 @@ pub fn http_request(
     Ok(out)
 }
 
+/// A `HOST:PORT` target (`[v6]:PORT`) split and checked, not resolved: the host
+/// (IPv6 without brackets) and the port.
+pub(crate) fn split_target(s: &str) -> Result<(&str, u16), String> {
+    split_host_port(s, None)
+}
+
 /// Resolves a `HOST:PORT` target (`127.0.0.1:7878`, `[::1]:7878`, `localhost:7878`)
 /// to its first address.
 ///
@@ -349,7 +344,7 @@ pub fn http_request(
 /// assert!(parse_target("127.0.0.1").is_err());
 /// ```
 pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
-    let (host, port) = split_host_port(s, None)?;
+    let (host, port) = split_target(s)?;
     let mut addrs = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {s:?}: {e}"))?;

@@ -125,6 +125,8 @@ pub struct RunResult {
     pub aborted: Option<Aborted>,
     /// `--targets`: the mix (its entries' numbers are in `rec.entries`).
     pub mix: Option<crate::mix::Described>,
+    /// The addresses the connections went to, and how many connects each took.
+    pub spread: crate::addrs::Spread,
 }
 
 /// `--stages`: the target in effect over the run's intervals (the interval log's target

@@ -141,6 +141,7 @@ const RUN_EXAMPLES: &str = "Examples:
   loadgen run http://127.0.0.1:8080/ -n 100k --pipeline 16
   loadgen run -R 10k --slo 'p99<5ms,errors<0.1%' --abort-on-fail
   loadgen run 127.0.0.1:6379 --proto resp --request 'PING\\r\\n'
+  loadgen run http://api.example/ --connect-to ::127.0.0.1:8080   # Host: api.example:80
 
 Numbers: k = 1,000 and M = 1,000,000 for counts and rates; K = KiB = 1,024 for sizes.
 Durations: us, ms, s, m, h, and compounds such as 1m30s.";
@@ -418,7 +419,8 @@ pub(super) struct RunArgs {
 // take it for the help text of the commands it is flattened into.
 #[derive(Args, Debug, Clone)]
 pub(super) struct RequestArgs {
-    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded server)
+    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded
+    /// server); a host name's addresses (A and AAAA) all take connections, round robin
     pub(super) target: Option<String>,
 
     /// Keep up to D requests in flight on each connection, answered in order (HTTP,
@@ -506,6 +508,13 @@ pub(super) struct RequestArgs {
     /// ports toward the target (see `loadgen limits`)
     #[arg(long, value_name = "ADDRS", value_parser = crate::probe::parse_source_list)]
     pub(super) source: Option<crate::probe::SourceList>,
+
+    /// Connect to ADDR:PORT when the target is HOST:PORT (curl's flag, repeatable, the
+    /// first match used): the URL's host still goes in Host. Empty HOST or PORT matches
+    /// any; empty ADDR or PORT keeps the target's; IPv6 in brackets; a name resolves to
+    /// all its addresses. E.g. --connect-to example.com:80:127.0.0.1:8080
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
+    pub(super) connect_to: Vec<String>,
 }
 
 /// `loadgen report`: saved runs in one table, or side A against side B (its help is

@@ -24,6 +24,7 @@
 
 mod args;
 mod command_line;
+mod connect_to;
 mod embedded;
 pub mod limits;
 mod live_slo;

@@ -40,7 +40,7 @@ pub(super) fn probe(a: ProbeArgs) -> Result<(), Error> {
     if let Some(t) = target {
         // A child of --procs: its parent made the preflight connect already.
         if !a.child {
-            preflight(t, a.connect_timeout)?;
+            preflight(&[t], a.connect_timeout)?;
         }
     }
     let _ = readyloop::limits::raise_nofile();

@@ -76,7 +76,7 @@ impl Request {
         if let Some(m) = mix {
             // clap refuses --request, --body, --method and --size beside --targets, and
             // the plan anything but HTTP.
-            m.check(target)?;
+            m.check()?;
             return Ok(Request::Mix(m));
         }
         if a.req.request.is_some() || a.req.request_file.is_some() {

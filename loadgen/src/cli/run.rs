@@ -16,6 +16,7 @@ use super::preflight::preflight;
 use super::progress::Progress;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
+use crate::addrs::Spread;
 use crate::engine::{self, TickAction, WorkerResult};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
@@ -40,20 +41,20 @@ pub(super) fn run(a: RunArgs) -> Result<ExitCode, Error> {
 /// Run `plan`: the embedded server, the preflight, the load, the reports.
 fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Error> {
     let load = &plan.load;
-    let (addr, target_label, embedded) = match &plan.target {
-        Target::Given { addr, label, .. } => (*addr, label.clone(), None),
+    let (addrs, target_label, embedded) = match &plan.target {
+        Target::Given { addrs, label, .. } => (addrs.clone(), label.clone(), None),
         Target::Embedded { proto } => {
             let (addr, e) = Embedded::start(*proto)?;
-            (addr, embedded_label(&load.framing, addr), Some(e))
+            (addr.into(), embedded_label(&load.framing, addr), Some(e))
         }
     };
-    let aim = plan.aim(addr)?;
+    let aim = plan.aim(addrs)?;
 
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more
     // than the run made.
     if embedded.is_none() {
-        preflight(addr, load.connect_timeout)?;
+        preflight(aim.addrs.as_slice(), load.connect_timeout)?;
     }
 
     // The interval log is written as the run goes: its stream sees every report.
@@ -175,8 +176,19 @@ impl Ran {
                 .mix
                 .as_ref()
                 .map(|m| m.describe(plan.mix_file.as_deref().unwrap_or(""))),
+            spread: spread(plan, aim, w),
         }
     }
+}
+
+/// Where the workers' connections went: the aim's addresses, and the rule that chose
+/// them.
+fn spread(plan: &RunPlan, aim: &Aim, workers: &[WorkerResult]) -> Spread {
+    let mut s = Spread::of(&aim.addrs, workers.iter().map(|w| &w.connects_by_addr[..]));
+    if let Target::Given { via, .. } = &plan.target {
+        s.via = via.clone();
+    }
+    s
 }
 
 /// Exit code of a run whose `--slo` thresholds failed (as k6).

@@ -11,9 +11,11 @@
 //! command has several faults, the first of them is the one reported.
 
 use super::args::RunArgs;
+use super::connect_to::ConnectTo;
 use super::outputs::Outputs;
 use super::request_bytes::Request;
 use super::target::Target;
+use crate::addrs::Addrs;
 use crate::error::Error;
 use crate::fd_room;
 use crate::framing::Framing;
@@ -45,13 +47,21 @@ pub(super) struct RunPlan {
 }
 
 impl RunPlan {
-    /// What to send, and where, once the target listens at `addr` (an HTTP request to
-    /// the embedded server names its address).
-    pub(super) fn aim(&self, addr: std::net::SocketAddr) -> Result<Aim, Error> {
+    /// What to send, and where, once the target listens at `addrs` (a given target's,
+    /// or the embedded server's, whose address an HTTP request to it names).
+    pub(super) fn aim(&self, addrs: Addrs) -> Result<Aim, Error> {
         let framing = &self.load.framing;
         let head = self.request.is_head(framing);
-        let (bytes, mix) = self.request.clone().into_built(&self.target, addr)?;
-        Ok(Aim::new(addr, framing, bytes, head, mix))
+        let (bytes, mix) = self
+            .request
+            .clone()
+            .into_built(&self.target, addrs.first())?;
+        let mut aim = Aim::new(addrs, framing, bytes, head, mix);
+        if let Target::Given { host, .. } = &self.target {
+            // The name the user gave, whatever address it resolved (or was sent) to.
+            aim.server_name = host.clone();
+        }
+        Ok(aim)
     }
 
     /// A search's step: this plan's load at `rate` over `conns` connections, refused
@@ -101,7 +111,11 @@ impl RunPlan {
         // run (never more than the connections: see `Load::threads`).
         let most = a.max_connections.unwrap_or(connections).max(connections);
         let limits = check_fd_room(most, threads.min(connections), embedded)?;
-        let target = Target::resolve(target_arg.as_deref(), &a.req.proto, &framing)?;
+        let connect_to = ConnectTo::parse(&a.req.connect_to)?;
+        let target = Target::resolve(target_arg.as_deref(), &a.req.proto, &framing, &connect_to)?;
+        if let Some(m) = &mix {
+            m.check_target(&target, &connect_to)?;
+        }
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
         let load = load(&a, framing, connections, threads)?;
@@ -323,6 +337,7 @@ mod tests {
     use super::super::request_bytes::HttpParts;
     use super::*;
     use clap::Parser;
+    use std::net::SocketAddr;
 
     /// `loadgen ARGS...` as clap parses it (no process, nothing run), with or without
     /// the `run` subcommand.
@@ -600,7 +615,10 @@ mod tests {
         assert_eq!(
             p.target,
             Target::Given {
-                addr: "127.0.0.1:8080".parse().unwrap(),
+                addrs: "127.0.0.1:8080".parse::<SocketAddr>().unwrap().into(),
+                host: "127.0.0.1".into(),
+                port: 8080,
+                via: None,
                 label: "http://127.0.0.1:8080/x?y=1".into(),
                 host_header: "127.0.0.1:8080".into(),
                 path: "/x?y=1".into(),
@@ -623,6 +641,55 @@ mod tests {
         let p = plan(&["127.0.0.1:1", "--proto", "echo", "--timeout", "0"]);
         assert_eq!(p.load.timeout, None, "--timeout 0 disables it");
         assert!(p.load.nodelay);
+    }
+
+    /// Issue 17, item 5: --connect-to sends the connections elsewhere; the URL's host
+    /// stays in Host and is the aim's server name.
+    #[test]
+    fn test_connect_to_routes_the_connections_and_keeps_the_host() {
+        let p = plan(&[
+            "http://api.example:80/x",
+            "--connect-to",
+            "other.example:80:127.0.0.9:1",
+            "--connect-to",
+            "api.example::[::1]:8080",
+        ]);
+        let Target::Given { addrs, via, .. } = &p.target else {
+            panic!("{:?}", p.target);
+        };
+        let to: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert_eq!(addrs.as_slice(), [to], "the first rule that matches");
+        assert_eq!(via.as_deref(), Some("api.example::[::1]:8080"));
+        let aim = p.aim(addrs.clone()).unwrap();
+        assert_eq!(
+            aim.request,
+            b"GET /x HTTP/1.1\r\nHost: api.example:80\r\n\r\n"
+        );
+        assert_eq!(
+            (aim.addr_for(1), aim.server_name.as_str()),
+            (to, "api.example")
+        );
+    }
+
+    #[test]
+    fn test_connect_to_refusals_are_usage_errors() {
+        let e = refused(&[
+            "http://a.example/",
+            "--connect-to",
+            "a.example:80:127.0.0.1",
+        ]);
+        assert!(
+            e.starts_with("--connect-to \"a.example:80:127.0.0.1\": missing ':'"),
+            "{e}"
+        );
+        let e = refused(&[
+            "http://a.example/",
+            "--connect-to",
+            "b.example:80:127.0.0.1:1",
+        ]);
+        assert!(e.contains("no rule matches the target a.example:80"), "{e}");
+        let e = refused(&["--connect-to", "::127.0.0.1:1"]);
+        assert!(e.contains("--connect-to is for a TARGET"), "{e}");
     }
 
     #[test]

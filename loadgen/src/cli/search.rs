@@ -67,10 +67,10 @@ pub(super) fn search(a: SearchArgs) -> Result<ExitCode, Error> {
     say.line(&outcome::header());
     // One plan for every step, each at its own rate and connections (`set_step`).
     let mut plan = RunPlan::from_args(step_args(&a, req, a.start, 1))?;
-    let Target::Given { addr, label, .. } = &plan.target else {
+    let Target::Given { addrs, label, .. } = &plan.target else {
         return Err(Error::Usage("search: the target did not resolve".into()));
     };
-    let (aim, label) = (plan.aim(*addr)?, label.clone());
+    let (aim, label) = (plan.aim(addrs.clone())?, label.clone());
     let mut s = Search::new(a.start, a.max_rate, a.precision, a.max_steps);
     let mut steps = Steps {
         plan: &mut plan,
@@ -295,8 +295,8 @@ fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
             req.target = Some(embedded_label(&plan.load.framing, addr));
             Some(e)
         }
-        Target::Given { addr, .. } => {
-            preflight(*addr, plan.load.connect_timeout)?;
+        Target::Given { addrs, .. } => {
+            preflight(addrs.as_slice(), plan.load.connect_timeout)?;
             None
         }
     };

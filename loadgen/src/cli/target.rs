@@ -3,8 +3,12 @@
 //! TARGET is a URL (`http://HOST:PORT/PATH`, for `--proto http` only) or `HOST:PORT`;
 //! none means the embedded server, which must speak the chosen framing. All of it is
 //! resolved before anything starts, so that a bad address or a protocol the embedded
-//! server does not speak is refused with exit 2, not found out mid-run.
+//! server does not speak is refused with exit 2, not found out mid-run. A host name
+//! resolves to all its addresses (the connections spread over them), or, with a
+//! `--connect-to` rule for it, to the rule's.
 
+use super::connect_to::ConnectTo;
+use crate::addrs::Addrs;
 use crate::error::Error;
 use crate::framing::Framing;
 use crate::request;
@@ -16,8 +20,14 @@ use std::net::SocketAddr;
 pub(super) enum Target {
     /// A server named on the command line.
     Given {
-        /// Its address (a host name resolved to its first address).
-        addr: SocketAddr,
+        /// Its addresses: every one its host resolves to, or its `--connect-to`'s.
+        addrs: Addrs,
+        /// The host as named (IPv6 without brackets) and the port: what the
+        /// `--connect-to` rules match, and the server name TLS would send.
+        host: String,
+        port: u16,
+        /// The `--connect-to` value that chose `addrs`, as typed.
+        via: Option<String>,
         /// TARGET as typed: what the report calls it.
         label: String,
         /// What an HTTP request to it says in `Host`: the URL's authority, or
@@ -34,44 +44,51 @@ pub(super) enum Target {
 }
 
 impl Target {
-    /// Resolve TARGET (`None`: the embedded server) for `framing`; `proto` is the
-    /// `--proto` flag as typed, for the message of a URL given to another protocol.
+    /// Resolve TARGET (`None`: the embedded server) for `framing`, through the
+    /// `--connect-to` rules `to`; `proto` is the `--proto` flag as typed, for the
+    /// message of a URL given to another protocol.
     pub(super) fn resolve(
         target: Option<&str>,
         proto: &str,
         framing: &Framing,
+        to: &ConnectTo,
     ) -> Result<Target, Error> {
-        match target {
-            // Anything with a scheme is a URL: the parser names a wrong scheme (any case)
-            // itself, and an IPv6 host keeps its brackets.
-            Some(t) if t.contains("://") => {
-                let url = request::parse_url(t).map_err(Error::Usage)?;
-                if *framing != Framing::Http {
-                    return Err(Error::Usage(format!(
-                        "{t}: a URL is for --proto http; give HOST:PORT for --proto {proto}"
-                    )));
-                }
-                let addr = url.socket_addr().map_err(Error::Usage)?;
-                Ok(Target::Given {
-                    addr,
-                    label: t.to_string(),
-                    host_header: url.host_header(),
-                    path: url.path.clone(),
-                })
+        let Some(t) = target else {
+            if !to.is_empty() {
+                return Err(Error::Usage(
+                    "--connect-to is for a TARGET; without one the embedded server is measured"
+                        .into(),
+                ));
             }
-            Some(t) => {
-                let addr = request::parse_target(t).map_err(Error::Usage)?;
-                Ok(Target::Given {
-                    addr,
-                    label: t.to_string(),
-                    host_header: t.to_string(),
-                    path: "/".to_string(),
-                })
-            }
-            None => Ok(Target::Embedded {
+            return Ok(Target::Embedded {
                 proto: server_proto(framing)?,
-            }),
-        }
+            });
+        };
+        // Anything with a scheme is a URL: the parser names a wrong scheme (any case)
+        // itself, and an IPv6 host keeps its brackets.
+        let (host, port, host_header, path) = if t.contains("://") {
+            let url = request::parse_url(t).map_err(Error::Usage)?;
+            if *framing != Framing::Http {
+                return Err(Error::Usage(format!(
+                    "{t}: a URL is for --proto http; give HOST:PORT for --proto {proto}"
+                )));
+            }
+            (url.host.clone(), url.port, url.host_header(), url.path)
+        } else {
+            let (host, port) = request::split_target(t).map_err(Error::Usage)?;
+            (host.to_string(), port, t.to_string(), "/".to_string())
+        };
+        to.check_used(&host, port)?;
+        let route = to.route(&host, port).map_err(Error::Usage)?;
+        Ok(Target::Given {
+            addrs: route.addrs,
+            host,
+            port,
+            via: route.via,
+            label: t.to_string(),
+            host_header,
+            path,
+        })
     }
 }
 

@@ -1,15 +1,18 @@
 //! Slots waiting to (re)connect: opened in turn, paced by `--connect-rate`, from the
-//! `--source` addresses in turn, and after a failure only after a backoff; and how a
-//! close the client did not decide is counted.
+//! `--source` addresses in turn, each slot to its own address of the target's (the
+//! slots spread round robin over them, a slot keeping its address across reconnects),
+//! and after a failure only after a backoff; and how a close the client did not decide
+//! is counted.
 
 use super::setup::Seat;
 use super::times::{TIMER_CONNECT, TIMER_PACE};
+use crate::addrs::Addrs;
 use crate::client::Client;
 use crate::record::ErrorClass;
 use crate::schedule::Schedule;
-use readyloop::{CloseReason, ConnectOptions, Reactor};
-use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use readyloop::{CloseReason, ConnId, ConnectOptions, Reactor};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// How long to wait before reopening after a failed connect or a protocol failure,
@@ -23,8 +26,11 @@ const RETRY_MAX: Duration = Duration::from_secs(1);
 const PACE_CATCH_UP: Duration = Duration::from_millis(50);
 
 /// One slot = one of the connections a worker keeps; it carries its open-loop schedule
-/// across reconnects so connect time is part of the next request's corrected latency.
+/// across reconnects so connect time is part of the next request's corrected latency,
+/// and its number across reconnects so it goes back to the same address.
 pub(super) struct Pending {
+    /// The slot's number in its worker (0, 1, ...: see [`Slots::addr_index`]).
+    pub(super) slot: usize,
     /// Open loop: the slot's timeline. `None`: closed loop.
     pub(super) schedule: Option<Schedule>,
 }
@@ -33,8 +39,16 @@ pub(super) struct Pending {
 pub(super) struct Slots {
     /// Slots waiting to (re)connect, in order.
     pub(super) pending: VecDeque<Pending>,
-    /// Where they connect.
-    target: SocketAddr,
+    /// Where they connect: slot `j` to `addrs.for_slot(first_slot + j)`.
+    addrs: Addrs,
+    /// The run-wide number of this worker's slot 0 (the worker's first connection).
+    first_slot: usize,
+    /// The number a slot added during the run gets (growth, closed-loop stages).
+    next_slot: usize,
+    /// The slot of each open or connecting connection, to reopen it where it was.
+    slot_of: HashMap<ConnId, usize>,
+    /// Connects tried to each of `addrs`, in their order.
+    pub(super) connects_by_addr: Vec<u64>,
     opts: ConnectOptions,
     /// One connect per this interval at most (`--connect-rate`), else `None`.
     connect_every: Option<Duration>,
@@ -55,11 +69,16 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    /// `seat`'s slots, `pending` first, paced from `now`.
+    /// `seat`'s slots, `pending` first (numbered from 0 up), paced from `now`.
     pub(super) fn new(seat: &Seat, pending: VecDeque<Pending>, now: Instant) -> Slots {
+        let addrs = seat.aim.addrs.clone();
         Slots {
+            next_slot: pending.len(),
             pending,
-            target: seat.aim.addr,
+            connects_by_addr: vec![0; addrs.len()],
+            addrs,
+            first_slot: seat.first_index,
+            slot_of: HashMap::new(),
             opts: ConnectOptions {
                 bind_no_port: true,
                 nodelay: seat.load.nodelay,
@@ -74,6 +93,28 @@ impl Slots {
             sources: seat.load.sources.clone(),
             source_rr: seat.index,
         }
+    }
+
+    /// A new slot, waiting to connect with `schedule`: numbered after every slot so
+    /// far, so added slots carry on the round robin over the addresses.
+    pub(super) fn push_new(&mut self, schedule: Option<Schedule>) {
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.pending.push_back(Pending { slot, schedule });
+    }
+
+    /// The slot connection `id` held, now that it closed (0 for an id never seen,
+    /// which cannot happen: every connect records its slot).
+    pub(super) fn release(&mut self, id: ConnId) -> usize {
+        self.slot_of.remove(&id).unwrap_or(0)
+    }
+
+    /// Which of the addresses slot `slot` connects to: the slots of all workers are
+    /// numbered over the run (this worker's from `first_slot`), so the run's initial
+    /// connection `i` goes to address `i mod n`; slots added during the run go on from
+    /// the worker's last.
+    fn addr_index(&self, slot: usize) -> usize {
+        (self.first_slot + slot) % self.addrs.len()
     }
 
     /// The waiting slots' open-loop timelines.
@@ -102,7 +143,8 @@ impl Slots {
                     }
                 }
             }
-            let schedule = p.schedule.clone();
+            let (schedule, slot) = (p.schedule.clone(), p.slot);
+            let to = self.addr_index(slot);
             if !self.sources.is_empty() {
                 self.opts.source = Some(self.sources[self.source_rr % self.sources.len()]);
                 self.source_rr += 1;
@@ -110,11 +152,13 @@ impl Slots {
             let sh = r.context_mut();
             let client = Client::new(&sh.plan, now, schedule);
             sh.rec.connects_tried += 1;
-            match r.connect(self.target, &self.opts, client) {
+            self.connects_by_addr[to] += 1;
+            match r.connect(self.addrs.as_slice()[to], &self.opts, client) {
                 // Not a success yet: on loopback a refusal comes after connect()
                 // returned EINPROGRESS. The backoff restarts only once a connect
                 // completed (see `arm_retry`).
-                Ok(_) => {
+                Ok(id) => {
+                    self.slot_of.insert(id, slot);
                     self.pending.pop_front();
                 }
                 Err((e, _client)) => {

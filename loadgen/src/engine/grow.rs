@@ -6,7 +6,7 @@
 //! without sockets; [`Growth::grow`] gathers what they need from the clients and
 //! carries the answer out.
 
-use super::connect::{Pending, Slots};
+use super::connect::Slots;
 use super::setup::share;
 use super::times::TIMER_GROW;
 use crate::client::{Client, Phase};
@@ -220,7 +220,7 @@ fn deal_again(
             s.deal_again(parts.next().unwrap_or_default(), cut, j as u64, total);
             s
         });
-        slots.pending.push_back(Pending { schedule });
+        slots.push_new(schedule);
     }
     true
 }

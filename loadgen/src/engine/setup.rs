@@ -218,7 +218,7 @@ mod tests {
         let conns = share(10, 3, index);
         let first_index = (0..index).map(|i| share(10, 3, i)).sum();
         let aim = Aim::new(
-            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
             &Framing::Line,
             b"x\n".to_vec(),
             false,

@@ -3,7 +3,7 @@
 //! opening slots below it and, above it, dropping waiting slots first, then retiring
 //! connections (each closes after its reply in flight, and is not reopened).
 
-use super::connect::{Pending, Slots};
+use super::connect::Slots;
 use super::setup::share;
 use super::times::TIMER_STAGE;
 use crate::client::{Client, Phase};
@@ -61,7 +61,7 @@ pub(super) fn follow_stages(
     match follow(open + slots.pending.len(), want) {
         Follow::Open(n) => {
             for _ in 0..n {
-                slots.pending.push_back(Pending { schedule: None });
+                slots.push_new(None);
             }
             slots.open_unless_retrying(r, until);
         }

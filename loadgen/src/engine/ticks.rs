@@ -78,6 +78,8 @@ pub struct WorkerResult {
     /// How much of the warm-up ran: all of it once the measurement began, less when the
     /// run ended in it (interrupted), zero when the run never started.
     pub warmup_ran: Duration,
+    /// Connects it tried to each of the target's addresses, in the aim's order.
+    pub connects_by_addr: Vec<u64>,
 }
 
 /// This thread's CPU time so far.
@@ -222,6 +224,7 @@ impl Ticker {
             connect_phase: t.started.map(|s| s.saturating_duration_since(t.created)),
             peak_open,
             warmup_ran: warmup_ran(t),
+            connects_by_addr: Vec::new(),
         }
     }
 }

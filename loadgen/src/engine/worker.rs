@@ -52,6 +52,7 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
     let initial = seat.initial();
     let pending = (0..initial)
         .map(|j| Pending {
+            slot: j,
             schedule: seat.schedule(created, j),
         })
         .collect();
@@ -91,7 +92,9 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
     // the last second.
     w.ticker.tick_late(&mut r, w.index);
     let rec = std::mem::take(&mut r.context_mut().rec);
-    Ok(w.ticker.result(rec, &w.times, w.growth.peak_open))
+    let mut result = w.ticker.result(rec, &w.times, w.growth.peak_open);
+    result.connects_by_addr = std::mem::take(&mut w.slots.connects_by_addr);
+    Ok(result)
 }
 
 impl Worker {
@@ -133,10 +136,11 @@ impl Worker {
     fn on_close(
         &mut self,
         r: &mut Reactor<Client>,
-        mut c: Client,
+        (id, mut c): (ConnId, Client),
         reason: CloseReason,
         errno: Option<i32>,
     ) {
+        let slot = self.slots.release(id);
         let failed_connect = matches!(
             reason,
             CloseReason::ConnectFailed | CloseReason::ConnectTimeout
@@ -168,7 +172,7 @@ impl Worker {
         if failed_connect && self.times.started.is_none() {
             self.startup.connect_failures += 1;
         }
-        self.reopen(r, c);
+        self.reopen(r, slot, c);
         if failed_connect {
             self.slots.arm_retry(r, Failure::Connect);
         } else if protocol_failure {
@@ -182,8 +186,8 @@ impl Worker {
 
     /// Put a closed connection's slot back among those waiting, keeping its schedule
     /// (open loop) so the reconnect's cost shows in the corrected latency of the next
-    /// request.
-    fn reopen(&mut self, r: &mut Reactor<Client>, c: Client) {
+    /// request, and its number, so it reconnects to the same address.
+    fn reopen(&mut self, r: &mut Reactor<Client>, slot: usize, c: Client) {
         let skip_to = self.times.measure_start.min(r.now());
         let started = self.times.started.is_some();
         let schedule = c.into_schedule().map(|mut s| {
@@ -195,7 +199,7 @@ impl Worker {
             }
             s
         });
-        self.slots.pending.push_back(Pending { schedule });
+        self.slots.pending.push_back(Pending { slot, schedule });
     }
 
     /// The warm-up is over: the measurement's CPU time and wall-clock start are taken.
@@ -282,12 +286,12 @@ impl Host<Client> for Worker {
     fn closed(
         &mut self,
         r: &mut Reactor<Client>,
-        _id: ConnId,
+        id: ConnId,
         c: Client,
         reason: CloseReason,
         errno: Option<i32>,
     ) {
-        self.on_close(r, c, reason, errno);
+        self.on_close(r, (id, c), reason, errno);
     }
 
     fn timer(&mut self, r: &mut Reactor<Client>, key: u64) {

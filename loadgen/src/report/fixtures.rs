@@ -108,6 +108,10 @@ fn result(mode: Mode) -> RunResult {
         thresholds: Vec::new(),
         aborted: None,
         mix: None,
+        spread: crate::addrs::Spread {
+            connects: vec![(([127, 0, 0, 1], 7878).into(), 5)],
+            via: None,
+        },
         connections_peak: 4,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003

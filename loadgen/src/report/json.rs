@@ -134,6 +134,10 @@ fn connects(r: &RunResult) -> Value {
     let rec = &r.rec;
     json!({
         "connects": { "ok": rec.connects_ok, "tried": rec.connects_tried },
+        "addresses": r.spread.connects.iter()
+            .map(|(a, n)| json!({ "addr": a.to_string(), "connects_tried": n }))
+            .collect::<Vec<_>>(),
+        "connect_to": r.spread.via,
         "connect_phase_s": r.connect_phase.map(|d| d.as_secs_f64()),
         "connect_us": hist_json(&rec.connect),
     })

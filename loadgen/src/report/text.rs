@@ -47,6 +47,9 @@ fn header(r: &RunResult, s: &mut String) -> fmt::Result {
         ""
     };
     writeln!(s, "target:      {}{embedded}", r.target)?;
+    for line in r.spread.lines() {
+        writeln!(s, "{line}")?;
+    }
     writeln!(s, "proto:       {}", r.proto())?;
     writeln!(s, "mode:        {}", super::pacing(r))?;
     writeln!(s, "connections: {}", super::connections_line(r))?;
