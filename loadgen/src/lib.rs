@@ -18,6 +18,7 @@ pub mod interrupt;
 pub mod intervals;
 pub mod load;
 pub mod mix;
+pub mod phases;
 pub(crate) mod probe;
 pub mod record;
 pub mod report;
