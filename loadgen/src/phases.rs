@@ -5,7 +5,7 @@
 //! Per connection:
 //! - **connect**: from `connect()` issued to the socket connected;
 //! - **TLS handshake**: from connected to the handshake done. Recorded only through
-//!   [`crate::client::Client::on_handshake_done`], which the TLS layer calls; with plain
+//!   `Client::on_handshake_done` (`client.rs`), which the TLS layer calls; with plain
 //!   connections it stays empty and the reports leave it out (JSON: `null`).
 //!
 //! Per request (per reply, with `--pipeline` or a `--request` pipeline too):
