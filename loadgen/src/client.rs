@@ -17,6 +17,7 @@
 
 use crate::answer::Sample;
 use crate::framing::{FrameError, Framer, Framing, Response};
+use crate::phases::Phase as Timed;
 use crate::record::{record_us, us, Censor, ErrorClass, Recorder};
 use crate::schedule::{InFlight, Schedule, Sent};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
@@ -90,6 +91,13 @@ impl Plan {
         .map(|_| true)
     }
 
+    /// Whether `now` is in the warm-up (after the start, before measuring): what a
+    /// connection does then is discarded, as the replies are. The connect phase before
+    /// the start is not the warm-up: its connects are timed.
+    fn in_warmup(&self, now: Instant) -> bool {
+        self.start.is_some_and(|s| now >= s) && now < self.record_from
+    }
+
     /// Whether a `-n` budget was given and is spent.
     pub(crate) fn budget_spent(&self) -> bool {
         self.budget
@@ -118,6 +126,12 @@ pub(crate) struct Client {
     phase: Phase,
     /// When `connect()` was issued.
     connect_start: Instant,
+    /// When the connection was established: the TLS handshake's start.
+    connected_at: Option<Instant>,
+    /// When the first byte of the reply being read (the oldest in flight's) was
+    /// offered: its time to first byte ends there and its transfer starts. Kept until
+    /// the reply completes, so bytes the reactor offers again do not move it.
+    first_byte: Option<Instant>,
     /// Open loop: the slot's timeline (carried over from the connection before, if
     /// this one replaces it). `None`: closed loop.
     schedule: Option<Schedule>,
@@ -150,6 +164,8 @@ impl Client {
             framer,
             phase: Phase::Connecting,
             connect_start: now,
+            connected_at: None,
+            first_byte: None,
             schedule,
             in_flight: InFlight::with_depth(plan.depth),
             free_since: now,
@@ -330,8 +346,14 @@ impl Client {
         Verdict::Continue
     }
 
-    /// Count a complete reply to `sent`.
-    fn record_reply(&self, sh: &mut Shared, now: Instant, sent: Sent, resp: Response) {
+    /// Count a complete reply to `sent`, whose first byte was read at `first`.
+    fn record_reply(
+        &self,
+        sh: &mut Shared,
+        (now, first): (Instant, Instant),
+        sent: Sent,
+        resp: Response,
+    ) {
         let rec = &mut sh.rec;
         rec.completed += 1;
         rec.bytes_received += resp.bytes;
@@ -358,6 +380,14 @@ impl Client {
             let raw = us(now.saturating_duration_since(sent.at));
             record_us(&mut rec.raw, raw);
             record_us(&mut rec.interval_raw, raw);
+            // Split at the first byte: ttfb + transfer = raw. (The first byte comes
+            // after the send, which `answerable` makes sure of; max/min rather than
+            // clamp, which would panic were it ever not so.)
+            let first = first.max(sent.at).min(now);
+            rec.phases
+                .record(Timed::Ttfb, us(first.saturating_duration_since(sent.at)));
+            rec.phases
+                .record(Timed::Transfer, us(now.saturating_duration_since(first)));
             if let Some(code) = resp.status {
                 rec.status(code);
             }
@@ -486,6 +516,27 @@ impl Client {
         self.in_flight.clear();
     }
 
+    /// **Called by the TLS layer when its handshake completes**, at `now`: the
+    /// handshake is timed from [`Protocol::on_connected`] (the TCP connect) to `now`,
+    /// into the `tls_handshake` phase ([`crate::phases`]), unless it completed in the
+    /// warm-up. Nothing else records that phase, so with plain connections it stays
+    /// empty and the reports leave it out. The TLS layer must call `on_connected` when
+    /// TCP connects, before its handshake, for the connect phase to hold the connect
+    /// alone; a call before `on_connected` records nothing.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the TLS layer that calls it is not there yet")
+    )]
+    pub(crate) fn on_handshake_done(&mut self, sh: &mut Shared, now: Instant) {
+        let Some(connected) = self.connected_at else {
+            return;
+        };
+        if !sh.plan.in_warmup(now) {
+            let took = us(now.saturating_duration_since(connected));
+            sh.rec.phases.record(Timed::TlsHandshake, took);
+        }
+    }
+
     /// When the oldest request in flight times out.
     fn deadline(&self, sh: &Shared) -> Option<Instant> {
         let t = sh.plan.timeout?;
@@ -515,12 +566,14 @@ impl Protocol for Client {
     fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
         let sh = &mut *cx.ctx;
         self.free_since = cx.now;
+        self.connected_at = Some(cx.now);
         sh.rec.connects_ok += 1;
+        let took = us(cx.now.saturating_duration_since(self.connect_start));
         if cx.now >= sh.plan.record_from {
-            record_us(
-                &mut sh.rec.connect,
-                us(cx.now.saturating_duration_since(self.connect_start)),
-            );
+            record_us(&mut sh.rec.connect, took);
+        }
+        if !sh.plan.in_warmup(cx.now) {
+            sh.rec.phases.record(Timed::Connect, took);
         }
         self.next(sh, out, cx.now)
     }
@@ -553,6 +606,9 @@ impl Protocol for Client {
                     verdict: v,
                 };
             }
+            // These bytes are the oldest reply's: its first byte, unless an earlier
+            // call already offered some of it.
+            self.first_byte.get_or_insert(cx.now);
             let feed = match self.framer.feed(&input[used..], &sh.plan.request) {
                 Ok(f) => f,
                 Err(e) => {
@@ -578,7 +634,8 @@ impl Protocol for Client {
             let Some(sent) = self.in_flight.answer() else {
                 break; // unreachable: answerable counted it
             };
-            self.record_reply(sh, now, sent, resp);
+            let first = self.first_byte.take().unwrap_or(now);
+            self.record_reply(sh, (now, first), sent, resp);
             if resp.close {
                 if !self.in_flight.is_empty() {
                     // The server closes with replies still owed.
@@ -625,8 +682,9 @@ impl Protocol for Client {
             Ok(Some(resp)) if !self.in_flight.is_empty() => {
                 // A reply that ends at close (HTTP without a length).
                 self.replies += 1;
+                let first = self.first_byte.take().unwrap_or(cx.now);
                 if let Some(sent) = self.in_flight.answer() {
-                    self.record_reply(sh, cx.now, sent, resp);
+                    self.record_reply(sh, (cx.now, first), sent, resp);
                 }
                 if !self.in_flight.is_empty() {
                     return self.fail(sh, cx.now, ErrorClass::Closed, "closed mid-pipeline");
@@ -683,6 +741,9 @@ impl Protocol for Client {
 }
 
 #[cfg(test)]
+mod phase_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::schedule::Rate;
@@ -690,7 +751,11 @@ mod tests {
     const REQ: &[u8] = b"ping\n";
 
     #[track_caller]
-    fn client(t0: Instant, interval: Option<Duration>, per_conn: Option<u64>) -> (Client, Shared) {
+    pub(super) fn client(
+        t0: Instant,
+        interval: Option<Duration>,
+        per_conn: Option<u64>,
+    ) -> (Client, Shared) {
         let plan = Plan {
             request: REQ.to_vec(),
             pipeline: vec![false],
@@ -718,7 +783,7 @@ mod tests {
         )
     }
 
-    fn ms(n: u64) -> Duration {
+    pub(super) fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 

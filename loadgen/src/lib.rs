@@ -19,6 +19,7 @@ pub mod interrupt;
 pub mod intervals;
 pub mod load;
 pub mod mix;
+pub mod phases;
 pub(crate) mod probe;
 pub mod record;
 pub mod report;

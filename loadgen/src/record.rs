@@ -7,6 +7,7 @@
 //! no `record_correct` here.
 
 use crate::answer::{Looks, Sample};
+use crate::phases::Phases;
 use crate::schedule::Schedule;
 use crate::tally::MAX_US;
 use hdrhistogram::Histogram;
@@ -85,8 +86,12 @@ pub struct Recorder {
     pub corrected: Histogram<u64>,
     /// Latency from the actual send time, us.
     pub raw: Histogram<u64>,
-    /// Time from `connect()` to established, us.
+    /// Time from `connect()` to established, us, for connections established after
+    /// the warm-up (`connect_us` in the JSON; [`Phases::connect`] also holds the
+    /// connect phase's).
     pub connect: Histogram<u64>,
+    /// Every phase timed apart: connect, TLS handshake, time to first byte, transfer.
+    pub phases: Phases,
     /// Corrected latencies since the worker's last per-second snapshot (the interval
     /// log and progress line); not merged.
     pub interval: Histogram<u64>,
@@ -195,6 +200,7 @@ impl Default for Recorder {
             corrected: new_histogram(),
             raw: new_histogram(),
             connect: new_histogram(),
+            phases: Phases::default(),
             interval: new_histogram(),
             interval_raw: new_histogram(),
             send_lag: new_histogram(),
@@ -308,6 +314,7 @@ impl Recorder {
         let _ = self.corrected.add(&o.corrected);
         let _ = self.raw.add(&o.raw);
         let _ = self.connect.add(&o.connect);
+        self.phases.merge(&o.phases);
         let _ = self.send_lag.add(&o.send_lag);
         self.sent += o.sent;
         self.completed += o.completed;

@@ -634,7 +634,18 @@ fn test_output_paths_checked_before_the_run() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["lat.hgrm", "lat.hlog", "r.json"]);
+    // Beside the .hgrm, one per phase timed (no TLS handshake on plain connections).
+    assert_eq!(
+        names,
+        [
+            "lat.connect.hgrm",
+            "lat.hgrm",
+            "lat.hlog",
+            "lat.transfer.hgrm",
+            "lat.ttfb.hgrm",
+            "r.json"
+        ]
+    );
     assert!(
         !loadgen::report::read_interval_log(&std::fs::read(dir.join("lat.hlog")).unwrap())
             .unwrap()

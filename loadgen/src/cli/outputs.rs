@@ -9,11 +9,26 @@
 use super::args::RunArgs;
 use super::log_stream::LogStream;
 use crate::error::Error;
+use crate::phases::Phase;
 use crate::report;
 use crate::result::{RunResult, StageTargets};
 use crate::staged::{self, Staged};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `--hgrm FILE`: where phase `p`'s distribution goes, beside FILE: `lat.hgrm` gives
+/// `lat.ttfb.hgrm` (`FILE.ttfb.hgrm` when FILE does not end in `.hgrm`).
+pub(super) fn phase_hgrm(file: &Path, p: Phase) -> PathBuf {
+    let hgrm = file.extension().is_some_and(|e| e == "hgrm");
+    let base = if hgrm {
+        file.with_extension("")
+    } else {
+        file.to_path_buf()
+    };
+    let mut name = base.into_os_string();
+    name.push(format!(".{}.hgrm", p.key()));
+    PathBuf::from(name)
+}
 
 /// Stage `--plot FILE.svg`. The plot is SVG: a .png name would hold SVG under a lie.
 pub(super) fn stage_svg(p: &Path) -> Result<Staged, Error> {
@@ -36,6 +51,8 @@ pub(super) struct Outputs {
     pub(super) json: Option<Staged>,
     /// `--hgrm FILE`.
     pub(super) hgrm: Option<Staged>,
+    /// `--hgrm FILE`: a distribution per phase beside it ([`phase_hgrm`]).
+    pub(super) hgrm_phases: Vec<(Phase, Option<Staged>)>,
     /// `--log FILE`, until [`Outputs::log_stream`] takes it.
     pub(super) log: Option<Staged>,
     /// `--plot FILE.svg`.
@@ -66,6 +83,13 @@ impl Outputs {
                 .as_deref()
                 .map(|p| staged::stage("--hgrm", p))
                 .transpose()?,
+            hgrm_phases: match a.hgrm.as_deref() {
+                Some(p) => Phase::ALL
+                    .into_iter()
+                    .map(|ph| Ok((ph, Some(staged::stage("--hgrm", &phase_hgrm(p, ph))?))))
+                    .collect::<Result<_, Error>>()?,
+                None => Vec::new(),
+            },
             log: a
                 .log
                 .as_deref()
@@ -146,6 +170,17 @@ impl Outputs {
         write(&mut self.hgrm, &|st| {
             report::write_hgrm(&r.rec.corrected, &mut st.file()?, 1000.0).map_err(|e| st.error(e))
         });
+        for (phase, st) in &mut self.hgrm_phases {
+            if !r.rec.phases.present(*phase) {
+                // Not timed (TLS on plain connections): no file, rather than an empty
+                // distribution passing for one; its temporary goes when dropped.
+                continue;
+            }
+            let h = r.rec.phases.get(*phase);
+            write(st, &|st| {
+                report::write_hgrm(h, &mut st.file()?, 1000.0).map_err(|e| st.error(e))
+            });
+        }
         write(&mut self.log, &|st| {
             report::write_interval_log(r, &mut st.file()?, start).map_err(|e| st.error(e))
         });
@@ -176,5 +211,27 @@ impl Outputs {
             report::write_html(r, &ctx, &mut st.file()?).map_err(|e| st.error(e))
         });
         first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_phase_hgrm_files_sit_beside_the_hgrm() {
+        let p = Path::new("/tmp/run/lat.hgrm");
+        assert_eq!(
+            phase_hgrm(p, Phase::Ttfb),
+            Path::new("/tmp/run/lat.ttfb.hgrm")
+        );
+        assert_eq!(
+            phase_hgrm(Path::new("lat"), Phase::TlsHandshake),
+            Path::new("lat.tls_handshake.hgrm")
+        );
+        assert_eq!(
+            phase_hgrm(Path::new("a.b.txt"), Phase::Connect),
+            Path::new("a.b.txt.connect.hgrm")
+        );
     }
 }

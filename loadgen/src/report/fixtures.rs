@@ -63,6 +63,11 @@ fn result(mode: Mode) -> RunResult {
         Mode::Open { .. } => hist(&[(800, 900), (1500, 99), (4000, 1)]),
     };
     rec.connect = hist(&[(100, 3), (300, 1)]);
+    // The phases: the 4 connections' connects; a ttfb and a transfer per response
+    // measured, adding up to about the raw latency; no TLS.
+    rec.phases.connect = hist(&[(100, 3), (300, 1)]);
+    rec.phases.ttfb = hist(&[(600, 900), (1200, 99), (3500, 1)]);
+    rec.phases.transfer = hist(&[(200, 900), (300, 99), (500, 1)]);
     if let Mode::Open { .. } = mode {
         rec.send_lag = hist(&[(5, 990), (50, 10)]);
     }

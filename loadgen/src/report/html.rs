@@ -17,6 +17,7 @@ use super::svg::{svg_string, LatencyAxis};
 use super::timeline::{p99_svg, throughput_svg};
 use super::{
     interrupted_by, latency_cell, latency_rows, measured_span, rate_missed, sorted_errors,
+    PHASE_COLUMNS,
 };
 use crate::fmt::{fmt_rate, fmt_secs, fmt_unix_utc, fmt_us, group, plural};
 use crate::result::{Mode, RunResult};
@@ -131,7 +132,7 @@ type Section = fn(&RunResult, &HtmlContext, &mut String) -> io::Result<()>;
 /// The sections of the page, in order. Those of a run have the names of the text and
 /// JSON reports' sections; the summary table gathers several of them ([`SUMMARY`]).
 const SECTIONS: &[Section] = &[
-    title, summary, latency, timeline, errors, statuses, mix, thresholds, command, machine,
+    title, summary, latency, phases, timeline, errors, statuses, mix, thresholds, command, machine,
 ];
 
 /// Some rows of the summary table, the (name, value) pairs of one section.
@@ -344,6 +345,31 @@ fn latency_table(r: &RunResult, b: &mut String) {
         let _ = write!(b, "<td class=\"n\">{}</td>", group(rec.raw.len()));
     }
     b.push_str("</tr>\n</table>\n");
+}
+
+/// Every phase timed apart ([`crate::phases`]): a row each, p50, p90, p99, max and
+/// count, and what it times; the TLS handshake only when one was timed.
+fn phases(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
+    let p = &r.rec.phases;
+    b.push_str("<section id=\"phases\">\n<h2>Phases</h2>\n<table>\n<tr><th></th>");
+    for (label, _) in PHASE_COLUMNS {
+        let _ = write!(b, "<th class=\"n\">{label}</th>");
+    }
+    b.push_str("<th class=\"n\">count</th><th>from, to</th></tr>\n");
+    for (phase, h) in p.shown() {
+        let _ = write!(b, "<tr><th>{}</th>", phase.label());
+        for (_, q) in PHASE_COLUMNS {
+            let _ = write!(b, "<td class=\"n\">{}</td>", latency_cell(h, q));
+        }
+        let _ = writeln!(
+            b,
+            "<td class=\"n\">{}</td><td>{}</td></tr>",
+            group(h.len()),
+            escape(phase.meaning())
+        );
+    }
+    b.push_str("</table>\n</section>\n");
+    Ok(())
 }
 
 /// Throughput and p99 per second, from the interval log's intervals.
@@ -641,6 +667,7 @@ pub(super) mod tests {
         for id in [
             "summary",
             "latency",
+            "phases",
             "timeline",
             "errors",
             "statuses",
@@ -659,6 +686,23 @@ pub(super) mod tests {
         assert!(page.contains("latency (ms, log scale)"));
         assert!(page.contains("throughput per second"));
         assert!(page.contains("p99 latency per second"));
+    }
+
+    /// Issue 17, item 4: a row per phase timed; the TLS handshake only once timed.
+    #[test]
+    fn test_html_phases_have_a_row_each_and_tls_only_when_timed() {
+        let mut r = open();
+        let page = html(&r, &ctx()).expect("html");
+        assert!(
+            page.contains("<tr><th>ttfb</th><td class=\"n\">600us</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<tr><th>connect</th>"));
+        assert!(page.contains("<tr><th>transfer</th>"));
+        assert!(!page.contains("<tr><th>tls</th>"));
+        crate::record::record_us(&mut r.rec.phases.tls_handshake, 2_000);
+        let page = html(&r, &ctx()).expect("html");
+        assert!(page.contains("<tr><th>tls</th><td class=\"n\">2.00ms</td>"));
     }
 
     /// Issue 15, item 6: counts grouped in the page's summary as in the text.

@@ -11,6 +11,7 @@
 //! (serde_json's map), whatever the order of the sections.
 
 use super::{encode_histogram, sorted_errors};
+use crate::phases::Phase;
 use crate::result::{Mode, RunResult};
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
@@ -26,7 +27,7 @@ type Section = fn(&RunResult) -> Value;
 
 /// The sections of the JSON report, in the order of the text report's.
 const SECTIONS: &[Section] = &[
-    header, latency, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
+    header, latency, phases, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
     warnings, thresholds,
 ];
 
@@ -126,6 +127,27 @@ fn latency(r: &RunResult) -> Value {
             "raw": encode_histogram(&rec.raw),
         },
     })
+}
+
+/// Every phase timed apart ([`crate::phases`]): a summary of each and its whole
+/// histogram. The TLS handshake is `null` when none was timed (plain connections), not
+/// an empty summary that would pass for a measurement.
+fn phases(r: &RunResult) -> Value {
+    let p = &r.rec.phases;
+    let mut fields = Map::new();
+    let mut whole = Map::new();
+    for phase in Phase::ALL {
+        let h = p.get(phase);
+        let (summary, text) = if p.present(phase) {
+            (hist_json(h), json!(encode_histogram(h)))
+        } else {
+            (Value::Null, Value::Null)
+        };
+        fields.insert(format!("{}_us", phase.key()), summary);
+        whole.insert(phase.key().to_string(), text);
+    }
+    fields.insert("histograms".to_string(), Value::Object(whole));
+    json!({ "phases": fields })
 }
 
 /// Connects counted over the run, their times after the warm-up, and how long opening
@@ -398,6 +420,28 @@ mod tests {
             let text = j["histograms"][key].as_str().expect("a string");
             assert_eq!(&crate::report::decode_histogram(text).expect("decodes"), h);
         }
+    }
+
+    /// Issue 17, item 4: a summary and the whole histogram of every phase; the TLS
+    /// handshake `null` until one is timed.
+    #[test]
+    fn test_json_phases_and_tls_null_when_not_timed() {
+        let mut r = open();
+        let j = json(&r);
+        let p = &j["phases"];
+        assert_eq!(p["ttfb_us"]["count"], 1000);
+        assert_eq!(p["ttfb_us"]["p50"], 600);
+        assert_eq!(p["transfer_us"]["max"], 500);
+        assert_eq!(p["connect_us"]["count"], 4);
+        assert_eq!(p["tls_handshake_us"], Value::Null);
+        assert_eq!(p["histograms"]["tls_handshake"], Value::Null);
+        let text = p["histograms"]["ttfb"].as_str().expect("a string");
+        let back = crate::report::decode_histogram(text).expect("decodes");
+        assert_eq!(back, r.rec.phases.ttfb);
+        crate::record::record_us(&mut r.rec.phases.tls_handshake, 2_000);
+        let j = json(&r);
+        assert_eq!(j["phases"]["tls_handshake_us"]["count"], 1);
+        assert!(j["phases"]["histograms"]["tls_handshake"].is_string());
     }
 
     #[test]

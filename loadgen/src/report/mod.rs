@@ -112,6 +112,15 @@ fn latency_rows() -> impl Iterator<Item = (&'static str, Option<f64>)> {
         .chain(std::iter::once(("max", None)))
 }
 
+/// The columns of the phases block (text and HTML): a compact p50, p90, p99 and max
+/// per phase (`None`: the max).
+const PHASE_COLUMNS: [(&str, Option<f64>); 4] = [
+    ("p50", Some(0.5)),
+    ("p90", Some(0.9)),
+    ("p99", Some(0.99)),
+    ("max", None),
+];
+
 /// One cell of the latency table: the quantile `q` of `h`, its max for `None`, `-` for
 /// an empty histogram.
 fn latency_cell(h: &hdrhistogram::Histogram<u64>, q: Option<f64>) -> String {

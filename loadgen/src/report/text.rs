@@ -9,7 +9,9 @@
 //! (`json.rs`) and HTML (`html.rs`) reports have sections of the same names, so a new
 //! part of a run (TLS handshakes, UDP loss) is one new function in each format.
 
-use super::{interrupted_by, latency_cell, latency_rows, measured_span, sorted_errors};
+use super::{
+    interrupted_by, latency_cell, latency_rows, measured_span, sorted_errors, PHASE_COLUMNS,
+};
 use crate::fmt::{fmt_rate, fmt_secs, fmt_us, group, plural, whole};
 use crate::result::{Mode, RunResult};
 use serde_json::Value;
@@ -22,7 +24,7 @@ type Section = fn(&RunResult, &mut String) -> fmt::Result;
 
 /// The sections of the text report, in the order they print.
 const SECTIONS: &[Section] = &[
-    header, latency, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
+    header, latency, phases, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
     warnings, thresholds,
 ];
 
@@ -169,6 +171,28 @@ fn latency(r: &RunResult, s: &mut String) -> fmt::Result {
             writeln!(s, "  {label:<8}  {:>10}", latency_cell(&rec.corrected, q))?;
         }
         writeln!(s, "  {:<8}  {:>10}", "count", group(rec.corrected.len()))?;
+    }
+    writeln!(s)
+}
+
+/// Every phase timed apart ([`crate::phases`]): p50, p90, p99, max and count of each,
+/// the TLS handshake only when one was timed; nothing when no phase holds a value.
+fn phases(r: &RunResult, s: &mut String) -> fmt::Result {
+    let p = &r.rec.phases;
+    if p.shown().all(|(_, h)| h.is_empty()) {
+        return Ok(());
+    }
+    write!(s, "phases    ")?;
+    for (label, _) in PHASE_COLUMNS {
+        write!(s, "  {label:>8}")?;
+    }
+    writeln!(s, "  {:>9}", "count")?;
+    for (phase, h) in p.shown() {
+        write!(s, "  {:<8}", phase.label())?;
+        for (_, q) in PHASE_COLUMNS {
+            write!(s, "  {:>8}", latency_cell(h, q))?;
+        }
+        writeln!(s, "  {:>9}", group(h.len()))?;
     }
     writeln!(s)
 }
@@ -948,6 +972,32 @@ mod tests {
         // ConnectRefused sorts before Timeout (declaration order of ErrorClass).
         assert!(rows[0].contains("connect_refused") && rows[0].trim_end().ends_with(" 1"));
         assert!(rows[1].starts_with("  timeout") && rows[1].trim_end().ends_with(" 2"));
+    }
+
+    /// Issue 17, item 4: the phases block, p50/p90/p99/max and count per phase; no TLS
+    /// row until a handshake is timed.
+    #[test]
+    fn test_text_phases_block_and_tls_only_when_timed() {
+        let mut r = open();
+        let t = text(&r);
+        assert!(
+            t.contains("phases           p50       p90       p99       max      count\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  ttfb         600us     600us    1.20ms    3.50ms      1,000\n"),
+            "{t}"
+        );
+        assert!(t.contains("  connect      100us     300us     300us     300us          4\n"));
+        assert!(t.contains("  transfer     200us"));
+        assert!(!t.contains("  tls "));
+        crate::record::record_us(&mut r.rec.phases.tls_handshake, 2_000);
+        assert!(
+            text(&r).contains("  tls         2.00ms    2.00ms    2.00ms    2.00ms          1\n")
+        );
+        // Nothing timed at all: no block.
+        r.rec.phases = Default::default();
+        assert!(!text(&r).contains("phases"));
     }
 
     #[test]
