@@ -21,6 +21,7 @@ use crate::phases::Phase as Timed;
 use crate::record::{record_us, us, Censor, ErrorClass, Recorder};
 use crate::schedule::{InFlight, Schedule, Sent};
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
+use readyloop::tls::{Handshake, OverTls};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -516,24 +517,34 @@ impl Client {
         self.in_flight.clear();
     }
 
-    /// **Called by the TLS layer when its handshake completes**, at `now`: the
-    /// handshake is timed from [`Protocol::on_connected`] (the TCP connect) to `now`,
-    /// into the `tls_handshake` phase ([`crate::phases`]), unless it completed in the
+    /// **Called when the TLS handshake completes** (through `OverTls::on_handshake`),
+    /// at `now`, `took` after the TCP connect: the connect phase ends at `now - took`
+    /// and `took` goes into the `tls_handshake` phase ([`crate::phases`]), unless in the
     /// warm-up. Nothing else records that phase, so with plain connections it stays
-    /// empty and the reports leave it out. The TLS layer must call `on_connected` when
-    /// TCP connects, before its handshake, for the connect phase to hold the connect
-    /// alone; a call before `on_connected` records nothing.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the TLS layer that calls it is not there yet")
-    )]
-    pub(crate) fn on_handshake_done(&mut self, sh: &mut Shared, now: Instant) {
-        let Some(connected) = self.connected_at else {
-            return;
-        };
+    /// empty and the reports leave it out. The layer calls `on_connected` after this,
+    /// which then times nothing again.
+    pub(crate) fn on_handshake_done(&mut self, sh: &mut Shared, now: Instant, took: Duration) {
+        // The layer tells the protocol once its handshake is done; the connection was
+        // up `took` before.
+        self.mark_connected(sh, now.checked_sub(took).unwrap_or(now));
         if !sh.plan.in_warmup(now) {
-            let took = us(now.saturating_duration_since(connected));
-            sh.rec.phases.record(Timed::TlsHandshake, took);
+            sh.rec.phases.record(Timed::TlsHandshake, us(took));
+        }
+    }
+
+    /// The connection is up (TCP connected): count it and time its connect phase, once.
+    fn mark_connected(&mut self, sh: &mut Shared, at: Instant) {
+        if self.connected_at.is_some() {
+            return;
+        }
+        self.connected_at = Some(at);
+        sh.rec.connects_ok += 1;
+        let took = us(at.saturating_duration_since(self.connect_start));
+        if at >= sh.plan.record_from {
+            record_us(&mut sh.rec.connect, took);
+        }
+        if !sh.plan.in_warmup(at) {
+            sh.rec.phases.record(Timed::Connect, took);
         }
     }
 
@@ -560,21 +571,19 @@ impl Client {
     }
 }
 
+impl OverTls for Client {
+    fn on_handshake(&mut self, done: &Handshake<'_>, cx: &mut Cx<Shared>) {
+        self.on_handshake_done(cx.ctx, cx.now, done.took);
+    }
+}
+
 impl Protocol for Client {
     type Context = Shared;
 
     fn on_connected(&mut self, out: &mut Vec<u8>, cx: &mut Cx<Shared>) -> Verdict {
         let sh = &mut *cx.ctx;
         self.free_since = cx.now;
-        self.connected_at = Some(cx.now);
-        sh.rec.connects_ok += 1;
-        let took = us(cx.now.saturating_duration_since(self.connect_start));
-        if cx.now >= sh.plan.record_from {
-            record_us(&mut sh.rec.connect, took);
-        }
-        if !sh.plan.in_warmup(cx.now) {
-            sh.rec.phases.record(Timed::Connect, took);
-        }
+        self.mark_connected(sh, cx.now);
         self.next(sh, out, cx.now)
     }
 

@@ -107,6 +107,9 @@ pub struct Aim {
     pub pipeline: Vec<bool>,
     /// `--targets`: a mix of requests chosen per write (then `request` is unused).
     pub mix: Option<Arc<Mix>>,
+    /// TLS (`https://`, `tls://`): the configuration every connection shares; `None`
+    /// for plain TCP.
+    pub tls: Option<Arc<crate::tls_target::TlsTarget>>,
 }
 
 impl Aim {
@@ -129,6 +132,7 @@ impl Aim {
             request,
             pipeline,
             mix,
+            tls: None,
         }
     }
 

@@ -186,6 +186,12 @@ impl<P> Tls<P> {
         &mut self.inner
     }
 
+    /// The protocol inside, the TLS state dropped (a closed connection's, handed to
+    /// [`crate::Host::closed`]).
+    pub fn into_inner(self) -> P {
+        self.inner
+    }
+
     /// Whether this connection runs TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()

@@ -101,8 +101,8 @@ fn test_warmup_phases_are_discarded_and_the_connect_phase_kept() {
     // Measuring from 50 ms: the warm-up is 0..50 ms.
     sh.plan.record_from = t0 + ms(50);
     let mut c = Client::new(&sh.plan, t0, None);
-    c.on_connected(&mut Vec::new(), &mut Cx::new(t0 + ms(1), &mut sh));
-    c.on_handshake_done(&mut sh, t0 + ms(2));
+    c.on_handshake_done(&mut sh, t0 + ms(2), ms(1));
+    c.on_connected(&mut Vec::new(), &mut Cx::new(t0 + ms(2), &mut sh));
     offer(&mut c, &mut sh, &[], b"ok\n", t0 + ms(3));
     let p = &sh.rec.phases;
     assert!(p.connect.is_empty() && p.tls_handshake.is_empty() && p.ttfb.is_empty());
@@ -120,20 +120,21 @@ fn test_warmup_phases_are_discarded_and_the_connect_phase_kept() {
     assert!(sh.rec.connect.is_empty(), "connect_us keeps its meaning");
 }
 
-/// The seam the TLS layer calls: the handshake from connected to done.
+/// The seam the TLS layer calls: told at the handshake's end how long it took since the
+/// TCP connect, the client times both phases apart; `on_connected` (which the layer
+/// calls right after) does not time the connect again.
 #[test]
 fn test_handshake_done_times_the_tls_phase() {
     let t0 = Instant::now();
     let (_, mut sh) = client(t0, None, None);
     let mut c = Client::new(&sh.plan, t0, None);
-    // Before the TCP connect there is no start to time from: nothing.
-    c.on_handshake_done(&mut sh, t0);
-    assert!(sh.rec.phases.tls_handshake.is_empty());
     assert!(!sh.rec.phases.present(P::TlsHandshake));
-    c.on_connected(&mut Vec::new(), &mut Cx::new(t0 + ms(1), &mut sh));
-    c.on_handshake_done(&mut sh, t0 + ms(4));
+    c.on_handshake_done(&mut sh, t0 + ms(4), ms(3));
+    c.on_connected(&mut Vec::new(), &mut Cx::new(t0 + ms(4), &mut sh));
     let p = &sh.rec.phases;
     assert_eq!(at(&p.tls_handshake, 3_000), 1);
     assert_eq!(at(&p.connect, 1_000), 1);
+    assert_eq!(p.connect.len(), 1, "the connect timed once");
+    assert_eq!(sh.rec.connects_ok, 1);
     assert!(p.present(P::TlsHandshake));
 }

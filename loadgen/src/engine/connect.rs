@@ -4,15 +4,19 @@
 //! and after a failure only after a backoff; and how a close the client did not decide
 //! is counted.
 
+use super::conn::{shared, shared_mut, Conn};
 use super::setup::Seat;
 use super::times::{TIMER_CONNECT, TIMER_PACE};
 use crate::addrs::Addrs;
 use crate::client::Client;
 use crate::record::ErrorClass;
 use crate::schedule::Schedule;
+use crate::tls_target::TlsTarget;
+use readyloop::tls::Tls;
 use readyloop::{CloseReason, ConnId, ConnectOptions, Reactor};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long to wait before reopening after a failed connect or a protocol failure,
@@ -41,6 +45,8 @@ pub(super) struct Slots {
     pub(super) pending: VecDeque<Pending>,
     /// Where they connect: slot `j` to `addrs.for_slot(first_slot + j)`.
     addrs: Addrs,
+    /// TLS over each connection, or none.
+    tls: Option<Arc<TlsTarget>>,
     /// The run-wide number of this worker's slot 0 (the worker's first connection).
     first_slot: usize,
     /// The number a slot added during the run gets (growth, closed-loop stages).
@@ -72,11 +78,13 @@ impl Slots {
     /// `seat`'s slots, `pending` first (numbered from 0 up), paced from `now`.
     pub(super) fn new(seat: &Seat, pending: VecDeque<Pending>, now: Instant) -> Slots {
         let addrs = seat.aim.addrs.clone();
+        let tls = seat.aim.tls.clone();
         Slots {
             next_slot: pending.len(),
             pending,
             connects_by_addr: vec![0; addrs.len()],
             addrs,
+            tls,
             first_slot: seat.first_index,
             slot_of: HashMap::new(),
             opts: ConnectOptions {
@@ -117,6 +125,15 @@ impl Slots {
         (self.first_slot + slot) % self.addrs.len()
     }
 
+    /// `client` over TLS (a session from the shared configuration, so a reconnect
+    /// resumes), or over the bare connection. `None`: rustls refused a session.
+    fn wrap(&self, client: Client, now: Instant) -> Option<Conn> {
+        match &self.tls {
+            None => Some(Tls::plain(client)),
+            Some(t) => Tls::client(t.config.clone(), t.server_name.clone(), client, now).ok(),
+        }
+    }
+
     /// The waiting slots' open-loop timelines.
     pub(super) fn schedules_mut(&mut self) -> impl Iterator<Item = &mut Schedule> {
         self.pending.iter_mut().filter_map(|p| p.schedule.as_mut())
@@ -125,7 +142,7 @@ impl Slots {
     /// Open the waiting slots, in order, as pacing allows, while the run is on (until
     /// `until`; `None`: it ended); a connect that fails at once (no descriptor, no port)
     /// leaves its slot waiting and arms a retry.
-    pub(super) fn open_pending(&mut self, r: &mut Reactor<Client>, until: Option<Instant>) {
+    pub(super) fn open_pending(&mut self, r: &mut Reactor<Conn>, until: Option<Instant>) {
         let now = r.now();
         while let Some(p) = self.pending.front() {
             if until.is_none_or(|end| now >= end) {
@@ -149,11 +166,20 @@ impl Slots {
                 self.opts.source = Some(self.sources[self.source_rr % self.sources.len()]);
                 self.source_rr += 1;
             }
-            let sh = r.context_mut();
+            let sh = shared_mut(r);
             let client = Client::new(&sh.plan, now, schedule);
+            let Some(conn) = self.wrap(client, now) else {
+                // rustls refused a session: only a configuration it cannot use does.
+                shared_mut(r)
+                    .rec
+                    .error(ErrorClass::Connect, "TLS: no session could be made");
+                self.arm_retry(r, Failure::Connect);
+                return;
+            };
+            let sh = shared_mut(r);
             sh.rec.connects_tried += 1;
             self.connects_by_addr[to] += 1;
-            match r.connect(self.addrs.as_slice()[to], &self.opts, client) {
+            match r.connect(self.addrs.as_slice()[to], &self.opts, conn) {
                 // Not a success yet: on loopback a refusal comes after connect()
                 // returned EINPROGRESS. The backoff restarts only once a connect
                 // completed (see `arm_retry`).
@@ -165,7 +191,7 @@ impl Slots {
                     // No socket or no port: count it, leave the slot pending, retry
                     // later with backoff (and never in a tight loop).
                     let errno = e.raw_os_error();
-                    r.context_mut()
+                    shared_mut(r)
                         .rec
                         .error(connect_error_class(errno), &errno_detail(errno));
                     self.arm_retry(r, Failure::Connect);
@@ -176,10 +202,10 @@ impl Slots {
     }
 
     /// Reopen the waiting slots after a backoff for `why` (if no retry is set yet).
-    pub(super) fn arm_retry(&mut self, r: &mut Reactor<Client>, why: Failure) {
+    pub(super) fn arm_retry(&mut self, r: &mut Reactor<Conn>, why: Failure) {
         // The target is back once a connect completed since the last failed connect,
         // or a reply since the last protocol failure: the backoff starts over.
-        let rec = &r.context().rec;
+        let rec = &shared(r).rec;
         let backoff = match why {
             Failure::Connect => {
                 self.connect_backoff.seen(rec.connects_ok);
@@ -198,7 +224,7 @@ impl Slots {
     }
 
     /// Open the waiting slots now, unless a retry is set (they wait for it).
-    pub(super) fn open_unless_retrying(&mut self, r: &mut Reactor<Client>, until: Option<Instant>) {
+    pub(super) fn open_unless_retrying(&mut self, r: &mut Reactor<Conn>, until: Option<Instant>) {
         if !self.retry_armed {
             self.open_pending(r, until);
         }

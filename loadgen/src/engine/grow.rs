@@ -6,10 +6,11 @@
 //! without sockets; [`Growth::grow`] gathers what they need from the clients and
 //! carries the answer out.
 
+use super::conn::{clients, shared, Conn};
 use super::connect::Slots;
 use super::setup::share;
 use super::times::TIMER_GROW;
-use crate::client::{Client, Phase};
+use crate::client::Phase;
 use crate::load::Load;
 use crate::schedule::Schedule;
 use readyloop::Reactor;
@@ -90,8 +91,8 @@ fn split(mut owed: Vec<u64>, want: usize) -> Vec<Vec<u64>> {
 
 /// Call `f` on every slot's timeline: the connected clients' first, then the waiting
 /// slots', always in this order (the order the requests are dealt in).
-fn each_schedule(r: &mut Reactor<Client>, slots: &mut Slots, mut f: impl FnMut(&mut Schedule)) {
-    let (clients, _) = r.protocols_mut();
+fn each_schedule(r: &mut Reactor<Conn>, slots: &mut Slots, mut f: impl FnMut(&mut Schedule)) {
+    let (clients, _) = clients(r);
     for (_, c) in clients {
         if let Some(s) = c.schedule_mut() {
             f(s);
@@ -110,12 +111,12 @@ impl Growth {
     /// and that wait is in their corrected latency.
     pub(super) fn grow(
         &mut self,
-        r: &mut Reactor<Client>,
+        r: &mut Reactor<Conn>,
         slots: &mut Slots,
         rate: f64,
         until: Option<Instant>,
     ) {
-        if until.is_none() || !self.can_grow() || r.context().plan.budget_spent() {
+        if until.is_none() || !self.can_grow() || shared(r).plan.budget_spent() {
             // Nothing to add (or -n sent its N: a new connection would send nothing).
             return;
         }
@@ -136,7 +137,7 @@ impl Growth {
                 .oldest
                 .map_or(0.0, |o| now.saturating_duration_since(o).as_secs_f64())
         });
-        let depth = r.context().plan.depth as f64;
+        let depth = shared(r).plan.depth as f64;
         let need = needed(rate, latency_s, depth);
         let Some(want) = grow_to(need, self.slots, self.max_slots) else {
             return;
@@ -150,8 +151,8 @@ impl Growth {
     }
 
     /// The mean raw latency of the replies since the last look (`None`: none came).
-    fn latency_since_last_look(&mut self, r: &Reactor<Client>) -> Option<f64> {
-        let rec = &r.context().rec;
+    fn latency_since_last_look(&mut self, r: &Reactor<Conn>) -> Option<f64> {
+        let rec = &shared(r).rec;
         let (n, sum) = (rec.completed, rec.raw_sum_us);
         let (dn, ds) = (n - self.seen.0, sum.saturating_sub(self.seen.1));
         self.seen = (n, sum);
@@ -159,8 +160,8 @@ impl Growth {
     }
 
     /// Note how many connections are open now (the most is reported).
-    pub(super) fn sample_open(&mut self, r: &mut Reactor<Client>) {
-        let (clients, _) = r.protocols_mut();
+    pub(super) fn sample_open(&mut self, r: &mut Reactor<Conn>) {
+        let (clients, _) = clients(r);
         let open = clients
             .filter(|(_, c)| !matches!(c.phase(), Phase::Connecting | Phase::Finished))
             .count();
@@ -168,9 +169,9 @@ impl Growth {
     }
 }
 
-fn census(r: &mut Reactor<Client>, slots: &mut Slots) -> Census {
+fn census(r: &mut Reactor<Conn>, slots: &mut Slots) -> Census {
     let mut c = Census::default();
-    let (clients, _) = r.protocols_mut();
+    let (clients, _) = clients(r);
     for (_, cl) in clients {
         if let Some(at) = cl.oldest_sent_at() {
             c.oldest = Some(c.oldest.map_or(at, |o: Instant| o.min(at)));
@@ -189,7 +190,7 @@ fn census(r: &mut Reactor<Client>, slots: &mut Slots) -> Census {
 /// take it on too; the new slots wait to connect. A backlog too big to hand over one
 /// by one stays where it is. `false`: no request is left to deal (nothing done).
 fn deal_again(
-    r: &mut Reactor<Client>,
+    r: &mut Reactor<Conn>,
     slots: &mut Slots,
     template: &Schedule,
     (have, want): (usize, usize),

@@ -22,6 +22,7 @@
 //!
 //! The engine reads the run's [`Load`] and [`Aim`] as the plan made them.
 
+mod conn;
 mod connect;
 mod grow;
 mod setup;

@@ -6,12 +6,14 @@
 //! then the timelines are anchored at the worker's creation and nothing is sent or
 //! measured.
 
+use super::conn::Conn;
 use super::ticks::Tick;
-use crate::client::{Client, Plan, Shared};
+use crate::client::{Plan, Shared};
 use crate::interrupt::Interrupt;
 use crate::load::{Aim, Load};
 use crate::record::Recorder;
 use crate::schedule::{Clock, Rate, Schedule, Share};
+use readyloop::tls::TlsContext;
 use readyloop::{Config, ConnLimits, Reactor};
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc};
@@ -89,7 +91,7 @@ impl Seat {
     }
 
     /// The worker's reactor, its clients' plan and recorder in its context.
-    pub(super) fn reactor(&self, created: Instant) -> std::io::Result<Reactor<Client>> {
+    pub(super) fn reactor(&self, created: Instant) -> std::io::Result<Reactor<Conn>> {
         let limits = ConnLimits {
             idle_timeout: None,
             header_timeout: None,
@@ -115,7 +117,7 @@ impl Seat {
             precise_timers: true,
             ..Config::default()
         };
-        let mut r = Reactor::with_context(config, shared)?;
+        let mut r = Reactor::with_context(config, TlsContext::new(shared))?;
         r.reserve(self.conns);
         Ok(r)
     }

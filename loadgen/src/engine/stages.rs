@@ -3,6 +3,7 @@
 //! opening slots below it and, above it, dropping waiting slots first, then retiring
 //! connections (each closes after its reply in flight, and is not reopened).
 
+use super::conn::{clients, Conn};
 use super::connect::Slots;
 use super::setup::share;
 use super::times::TIMER_STAGE;
@@ -49,7 +50,7 @@ fn live(c: &Client) -> bool {
 /// [`target`]), while the run is on (`until`, see [`Slots::open_pending`]), and look
 /// again in [`STAGE_STEP`].
 pub(super) fn follow_stages(
-    r: &mut Reactor<Client>,
+    r: &mut Reactor<Conn>,
     slots: &mut Slots,
     want: usize,
     until: Option<Instant>,
@@ -57,7 +58,7 @@ pub(super) fn follow_stages(
     if until.is_none() {
         return;
     }
-    let open = r.protocols_mut().0.filter(|(_, c)| live(c)).count();
+    let open = clients(r).0.filter(|(_, c)| live(c)).count();
     match follow(open + slots.pending.len(), want) {
         Follow::Open(n) => {
             for _ in 0..n {
@@ -69,7 +70,7 @@ pub(super) fn follow_stages(
             while surplus > 0 && slots.pending.pop_back().is_some() {
                 surplus -= 1;
             }
-            let (clients, _) = r.protocols_mut();
+            let (clients, _) = clients(r);
             for (_, c) in clients.filter(|(_, c)| live(c)).take(surplus) {
                 c.retire();
             }

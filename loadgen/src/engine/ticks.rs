@@ -1,8 +1,8 @@
 //! The per-second reports a worker sends while the run goes on, the CPU time of its
 //! measurement, and what it hands back at the end.
 
+use super::conn::{shared_mut, Conn};
 use super::times::{Times, TIMER_TICK};
-use crate::client::Client;
 use crate::record::{new_histogram, ErrorClass, Recorder};
 use crate::result::CpuTime;
 use hdrhistogram::Histogram;
@@ -165,8 +165,8 @@ impl Ticker {
 
     /// Report the second just over for worker `worker`, and set the timer for the next
     /// one if it is in the run.
-    pub(super) fn tick(&mut self, r: &mut Reactor<Client>, worker: usize, t: &Times) {
-        let rec = &mut r.context_mut().rec;
+    pub(super) fn tick(&mut self, r: &mut Reactor<Conn>, worker: usize, t: &Times) {
+        let rec = &mut shared_mut(r).rec;
         let completed = rec.completed - self.interval_start;
         self.interval_start = rec.completed;
         self.send(worker, self.index, rec, completed);
@@ -180,11 +180,11 @@ impl Ticker {
     /// What was recorded since the last second was reported (censored at the run's
     /// end, or by a close in the same turn) joins that second, so the intervals hold
     /// every latency the run's histogram does.
-    pub(super) fn tick_late(&mut self, r: &mut Reactor<Client>, worker: usize) {
+    pub(super) fn tick_late(&mut self, r: &mut Reactor<Conn>, worker: usize) {
         if self.index == 0 {
             return;
         }
-        let rec = &mut r.context_mut().rec;
+        let rec = &mut shared_mut(r).rec;
         if rec.interval.is_empty() {
             return;
         }
@@ -194,7 +194,7 @@ impl Ticker {
     /// The run ended: report its last partial second, if it did not end on a second
     /// boundary; or if the last whole second was already reported, what was censored
     /// since joins it.
-    pub(super) fn last(&mut self, r: &mut Reactor<Client>, worker: usize, t: &Times) {
+    pub(super) fn last(&mut self, r: &mut Reactor<Conn>, worker: usize, t: &Times) {
         let reported = Duration::from_secs(self.index as u64);
         if t.measure_start + reported < t.end {
             self.tick(r, worker, t);

@@ -1,6 +1,7 @@
 //! The worker: its state, grouped by what each part is for, and the reactor's host
 //! callbacks, which hand each event to the room that handles it.
 
+use super::conn::{clients, shared, shared_mut, Conn};
 use super::connect::{close_class, Failure, Pending, Slots};
 use super::grow::{rate_at, Growth, GROW_STEP};
 use super::setup::{Links, Seat};
@@ -56,7 +57,7 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
             schedule: seat.schedule(created, j),
         })
         .collect();
-    let far = r.context().plan.end;
+    let far = shared(&r).plan.end;
     let mut w = Worker {
         index: seat.index,
         load: seat.load.clone(),
@@ -91,7 +92,7 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
     // Closes in the run's last turn may have censored requests after `finish` reported
     // the last second.
     w.ticker.tick_late(&mut r, w.index);
-    let rec = std::mem::take(&mut r.context_mut().rec);
+    let rec = std::mem::take(&mut shared_mut(&mut r).rec);
     let mut result = w.ticker.result(rec, &w.times, w.growth.peak_open);
     result.connects_by_addr = std::mem::take(&mut w.slots.connects_by_addr);
     Ok(result)
@@ -100,17 +101,17 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
 impl Worker {
     /// The run starts at `t0`: the warm-up and the measurement are timed from it,
     /// every timeline moves to it, and every client is woken for it.
-    fn start(&mut self, r: &mut Reactor<Client>, t0: Instant) {
+    fn start(&mut self, r: &mut Reactor<Conn>, t0: Instant) {
         let t = &mut self.times;
         t.started = Some(t0);
         t.measure_start = t0 + self.load.warmup;
         t.end = t.measure_start + self.load.duration;
         let shift = t0.saturating_duration_since(t.created);
-        let sh = r.context_mut();
+        let sh = shared_mut(r);
         sh.plan.start = Some(t0);
         sh.plan.record_from = t.measure_start;
         sh.plan.end = t.end;
-        let (clients, _) = r.protocols_mut();
+        let (clients, _) = clients(r);
         for (_, c) in clients {
             if let Some(s) = c.schedule_mut() {
                 s.shift(shift);
@@ -135,7 +136,7 @@ impl Worker {
     /// it (see [`Worker::reopen`]).
     fn on_close(
         &mut self,
-        r: &mut Reactor<Client>,
+        r: &mut Reactor<Conn>,
         (id, mut c): (ConnId, Client),
         reason: CloseReason,
         errno: Option<i32>,
@@ -147,13 +148,13 @@ impl Worker {
         );
         if c.phase() != Phase::Finished || failed_connect {
             let now = r.now();
-            c.on_closed(r.context_mut(), now, close_class(reason, errno));
+            c.on_closed(shared_mut(r), now, close_class(reason, errno));
         }
         if let Some(end) = self.times.ended_at {
             // Closed in the turn the run ended, after `finish` looked at the open
             // connections: its slot still owes the requests that fell due unsent.
             if let Some(mut s) = c.into_schedule() {
-                let sh = r.context_mut();
+                let sh = shared_mut(r);
                 let due_by = end.min(sh.plan.end);
                 sh.rec.censor_unsent(&mut s, sh.plan.record_from, due_by);
             }
@@ -165,7 +166,7 @@ impl Worker {
             // Closed-loop stages retired it: the slot is not reopened.
             return;
         }
-        if self.times.started.is_some() && r.context().plan.budget_spent() {
+        if self.times.started.is_some() && shared(r).plan.budget_spent() {
             // -n: all N requests went out; a slot has nothing left to send.
             return;
         }
@@ -187,7 +188,7 @@ impl Worker {
     /// Put a closed connection's slot back among those waiting, keeping its schedule
     /// (open loop) so the reconnect's cost shows in the corrected latency of the next
     /// request, and its number, so it reconnects to the same address.
-    fn reopen(&mut self, r: &mut Reactor<Client>, slot: usize, c: Client) {
+    fn reopen(&mut self, r: &mut Reactor<Conn>, slot: usize, c: Client) {
         let skip_to = self.times.measure_start.min(r.now());
         let started = self.times.started.is_some();
         let schedule = c.into_schedule().map(|mut s| {
@@ -203,7 +204,7 @@ impl Worker {
     }
 
     /// The warm-up is over: the measurement's CPU time and wall-clock start are taken.
-    fn begin_measuring(&mut self, r: &mut Reactor<Client>) {
+    fn begin_measuring(&mut self, r: &mut Reactor<Conn>) {
         // Nothing is recorded before `record_from`, so the interval histogram is empty
         // here; resetting it would drop replies this turn already recorded.
         self.ticker.cpu_start = Some(thread_cpu());
@@ -211,7 +212,7 @@ impl Worker {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .map(|d| d.as_secs_f64());
-        self.ticker.interval_start = r.context().rec.completed;
+        self.ticker.interval_start = shared(r).rec.completed;
         r.set_timer(
             self.times.measure_start + Duration::from_secs(1),
             TIMER_TICK,
@@ -219,12 +220,12 @@ impl Worker {
     }
 
     /// Open the waiting slots while the run is on.
-    fn open_pending(&mut self, r: &mut Reactor<Client>) {
+    fn open_pending(&mut self, r: &mut Reactor<Conn>) {
         self.slots.open_pending(r, self.times.open_until());
     }
 
     /// Closed-loop stages: bring the connections to this worker's share of the target.
-    fn follow_stages(&mut self, r: &mut Reactor<Client>) {
+    fn follow_stages(&mut self, r: &mut Reactor<Conn>) {
         let (Some(p), Some(t0)) = (self.load.conn_stages(), self.times.started) else {
             return;
         };
@@ -234,7 +235,7 @@ impl Worker {
     }
 
     /// `--max-connections`: add connections if this worker's rate now needs them.
-    fn grow(&mut self, r: &mut Reactor<Client>) {
+    fn grow(&mut self, r: &mut Reactor<Conn>) {
         let Some(t0) = self.times.started else {
             return;
         };
@@ -246,14 +247,14 @@ impl Worker {
 
     /// The run is over for this worker (its end, an interrupt, `-n` done): count what
     /// is still in flight and owed, report the last second, stop the reactor.
-    fn finish(&mut self, r: &mut Reactor<Client>) {
+    fn finish(&mut self, r: &mut Reactor<Conn>) {
         if self.times.ended() {
             return;
         }
         let now = r.now();
         self.times.ended_at = Some(now);
         self.growth.sample_open(r);
-        let (clients, sh) = r.protocols_mut();
+        let (clients, sh) = clients(r);
         for (_, c) in clients {
             c.on_run_end(sh, now);
         }
@@ -272,8 +273,8 @@ impl Worker {
     }
 
     /// -n: the budget is spent and every request of this worker answered or failed.
-    fn all_answered(&self, r: &Reactor<Client>) -> bool {
-        let sh = r.context();
+    fn all_answered(&self, r: &Reactor<Conn>) -> bool {
+        let sh = shared(r);
         let rec = &sh.rec;
         let outstanding = rec
             .sent
@@ -282,19 +283,19 @@ impl Worker {
     }
 }
 
-impl Host<Client> for Worker {
+impl Host<Conn> for Worker {
     fn closed(
         &mut self,
-        r: &mut Reactor<Client>,
+        r: &mut Reactor<Conn>,
         id: ConnId,
-        c: Client,
+        c: Conn,
         reason: CloseReason,
         errno: Option<i32>,
     ) {
-        self.on_close(r, (id, c), reason, errno);
+        self.on_close(r, (id, c.into_inner()), reason, errno);
     }
 
-    fn timer(&mut self, r: &mut Reactor<Client>, key: u64) {
+    fn timer(&mut self, r: &mut Reactor<Conn>, key: u64) {
         match key {
             TIMER_PACE => {
                 self.slots.pace_armed = false;
@@ -315,7 +316,7 @@ impl Host<Client> for Worker {
         }
     }
 
-    fn posted(&mut self, r: &mut Reactor<Client>, value: u64) {
+    fn posted(&mut self, r: &mut Reactor<Conn>, value: u64) {
         if value == interrupt::STOP {
             // Interrupted: end the run now, exactly as the end timer would.
             self.finish(r);
@@ -324,7 +325,7 @@ impl Host<Client> for Worker {
         }
     }
 
-    fn after_turn(&mut self, r: &mut Reactor<Client>) {
+    fn after_turn(&mut self, r: &mut Reactor<Conn>) {
         if self.times.started.is_some() && !self.times.ended() && self.all_answered(r) {
             self.finish(r);
             return;
@@ -332,7 +333,7 @@ impl Host<Client> for Worker {
         // The connect phase ends for this worker once every initial slot connected
         // or failed: say so (once) to the thread that starts the run.
         if self.times.started.is_none() && self.startup.ready.is_some() {
-            let done = r.context().rec.connects_ok + self.startup.connect_failures;
+            let done = shared(r).rec.connects_ok + self.startup.connect_failures;
             if done >= self.startup.initial {
                 self.startup.tell_ready();
             }
