@@ -102,3 +102,48 @@ write("request", "chunked", request(b"POST", b"h:80", b"*", b"http://h?q=1",
       [b"Transfer-Encoding: chunked"], b"0\r\n\r\n"))
 write("request", "bad_bits", request(b"G ET", b"h\x7f", b"/a b", b"http://u:p@h:0/",
       [b"NoColon", b"X: a\x01b"], b""))
+
+
+def tls(eof, handshake, budget, drain, max_plain, cs, body):
+    """flags (eof | handshake << 1 | budget index << 2 | drain calls index << 5),
+    max_plain byte (255: 80 KiB), cut count, cuts, then the bytes (or, after a
+    handshake, ops: op < 0x80 that many raw bytes, else (op & 0x7f) * 8 + 1 sealed)."""
+    flags = (1 if eof else 0) | (2 if handshake else 0) | (budget << 2) | (drain << 5)
+    return bytes([flags, max_plain, len(cs)]) + cuts(cs) + body
+
+
+def ext(kind, data):
+    return struct.pack(">HH", kind, len(data)) + data
+
+
+def vec16(data):
+    return struct.pack(">H", len(data)) + data
+
+
+def client_hello():
+    """A TLS 1.3 ClientHello for "localhost" (x25519, ECDSA/RSA-PSS, ALPN http/1.1),
+    with fixed random, session id and key share, so the seed never changes."""
+    name = b"localhost"
+    exts = b"".join([
+        ext(0, vec16(b"\x00" + vec16(name))),                       # server_name
+        ext(10, vec16(b"\x00\x1d\x00\x17")),                         # groups: x25519, P-256
+        ext(13, vec16(b"\x04\x03\x08\x04\x04\x01")),                 # signature algorithms
+        ext(16, vec16(b"\x08http/1.1")),                             # ALPN
+        ext(43, b"\x04\x03\x04\x03\x03"),                            # versions: 1.3, 1.2
+        ext(45, b"\x01\x01"),                                        # psk modes
+        ext(51, vec16(b"\x00\x1d" + vec16(bytes(range(9, 41))))),    # key share
+    ])
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x20" + bytes(range(32, 64))
+            + vec16(b"\x13\x01\x13\x02\xc0\x2b\xc0\x2f") + b"\x01\x00" + vec16(exts))
+    msg = b"\x01" + struct.pack(">I", len(body))[1:] + body
+    return b"\x16\x03\x01" + struct.pack(">H", len(msg)) + msg
+
+
+HELLO = client_hello()
+write("tls_server", "client_hello", tls(False, False, 7, 3, 255, [], HELLO))
+write("tls_server", "client_hello_split", tls(True, False, 3, 0, 255, [3, 5, 60], HELLO))
+write("tls_server", "http_not_tls", tls(False, False, 7, 3, 255, [], GET))
+write("tls_server", "two_hellos", tls(True, False, 4, 1, 255, [len(HELLO)], HELLO + HELLO))
+write("tls_server", "sealed_echo", tls(False, True, 7, 3, 255, [], b"\x85" + b"e" * 41 + b"\xff" + b"f" * 1017))
+write("tls_server", "sealed_small_budget_eof", tls(True, True, 0, 1, 4, [20], b"\xa0" + b"g" * 257))
+write("tls_server", "sealed_then_raw", tls(False, True, 3, 3, 255, [9], b"\x81" + b"h" * 9 + b"\x07\x17\x03\x03\x00\x02ab"))

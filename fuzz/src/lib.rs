@@ -10,12 +10,17 @@
 //!   expected - 1), cut count byte (low 4 bits), the cuts (u16 LE each); for echo a
 //!   length byte and that many request bytes, for fixed a u16 N; then the bytes the
 //!   server sends. See [`framing`].
+//! - `tls_server`: flags byte (bit 0: eof; bit 1: a real handshake first, the rest then
+//!   ops; bits 2..=4: the budget; bits 5..=6: drain calls), `max_plain` byte, cut count
+//!   byte (low 4 bits), the cuts (u16 LE each), then the bytes (or ops). See
+//!   [`tls_server`] and [`tls_check`].
 //! - `request`: text lines: method, Host value, path, URL, header lines up to an empty
 //!   line, then the body. See [`request`].
 
 pub mod framing_check;
 pub mod http_check;
 pub mod request_check;
+pub mod tls_check;
 
 use loadgen::framing::Framing;
 use readyloop::protocol::HttpConfig;
@@ -154,4 +159,31 @@ pub fn request(data: &[u8]) {
     }
     // The escapes of --request and --body: an error, never a panic.
     let _ = loadgen::request::unescape(&text);
+}
+
+/// The `tls_server` target: decodes the parameters and checks the TLS layer.
+pub fn tls_server(data: &[u8]) {
+    let mut r = Reader::new(data);
+    let flags = r.u8();
+    let budget = [1, 7, 100, 1000, 4096, 16384, 32768, 65536][usize::from((flags >> 2) & 7)];
+    let drain_calls = [1, 2, 3, usize::MAX][usize::from((flags >> 5) & 3)];
+    let b = r.u8();
+    // 256 B to 80 KiB (the server's own: 64 KiB input limit + one record).
+    let max_plain = if b == 255 {
+        80 * 1024
+    } else {
+        256 + usize::from(b) * 256
+    };
+    let ncuts = r.u8() & 15;
+    let cuts: Vec<usize> = (0..ncuts).map(|_| usize::from(r.u16())).collect();
+    let p = tls_check::Params {
+        budget,
+        drain_calls,
+        max_plain,
+        eof: flags & 1 == 1,
+        handshake: flags & 2 == 2,
+    };
+    if let Err(e) = tls_check::check(&p, r.rest(), &cuts) {
+        panic!("{e}");
+    }
 }

@@ -59,12 +59,14 @@ pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https`: HTTP over TLS.
+    pub tls: bool,
     /// Host name or address, IPv6 without its brackets (`::1`).
     pub host: String,
-    /// Port, 80 unless given.
+    /// Port, 80 (443 for https) unless given.
     pub port: u16,
     /// Path and query, starting with `/`; `/` unless given. Fragments are dropped:
     /// they are never sent.
@@ -93,15 +95,17 @@ pub(crate) fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-/// Parses `http://HOST[:PORT][/PATH]`: default port 80, default path `/`, IPv6 hosts
-/// in brackets (`http://[::1]:8080/x`). `https` is refused (no TLS here), as are
-/// other schemes, user info and characters that cannot go into a request line.
+/// Parses `http://HOST[:PORT][/PATH]` and `https://...`: default port 80 (443), default
+/// path `/`, IPv6 hosts in brackets (`http://[::1]:8080/x`). Other schemes are
+/// refused, as are user info and characters that cannot go into a request line.
 ///
 /// ```
 /// use loadgen::request::{parse_url, Url};
 /// let u = parse_url("http://127.0.0.1:8080/bytes/1024?x=1").unwrap();
 /// assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/bytes/1024?x=1"));
-/// assert_eq!(parse_url("https://a/").unwrap_err(), "https is not supported");
+/// let s = parse_url("https://example.org/").unwrap();
+/// assert_eq!((s.tls, s.port), (true, 443));
+/// assert!(parse_url("ftp://a/").is_err());
 /// ```
 pub fn parse_url(s: &str) -> Result<Url, String> {
     let Some((scheme, rest)) = s.split_once("://") else {
@@ -109,11 +113,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
             "{s:?} is not a URL: expected http://HOST[:PORT][/PATH]"
         ));
     };
-    if scheme.eq_ignore_ascii_case("https") {
-        return Err("https is not supported".to_string());
-    }
-    if !scheme.eq_ignore_ascii_case("http") {
-        return Err(format!("unsupported scheme {scheme:?}: expected http"));
+    let tls = scheme.eq_ignore_ascii_case("https");
+    if !tls && !scheme.eq_ignore_ascii_case("http") {
+        return Err(format!("unsupported scheme {scheme:?}: expected http or https"));
     }
     // The fragment is the client's business, never sent.
     let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
@@ -134,8 +136,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
     if authority.contains('@') {
         return Err("user info (user@host) is not supported".to_string());
     }
-    let (host, port) = split_host_port(authority, Some(80))?;
+    let (host, port) = split_host_port(authority, Some(if tls { 443 } else { 80 }))?;
     Ok(Url {
+        tls,
         host: host.to_string(),
         port,
         path,
@@ -504,6 +507,7 @@ mod tests {
         assert_eq!(
             url("http://example.com"),
             Url {
+                tls: false,
                 host: "example.com".into(),
                 port: 80,
                 path: "/".into()
@@ -537,8 +541,9 @@ mod tests {
 
     #[test]
     fn test_parse_url_bad_rejected() {
-        assert_err(parse_url("https://example.com/"), "https is not supported");
-        assert_err(parse_url("HTTPS://example.com/"), "https is not supported");
+        assert_eq!(url("HTTPS://example.com/").port, 443);
+        assert!(url("https://example.com:8443/").tls);
+        assert_err(parse_url("ftp://example.com/"), "expected http or https");
         assert_err(parse_url("ftp://example.com/"), "unsupported scheme");
         assert_err(parse_url("example.com:80"), "not a URL");
         assert_err(parse_url("http://"), "empty host");

@@ -127,6 +127,9 @@ pub struct RunResult {
     pub mix: Option<crate::mix::Described>,
     /// The addresses the connections went to, and how many connects each took.
     pub spread: crate::addrs::Spread,
+    /// TLS (`https://`, `tls://`): what was negotiated, the certificate, the
+    /// handshakes; `None` over plain TCP.
+    pub tls: Option<crate::tls_peer::TlsRun>,
 }
 
 /// `--stages`: the target in effect over the run's intervals (the interval log's target

@@ -1,9 +1,61 @@
 //! What the target's TLS said: the negotiated version, cipher suite and ALPN, and its
-//! certificate's subject, issuer and expiry, as the report shows them.
+//! certificate's subject, issuer and expiry; with the run's handshakes, full and
+//! resumed, as the report shows them.
 
 use readyloop::tls::rustls::pki_types::CertificateDer;
 use readyloop::tls::rustls::CommonState;
+use readyloop::tls::{Failure, TlsStats};
 use serde::Serialize;
+
+/// A run's TLS: the target's side and the handshakes the run's connections made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsRun {
+    /// What the preflight handshake found.
+    pub peer: TlsPeer,
+    /// Sessions were resumed on reconnect (not `--no-resume`).
+    pub resume: bool,
+    /// Handshakes completed in full.
+    pub full: u64,
+    /// Handshakes completed by resuming a session.
+    pub resumed: u64,
+    /// Handshakes failed, by reason (`malformed`, `incompatible`, `peer_alert`,
+    /// `bad_certificate`, `eof`, `other`; only those that happened).
+    pub failed: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl TlsRun {
+    /// The peer, and the workers' counters added up.
+    pub fn new(peer: TlsPeer, resume: bool, stats: &TlsStats) -> TlsRun {
+        let failed = Failure::ALL
+            .iter()
+            .filter(|f| stats.failed_for(**f) > 0)
+            .map(|f| (f.name(), stats.failed_for(*f)))
+            .collect();
+        TlsRun {
+            peer,
+            resume,
+            full: stats.full,
+            resumed: stats.resumed,
+            failed,
+        }
+    }
+
+    /// The handshakes in a line: `handshakes: 10 full, 990 resumed, 0 failed`.
+    pub fn handshakes_line(&self) -> String {
+        let failed: u64 = self.failed.values().sum();
+        let mut s = format!(
+            "{} full, {} resumed, {failed} failed",
+            self.full, self.resumed
+        );
+        for (why, n) in &self.failed {
+            s.push_str(&format!(" ({why} {n})"));
+        }
+        if !self.resume {
+            s.push_str("; --no-resume: every connection a full handshake");
+        }
+        s
+    }
+}
 
 /// The target's side of a TLS connection, read once (the preflight handshake).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

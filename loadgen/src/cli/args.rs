@@ -27,6 +27,9 @@ use std::time::Duration;
 ///   loadgen http://[::1]:8080/ -d 1m30s              # IPv6; durations us ms s m h, 1m30s
 ///   loadgen 127.0.0.1:6379 --proto resp --request 'PING\r\n'
 ///   loadgen 127.0.0.1:9000 --proto echo --size 1K --per-conn 1   # new connection per request
+///   loadgen https://127.0.0.1:8443/ --cacert ca.pem  # HTTPS; -k/--insecure skips verification
+///   loadgen https://localhost:8443/ --per-conn 1 --no-resume     # a full handshake per request
+///   loadgen tls://127.0.0.1:6380 --proto resp --request 'PING\r\n' -k  # Redis over TLS
 ///   loadgen -R 10k --slo 'p99<5ms,errors<0.1%'       # thresholds: exit 99 when one fails
 ///   loadgen --json - --hgrm lat.hgrm --log lat.hlog --plot lat.svg
 ///
@@ -142,6 +145,7 @@ const RUN_EXAMPLES: &str = "Examples:
   loadgen run -R 10k --slo 'p99<5ms,errors<0.1%' --abort-on-fail
   loadgen run 127.0.0.1:6379 --proto resp --request 'PING\\r\\n'
   loadgen run http://api.example/ --connect-to ::127.0.0.1:8080   # Host: api.example:80
+  loadgen run https://api.example/ --connect-to ::127.0.0.1:8443 --cacert ca.pem  # SNI api.example
 
 Numbers: k = 1,000 and M = 1,000,000 for counts and rates; K = KiB = 1,024 for sizes.
 Durations: us, ms, s, m, h, and compounds such as 1m30s.";
@@ -419,9 +423,14 @@ pub(super) struct RunArgs {
 // take it for the help text of the commands it is flattened into.
 #[derive(Args, Debug, Clone)]
 pub(super) struct RequestArgs {
-    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH (none: embedded
-    /// server); a host name's addresses (A and AAAA) all take connections, round robin
+    /// HOST:PORT, or for --proto http a URL http://HOST:PORT/PATH or https://...;
+    /// tls://HOST:PORT for any protocol over TLS (none: embedded server); a host name's
+    /// addresses (A and AAAA) all take connections, round robin
     pub(super) target: Option<String>,
+
+    // How TLS is spoken to an https:// or tls:// target.
+    #[command(flatten)]
+    pub(super) tls: super::tls_args::TlsArgs,
 
     /// Keep up to D requests in flight on each connection, answered in order (HTTP,
     /// RESP, echo, line); latency is per request

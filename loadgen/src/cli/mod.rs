@@ -41,18 +41,7 @@ mod search;
 mod serve;
 mod target;
 mod targets_file;
-// Issue 17, item 3 in progress: the TLS flags and the preflight handshake are built and
-// unit-tested; `run` and `search` take https:// and tls:// targets once they are wired
-// (the engine already runs every connection as `Tls<Client>`).
-#[expect(
-    dead_code,
-    reason = "wired into run and search next (issue 17, item 3)"
-)]
 mod tls_args;
-#[expect(
-    dead_code,
-    reason = "wired into run and search next (issue 17, item 3)"
-)]
 mod tls_preflight;
 
 use crate::error::Error;

@@ -13,6 +13,8 @@ use super::embedded::Embedded;
 use super::live_slo::LiveSlo;
 use super::log_stream::LogStream;
 use super::preflight::preflight;
+use super::tls_preflight::tls_preflight;
+use crate::tls_peer::TlsRun;
 use super::progress::Progress;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
@@ -56,6 +58,12 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     if embedded.is_none() {
         preflight(aim.addrs.as_slice(), load.connect_timeout)?;
     }
+    // Over TLS, one handshake first: a certificate that does not verify is one line
+    // (exit 1), and what was negotiated goes in the report.
+    let peer = match &aim.tls {
+        Some(t) => Some(tls_preflight(aim.addrs.first(), t, load.connect_timeout)?),
+        None => None,
+    };
 
     // The interval log is written as the run goes: its stream sees every report.
     let targets = load.stages.clone().map(|profile| StageTargets {
@@ -72,6 +80,9 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         load.duration,
     )?;
     let mut result = measure(&plan, &aim, target_label, interrupt, true, log.as_mut())?;
+    if let (Some(peer), Some(tls)) = (peer, result.tls.as_mut()) {
+        tls.peer = peer;
+    }
     result.server_stats = embedded.map(Embedded::stop).transpose()?;
     plan.outputs.write(&result, log)?;
     Ok(exit_code(
@@ -177,6 +188,12 @@ impl Ran {
                 .as_ref()
                 .map(|m| m.describe(plan.mix_file.as_deref().unwrap_or(""))),
             spread: spread(plan, aim, w),
+            tls: aim.tls.as_ref().map(|t| {
+                let mut sum = readyloop::tls::TlsStats::default();
+                w.iter().for_each(|w| sum.add(&w.tls));
+                // The peer comes from the preflight handshake (the caller's).
+                TlsRun::new(Default::default(), t.resume, &sum)
+            }),
         }
     }
 }

@@ -44,6 +44,8 @@ pub(super) struct RunPlan {
     pub(super) ports: crate::result::PortFacts,
     /// The report's destinations, files staged.
     pub(super) outputs: Outputs,
+    /// TLS to the target (`https://`, `tls://`), or none.
+    pub(super) tls: Option<std::sync::Arc<crate::tls_target::TlsTarget>>,
 }
 
 impl RunPlan {
@@ -57,6 +59,7 @@ impl RunPlan {
             .clone()
             .into_built(&self.target, addrs.first())?;
         let mut aim = Aim::new(addrs, framing, bytes, head, mix);
+        aim.tls = self.tls.clone();
         if let Target::Given { host, .. } = &self.target {
             // The name the user gave, whatever address it resolved (or was sent) to.
             aim.server_name = host.clone();
@@ -116,6 +119,7 @@ impl RunPlan {
         if let Some(m) = &mix {
             m.check_target(&target, &connect_to)?;
         }
+        let tls = a.req.tls.plan(&target, &framing)?;
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
         let load = load(&a, framing, connections, threads)?;
@@ -133,6 +137,7 @@ impl RunPlan {
                 sources: a.req.source.as_ref().map_or(0, |s| s.0.len()),
             },
             outputs,
+            tls,
         })
     }
 }

@@ -15,6 +15,7 @@
 use super::args::{RequestArgs, RunArgs, SearchArgs};
 use super::embedded::Embedded;
 use super::preflight::preflight;
+use super::tls_preflight::tls_preflight;
 use super::run::{measure, EXIT_UNCONFIRMED};
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
@@ -297,6 +298,9 @@ fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
         }
         Target::Given { addrs, .. } => {
             preflight(addrs.as_slice(), plan.load.connect_timeout)?;
+            if let Some(t) = &plan.tls {
+                tls_preflight(addrs.first(), t, plan.load.connect_timeout)?;
+            }
             None
         }
     };

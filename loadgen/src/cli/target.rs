@@ -1,7 +1,8 @@
 //! Where a run's load goes: a server named by TARGET, or the embedded server.
 //!
-//! TARGET is a URL (`http://HOST:PORT/PATH`, for `--proto http` only) or `HOST:PORT`;
-//! none means the embedded server, which must speak the chosen framing. All of it is
+//! TARGET is a URL (`http://HOST:PORT/PATH` or `https://...`, for `--proto http` only),
+//! `HOST:PORT`, or `tls://HOST:PORT` (any framing over TLS: the transport is part of the
+//! address); none means the embedded server, which must speak the chosen framing. All of it is
 //! resolved before anything starts, so that a bad address or a protocol the embedded
 //! server does not speak is refused with exit 2, not found out mid-run. A host name
 //! resolves to all its addresses (the connections spread over them), or, with a
@@ -35,6 +36,8 @@ pub(super) enum Target {
         host_header: String,
         /// The request target of an HTTP request: the URL's path, else `/`.
         path: String,
+        /// The transport is TLS: an `https://` URL, or `tls://HOST:PORT`.
+        tls: bool,
     },
     /// No TARGET: the embedded server, started by the run, speaking `proto`.
     Embedded {
@@ -64,19 +67,27 @@ impl Target {
                 proto: server_proto(framing)?,
             });
         };
-        // Anything with a scheme is a URL: the parser names a wrong scheme (any case)
-        // itself, and an IPv6 host keeps its brackets.
-        let (host, port, host_header, path) = if t.contains("://") {
+        // The transport is part of the address: tls://HOST:PORT is any framing over TLS.
+        let (tls_prefix, bare) = match t.get(..6) {
+            Some(p) if p.eq_ignore_ascii_case("tls://") => (true, &t[6..]),
+            _ => (false, t),
+        };
+        // Anything else with a scheme is a URL: the parser names a wrong scheme (any
+        // case) itself, and an IPv6 host keeps its brackets.
+        let (host, port, host_header, path, tls) = if tls_prefix {
+            let (host, port) = request::split_target(bare).map_err(Error::Usage)?;
+            (host.to_string(), port, bare.to_string(), "/".to_string(), true)
+        } else if t.contains("://") {
             let url = request::parse_url(t).map_err(Error::Usage)?;
             if *framing != Framing::Http {
                 return Err(Error::Usage(format!(
                     "{t}: a URL is for --proto http; give HOST:PORT for --proto {proto}"
                 )));
             }
-            (url.host.clone(), url.port, url.host_header(), url.path)
+            (url.host.clone(), url.port, url.host_header(), url.path, url.tls)
         } else {
             let (host, port) = request::split_target(t).map_err(Error::Usage)?;
-            (host.to_string(), port, t.to_string(), "/".to_string())
+            (host.to_string(), port, t.to_string(), "/".to_string(), false)
         };
         to.check_used(&host, port)?;
         let route = to.route(&host, port).map_err(Error::Usage)?;
@@ -88,6 +99,7 @@ impl Target {
             label: t.to_string(),
             host_header,
             path,
+            tls,
         })
     }
 }

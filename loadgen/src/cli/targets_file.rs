@@ -79,12 +79,20 @@ impl MixParts {
                 host,
                 port,
                 label,
+                tls,
                 ..
             } = target
             else {
                 // A URL always makes the target given; kept for the type's sake.
                 return Err(at(format!("{} needs a TARGET", e.written)));
             };
+            if u.tls != *tls {
+                // Every connection of a run speaks one transport.
+                return Err(at(format!(
+                    "{}: http and https cannot mix in one run (the target is {label})",
+                    e.written
+                )));
+            }
             // The target's own name needs no second lookup (whose answer may differ).
             if u.port == *port && u.host.eq_ignore_ascii_case(host) {
                 continue;

@@ -1,9 +1,14 @@
 //! The TLS flags of `run` and `search`, curl's names where curl has one. They matter
 //! only for a target whose address says TLS (`https://`, `tls://`).
 
+use super::target::Target;
+use crate::error::Error;
+use crate::framing::Framing;
+use crate::tls_target::{TlsTarget, TlsWish};
 use clap::Args;
 use readyloop::tls::Versions;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How loadgen speaks TLS to an `https://` or `tls://` target.
 #[derive(Args, Debug, Clone, Default)]
@@ -40,8 +45,36 @@ pub(super) struct TlsArgs {
 }
 
 impl TlsArgs {
+    /// The TLS side of a run to `target`: `None` for plain TCP (where a TLS flag is
+    /// refused, exit 2, rather than ignored), else the configuration, its files read.
+    pub(super) fn plan(&self, target: &Target, framing: &Framing) -> Result<Option<Arc<TlsTarget>>, Error> {
+        let host = match target {
+            Target::Given { tls: true, host, .. } => host,
+            _ if self.any() => {
+                return Err(Error::Usage(
+                    "--cacert, --insecure, --sni, --cert, --key, --tls-version and --no-resume are for an https:// or tls:// target"
+                        .into(),
+                ))
+            }
+            _ => return Ok(None),
+        };
+        let wish = TlsWish {
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+            sni: self.sni.clone(),
+            identity: self.cert.clone().zip(self.key.clone()),
+            versions: self.tls_version.unwrap_or_default(),
+            resume: !self.no_resume,
+            alpn: match framing {
+                Framing::Http => vec![b"http/1.1".to_vec()],
+                _ => Vec::new(),
+            },
+        };
+        TlsTarget::new(&wish, host).map(|t| Some(Arc::new(t))).map_err(Error::Usage)
+    }
+
     /// Whether any TLS flag was given (refused for a target without TLS).
-    pub(super) fn any(&self) -> bool {
+    fn any(&self) -> bool {
         self.cacert.is_some()
             || self.insecure
             || self.sni.is_some()

@@ -80,6 +80,8 @@ pub struct WorkerResult {
     pub warmup_ran: Duration,
     /// Connects it tried to each of the target's addresses, in the aim's order.
     pub connects_by_addr: Vec<u64>,
+    /// Its TLS handshakes (all zero over plain TCP).
+    pub tls: readyloop::tls::TlsStats,
 }
 
 /// This thread's CPU time so far.
@@ -225,6 +227,7 @@ impl Ticker {
             peak_open,
             warmup_ran: warmup_ran(t),
             connects_by_addr: Vec::new(),
+            tls: Default::default(),
         }
     }
 }

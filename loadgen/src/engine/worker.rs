@@ -95,6 +95,7 @@ pub(super) fn run_worker(seat: Seat, links: Links) -> std::io::Result<WorkerResu
     let rec = std::mem::take(&mut shared_mut(&mut r).rec);
     let mut result = w.ticker.result(rec, &w.times, w.growth.peak_open);
     result.connects_by_addr = std::mem::take(&mut w.slots.connects_by_addr);
+    result.tls = r.context().stats;
     Ok(result)
 }
 

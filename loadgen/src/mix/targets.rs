@@ -363,7 +363,6 @@ mod tests {
             ("GET / weight=2 weight=3\n", "a second weight"),
             ("GET / weight=+5\n", "weight=+5"),
             ("GET a.html\n", "expected a URL"),
-            ("GET https://x/\n", "https is not supported"),
             ("GET /\n@\n", "without a file name"),
             (
                 "http://a/x\n",

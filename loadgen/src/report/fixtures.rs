@@ -118,6 +118,7 @@ fn result(mode: Mode) -> RunResult {
             via: None,
         },
         connections_peak: 4,
+        tls: None,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),
