@@ -972,7 +972,6 @@ fn admin_lists_the_tls_listeners() {
 /// server's. 256 KiB is far more than one event's output budget (32 KiB), so the layer
 /// holds decrypted input back while the close_notify behind it is already read.
 #[test]
-#[ignore = "bug: the TLS layer passes the peer's close_notify (or FIN) to the protocol while plaintext it decrypted still waits for the output budget; Echo closes and the rest is never echoed"]
 fn echo_over_tls_answers_everything_before_the_close_notify() {
     let pki = Pki::new("echo-close");
     let (srv, tls) = start_tls(&pki, ProtoKind::Echo, |_| {});

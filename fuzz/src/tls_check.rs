@@ -9,8 +9,8 @@
 //!
 //! Checked: no panic; `consumed <= offered`; each call's output within its budget and
 //! one handshake flight; `on_drained` ends; and, after a handshake with nothing but
-//! sealed records sent, the client reads back exactly what it sent (echo; with an end
-//! of input, for now a prefix of it: see [`check`]).
+//! sealed records sent, the client reads back exactly what it sent (echo), with or
+//! without an end of input after them.
 
 use readyloop::protocol::{Cx, Echo, Protocol, Verdict};
 use readyloop::tls::rustls::{ClientConfig, ClientConnection, ServerConfig};
@@ -292,16 +292,9 @@ pub fn check(p: &Params, input: &[u8], cuts: &[usize]) -> Result<(), String> {
         return Ok(());
     }
     deliver(&mut c, &mut s.out, &mut echoed)?;
-    // With an end of input, the echo is only a prefix for now: the layer hands the end
-    // to the protocol while decrypted input still waits for the output budget, and the
-    // rest is lost (tests/tls_server.rs,
-    // echo_over_tls_answers_everything_before_the_close_notify, ignored until fixed).
-    // Drop this exception once it is.
-    let whole = echoed == sealed;
-    if p.eof && !whole && sealed.starts_with(&echoed) {
-        return Ok(());
-    }
-    if !whole {
+    // With an end of input too: the layer tells the protocol of the end only once the
+    // input before it has all reached the protocol.
+    if echoed != sealed {
         return Err(format!(
             "sent {} bytes sealed, echoed {} (verdict {:?}, max_plain {}, budget {})",
             sealed.len(),

@@ -115,7 +115,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
     };
     let tls = scheme.eq_ignore_ascii_case("https");
     if !tls && !scheme.eq_ignore_ascii_case("http") {
-        return Err(format!("unsupported scheme {scheme:?}: expected http or https"));
+        return Err(format!(
+            "unsupported scheme {scheme:?}: expected http or https"
+        ));
     }
     // The fragment is the client's business, never sent.
     let rest = rest.split_once('#').map_or(rest, |(r, _)| r);

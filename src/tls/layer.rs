@@ -107,6 +107,9 @@ mod flag {
     pub const SENT_CLOSE: u8 = 8;
     /// The connection failed (counted once): anything more from the peer is dropped.
     pub const FAILED: u8 = 16;
+    /// The peer's end of data (close_notify, or a FIN) came while decrypted input still
+    /// waited for the output budget: the protocol is told once that input is used.
+    pub const ENDED: u8 = 32;
 }
 
 /// A protocol `P` over TLS (or, built with [`Tls::plain`], over the bare connection, so
@@ -275,6 +278,12 @@ impl<P: OverTls> Protocol for Tls<P> {
             self.inner.on_handshake_failed(&e, &mut icx);
             return Verdict::Close;
         }
+        if layer.flags & flag::STALLED != 0 {
+            // Decrypted input still waits for the output budget: the protocol hears of
+            // the end once it has had all of it (on drain).
+            layer.flags |= flag::ENDED;
+            return Verdict::Continue;
+        }
         let v = self.inner.on_eof(scratch, &mut icx);
         send(layer, &self.inner, scratch, v, out)
     }
@@ -401,6 +410,9 @@ impl<P: OverTls> Advance<'_, '_, P> {
             consumed: input.len(),
             verdict: Verdict::CloseAfterFlush,
         };
+        // Set again below if input still waits; an early return (a failure, the end)
+        // must not leave it set, or the reactor would ask for the drain forever.
+        layer.flags &= !flag::STALLED;
         if layer.flags & flag::FAILED != 0 {
             return all;
         }
@@ -429,8 +441,15 @@ impl<P: OverTls> Advance<'_, '_, P> {
         } else if held_back {
             layer.flags |= flag::STALLED;
         }
-        if matches!(stand, Stand::PeerClosed) && verdict == Verdict::Continue {
+        if matches!(stand, Stand::PeerClosed) {
             // close_notify: the peer's end of data, as a FIN is without TLS.
+            layer.flags |= flag::ENDED;
+        }
+        if layer.flags & (flag::ENDED | flag::STALLED) == flag::ENDED
+            && verdict == Verdict::Continue
+        {
+            // Only once everything before the end has reached the protocol.
+            layer.flags &= !flag::ENDED;
             verdict = self.inner.on_eof(self.scratch, self.icx);
         }
         Step {
@@ -547,7 +566,10 @@ fn send<P: Protocol>(
         return Verdict::Close;
     }
     if verdict == Verdict::CloseAfterFlush {
-        layer.flags |= flag::CLOSING;
+        // The protocol is done: input still waiting is dropped, as the reactor drops
+        // what comes after a close.
+        layer.flags = (layer.flags | flag::CLOSING) & !flag::STALLED;
+        layer.pending = Vec::new();
     }
     let close =
         layer.flags & (flag::CLOSING | flag::SENT_CLOSE) == flag::CLOSING && !inner.wants_drained();
@@ -960,6 +982,64 @@ mod tests {
             s.p.tls.as_deref().unwrap().pending.capacity() == 0,
             "idle holds no buffer"
         );
+    }
+
+    #[test]
+    fn test_a_failure_while_input_waits_leaves_no_drain_wanted() {
+        // Found by fuzzing: the layer stalled on the output budget, then a broken record
+        // failed it; the stall stayed set and the reactor would have asked for the drain
+        // forever.
+        let pki = Pki::new("stall-fail");
+        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
+        let hello = c.connect();
+        converse(&mut s, &mut c, hello);
+        let mut rec = Vec::new();
+        seal(&mut c.p, &[5u8; 6000], false, &mut rec).unwrap();
+        let mut out = Vec::new();
+        let mut cx = Cx::new(Instant::now(), &mut s.ctx);
+        s.p.on_input_mut(&mut rec, &mut out, 100, &mut cx);
+        assert!(s.p.wants_drained(), "stalled on the budget");
+        let mut garbage = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+        garbage.extend([0xAA; 32]);
+        let step = s.p.on_input_mut(&mut garbage, &mut out, 100, &mut cx);
+        assert_eq!(step.verdict, Verdict::CloseAfterFlush);
+        assert!(
+            !s.p.wants_drained(),
+            "a failed connection wants no more drains"
+        );
+    }
+
+    #[test]
+    fn test_the_end_of_input_waits_for_the_input_before_it() {
+        // Found by tests/tls_server.rs: a close_notify read while decrypted input still
+        // waited for the output budget reached Echo first, and the rest was never echoed.
+        let pki = Pki::new("end-waits");
+        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
+        let hello = c.connect();
+        converse(&mut s, &mut c, hello);
+        let mut rec = Vec::new();
+        seal(&mut c.p, &[9u8; 5000], true, &mut rec).unwrap();
+        let mut out = Vec::new();
+        let mut cx = Cx::new(Instant::now(), &mut s.ctx);
+        let step = s.p.on_input_mut(&mut rec, &mut out, 1000, &mut cx);
+        assert_eq!(
+            step.verdict,
+            Verdict::Continue,
+            "not closed while input waits"
+        );
+        let mut v = Verdict::Continue;
+        for _ in 0..100 {
+            if !s.p.wants_drained() {
+                break;
+            }
+            v = s.p.on_drained(&mut out, 1000, &mut cx);
+        }
+        assert_eq!(
+            s.p.inner().seen,
+            5000,
+            "every byte before the end reached Echo"
+        );
+        assert_eq!(v, Verdict::CloseAfterFlush, "then the end");
     }
 
     #[test]

@@ -15,10 +15,10 @@
 use super::args::{RequestArgs, RunArgs, SearchArgs};
 use super::embedded::Embedded;
 use super::preflight::preflight;
-use super::tls_preflight::tls_preflight;
 use super::run::{measure, EXIT_UNCONFIRMED};
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
+use super::tls_preflight::tls_preflight;
 use crate::error::Error;
 use crate::fmt::fmt_secs;
 use crate::interrupt::Interrupt;

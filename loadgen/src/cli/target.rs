@@ -76,7 +76,13 @@ impl Target {
         // case) itself, and an IPv6 host keeps its brackets.
         let (host, port, host_header, path, tls) = if tls_prefix {
             let (host, port) = request::split_target(bare).map_err(Error::Usage)?;
-            (host.to_string(), port, bare.to_string(), "/".to_string(), true)
+            (
+                host.to_string(),
+                port,
+                bare.to_string(),
+                "/".to_string(),
+                true,
+            )
         } else if t.contains("://") {
             let url = request::parse_url(t).map_err(Error::Usage)?;
             if *framing != Framing::Http {
@@ -84,10 +90,22 @@ impl Target {
                     "{t}: a URL is for --proto http; give HOST:PORT for --proto {proto}"
                 )));
             }
-            (url.host.clone(), url.port, url.host_header(), url.path, url.tls)
+            (
+                url.host.clone(),
+                url.port,
+                url.host_header(),
+                url.path,
+                url.tls,
+            )
         } else {
             let (host, port) = request::split_target(t).map_err(Error::Usage)?;
-            (host.to_string(), port, t.to_string(), "/".to_string(), false)
+            (
+                host.to_string(),
+                port,
+                t.to_string(),
+                "/".to_string(),
+                false,
+            )
         };
         to.check_used(&host, port)?;
         let route = to.route(&host, port).map_err(Error::Usage)?;

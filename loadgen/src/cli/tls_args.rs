@@ -47,7 +47,11 @@ pub(super) struct TlsArgs {
 impl TlsArgs {
     /// The TLS side of a run to `target`: `None` for plain TCP (where a TLS flag is
     /// refused, exit 2, rather than ignored), else the configuration, its files read.
-    pub(super) fn plan(&self, target: &Target, framing: &Framing) -> Result<Option<Arc<TlsTarget>>, Error> {
+    pub(super) fn plan(
+        &self,
+        target: &Target,
+        framing: &Framing,
+    ) -> Result<Option<Arc<TlsTarget>>, Error> {
         let host = match target {
             Target::Given { tls: true, host, .. } => host,
             _ if self.any() => {
@@ -70,7 +74,9 @@ impl TlsArgs {
                 _ => Vec::new(),
             },
         };
-        TlsTarget::new(&wish, host).map(|t| Some(Arc::new(t))).map_err(Error::Usage)
+        TlsTarget::new(&wish, host)
+            .map(|t| Some(Arc::new(t)))
+            .map_err(Error::Usage)
     }
 
     /// Whether any TLS flag was given (refused for a target without TLS).
