@@ -79,8 +79,9 @@ const LINGER: Duration = Duration::from_millis(250);
 pub(crate) struct AdminInfo {
     /// The server's own counters (requests), as of the reactor's last turn.
     pub counters: Arc<Published>,
-    /// The server's bound listen addresses.
-    pub listen: Vec<SocketAddr>,
+    /// The server's bound listen addresses, as `--listen` takes them (`tls://` for the
+    /// TLS listeners).
+    pub listen: Vec<String>,
     /// The protocol it speaks (`http`, `echo`, ...).
     pub proto: String,
     /// The server's version.
@@ -485,7 +486,7 @@ fn stats(handle: &Handle, info: &AdminInfo, bound: SocketAddr, spares: usize) ->
         "pid": std::process::id(),
         "version": info.version,
         "proto": info.proto,
-        "listen": info.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "listen": info.listen,
         "admin": bound.to_string(),
         "uptime_s": info.started.elapsed().as_secs_f64(),
         // The whole process while serving: the server's own descriptors and its

@@ -460,6 +460,18 @@ impl Host<ServerProto> for ServerHost {
         }
     }
 
+    fn closed(
+        &mut self,
+        r: &mut Reactor<ServerProto>,
+        _id: ConnId,
+        p: ServerProto,
+        reason: crate::stats::CloseReason,
+        _errno: Option<i32>,
+    ) {
+        // Every handshake ends counted: one a timeout or a reset cut too.
+        p.count_close(reason, &mut r.context_mut().stats);
+    }
+
     fn timer(&mut self, r: &mut Reactor<ServerProto>, key: u64) {
         if key != TIMER_STATS {
             return;
@@ -532,7 +544,11 @@ impl Server {
             Some(a) => {
                 let info = AdminInfo {
                     counters: published.clone(),
-                    listen: addrs.clone(),
+                    listen: addrs
+                        .iter()
+                        .map(|a| a.to_string())
+                        .chain(tls_addrs.iter().map(|a| format!("tls://{a}")))
+                        .collect(),
                     proto: cfg.proto.name().to_string(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     started,

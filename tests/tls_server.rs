@@ -910,12 +910,11 @@ fn missing_certificate_file_exits_1_naming_it() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Found by these tests (ignored until fixed in src/)
+// Found by these tests, each failing before its fix
 
 /// Every TLS connection's handshake ends as done or failed: one that the header timeout
 /// cut is a failed handshake too, as one the peer closed is (`eof`).
 #[test]
-#[ignore = "bug: a handshake cut by the header timeout is counted nowhere in TlsStats (handshakes_failed stays 0)"]
 fn handshake_cut_by_the_header_timeout_is_counted_as_failed() {
     let pki = Pki::new("timeout-count");
     let (srv, tls) = start_tls(&pki, ProtoKind::Http, |c| {
@@ -942,7 +941,6 @@ fn handshake_cut_by_the_header_timeout_is_counted_as_failed() {
 
 /// The admin's `/stats` lists where the server listens: its `tls://` listeners too.
 #[test]
-#[ignore = "bug: /stats \"listen\" lists only the plain listeners (AdminInfo::listen is built before the TLS listeners are bound)"]
 fn admin_lists_the_tls_listeners() {
     let pki = Pki::new("admin-listen");
     let flags = pki.flags();

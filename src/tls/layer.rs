@@ -207,6 +207,28 @@ impl<P> Tls<P> {
             .is_some_and(|l| l.flags & flag::ESTABLISHED != 0)
     }
 
+    /// The connection closed (as [`crate::Host::closed`] hears): a handshake cut short
+    /// by something the layer did not see (a timeout, a reset, the host) is counted in
+    /// `stats` as failed, by what cut it. Call it from `Host::closed` so that every
+    /// handshake ends counted as done or failed; the readyloop server does.
+    pub fn count_close(&self, reason: crate::CloseReason, stats: &mut TlsStats) {
+        use crate::CloseReason as R;
+        let Some(l) = self.tls.as_deref() else {
+            return;
+        };
+        if l.flags & (flag::ESTABLISHED | flag::FAILED) != 0 {
+            return;
+        }
+        let why = match reason {
+            R::HeaderTimeout | R::IdleTimeout | R::SlowPeer => Failure::Timeout,
+            R::Peer | R::Reset | R::Done => Failure::Eof,
+            // A shutdown cut it: the server's doing, not the handshake's.
+            R::Shutdown => return,
+            _ => Failure::Other,
+        };
+        stats.record_failed(why);
+    }
+
     /// What rustls knows of the connection, without TLS `None`.
     pub fn tls_state(&self) -> Option<&CommonState> {
         self.tls.as_ref().map(|l| l.session.common())
@@ -273,6 +295,7 @@ impl<P: OverTls> Protocol for Tls<P> {
             return self.inner.on_eof(out, &mut icx);
         };
         if layer.flags & flag::ESTABLISHED == 0 {
+            layer.flags |= flag::FAILED;
             stats.record_failed(Failure::Eof);
             let e = rustls::Error::General("the peer closed during the handshake".into());
             self.inner.on_handshake_failed(&e, &mut icx);

@@ -18,18 +18,21 @@ pub enum Failure {
     BadCertificate,
     /// The peer closed the connection before the handshake finished.
     Eof,
+    /// The handshake did not finish in time (the header clock, or the idle one).
+    Timeout,
     /// Anything else.
     Other,
 }
 
 impl Failure {
     /// Every reason, in the order of [`TlsStats::failed`].
-    pub const ALL: [Failure; 6] = [
+    pub const ALL: [Failure; 7] = [
         Failure::Malformed,
         Failure::Incompatible,
         Failure::PeerAlert,
         Failure::BadCertificate,
         Failure::Eof,
+        Failure::Timeout,
         Failure::Other,
     ];
 
@@ -59,6 +62,7 @@ impl Failure {
             Failure::PeerAlert => "peer_alert",
             Failure::BadCertificate => "bad_certificate",
             Failure::Eof => "eof",
+            Failure::Timeout => "timeout",
             Failure::Other => "other",
         }
     }
@@ -99,7 +103,7 @@ pub struct TlsStats {
     /// Handshakes completed by resuming an earlier session.
     pub resumed: u64,
     /// Handshakes failed, by [`Failure`] (index: its place in [`Failure::ALL`]).
-    pub failed: [u64; 6],
+    pub failed: [u64; 7],
     /// Time of the completed handshakes, in microseconds, summed: from the connection's
     /// start (accepted, or connected) to the handshake's end.
     pub handshake_us: u64,
