@@ -89,6 +89,10 @@ pub fn describe(e: &Error) -> String {
             }
             CertificateError::Revoked => "certificate verify failed: revoked".into(),
             CertificateError::BadSignature => "certificate verify failed: bad signature".into(),
+            CertificateError::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                "certificate verify failed: a CA certificate (CA:TRUE) serves as the server's own"
+                    .into()
+            }
             other => format!("certificate verify failed: {other:?}"),
         },
         other => other.to_string(),

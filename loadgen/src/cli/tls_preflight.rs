@@ -6,7 +6,7 @@
 use crate::error::Error;
 use crate::tls_peer::TlsPeer;
 use crate::tls_target::TlsTarget;
-use readyloop::tls::rustls::{ClientConnection, Error as TlsError};
+use readyloop::tls::rustls::{CertificateError, ClientConnection, Error as TlsError};
 use readyloop::tls::{describe, rustls};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -56,15 +56,24 @@ fn cause(e: &std::io::Error, t: &TlsTarget) -> String {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<TlsError>());
     match tls {
-        Some(err @ TlsError::InvalidCertificate(_)) => {
-            let hint = if t.verified {
-                " (trust its CA with --cacert FILE, or --insecure to not check)"
-            } else {
-                ""
-            };
-            format!("{}{hint}", describe(err))
-        }
+        Some(err @ TlsError::InvalidCertificate(c)) => format!("{}{}", describe(err), hint(c, t)),
         Some(err) => describe(err),
         None => e.to_string(),
+    }
+}
+
+/// The flag that changes a verification verdict, as the line's tail.
+fn hint(c: &CertificateError, t: &TlsTarget) -> &'static str {
+    if !t.verified {
+        return "";
+    }
+    match c {
+        CertificateError::UnknownIssuer => {
+            " (trust its CA with --cacert FILE, or --insecure to not check)"
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            " (the name checked is the target's host, or --sni NAME; --insecure to not check)"
+        }
+        _ => " (--insecure to not check)",
     }
 }

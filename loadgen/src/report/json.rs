@@ -160,6 +160,7 @@ fn connects(r: &RunResult) -> Value {
             .map(|(a, n)| json!({ "addr": a.to_string(), "connects_tried": n }))
             .collect::<Vec<_>>(),
         "connect_to": r.spread.via,
+        "tls": r.tls,
         "connect_phase_s": r.connect_phase.map(|d| d.as_secs_f64()),
         "connect_us": hist_json(&rec.connect),
     })

@@ -24,8 +24,8 @@ type Section = fn(&RunResult, &mut String) -> fmt::Result;
 
 /// The sections of the text report, in the order they print.
 const SECTIONS: &[Section] = &[
-    header, latency, phases, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
-    warnings, thresholds,
+    header, latency, phases, connects, tls, statuses, mix, stages, errors, books, schedule, cpu,
+    server, warnings, thresholds,
 ];
 
 /// The human summary of a run, wrk-like but more honest: both latency measures in open
@@ -222,6 +222,18 @@ fn connects(r: &RunResult, s: &mut String) -> fmt::Result {
         )?;
     }
     Ok(())
+}
+
+/// Over TLS: what was negotiated, the certificate (UNVERIFIED with --insecure), and the
+/// handshakes full, resumed and failed.
+fn tls(r: &RunResult, s: &mut String) -> fmt::Result {
+    let Some(t) = &r.tls else {
+        return Ok(());
+    };
+    if !t.peer.version.is_empty() {
+        writeln!(s, "tls:         {}", t.peer.line())?;
+    }
+    writeln!(s, "handshakes:  {}", t.handshakes_line())
 }
 
 /// HTTP statuses by code, and how many were neither 2xx nor 3xx.
