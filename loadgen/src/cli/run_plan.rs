@@ -627,6 +627,7 @@ mod tests {
                 label: "http://127.0.0.1:8080/x?y=1".into(),
                 host_header: "127.0.0.1:8080".into(),
                 path: "/x?y=1".into(),
+                tls: false,
             }
         );
         assert_eq!(
@@ -695,6 +696,59 @@ mod tests {
         assert!(e.contains("no rule matches the target a.example:80"), "{e}");
         let e = refused(&["--connect-to", "::127.0.0.1:1"]);
         assert!(e.contains("--connect-to is for a TARGET"), "{e}");
+    }
+
+    #[test]
+    fn test_the_transport_is_part_of_the_address() {
+        let p = plan(&["https://127.0.0.1:8443/", "-k"]);
+        let t = p.tls.as_ref().expect("https plans TLS");
+        assert!(!t.verified, "--insecure");
+        assert_eq!(t.server_name.to_str(), "127.0.0.1");
+        assert_eq!(t.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let p = plan(&[
+            "https://example.org/",
+            "-k",
+            "--sni",
+            "other.test",
+            "--no-resume",
+        ]);
+        let t = p.tls.as_ref().expect("TLS");
+        assert_eq!(
+            (t.server_name.to_str().as_ref(), t.resume),
+            ("other.test", false)
+        );
+        // tls:// is any framing over TLS, without ALPN.
+        let p = plan(&[
+            "tls://127.0.0.1:6380",
+            "--proto",
+            "resp",
+            "--request",
+            "PING\r\n",
+            "-k",
+        ]);
+        let t = p.tls.as_ref().expect("tls:// plans TLS");
+        assert!(t.config.alpn_protocols.is_empty());
+        assert!(plan(&["http://127.0.0.1:8080/"]).tls.is_none());
+    }
+
+    #[test]
+    fn test_tls_flags_for_a_plain_target_are_refused() {
+        for flags in [
+            &["-k"][..],
+            &["--cacert", "ca.pem"],
+            &["--no-resume"],
+            &["--sni", "a"],
+        ] {
+            let mut args = vec!["http://127.0.0.1:8080/"];
+            args.extend_from_slice(flags);
+            let e = refused(&args);
+            assert!(
+                e.contains("are for an https:// or tls:// target"),
+                "{flags:?}: {e}"
+            );
+        }
+        let e = refused(&["https://127.0.0.1:8443/", "--cacert", "/nonexistent/ca.pem"]);
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
     }
 
     #[test]

@@ -200,6 +200,7 @@ mod tests {
             label: format!("http://{host}:{port}/"),
             host_header: format!("{host}:{port}"),
             path: "/".into(),
+            tls: false,
         };
         let to: Vec<String> = to.iter().map(|s| s.to_string()).collect();
         parts.check_target(&t, &ConnectTo::parse(&to).unwrap())
@@ -225,6 +226,9 @@ mod tests {
         assert!(check("GET http://web.example/x\n", api, &rule).is_ok());
         let m = check("GET http://127.0.0.1:81/x\n", api, &rule).unwrap_err();
         assert!(m.to_string().contains("is not the run's target"), "{m}");
+        // One transport per run: an https entry for an http target is refused.
+        let m = check("GET https://api.example:80/x\n", api, &rule).unwrap_err();
+        assert!(m.to_string().contains("http and https cannot mix"), "{m}");
         // The same addresses in another order are the same target.
         assert!(same_set(
             &Addrs::new([
