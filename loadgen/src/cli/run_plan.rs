@@ -707,6 +707,8 @@ mod tests {
         assert_eq!(t.config.alpn_protocols, vec![b"http/1.1".to_vec()]);
         let p = plan(&[
             "https://example.org/",
+            "--connect-to",
+            "::127.0.0.1:8443",
             "-k",
             "--sni",
             "other.test",
