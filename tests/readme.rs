@@ -498,7 +498,7 @@ fn run(shell: &Shell, text: &str) -> (Option<i32>, String) {
 }
 
 fn tools_present() -> bool {
-    let missing: Vec<&str> = ["curl", "wrk", "redis-server"]
+    let missing: Vec<&str> = ["curl", "wrk", "redis-server", "openssl"]
         .into_iter()
         .filter(|t| {
             !Command::new("sh")
@@ -515,7 +515,7 @@ fn tools_present() -> bool {
         std::env::var("READYLOOP_REQUIRE_TOOLS").as_deref() != Ok("1"),
         "READYLOOP_REQUIRE_TOOLS=1 but the tour's tools are missing: {missing:?}"
     );
-    eprintln!("skipping the README tour: {missing:?} not installed (apt-get install curl wrk redis-server)");
+    eprintln!("skipping the README tour: {missing:?} not installed (apt-get install curl wrk redis-server openssl)");
     false
 }
 

@@ -138,3 +138,25 @@ pub(crate) fn closed() -> RunResult {
 pub(crate) fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("loadgen-report-{}-{name}", std::process::id()))
 }
+
+/// A run over TLS: `verified` false as with `--insecure`.
+pub(crate) fn over_tls(verified: bool) -> RunResult {
+    let mut r = closed();
+    let stats = readyloop::tls::TlsStats {
+        full: 3,
+        resumed: 97,
+        ..Default::default()
+    };
+    let peer = crate::tls_peer::TlsPeer {
+        version: "TLSv1.3".into(),
+        cipher: "TLS13_AES_128_GCM_SHA256".into(),
+        alpn: Some("http/1.1".into()),
+        subject: "CN=localhost".into(),
+        issuer: "CN=test-ca".into(),
+        not_after: "2031-05-17 00:00:00 UTC".into(),
+        days_left: 1500,
+        verified,
+    };
+    r.tls = Some(crate::tls_peer::TlsRun::new(peer, true, &stats));
+    r
+}

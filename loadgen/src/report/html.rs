@@ -132,7 +132,8 @@ type Section = fn(&RunResult, &HtmlContext, &mut String) -> io::Result<()>;
 /// The sections of the page, in order. Those of a run have the names of the text and
 /// JSON reports' sections; the summary table gathers several of them ([`SUMMARY`]).
 const SECTIONS: &[Section] = &[
-    title, summary, latency, phases, timeline, errors, statuses, mix, thresholds, command, machine,
+    title, summary, latency, phases, tls, timeline, errors, statuses, mix, thresholds, command,
+    machine,
 ];
 
 /// Some rows of the summary table, the (name, value) pairs of one section.
@@ -368,6 +369,37 @@ fn phases(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
             escape(phase.meaning())
         );
     }
+    b.push_str("</table>\n</section>\n");
+    Ok(())
+}
+
+/// Over TLS: what was negotiated, the certificate (UNVERIFIED in bold with
+/// `--insecure`), the handshakes full, resumed and failed.
+fn tls(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
+    let Some(t) = &r.tls else {
+        return Ok(());
+    };
+    let p = &t.peer;
+    b.push_str("<section id=\"tls\">\n<h2>TLS</h2>\n<table>\n");
+    let mut row = |k: &str, v: &str| {
+        let _ = writeln!(b, "<tr><th>{k}</th><td>{v}</td></tr>");
+    };
+    row("version", &escape(&p.version));
+    row("cipher suite", &escape(&p.cipher));
+    row("ALPN", &escape(p.alpn.as_deref().unwrap_or("none")));
+    row("certificate", &escape(&p.subject));
+    row("issuer", &escape(&p.issuer));
+    row(
+        "expires",
+        &escape(&format!("{} ({} days)", p.not_after, p.days_left)),
+    );
+    let trust = if p.verified {
+        "verified".to_string()
+    } else {
+        "<strong>UNVERIFIED</strong> (--insecure: anyone could be at the other end)".to_string()
+    };
+    row("verification", &trust);
+    row("handshakes", &escape(&t.handshakes_line()));
     b.push_str("</table>\n</section>\n");
     Ok(())
 }
@@ -870,5 +902,16 @@ pub(super) mod tests {
             String::from_utf8(out).expect("utf-8"),
             html(&open(), &ctx()).expect("html")
         );
+    }
+
+    #[test]
+    fn test_html_tls_section_says_unverified() {
+        let page = html(&super::super::fixtures::over_tls(false), &ctx()).expect("html");
+        assert!(page.contains("<section id=\"tls\">"));
+        assert!(page.contains("<strong>UNVERIFIED</strong>"));
+        assert!(page.contains("3 full, 97 resumed, 0 failed"));
+        let page = html(&super::super::fixtures::over_tls(true), &ctx()).expect("html");
+        assert!(page.contains("verified") && !page.contains("UNVERIFIED"));
+        assert!(!html(&open(), &ctx()).expect("html").contains("id=\"tls\""));
     }
 }

@@ -565,4 +565,13 @@ mod tests {
             assert!(documented, "field {p} is not in docs/loadgen-json.md");
         }
     }
+
+    #[test]
+    fn test_json_tls_object() {
+        let j = json(&super::super::fixtures::over_tls(false));
+        assert_eq!(j["tls"]["peer"]["verified"], false);
+        assert_eq!(j["tls"]["resumed"], 97);
+        assert_eq!(j["tls"]["peer"]["alpn"], "http/1.1");
+        assert!(json(&super::super::fixtures::closed())["tls"].is_null());
+    }
 }

@@ -1193,4 +1193,15 @@ mod tests {
         assert!(!t.contains("statuses:"));
         assert!(t.contains("requests: sent 0 = completed 0 + failed 0 + in flight 0\n"));
     }
+
+    #[test]
+    fn test_text_tls_lines_say_unverified() {
+        let t = text(&super::super::fixtures::over_tls(false));
+        assert!(t.contains("tls:         TLSv1.3 TLS13_AES_128_GCM_SHA256, ALPN http/1.1; certificate CN=localhost (UNVERIFIED (--insecure))"), "{t}");
+        assert!(
+            t.contains("handshakes:  3 full, 97 resumed, 0 failed"),
+            "{t}"
+        );
+        assert!(!text(&super::super::fixtures::closed()).contains("handshakes:"));
+    }
 }
