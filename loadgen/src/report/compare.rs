@@ -34,6 +34,16 @@ pub enum Metric {
     Max,
     /// Errors of the whole run.
     Errors,
+    /// The connect phase (per connection), 99th percentile.
+    ConnectP99,
+    /// The TLS handshake (per connection), 99th percentile.
+    TlsP99,
+    /// Time to first byte (per reply), 50th percentile.
+    TtfbP50,
+    /// Time to first byte, 99th percentile.
+    TtfbP99,
+    /// Transfer, first byte to last (per reply), 99th percentile.
+    TransferP99,
 }
 
 impl Metric {
@@ -48,6 +58,16 @@ impl Metric {
         Metric::Errors,
     ];
 
+    /// The phases (JSON reports that have them), compared after [`Metric::ALL`] when a
+    /// run on either side has the phase.
+    pub(crate) const PHASES: [Metric; 5] = [
+        Metric::ConnectP99,
+        Metric::TlsP99,
+        Metric::TtfbP50,
+        Metric::TtfbP99,
+        Metric::TransferP99,
+    ];
+
     /// The column or row name: `throughput`, `p50`, ..., `errors`.
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +78,11 @@ impl Metric {
             Metric::P99_9 => "p99.9",
             Metric::Max => "max",
             Metric::Errors => "errors",
+            Metric::ConnectP99 => "connect p99",
+            Metric::TlsP99 => "tls p99",
+            Metric::TtfbP50 => "ttfb p50",
+            Metric::TtfbP99 => "ttfb p99",
+            Metric::TransferP99 => "transfer p99",
         }
     }
 
@@ -71,6 +96,11 @@ impl Metric {
             Metric::P99_9 => "p99_9_us",
             Metric::Max => "max_us",
             Metric::Errors => "errors",
+            Metric::ConnectP99 => "connect_p99_us",
+            Metric::TlsP99 => "tls_handshake_p99_us",
+            Metric::TtfbP50 => "ttfb_p50_us",
+            Metric::TtfbP99 => "ttfb_p99_us",
+            Metric::TransferP99 => "transfer_p99_us",
         }
     }
 
@@ -90,6 +120,11 @@ impl Metric {
             Metric::P99_9 => l.p99_9,
             Metric::Max => l.max,
             Metric::Errors => r.errors.map(|e| e as f64),
+            Metric::ConnectP99 => r.phases.connect_p99,
+            Metric::TlsP99 => r.phases.tls_p99,
+            Metric::TtfbP50 => r.phases.ttfb_p50,
+            Metric::TtfbP99 => r.phases.ttfb_p99,
+            Metric::TransferP99 => r.phases.transfer_p99,
         }
     }
 
@@ -281,8 +316,10 @@ impl Comparison {
         if !self.has_vs() {
             return Vec::new();
         }
+        let has = |m: Metric| self.a.iter().chain(&self.b).any(|r| m.of(r).is_some());
         Metric::ALL
             .iter()
+            .chain(Metric::PHASES.iter().filter(|m| has(**m)))
             .map(|&m| compare_metric(m, &self.a, &self.b))
             .collect()
     }
@@ -468,6 +505,7 @@ pub(super) mod tests {
                 SavedKind::IntervalLog
             },
             throughput_rps: Some(rps),
+            phases: Default::default(),
             latency: SavedLatency {
                 p50: Some(p99_us / 4.0),
                 p90: Some(p99_us / 2.0),
@@ -693,5 +731,22 @@ pub(super) mod tests {
         );
         assert_eq!(j["comparison"][0]["verdict"], "within_noise");
         assert_eq!(j["comparison"][0]["b_better"], Value::Null);
+    }
+
+    #[test]
+    fn test_phases_are_compared_only_when_a_run_has_them() {
+        let a = vec![run("a", 100.0, 1000.0, Some(0))];
+        let mut b = vec![run("b", 100.0, 1000.0, Some(0))];
+        let c = Comparison {
+            a: a.clone(),
+            b: b.clone(),
+        };
+        assert!(!c.metrics().iter().any(|r| r.metric == Metric::TtfbP99));
+        b[0].phases.ttfb_p99 = Some(900.0);
+        let c = Comparison { a, b };
+        let rows = c.metrics();
+        assert!(rows.iter().any(|r| r.metric == Metric::TtfbP99));
+        assert!(!rows.iter().any(|r| r.metric == Metric::TlsP99));
+        assert!(c.text().contains("ttfb p99"), "{}", c.text());
     }
 }

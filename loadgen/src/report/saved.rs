@@ -67,6 +67,22 @@ impl SavedLatency {
     }
 }
 
+/// The phases' percentiles a JSON report holds (`phases`; none in older reports or in
+/// an interval log).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SavedPhases {
+    /// The connect phase's 99th percentile.
+    pub connect_p99: Option<f64>,
+    /// The TLS handshake's 99th percentile (`null` over plain TCP).
+    pub tls_p99: Option<f64>,
+    /// Time to first byte, 50th percentile.
+    pub ttfb_p50: Option<f64>,
+    /// Time to first byte, 99th percentile.
+    pub ttfb_p99: Option<f64>,
+    /// Transfer, 99th percentile.
+    pub transfer_p99: Option<f64>,
+}
+
 /// One run read back from a file.
 #[derive(Clone, Debug)]
 pub struct SavedRun {
@@ -85,6 +101,8 @@ pub struct SavedRun {
     /// reports with `histograms`): the plot draws every percentile from it, else the
     /// summary percentiles.
     pub histogram: Option<Histogram<u64>>,
+    /// The phases' percentiles, when the report has them.
+    pub phases: SavedPhases,
 }
 
 /// Reads a saved run from the bytes of a file named `label`: a JSON report when it
@@ -156,6 +174,20 @@ fn read_json(label: &str, bytes: &[u8]) -> Result<SavedRun, String> {
         }
         Some(_) => return Err("field histograms.corrected is not a string".to_string()),
     };
+    // Absent from reports before the phases: no row then, not an error.
+    let phase = |name: &str, q: &str| {
+        j.get("phases")
+            .and_then(|p| p.get(name))
+            .and_then(|s| s.get(q))
+            .and_then(Value::as_f64)
+    };
+    let phases = SavedPhases {
+        connect_p99: phase("connect_us", "p99"),
+        tls_p99: phase("tls_handshake_us", "p99"),
+        ttfb_p50: phase("ttfb_us", "p50"),
+        ttfb_p99: phase("ttfb_us", "p99"),
+        transfer_p99: phase("transfer_us", "p99"),
+    };
     Ok(SavedRun {
         label: label.to_string(),
         kind: SavedKind::Json,
@@ -163,6 +195,7 @@ fn read_json(label: &str, bytes: &[u8]) -> Result<SavedRun, String> {
         latency,
         errors: Some(errors),
         histogram,
+        phases,
     })
 }
 
@@ -200,6 +233,7 @@ fn read_log(label: &str, bytes: &[u8]) -> Result<SavedRun, String> {
         latency: SavedLatency::of(&total),
         errors: None,
         histogram: Some(total),
+        phases: SavedPhases::default(),
     })
 }
 
@@ -221,6 +255,25 @@ mod tests {
         // 1 refused + 2 timeouts.
         assert_eq!(s.errors, Some(3));
         assert_eq!(s.histogram.as_ref(), Some(&r.rec.corrected));
+    }
+
+    #[test]
+    fn test_json_phases_read_back_for_the_comparison() {
+        let r = open();
+        let j = json(&r);
+        let s = read_saved("run.json", j.to_string().as_bytes()).expect("reads");
+        let want = |phase: &str, q: &str| j["phases"][phase][q].as_f64();
+        assert!(want("ttfb_us", "p99").is_some(), "the fixture has replies");
+        assert_eq!(s.phases.ttfb_p99, want("ttfb_us", "p99"));
+        assert_eq!(s.phases.ttfb_p50, want("ttfb_us", "p50"));
+        assert_eq!(s.phases.connect_p99, want("connect_us", "p99"));
+        assert_eq!(s.phases.transfer_p99, want("transfer_us", "p99"));
+        assert_eq!(s.phases.tls_p99, None, "plain: no handshake timed");
+        // A report from before the phases reads too, without them.
+        let mut j = json(&r);
+        j.as_object_mut().unwrap().remove("phases");
+        let s = read_saved("old.json", j.to_string().as_bytes()).expect("reads");
+        assert_eq!(s.phases, SavedPhases::default());
     }
 
     #[test]
