@@ -187,12 +187,13 @@ impl Client {
 
     /// Whether this connection ended in a way that says the server does not speak
     /// the chosen protocol: bytes that are no reply (a framing error, bytes answering
-    /// no request), or a close or reset before its first reply. The worker backs off
+    /// no request, a TLS handshake that failed), or a close or reset before its first
+    /// reply. The worker backs off
     /// reconnecting after these, as after failed connects: a server of another
     /// protocol accepts every connection and fails each at once.
     pub(crate) fn protocol_failure(&self) -> bool {
         match self.ended_by {
-            Some(ErrorClass::Framing | ErrorClass::Unsolicited) => true,
+            Some(ErrorClass::Framing | ErrorClass::Unsolicited | ErrorClass::Tls) => true,
             Some(ErrorClass::Closed | ErrorClass::Reset) => self.replies == 0,
             _ => false,
         }
@@ -574,6 +575,17 @@ impl Client {
 impl OverTls for Client {
     fn on_handshake(&mut self, done: &Handshake<'_>, cx: &mut Cx<Shared>) {
         self.on_handshake_done(cx.ctx, cx.now, done.took);
+    }
+
+    /// A handshake that failed is an error of its own class, named by its cause; the
+    /// worker backs off reconnecting, as after a server of another protocol.
+    fn on_handshake_failed(&mut self, err: &readyloop::tls::rustls::Error, cx: &mut Cx<Shared>) {
+        let _ = self.fail(
+            cx.ctx,
+            cx.now,
+            ErrorClass::Tls,
+            &readyloop::tls::describe(err),
+        );
     }
 }
 
@@ -961,6 +973,23 @@ mod tests {
             Verdict::Close
         );
         assert_eq!(sh.rec.errors_of(ErrorClass::Closed), 1);
+        assert!(sh.rec.books_balance());
+    }
+
+    #[test]
+    fn test_a_failed_handshake_is_a_tls_error_named_by_its_cause() {
+        use readyloop::tls::rustls::{CertificateError, Error as TlsError};
+        let t0 = Instant::now();
+        let (mut c, mut sh) = client(t0, None, None);
+        let err = TlsError::InvalidCertificate(CertificateError::Expired);
+        c.on_handshake_failed(&err, &mut Cx::new(t0, &mut sh));
+        assert_eq!(sh.rec.errors_of(ErrorClass::Tls), 1);
+        let e = sh.rec.errors.iter().find(|e| e.class == ErrorClass::Tls);
+        assert_eq!(
+            e.map(|e| e.detail.as_str()),
+            Some("certificate verify failed: expired")
+        );
+        assert!(c.protocol_failure(), "reconnects back off");
         assert!(sh.rec.books_balance());
     }
 

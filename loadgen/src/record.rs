@@ -45,6 +45,10 @@ pub enum ErrorClass {
     /// answer (it counts as completed) but did not succeed. The detail is the reply's
     /// first word (`ERR`, `WRONGTYPE`, `NOAUTH`).
     RespError,
+    /// The TLS handshake failed (the detail names why: a certificate that does not
+    /// verify, an alert from the server, nothing in common), or a record did not
+    /// decrypt.
+    Tls,
     /// Another socket error.
     Io,
 }
@@ -63,6 +67,7 @@ impl ErrorClass {
             ErrorClass::Framing => "framing",
             ErrorClass::Unsolicited => "unsolicited",
             ErrorClass::RespError => "resp_error",
+            ErrorClass::Tls => "tls",
             ErrorClass::Io => "io",
         }
     }

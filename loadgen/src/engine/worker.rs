@@ -293,6 +293,8 @@ impl Host<Conn> for Worker {
         reason: CloseReason,
         errno: Option<i32>,
     ) {
+        // A handshake a timeout or a reset cut is counted as failed, by that cause.
+        c.count_close(reason, &mut r.context_mut().stats);
         self.on_close(r, (id, c.into_inner()), reason, errno);
     }
 
