@@ -206,7 +206,18 @@ fn test_report_compares_saved_runs() {
     );
     assert_eq!(runs[0]["throughput_rps"], a["throughput_rps"]);
     let cmp = j["comparison"].as_array().unwrap();
-    assert_eq!(cmp.len(), 7);
+    // The seven of every run, then the phases these JSON reports hold (no TLS: plain).
+    let names: Vec<&str> = cmp.iter().filter_map(|m| m["metric"].as_str()).collect();
+    assert_eq!(
+        names[7..],
+        [
+            "connect_p99_us",
+            "ttfb_p50_us",
+            "ttfb_p99_us",
+            "transfer_p99_us"
+        ],
+        "{names:?}"
+    );
     assert!(
         cmp.iter().all(|m| m["verdict"] == "spread_unknown"),
         "{cmp:?}"
