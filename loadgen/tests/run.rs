@@ -551,8 +551,7 @@ fn test_url_forms() {
     for (url, says) in [
         ("ftp://127.0.0.1:1/", "unsupported scheme \"ftp\""),
         ("FTP://127.0.0.1:1/", "unsupported scheme \"FTP\""),
-        ("https://127.0.0.1:1/", "https is not supported"),
-        ("HTTPS://127.0.0.1:1/", "https is not supported"),
+        ("gopher://127.0.0.1:1/", "expected http or https"),
     ] {
         let out = loadgen().args([url, "-d", "1s"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
