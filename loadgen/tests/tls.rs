@@ -491,7 +491,6 @@ fn insecure_against_an_expired_certificate_says_unverified() {
 
 /// A3: the HTML report of an `--insecure` run says UNVERIFIED too.
 #[test]
-#[ignore = "html tls section pending (the lead adds it to report/html.rs)"]
 fn insecure_html_report_says_unverified() {
     let pki = Pki::new("a3h");
     let srv = TlsServer::start(&pki, "expired", ProtoKind::Http);
@@ -553,7 +552,6 @@ fn tls_echo_target_against_readyloop() {
 /// an address where nothing listens as well. Here: one run, and the server's count of
 /// failed handshakes.
 #[test]
-#[ignore = "bug: the plain preflight connect before the TLS preflight is a failed handshake (eof) on the server, one per run"]
 fn a_run_leaves_no_failed_handshake_on_the_server() {
     let pki = Pki::new("bug-pre");
     let srv = TlsServer::start(&pki, "server", ProtoKind::Http);

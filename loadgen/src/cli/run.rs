@@ -55,14 +55,17 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more
     // than the run made.
-    if embedded.is_none() {
-        preflight(aim.addrs.as_slice(), load.connect_timeout)?;
-    }
-    // Over TLS, one handshake first: a certificate that does not verify is one line
-    // (exit 1), and what was negotiated goes in the report.
+    // Over TLS the preflight is a handshake: a certificate that does not verify is one
+    // line (exit 1), and what was negotiated goes in the report. Not a bare connect
+    // before it: to a TLS server that is a handshake cut short, counted as failed.
     let peer = match &aim.tls {
-        Some(t) => Some(tls_preflight(aim.addrs.first(), t, load.connect_timeout)?),
-        None => None,
+        Some(t) => Some(tls_preflight(aim.addrs.as_slice(), t, load.connect_timeout)?),
+        None => {
+            if embedded.is_none() {
+                preflight(aim.addrs.as_slice(), load.connect_timeout)?;
+            }
+            None
+        }
     };
 
     // The interval log is written as the run goes: its stream sees every report.

@@ -297,9 +297,10 @@ fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
             Some(e)
         }
         Target::Given { addrs, .. } => {
-            preflight(addrs.as_slice(), plan.load.connect_timeout)?;
-            if let Some(t) = &plan.tls {
-                tls_preflight(addrs.first(), t, plan.load.connect_timeout)?;
+            // Over TLS a handshake, not a bare connect (see run.rs).
+            match &plan.tls {
+                Some(t) => drop(tls_preflight(addrs.as_slice(), t, plan.load.connect_timeout)?),
+                None => preflight(addrs.as_slice(), plan.load.connect_timeout)?,
             }
             None
         }

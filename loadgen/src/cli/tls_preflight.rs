@@ -13,10 +13,29 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Handshake with `addr` as the run will, within `timeout`, and close with a
-/// close_notify. The session is not kept: the run's first connections pay a full
-/// handshake, as they would without this.
+/// Handshake with the first of `addrs` that takes a connection, as the run will, within
+/// `timeout` each, and close with a close_notify. The session is not kept: the run's
+/// first connections pay a full handshake, as they would without this.
 pub(super) fn tls_preflight(
+    addrs: &[SocketAddr],
+    t: &TlsTarget,
+    timeout: Duration,
+) -> Result<TlsPeer, Error> {
+    let mut last = None;
+    for &addr in addrs {
+        match handshake(addr, t, timeout) {
+            Err(Error::Target(e)) if e.contains(REFUSED) => last = Some(Error::Target(e)),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Target("no address to connect to".into())))
+}
+
+/// What a connect that nothing answered says, so the next address is tried.
+const REFUSED: &str = "cannot connect";
+
+/// One handshake with `addr`.
+fn handshake(
     addr: SocketAddr,
     t: &TlsTarget,
     timeout: Duration,
@@ -29,7 +48,8 @@ pub(super) fn tls_preflight(
     let mut conn =
         ClientConnection::new(Arc::new(cfg), t.server_name.clone()).map_err(|e| what(&e))?;
     let timeout = timeout.max(Duration::from_millis(1));
-    let mut sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| what(&e))?;
+    let mut sock = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| Error::Target(format!("{REFUSED} to {addr}: {e} (nothing listening there?)")))?;
     sock.set_read_timeout(Some(timeout)).map_err(|e| what(&e))?;
     sock.set_write_timeout(Some(timeout))
         .map_err(|e| what(&e))?;
