@@ -66,6 +66,8 @@ pub struct TlsPeer {
     pub cipher: String,
     /// The ALPN protocol agreed (`http/1.1`), if any.
     pub alpn: Option<String>,
+    /// The key exchange group (`X25519`, `secp256r1`).
+    pub kx: String,
     /// The leaf certificate's subject (`CN=localhost`).
     pub subject: String,
     /// Its issuer.
@@ -90,10 +92,14 @@ impl TlsPeer {
         let alpn = state
             .alpn_protocol()
             .map(|a| String::from_utf8_lossy(a).into_owned());
+        let kx = state
+            .negotiated_key_exchange_group()
+            .map_or_else(String::new, |g| format!("{:?}", g.name()));
         let mut peer = TlsPeer {
             version,
             cipher,
             alpn,
+            kx,
             verified,
             ..TlsPeer::default()
         };
@@ -127,8 +133,8 @@ impl TlsPeer {
             "UNVERIFIED (--insecure)"
         };
         format!(
-            "{} {}, ALPN {alpn}; certificate {} ({trust}), expires {} ({} days)",
-            self.version, self.cipher, self.subject, self.not_after, self.days_left
+            "{} {} {}, ALPN {alpn}; certificate {} ({trust}), expires {} ({} days)",
+            self.version, self.cipher, self.kx, self.subject, self.not_after, self.days_left
         )
     }
 }

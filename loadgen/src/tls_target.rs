@@ -38,6 +38,9 @@ pub struct TlsWish {
     pub resume: bool,
     /// ALPN offered (`http/1.1` for HTTP).
     pub alpn: Vec<Vec<u8>>,
+    /// TLS 1.3 tickets to keep for resumption: enough for every connection of the run
+    /// to reconnect at once (0: the library's default).
+    pub tickets: usize,
 }
 
 impl TlsTarget {
@@ -55,6 +58,7 @@ impl TlsTarget {
             versions: w.versions,
             alpn: w.alpn.clone(),
             resume: w.resume,
+            tickets: w.tickets,
         };
         let config = client_config(&opts).map_err(|e| e.0)?;
         let name = w.sni.as_deref().unwrap_or(host);

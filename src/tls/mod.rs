@@ -57,6 +57,7 @@ mod config;
 mod layer;
 mod session;
 mod stats;
+mod tickets;
 
 pub use config::{
     client_config, load_certs, server_config, ClientOptions, Roots, ServerOptions, TlsConfigError,

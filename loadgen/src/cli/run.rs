@@ -59,7 +59,11 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
     // line (exit 1), and what was negotiated goes in the report. Not a bare connect
     // before it: to a TLS server that is a handshake cut short, counted as failed.
     let peer = match &aim.tls {
-        Some(t) => Some(tls_preflight(aim.addrs.as_slice(), t, load.connect_timeout)?),
+        Some(t) => Some(tls_preflight(
+            aim.addrs.as_slice(),
+            t,
+            load.connect_timeout,
+        )?),
         None => {
             if embedded.is_none() {
                 preflight(aim.addrs.as_slice(), load.connect_timeout)?;

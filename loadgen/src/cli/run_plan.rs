@@ -119,7 +119,7 @@ impl RunPlan {
         if let Some(m) = &mix {
             m.check_target(&target, &connect_to)?;
         }
-        let tls = a.req.tls.plan(&target, &framing)?;
+        let tls = a.req.tls.plan(&target, &framing, most)?;
         let mix_file = mix.as_ref().map(|m| m.file.clone());
         let request = Request::from_args(&a, &framing, &target, mix)?;
         let load = load(&a, framing, connections, threads)?;

@@ -299,7 +299,11 @@ fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
         Target::Given { addrs, .. } => {
             // Over TLS a handshake, not a bare connect (see run.rs).
             match &plan.tls {
-                Some(t) => drop(tls_preflight(addrs.as_slice(), t, plan.load.connect_timeout)?),
+                Some(t) => drop(tls_preflight(
+                    addrs.as_slice(),
+                    t,
+                    plan.load.connect_timeout,
+                )?),
                 None => preflight(addrs.as_slice(), plan.load.connect_timeout)?,
             }
             None

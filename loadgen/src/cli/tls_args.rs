@@ -45,12 +45,14 @@ pub(super) struct TlsArgs {
 }
 
 impl TlsArgs {
-    /// The TLS side of a run to `target`: `None` for plain TCP (where a TLS flag is
-    /// refused, exit 2, rather than ignored), else the configuration, its files read.
+    /// The TLS side of a run to `target` over at most `connections`: `None` for plain
+    /// TCP (where a TLS flag is refused, exit 2, rather than ignored), else the
+    /// configuration, its files read.
     pub(super) fn plan(
         &self,
         target: &Target,
         framing: &Framing,
+        connections: usize,
     ) -> Result<Option<Arc<TlsTarget>>, Error> {
         let host = match target {
             Target::Given { tls: true, host, .. } => host,
@@ -73,6 +75,9 @@ impl TlsArgs {
                 Framing::Http => vec![b"http/1.1".to_vec()],
                 _ => Vec::new(),
             },
+            // Two a connection (servers send one or two per handshake), so that every
+            // connection reconnecting at once finds one.
+            tickets: connections.saturating_mul(2).max(64),
         };
         TlsTarget::new(&wish, host)
             .map(|t| Some(Arc::new(t)))

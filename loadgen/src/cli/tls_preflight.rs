@@ -35,11 +35,7 @@ pub(super) fn tls_preflight(
 const REFUSED: &str = "cannot connect";
 
 /// One handshake with `addr`.
-fn handshake(
-    addr: SocketAddr,
-    t: &TlsTarget,
-    timeout: Duration,
-) -> Result<TlsPeer, Error> {
+fn handshake(addr: SocketAddr, t: &TlsTarget, timeout: Duration) -> Result<TlsPeer, Error> {
     let mut cfg = (*t.config).clone();
     cfg.resumption = rustls::client::Resumption::disabled();
     let what = |e: &dyn std::fmt::Display| {
@@ -48,8 +44,11 @@ fn handshake(
     let mut conn =
         ClientConnection::new(Arc::new(cfg), t.server_name.clone()).map_err(|e| what(&e))?;
     let timeout = timeout.max(Duration::from_millis(1));
-    let mut sock = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| Error::Target(format!("{REFUSED} to {addr}: {e} (nothing listening there?)")))?;
+    let mut sock = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
+        Error::Target(format!(
+            "{REFUSED} to {addr}: {e} (nothing listening there?)"
+        ))
+    })?;
     sock.set_read_timeout(Some(timeout)).map_err(|e| what(&e))?;
     sock.set_write_timeout(Some(timeout))
         .map_err(|e| what(&e))?;

@@ -150,6 +150,7 @@ pub(crate) fn over_tls(verified: bool) -> RunResult {
     let peer = crate::tls_peer::TlsPeer {
         version: "TLSv1.3".into(),
         cipher: "TLS13_AES_128_GCM_SHA256".into(),
+        kx: "X25519".into(),
         alpn: Some("http/1.1".into()),
         subject: "CN=localhost".into(),
         issuer: "CN=test-ca".into(),

@@ -386,6 +386,7 @@ fn tls(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
     };
     row("version", &escape(&p.version));
     row("cipher suite", &escape(&p.cipher));
+    row("key exchange", &escape(&p.kx));
     row("ALPN", &escape(p.alpn.as_deref().unwrap_or("none")));
     row("certificate", &escape(&p.subject));
     row("issuer", &escape(&p.issuer));

@@ -1197,7 +1197,7 @@ mod tests {
     #[test]
     fn test_text_tls_lines_say_unverified() {
         let t = text(&super::super::fixtures::over_tls(false));
-        assert!(t.contains("tls:         TLSv1.3 TLS13_AES_128_GCM_SHA256, ALPN http/1.1; certificate CN=localhost (UNVERIFIED (--insecure))"), "{t}");
+        assert!(t.contains("tls:         TLSv1.3 TLS13_AES_128_GCM_SHA256 X25519, ALPN http/1.1; certificate CN=localhost (UNVERIFIED (--insecure))"), "{t}");
         assert!(
             t.contains("handshakes:  3 full, 97 resumed, 0 failed"),
             "{t}"
