@@ -603,9 +603,12 @@ impl<P: Protocol> Conn<P> {
                 break;
             }
         }
-        if used_any {
-            // A request completed: the next one gets a header clock of its own.
+        if used_any && self.has(flag::HEADER) {
+            // A request completed: the next one gets a header clock of its own, and until
+            // one starts the idle clock runs again (update_clock sees no change of clock
+            // from here, so it must be set now, or the header deadline would stay).
             self.flags &= !flag::HEADER;
+            self.timeout_at = sh.after(sh.limits(self.profile()).idle_timeout);
         }
         if self.state() != State::Open {
             return Ok(());

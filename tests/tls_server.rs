@@ -939,6 +939,56 @@ fn handshake_cut_by_the_header_timeout_is_counted_as_failed() {
     );
 }
 
+/// A connection whose handshake is done waits on the idle clock, not on the header
+/// clock its handshake ran on. Found by the TLS probe: the header deadline stayed, so
+/// held connections were closed `--header-timeout` after their accept, counted as idle
+/// timeouts.
+#[test]
+fn after_the_handshake_the_idle_clock_runs_not_the_header_clock() {
+    let pki = Pki::new("clock");
+    let (srv, tls) = start_tls(&pki, ProtoKind::Http, |c| {
+        c.reactor.limits.header_timeout = Some(Duration::from_millis(300));
+        c.reactor.limits.idle_timeout = Some(Duration::from_secs(30));
+    });
+    let cfg = rustls_client(&pki);
+    let mut s = rustls_connect(&cfg, tls);
+    // Well past the header timeout, well within the idle one.
+    std::thread::sleep(Duration::from_millis(900));
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).expect("an answer, not a close");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    drop(s);
+    // The same without TLS: a request that came in two pieces ran the header clock;
+    // once answered, the connection waits on the idle clock.
+    let mut p = connect(srv.addr);
+    p.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    p.write_all(b"Host: x\r\n\r\n").unwrap();
+    p.read_exact(&mut buf).expect("the first answer");
+    let mut rest = [0u8; 40]; // the 52-byte answer: "Hello, World!" and its head
+    p.read_exact(&mut rest).expect("the rest of it");
+    std::thread::sleep(Duration::from_millis(900));
+    p.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    p.read_exact(&mut buf)
+        .expect("a second answer, not a close");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    drop(p);
+    let stats = shutdown_checked(srv);
+    assert_eq!(
+        stats.conns.closed(CloseReason::IdleTimeout),
+        0,
+        "{}",
+        stats.line()
+    );
+    assert_eq!(
+        stats.conns.closed(CloseReason::HeaderTimeout),
+        0,
+        "{}",
+        stats.line()
+    );
+}
+
 /// The admin's `/stats` lists where the server listens: its `tls://` listeners too.
 #[test]
 fn admin_lists_the_tls_listeners() {
