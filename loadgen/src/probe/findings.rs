@@ -765,7 +765,9 @@ fn fmt_not_measured(why: NotMeasured, n: u64) -> String {
     match why {
         NotMeasured::TooSmall => "too small to measure".to_string(),
         NotMeasured::TooFewConnections => format!(
-            "too few connections to measure ({n} held, at least {MIN_HELD_TO_MEASURE} needed)"
+            "too few connections to measure ({} held, at least {} needed)",
+            group(n),
+            group(MIN_HELD_TO_MEASURE)
         ),
     }
 }
@@ -784,6 +786,7 @@ mod tests {
     use super::*;
 
     fn sample() -> ProbeReport {
+        // 200 held: below MIN_HELD_TO_MEASURE, the client figure says so.
         ProbeReport {
             target: "127.0.0.1:7000".into(),
             embedded: true,
@@ -825,6 +828,8 @@ mod tests {
             closed_by_server: ClosedByServer { ramp: 0, hold: 1 },
             verify: Verify::default(),
             errors: vec![("EMFILE".into(), 1)],
+            tls: None,
+            client: client_view(Some(1 << 20), Some((1 << 20) + 200 * 150), 200),
             server: Some(ServerView {
                 active_before: 0,
                 active_during: 200,
@@ -867,7 +872,9 @@ mod tests {
         let v: Value = serde_json::from_str(&text).unwrap();
         let mut keys = Vec::new();
         key_paths(&v, "", &mut keys);
-        let expected = "attempted closed_by_server closed_by_server.hold closed_by_server.ramp \
+        let expected = "attempted client client.rss_anon_before client.rss_anon_held \
+             client.user_bytes_not_measured client.user_bytes_per_connection \
+             closed_by_server closed_by_server.hold closed_by_server.ramp \
              connect_rate connect_us connect_us.count connect_us.max connect_us.p50 connect_us.p90 \
              connect_us.p99 elapsed_s embedded errors established held_at_once held_end how_to_raise \
              kernel kernel.slab_bytes_per_connection kernel.slab_not_measured kernel.tcp_inuse_during \
@@ -879,7 +886,7 @@ mod tests {
              server.fds_open_during server.queued_not_accepted server.rss_before server.rss_during \
              server.user_bytes_not_measured server.user_bytes_per_connection sources stop stop.errno \
              stop.kind stop_description \
-             target verify verify.alive verify.answered_late verify.closed_before verify.dead \
+             target tls verify verify.alive verify.answered_late verify.closed_before verify.dead \
              verify.too_slow verify.window_s";
         assert_eq!(keys.join(" "), expected);
         // The text order too: `stop` prints its errno before its kind, as it always did.
@@ -948,6 +955,43 @@ mod tests {
             "verify:     of the 19,988 held: 19,984 answered before a 13.0 s deadline, 0 too slow to \
              answer, 0 dead (closed or reset), 4 closed during the hold, before the verify"
         );
+    }
+
+    #[test]
+    fn test_tls_and_client_lines() {
+        let mut r = sample();
+        assert!(!r.text().contains("tls:"), "plain: no tls line");
+        assert!(r.text().contains(
+            "client:     user-space memory per held connection too few connections to measure (200 held"
+        ));
+        r.held_at_once = 2000;
+        r.client = client_view(Some(1 << 20), Some((1 << 20) + 2000 * 4420), 2000);
+        let mut h = Handshakes::of(&readyloop::tls::TlsStats::default());
+        h.full = 1990;
+        h.resumed = 10;
+        r.tls = Some(TlsView {
+            server_name: "localhost".into(),
+            verified: true,
+            handshakes: h,
+        });
+        let t = r.text();
+        assert!(
+            t.contains(
+                "tls:        localhost, verified; handshakes: 1,990 full, 10 resumed, 0 failed\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("(200 connects, TCP and TLS handshake)"), "{t}");
+        assert!(
+            t.contains(
+                "client:     user-space 4,420 bytes per held connection, TLS state included"
+            ),
+            "{t}"
+        );
+        let j: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(j["tls"]["handshakes"]["full"], 1990);
+        assert_eq!(j["tls"]["handshakes"]["failed_by"]["eof"], 0);
+        assert_eq!(j["client"]["user_bytes_per_connection"], 4420.0);
     }
 
     #[test]

@@ -390,6 +390,46 @@ mod tests {
     }
 
     #[test]
+    fn test_a_tls_child_gets_the_scheme_and_the_flags() {
+        use crate::probe::tls::ProbeTls;
+        use crate::tls_target::{TlsTarget, TlsWish};
+        let wish = TlsWish {
+            insecure: true,
+            resume: true,
+            ..TlsWish::default()
+        };
+        let target = TlsTarget::new(&wish, "localhost").expect("config");
+        let o = ProbeOptions {
+            target: None,
+            tls: Some(ProbeTls {
+                target: std::sync::Arc::new(target),
+                scheme: "https",
+                child_flags: vec!["--sni".into(), "localhost".into(), "--insecure".into()],
+            }),
+            spec_rate: 1000.0,
+            connect_timeout: Duration::from_secs(3),
+            max: Some(10),
+            hold: Duration::ZERO,
+            verify: false,
+            verify_proto: None,
+            sources: vec![],
+            procs: 2,
+            server_stats: None,
+            max_time: Duration::from_secs(10),
+            json: None,
+            child: false,
+        };
+        let addr: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        let cmd = child_command(Path::new("loadgen"), &o, addr, 2);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[..3], ["probe", "https://127.0.0.1:8443", "--child"]);
+        assert!(args.ends_with(&["--sni".into(), "localhost".into(), "--insecure".into()]));
+    }
+
+    #[test]
     fn test_merge_names_the_limit_a_child_hit_not_the_first_childs_stop() {
         let r = |stop: Stop| ProbeResult {
             established: 1,

@@ -1231,3 +1231,105 @@ mod tests {
         assert_eq!(r.verified_dead, Some(0), "{}", counts(&r));
     }
 }
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::tls_target::{TlsTarget, TlsWish};
+    use std::sync::Arc;
+
+    /// `n` connections over TLS (any certificate) toward `target`, at 1000/s.
+    fn tls_spec(target: SocketAddr, n: u64, connect_timeout: Duration) -> ProbeSpec {
+        let wish = TlsWish {
+            insecure: true,
+            resume: true,
+            ..TlsWish::default()
+        };
+        let t = TlsTarget::new(&wish, "localhost").expect("client config");
+        ProbeSpec {
+            target,
+            connect_rate: 1000.0,
+            connect_timeout,
+            max: Some(n),
+            hold: Duration::ZERO,
+            verify: false,
+            verify_proto: VerifyProto::Echo,
+            verify_timeout: Duration::from_secs(1),
+            sources: vec![],
+            max_time: Duration::from_secs(10),
+            server_closes_to_stop: 10,
+            tls: Some(ProbeTls {
+                target: Arc::new(t),
+                scheme: "tls",
+                child_flags: vec![],
+            }),
+        }
+    }
+
+    fn run_probe(spec: ProbeSpec) -> ProbeResult {
+        let mut p = Probe::new(spec).expect("reactor");
+        p.ramp().expect("ramp");
+        p.hold_and_verify().expect("hold")
+    }
+
+    /// A listener whose accepted connections get `answer` (once they say something;
+    /// empty: nothing, ever) and are then kept until the probe lets go, or 5 s.
+    fn server(answer: &'static [u8]) -> SocketAddr {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for c in l.incoming().take(4) {
+                let Ok(mut c) = c else { return };
+                std::thread::spawn(move || {
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut b = [0u8; 512];
+                    if !answer.is_empty() && c.read(&mut b).unwrap_or(0) > 0 {
+                        let _ = c.write_all(answer);
+                    }
+                    // Until the probe closes (or the timeout).
+                    while c.read(&mut b).is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn test_a_server_without_tls_stops_it_with_the_handshake_named() {
+        let target = server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        let r = run_probe(tls_spec(target, 1, Duration::from_secs(3)));
+        let Stop::Handshake { failure, detail } = &r.stop else {
+            panic!("{:?}", r.stop);
+        };
+        assert_eq!(failure, "malformed", "{detail}");
+        assert_eq!(r.established, 0);
+        let h = r.handshakes.expect("counted");
+        assert_eq!((h.full, h.failed), (0, 1), "{h:?}");
+        assert!(r
+            .errors
+            .iter()
+            .any(|(e, n)| e == "tls_malformed" && *n == 1));
+    }
+
+    #[test]
+    fn test_a_handshake_never_answered_is_a_handshake_timeout() {
+        // Accepted, never answered.
+        let target = server(b"");
+        let r = run_probe(tls_spec(target, 1, Duration::from_millis(300)));
+        assert_eq!(
+            r.stop,
+            Stop::HandshakeTimeout,
+            "{:?} {:?}",
+            r.errors,
+            r.handshakes
+        );
+        assert_eq!(r.established, 0);
+        assert!(
+            r.errors.iter().any(|(e, _)| e == "tls_timeout"),
+            "{:?}",
+            r.errors
+        );
+        assert!(r.stop.describe().contains("handshake"));
+    }
+}
