@@ -559,6 +559,16 @@ fn test_url_forms() {
         assert!(err.contains(says), "{url}: {err}");
         assert!(!err.contains("brackets"), "{url}: {err}");
     }
+    // https is a URL like http, over TLS (issue 17): taken, then nothing listens there.
+    for url in ["https://127.0.0.1:1/", "HTTPS://127.0.0.1:1/"] {
+        let out = loadgen().args([url, "-d", "1s"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(
+            err.contains("cannot connect to 127.0.0.1:1"),
+            "{url}: {err}"
+        );
+    }
     // A URL with a framing that is not HTTP is a usage error that says so.
     let out = loadgen()
         .args(["http://127.0.0.1:1/", "--proto", "echo", "-d", "1s"])

@@ -68,6 +68,9 @@ pub(super) enum Cmd {
     ///                                        # readyloop (HTTP) run with --admin 127.0.0.1:7879
     ///   loadgen probe 127.0.0.1:9000 --source 127.0.0.1-127.0.0.8 --procs 2 --hold 5s --verify
     ///   loadgen probe --max 10k --connect-rate 2k --json probe.json
+    ///   loadgen probe tls://127.0.0.1:8443 --cacert ca.pem --max 10k --server-stats 127.0.0.1:7879
+    ///                                        # held over TLS (readyloop --listen tls://...):
+    ///                                        # handshakes, memory per held TLS connection
     #[command(verbatim_doc_comment)]
     Probe(ProbeArgs),
     /// The highest open-loop rate that meets an SLO: steps at rising rates, then bisection
@@ -252,8 +255,14 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 /// examples are on [`Cmd::Probe`], which clap shows).
 #[derive(Args, Debug, Clone)]
 pub(super) struct ProbeArgs {
-    /// HOST:PORT of the server to hold connections to (none: an embedded echo server)
+    /// HOST:PORT of the server to hold connections to, tls://HOST:PORT or
+    /// https://HOST:PORT to hold them over TLS, each after its handshake (none: an
+    /// embedded echo server)
     pub(super) target: Option<String>,
+
+    // How TLS is spoken to an https:// or tls:// target (run's flags).
+    #[command(flatten)]
+    pub(super) tls: super::tls_args::TlsArgs,
 
     /// New connections per second (all processes; 2k = 2,000), at most 1M
     #[arg(long, default_value = "5000", value_parser = parse_rate, value_name = "N")]

@@ -1,4 +1,4 @@
-//! The TLS flags of `run` and `search`, curl's names where curl has one. They matter
+//! The TLS flags of `run`, `search` and `probe`, curl's names where curl has one. They matter
 //! only for a target whose address says TLS (`https://`, `tls://`).
 
 use super::target::Target;
@@ -55,14 +55,10 @@ impl TlsArgs {
         connections: usize,
     ) -> Result<Option<Arc<TlsTarget>>, Error> {
         let host = match target {
-            Target::Given { tls: true, host, .. } => host,
-            _ if self.any() => {
-                return Err(Error::Usage(
-                    "--cacert, --insecure, --sni, --cert, --key, --tls-version and --no-resume are for an https:// or tls:// target"
-                        .into(),
-                ))
-            }
-            _ => return Ok(None),
+            Target::Given {
+                tls: true, host, ..
+            } => host,
+            _ => return self.refuse().map(|()| None),
         };
         let wish = TlsWish {
             cacert: self.cacert.clone(),
@@ -82,6 +78,43 @@ impl TlsArgs {
         TlsTarget::new(&wish, host)
             .map(|t| Some(Arc::new(t)))
             .map_err(Error::Usage)
+    }
+
+    /// These flags as a command line, for a `probe --procs` child: `--sni` names
+    /// `server_name`, the name the parent resolved (the child is given an address).
+    pub(super) fn child_flags(&self, server_name: &str) -> Vec<String> {
+        let mut v = vec!["--sni".to_string(), server_name.to_string()];
+        let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+        if let Some(f) = &self.cacert {
+            v.extend(["--cacert".to_string(), path(f)]);
+        }
+        if self.insecure {
+            v.push("--insecure".into());
+        }
+        if let (Some(c), Some(k)) = (&self.cert, &self.key) {
+            v.extend(["--cert".into(), path(c), "--key".into(), path(k)]);
+        }
+        match self.tls_version {
+            Some(Versions::Tls12) => v.extend(["--tls-version".into(), "1.2".into()]),
+            Some(Versions::Tls13) => v.extend(["--tls-version".into(), "1.3".into()]),
+            Some(Versions::Both) | None => {}
+        }
+        if self.no_resume {
+            v.push("--no-resume".into());
+        }
+        v
+    }
+
+    /// For a target without TLS: an error if any TLS flag was given (exit 2), rather
+    /// than the flag ignored.
+    pub(super) fn refuse(&self) -> Result<(), Error> {
+        if self.any() {
+            return Err(Error::Usage(
+                "--cacert, --insecure, --sni, --cert, --key, --tls-version and --no-resume are for an https:// or tls:// target"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether any TLS flag was given (refused for a target without TLS).

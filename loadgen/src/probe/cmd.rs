@@ -39,7 +39,11 @@ pub fn run(mut o: ProbeOptions) -> Result<(), Error> {
         // Before anything is printed: verify in a protocol the server does not speak
         // would call every held connection too slow to answer.
         let proto = choose(o.verify_proto, before.server.as_ref()).map_err(Error::Usage)?;
-        check(at.target, proto, o.connect_timeout).map_err(Error::Usage)?;
+        // The trial exchange is plain TCP: over TLS it would send its request into a
+        // handshake. The preflight handshake showed the server speaks TLS.
+        if o.tls.is_none() {
+            check(at.target, proto, o.connect_timeout).map_err(Error::Usage)?;
+        }
         o.verify_proto = Some(proto);
     }
     let procs = o.procs.max(1);
@@ -111,8 +115,16 @@ fn head(
     prediction: Option<&Prediction>,
 ) -> String {
     let mut head = format!(
-        "probe: {}{} from {}, {}, at {} connections/s\n",
+        "probe: {}{}{} from {}, {}, at {} connections/s\n",
         at.target,
+        match &o.tls {
+            Some(t) => format!(
+                " over TLS ({}, {})",
+                t.target.server_name.to_str(),
+                t.verdict()
+            ),
+            None => String::new(),
+        },
         if at.embedded {
             " (embedded readyloop echo server, own process)"
         } else {

@@ -21,6 +21,7 @@ use super::raise::how_to_raise;
 use super::ramp::Stop;
 use super::sources::SourceCount;
 use super::timeline::{knee, rate_timeline};
+use super::tls::Handshakes;
 use crate::fmt::{fmt_us, group, whole};
 use readyloop::limits::Report;
 use serde::Serialize;
@@ -77,6 +78,12 @@ pub(crate) struct ProbeReport {
     pub verify: Verify,
     /// Errors seen (errno name, count).
     pub errors: Vec<(String, u64)>,
+    /// Over TLS (`tls://`, `https://`): the server name, the certificate's verdict and
+    /// the handshakes; `None` for a plain target.
+    pub tls: Option<TlsView>,
+    /// This loadgen's own memory while holding (all its probe processes), when it could
+    /// read it.
+    pub client: Option<ClientView>,
     /// The server's own view, when its stats were read before and during the hold.
     pub server: Option<ServerView>,
     /// The kernel's view, when `/proc/net/sockstat` was read before and during the hold.
@@ -184,6 +191,33 @@ pub(crate) enum NotMeasured {
     /// every socket adds to, did not move): whatever they cost is below the noise of
     /// the rest of the machine.
     TooSmall,
+}
+
+/// The TLS side of a probe over TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct TlsView {
+    /// The name sent in SNI and checked in the certificate.
+    pub server_name: String,
+    /// The certificate was verified (false with `--insecure`).
+    pub verified: bool,
+    /// Handshakes done and failed, over every probe process. A connection counts as
+    /// established once its handshake is done.
+    pub handshakes: Handshakes,
+}
+
+/// This loadgen's anonymous RSS (`RssAnon`: heap and stacks) before the ramp and once
+/// every connection was held, summed over its probe processes: what a held connection
+/// costs the client in user space (over TLS, with the TLS state).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct ClientView {
+    /// Before the ramp, bytes.
+    pub rss_anon_before: u64,
+    /// When the ramp had settled, every connection held, bytes.
+    pub rss_anon_held: u64,
+    /// Growth per connection held at once, bytes; `None` when not measured.
+    pub user_bytes_per_connection: Option<f64>,
+    /// Why `user_bytes_per_connection` was not measured.
+    pub user_bytes_not_measured: Option<NotMeasured>,
 }
 
 /// The server's `/stats` before the ramp and during the hold.
@@ -339,6 +373,12 @@ impl ProbeReport {
                 }),
             },
             errors: r.errors.clone(),
+            tls: o.tls.as_ref().map(|t| TlsView {
+                server_name: t.target.server_name.to_str().into_owned(),
+                verified: t.target.verified,
+                handshakes: r.handshakes.clone().unwrap_or_default(),
+            }),
+            client: client_view(r.rss_anon_before, r.rss_anon_held, held_at_once),
             server: server_view(i.before, &i.observed.during, held_at_once),
             kernel: kernel_view(i.before, &i.observed.during, held_at_once, i.limits),
             hold: o.hold,
@@ -371,11 +411,13 @@ const LINES: &[Line] = &[
     ProbeReport::held_line,
     ProbeReport::stop_line,
     ProbeReport::prediction_line,
+    ProbeReport::tls_line,
     ProbeReport::connect_line,
     ProbeReport::rate_line,
     ProbeReport::knee_line,
     ProbeReport::closed_line,
     ProbeReport::verify_line,
+    ProbeReport::client_line,
     ProbeReport::server_line,
     ProbeReport::kernel_line,
     ProbeReport::sources_line,
@@ -419,15 +461,59 @@ impl ProbeReport {
         )
     }
 
-    /// `connect:`, the connect times.
+    /// `tls:`, the server name, the certificate's verdict and the handshakes (empty
+    /// for a plain target).
+    fn tls_line(&self) -> String {
+        let Some(t) = &self.tls else {
+            return String::new();
+        };
+        format!(
+            "tls:        {}, {}; handshakes: {}\n",
+            t.server_name,
+            if t.verified { "verified" } else { "UNVERIFIED" },
+            t.handshakes.line()
+        )
+    }
+
+    /// `connect:`, the connect times (over TLS, to the handshake's end).
     fn connect_line(&self) -> String {
         let c = &self.connect_us;
         format!(
-            "connect:    p50 {}  p99 {}  max {}  ({} connects)\n",
+            "connect:    p50 {}  p99 {}  max {}  ({} connects{})\n",
             fmt_opt_us(c.p50),
             fmt_opt_us(c.p99),
             fmt_opt_us(c.max),
-            group(c.count)
+            group(c.count),
+            if self.tls.is_some() {
+                ", TCP and TLS handshake"
+            } else {
+                ""
+            }
+        )
+    }
+
+    /// `client:`, this loadgen's own memory per held connection (empty when it could
+    /// not read it).
+    fn client_line(&self) -> String {
+        let Some(c) = &self.client else {
+            return String::new();
+        };
+        let what = match (c.user_bytes_per_connection, c.user_bytes_not_measured) {
+            (Some(b), _) => format!("user-space {} bytes per held connection", whole(b)),
+            (None, Some(why)) => format!(
+                "user-space memory per held connection {}",
+                fmt_not_measured(why, self.held_at_once)
+            ),
+            (None, None) => "user-space unknown bytes per held connection".to_string(),
+        };
+        format!(
+            "client:     {what}{} (this loadgen's anonymous RSS, {} while holding)\n",
+            if self.tls.is_some() {
+                ", TLS state included"
+            } else {
+                ""
+            },
+            fmt_mib(c.rss_anon_held)
         )
     }
 
@@ -592,6 +678,19 @@ impl ProbeReport {
     }
 }
 
+/// The client's view: only when its memory was read both before and while holding.
+fn client_view(before: Option<u64>, held: Option<u64>, held_at_once: u64) -> Option<ClientView> {
+    let (b, h) = (before?, held?);
+    let (user_bytes_per_connection, user_bytes_not_measured) =
+        split(Some(per_connection(b, h, held_at_once, false)));
+    Some(ClientView {
+        rss_anon_before: b,
+        rss_anon_held: h,
+        user_bytes_per_connection,
+        user_bytes_not_measured,
+    })
+}
+
 /// The server's view: only when its stats were read both before and during the hold.
 fn server_view(before: &Snapshot, during: &Snapshot, held_at_once: u64) -> Option<ServerView> {
     let (b, d) = (before.server.as_ref()?, during.server.as_ref()?);
@@ -651,6 +750,11 @@ fn kernel_view(
     })
 }
 
+/// Bytes as MiB with one decimal.
+fn fmt_mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+}
+
 /// A connect time, or `-` when nothing connected.
 fn fmt_opt_us(v: Option<u64>) -> String {
     v.map_or("-".to_string(), |u| fmt_us(u as f64))
@@ -661,7 +765,9 @@ fn fmt_not_measured(why: NotMeasured, n: u64) -> String {
     match why {
         NotMeasured::TooSmall => "too small to measure".to_string(),
         NotMeasured::TooFewConnections => format!(
-            "too few connections to measure ({n} held, at least {MIN_HELD_TO_MEASURE} needed)"
+            "too few connections to measure ({} held, at least {} needed)",
+            group(n),
+            group(MIN_HELD_TO_MEASURE)
         ),
     }
 }
@@ -680,6 +786,7 @@ mod tests {
     use super::*;
 
     fn sample() -> ProbeReport {
+        // 200 held: below MIN_HELD_TO_MEASURE, the client figure says so.
         ProbeReport {
             target: "127.0.0.1:7000".into(),
             embedded: true,
@@ -721,6 +828,8 @@ mod tests {
             closed_by_server: ClosedByServer { ramp: 0, hold: 1 },
             verify: Verify::default(),
             errors: vec![("EMFILE".into(), 1)],
+            tls: None,
+            client: client_view(Some(1 << 20), Some((1 << 20) + 200 * 150), 200),
             server: Some(ServerView {
                 active_before: 0,
                 active_during: 200,
@@ -763,7 +872,9 @@ mod tests {
         let v: Value = serde_json::from_str(&text).unwrap();
         let mut keys = Vec::new();
         key_paths(&v, "", &mut keys);
-        let expected = "attempted closed_by_server closed_by_server.hold closed_by_server.ramp \
+        let expected = "attempted client client.rss_anon_before client.rss_anon_held \
+             client.user_bytes_not_measured client.user_bytes_per_connection \
+             closed_by_server closed_by_server.hold closed_by_server.ramp \
              connect_rate connect_us connect_us.count connect_us.max connect_us.p50 connect_us.p90 \
              connect_us.p99 elapsed_s embedded errors established held_at_once held_end how_to_raise \
              kernel kernel.slab_bytes_per_connection kernel.slab_not_measured kernel.tcp_inuse_during \
@@ -775,7 +886,7 @@ mod tests {
              server.fds_open_during server.queued_not_accepted server.rss_before server.rss_during \
              server.user_bytes_not_measured server.user_bytes_per_connection sources stop stop.errno \
              stop.kind stop_description \
-             target verify verify.alive verify.answered_late verify.closed_before verify.dead \
+             target tls verify verify.alive verify.answered_late verify.closed_before verify.dead \
              verify.too_slow verify.window_s";
         assert_eq!(keys.join(" "), expected);
         // The text order too: `stop` prints its errno before its kind, as it always did.
@@ -844,6 +955,43 @@ mod tests {
             "verify:     of the 19,988 held: 19,984 answered before a 13.0 s deadline, 0 too slow to \
              answer, 0 dead (closed or reset), 4 closed during the hold, before the verify"
         );
+    }
+
+    #[test]
+    fn test_tls_and_client_lines() {
+        let mut r = sample();
+        assert!(!r.text().contains("tls:"), "plain: no tls line");
+        assert!(r.text().contains(
+            "client:     user-space memory per held connection too few connections to measure (200 held"
+        ));
+        r.held_at_once = 2000;
+        r.client = client_view(Some(1 << 20), Some((1 << 20) + 2000 * 4420), 2000);
+        let mut h = Handshakes::of(&readyloop::tls::TlsStats::default());
+        h.full = 1990;
+        h.resumed = 10;
+        r.tls = Some(TlsView {
+            server_name: "localhost".into(),
+            verified: true,
+            handshakes: h,
+        });
+        let t = r.text();
+        assert!(
+            t.contains(
+                "tls:        localhost, verified; handshakes: 1,990 full, 10 resumed, 0 failed\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("(200 connects, TCP and TLS handshake)"), "{t}");
+        assert!(
+            t.contains(
+                "client:     user-space 4,420 bytes per held connection, TLS state included"
+            ),
+            "{t}"
+        );
+        let j: Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(j["tls"]["handshakes"]["full"], 1990);
+        assert_eq!(j["tls"]["handshakes"]["failed_by"]["eof"], 0);
+        assert_eq!(j["client"]["user_bytes_per_connection"], 4420.0);
     }
 
     #[test]

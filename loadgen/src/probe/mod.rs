@@ -15,6 +15,9 @@
 //! | the fd limit of readyloop (it sheds) | established, then closed by the server: readyloop accepts what it cannot keep through a spare descriptor and closes it (HTTP: after a 503) | [`Stop::ServerClosed`] |
 //! | the fd limit of a server that pauses accepting | established but queued, never accepted, until the accept queue is full; then SYNs dropped: connect timeouts | [`Stop::ConnectTimeout`] |
 //! | socket memory | ENOBUFS / ENOMEM | [`Stop::Memory`] |
+//! | TLS: the server cuts the handshake (its cap, its fd limit) | closed or reset before the handshake is done | [`Stop::ServerClosed`] |
+//! | TLS: the server does not speak it, or the certificate is refused | the handshake fails (counted `tls_` and its reason) | [`Stop::Handshake`] |
+//! | TLS: the server never answers the handshake (queued, never accepted) | no handshake within `--connect-timeout` | [`Stop::HandshakeTimeout`] |
 //!
 //! The two fd-limit rows are the same limit seen through two kinds of server. A server
 //! that stops calling `accept()` at its limit leaves the connections that arrive
@@ -33,6 +36,7 @@
 //! | [`sources`] | `--source` parsing, the check that each is this machine's ([`check_sources`]), per-source counts ([`SourceCount`]) |
 //! | [`predict`] | the limit expected before the ramp ([`Prediction`]) |
 //! | [`observe`] | the server's `/stats`, sockstat and slab, before and during the hold ([`Snapshot`]) |
+//! | [`tls`] | a TLS target's configuration ([`ProbeTls`]) and the handshakes counted |
 //! | [`verify`] | what `--verify` sends and takes for an answer ([`VerifyProto`]), chosen to suit the server and tried once before the ramp |
 //! | [`ramp`] | the held connections, the ramp host, `--verify`, [`Probe`], [`ProbeResult`], [`Stop`] |
 //! | [`procs`] | `--procs` children (they die with the parent), their READY / GO / RESULT / EXIT lines, [`merge`] |
@@ -53,9 +57,11 @@ mod reaped;
 mod serde_fmt;
 pub(crate) mod sources;
 pub(crate) mod timeline;
+pub(crate) mod tls;
 pub(crate) mod verify;
 
 pub(crate) use cmd::run;
 pub(crate) use options::ProbeOptions;
 pub(crate) use sources::{check_sources, parse_source_list, SourceList};
+pub(crate) use tls::ProbeTls;
 pub(crate) use verify::VerifyProto;

@@ -3,6 +3,7 @@
 //! its share of the rate and of `--max`).
 
 use super::ramp::ProbeSpec;
+use super::tls::ProbeTls;
 use super::verify::VerifyProto;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -18,6 +19,8 @@ pub(crate) const MAX_CONNECT_RATE: f64 = 1e6;
 pub(crate) struct ProbeOptions {
     /// Target, or `None` for a readyloop echo server in a child process.
     pub target: Option<SocketAddr>,
+    /// TLS to the target (`tls://` or `https://`), or none.
+    pub tls: Option<ProbeTls>,
     /// New connections per second, over all processes (`--connect-rate`, at most
     /// [`MAX_CONNECT_RATE`]).
     pub spec_rate: f64,
@@ -61,5 +64,6 @@ pub(super) fn spec_of(o: &ProbeOptions, target: SocketAddr, share: usize) -> Pro
         sources: o.sources.clone(),
         max_time: o.max_time,
         server_closes_to_stop: 10,
+        tls: o.tls.clone(),
     }
 }

@@ -150,12 +150,18 @@ fn read_results(readers: &mut [BufReader<ChildStdout>]) -> Vec<ProbeResult> {
 }
 
 /// The command line of one of `procs` children: `probe TARGET --child` with its share
-/// of the rate and of `--max` spelled out, so the child needs no other input.
+/// of the rate and of `--max` spelled out, so the child needs no other input. Over TLS
+/// the target keeps its scheme (`tls://ADDR`, `https://ADDR`) and the TLS flags follow,
+/// `--sni` naming the server name the parent resolved.
 fn child_command(exe: &Path, o: &ProbeOptions, target: SocketAddr, procs: usize) -> Command {
     let spec = spec_of(o, target, procs);
     let mut cmd = Command::new(exe);
+    let addr = match &o.tls {
+        Some(t) => format!("{}://{target}", t.scheme),
+        None => target.to_string(),
+    };
     cmd.arg("probe")
-        .arg(target.to_string())
+        .arg(addr)
         .arg("--child")
         .args(["--connect-rate", &spec.connect_rate.to_string()])
         .args([
@@ -175,6 +181,9 @@ fn child_command(exe: &Path, o: &ProbeOptions, target: SocketAddr, procs: usize)
     if !o.sources.is_empty() {
         let list: Vec<String> = o.sources.iter().map(|s| s.to_string()).collect();
         cmd.args(["--source", &list.join(",")]);
+    }
+    if let Some(t) = &o.tls {
+        cmd.args(&t.child_flags);
     }
     cmd
 }
@@ -241,7 +250,8 @@ fn result_from_json(v: &Value) -> Option<ProbeResult> {
     ProbeResult::deserialize(v).ok()
 }
 
-/// Merge several processes' results (sum counts, merge histograms, add timelines).
+/// Merge several processes' results (sum counts and memory readings, merge histograms,
+/// add timelines).
 ///
 /// The merged stop is the first that names a limit ([`Stop::is_limit`]): one child at
 /// its `--max` share says nothing about the limit another one hit. Without any, `--max`
@@ -270,6 +280,9 @@ pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
     m.verified_too_slow = first.verified_too_slow.map(|_| 0);
     m.verified_late = first.verified_late.map(|_| 0);
     m.verified_dead = first.verified_dead.map(|_| 0);
+    m.handshakes = None;
+    m.rss_anon_before = Some(0);
+    m.rss_anon_held = Some(0);
     for r in results {
         m.established += r.established;
         m.attempted += r.attempted;
@@ -297,6 +310,12 @@ pub fn merge(results: &[ProbeResult]) -> Option<ProbeResult> {
             *a += b;
         }
         add_counts(&mut m.sources, &r.sources);
+        if let Some(h) = &r.handshakes {
+            m.handshakes.get_or_insert_with(Default::default).add(h);
+        }
+        // A process that could not read its memory leaves the sum unknown.
+        m.rss_anon_before = m.rss_anon_before.zip(r.rss_anon_before).map(|(a, b)| a + b);
+        m.rss_anon_held = m.rss_anon_held.zip(r.rss_anon_held).map(|(a, b)| a + b);
         for (e, n) in &r.errors {
             match m.errors.iter_mut().find(|(x, _)| x == e) {
                 Some((_, c)) => *c += n,
@@ -341,6 +360,14 @@ mod tests {
                 exhausted: false,
             }],
             errors: vec![("EMFILE".into(), 1)],
+            handshakes: Some(crate::probe::tls::Handshakes {
+                full: 4,
+                resumed: 1,
+                failed: 1,
+                failed_by: [("eof".to_string(), 1)].into_iter().collect(),
+            }),
+            rss_anon_before: Some(1000),
+            rss_anon_held: Some(5000),
         };
         let back = result_from_json(&result_json(&r)).expect("parses");
         assert_eq!(back.established, 5);
@@ -353,6 +380,53 @@ mod tests {
         assert_eq!(m.connect.len(), 2);
         assert_eq!(m.sources[0].established, 10);
         assert_eq!(m.timeline, vec![2, 4, 4]);
+        let h = m.handshakes.expect("handshakes merged");
+        assert_eq!((h.full, h.resumed, h.failed), (8, 2, 2));
+        assert_eq!(h.failed_by["eof"], 2);
+        assert_eq!(
+            (m.rss_anon_before, m.rss_anon_held),
+            (Some(2000), Some(10_000))
+        );
+    }
+
+    #[test]
+    fn test_a_tls_child_gets_the_scheme_and_the_flags() {
+        use crate::probe::tls::ProbeTls;
+        use crate::tls_target::{TlsTarget, TlsWish};
+        let wish = TlsWish {
+            insecure: true,
+            resume: true,
+            ..TlsWish::default()
+        };
+        let target = TlsTarget::new(&wish, "localhost").expect("config");
+        let o = ProbeOptions {
+            target: None,
+            tls: Some(ProbeTls {
+                target: std::sync::Arc::new(target),
+                scheme: "https",
+                child_flags: vec!["--sni".into(), "localhost".into(), "--insecure".into()],
+            }),
+            spec_rate: 1000.0,
+            connect_timeout: Duration::from_secs(3),
+            max: Some(10),
+            hold: Duration::ZERO,
+            verify: false,
+            verify_proto: None,
+            sources: vec![],
+            procs: 2,
+            server_stats: None,
+            max_time: Duration::from_secs(10),
+            json: None,
+            child: false,
+        };
+        let addr: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        let cmd = child_command(Path::new("loadgen"), &o, addr, 2);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[..3], ["probe", "https://127.0.0.1:8443", "--child"]);
+        assert!(args.ends_with(&["--sni".into(), "localhost".into(), "--insecure".into()]));
     }
 
     #[test]
@@ -375,6 +449,9 @@ mod tests {
             timeline: vec![1],
             sources: vec![],
             errors: vec![],
+            handshakes: None,
+            rss_anon_before: None,
+            rss_anon_held: None,
         };
         let emfile = Stop::Descriptors {
             errno: "EMFILE".into(),

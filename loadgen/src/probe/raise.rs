@@ -55,5 +55,21 @@ pub(crate) fn how_to_raise(stop: &Stop, rep: &Report, procs: usize) -> String {
         Stop::Max => "not a limit: --max was reached".to_string(),
         Stop::TimeLimit => "not a limit: raise --max-time or --connect-rate".to_string(),
         Stop::Other { .. } => "see the errno".to_string(),
+        Stop::Handshake { failure, .. } if failure == "bad_certificate" => {
+            "not a limit: the server's certificate was refused; trust its CA (--cacert FILE), name \
+             the server as its certificate does (--sni NAME), or --insecure to not check"
+                .to_string()
+        }
+        Stop::Handshake { .. } => "not a limit: the server does not complete a TLS handshake with \
+             these settings; check that the port speaks TLS (a plain port: drop tls:// or https://) \
+             and the --tls-version, --cert and --key it needs"
+            .to_string(),
+        Stop::HandshakeTimeout => format!(
+            "the server is not accepting, or too busy to answer handshakes: its accept queue \
+             (net.core.somaxconn = {}) holds connections it never took, usually because it is at \
+             its fd limit; raise the server's RLIMIT_NOFILE, run more server processes (readyloop \
+             --reuseport), or give handshakes longer (--connect-timeout, --connect-rate lower)",
+            rep.somaxconn.map_or("unknown".into(), |v| v.to_string()),
+        ),
     }
 }

@@ -1,10 +1,20 @@
 //! The ramp: open connections at a fixed rate until something stops it, hold them,
 //! and classify what stopped it ([`Stop`]).
 //!
-//! Each connection is a `Held` protocol on one [`Reactor`]; their counters live in the
-//! reactor's context (`State`), so a connection needs no pointer back to them. The
-//! host (`ProbeHost`) paces the connects and turns every failed connect or early close
-//! into a [`Stop`]. [`Probe`] drives it: ramp, hold, verify, then a [`ProbeResult`].
+//! Each connection is a `Held` protocol on one [`Reactor`], over TLS for a TLS target
+//! (`Tls<Held>`, plain otherwise: [`Tls::plain`] passes the bytes through); their
+//! counters live in the reactor's context (`State`, inside the TLS layer's), so a
+//! connection needs no pointer back to them. The host (`ProbeHost`) paces the connects
+//! and turns every failed connect, failed handshake or early close into a [`Stop`].
+//! [`Probe`] drives it: ramp, hold, verify, then a [`ProbeResult`].
+//!
+//! Over TLS a connection is established when its handshake is done. A handshake the
+//! server cuts (a close or a reset before it finishes) counts as a close by the server,
+//! as an accepted connection closed at once does over plain TCP (a server at its cap
+//! closes both alike); one that fails otherwise (the server does not speak TLS, the
+//! certificate is refused) stops the ramp naming why ([`Stop::Handshake`]); one that
+//! does not finish within the connect timeout stops it too ([`Stop::HandshakeTimeout`]:
+//! the server's accept queue holds the connection, or it is too busy to answer).
 //!
 //! `--verify` sends a request on every held connection (one byte to echo, or `GET /`
 //! to an HTTP server: [`VerifyProto`]) and sorts them by what comes back: an answer
@@ -14,12 +24,15 @@
 //! deadline grows with the number of connections and with how long sending took, so
 //! a large probe is not judged by a small probe's clock.
 
+use super::observe::OwnMemory;
 use super::sources::{check_bindable, counts_for, SourceCount};
+use super::tls::{Handshakes, ProbeTls};
 use super::verify::VerifyProto;
 use crate::record::{new_histogram, record_us, us};
 use hdrhistogram::Histogram;
 use readyloop::protocol::{Cx, Protocol, Step, Verdict};
 use readyloop::stats::errno_name;
+use readyloop::tls::{describe, rustls, Failure, OverTls, Tls, TlsContext};
 use readyloop::{CloseReason, Config, ConnId, ConnLimits, ConnectOptions, Host, Reactor};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
@@ -51,6 +64,8 @@ pub(crate) struct ProbeSpec {
     pub max_time: Duration,
     /// This many connections closed by the server during the ramp stop it.
     pub server_closes_to_stop: u64,
+    /// TLS to the target, or none.
+    pub tls: Option<ProbeTls>,
 }
 
 /// Why the ramp stopped.
@@ -95,6 +110,17 @@ pub enum Stop {
     },
     /// `max_time` passed.
     TimeLimit,
+    /// A TLS handshake failed for another reason than the server closing it: the
+    /// server does not speak TLS, the certificate was refused, nothing in common.
+    Handshake {
+        /// The reason, as the handshake counts name it (`malformed`, `bad_certificate`...).
+        failure: String,
+        /// One line: rustls's error, a certificate's as a person says it.
+        detail: String,
+    },
+    /// A TLS handshake did not finish within the connect timeout: the connection waits
+    /// in the server's accept queue, never accepted, or the server is too busy.
+    HandshakeTimeout,
 }
 
 impl Stop {
@@ -122,6 +148,13 @@ impl Stop {
             Stop::Memory { errno } => format!("{errno}: out of socket memory (net.ipv4.tcp_mem) or RAM"),
             Stop::Other { errno } => format!("{errno}: unexpected error"),
             Stop::TimeLimit => "the probe's time limit (--max-time) passed".into(),
+            Stop::Handshake { failure, detail } => {
+                format!("TLS handshake failed ({failure}): {detail}")
+            }
+            Stop::HandshakeTimeout => {
+                "TLS handshake timeout (--connect-timeout): the server took the TCP connection into its accept queue but never answered the handshake: it is not accepting (its fd limit) or too busy"
+                    .into()
+            }
         }
     }
 
@@ -178,14 +211,28 @@ pub(crate) struct ProbeResult {
     pub timeline: Vec<u64>,
     /// Per source address.
     pub sources: Vec<SourceCount>,
-    /// Errors seen (errno name, count), including the one that stopped it.
+    /// Errors seen (errno name, count), including the one that stopped it. A failed
+    /// TLS handshake is `tls_` and its reason (`tls_eof`, `tls_malformed`...).
     pub errors: Vec<(String, u64)>,
+    /// Over TLS, the handshakes; `None` for a plain target.
+    #[serde(default)]
+    pub handshakes: Option<Handshakes>,
+    /// This process's anonymous RSS before the ramp, bytes (summed over processes).
+    #[serde(default)]
+    pub rss_anon_before: Option<u64>,
+    /// Its anonymous RSS when the ramp had settled, every connection held, bytes
+    /// (summed over processes).
+    #[serde(default)]
+    pub rss_anon_held: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Connecting,
     Open,
+    /// Over TLS: the verify request goes out on the next timer (the host cannot
+    /// encrypt it: the connection's protocol writes it, through the layer).
+    VerifyDue,
     /// The verify request is out, no answer yet.
     Verifying,
     /// Answered before the deadline.
@@ -194,12 +241,28 @@ enum Phase {
     Late,
 }
 
-/// One held connection: connecting, then open, then (with `--verify`) waiting for the
-/// answer to its verify request.
+/// One held connection: connecting (over TLS: until the handshake is done), then open,
+/// then (with `--verify`) waiting for the answer to its verify request.
 struct Held {
     src: usize,
     started: Instant,
     phase: Phase,
+    /// Over TLS, a failed handshake: its reason's name and a line saying why.
+    failed: Option<(&'static str, String)>,
+}
+
+/// What the reactor runs on each connection: [`Held`] over TLS, or over the bare
+/// connection ([`Tls::plain`]).
+type Conn = Tls<Held>;
+
+/// The probe's own state, inside the TLS layer's context.
+fn st(r: &Reactor<Conn>) -> &State {
+    &r.context().inner
+}
+
+/// The probe's own state, to change.
+fn st_mut(r: &mut Reactor<Conn>) -> &mut State {
+    &mut r.context_mut().inner
 }
 
 /// Shared by the host and the held connections of one probe: the reactor's context.
@@ -217,6 +280,10 @@ struct State {
     verify_deadline: Option<Instant>,
     /// What counts as an answer.
     verify_proto: VerifyProto,
+    /// What a TLS connection writes when its verify falls due.
+    verify_request: Vec<u8>,
+    /// TLS connections that wrote it.
+    verify_sent: u64,
     connect: Histogram<u64>,
     timeline: Vec<u64>,
     ramp_start: Instant,
@@ -304,6 +371,28 @@ impl Protocol for Held {
     fn on_eof(&mut self, _out: &mut Vec<u8>, _cx: &mut Cx<State>) -> Verdict {
         Verdict::Close
     }
+
+    fn poll_at(&self, ctx: &State) -> Option<Instant> {
+        // Any time already past: at once.
+        (self.phase == Phase::VerifyDue).then_some(ctx.ramp_start)
+    }
+
+    fn on_timer(&mut self, out: &mut Vec<u8>, cx: &mut Cx<State>) -> Verdict {
+        if self.phase == Phase::VerifyDue {
+            out.extend_from_slice(&cx.ctx.verify_request);
+            cx.ctx.verify_sent += 1;
+            self.phase = Phase::Verifying;
+        }
+        Verdict::Continue
+    }
+}
+
+impl OverTls for Held {
+    // Done: `on_connected` follows at once, and counts it established.
+
+    fn on_handshake_failed(&mut self, err: &rustls::Error, _cx: &mut Cx<State>) {
+        self.failed = Some((Failure::of(err).name(), describe(err)));
+    }
 }
 
 /// Connects due `elapsed` into a ramp at `rate` per second: the first at once.
@@ -324,24 +413,34 @@ struct ProbeHost {
     stop: Option<Stop>,
     errors: Vec<(String, u64)>,
     ramp_start: Instant,
+    /// Over TLS, every connection started, in order, with the time by which its
+    /// handshake must be done (its start, plus the connect timeout and
+    /// [`HANDSHAKE_MARGIN`]): popped once past.
+    handshake_due: std::collections::VecDeque<(Instant, ConnId)>,
 }
 
 const TIMER_RAMP: u64 = 1;
+/// A handshake is due this long after the connect timeout (see `open_one`).
+const HANDSHAKE_MARGIN: Duration = Duration::from_millis(100);
 /// How often the ramp opens its due connections.
 const TICK: Duration = Duration::from_millis(1);
 
 impl ProbeHost {
     fn count_error(&mut self, errno: Option<i32>) {
-        let name = errno.map_or_else(|| "timeout".to_string(), errno_name);
+        self.count_name(errno.map_or_else(|| "timeout".to_string(), errno_name));
+    }
+
+    /// Count one error by its name in the report.
+    fn count_name(&mut self, name: String) {
         match self.errors.iter_mut().find(|(n, _)| *n == name) {
             Some((_, c)) => *c += 1,
             None => self.errors.push((name, 1)),
         }
     }
 
-    fn stop_with(&mut self, r: &mut Reactor<Held>, s: Stop) {
+    fn stop_with(&mut self, r: &mut Reactor<Conn>, s: Stop) {
         let now = r.now();
-        let st = r.context_mut();
+        let st = st_mut(r);
         if self.stop.is_none() {
             self.stop = Some(s);
             // The timeline ends with the bucket the stop fell in, even when no connect
@@ -355,7 +454,7 @@ impl ProbeHost {
     }
 
     /// Open the connections due by now (rate x elapsed), one tick at a time.
-    fn ramp(&mut self, r: &mut Reactor<Held>) {
+    fn ramp(&mut self, r: &mut Reactor<Conn>) {
         if self.stop.is_some() {
             return;
         }
@@ -375,7 +474,7 @@ impl ProbeHost {
             if self
                 .spec
                 .max
-                .is_some_and(|m| r.context().established + self.in_flight >= m)
+                .is_some_and(|m| st(r).established + self.in_flight >= m)
             {
                 // `--max` is reached once the connects in flight have settled; until
                 // then the next tick looks again.
@@ -394,19 +493,69 @@ impl ProbeHost {
 
     /// Start one connect, from the next source in turn. `Err`: the stop it ran into,
     /// from connect() itself (a connect that fails later ends in [`Host::closed`]).
-    fn open_one(&mut self, r: &mut Reactor<Held>, now: Instant) -> Result<(), Stop> {
+    fn open_one(&mut self, r: &mut Reactor<Conn>, now: Instant) -> Result<(), Stop> {
         let src = self.next_source()?;
         let held = Held {
             src,
             started: now,
             phase: Phase::Connecting,
+            failed: None,
+        };
+        let conn = match &self.spec.tls {
+            None => Tls::plain(held),
+            Some(t) => Tls::client(
+                t.target.config.clone(),
+                t.target.server_name.clone(),
+                held,
+                now,
+            )
+            // rustls refuses only a configuration it cannot use at all.
+            .map_err(|e| Stop::Handshake {
+                failure: Failure::of(&e).name().into(),
+                detail: describe(&e),
+            })?,
         };
         self.attempted += 1;
-        let Err((e, _)) = r.connect(self.spec.target, &self.opts, held) else {
-            self.in_flight += 1;
-            return Ok(());
+        let tls = conn.is_tls();
+        let id = match r.connect(self.spec.target, &self.opts, conn) {
+            Ok(id) => id,
+            Err((e, _)) => return self.connect_failed(r, src, e.raw_os_error()),
         };
-        let errno = e.raw_os_error();
+        self.in_flight += 1;
+        if tls {
+            // A little after the connect timeout: one still connecting by then is the
+            // reactor's to time out, as a connect timeout.
+            let due = self.spec.connect_timeout.saturating_add(HANDSHAKE_MARGIN);
+            self.handshake_due.push_back((later(now, due), id));
+        }
+        Ok(())
+    }
+
+    /// Close the TLS connections whose handshake is not done by its due time (one still
+    /// connecting is the reactor's connect timeout's, at the same time). Their close
+    /// (`CloseReason::Host`) is a handshake timeout.
+    fn time_out_handshakes(&mut self, r: &mut Reactor<Conn>) {
+        let now = r.now();
+        while let Some(&(due, id)) = self.handshake_due.front() {
+            if due > now {
+                break;
+            }
+            self.handshake_due.pop_front();
+            if r.protocol_mut(id)
+                .is_some_and(|c| c.inner().phase == Phase::Connecting)
+            {
+                r.close(id);
+            }
+        }
+    }
+
+    /// connect() failed at once with `errno`, from source `src`.
+    fn connect_failed(
+        &mut self,
+        r: &mut Reactor<Conn>,
+        src: usize,
+        errno: Option<i32>,
+    ) -> Result<(), Stop> {
         self.count_error(errno);
         match errno {
             Some(libc::EADDRNOTAVAIL) => self.address_not_available(r, src),
@@ -433,7 +582,7 @@ impl ProbeHost {
     /// connect() failed with EADDRNOTAVAIL from source `src`: a source that is not this
     /// machine's stops the ramp, else that source is out of ports and the others go on.
     /// `Err` when the ramp stops.
-    fn address_not_available(&mut self, r: &mut Reactor<Held>, src: usize) -> Result<(), Stop> {
+    fn address_not_available(&mut self, r: &mut Reactor<Conn>, src: usize) -> Result<(), Stop> {
         // connect() reports the bind's EADDRNOTAVAIL (the address is not this
         // machine's) and its own (no port left) alike: bind the address alone to tell
         // them apart. With IP_BIND_ADDRESS_NO_PORT that bind takes no port.
@@ -444,7 +593,7 @@ impl ProbeHost {
                 });
             }
         }
-        if let Some(s) = r.context_mut().per_source.get_mut(src) {
+        if let Some(s) = st_mut(r).per_source.get_mut(src) {
             s.exhausted = true;
         }
         self.live_sources.retain(|&i| i != src);
@@ -472,16 +621,79 @@ fn connect_stop(errno: Option<i32>) -> Stop {
     }
 }
 
-impl Host<Held> for ProbeHost {
+impl ProbeHost {
+    /// A TLS connection closed before its handshake was done, its TCP connect made
+    /// (`reason` is neither a connect failure nor a connect timeout): the server cut
+    /// it, it failed, or it timed out. Counted as an error `tls_` and its reason.
+    fn handshake_ended(&mut self, r: &mut Reactor<Conn>, h: &Held, reason: CloseReason) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match (&h.failed, reason) {
+            // The layer's own end of a handshake cut by the peer's FIN is a close
+            // (`Verdict::Close`); every failure it names closes after its alert.
+            (Some(_), CloseReason::Protocol) | (None, CloseReason::Peer | CloseReason::Reset) => {
+                self.count_name(format!("tls_{}", Failure::Eof.name()));
+                let st = st_mut(r);
+                if st.ramping {
+                    st.closed_by_server_ramp += 1;
+                    if st.closed_by_server_ramp >= self.spec.server_closes_to_stop {
+                        self.stop_with(r, Stop::ServerClosed);
+                    }
+                } else {
+                    st.closed_by_server_hold += 1;
+                }
+            }
+            (Some((failure, detail)), _) => {
+                self.count_name(format!("tls_{failure}"));
+                self.stop_with(
+                    r,
+                    Stop::Handshake {
+                        failure: (*failure).into(),
+                        detail: detail.clone(),
+                    },
+                );
+            }
+            (None, CloseReason::Host) => {
+                self.count_name(format!("tls_{}", Failure::Timeout.name()));
+                self.stop_with(r, Stop::HandshakeTimeout);
+            }
+            (None, other) => {
+                let name = format!("{other:?}").to_lowercase();
+                self.count_name(format!("tls_{name}"));
+                self.stop_with(
+                    r,
+                    Stop::Handshake {
+                        failure: Failure::Other.name().into(),
+                        detail: format!("the connection closed during the handshake ({name})"),
+                    },
+                );
+            }
+        }
+    }
+}
+
+impl Host<Conn> for ProbeHost {
     fn closed(
         &mut self,
-        r: &mut Reactor<Held>,
+        r: &mut Reactor<Conn>,
         _id: ConnId,
-        h: Held,
+        c: Conn,
         reason: CloseReason,
         errno: Option<i32>,
     ) {
+        // Every handshake ends counted, also one cut by something the layer did not see.
+        c.count_close(reason, &mut r.context_mut().stats);
+        let tls = c.is_tls();
+        let h = c.into_inner();
         match h.phase {
+            Phase::Connecting
+                if tls
+                    && !matches!(
+                        reason,
+                        CloseReason::ConnectFailed | CloseReason::ConnectTimeout
+                    ) =>
+            {
+                self.handshake_ended(r, &h, reason);
+            }
             Phase::Connecting => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.count_error(errno);
@@ -499,16 +711,16 @@ impl Host<Held> for ProbeHost {
             }
             Phase::Verifying => {
                 // Closed or reset with its verify byte unanswered: dead, whoever closed.
-                let st = r.context_mut();
+                let st = st_mut(r);
                 st.open = st.open.saturating_sub(1);
                 st.dead += 1;
             }
             Phase::Alive | Phase::Late => {
-                let st = r.context_mut();
+                let st = st_mut(r);
                 st.open = st.open.saturating_sub(1);
             }
-            Phase::Open => {
-                let st = r.context_mut();
+            Phase::Open | Phase::VerifyDue => {
+                let st = st_mut(r);
                 st.open = st.open.saturating_sub(1);
                 if matches!(
                     reason,
@@ -530,15 +742,17 @@ impl Host<Held> for ProbeHost {
         }
     }
 
-    fn timer(&mut self, r: &mut Reactor<Held>, key: u64) {
+    fn timer(&mut self, r: &mut Reactor<Conn>, key: u64) {
         if key == TIMER_RAMP {
             self.ramp(r);
         }
     }
 
-    fn after_turn(&mut self, r: &mut Reactor<Held>) {
-        // A connect that completed moved from in flight to established.
-        let done = r.context().established + self.errors.iter().map(|(_, c)| *c).sum::<u64>();
+    fn after_turn(&mut self, r: &mut Reactor<Conn>) {
+        self.time_out_handshakes(r);
+        // A connect that completed moved from in flight to established (over TLS: its
+        // handshake done); every one that failed counted an error.
+        let done = st(r).established + self.errors.iter().map(|(_, c)| *c).sum::<u64>();
         self.in_flight = self.attempted.saturating_sub(done);
     }
 }
@@ -561,8 +775,12 @@ struct VerifyCounts {
 
 /// A probe in progress: ramp, then (optionally) wait, then hold and verify.
 pub(crate) struct Probe {
-    r: Reactor<Held>,
+    r: Reactor<Conn>,
     host: ProbeHost,
+    /// This process's memory, read before the ramp and once it has settled.
+    memory: OwnMemory,
+    rss_anon_before: Option<u64>,
+    rss_anon_held: Option<u64>,
 }
 
 impl Probe {
@@ -570,6 +788,11 @@ impl Probe {
     pub fn new(spec: ProbeSpec) -> std::io::Result<Probe> {
         let limits = ConnLimits {
             idle_timeout: None,
+            // Not the header clock for an unfinished handshake: the reactor leaves a
+            // connection whose handshake completed with the header deadline as its idle
+            // one, and closes it then (src/conn.rs, read_loop clears HEADER without
+            // restarting the clock). The host times handshakes out instead
+            // (`ProbeHost::time_out_handshakes`).
             header_timeout: None,
             connect_timeout: Some(spec.connect_timeout),
             linger_timeout: Duration::from_millis(100),
@@ -590,17 +813,19 @@ impl Probe {
             dead: 0,
             verify_deadline: None,
             verify_proto: spec.verify_proto,
+            verify_request: spec.verify_proto.request(spec.target),
+            verify_sent: 0,
             connect: new_histogram(),
             timeline: Vec::new(),
             ramp_start: now,
             per_source,
         };
-        let mut r: Reactor<Held> = Reactor::with_context(
+        let mut r: Reactor<Conn> = Reactor::with_context(
             Config {
                 limits,
                 ..Config::default()
             },
-            st,
+            TlsContext::new(st),
         )?;
         r.reserve(1 << 16);
         let opts = ConnectOptions {
@@ -621,16 +846,21 @@ impl Probe {
                 stop: None,
                 errors: Vec::new(),
                 ramp_start: now,
+                handshake_due: std::collections::VecDeque::new(),
             },
+            memory: OwnMemory::open(),
+            rss_anon_before: None,
+            rss_anon_held: None,
         })
     }
 
     /// Open connections until something stops it, then let the connects still in
     /// flight finish (up to the connect timeout). Returns connections open now.
     pub fn ramp(&mut self) -> std::io::Result<u64> {
+        self.rss_anon_before = self.memory.anon_bytes();
         let now = Instant::now();
         self.host.ramp_start = now;
-        self.r.context_mut().ramp_start = now;
+        st_mut(&mut self.r).ramp_start = now;
         self.host.ramp(&mut self.r);
         while self.host.stop.is_none() {
             self.r
@@ -648,24 +878,59 @@ impl Probe {
             self.r
                 .turn(&mut self.host, Some(Duration::from_millis(50)))?;
         }
-        self.r.context_mut().ramping = false;
-        Ok(self.r.context().open)
+        st_mut(&mut self.r).ramping = false;
+        // Every connection is held: through the file opened before the ramp, so that a
+        // probe at its own descriptor limit still reads it.
+        self.rss_anon_held = self.memory.anon_bytes();
+        Ok(st(&self.r).open)
     }
 
     /// Connections open now.
     pub fn open(&self) -> u64 {
-        self.r.context().open
+        st(&self.r).open
     }
 
     /// Send the verify request on every open connection, then read the answers until
     /// each is answered or dead, or the deadline and the grace after it have passed.
     fn verify(&mut self) -> std::io::Result<VerifyCounts> {
         let started = Instant::now();
+        let sent = if self.host.spec.tls.is_some() {
+            self.send_verify_through_tls()?
+        } else {
+            self.send_verify()
+        };
+        // No echo has been read yet (the reactor has not turned): the deadline can
+        // start from the last byte sent, and be as long as this many answers need.
+        let window = verify_window(sent, started.elapsed(), self.host.spec.verify_timeout);
+        let deadline = later(Instant::now(), window);
+        st_mut(&mut self.r).verify_deadline = Some(deadline);
+        let give_up = later(deadline, VERIFY_GRACE);
+        loop {
+            let st = st(&self.r);
+            if st.alive + st.late + st.dead >= sent || Instant::now() >= give_up {
+                break;
+            }
+            self.r
+                .turn(&mut self.host, Some(Duration::from_millis(50)))?;
+        }
+        let st = st(&self.r);
+        Ok(VerifyCounts {
+            alive: st.alive,
+            too_slow: sent.saturating_sub(st.alive).saturating_sub(st.dead),
+            late: st.late,
+            dead: st.dead,
+            window,
+        })
+    }
+
+    /// Send the verify request on every open connection from the host, returning how
+    /// many went out.
+    fn send_verify(&mut self) -> u64 {
         let request = self.host.spec.verify_proto.request(self.host.spec.target);
         let ids: Vec<ConnId> = self.r.protocols_mut().0.map(|(id, _)| id).collect();
         let mut sent = 0u64;
         for id in ids {
-            match self.r.protocol_mut(id) {
+            match self.r.protocol_mut(id).map(Tls::inner_mut) {
                 Some(h) if h.phase == Phase::Open => h.phase = Phase::Verifying,
                 _ => continue,
             }
@@ -675,31 +940,40 @@ impl Probe {
             if self.r.send(id, &request) {
                 sent += 1;
             } else if let Some(h) = self.r.protocol_mut(id) {
-                h.phase = Phase::Open;
+                h.inner_mut().phase = Phase::Open;
             }
         }
-        // No echo has been read yet (the reactor has not turned): the deadline can
-        // start from the last byte sent, and be as long as this many answers need.
-        let window = verify_window(sent, started.elapsed(), self.host.spec.verify_timeout);
-        let deadline = later(Instant::now(), window);
-        self.r.context_mut().verify_deadline = Some(deadline);
-        let give_up = later(deadline, VERIFY_GRACE);
+        sent
+    }
+
+    /// Over TLS the request must be encrypted, which only the connection's layer can
+    /// do: every open connection is made due ([`Phase::VerifyDue`]) and writes it on
+    /// its next timer. Turns until none is due, or the verify timeout has passed;
+    /// returns how many went out. Answers read meanwhile come before any deadline.
+    fn send_verify_through_tls(&mut self) -> std::io::Result<u64> {
+        for (_, c) in self.r.protocols_mut().0 {
+            let h = c.inner_mut();
+            if h.phase == Phase::Open {
+                h.phase = Phase::VerifyDue;
+            }
+        }
+        self.r.rearm_timers();
+        let give_up = later(Instant::now(), self.host.spec.verify_timeout);
         loop {
-            let st = self.r.context();
-            if st.alive + st.late + st.dead >= sent || Instant::now() >= give_up {
-                break;
+            let waiting = self
+                .r
+                .protocols_mut()
+                .0
+                .filter(|(_, c)| c.inner().phase == Phase::VerifyDue)
+                .count() as u64;
+            if waiting == 0 || Instant::now() >= give_up {
+                // Those still due did not get their request out: not counted as sent,
+                // as a connection closing is not.
+                return Ok(st(&self.r).verify_sent);
             }
             self.r
-                .turn(&mut self.host, Some(Duration::from_millis(50)))?;
+                .turn(&mut self.host, Some(Duration::from_millis(10)))?;
         }
-        let st = self.r.context();
-        Ok(VerifyCounts {
-            alive: st.alive,
-            too_slow: sent.saturating_sub(st.alive).saturating_sub(st.dead),
-            late: st.late,
-            dead: st.dead,
-            window,
-        })
     }
 
     /// Hold for `hold`, counting connections the server closes, then verify if asked.
@@ -716,13 +990,13 @@ impl Probe {
                 Some((until - now).min(Duration::from_millis(100))),
             )?;
         }
-        let held_end = self.r.context().open;
+        let held_end = st(&self.r).open;
         let verify = if self.host.spec.verify {
             Some(self.verify()?)
         } else {
             None
         };
-        let st = self.r.context();
+        let st = st(&self.r);
         Ok(ProbeResult {
             established: st.established,
             attempted: self.host.attempted,
@@ -741,6 +1015,14 @@ impl Probe {
             timeline: st.timeline.clone(),
             sources: st.per_source.clone(),
             errors: self.host.errors.clone(),
+            handshakes: self
+                .host
+                .spec
+                .tls
+                .as_ref()
+                .map(|_| Handshakes::of(&self.r.context().stats)),
+            rss_anon_before: self.rss_anon_before,
+            rss_anon_held: self.rss_anon_held,
         })
     }
 }
@@ -788,6 +1070,7 @@ mod tests {
             sources: vec![],
             max_time: Duration::from_secs(10),
             server_closes_to_stop: 10,
+            tls: None,
         }
     }
 
@@ -946,5 +1229,107 @@ mod tests {
         assert_eq!(r.held_end, 300, "{}", counts(&r));
         assert_eq!(r.verified_alive, Some(300), "{}", counts(&r));
         assert_eq!(r.verified_dead, Some(0), "{}", counts(&r));
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+    use crate::tls_target::{TlsTarget, TlsWish};
+    use std::sync::Arc;
+
+    /// `n` connections over TLS (any certificate) toward `target`, at 1000/s.
+    fn tls_spec(target: SocketAddr, n: u64, connect_timeout: Duration) -> ProbeSpec {
+        let wish = TlsWish {
+            insecure: true,
+            resume: true,
+            ..TlsWish::default()
+        };
+        let t = TlsTarget::new(&wish, "localhost").expect("client config");
+        ProbeSpec {
+            target,
+            connect_rate: 1000.0,
+            connect_timeout,
+            max: Some(n),
+            hold: Duration::ZERO,
+            verify: false,
+            verify_proto: VerifyProto::Echo,
+            verify_timeout: Duration::from_secs(1),
+            sources: vec![],
+            max_time: Duration::from_secs(10),
+            server_closes_to_stop: 10,
+            tls: Some(ProbeTls {
+                target: Arc::new(t),
+                scheme: "tls",
+                child_flags: vec![],
+            }),
+        }
+    }
+
+    fn run_probe(spec: ProbeSpec) -> ProbeResult {
+        let mut p = Probe::new(spec).expect("reactor");
+        p.ramp().expect("ramp");
+        p.hold_and_verify().expect("hold")
+    }
+
+    /// A listener whose accepted connections get `answer` (once they say something;
+    /// empty: nothing, ever) and are then kept until the probe lets go, or 5 s.
+    fn server(answer: &'static [u8]) -> SocketAddr {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for c in l.incoming().take(4) {
+                let Ok(mut c) = c else { return };
+                std::thread::spawn(move || {
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut b = [0u8; 512];
+                    if !answer.is_empty() && c.read(&mut b).unwrap_or(0) > 0 {
+                        let _ = c.write_all(answer);
+                    }
+                    // Until the probe closes (or the timeout).
+                    while c.read(&mut b).is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn test_a_server_without_tls_stops_it_with_the_handshake_named() {
+        let target = server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        let r = run_probe(tls_spec(target, 1, Duration::from_secs(3)));
+        let Stop::Handshake { failure, detail } = &r.stop else {
+            panic!("{:?}", r.stop);
+        };
+        assert_eq!(failure, "malformed", "{detail}");
+        assert_eq!(r.established, 0);
+        let h = r.handshakes.expect("counted");
+        assert_eq!((h.full, h.failed), (0, 1), "{h:?}");
+        assert!(r
+            .errors
+            .iter()
+            .any(|(e, n)| e == "tls_malformed" && *n == 1));
+    }
+
+    #[test]
+    fn test_a_handshake_never_answered_is_a_handshake_timeout() {
+        // Accepted, never answered.
+        let target = server(b"");
+        let r = run_probe(tls_spec(target, 1, Duration::from_millis(300)));
+        assert_eq!(
+            r.stop,
+            Stop::HandshakeTimeout,
+            "{:?} {:?}",
+            r.errors,
+            r.handshakes
+        );
+        assert_eq!(r.established, 0);
+        assert!(
+            r.errors.iter().any(|(e, _)| e == "tls_timeout"),
+            "{:?}",
+            r.errors
+        );
+        assert!(r.stop.describe().contains("handshake"));
     }
 }
