@@ -259,6 +259,30 @@ fn bind_tls(
     Ok((Some(serving), addrs))
 }
 
+/// The bound addresses as `--listen` takes them: plain ones bare, TLS ones `tls://`.
+fn listen_names(plain: &[SocketAddr], tls: &[SocketAddr]) -> Vec<String> {
+    let tls = tls.iter().map(|a| format!("tls://{a}"));
+    plain.iter().map(|a| a.to_string()).chain(tls).collect()
+}
+
+/// SIGINT and SIGTERM (shutdown) and SIGHUP (reload), as a source of the reactor.
+fn register_signals(
+    reactor: &mut Reactor<ServerProto>,
+) -> io::Result<(signal_hook_mio::v1_0::Signals, SourceId)> {
+    let mut s = signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
+    let id = reactor.register(&mut s, Interest::READABLE)?;
+    Ok((s, id))
+}
+
+/// The admin thread on `a`, its errors naming the address.
+fn start_admin(
+    a: SocketAddr,
+    h: Handle,
+    info: AdminInfo,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    admin::spawn(a, h, info).map_err(|e| io::Error::new(e.kind(), format!("admin {a}: {e}")))
+}
+
 /// SIGHUP: re-read the certificate and key, and say what came of it.
 fn reload(tls: Option<&mut TlsServing>, json: bool) {
     let res = match tls {
@@ -526,10 +550,7 @@ impl Server {
         reactor.context_mut().max_plain = cfg.reactor.limits.max_input.saturating_add(16 * 1024);
         let (tls, tls_addrs) = bind_tls(&mut reactor, &cfg)?;
         let signals = if cfg.handle_signals {
-            let mut s =
-                signal_hook_mio::v1_0::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])?;
-            let id = reactor.register(&mut s, Interest::READABLE)?;
-            Some((s, id))
+            Some(register_signals(&mut reactor)?)
         } else {
             None
         };
@@ -542,20 +563,15 @@ impl Server {
         // reactor dropped on return takes the listeners with it).
         let admin = match cfg.admin {
             Some(a) => {
+                let listen = listen_names(&addrs, &tls_addrs);
                 let info = AdminInfo {
                     counters: published.clone(),
-                    listen: addrs
-                        .iter()
-                        .map(|a| a.to_string())
-                        .chain(tls_addrs.iter().map(|a| format!("tls://{a}")))
-                        .collect(),
+                    listen,
                     proto: cfg.proto.name().to_string(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     started,
                 };
-                let spawned = admin::spawn(a, reactor.handle(), info)
-                    .map_err(|e| io::Error::new(e.kind(), format!("admin {a}: {e}")))?;
-                Some(spawned)
+                Some(start_admin(a, reactor.handle(), info)?)
             }
             None => None,
         };
