@@ -117,7 +117,7 @@ impl TlsPeer {
         self.subject = cert.subject().to_string();
         self.issuer = cert.issuer().to_string();
         let end = cert.validity().not_after;
-        self.not_after = utc(end.timestamp());
+        self.not_after = crate::fmt::fmt_unix_utc(end.timestamp() as f64);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -137,27 +137,6 @@ impl TlsPeer {
             self.version, self.cipher, self.kx, self.subject, self.not_after, self.days_left
         )
     }
-}
-
-/// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (the civil calendar from day
-/// numbers, Howard Hinnant's algorithm: no date crate for one line of a report).
-fn utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn version_name(v: u16) -> String {
@@ -192,14 +171,6 @@ mod tests {
         assert!(peer.days_left > 365, "{}", peer.days_left);
         peer.verified = false;
         assert!(peer.line().contains("UNVERIFIED"));
-    }
-
-    #[test]
-    fn test_utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_798_761_599), "2026-12-31 23:59:59 UTC");
-        assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
     }
 
     #[test]
