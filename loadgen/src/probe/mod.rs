@@ -49,6 +49,7 @@ pub(crate) mod cmd;
 pub(crate) mod findings;
 pub(crate) mod observe;
 pub(crate) mod options;
+mod own_memory;
 pub(crate) mod predict;
 pub(crate) mod procs;
 pub(crate) mod raise;

@@ -24,7 +24,7 @@
 //! deadline grows with the number of connections and with how long sending took, so
 //! a large probe is not judged by a small probe's clock.
 
-use super::observe::OwnMemory;
+use super::own_memory::OwnMemory;
 use super::sources::{check_bindable, counts_for, SourceCount};
 use super::tls::{Handshakes, ProbeTls};
 use super::verify::VerifyProto;
