@@ -94,6 +94,10 @@ struct Layer {
     flags: u8,
 }
 
+/// The largest TLS record on the wire: its 5-byte header and up to 2^14 + 2048 bytes
+/// (TLS 1.2's ciphertext bound, above TLS 1.3's 2^14 + 256).
+const MAX_RECORD: usize = 5 + 16_384 + 2_048;
+
 /// `Layer::flags`.
 mod flag {
     /// The handshake completed.
@@ -489,17 +493,20 @@ impl Layer {
     /// `input` was taken, where the connection stands, and whether records were left
     /// unread for want of room (to be read once the protocol has used the plaintext).
     fn read(&mut self, input: &mut [u8], out: &mut Vec<u8>, room: usize) -> (usize, Stand, bool) {
+        // Room for one whole record at least, whatever `room` says: a partial record
+        // that could never complete would only wait for the reactor's input limit.
+        let cap = room.max(MAX_RECORD);
         let taken;
         let stand;
         if self.incoming.is_empty() {
             let pass = self.session.read(input, out, &mut self.pending, room);
-            let keep = (input.len() - pass.used).min(room);
+            let keep = (input.len() - pass.used).min(cap);
             self.incoming
                 .extend_from_slice(&input[pass.used..pass.used + keep]);
             taken = pass.used + keep;
             stand = pass.stand;
         } else {
-            let keep = input.len().min(room.saturating_sub(self.incoming.len()));
+            let keep = input.len().min(cap.saturating_sub(self.incoming.len()));
             self.incoming.extend_from_slice(&input[..keep]);
             let pass = self
                 .session
@@ -1113,6 +1120,24 @@ mod tests {
             &mut Cx::new(now, &mut sctx),
         );
         assert_eq!((verdict, step.verdict), (Verdict::Continue, Verdict::Close));
+    }
+
+    #[test]
+    fn test_a_record_in_pieces_completes_whatever_the_plaintext_room() {
+        // With max_plain under a record's size, the part of a record kept to wait for
+        // its rest was cut to max_plain, and the record could never complete.
+        let pki = Pki::new("pieces");
+        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
+        let hello = c.connect();
+        converse(&mut s, &mut c, hello);
+        s.ctx.max_plain = 256;
+        let mut rec = Vec::new();
+        seal(&mut c.p, &[3u8; 16_000], false, &mut rec).unwrap();
+        let half = rec.len() / 2;
+        s.deliver(&rec[..half]);
+        s.deliver(&rec[half..]);
+        assert_eq!(s.p.inner().seen, 16_000);
+        assert_eq!(s.verdict, Verdict::Continue);
     }
 
     #[test]
