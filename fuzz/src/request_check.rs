@@ -198,7 +198,8 @@ pub fn check_url(s: &str, headers: &[String], body: &[u8]) -> Result<(), String>
         ));
     }
     check_request("GET", &host, &url.path, headers, body)?;
-    let again = format!("http://{host}{}", url.path);
+    let scheme = if url.tls { "https" } else { "http" };
+    let again = format!("{scheme}://{host}{}", url.path);
     match parse_url(&again) {
         Ok(u) if u == url => Ok(()),
         other => Err(format!(
