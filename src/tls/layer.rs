@@ -825,6 +825,15 @@ mod tests {
         (End::new(s), End::new(c))
     }
 
+    /// A TLS 1.3 pair of `pki`'s, its handshake done.
+    fn established(pki: &Pki) -> (End, End) {
+        let (mut s, mut c) = pair(pki, Versions::Tls13, pki.client(Versions::Tls13, true));
+        let hello = c.connect();
+        converse(&mut s, &mut c, hello);
+        assert!(s.p.is_established() && c.p.is_established());
+        (s, c)
+    }
+
     /// Pass bytes back and forth until neither side has anything to say.
     fn converse(s: &mut End, c: &mut End, mut to_server: Vec<u8>) {
         for _ in 0..20 {
@@ -961,9 +970,7 @@ mod tests {
     #[test]
     fn test_close_notify_is_sent_and_honoured() {
         let pki = Pki::new("close");
-        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
-        let hello = c.connect();
-        converse(&mut s, &mut c, hello);
+        let (mut s, mut c) = established(&pki);
         // The server's protocol closes after 4 bytes: its echo, then close_notify.
         s.p.inner_mut().close_after = Some(4);
         let mut rec = Vec::new();
@@ -984,9 +991,7 @@ mod tests {
     #[test]
     fn test_output_beyond_the_budget_waits_for_the_drain() {
         let pki = Pki::new("budget");
-        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
-        let hello = c.connect();
-        converse(&mut s, &mut c, hello);
+        let (mut s, mut c) = established(&pki);
         s.budget = 1000;
         let data = vec![7u8; 12_000];
         let mut rec = Vec::new();
@@ -1020,9 +1025,7 @@ mod tests {
         // failed it; the stall stayed set and the reactor would have asked for the drain
         // forever.
         let pki = Pki::new("stall-fail");
-        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
-        let hello = c.connect();
-        converse(&mut s, &mut c, hello);
+        let (mut s, mut c) = established(&pki);
         let mut rec = Vec::new();
         seal(&mut c.p, &[5u8; 6000], false, &mut rec).unwrap();
         let mut out = Vec::new();
@@ -1044,9 +1047,7 @@ mod tests {
         // Found by tests/tls_server.rs: a close_notify read while decrypted input still
         // waited for the output budget reached Echo first, and the rest was never echoed.
         let pki = Pki::new("end-waits");
-        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
-        let hello = c.connect();
-        converse(&mut s, &mut c, hello);
+        let (mut s, mut c) = established(&pki);
         let mut rec = Vec::new();
         seal(&mut c.p, &[9u8; 5000], true, &mut rec).unwrap();
         let mut out = Vec::new();
@@ -1127,9 +1128,7 @@ mod tests {
         // With max_plain under a record's size, the part of a record kept to wait for
         // its rest was cut to max_plain, and the record could never complete.
         let pki = Pki::new("pieces");
-        let (mut s, mut c) = pair(&pki, Versions::Tls13, pki.client(Versions::Tls13, true));
-        let hello = c.connect();
-        converse(&mut s, &mut c, hello);
+        let (mut s, mut c) = established(&pki);
         s.ctx.max_plain = 256;
         let mut rec = Vec::new();
         seal(&mut c.p, &[3u8; 16_000], false, &mut rec).unwrap();
