@@ -33,6 +33,17 @@ pub enum Looks {
 }
 
 impl Looks {
+    /// Every kind, for reading a name back.
+    pub const ALL: [Looks; 7] = [
+        Looks::Echo,
+        Looks::Http,
+        Looks::Resp,
+        Looks::Tls,
+        Looks::Ssh,
+        Looks::Unknown,
+        Looks::Nothing,
+    ];
+
     /// Its name in the JSON report: `echo`, `http`, `resp`, `tls`, `ssh`, `unknown`,
     /// `nothing`.
     pub fn name(self) -> &'static str {
@@ -165,6 +176,22 @@ impl Sample {
             more: bytes.len() > n,
             offset,
             looks: looks_like(&bytes[..n], requests),
+        }
+    }
+
+    /// A sample read back (from a result file): `bytes` (at most [`SAMPLE_BYTES`]
+    /// kept), whether more followed, at `offset`, looking like `looks`.
+    pub(crate) fn restore(bytes: &[u8], more: bool, offset: u64, looks: Looks) -> Sample {
+        let n = bytes.len().min(SAMPLE_BYTES);
+        let mut kept = [0u8; SAMPLE_BYTES];
+        kept[..n].copy_from_slice(&bytes[..n]);
+        Sample {
+            bytes: kept,
+            // n <= SAMPLE_BYTES, which fits a u8.
+            len: n as u8,
+            more: more || bytes.len() > n,
+            offset,
+            looks,
         }
     }
 

@@ -9,6 +9,7 @@ use crate::addrs::Addrs;
 use crate::framing::Framing;
 use crate::mix::Mix;
 use crate::schedule::Profile;
+use crate::segment::Segment;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,9 @@ pub struct Load {
     pub sources: Vec<IpAddr>,
     /// Set TCP_NODELAY on client sockets.
     pub nodelay: bool,
+    /// `--segment I/N`: this process runs the I-th share of the run this load
+    /// describes (every count above is the whole run's); `None`: all of it.
+    pub segment: Option<Segment>,
 }
 
 impl Load {
@@ -62,7 +66,69 @@ impl Load {
     /// worker without one would idle, and the report would claim threads that did no
     /// work).
     pub fn threads(&self) -> usize {
-        self.threads.clamp(1, self.connections.max(1))
+        self.threads.clamp(1, self.own_connections().max(1))
+    }
+
+    /// This process's share of `total` (connections, requests, a connection target):
+    /// all of it without a segment.
+    pub fn own(&self, total: usize) -> usize {
+        self.segment.map_or(total, |s| s.share(total))
+    }
+
+    /// The connections this process keeps open: its segment's share.
+    pub fn own_connections(&self) -> usize {
+        self.own(self.connections)
+    }
+
+    /// The run-wide index of this process's first connection slot (0 without a
+    /// segment): open-loop sends are staggered over the whole run's slots.
+    pub fn first_slot(&self) -> usize {
+        self.segment.map_or(0, |s| s.first(self.connections))
+    }
+
+    /// This process's part of the run's rates: its connections over the run's (a
+    /// slot's timeline is the same in every process, so the rate splits as they do).
+    pub fn fraction(&self) -> f64 {
+        match self.segment {
+            Some(_) => self.own_connections() as f64 / self.connections.max(1) as f64,
+            None => 1.0,
+        }
+    }
+
+    /// The load this process puts on the target, as its reports tell it: with a
+    /// segment, its share ([`Load::part_of`]); the whole run's without.
+    pub fn own_part(&self) -> Load {
+        match self.segment {
+            Some(s) => self.part_of(&[s]),
+            None => self.clone(),
+        }
+    }
+
+    /// The load `segments` of this run put on the target together (one segment's, or
+    /// what a merge with segments missing covers): their shares of the connections, of
+    /// the rate (and the stages), of `-n`, of `--max-connections` and of
+    /// `--connect-rate`. Its own `segment` is `None`: it is not split further.
+    pub fn part_of(&self, segments: &[Segment]) -> Load {
+        let sum = |total: usize| segments.iter().map(|s| s.share(total)).sum::<usize>();
+        let connections = sum(self.connections);
+        let f = connections as f64 / self.connections.max(1) as f64;
+        Load {
+            connections,
+            max_connections: self.max_connections.map(sum),
+            connect_rate: self.connect_rate.map(|r| r * f),
+            rate: self.rate.map(|r| r * f),
+            requests: self
+                .requests
+                .map(|n| segments.iter().map(|s| s.share_u64(n)).sum()),
+            stages: self.stages.as_ref().map(|p| Arc::new(p.scaled(f))),
+            segment: None,
+            ..self.clone()
+        }
+    }
+
+    /// This process's part of `-n`'s `n`.
+    pub fn own_requests(&self, n: u64) -> u64 {
+        self.segment.map_or(n, |s| s.share_u64(n))
     }
 
     /// Open-loop stages: the rate over time.
@@ -166,6 +232,7 @@ mod tests {
             connect_timeout: Duration::from_secs(3),
             sources: Vec::new(),
             nodelay: true,
+            segment: None,
         }
     }
 

@@ -11,13 +11,13 @@ use crate::phases::Phases;
 use crate::schedule::Schedule;
 use crate::tally::MAX_US;
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 pub use crate::tally::{new_histogram, non_2xx_3xx, record_us, us};
 
 /// The class of an error, as reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// `connect()` was refused (nothing listening, or the backlog overflowed with
@@ -74,7 +74,7 @@ impl ErrorClass {
 }
 
 /// One row of the error table: class, errno (if any) or framing detail, count.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCount {
     /// The class.
     pub class: ErrorClass,

@@ -40,7 +40,7 @@ pub struct CpuTime {
 }
 
 /// What decides how fast new connections can reuse ports: read from `/proc/sys`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortFacts {
     /// Ephemeral ports (`net.ipv4.ip_local_port_range`, hi - lo + 1).
     pub ports: Option<u64>,
@@ -130,6 +130,12 @@ pub struct RunResult {
     /// TLS (`https://`, `tls://`): what was negotiated, the certificate, the
     /// handshakes; `None` over plain TCP.
     pub tls: Option<crate::tls_peer::TlsRun>,
+    /// `--segment`: which share of which run this is (its `load` is the share);
+    /// `None` for a run in one process, and for a merge.
+    pub part: Option<crate::split::Part>,
+    /// A merge of segments (the coordinator's, or `loadgen merge`): the run and a row
+    /// per segment.
+    pub merged: Option<crate::split::Merged>,
 }
 
 /// `--stages`: the target in effect over the run's intervals (the interval log's target

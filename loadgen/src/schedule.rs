@@ -157,6 +157,22 @@ impl Profile {
     pub fn stages(&self) -> impl Iterator<Item = (f64, f64, f64, f64)> + '_ {
         self.segments.iter().map(|&(s, d, a, b, _)| (s, d, a, b))
     }
+
+    /// The same stages with every target times `f` (a segment's part of the run's).
+    ///
+    /// ```
+    /// use loadgen::schedule::Profile;
+    /// use std::time::Duration;
+    /// let p = Profile::new(&[(Duration::from_secs(10), 100.0)]).scaled(0.25);
+    /// assert_eq!(p.rate_at(10.0 - 1e-9).round(), 25.0);
+    /// ```
+    pub fn scaled(&self, f: f64) -> Profile {
+        let stages: Vec<(Duration, f64)> = self
+            .stages()
+            .map(|(_, d, _, to)| (Duration::from_secs_f64(d), to * f))
+            .collect();
+        Profile::new(&stages)
+    }
 }
 
 /// The run-wide clock of a dealt timeline: when the run's request `i` (0-based) is due.

@@ -58,7 +58,7 @@ impl TlsRun {
 }
 
 /// The target's side of a TLS connection, read once (the preflight handshake).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TlsPeer {
     /// `TLSv1.3` or `TLSv1.2`.
     pub version: String,

@@ -138,6 +138,38 @@ pub(super) enum Cmd {
     ///   loadgen report a.json --vs b.json --html compare.html --plot compare.svg --plot-log
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+    /// Merge the results of a run's segments into the run's report, judged once
+    ///
+    /// FILES are the --result files of `loadgen run --segment I/N` (one run's, each
+    /// segment once; a missing one is named and the exit code is 4). Histograms are
+    /// added bucket for bucket, never percentiles averaged; the books, errors, statuses
+    /// and mix entries summed; the seconds added from the common start. --slo is judged
+    /// on the merge.
+    ///
+    /// Examples:
+    ///   loadgen merge seg-*.json
+    ///   loadgen merge seg-0.json seg-1.json seg-2.json --slo 'p99<5ms' --html run.html
+    ///
+    /// Exit codes: 0 merged; 1 nothing measured; 2 usage, or files that are not one run's;
+    /// 4 a segment missing; 99 a threshold failed.
+    #[command(verbatim_doc_comment)]
+    Merge(MergeArgs),
+}
+
+/// `loadgen merge`: the segments' files, the thresholds, the report's files.
+#[derive(Args, Debug, Clone)]
+pub(super) struct MergeArgs {
+    /// The segments' --result files
+    #[arg(required = true, value_name = "FILES")]
+    pub(super) files: Vec<PathBuf>,
+
+    /// Thresholds judged on the merge, as run's --slo
+    #[arg(long, value_name = "LIST", value_parser = crate::slo::Slo::parse)]
+    pub(super) slo: Option<crate::slo::Slo>,
+
+    // The report's files, as run's.
+    #[command(flatten)]
+    pub(super) out: OutputArgs,
 }
 
 /// Examples of `loadgen run` (the same flags work without `run`).
@@ -204,6 +236,9 @@ pub(super) struct SearchArgs {
     /// p99 limit and the answer
     #[arg(long, value_name = "FILE.svg")]
     pub(super) plot: Option<PathBuf>,
+    // Taken only to refuse it with a reason (clap would say "unexpected argument").
+    #[arg(long, hide = true, value_name = "I/N")]
+    pub(super) segment: Option<String>,
 }
 
 /// `--stages`: (duration, target rate) pairs, in order.
@@ -393,6 +428,19 @@ pub(super) struct RunArgs {
     #[command(flatten)]
     pub(super) req: RequestArgs,
 
+    // The report's files: shared with `merge`.
+    #[command(flatten)]
+    pub(super) out: OutputArgs,
+
+    // One run over several processes: --segment, --result.
+    #[command(flatten)]
+    pub(super) dist: super::segment_args::SegmentArgs,
+}
+
+// The report's files of `run` and `merge` (flattened into both). No doc comment, so
+// clap keeps the help of both as the flags' own.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct OutputArgs {
     /// Write the report as JSON to FILE ('-' = stdout, replacing the text report)
     #[arg(long, value_name = "FILE")]
     pub(super) json: Option<String>,

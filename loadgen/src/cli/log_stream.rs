@@ -51,6 +51,8 @@ pub(super) struct LogStream {
     placed: bool,
     /// The run's target label and protocol, for the header.
     target: String,
+    /// A split run's identity line, for the header.
+    run: Option<String>,
     proto: String,
     /// `--stages`: a target comment before each interval.
     targets: Option<StageTargets>,
@@ -85,7 +87,7 @@ impl LogStream {
         proto: &str,
         workers: usize,
         targets: Option<StageTargets>,
-        planned: Duration,
+        (planned, run): (Duration, Option<String>),
     ) -> Result<LogStream, Error> {
         let file = staged.file()?;
         Ok(LogStream {
@@ -94,6 +96,7 @@ impl LogStream {
             placed: false,
             target: target.to_string(),
             proto: proto.to_string(),
+            run,
             targets,
             planned,
             merge: Merge::new(workers),
@@ -180,7 +183,8 @@ impl LogStream {
         h: &Histogram<u64>,
     ) -> std::io::Result<u64> {
         if let (None, Some(start)) = (&self.header, self.start_unix_s) {
-            let header = interval_log_header(&self.target, &self.proto, start)?;
+            let header =
+                interval_log_header(&self.target, &self.proto, self.run.as_deref(), start)?;
             buf.extend_from_slice(&header);
             self.header = Some(header);
         }
@@ -236,7 +240,8 @@ impl LogStream {
                 .map_err(|e| fresh.error(e))?;
             return fresh.commit();
         }
-        let header = interval_log_header(&r.target, &r.proto(), start_unix_s)
+        let run = crate::report::identity_line(r);
+        let header = interval_log_header(&r.target, &r.proto(), run.as_deref(), start_unix_s)
             .map_err(|e| self.staged.error(e))?;
         let targets = r.stage_targets();
         // The seconds written that are as the end-of-run writer writes them: each a
@@ -378,7 +383,7 @@ mod tests {
         ) -> LogStream {
             let staged = crate::staged::stage("--log", &self.dest).expect("staged");
             let target = "http://127.0.0.1:7878/";
-            LogStream::new(staged, target, "http", workers, targets, planned)
+            LogStream::new(staged, target, "http", workers, targets, (planned, None))
                 .expect("the temporary opens")
         }
 

@@ -29,6 +29,7 @@ mod embedded;
 pub mod limits;
 mod live_slo;
 mod log_stream;
+mod merge;
 mod outputs;
 mod preflight;
 mod probe;
@@ -38,6 +39,7 @@ mod run;
 mod run_plan;
 mod saved_runs;
 mod search;
+mod segment_args;
 mod serve;
 mod target;
 mod targets_file;
@@ -70,6 +72,7 @@ pub fn main() -> ExitCode {
             reuseport,
         }) => serve::serve(listen, max_conns, admin, reuseport).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Report(a)) => saved_runs::report(a).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Merge(a)) => merge::merge(a),
     };
     match result {
         Ok(code) => code,

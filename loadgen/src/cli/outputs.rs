@@ -6,7 +6,7 @@
 //! load, not after. The interval log (`--log`) is the one written as the run goes
 //! ([`super::log_stream`]): [`Outputs::log_stream`] hands its staged file over.
 
-use super::args::RunArgs;
+use super::args::OutputArgs;
 use super::log_stream::LogStream;
 use crate::error::Error;
 use crate::phases::Phase;
@@ -65,12 +65,16 @@ pub(super) struct Outputs {
     pub(super) html: Option<Staged>,
     /// This process's command line, for the HTML report.
     pub(super) command_line: String,
+    /// `--result -`: the mergeable result replaces the text report on stdout.
+    pub(super) result_to_stdout: bool,
+    /// `--result FILE`.
+    pub(super) result: Option<Staged>,
 }
 
 impl Outputs {
     /// Stage every output file `a` names (its temporary created now); a path that
     /// cannot be written is a usage error.
-    pub(super) fn stage(a: &RunArgs) -> Result<Outputs, Error> {
+    pub(super) fn stage(a: &OutputArgs) -> Result<Outputs, Error> {
         let json = match a.json.as_deref() {
             Some("-") | None => None,
             Some(p) => Some(staged::stage("--json", Path::new(p))?),
@@ -112,7 +116,25 @@ impl Outputs {
                 .map(|p| staged::stage("--html", p))
                 .transpose()?,
             command_line: super::command_line::shell_line(std::env::args_os()),
+            result_to_stdout: false,
+            result: None,
         })
+    }
+
+    /// `--result FILE` (or `-`): stage it too. Refused beside `--json -`: one
+    /// document on stdout.
+    pub(super) fn stage_result(&mut self, to: Option<&str>) -> Result<(), Error> {
+        match to {
+            None => {}
+            Some("-") if self.json_to_stdout => {
+                return Err(Error::Usage(
+                    "--result - and --json -: only one of them can have stdout".into(),
+                ))
+            }
+            Some("-") => self.result_to_stdout = true,
+            Some(p) => self.result = Some(staged::stage("--result", Path::new(p))?),
+        }
+        Ok(())
     }
 
     /// `--log FILE`: the stream that writes it during the run of `target` over `proto`
@@ -124,11 +146,11 @@ impl Outputs {
         proto: &str,
         workers: usize,
         targets: Option<StageTargets>,
-        planned: std::time::Duration,
+        (planned, run): (std::time::Duration, Option<String>),
     ) -> Result<Option<LogStream>, Error> {
         self.log
             .take()
-            .map(|st| LogStream::new(st, target, proto, workers, targets, planned))
+            .map(|st| LogStream::new(st, target, proto, workers, targets, (planned, run)))
             .transpose()
     }
 
@@ -136,15 +158,17 @@ impl Outputs {
     /// interval log streamed during the run); the first error, if any, once all were
     /// tried.
     pub(super) fn write(&mut self, r: &RunResult, log: Option<LogStream>) -> Result<(), Error> {
-        if !self.json_to_stdout {
-            let mut out = std::io::stdout().lock();
+        let mut out = std::io::stdout().lock();
+        if self.json_to_stdout {
+            report::write_json(r, &mut out).map_err(|e| Error::io("writing JSON", e))?;
+        } else if self.result_to_stdout {
+            crate::result_file::write(r, &mut out)
+                .map_err(|e| Error::io("writing the result", e))?;
+        } else {
             out.write_all(report::text(r).as_bytes())
                 .map_err(|e| Error::io("writing the report", e))?;
         }
-        if self.json_to_stdout {
-            report::write_json(r, &mut std::io::stdout().lock())
-                .map_err(|e| Error::io("writing JSON", e))?;
-        }
+        drop(out);
         // The interval log's start: read when measurement began; a run that never got
         // there falls back to now - duration.
         let start = r.started_unix_s.unwrap_or_else(|| {
@@ -166,6 +190,12 @@ impl Outputs {
         };
         write(&mut self.json, &|st| {
             report::write_json(r, &mut st.file()?).map_err(|e| st.error(e))
+        });
+        write(&mut self.result, &|st| {
+            let mut w = std::io::BufWriter::new(st.file()?);
+            crate::result_file::write(r, &mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| st.error(e))
         });
         write(&mut self.hgrm, &|st| {
             report::write_hgrm(&r.rec.corrected, &mut st.file()?, 1000.0).map_err(|e| st.error(e))

@@ -51,6 +51,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         }
     };
     let aim = plan.aim(addrs)?;
+    plan.part = plan.part(&aim, None);
 
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more
@@ -72,19 +73,21 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         }
     };
 
-    // The interval log is written as the run goes: its stream sees every report.
-    let targets = load.stages.clone().map(|profile| StageTargets {
+    // The interval log is written as the run goes: its stream sees every report. Its
+    // targets are this process's (a segment's share).
+    let own = plan.load.own_part();
+    let targets = own.stages.clone().map(|profile| StageTargets {
         profile,
-        warmup: load.warmup,
-        closed: load.stages_closed,
+        warmup: own.warmup,
+        closed: own.stages_closed,
     });
-    let proto = load.framing.name();
+    let run = plan.part.as_ref().map(crate::split::Part::describe);
     let mut log = plan.outputs.log_stream(
         &target_label,
-        &proto,
-        load.threads(),
+        &own.framing.name(),
+        plan.load.threads(),
         targets,
-        load.duration,
+        (own.duration, run),
     )?;
     let mut result = measure(&plan, &aim, target_label, interrupt, true, log.as_mut())?;
     if let (Some(peer), Some(tls)) = (peer, result.tls.as_mut()) {
@@ -163,6 +166,9 @@ impl Ran {
             cpu.sys_s += w.cpu.sys_s;
         }
         let cut_short = self.signal != 0 || self.aborted.is_some() || load.requests.is_some();
+        // A segment reports its share; the whole run's load goes with its part.
+        let part = plan.part.clone();
+        let load = &load.own_part();
         RunResult {
             target,
             load: load.clone(),
@@ -201,6 +207,8 @@ impl Ran {
                 // The peer comes from the preflight handshake (the caller's).
                 TlsRun::new(Default::default(), t.resume, &sum)
             }),
+            part,
+            merged: None,
         }
     }
 }

@@ -46,6 +46,8 @@ pub(super) struct RunPlan {
     pub(super) outputs: Outputs,
     /// TLS to the target (`https://`, `tls://`), or none.
     pub(super) tls: Option<std::sync::Arc<crate::tls_target::TlsTarget>>,
+    /// `--segment`: its share of which run, once the request is built ([`RunPlan::part`]).
+    pub(super) part: Option<crate::split::Part>,
 }
 
 impl RunPlan {
@@ -85,7 +87,8 @@ impl RunPlan {
     pub(super) fn from_args(a: RunArgs) -> Result<RunPlan, Error> {
         check_numbers(&a)?;
         // Every output file is checked (and its temporary created) before anything runs.
-        let outputs = Outputs::stage(&a)?;
+        let mut outputs = Outputs::stage(&a.out)?;
+        outputs.stage_result(a.dist.result.as_deref())?;
         let framing = Framing::parse(&a.req.proto).map_err(Error::Usage)?;
         if a.slo.as_ref().is_some_and(|s| s.needs_http()) && framing != Framing::Http {
             return Err(Error::Usage(format!(
@@ -109,11 +112,14 @@ impl RunPlan {
         let embedded = target_arg.is_none();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let connections = connections(&a);
+        check_segment(&a, connections, embedded)?;
         let threads = threads(a.req.threads, embedded, cores)?;
-        // Room for the most connections the run may open, on as many workers as will
-        // run (never more than the connections: see `Load::threads`).
-        let most = a.max_connections.unwrap_or(connections).max(connections);
-        let limits = check_fd_room(most, threads.min(connections), embedded)?;
+        // Room for the most connections this process may open (a segment's share), on
+        // as many workers as will run (never more than the connections: see
+        // `Load::threads`).
+        let own = |n: usize| a.dist.segment.map_or(n, |s| s.share(n));
+        let most = own(a.max_connections.unwrap_or(connections).max(connections));
+        let limits = check_fd_room(most, threads.min(own(connections)), embedded)?;
         let connect_to = ConnectTo::parse(&a.req.connect_to)?;
         let target = Target::resolve(target_arg.as_deref(), &a.req.proto, &framing, &connect_to)?;
         if let Some(m) = &mix {
@@ -138,8 +144,57 @@ impl RunPlan {
             },
             outputs,
             tls,
+            part: None,
         })
     }
+
+    /// `--segment`: this process's part of the run, identified by the plan's hash
+    /// (over what `aim` sends) and `nonce` (the coordinator's or `--start-at`'s).
+    pub(super) fn part(&self, aim: &Aim, nonce: Option<String>) -> Option<crate::split::Part> {
+        let segment = self.load.segment?;
+        let label = match &self.target {
+            Target::Given { label, .. } => label.as_str(),
+            Target::Embedded { .. } => "",
+        };
+        let mix = aim.mix.as_ref().map(|m| format!("{m:?}"));
+        let hash = crate::run_id::plan_hash(label, &self.load, &aim.request, mix.as_deref());
+        Some(crate::split::Part {
+            segment,
+            run: crate::run_id::RunId::new(hash, nonce),
+            whole: Load {
+                segment: None,
+                ..self.load.clone()
+            },
+            skew: None,
+        })
+    }
+}
+
+/// `--segment I/N`: every segment must have a connection (and with `-n` a request),
+/// and a target that is the same for all of them (N embedded servers would be N runs).
+fn check_segment(a: &RunArgs, connections: usize, embedded: bool) -> Result<(), Error> {
+    let Some(seg) = a.dist.segment else {
+        return Ok(());
+    };
+    if embedded {
+        return Err(Error::Usage(format!(
+            "--segment {seg}: needs a TARGET (each segment would measure an embedded \
+             server of its own)"
+        )));
+    }
+    let n = seg.count;
+    if connections < n {
+        return Err(Error::Usage(format!(
+            "--segment {seg}: {connections} connection(s) over {n} segments leaves a \
+             segment without one; give -c {n} or more"
+        )));
+    }
+    if a.requests.is_some_and(|r| r < n as u64) {
+        return Err(Error::Usage(format!(
+            "--segment {seg}: -n below {n} leaves a segment without a request"
+        )));
+    }
+    Ok(())
 }
 
 /// `-c`; with closed-loop stages as many connections as their peak target.
@@ -195,6 +250,7 @@ fn load(a: &RunArgs, framing: Framing, connections: usize, threads: usize) -> Re
             .map(|s| s.0.clone())
             .unwrap_or_default(),
         nodelay: !a.req.no_nodelay,
+        segment: a.dist.segment,
     })
 }
 

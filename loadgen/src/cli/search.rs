@@ -221,13 +221,8 @@ fn step_args(a: &SearchArgs, req: RequestArgs, rate: f64, conns: usize) -> RunAr
         warmup: Some(a.warmup),
         rate: Some(rate),
         req,
-        json: None,
-        hgrm: None,
-        log: None,
-        plot: None,
-        plot_log: false,
-        csv: None,
-        html: None,
+        out: Default::default(),
+        dist: Default::default(),
     }
 }
 
@@ -315,6 +310,13 @@ fn target(a: &SearchArgs) -> Result<(RequestArgs, Option<Embedded>), Error> {
 /// The values clap takes but a search cannot.
 fn check(a: &SearchArgs) -> Result<(), Error> {
     let refuse = |flag: &str, why: &str| Err(Error::Usage(format!("search: {flag}: {why}")));
+    if a.segment.is_some() {
+        return refuse(
+            "--segment",
+            "a search cannot be split: each step's rate follows from the step before, \
+             which one process must judge; split a `loadgen run` at the rate found",
+        );
+    }
     if a.slo.thresholds.is_empty() {
         return refuse(
             "--slo",

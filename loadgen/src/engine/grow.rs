@@ -234,7 +234,7 @@ pub(super) fn rate_at(load: &Load, index: usize, t: f64) -> f64 {
         (None, Some(r)) => r,
         (None, None) => 0.0,
     };
-    let mine = share(load.connections, load.threads(), index) as f64;
+    let mine = share(load.own_connections(), load.threads(), index) as f64;
     whole * mine / load.connections.max(1) as f64
 }
 

@@ -69,11 +69,16 @@ pub fn run(
     let (ready_tx, ready_rx) = mpsc::channel();
     let (load, aim) = (Arc::new(load.clone()), Arc::new(aim.clone()));
     // -n: one budget for every worker, so exactly N go out however the load splits.
-    let budget = load.requests.map(|n| Arc::new(AtomicU64::new(n)));
+    // With a segment, its share of N.
+    let budget = load
+        .requests
+        .map(|n| Arc::new(AtomicU64::new(load.own_requests(n))));
     let mut joins = Vec::new();
-    let mut first = 0;
+    // Slots are numbered over the whole run: a segment's begin where the one before
+    // it ends.
+    let mut first = load.first_slot();
     for index in 0..threads {
-        let conns = share(load.connections, threads, index);
+        let conns = share(load.own_connections(), threads, index);
         let seat = Seat {
             index,
             conns,

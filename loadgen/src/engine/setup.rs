@@ -108,7 +108,7 @@ impl Seat {
                 entries: mix.map_or_else(Vec::new, |m| vec![Default::default(); m.buckets()]),
                 ..Recorder::default()
             },
-            picker: mix.map(|m| m.picker(self.index)),
+            picker: mix.map(|m| m.picker(self.picker_id())),
         };
         // Microsecond timers: epoll's millisecond timeout would make every open-loop
         // send up to 1 ms late, and that lag would land in the corrected latencies.
@@ -128,7 +128,7 @@ impl Seat {
     pub(super) fn initial(&self) -> usize {
         match self.load.conn_stages() {
             Some(p) => share(
-                p.rate_at(0.0).round() as usize,
+                self.load.own(p.rate_at(0.0).round() as usize),
                 self.load.threads(),
                 self.index,
             ),
@@ -139,7 +139,9 @@ impl Seat {
     /// `--max-connections`: this worker's share of the most, never below what it opens.
     pub(super) fn max_slots(&self, initial: usize) -> usize {
         match (self.load.max_connections, self.load.rate) {
-            (Some(m), Some(_)) => share(m, self.load.threads(), self.index).max(initial),
+            (Some(m), Some(_)) => {
+                share(self.load.own(m), self.load.threads(), self.index).max(initial)
+            }
             _ => initial,
         }
     }
@@ -183,11 +185,20 @@ impl Seat {
         Some(Schedule::new(phase, Rate::every(interval)))
     }
 
+    /// The worker's number for its mix picker: unique over the whole run, so each
+    /// segment's workers draw their own sequences from the one `--seed`.
+    fn picker_id(&self) -> usize {
+        // Far more workers than a process runs fit below one segment's step.
+        let segment = self.load.segment.map_or(0, |s| s.index);
+        segment.wrapping_mul(1 << 20).wrapping_add(self.index)
+    }
+
     /// One connect per this interval at most (`--connect-rate` over all workers).
     pub(super) fn connect_every(&self) -> Option<Duration> {
         let l = &self.load;
+        // A segment's part of the rate: its share of the connections'.
         l.connect_rate
-            .map(|cr| Duration::from_secs_f64(l.threads() as f64 / cr.max(1e-9)))
+            .map(|cr| Duration::from_secs_f64(l.threads() as f64 / (cr * l.fraction()).max(1e-9)))
     }
 }
 
@@ -216,6 +227,7 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             sources: Vec::new(),
             nodelay: true,
+            segment: None,
         };
         let conns = share(10, 3, index);
         let first_index = (0..index).map(|i| share(10, 3, i)).sum();

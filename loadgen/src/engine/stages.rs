@@ -35,10 +35,16 @@ fn follow(live: usize, want: usize) -> Follow {
     }
 }
 
-/// Worker `index`'s share (of `threads`) of the target `t` s into the stages `p`.
-pub(super) fn target(p: &Profile, t: f64, threads: usize, index: usize) -> usize {
+/// Worker `index`'s share (of `threads`) of the target `t` s into the stages `p`, of
+/// `own` (a segment's part of a count; the identity without one).
+pub(super) fn target(
+    p: &Profile,
+    t: f64,
+    (threads, index): (usize, usize),
+    own: impl Fn(usize) -> usize,
+) -> usize {
     let total = p.rate_at(t.min(p.duration() - 1e-9)).round() as usize;
-    share(total, threads, index)
+    share(own(total), threads, index)
 }
 
 /// A connection that counts toward the target: not finished, not retiring.
@@ -98,7 +104,11 @@ mod tests {
             (Duration::from_secs(10), 100.0),
             (Duration::from_secs(10), 0.0),
         ]);
-        let at = |t: f64| (0..3).map(|i| target(&p, t, 3, i)).collect::<Vec<_>>();
+        let at = |t: f64| {
+            (0..3)
+                .map(|i| target(&p, t, (3, i), |n| n))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(at(0.0), [0, 0, 0]);
         assert_eq!(at(5.0), [17, 17, 16], "50 at the middle of the ramp");
         assert_eq!(at(10.0), [34, 33, 33]);

@@ -231,7 +231,8 @@ impl Worker {
             return;
         };
         let t = r.now().saturating_duration_since(t0).as_secs_f64();
-        let want = target(p, t, self.load.threads(), self.index);
+        let load = &self.load;
+        let want = target(p, t, (load.threads(), self.index), |n| load.own(n));
         follow_stages(r, &mut self.slots, want, self.times.open_until());
     }
 

@@ -24,7 +24,7 @@ pub struct EntryStats {
 }
 
 /// A histogram for one entry: 1 us to 1 h at 2 significant digits.
-fn entry_histogram() -> Histogram<u64> {
+pub(crate) fn entry_histogram() -> Histogram<u64> {
     // Valid bounds: this cannot fail.
     Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap_or_else(|_| new_histogram())
 }

@@ -36,12 +36,54 @@ pub const CSV_TARGET_CONNECTIONS: &str = "target_connections";
 /// ```
 pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
     let targets = r.stage_targets();
-    match &targets {
-        Some(t) if t.closed => writeln!(w, "{CSV_HEADER},{CSV_TARGET_CONNECTIONS}")?,
-        Some(_) => writeln!(w, "{CSV_HEADER},{CSV_TARGET_RPS}")?,
-        None => writeln!(w, "{CSV_HEADER}")?,
+    let split = split_columns(r);
+    let target_column = match &targets {
+        Some(t) if t.closed => format!(",{CSV_TARGET_CONNECTIONS}"),
+        Some(_) => format!(",{CSV_TARGET_RPS}"),
+        None => String::new(),
+    };
+    let split_header = if split.is_some() { CSV_SPLIT } else { "" };
+    writeln!(w, "{CSV_HEADER}{target_column}{split_header}")?;
+    let whole = split.as_ref().map(|(s, run)| format!(",{s},{run}"));
+    let column = targets.is_some();
+    write_rows(
+        w,
+        &r.intervals,
+        (targets.as_ref(), column),
+        whole.as_deref(),
+    )?;
+    // A merge: each segment's own seconds after the run's (no target: the run's is
+    // the segments' sum).
+    if let (Some(m), Some((_, run))) = (&r.merged, &split) {
+        for (seg, ivs) in &m.intervals {
+            let cells = format!(",{},{run}", seg.index);
+            write_rows(w, ivs, (None, column), Some(&cells))?;
+        }
     }
-    for iv in &r.intervals {
+    Ok(())
+}
+
+/// The last columns of a split run: the segment (`I/N`; a merge's rows `all` for
+/// the run, then the segment's index for each segment's own) and the run's id.
+pub const CSV_SPLIT: &str = ",segment,run";
+
+/// `(segment, run)` cells of a split run's rows.
+fn split_columns(r: &RunResult) -> Option<(String, String)> {
+    if let Some(p) = &r.part {
+        return Some((p.segment.to_string(), p.run.to_string()));
+    }
+    r.merged.as_ref().map(|m| ("all".into(), m.run.to_string()))
+}
+
+/// A row per interval: with a target column (`column`), the targets' mean over it
+/// (empty without `targets`), then `tail` (a split run's cells).
+fn write_rows<W: Write>(
+    w: &mut W,
+    intervals: &[crate::result::Interval],
+    (targets, column): (Option<&crate::result::StageTargets>, bool),
+    tail: Option<&str>,
+) -> io::Result<()> {
+    for iv in intervals {
         let h = &iv.corrected.histogram();
         let secs = iv.length.as_secs_f64();
         let rps = if secs > 0.0 {
@@ -69,10 +111,12 @@ pub fn write_csv<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
                 h.max()
             )?;
         }
-        match &targets {
-            Some(t) => writeln!(w, ",{}", fmt_target(t.mean(iv.start, iv.length)))?,
-            None => writeln!(w)?,
+        match targets {
+            Some(t) => write!(w, ",{}", fmt_target(t.mean(iv.start, iv.length)))?,
+            None if column => write!(w, ",")?,
+            None => {}
         }
+        writeln!(w, "{}", tail.unwrap_or(""))?;
     }
     Ok(())
 }

@@ -52,6 +52,7 @@ fn load(mode: Mode) -> Load {
         connect_timeout: Duration::from_secs(3),
         sources: Vec::new(),
         nodelay: true,
+        segment: None,
     }
 }
 
@@ -119,6 +120,8 @@ fn result(mode: Mode) -> RunResult {
         },
         connections_peak: 4,
         tls: None,
+        part: None,
+        merged: None,
         server_stats: Some(json!({
             "active": 4, "peak_active": 5, "accepted": 5, "rejected": 0, "requests": 1003
         })),

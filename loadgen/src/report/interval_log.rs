@@ -36,8 +36,44 @@ use std::time::{Duration, UNIX_EPOCH};
 /// `loadgen run --log` streams the same bytes as the run goes (`cli/log_stream.rs`):
 /// both are made by the same two functions, one for the header and one per interval.
 pub fn write_interval_log<W: Write>(r: &RunResult, w: &mut W, start_unix_s: f64) -> io::Result<()> {
-    w.write_all(&interval_log_header(&r.target, &r.proto(), start_unix_s)?)?;
-    write_intervals(w, &r.intervals, r.stage_targets().as_ref())
+    let run = super::segments::identity_line(r);
+    w.write_all(&interval_log_header(
+        &r.target,
+        &r.proto(),
+        run.as_deref(),
+        start_unix_s,
+    )?)?;
+    write_intervals(w, &r.intervals, r.stage_targets().as_ref())?;
+    if let Some(m) = &r.merged {
+        write_segments(w, &m.intervals)?;
+    }
+    Ok(())
+}
+
+/// A merge's per-segment seconds, after the run's: each segment's its own stream,
+/// tagged `segment-I` as HdrHistogram's logs tag a stream (readers that ignore tags
+/// read the untagged lines, the run's).
+fn write_segments<W: Write>(
+    w: &mut W,
+    segments: &[(crate::segment::Segment, Vec<crate::result::Interval>)],
+) -> io::Result<()> {
+    let mut serializer = V2DeflateSerializer::new();
+    for (seg, intervals) in segments {
+        for iv in intervals {
+            let mut line = Vec::new();
+            interval_log_lines(
+                &mut line,
+                &mut serializer,
+                iv.start,
+                iv.length,
+                &iv.corrected.histogram(),
+                None,
+            )?;
+            write!(w, "Tag=segment-{},", seg.index)?;
+            w.write_all(&line)?;
+        }
+    }
+    Ok(())
 }
 
 /// The lines of `intervals`, each with its target comment under stages: the body of
@@ -65,10 +101,12 @@ pub(crate) fn write_intervals<W: Write>(
 }
 
 /// The header of the interval log of a run of `target` over `proto` whose measurement
-/// began at `start_unix_s`: the comments, the time headers and the legend line.
+/// began at `start_unix_s`: the comments (with `run`, a split run's identity line),
+/// the time headers and the legend line.
 pub(crate) fn interval_log_header(
     target: &str,
     proto: &str,
+    run: Option<&str>,
     start_unix_s: f64,
 ) -> io::Result<Vec<u8>> {
     let start = Duration::try_from_secs_f64(start_unix_s)
@@ -93,9 +131,11 @@ pub(crate) fn interval_log_header(
                 "[corrected latency of {} ({}), values in microseconds, Interval_Max in milliseconds]",
                 target.replace(['\n', '\r'], " "),
                 proto
-            ))
-            .with_start_time(start)
-            .with_base_time(start);
+            ));
+        if let Some(run) = run {
+            header.add_comment(&format!("[Run: {run}]"));
+        }
+        header.with_start_time(start).with_base_time(start);
         // Dropped at once: it only writes the header lines.
         header.begin_log_with(&mut w, &mut serializer)?;
     }

@@ -27,8 +27,21 @@ type Section = fn(&RunResult) -> Value;
 
 /// The sections of the JSON report, in the order of the text report's.
 const SECTIONS: &[Section] = &[
-    header, latency, phases, connects, statuses, mix, stages, errors, books, schedule, cpu, server,
-    warnings, thresholds,
+    header,
+    latency,
+    phases,
+    connects,
+    statuses,
+    mix,
+    stages,
+    errors,
+    books,
+    schedule,
+    cpu,
+    server,
+    super::segments::json_fields,
+    warnings,
+    thresholds,
 ];
 
 /// The machine-readable report. The schema is documented field by field in

@@ -53,6 +53,8 @@ use crate::record::ErrorCount;
 pub use crate::fmt::group;
 
 mod codec;
+mod segments;
+pub(crate) use segments::identity_line;
 mod compare;
 mod compare_page;
 mod csv;

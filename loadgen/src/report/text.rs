@@ -24,8 +24,22 @@ type Section = fn(&RunResult, &mut String) -> fmt::Result;
 
 /// The sections of the text report, in the order they print.
 const SECTIONS: &[Section] = &[
-    header, latency, phases, connects, tls, statuses, mix, stages, errors, books, schedule, cpu,
-    server, warnings, thresholds,
+    header,
+    latency,
+    phases,
+    connects,
+    tls,
+    statuses,
+    mix,
+    stages,
+    errors,
+    books,
+    schedule,
+    cpu,
+    server,
+    super::segments::text_table,
+    warnings,
+    thresholds,
 ];
 
 /// The human summary of a run, wrk-like but more honest: both latency measures in open
@@ -49,6 +63,9 @@ fn header(r: &RunResult, s: &mut String) -> fmt::Result {
         ""
     };
     writeln!(s, "target:      {}{embedded}", r.target)?;
+    if let Some(run) = super::segments::identity_line(r) {
+        writeln!(s, "run:         {run}")?;
+    }
     for line in r.spread.lines() {
         writeln!(s, "{line}")?;
     }

@@ -51,6 +51,7 @@ pub fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> Spec {
         connect_timeout: Duration::from_secs(3),
         sources: Vec::new(),
         nodelay: true,
+        segment: None,
     };
     Spec { load, aim }
 }

@@ -1,0 +1,62 @@
+//! `loadgen merge FILES...`: segments' results, collected any way (N shells, N hosts
+//! with `--start-at`, a CI matrix), merged as the coordinator merges them, with the
+//! same report files and `--slo` judged once on the merge.
+
+use super::args::MergeArgs;
+use super::outputs::Outputs;
+use crate::error::Error;
+use crate::result::RunResult;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Exit code of a run with a segment missing (lost mid-run, never connected, or its
+/// file not given): what the others measured is reported, and the run fails.
+pub(super) const EXIT_SEGMENT_LOST: u8 = 4;
+
+/// Read, merge, judge, report.
+pub(super) fn merge(a: MergeArgs) -> Result<ExitCode, Error> {
+    let mut outputs = Outputs::stage(&a.out)?;
+    let results = a
+        .files
+        .iter()
+        .map(|f| read(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let m = crate::merge::merge(results, &[]).map_err(Error::Usage)?;
+    let mut result = m.result;
+    for w in &m.warnings {
+        eprintln!("loadgen: warning: {w}");
+    }
+    if let Some(slo) = &a.slo {
+        result.thresholds = slo.check(&result.figures());
+    }
+    outputs.write(&result, None)?;
+    Ok(exit_code(&result, &m.missing))
+}
+
+/// One segment's result file, bounded in size; an unreadable or foreign file is a
+/// usage error naming it.
+fn read(path: &Path) -> Result<RunResult, Error> {
+    let bad = |why: String| Error::Usage(format!("{}: {why}", path.display()));
+    let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut bytes = Vec::new();
+    f.take(crate::result_file::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    crate::result_file::read(&bytes).map_err(bad)
+}
+
+/// A merge's exit code: a missing segment first (the run is not whole), then as a run.
+pub(super) fn exit_code(r: &RunResult, missing: &[usize]) -> ExitCode {
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|i| i.to_string()).collect();
+        eprintln!(
+            "loadgen: segment(s) {} of {} missing: the report covers the others only \
+             (exit {EXIT_SEGMENT_LOST})",
+            names.join(", "),
+            r.merged.as_ref().map_or(0, |m| m.segments.len())
+        );
+        return ExitCode::from(EXIT_SEGMENT_LOST);
+    }
+    super::run::exit_code(0, r.rec.measured, r.thresholds_pass())
+}

@@ -1,0 +1,27 @@
+//! The flags of a run split over several processes (`run` only: `search` decides each
+//! step from the one before, which one process must do).
+
+use crate::segment::Segment;
+use clap::Args;
+
+/// Which share of a run this process runs, and where its mergeable result goes.
+#[derive(Args, Debug, Clone, Default)]
+pub(super) struct SegmentArgs {
+    /// Run the I-th of N shares of the run these flags describe (0 <= I < N): the
+    /// connections, -n and --max-connections split over the N, the open-loop schedule
+    /// dealt so that the N together send exactly what one process would. Merge the N
+    /// --result files with `loadgen merge` (docs/distributed.md)
+    #[arg(long, value_name = "I/N", value_parser = Segment::parse, help_heading = "Distributed")]
+    pub(super) segment: Option<Segment>,
+
+    /// Write the result in the mergeable format (every histogram, per second too, with
+    /// the books: docs/loadgen-result.md) to FILE ('-' = stdout, replacing the text
+    /// report)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "segment",
+        help_heading = "Distributed"
+    )]
+    pub(super) result: Option<String>,
+}
