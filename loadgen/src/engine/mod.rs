@@ -74,11 +74,7 @@ pub fn run(
         .requests
         .map(|n| Arc::new(AtomicU64::new(load.own_requests(n))));
     let mut joins = Vec::new();
-    // Slots are numbered over the whole run: a segment's begin where the one before
-    // it ends.
-    let mut first = load.first_slot();
-    for index in 0..threads {
-        let conns = share(load.own_connections(), threads, index);
+    for (index, conns, first) in places(&load) {
         let seat = Seat {
             index,
             conns,
@@ -89,7 +85,6 @@ pub fn run(
             budget: budget.clone(),
             interrupt: interrupt.cloned(),
         };
-        first += conns;
         let links = Links {
             hello: hello_tx.clone(),
             ready: ready_tx.clone(),
@@ -124,6 +119,21 @@ pub fn run(
         .max()
         .unwrap_or(load.duration);
     Ok((results, intervals(store.finish(), measured)))
+}
+
+/// Each worker's place: (its index, its connections, the run-wide index of its first).
+/// Slots are numbered over the whole run: a segment's begin where the one before it
+/// ends, so that its timelines are the ones those slots have in one process.
+fn places(load: &Load) -> Vec<(usize, usize, usize)> {
+    let threads = load.threads();
+    let mut first = load.first_slot();
+    (0..threads)
+        .map(|index| {
+            let conns = share(load.own_connections(), threads, index);
+            first += conns;
+            (index, conns, first - conns)
+        })
+        .collect()
 }
 
 /// The merged seconds as intervals; the last may be shorter than a second (the run's
@@ -195,6 +205,7 @@ fn start_when_connected(
 mod tests {
     use super::*;
     use crate::record::{new_histogram, record_us};
+    use setup::Seat;
 
     #[test]
     fn test_shares_add_up_and_differ_by_one_at_most() {
@@ -205,6 +216,98 @@ mod tests {
                 s.iter().max().unwrap() - s.iter().min().unwrap() <= 1,
                 "{s:?}"
             );
+        }
+    }
+
+    fn load(rate: f64) -> Load {
+        Load {
+            connections: 10,
+            max_connections: None,
+            threads: 3,
+            connect_rate: None,
+            rate: Some(rate),
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            framing: crate::framing::Framing::Line,
+            per_conn: None,
+            requests: None,
+            pipeline: 1,
+            stages: None,
+            stages_closed: false,
+            timeout: None,
+            connect_timeout: Duration::from_secs(1),
+            sources: Vec::new(),
+            nodelay: true,
+            segment: None,
+        }
+    }
+
+    /// Every request `load` puts on its timelines in the first `until`: (due time
+    /// from the start, run-wide slot), sorted.
+    fn due_times(load: &Load, t0: Instant, until: Duration) -> Vec<(Duration, usize)> {
+        let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let aim = Arc::new(Aim::new(addr, &load.framing, b"x\n".to_vec(), false, None));
+        let mut out = Vec::new();
+        for (index, conns, first) in places(load) {
+            let seat = Seat {
+                index,
+                conns,
+                first_index: first,
+                base: t0,
+                load: Arc::new(load.clone()),
+                aim: aim.clone(),
+                budget: None,
+                interrupt: None,
+            };
+            for j in 0..conns {
+                let mut s = seat.schedule(t0, j).expect("open loop");
+                while s.next_due() < t0 + until {
+                    out.push((s.take() - t0, first + j));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn test_segments_together_send_the_one_process_schedule_request_for_request() {
+        use crate::schedule::Profile;
+        use crate::segment::Segment;
+        let ramp = Arc::new(Profile::new(&[
+            (Duration::from_millis(300), 2000.0),
+            (Duration::from_millis(700), 500.0),
+        ]));
+        let plans = [
+            load(1000.0),
+            Load {
+                stages: Some(ramp),
+                ..load(1250.0)
+            },
+            Load {
+                max_connections: Some(40),
+                ..load(700.0)
+            },
+        ];
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        for whole in plans {
+            let one = due_times(&whole, t0, second);
+            assert!(one.len() >= 700, "{} requests", one.len());
+            for n in [1, 2, 3, 4, 10] {
+                let mut union = Vec::new();
+                for index in 0..n {
+                    let seg = Load {
+                        segment: Some(Segment { index, count: n }),
+                        // Another machine: another number of workers.
+                        threads: 2,
+                        ..whole.clone()
+                    };
+                    union.extend(due_times(&seg, t0, second));
+                }
+                union.sort();
+                assert_eq!(union, one, "{n} segments of {:?}", whole.rate);
+            }
         }
     }
 
