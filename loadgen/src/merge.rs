@@ -261,3 +261,116 @@ fn start_warnings(results: &[RunResult]) -> Vec<String> {
         hi - lo
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{hist, open};
+    use crate::run_id::RunId;
+    use crate::segment::Segment;
+
+    /// Segment `index` of 3 of run `nonce`: the fixture's numbers, its latencies moved
+    /// by the index so that each segment's histograms differ.
+    fn segment(index: usize, nonce: &str) -> RunResult {
+        let mut r = open();
+        let whole = r.load.clone();
+        let seg = Segment { index, count: 3 };
+        r.load = whole.part_of(&[seg]);
+        let v = 1000 * (index as u64 + 1);
+        r.rec.corrected = hist(&[(v, 10 + index as u64), (v * 7, 1)]);
+        r.rec.measured = 11 + index as u64;
+        r.rec.statuses = vec![(200, 10), (500 + index as u16, 1)];
+        r.intervals[1].corrected = hist(&[(v, 3)]).into();
+        r.part = Some(Part {
+            segment: seg,
+            run: RunId::new([1; 32], Some(nonce.into())),
+            whole,
+            skew: None,
+        });
+        r
+    }
+
+    #[test]
+    fn test_histograms_add_bucket_for_bucket_and_counts_sum() {
+        let segs: Vec<RunResult> = (0..3).map(|i| segment(i, "n")).collect();
+        let mut want = crate::record::new_histogram();
+        let mut second = crate::record::new_histogram();
+        for s in &segs {
+            want.add(&s.rec.corrected).unwrap();
+            second.add(s.intervals[1].corrected.histogram()).unwrap();
+        }
+        let whole = segs[0].part.as_ref().unwrap().whole.clone();
+        let p50 = segs[2].rec.corrected.value_at_quantile(0.5);
+        let m = merge(segs, &[]).unwrap();
+        assert!(m.missing.is_empty() && m.warnings.is_empty());
+        let r = &m.result;
+        assert_eq!(
+            r.rec.corrected, want,
+            "every bucket the sum of the segments'"
+        );
+        assert_eq!(r.intervals[1].corrected.histogram(), second);
+        assert_eq!(r.rec.measured, 11 + 12 + 13);
+        assert_eq!(r.rec.statuses.iter().map(|s| s.1).sum::<u64>(), 33);
+        assert_eq!(r.rec.statuses.len(), 4, "200 and three 5xx");
+        assert_eq!(r.load.rate, whole.rate, "the whole run's rate");
+        assert_eq!(r.load.connections, whole.connections);
+        let rows = &r.merged.as_ref().unwrap().segments;
+        assert_eq!(
+            rows.iter().map(|r| r.measured).collect::<Vec<_>>(),
+            [11, 12, 13]
+        );
+        assert_eq!(
+            rows[2].p50_us,
+            Some(p50),
+            "each row its segment's own figures"
+        );
+    }
+
+    #[test]
+    fn test_a_missing_segment_is_named_and_the_rest_is_merged() {
+        let segs = vec![segment(0, "n"), segment(2, "n")];
+        let whole = segs[0].part.as_ref().unwrap().whole.clone();
+        let m = merge(segs, &[(1, "its connection dropped at 3.2s".into())]).unwrap();
+        assert_eq!(m.missing, [1]);
+        let rows = &m.result.merged.as_ref().unwrap().segments;
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1].lost.as_deref(),
+            Some("its connection dropped at 3.2s")
+        );
+        // What the two present were to send: their shares of the connections and rate.
+        let two = [
+            Segment { index: 0, count: 3 },
+            Segment { index: 2, count: 3 },
+        ];
+        assert_eq!(m.result.load.connections, whole.part_of(&two).connections);
+        assert!(m.result.load.rate < whole.rate);
+    }
+
+    #[test]
+    fn test_results_of_other_runs_and_twice_the_same_segment_are_refused() {
+        let e = merge(vec![segment(0, "n"), segment(1, "yesterday")], &[]).unwrap_err();
+        assert!(e.contains("another run of the same plan"), "{e}");
+        let mut other_plan = segment(1, "n");
+        other_plan.part.as_mut().unwrap().run.plan = "ff".repeat(32);
+        let e = merge(vec![segment(0, "n"), other_plan], &[]).unwrap_err();
+        assert!(e.contains("another plan"), "{e}");
+        let e = merge(vec![segment(1, "n"), segment(1, "n")], &[]).unwrap_err();
+        assert_eq!(e, "segment 1/3 given twice");
+        let e = merge(vec![open()], &[]).unwrap_err();
+        assert!(e.contains("not a segment's"), "{e}");
+        let mut four = segment(1, "n");
+        four.part.as_mut().unwrap().segment = Segment { index: 1, count: 4 };
+        let e = merge(vec![segment(0, "n"), four], &[]).unwrap_err();
+        assert!(e.contains("another number of segments"), "{e}");
+    }
+
+    #[test]
+    fn test_far_apart_starts_are_warned_of() {
+        let mut late = segment(1, "n");
+        late.started_unix_s = late.started_unix_s.map(|s| s + 2.5);
+        let m = merge(vec![segment(0, "n"), late, segment(2, "n")], &[]).unwrap();
+        assert_eq!(m.warnings.len(), 1);
+        assert!(m.warnings[0].contains("2.500s apart"), "{}", m.warnings[0]);
+    }
+}

@@ -244,6 +244,9 @@ fn read_lines(bytes: &[u8]) -> Result<Vec<LoggedInterval>, String> {
     let mut out = Vec::new();
     for entry in IntervalLogIterator::new(bytes) {
         match entry {
+            // A tagged line is a stream of its own (a merge's segment): the run is the
+            // untagged one.
+            Ok(LogEntry::Interval(iv)) if iv.tag().is_some() => {}
             Ok(LogEntry::Interval(iv)) => {
                 let histogram = decode_histogram(iv.encoded_histogram())
                     .map_err(|e| format!("interval {}: {e}", out.len() + 1))?;
