@@ -164,3 +164,41 @@ pub(crate) fn over_tls(verified: bool) -> RunResult {
     r.tls = Some(crate::tls_peer::TlsRun::new(peer, true, &stats));
     r
 }
+
+/// A segment's result (1/2 of a run, with a clock skew) and a merge of two segments,
+/// the second lost: every field a split run adds.
+pub(crate) fn split() -> (RunResult, RunResult) {
+    use crate::segment::Segment;
+    use crate::split::{Merged, Part, SegmentRow, Skew};
+    let run = crate::run_id::RunId::new([7; 32], Some("5eed".into()));
+    let skew = Some(Skew {
+        offset_s: 0.012,
+        bound_s: 0.0003,
+    });
+    let mut part = open();
+    part.part = Some(Part {
+        segment: Segment { index: 1, count: 2 },
+        run: run.clone(),
+        whole: part.load.clone(),
+        skew,
+    });
+    let row = |index, lost: Option<&str>| SegmentRow {
+        segment: Segment { index, count: 2 },
+        measured: 10,
+        achieved_rps: 5.0,
+        p50_us: Some(1000),
+        p99_us: Some(2000),
+        p99_9_us: Some(2000),
+        errors: 0,
+        started_unix_s: Some(1_700_000_000.0),
+        skew,
+        lost: lost.map(str::to_string),
+    };
+    let mut merged = open();
+    merged.merged = Some(Merged {
+        run,
+        segments: vec![row(0, None), row(1, Some("its connection dropped"))],
+        intervals: Vec::new(),
+    });
+    (part, merged)
+}

@@ -132,8 +132,8 @@ type Section = fn(&RunResult, &HtmlContext, &mut String) -> io::Result<()>;
 /// The sections of the page, in order. Those of a run have the names of the text and
 /// JSON reports' sections; the summary table gathers several of them ([`SUMMARY`]).
 const SECTIONS: &[Section] = &[
-    title, summary, latency, phases, tls, timeline, errors, statuses, mix, thresholds, command,
-    machine,
+    title, summary, latency, phases, tls, timeline, errors, statuses, mix, segments, thresholds,
+    command, machine,
 ];
 
 /// Some rows of the summary table, the (name, value) pairs of one section.
@@ -210,6 +210,9 @@ fn header(r: &RunResult, rows: &mut Vec<(&'static str, String)>) {
         ""
     };
     rows.push(("target", format!("{}{embedded}", r.target)));
+    if let Some(run) = super::segments::identity_line(r) {
+        rows.push(("run", run));
+    }
     rows.push(("proto", r.proto().clone()));
     rows.push(("mode", super::pacing(r)));
     rows.push(("connections", super::connections_line(r)));
@@ -496,6 +499,40 @@ fn statuses(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
         }
     }
     b.push_str("</section>\n");
+    Ok(())
+}
+
+/// A merge: a row per segment (nothing for another report).
+fn segments(r: &RunResult, _: &HtmlContext, b: &mut String) -> io::Result<()> {
+    if let Some(rows) = super::segments::html_rows(r) {
+        b.push_str("<section id=\"segments\">\n<h2>Segments</h2>\n<table>\n");
+        b.push_str(
+            "<tr><th>segment</th><th class=\"n\">measured</th><th class=\"n\">achieved</th>\
+             <th class=\"n\">p50</th><th class=\"n\">p99</th><th class=\"n\">p99.9</th>\
+             <th class=\"n\">errors</th><th>clock vs segment 0</th></tr>\n",
+        );
+        for cells in rows {
+            b.push_str("<tr>");
+            if let [seg, lost] = cells.as_slice() {
+                let _ = write!(
+                    b,
+                    "<td>{}</td><td colspan=\"7\" class=\"warn\">{}</td>",
+                    escape(seg),
+                    escape(lost)
+                );
+            }
+            for (k, c) in cells.iter().enumerate().filter(|_| cells.len() > 2) {
+                let class = if (1..7).contains(&k) {
+                    " class=\"n\""
+                } else {
+                    ""
+                };
+                let _ = write!(b, "<td{class}>{}</td>", escape(c));
+            }
+            b.push_str("</tr>\n");
+        }
+        b.push_str("</table>\n</section>\n");
+    }
     Ok(())
 }
 

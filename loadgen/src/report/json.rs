@@ -569,6 +569,14 @@ mod tests {
         for t in j["thresholds"].as_array().expect("array") {
             walk("thresholds[]", t, &mut paths);
         }
+        // A segment's and a merge's fields (issue 18).
+        let (part, merged) = super::super::fixtures::split();
+        walk("", &json(&part), &mut paths);
+        let m = json(&merged);
+        walk("", &m, &mut paths);
+        for row in m["segments"].as_array().expect("array") {
+            walk("segments[]", row, &mut paths);
+        }
         assert!(paths.len() > 40);
         for p in paths {
             // Histogram summaries are documented once, as a shared object.

@@ -39,6 +39,26 @@ fn skew_text(s: Option<Skew>) -> String {
     }
 }
 
+/// A row's cells as people read them: the segment, measured, achieved, p50, p99,
+/// p99.9, errors, the clock; a lost segment's: the segment and why.
+fn cells(row: &SegmentRow) -> Vec<String> {
+    let seg = row.segment.to_string();
+    if let Some(why) = &row.lost {
+        return vec![seg, format!("LOST: {why}")];
+    }
+    let us = |v: Option<u64>| v.map_or("-".into(), |v| fmt_us(v as f64));
+    vec![
+        seg,
+        group(row.measured),
+        format!("{}/s", fmt_rate(row.achieved_rps)),
+        us(row.p50_us),
+        us(row.p99_us),
+        us(row.p99_9_us),
+        group(row.errors),
+        skew_text(row.skew),
+    ]
+}
+
 /// The merged report's table of segments (nothing for another report).
 pub(crate) fn text_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
     let Some(m) = &r.merged else { return Ok(()) };
@@ -47,26 +67,23 @@ pub(crate) fn text_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
         "segments     {:>10} {:>12} {:>9} {:>9} {:>9} {:>7}  clock vs segment 0",
         "measured", "achieved", "p50", "p99", "p99.9", "errors"
     )?;
-    let us = |v: Option<u64>| v.map_or("-".into(), |v| fmt_us(v as f64));
     for row in &m.segments {
-        let seg = row.segment.to_string();
-        if let Some(why) = &row.lost {
-            writeln!(s, "  {seg:<10} LOST: {why}")?;
-            continue;
+        match cells(row).as_slice() {
+            [seg, lost] => writeln!(s, "  {seg:<10} {lost}")?,
+            [seg, n, rate, p50, p99, p999, errors, clock] => writeln!(
+                s,
+                "  {seg:<10} {n:>10} {rate:>12} {p50:>9} {p99:>9} {p999:>9} {errors:>7}  {clock}"
+            )?,
+            _ => {}
         }
-        writeln!(
-            s,
-            "  {seg:<10} {:>10} {:>12} {:>9} {:>9} {:>9} {:>7}  {}",
-            group(row.measured),
-            format!("{}/s", fmt_rate(row.achieved_rps)),
-            us(row.p50_us),
-            us(row.p99_us),
-            us(row.p99_9_us),
-            group(row.errors),
-            skew_text(row.skew)
-        )?;
     }
     writeln!(s)
+}
+
+/// The merged report's rows of cells, for the HTML table (`None` for another report).
+pub(crate) fn html_rows(r: &RunResult) -> Option<Vec<Vec<String>>> {
+    let m = r.merged.as_ref()?;
+    Some(m.segments.iter().map(cells).collect())
 }
 
 /// The JSON fields of a split run: `run` (its identity), and `segment` (a
@@ -109,4 +126,56 @@ fn row_json(row: &SegmentRow) -> Value {
         "skew": row.skew.map(skew_json),
         "lost": row.lost,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{open, split};
+
+    #[test]
+    fn test_every_report_names_the_run_and_the_share() {
+        let (part, merged) = split();
+        assert_eq!(identity_line(&open()), None);
+        let id = "segment 1/2 of run 0707070707070707-5eed";
+        assert_eq!(identity_line(&part).as_deref(), Some(id));
+        assert!(crate::report::text(&part).contains(&format!("run:         {id}\n")));
+        let mut csv = Vec::new();
+        crate::report::write_csv(&part, &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(csv
+            .lines()
+            .all(|l| l.ends_with(",segment,run") || l.ends_with(",1/2,0707070707070707-5eed")));
+        let mut log = Vec::new();
+        crate::report::write_interval_log(&part, &mut log, 1.0).unwrap();
+        assert!(String::from_utf8_lossy(&log).contains(&format!("#[Run: {id}]\n")));
+        let line = identity_line(&merged).unwrap();
+        assert_eq!(
+            line,
+            "merged from 2 segments of run 0707070707070707-5eed, 1 of them MISSING"
+        );
+    }
+
+    #[test]
+    fn test_a_merge_has_a_row_per_segment_in_text_and_html() {
+        let (_, merged) = split();
+        let text = crate::report::text(&merged);
+        assert!(
+            text.contains("  0/2                10       5.00/s"),
+            "{text}"
+        );
+        assert!(text.contains("+12.0ms +-300us"), "{text}");
+        assert!(
+            text.contains("  1/2        LOST: its connection dropped\n"),
+            "{text}"
+        );
+        let ctx = crate::report::HtmlContext {
+            command_line: String::new(),
+            machine: crate::report::Machine::read(),
+            thresholds: Vec::new(),
+        };
+        let page = crate::report::html(&merged, &ctx).unwrap();
+        assert!(page.contains("<h2>Segments</h2>"));
+        assert!(page.contains("<td colspan=\"7\" class=\"warn\">LOST: its connection dropped</td>"));
+    }
 }
