@@ -35,8 +35,8 @@ use std::time::Duration;
 ///
 /// Numbers: counts and rates take k = 1,000 and M = 1,000,000 (-c 1k, -R 12.5k, -n 2M);
 /// byte sizes take K = KiB = 1,024 (--size 4K). Exit codes: 0 ran, 1 nothing measured or
-/// could not run, 2 usage, 3 a search's answer not confirmed, 99 thresholds failed,
-/// 128+N interrupted by signal N.
+/// could not run, 2 usage, 3 a search's answer not confirmed, 4 a segment missing,
+/// 99 thresholds failed, 128+N interrupted by signal N.
 #[derive(Parser, Debug)]
 #[command(
     name = "loadgen",
@@ -149,6 +149,7 @@ pub(super) enum Cmd {
     /// Examples:
     ///   loadgen merge seg-*.json
     ///   loadgen merge seg-0.json seg-1.json seg-2.json --slo 'p99<5ms' --html run.html
+    ///   loadgen merge a.hlog b.hlog --units ms --slo 'p99<20ms'   # other HdrHistogram tools' logs
     ///
     /// Exit codes: 0 merged; 1 nothing measured; 2 usage, or files that are not one run's;
     /// 4 a segment missing; 99 a threshold failed.
@@ -159,13 +160,19 @@ pub(super) enum Cmd {
 /// `loadgen merge`: the segments' files, the thresholds, the report's files.
 #[derive(Args, Debug, Clone)]
 pub(super) struct MergeArgs {
-    /// The segments' --result files
+    /// The segments' --result files (or, with --units, interval logs)
     #[arg(required = true, value_name = "FILES")]
     pub(super) files: Vec<PathBuf>,
 
     /// Thresholds judged on the merge, as run's --slo
     #[arg(long, value_name = "LIST", value_parser = crate::slo::Slo::parse)]
     pub(super) slo: Option<crate::slo::Slo>,
+
+    /// FILES are HdrHistogram interval logs of another tool (Java's, Python's...), whose
+    /// values are in this unit: ns, us, ms or s (a log carries none). They merge into
+    /// microseconds; they carry no run identity, errors or statuses
+    #[arg(long, value_name = "UNIT", value_parser = parse_units)]
+    pub(super) units: Option<f64>,
 
     // The report's files, as run's.
     #[command(flatten)]
@@ -266,6 +273,17 @@ fn parse_stages(s: &str) -> Result<Stages, String> {
         ));
     }
     Ok(Stages(out))
+}
+
+/// `--units`: microseconds per unit of an interval log's values.
+fn parse_units(s: &str) -> Result<f64, String> {
+    match s {
+        "ns" => Ok(0.001),
+        "us" => Ok(1.0),
+        "ms" => Ok(1_000.0),
+        "s" => Ok(1_000_000.0),
+        _ => Err(format!("'{s}': a unit is ns, us, ms or s")),
+    }
 }
 
 /// A share written as `2%` or `0.02`, more than 0 and at most 50%.

@@ -16,6 +16,9 @@ pub(super) const EXIT_SEGMENT_LOST: u8 = 4;
 
 /// Read, merge, judge, report.
 pub(super) fn merge(a: MergeArgs) -> Result<ExitCode, Error> {
+    if let Some(units) = a.units {
+        return super::merge_logs::merge_logs(&a, units);
+    }
     let mut outputs = Outputs::stage(&a.out)?;
     let results = a
         .files
@@ -43,7 +46,17 @@ fn read(path: &Path) -> Result<RunResult, Error> {
     f.take(crate::result_file::MAX_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| bad(e.to_string()))?;
-    crate::result_file::read(&bytes).map_err(bad)
+    crate::result_file::read(&bytes).map_err(|e| {
+        if crate::report::read_interval_log(&bytes).is_ok_and(|l| !l.is_empty()) {
+            bad(
+                "an HdrHistogram interval log, not a result: give --units ns|us|ms|s to \
+                 merge interval logs"
+                    .into(),
+            )
+        } else {
+            bad(e)
+        }
+    })
 }
 
 /// A merge's exit code: a missing segment first (the run is not whole), then as a run.

@@ -30,6 +30,7 @@ pub mod limits;
 mod live_slo;
 mod log_stream;
 mod merge;
+mod merge_logs;
 mod outputs;
 mod preflight;
 mod probe;

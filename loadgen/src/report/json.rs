@@ -66,7 +66,7 @@ pub fn write_json<W: Write>(r: &RunResult, w: &mut W) -> io::Result<()> {
 /// Summary of one microsecond histogram: percentiles, max, mean, stdev, count.
 /// Every field but `count` is `null` when the histogram is empty: an empty histogram
 /// reports 0 for everything, which would read as "zero latency".
-fn hist_json(h: &Histogram<u64>) -> Value {
+pub(crate) fn hist_json(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return json!({
             "p50": null, "p90": null, "p99": null, "p99_9": null, "p99_99": null,

@@ -82,6 +82,7 @@ pub use html::{html, write_html, HtmlContext, ThresholdRow};
 pub use interval_log::write_interval_log;
 pub(crate) use interval_log::{interval_log_header, interval_log_lines, write_intervals};
 pub use interval_log::{read_interval_log, LoggedInterval};
+pub(crate) use json::hist_json;
 pub use json::json;
 pub use json::{write_json, JSON_SCHEMA};
 pub use machine::Machine;
