@@ -11,6 +11,9 @@ pub enum Error {
     Target(String),
     /// An I/O error while running or writing a report (exit code 1).
     Io(String, std::io::Error),
+    /// A run split over segments is not whole: a segment missed the start, never
+    /// joined, or was lost (exit code 4).
+    NotWhole(String),
 }
 
 impl Error {
@@ -19,6 +22,7 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Target(_) | Error::Io(..) => 1,
+            Error::NotWhole(_) => 4,
         }
     }
 
@@ -31,7 +35,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(m) | Error::Target(m) => f.write_str(m),
+            Error::Usage(m) | Error::Target(m) | Error::NotWhole(m) => f.write_str(m),
             Error::Io(what, e) => write!(f, "{what}: {e}"),
         }
     }

@@ -27,6 +27,27 @@ impl Part {
     }
 }
 
+/// Why a segment's run cannot be part of its run's merge (it missed the common start,
+/// its coordinator refused it or went away): carried through the engine's I/O error so
+/// that the command can tell it from an I/O failure (exit 4, not 1).
+#[derive(Debug)]
+pub struct NotWhole(pub String);
+
+impl std::fmt::Display for NotWhole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotWhole {}
+
+impl NotWhole {
+    /// `why` as the engine's error.
+    pub fn io(why: impl Into<String>) -> std::io::Error {
+        std::io::Error::other(NotWhole(why.into()))
+    }
+}
+
 /// A segment's clock against the coordinator's, as NTP estimates it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Skew {

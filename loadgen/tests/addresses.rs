@@ -109,8 +109,10 @@ fn test_the_engine_spreads_the_slots_round_robin_and_reconnects_where_they_were(
     (s.connections, s.threads) = (4, 2);
     s.duration = Duration::from_millis(300);
     s.warmup = Duration::ZERO;
-    let (workers, _) = engine::run(&s.load, &s.aim, None, |_| engine::TickAction::Continue)
-        .expect("run completes");
+    let (workers, _) = engine::run(&s.load, &s.aim, (None, Box::new(|| Ok(None))), |_| {
+        engine::TickAction::Continue
+    })
+    .expect("run completes");
     let per: Vec<u64> = (0..2)
         .map(|i| workers.iter().map(|w| w.connects_by_addr[i]).sum())
         .collect();
@@ -128,8 +130,10 @@ fn test_the_engine_spreads_the_slots_round_robin_and_reconnects_where_they_were(
     };
     s.aim.addrs = Addrs::new([fast.addr, slow.addr]).expect("two");
     s.per_conn = Some(1);
-    let (workers, _) = engine::run(&s.load, &s.aim, None, |_| engine::TickAction::Continue)
-        .expect("run completes");
+    let (workers, _) = engine::run(&s.load, &s.aim, (None, Box::new(|| Ok(None))), |_| {
+        engine::TickAction::Continue
+    })
+    .expect("run completes");
     let per: Vec<u64> = (0..2)
         .map(|i| workers.iter().map(|w| w.connects_by_addr[i]).sum())
         .collect();

@@ -265,3 +265,88 @@ fn test_segments_that_cannot_be_are_refused() {
         assert!(stderr(&out).contains(why), "{why}: {}", stderr(&out));
     }
 }
+
+/// `--start-at`: segments started apart begin measuring together, at the instant
+/// given; their run's nonce is that instant, so the merge sees one run; a segment
+/// whose start has passed fails with exit 4.
+#[test]
+fn test_start_at_makes_segments_begin_together() {
+    let (srv, _) = counting_server();
+    let d = dir("start-at");
+    let url = format!("http://{}/", srv.addr);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let at = (now_ms + 2500).to_string();
+    let args = [
+        "run",
+        &url,
+        "-c",
+        "4",
+        "-R",
+        "200",
+        "-d",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--start-at",
+        &at,
+    ];
+    // Started 700 ms apart.
+    let spawn = |i: usize| {
+        loadgen()
+            .args(args)
+            .args(["--segment", &format!("{i}/2"), "--result"])
+            .arg(d.join(format!("seg-{i}.json")))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn(0);
+    std::thread::sleep(Duration::from_millis(700));
+    let second = spawn(1);
+    for mut c in [first, second] {
+        assert!(c.wait().unwrap().success());
+    }
+    let starts: Vec<f64> = seg_files(&d, 2)
+        .iter()
+        .map(|p| read_result(p).started_unix_s.unwrap())
+        .collect();
+    for s in &starts {
+        let late_ms = s * 1000.0 - (now_ms + 2500) as f64;
+        assert!(
+            (0.0..50.0).contains(&late_ms),
+            "began {late_ms:.1} ms after --start-at"
+        );
+    }
+    let out = merge(&seg_files(&d, 2), &["--json", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("apart"), "{}", stderr(&out));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["run"]["nonce"], format!("t{}", now_ms + 2500));
+    // A start already passed.
+    let past = (now_ms - 1000).to_string();
+    let out = loadgen()
+        .args([
+            "run",
+            &url,
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--segment",
+            "0/2",
+            "--start-at",
+            &past,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the start passed"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

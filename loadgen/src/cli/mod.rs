@@ -42,6 +42,7 @@ mod saved_runs;
 mod search;
 mod segment_args;
 mod serve;
+mod start_at;
 mod target;
 mod targets_file;
 mod tls_args;

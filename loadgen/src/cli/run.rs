@@ -18,12 +18,13 @@ use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use super::tls_preflight::tls_preflight;
 use crate::addrs::Spread;
-use crate::engine::{self, TickAction, WorkerResult};
+use crate::engine::{self, Gate, TickAction, WorkerResult};
 use crate::error::Error;
 use crate::interrupt::Interrupt;
 use crate::load::Aim;
 use crate::record::Recorder;
 use crate::result::{CpuTime, Interrupted, RunResult, StageTargets};
+use crate::split::NotWhole;
 use crate::tls_peer::TlsRun;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,7 +52,7 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         }
     };
     let aim = plan.aim(addrs)?;
-    plan.part = plan.part(&aim, None);
+    plan.part = plan.part(&aim, plan.start_at.map(super::start_at::nonce));
 
     // Fail fast, with one clear line, when nothing answers. Not against the embedded
     // server, which is listening by now: its counts would show one connection more
@@ -89,7 +90,15 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         targets,
         (own.duration, run),
     )?;
-    let mut result = measure(&plan, &aim, target_label, interrupt, true, log.as_mut())?;
+    let gate = super::start_at::gate(plan.start_at);
+    let mut result = measure(
+        &plan,
+        &aim,
+        target_label,
+        (interrupt, gate),
+        true,
+        log.as_mut(),
+    )?;
     if let (Some(peer), Some(tls)) = (peer, result.tls.as_mut()) {
         tls.peer = peer;
     }
@@ -110,27 +119,34 @@ pub(super) fn measure(
     plan: &RunPlan,
     aim: &Aim,
     target_label: String,
-    interrupt: &Arc<Interrupt>,
+    (interrupt, gate): (&Arc<Interrupt>, Gate<'_>),
     progress: bool,
     mut log: Option<&mut LogStream>,
 ) -> Result<RunResult, Error> {
     let load = &plan.load;
+    // The line shows this process's share of the stages' targets.
+    let own = load.own_part();
     let mut line = Progress::new(load.threads(), load.duration, progress).with_stages(
-        load.stages.clone(),
-        load.warmup,
-        load.stages_closed,
+        own.stages.clone(),
+        own.warmup,
+        own.stages_closed,
     );
     let mut live = plan
         .abort_after
         .map(|delay| LiveSlo::new(plan.slo.clone(), delay, load.threads()));
-    let (workers, intervals) = engine::run(load, aim, Some(interrupt), |t| {
+    let (workers, intervals) = engine::run(load, aim, (Some(interrupt), gate), |t| {
         line.tick(t);
         if let Some(l) = log.as_deref_mut() {
             l.tick(t);
         }
         live.as_mut().map_or(TickAction::Continue, |l| l.tick(t))
     })
-    .map_err(|e| Error::io("running the load", e))?;
+    .map_err(
+        |e| match e.get_ref().and_then(|x| x.downcast_ref::<NotWhole>()) {
+            Some(w) => Error::NotWhole(w.0.clone()),
+            None => Error::io("running the load", e),
+        },
+    )?;
     line.finish();
     let ran = Ran {
         workers,
@@ -139,8 +155,11 @@ pub(super) fn measure(
         signal: interrupt.signal(),
     };
     let mut result = ran.result(plan, aim, target_label);
-    // Judged on the whole run, the censored requests included.
-    result.thresholds = plan.slo.check(&result.figures());
+    // Judged on the whole run, the censored requests included; a segment's share is
+    // not the run: the merge judges it, once.
+    if plan.load.segment.is_none() {
+        result.thresholds = plan.slo.check(&result.figures());
+    }
     Ok(result)
 }
 

@@ -48,6 +48,8 @@ pub(super) struct RunPlan {
     pub(super) tls: Option<std::sync::Arc<crate::tls_target::TlsTarget>>,
     /// `--segment`: its share of which run, once the request is built ([`RunPlan::part`]).
     pub(super) part: Option<crate::split::Part>,
+    /// `--start-at`: when measurement begins.
+    pub(super) start_at: Option<std::time::SystemTime>,
 }
 
 impl RunPlan {
@@ -145,6 +147,7 @@ impl RunPlan {
             outputs,
             tls,
             part: None,
+            start_at: a.dist.start_at,
         })
     }
 
@@ -183,6 +186,12 @@ fn check_segment(a: &RunArgs, connections: usize, embedded: bool) -> Result<(), 
         )));
     }
     let n = seg.count;
+    if a.abort_on_fail {
+        return Err(Error::Usage(format!(
+            "--segment {seg} with --abort-on-fail: a segment would judge its share \
+             alone; the merge judges --slo once, on the whole run"
+        )));
+    }
     if connections < n {
         return Err(Error::Usage(format!(
             "--segment {seg}: {connections} connection(s) over {n} segments leaves a \

@@ -234,7 +234,7 @@ fn run_step(st: &Steps<'_>, rate: f64) -> Result<Option<StepRow>, Error> {
         plan,
         st.aim,
         st.label.to_string(),
-        st.interrupt,
+        (st.interrupt, Box::new(|| Ok(None))),
         false,
         None,
     )?;

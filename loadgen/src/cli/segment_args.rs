@@ -24,4 +24,10 @@ pub(super) struct SegmentArgs {
         help_heading = "Distributed"
     )]
     pub(super) result: Option<String>,
+
+    /// Begin measuring at TIME (the warm-up before it), for segments started without a
+    /// coordinator: RFC 3339 (2026-12-08T14:00:00Z) or Unix milliseconds. A segment
+    /// whose connections are open only after TIME fails (exit 4)
+    #[arg(long, value_name = "TIME", value_parser = super::start_at::parse, help_heading = "Distributed")]
+    pub(super) start_at: Option<std::time::SystemTime>,
 }

@@ -52,14 +52,21 @@ pub enum TickAction {
     Stop,
 }
 
-/// Start the workers, putting `load` on `aim` (stopped early by `interrupt`, if any);
-/// call `on_tick` on this thread for each per-second report (when it returns
-/// [`TickAction::Stop`], every worker ends its run at once, as at an interrupt); return
-/// the workers' results and the merged per-second intervals.
+/// When measurement begins, asked once every worker has opened its connections:
+/// `Ok(None)` at once (after a few ms); `Ok(Some(instant))` at that instant, the
+/// warm-up before it (a split run's common start: its coordinator's, or
+/// `--start-at`'s). An error stops every worker before anything is measured, and
+/// [`run`] returns it.
+pub type Gate<'a> = Box<dyn FnOnce() -> std::io::Result<Option<Instant>> + 'a>;
+
+/// Start the workers, putting `load` on `aim` (stopped early by `interrupt`, if any),
+/// measuring from when `gate` says; call `on_tick` on this thread for each per-second
+/// report (when it returns [`TickAction::Stop`], every worker ends its run at once, as
+/// at an interrupt); return the workers' results and the merged per-second intervals.
 pub fn run(
     load: &Load,
     aim: &Aim,
-    interrupt: Option<&Arc<Interrupt>>,
+    (interrupt, gate): (Option<&Arc<Interrupt>>, Gate<'_>),
     mut on_tick: impl FnMut(&Tick) -> TickAction,
 ) -> std::io::Result<(Vec<WorkerResult>, Vec<Interval>)> {
     let threads = load.threads();
@@ -96,7 +103,7 @@ pub fn run(
         joins.push(h);
     }
     drop((tick_tx, hello_tx, ready_tx));
-    let workers = start_when_connected(&load, base, &hello_rx, &ready_rx);
+    let (workers, gated) = start_when_connected(&load, base, (&hello_rx, &ready_rx), gate);
     let mut store = crate::intervals::IntervalStore::new(threads);
     for t in tick_rx {
         if on_tick(&t) == TickAction::Stop {
@@ -113,6 +120,7 @@ pub fn run(
             Err(_) => return Err(std::io::Error::other("a worker thread panicked")),
         }
     }
+    gated?;
     let measured = results
         .iter()
         .map(|w: &WorkerResult| w.measured)
@@ -157,15 +165,19 @@ fn intervals(seconds: Vec<Compact>, measured: Duration) -> Vec<Interval> {
 }
 
 /// The connect phase: wait (bounded) until every worker has opened its connections,
-/// then start them all at one instant, so the warm-up and the measurement never
-/// include the time connect() took (at the even-port knee, seconds). Returns the
-/// workers' handles.
+/// then start them all at one instant (the `gate`'s, or a few ms from now), so the
+/// warm-up and the measurement never include the time connect() took (at the
+/// even-port knee, seconds). Returns the workers' handles, and the gate's error (every
+/// worker was then stopped).
 fn start_when_connected(
     load: &Load,
     base: Instant,
-    hello: &mpsc::Receiver<(usize, readyloop::Handle)>,
-    ready: &mpsc::Receiver<()>,
-) -> Vec<readyloop::Handle> {
+    (hello, ready): (
+        &mpsc::Receiver<(usize, readyloop::Handle)>,
+        &mpsc::Receiver<()>,
+    ),
+    gate: Gate<'_>,
+) -> (Vec<readyloop::Handle>, std::io::Result<()>) {
     let mut handles = Vec::new();
     let hello_by = Instant::now() + Duration::from_secs(5);
     while handles.len() < load.threads() {
@@ -189,8 +201,19 @@ fn start_when_connected(
             Err(_) => break,
         }
     }
-    // A few ms ahead, so every worker has the start before it comes.
-    let t0 = Instant::now() + Duration::from_millis(5);
+    let t0 = match gate() {
+        // The warm-up before the common start: every segment's timelines then have
+        // the same origin, so together they are one process's.
+        Ok(Some(measure)) => measure.checked_sub(load.warmup).unwrap_or(measure),
+        // A few ms ahead, so every worker has the start before it comes.
+        Ok(None) => Instant::now() + Duration::from_millis(5),
+        Err(e) => {
+            for h in &handles {
+                h.post(interrupt::STOP);
+            }
+            return (handles, Err(e));
+        }
+    };
     let offset = t0
         .saturating_duration_since(base)
         .as_nanos()
@@ -198,7 +221,7 @@ fn start_when_connected(
     for h in &handles {
         h.post(offset);
     }
-    handles
+    (handles, Ok(()))
 }
 
 #[cfg(test)]

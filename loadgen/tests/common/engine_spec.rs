@@ -58,10 +58,11 @@ pub fn spec(addr: SocketAddr, framing: Framing, request: Vec<u8>) -> Spec {
 
 /// Run `spec` to its end; the workers' numbers, merged.
 pub fn run(spec: &Spec) -> Recorder {
-    let (workers, _intervals) = engine::run(&spec.load, &spec.aim, None, |_| {
-        engine::TickAction::Continue
-    })
-    .expect("run completes");
+    let (workers, _intervals) =
+        engine::run(&spec.load, &spec.aim, (None, Box::new(|| Ok(None))), |_| {
+            engine::TickAction::Continue
+        })
+        .expect("run completes");
     let mut rec = Recorder::default();
     for w in &workers {
         rec.merge(&w.rec);
