@@ -350,3 +350,47 @@ fn test_start_at_makes_segments_begin_together() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A request mix keeps its shares over the union of the segments: round robin by
+/// weight, and random from one `--seed` (each segment's workers their own sequence).
+#[test]
+fn test_a_mix_keeps_its_shares_over_the_segments() {
+    let (srv, seen) = counting_server();
+    let d = dir("mix");
+    let t = d.join("targets.txt");
+    let base = format!("http://{}", srv.addr);
+    std::fs::write(&t, format!("GET {base}/a weight=3\n\nGET {base}/b\n")).unwrap();
+    for order in [
+        &["--order", "round-robin"][..],
+        &["--order", "random", "--seed", "9"],
+    ] {
+        let mut args = vec![
+            "run",
+            "--targets",
+            t.to_str().unwrap(),
+            "-c",
+            "4",
+            "-n",
+            "4000",
+        ];
+        args.extend_from_slice(order);
+        for o in run_segments_together(&d, 2, &args) {
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let out = merge(&seg_files(&d, 2), &["--json", "-"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = j["mix"]["per_entry"].as_array().unwrap();
+        let sent: Vec<u64> = rows.iter().map(|r| r["sent"].as_u64().unwrap()).collect();
+        assert_eq!(sent.iter().sum::<u64>(), 4000, "{order:?}");
+        let share = sent[0] as f64 / 4000.0;
+        assert!((share - 0.75).abs() < 0.03, "{order:?}: /a had {share}");
+        let per_segment: u64 = seg_files(&d, 2)
+            .iter()
+            .map(|p| read_result(p).rec.entries[0].sent)
+            .sum();
+        assert_eq!(per_segment, sent[0], "the merge is the segments' sum");
+    }
+    assert_eq!(seen.load(Ordering::Relaxed), 8000);
+    let _ = std::fs::remove_dir_all(&d);
+}

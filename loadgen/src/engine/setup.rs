@@ -270,6 +270,40 @@ mod tests {
     }
 
     #[test]
+    fn test_each_segment_s_workers_draw_their_own_mix_sequence() {
+        use crate::segment::Segment;
+        let mut ids = std::collections::HashSet::new();
+        for segment in [None, Some(Segment { index: 1, count: 2 })] {
+            for index in 0..3 {
+                let mut s = seat(Some(100.0), index);
+                Arc::get_mut(&mut s.load).unwrap().segment = segment;
+                assert!(ids.insert(s.picker_id()), "worker {index} of {segment:?}");
+            }
+        }
+        let mix = crate::mix::Mix {
+            entries: (0..2)
+                .map(|i| crate::mix::Entry {
+                    label: format!("GET /{i}"),
+                    weight: 1,
+                    bytes: Vec::new(),
+                    head: false,
+                })
+                .collect(),
+            order: crate::mix::Order::Random,
+            seed: 9,
+        };
+        let draw = |id| {
+            let mut p = mix.picker(id);
+            (0..64).map(|_| p.pick()).collect::<Vec<_>>()
+        };
+        assert_ne!(
+            draw(0),
+            draw(1 << 20),
+            "segment 1's worker 0 is not segment 0's"
+        );
+    }
+
+    #[test]
     fn test_closed_stages_open_what_the_first_instant_asks() {
         let mut s = seat(None, 0);
         let ramp = Profile::new(&[(Duration::from_secs(2), 9.0)]);
