@@ -98,6 +98,26 @@ mod tests {
     }
 
     #[test]
+    fn test_segments_workers_together_follow_the_whole_target() {
+        use crate::segment::Segment;
+        let p = Profile::new(&[(Duration::from_secs(10), 97.0)]);
+        for t in [0.0, 1.3, 5.0, 9.99] {
+            let whole = p.rate_at(t).round() as usize;
+            for n in [1, 2, 3, 7] {
+                let sum: usize = (0..n)
+                    .map(|index| {
+                        let seg = Segment { index, count: n };
+                        (0..2)
+                            .map(|w| target(&p, t, (2, w), |c| seg.share(c)))
+                            .sum::<usize>()
+                    })
+                    .sum();
+                assert_eq!(sum, whole, "{n} segments of 2 workers at {t}s");
+            }
+        }
+    }
+
+    #[test]
     fn test_each_worker_follows_its_share_of_the_ramp() {
         // 0 -> 100 connections over 10 s, then 100 -> 0 over 10 s; 3 workers.
         let p = Profile::new(&[
