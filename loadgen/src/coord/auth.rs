@@ -104,7 +104,13 @@ pub(crate) fn prove(token: &Token, role: Role, t: &Transcript, extra: &[u8]) -> 
 }
 
 /// Whether `proof` is `role`'s proof of `token`, compared in constant time.
-pub(crate) fn verify(token: &Token, role: Role, t: &Transcript, extra: &[u8], proof: &[u8]) -> bool {
+pub(crate) fn verify(
+    token: &Token,
+    role: Role,
+    t: &Transcript,
+    extra: &[u8],
+    proof: &[u8],
+) -> bool {
     let key = hmac::Key::new(hmac::HMAC_SHA256, token.bytes());
     hmac::verify(&key, &t.message(role, extra), proof).is_ok()
 }
@@ -159,7 +165,10 @@ mod tests {
         other.index = 1;
         assert!(!verify(&tok, Role::Member, &other, &[], &p));
         let c = prove(&tok, Role::Coordinator, &t, &[5; 16]);
-        assert!(!verify(&tok, Role::Coordinator, &t, &[6; 16], &c), "nonce changed");
+        assert!(
+            !verify(&tok, Role::Coordinator, &t, &[6; 16], &c),
+            "nonce changed"
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub struct Budget {
 impl Budget {
     /// An allowance counted from `now`.
     pub fn new(now: Instant) -> Budget {
-        Budget { since: now, spent: 0 }
+        Budget {
+            since: now,
+            spent: 0,
+        }
     }
 
     /// Spend one heartbeat at `now`; false if over the allowance.

@@ -59,7 +59,10 @@ pub struct Coordinator {
 
 impl Coordinator {
     /// Listen on `addr` and admit members from now on; the nonce is drawn here.
-    pub fn bind(addr: impl ToSocketAddrs + std::fmt::Debug, settings: Settings) -> Result<Coordinator, Error> {
+    pub fn bind(
+        addr: impl ToSocketAddrs + std::fmt::Debug,
+        settings: Settings,
+    ) -> Result<Coordinator, Error> {
         let shown = format!("{addr:?}").trim_matches('"').to_owned();
         let bind_err = |source| Error::Bind {
             addr: shown.clone(),
@@ -143,12 +146,20 @@ impl Coordinator {
     /// A member missing now fails the start (the others are told to abort).
     pub fn start(&self, lead: Duration) -> Result<StartInfo, Error> {
         let hub = &self.shared.hub;
-        let estimates = hub.estimates().inspect_err(|e| self.abort(&e.to_string()))?;
-        let slowest = estimates.iter().map(|(_, e)| e.delay_ns.max(0)).max().unwrap_or(0);
+        let estimates = hub
+            .estimates()
+            .inspect_err(|e| self.abort(&e.to_string()))?;
+        let slowest = estimates
+            .iter()
+            .map(|(_, e)| e.delay_ns.max(0))
+            .max()
+            .unwrap_or(0);
         let rtts = Duration::from_nanos(u64::try_from(slowest).unwrap_or(0).saturating_mul(4));
         let lead = lead.max(MIN_LEAD).max(rtts.min(Duration::from_secs(10)));
         let clock = SystemClock;
-        let at_unix_ns = clock.unix_ns().saturating_add(i64::try_from(lead.as_nanos()).unwrap_or(i64::MAX));
+        let at_unix_ns = clock
+            .unix_ns()
+            .saturating_add(i64::try_from(lead.as_nanos()).unwrap_or(i64::MAX));
         let peers = hub.begin(at_unix_ns).inspect_err(|e| {
             if !matches!(e, Error::Order(_)) {
                 self.abort(&e.to_string());

@@ -91,7 +91,9 @@ impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fault::Wire(e) => e.fmt(f),
-            Fault::Unexpected { got, expected } => write!(f, "sent {got} where {expected} was expected"),
+            Fault::Unexpected { got, expected } => {
+                write!(f, "sent {got} where {expected} was expected")
+            }
             Fault::Flood => f.write_str("sent heartbeats beyond their rate"),
         }
     }
@@ -138,7 +140,6 @@ impl CoordinatorSide {
         self.hello.as_ref().map(|h| h.index)
     }
 
-
     /// Take the bytes that arrived: the events they make, in order, or the fault that
     /// closes the connection.
     pub fn feed(&mut self, bytes: &[u8], clock: &dyn Clock) -> Result<Vec<Event>, Fault> {
@@ -158,7 +159,9 @@ impl CoordinatorSide {
     fn on_msg(&mut self, msg: Msg, clock: &dyn Clock) -> Result<Option<Event>, Fault> {
         match (self.phase, msg) {
             (Phase::Hello, Msg::Hello(h)) => Ok(self.on_hello(h)),
-            (Phase::Auth, Msg::Auth { challenge, proof }) => Ok(Some(self.on_auth(challenge, proof))),
+            (Phase::Auth, Msg::Auth { challenge, proof }) => {
+                Ok(Some(self.on_auth(challenge, proof)))
+            }
             (p, Msg::Heartbeat) if self.after_admission(p) => {
                 if self.budget.spend(clock.mono()) {
                     Ok(None)
@@ -221,7 +224,10 @@ impl CoordinatorSide {
         if h.protocol != PROTOCOL {
             return fail(
                 RefuseCode::Version,
-                format!("coordination protocol {}, the coordinator speaks {PROTOCOL}", h.protocol),
+                format!(
+                    "coordination protocol {}, the coordinator speaks {PROTOCOL}",
+                    h.protocol
+                ),
             );
         }
         if h.version != t.version {
@@ -233,7 +239,10 @@ impl CoordinatorSide {
         if h.segments != t.segments {
             return fail(
                 RefuseCode::Plan,
-                format!("a run of {} segments, the coordinator's has {}", h.segments, t.segments),
+                format!(
+                    "a run of {} segments, the coordinator's has {}",
+                    h.segments, t.segments
+                ),
             );
         }
         if h.plan_hash != t.plan_hash {
@@ -245,12 +254,23 @@ impl CoordinatorSide {
         if h.index == 0 || h.index >= t.segments {
             return fail(
                 RefuseCode::Index,
-                format!("segment index {} is not a member's (1 to {})", h.index, t.segments - 1),
+                format!(
+                    "segment index {} is not a member's (1 to {})",
+                    h.index,
+                    t.segments - 1
+                ),
             );
         }
         match (h.token, t.token.is_some()) {
-            (false, true) => fail(RefuseCode::Token, "no token, and the coordinator requires one (--token or LOADGEN_TOKEN)".into()),
-            (true, false) => fail(RefuseCode::Token, "a token, and the coordinator has none: give both the same token, or neither".into()),
+            (false, true) => fail(
+                RefuseCode::Token,
+                "no token, and the coordinator requires one (--token or LOADGEN_TOKEN)".into(),
+            ),
+            (true, false) => fail(
+                RefuseCode::Token,
+                "a token, and the coordinator has none: give both the same token, or neither"
+                    .into(),
+            ),
             _ => Ok(()),
         }
     }
@@ -314,7 +334,13 @@ impl CoordinatorSide {
         self.outbox.push(Msg::Ping { seq, t0 });
     }
 
-    fn on_pong(&mut self, seq: u32, t1: i64, t2: i64, clock: &dyn Clock) -> Result<Option<Event>, Fault> {
+    fn on_pong(
+        &mut self,
+        seq: u32,
+        t1: i64,
+        t2: i64,
+        clock: &dyn Clock,
+    ) -> Result<Option<Event>, Fault> {
         let t3 = clock.unix_ns();
         let Some((want, t0)) = self.ping.take().filter(|(s, _)| *s == seq) else {
             return Err(Fault::Unexpected {

@@ -69,14 +69,18 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Bind { addr, source } => write!(f, "coordinator: cannot listen on {addr}: {source}"),
+            Error::Bind { addr, source } => {
+                write!(f, "coordinator: cannot listen on {addr}: {source}")
+            }
             Error::Random => f.write_str("coordinator: the system's random generator failed"),
             Error::Unreachable { addr, wait, last } => write!(
                 f,
                 "the coordinator at {addr} could not be reached within {}: {last}",
                 secs(*wait)
             ),
-            Error::Refused { reason, .. } => write!(f, "the coordinator refused this segment: {reason}"),
+            Error::Refused { reason, .. } => {
+                write!(f, "the coordinator refused this segment: {reason}")
+            }
             Error::Protocol(m) => f.write_str(m),
             Error::Missing {
                 never_connected,
@@ -95,7 +99,12 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// "segments 2 and 5 never connected within 60s; segment 3 was not ready".
-fn missing(f: &mut fmt::Formatter<'_>, never: &[u32], not_ready: &[u32], wait: Duration) -> fmt::Result {
+fn missing(
+    f: &mut fmt::Formatter<'_>,
+    never: &[u32],
+    not_ready: &[u32],
+    wait: Duration,
+) -> fmt::Result {
     let w = secs(wait);
     match (never.is_empty(), not_ready.is_empty()) {
         (false, true) => write!(f, "{} never connected within {w}", segments(never)),

@@ -146,15 +146,24 @@ impl Hub {
         match &st.phase {
             Phase::Gathering => {}
             Phase::Started { .. } => {
-                return Err((RefuseCode::Late, "the run has started: a segment cannot join it late".into()))
+                return Err((
+                    RefuseCode::Late,
+                    "the run has started: a segment cannot join it late".into(),
+                ))
             }
             Phase::Aborted(_) => return Err((RefuseCode::Late, "the run was called off".into())),
         }
         let Some(slot) = Hub::slot(&mut st, index) else {
-            return Err((RefuseCode::Index, format!("segment index {index} out of range")));
+            return Err((
+                RefuseCode::Index,
+                format!("segment index {index} out of range"),
+            ));
         };
         if slot.conn.is_some() {
-            return Err((RefuseCode::Taken, format!("segment {index} is already connected")));
+            return Err((
+                RefuseCode::Taken,
+                format!("segment {index} is already connected"),
+            ));
         }
         slot.conn = Some((id, peer));
         slot.ever = true;
@@ -286,7 +295,11 @@ impl Hub {
             return Err(missing(&st, Duration::ZERO));
         }
         st.phase = Phase::Started { at_unix_ns };
-        Ok(st.slots.iter().filter_map(|s| s.conn.as_ref().map(|c| c.1.clone())).collect())
+        Ok(st
+            .slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref().map(|c| c.1.clone()))
+            .collect())
     }
 
     /// Call the run off if it has not started: the connections to send ABORT to.
@@ -310,7 +323,10 @@ impl Hub {
     }
 
     fn peers(st: &State) -> Vec<CoordPeer> {
-        st.slots.iter().filter_map(|s| s.conn.as_ref().map(|c| c.1.clone())).collect()
+        st.slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref().map(|c| c.1.clone()))
+            .collect()
     }
 
     /// Wait until every member sent its result or was lost, or until `deadline`; then
@@ -334,7 +350,11 @@ impl Hub {
             Phase::Started { at_unix_ns } => Some(at_unix_ns),
             _ => None,
         };
-        st.slots.iter_mut().enumerate().map(|(i, s)| outcome(i as u32 + 1, s, at)).collect()
+        st.slots
+            .iter_mut()
+            .enumerate()
+            .map(|(i, s)| outcome(i as u32 + 1, s, at))
+            .collect()
     }
 }
 

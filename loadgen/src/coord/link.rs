@@ -84,7 +84,12 @@ impl Inbound {
                 self.last_rx = Instant::now();
                 Ok(Got::Bytes(&self.buf[..n]))
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
                 Ok(Got::Idle)
             }
             Err(e) => Err(e),

@@ -84,7 +84,8 @@ impl Member {
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::from("no try");
         while Instant::now() < deadline {
-            let attempt = connect(addr, deadline).and_then(|s| handshake(s, index, settings, &rng, deadline));
+            let attempt =
+                connect(addr, deadline).and_then(|s| handshake(s, index, settings, &rng, deadline));
             match attempt {
                 Ok(m) => return Ok(m),
                 Err(Try::Fatal(e)) => return Err(e),
@@ -125,12 +126,21 @@ impl Member {
     /// The connections are open: send READY and block until START, returning this
     /// process's start instant; or ABORT, or the coordinator's end: an error.
     pub fn ready(&mut self) -> Result<StartInfo, Error> {
-        self.drive(MemberSide::ready, "ready() called twice, or after the end")?;
+        if let Err(e) = self.drive(MemberSide::ready, "ready() called twice, or after the end") {
+            // The run may have been called off while this segment opened its connections.
+            return Err(match self.notes.try_recv() {
+                Ok(Note::Aborted(r)) => Error::Aborted(r),
+                Ok(Note::Gone(why)) => Error::CoordinatorGone(why),
+                _ => e,
+            });
+        }
         match self.notes.recv_timeout(self.timeouts.start) {
             Ok(Note::Start(plan)) => Ok(self.start_info(plan)),
             Ok(Note::Aborted(r)) => Err(Error::Aborted(r)),
             Ok(Note::Gone(why)) => Err(Error::CoordinatorGone(why)),
-            Ok(Note::Done) => Err(Error::Protocol("the coordinator sent DONE before START".into())),
+            Ok(Note::Done) => Err(Error::Protocol(
+                "the coordinator sent DONE before START".into(),
+            )),
             Err(RecvTimeoutError::Timeout) => Err(Error::CoordinatorGone(format!(
                 "no START within {}s of READY",
                 self.timeouts.start.as_secs_f64()
@@ -152,7 +162,9 @@ impl Member {
         match self.notes.recv_timeout(self.timeouts.done) {
             Ok(Note::Done) => Ok(()),
             Ok(Note::Gone(why)) => Err(Error::CoordinatorGone(why)),
-            Ok(_) => Err(Error::Protocol("the coordinator did not acknowledge the result".into())),
+            Ok(_) => Err(Error::Protocol(
+                "the coordinator did not acknowledge the result".into(),
+            )),
             Err(RecvTimeoutError::Timeout) => Err(Error::CoordinatorGone(format!(
                 "no receipt of the result within {}s",
                 self.timeouts.done.as_secs_f64()
@@ -164,10 +176,13 @@ impl Member {
     /// This segment cannot go on: FAIL with `reason` (before the start the coordinator
     /// calls the run off; after, it names this segment lost), then close.
     pub fn fail(self, reason: &str) {
-        let _ = self.drive(|m| {
-            m.fail(reason);
-            true
-        }, "");
+        let _ = self.drive(
+            |m| {
+                m.fail(reason);
+                true
+            },
+            "",
+        );
     }
 
     fn lock(&self) -> MutexGuard<'_, Peer<MemberSide>> {
@@ -175,7 +190,11 @@ impl Member {
     }
 
     /// Run `f` on the machine (false: out of order) and send what it queued.
-    fn drive(&self, f: impl FnOnce(&mut MemberSide) -> bool, order: &'static str) -> Result<(), Error> {
+    fn drive(
+        &self,
+        f: impl FnOnce(&mut MemberSide) -> bool,
+        order: &'static str,
+    ) -> Result<(), Error> {
         if self.coordinator_gone().is_some() {
             return Err(self.gone_error());
         }
@@ -187,7 +206,10 @@ impl Member {
     }
 
     fn gone_error(&self) -> Error {
-        Error::CoordinatorGone(self.coordinator_gone().unwrap_or_else(|| "connection closed".into()))
+        Error::CoordinatorGone(
+            self.coordinator_gone()
+                .unwrap_or_else(|| "connection closed".into()),
+        )
     }
 
     fn start_info(&self, plan: StartPlan) -> StartInfo {
@@ -259,7 +281,13 @@ fn resolve(addr: &str, deadline: Instant) -> Result<Vec<SocketAddr>, Try> {
 }
 
 /// HELLO to WELCOME over `stream`; then the reading thread is started.
-fn handshake(stream: TcpStream, index: u32, s: &Settings, rng: &SystemRandom, deadline: Instant) -> Result<Member, Try> {
+fn handshake(
+    stream: TcpStream,
+    index: u32,
+    s: &Settings,
+    rng: &SystemRandom,
+    deadline: Instant,
+) -> Result<Member, Try> {
     let io = |e: std::io::Error| Try::Again(format!("during the handshake: {e}"));
     let _ = stream.set_nodelay(true);
     let mut inbound = Inbound::new(stream.try_clone().map_err(io)?);
@@ -271,10 +299,16 @@ fn handshake(stream: TcpStream, index: u32, s: &Settings, rng: &SystemRandom, de
         version: s.version.clone(),
         token: s.token.clone(),
     };
-    let mut peer = Peer::new(MemberSide::new(terms, challenge, &SystemClock), stream, s.timeouts.write).map_err(io)?;
+    let mut peer = Peer::new(
+        MemberSide::new(terms, challenge, &SystemClock),
+        stream,
+        s.timeouts.write,
+    )
+    .map_err(io)?;
     peer.flush().map_err(io)?;
     let end = deadline.min(Instant::now() + s.timeouts.handshake);
-    let (nonce, authenticated) = await_welcome(&mut inbound, &mut peer, end, s.timeouts.frame)?;
+    let (nonce, authenticated, rest) =
+        await_welcome(&mut inbound, &mut peer, end, s.timeouts.frame)?;
     let shared = Arc::new(Mutex::new(peer));
     let (tx, notes) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
@@ -288,13 +322,18 @@ fn handshake(stream: TcpStream, index: u32, s: &Settings, rng: &SystemRandom, de
         shutdown: shutdown.clone(),
         timeouts: s.timeouts,
     };
+    reader
+        .pass(rest)
+        .map_err(|why| Try::Fatal(Error::Protocol(format!("the coordinator {why}"))))?;
     let reader = std::thread::Builder::new()
         .name("coord-member".into())
         .spawn(move || reader.run(inbound))
-        .map_err(|e| Try::Fatal(Error::Io {
-            what: "starting the coordination thread",
-            source: e,
-        }))?;
+        .map_err(|e| {
+            Try::Fatal(Error::Io {
+                what: "starting the coordination thread",
+                source: e,
+            })
+        })?;
     Ok(Member {
         peer: shared,
         notes,
@@ -312,32 +351,60 @@ fn handshake(stream: TcpStream, index: u32, s: &Settings, rng: &SystemRandom, de
     })
 }
 
-/// Read until WELCOME (the nonce, and whether authenticated), a refusal, or `end`.
-fn await_welcome(inbound: &mut Inbound, peer: &mut Peer<MemberSide>, end: Instant, frame: Duration) -> Result<([u8; 16], bool), Try> {
+/// The first event of the handshake: WELCOME (the nonce, and whether
+/// authenticated), or a refusal.
+fn welcomed(e: Event) -> Result<([u8; 16], bool), Try> {
+    match e {
+        Event::Welcomed {
+            nonce,
+            authenticated,
+        } => Ok((nonce, authenticated)),
+        Event::Refused(RefuseCode::Busy, r) => {
+            Err(Try::Again(format!("the coordinator is busy: {r}")))
+        }
+        Event::Refused(code, reason) => Err(Try::Fatal(Error::Refused { code, reason })),
+        other => Err(Try::Fatal(Error::Protocol(format!(
+            "the coordinator sent {other:?} during the handshake"
+        )))),
+    }
+}
+
+/// Read until WELCOME (the nonce, whether authenticated, and the events that came
+/// in the same bytes after it), a refusal, or `end`.
+fn await_welcome(
+    inbound: &mut Inbound,
+    peer: &mut Peer<MemberSide>,
+    end: Instant,
+    frame: Duration,
+) -> Result<([u8; 16], bool, Vec<Event>), Try> {
     while Instant::now() < end {
         let wait = end.saturating_duration_since(Instant::now()).min(TICK);
         let bytes = match inbound.read(wait) {
             Ok(Got::Bytes(b)) => b,
             Ok(Got::Idle) => continue,
-            Ok(Got::Eof) => return Err(Try::Again("the coordinator closed the connection during the handshake".into())),
+            Ok(Got::Eof) => {
+                return Err(Try::Again(
+                    "the coordinator closed the connection during the handshake".into(),
+                ))
+            }
             Err(e) => return Err(Try::Again(format!("during the handshake: {e}"))),
         };
         let events = peer.machine.feed(bytes, &SystemClock);
         let _ = peer.flush();
-        let events = events.map_err(|f| Try::Fatal(Error::Protocol(f.to_string())))?;
-        for e in events {
-            match e {
-                Event::Welcomed { nonce, authenticated } => return Ok((nonce, authenticated)),
-                Event::Refused(RefuseCode::Busy, r) => return Err(Try::Again(format!("the coordinator is busy: {r}"))),
-                Event::Refused(code, reason) => return Err(Try::Fatal(Error::Refused { code, reason })),
-                other => return Err(Try::Fatal(Error::Protocol(format!("the coordinator sent {other:?} during the handshake")))),
-            }
+        let mut events = events
+            .map_err(|f| Try::Fatal(Error::Protocol(f.to_string())))?
+            .into_iter();
+        if let Some(first) = events.next() {
+            let (nonce, authenticated) = welcomed(first)?;
+            return Ok((nonce, authenticated, events.collect()));
         }
         if inbound.too_slow(peer.machine.partial(), frame) {
             break;
         }
     }
-    Err(Try::Again("the coordinator did not answer the handshake in time".into()))
+    Err(Try::Again(
+        "the coordinator did not answer the handshake in time".into(),
+    ))
 }
 
 /// The thread that reads the connection after the handshake.
@@ -412,6 +479,12 @@ impl Reader {
             p.flush().map_err(|e| e.to_string())?;
             (events.map_err(|f| f.to_string())?, p.machine.is_over())
         };
+        self.pass(events)?;
+        Ok(over)
+    }
+
+    /// Tell the calls what happened; STOP raises the flag.
+    fn pass(&self, events: Vec<Event>) -> Result<(), String> {
         for e in events {
             let note = match e {
                 Event::Start(plan) => Note::Start(plan),
@@ -425,6 +498,6 @@ impl Reader {
             };
             let _ = self.tx.send(note);
         }
-        Ok(over)
+        Ok(())
     }
 }

@@ -155,7 +155,6 @@ impl MemberSide {
         }
     }
 
-
     /// Whether the run is over for this connection (DONE, refusal, abort, failure).
     pub fn is_over(&self) -> bool {
         self.phase == Phase::Over
@@ -180,7 +179,9 @@ impl MemberSide {
     fn on_msg(&mut self, msg: Msg, clock: &dyn Clock) -> Result<Option<Event>, Fault> {
         let joined = !matches!(self.phase, Phase::Challenge | Phase::Welcome);
         match (self.phase, msg) {
-            (Phase::Challenge, Msg::Challenge { challenge, token }) => self.on_challenge(challenge, token),
+            (Phase::Challenge, Msg::Challenge { challenge, token }) => {
+                self.on_challenge(challenge, token)
+            }
             (Phase::Welcome, Msg::Welcome { proof, nonce }) => self.on_welcome(proof, nonce),
             (Phase::Challenge | Phase::Welcome, Msg::Refuse { code, reason }) => {
                 self.phase = Phase::Over;
@@ -195,12 +196,24 @@ impl MemberSide {
                 Ok(Some(Event::Aborted(reason)))
             }
             (Phase::Ready, Msg::Ping { seq, .. }) => self.on_ping(seq, clock),
-            (Phase::Ready, Msg::Start { at_unix_ns, nonce, offset_ns, delay_ns }) => {
+            (
+                Phase::Ready,
+                Msg::Start {
+                    at_unix_ns,
+                    nonce,
+                    offset_ns,
+                    delay_ns,
+                },
+            ) => {
                 if Some(nonce) != self.nonce {
                     return Err(Fault::NonceChanged);
                 }
                 self.phase = Phase::Running;
-                Ok(Some(Event::Start(StartPlan { at_unix_ns, offset_ns, delay_ns })))
+                Ok(Some(Event::Start(StartPlan {
+                    at_unix_ns,
+                    offset_ns,
+                    delay_ns,
+                })))
             }
             (Phase::Running | Phase::ResultSent, Msg::Stop) if !self.stopped => {
                 self.stopped = true;
@@ -234,7 +247,11 @@ impl MemberSide {
         }
         self.coordinator_challenge = challenge;
         let t = self.transcript();
-        let proof = self.terms.token.as_ref().map(|tok| auth::prove(tok, Role::Member, &t, &[]));
+        let proof = self
+            .terms
+            .token
+            .as_ref()
+            .map(|tok| auth::prove(tok, Role::Member, &t, &[]));
         self.outbox.push(Msg::Auth {
             challenge: self.challenge,
             proof,
@@ -243,7 +260,11 @@ impl MemberSide {
         Ok(None)
     }
 
-    fn on_welcome(&mut self, proof: Option<[u8; 32]>, nonce: [u8; 16]) -> Result<Option<Event>, Fault> {
+    fn on_welcome(
+        &mut self,
+        proof: Option<[u8; 32]>,
+        nonce: [u8; 16],
+    ) -> Result<Option<Event>, Fault> {
         let t = self.transcript();
         let good = match (&self.terms.token, proof) {
             (None, None) => true,

@@ -187,7 +187,9 @@ impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WireError::Magic => f.write_str("not a loadgen coordination frame (bad magic)"),
-            WireError::Version(v) => write!(f, "frame version {v}, this build reads {FRAME_VERSION}"),
+            WireError::Version(v) => {
+                write!(f, "frame version {v}, this build reads {FRAME_VERSION}")
+            }
             WireError::Type(t) => write!(f, "unknown message type {t}"),
             WireError::Length { ty, len, max } => {
                 write!(f, "message type {ty} of {len} bytes, at most {max} allowed")
@@ -245,8 +247,22 @@ impl Msg {
     /// The message's name, for errors.
     pub fn name(&self) -> &'static str {
         const NAMES: [&str; ty::LAST as usize] = [
-            "HELLO", "CHALLENGE", "AUTH", "WELCOME", "REFUSE", "READY", "PING", "PONG", "START",
-            "ABORT", "STOP", "HEARTBEAT", "STARTED", "RESULT", "DONE", "FAIL",
+            "HELLO",
+            "CHALLENGE",
+            "AUTH",
+            "WELCOME",
+            "REFUSE",
+            "READY",
+            "PING",
+            "PONG",
+            "START",
+            "ABORT",
+            "STOP",
+            "HEARTBEAT",
+            "STARTED",
+            "RESULT",
+            "DONE",
+            "FAIL",
         ];
         NAMES[self.type_byte() as usize - 1]
     }
@@ -695,7 +711,10 @@ mod tests {
         ready.push(0);
         assert!(matches!(
             decode_all(&ready, 0),
-            Err(WireError::Malformed { why: "trailing bytes", .. })
+            Err(WireError::Malformed {
+                why: "trailing bytes",
+                ..
+            })
         ));
         let mut refuse = encode(&Msg::Refuse {
             code: RefuseCode::Busy,
@@ -703,7 +722,9 @@ mod tests {
         });
         refuse[HEADER] = 200;
         assert!(decode_all(&refuse, 0).is_err());
-        let mut abort = encode(&Msg::Abort { reason: "ab".into() });
+        let mut abort = encode(&Msg::Abort {
+            reason: "ab".into(),
+        });
         abort[HEADER + 2] = b'\n';
         assert!(matches!(
             decode_all(&abort, 0),
@@ -719,8 +740,19 @@ mod tests {
             panic!("{msgs:?}")
         };
         assert_eq!(reason.len(), MAX_REASON - 1);
-        let msgs = decode_all(&encode(&Msg::Fail { reason: "a\nb".into() }), 0).unwrap();
-        assert_eq!(msgs[0], Msg::Fail { reason: "a b".into() });
+        let msgs = decode_all(
+            &encode(&Msg::Fail {
+                reason: "a\nb".into(),
+            }),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            msgs[0],
+            Msg::Fail {
+                reason: "a b".into()
+            }
+        );
     }
 
     proptest! {
