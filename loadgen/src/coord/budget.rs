@@ -6,7 +6,11 @@
 //! run lasts, so they are bounded in rate: at most [`BURST`] plus [`PER_SECOND`] per
 //! second since the connection opened. Both sides send one a second.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The shortest interval between two heartbeats a side sends, whatever its
+/// settings say: 5 a second, half the rate allowed.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Heartbeats allowed at once.
 pub const BURST: u64 = 16;
@@ -41,7 +45,6 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn test_a_burst_then_a_rate() {

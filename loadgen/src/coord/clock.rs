@@ -61,6 +61,13 @@ pub fn instant_at(clock: &dyn Clock, unix_ns: i64) -> Instant {
     }
 }
 
+/// `from` plus `d`, or a century from `from` if `d` is too long for an `Instant` (a
+/// deadline given as "forever").
+pub(crate) fn after(from: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    from.checked_add(d.min(CENTURY)).unwrap_or(from)
+}
+
 /// One round trip's four timestamps, Unix ns: t0 and t3 on the coordinator's clock,
 /// t1 and t2 on the member's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

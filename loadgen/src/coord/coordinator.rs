@@ -3,7 +3,8 @@
 //! bounded number in their handshake at once, at most N − 1 admitted).
 
 use super::auth::random;
-use super::clock::{instant_at, Clock, SystemClock};
+use super::budget::MIN_INTERVAL;
+use super::clock::{after, instant_at, Clock, SystemClock};
 use super::coordinator_side::{CoordinatorSide, Event, Terms};
 use super::counters::{Counters, Reason};
 use super::error::Error;
@@ -133,7 +134,7 @@ impl Coordinator {
     /// the end of the wait (from `bind`), or if a member fails, the run is called off
     /// (ABORT to the connected members) and the error names the missing segments.
     pub fn gather(&self) -> Result<(), Error> {
-        let deadline = self.bound_at + self.wait;
+        let deadline = after(self.bound_at, self.wait);
         let r = self.shared.hub.wait_gathered(deadline, self.wait);
         if let Err(e) = &r {
             self.abort(&e.to_string());
@@ -217,7 +218,7 @@ impl Coordinator {
     /// order: its bytes, or why it has none (lost mid-run, failed, or past the wait).
     /// Call it once: the results are moved out.
     pub fn collect(&self, wait: Duration) -> Vec<Collected> {
-        self.shared.hub.collect(Instant::now() + wait)
+        self.shared.hub.collect(after(Instant::now(), wait))
     }
 }
 
@@ -346,7 +347,7 @@ impl Conn<'_> {
             if let Some(end) = self.check_deadlines(inbound, opened, &t) {
                 return end;
             }
-            if self.admitted.is_some() && beat.elapsed() >= t.heartbeat {
+            if self.admitted.is_some() && beat.elapsed() >= t.heartbeat.max(MIN_INTERVAL) {
                 beat = Instant::now();
                 if let Some(end) = self.drive(|m| m.heartbeat()) {
                     return end;
@@ -377,7 +378,8 @@ impl Conn<'_> {
         if self.admitted.is_some() && inbound.silent_for() > t.silence {
             return Some(End::Slow("silent past the deadline"));
         }
-        if let Some(reason) = self.shared.hub.aborted() {
+        // A member still in its handshake goes on, to be refused at its admission.
+        if let (Some(_), Some(reason)) = (self.admitted, self.shared.hub.aborted()) {
             self.drive(|m| m.abort(&reason));
             return Some(End::Shutdown);
         }

@@ -116,7 +116,7 @@ impl Inbound {
                 now
             }
         };
-        let room = frame + Duration::from_secs(p.payload as u64 / MIN_RATE);
+        let room = frame.saturating_add(Duration::from_secs(p.payload as u64 / MIN_RATE));
         since.elapsed() > room
     }
 

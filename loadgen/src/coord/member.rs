@@ -5,7 +5,8 @@
 //! it through a channel.
 
 use super::auth::random;
-use super::clock::{instant_at, unix_ns, Estimate, SystemClock};
+use super::budget::MIN_INTERVAL;
+use super::clock::{after, instant_at, unix_ns, Estimate, SystemClock};
 use super::error::Error;
 use super::link::{Got, Inbound, Outbox, Peer};
 use super::member_side::{Event, MemberSide, MemberTerms, StartPlan};
@@ -79,7 +80,7 @@ impl Member {
     /// `settings.wait`: name resolution and connection are retried (a pod's name
     /// appears late), with a backoff of 50 ms doubling to 1 s. A refusal is final.
     pub fn join(addr: &str, index: u32, settings: &Settings) -> Result<Member, Error> {
-        let deadline = Instant::now() + settings.wait;
+        let deadline = after(Instant::now(), settings.wait);
         let rng = SystemRandom::new();
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::from("no try");
@@ -306,7 +307,7 @@ fn handshake(
     )
     .map_err(io)?;
     peer.flush().map_err(io)?;
-    let end = deadline.min(Instant::now() + s.timeouts.handshake);
+    let end = deadline.min(after(Instant::now(), s.timeouts.handshake));
     let (nonce, authenticated, rest) =
         await_welcome(&mut inbound, &mut peer, end, s.timeouts.frame)?;
     let shared = Arc::new(Mutex::new(peer));
@@ -439,7 +440,7 @@ impl Reader {
             if inbound.silent_for() > t.silence {
                 return Err(format!("silent for {}s", t.silence.as_secs_f64()));
             }
-            if beat.elapsed() >= t.heartbeat {
+            if beat.elapsed() >= t.heartbeat.max(MIN_INTERVAL) {
                 beat = Instant::now();
                 let mut p = self.lock();
                 p.machine.heartbeat();

@@ -122,6 +122,13 @@
 //! actually started (STARTED) gives the coordinator its realised skew,
 //! [`Collected::started_skew_ns`]. A clock stepped (not slewed) between the measure
 //! and the start moves that member's start by the step: run NTP in slew mode.
+//!
+//! What skew does to merged figures: a member that starts δ late (or early) shifts its
+//! whole schedule by δ. Latencies are unaffected (each is measured on one clock); the
+//! union's offered rate ramps up over δ at the start and down over δ at the end, and
+//! per-second intervals aligned on the start instant put up to δ of that member's
+//! requests in the neighbouring second. With a skew bound far under a second, only the
+//! first and last intervals feel it.
 
 mod auth;
 mod budget;

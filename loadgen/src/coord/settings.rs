@@ -23,7 +23,8 @@ pub struct Timeouts {
     pub frame: Duration,
     /// Nothing received for this long: the peer is gone. Default 15 s.
     pub silence: Duration,
-    /// Both sides send a HEARTBEAT this often once admitted. Default 1 s.
+    /// Both sides send a HEARTBEAT this often once admitted (at least every 200 ms).
+    /// Default 1 s.
     pub heartbeat: Duration,
     /// One write's bound. Default 10 s.
     pub write: Duration,

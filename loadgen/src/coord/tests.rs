@@ -442,3 +442,96 @@ fn test_calls_out_of_order_are_refused_by_the_member() {
     assert!(p.m.ready());
     assert!(!p.m.ready(), "twice");
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One message of every kind, some of them right for a phase.
+    fn kinds() -> Vec<Msg> {
+        vec![
+            Msg::Hello(super::super::wire::Hello {
+                protocol: super::super::PROTOCOL,
+                version: "0.1.0".into(),
+                plan_hash: PLAN,
+                index: 1,
+                segments: 3,
+                token: false,
+            }),
+            Msg::Challenge {
+                challenge: [3; 32],
+                token: false,
+            },
+            Msg::Auth {
+                challenge: [4; 32],
+                proof: None,
+            },
+            Msg::Welcome {
+                proof: None,
+                nonce: NONCE,
+            },
+            Msg::Refuse {
+                code: RefuseCode::Late,
+                reason: "late".into(),
+            },
+            Msg::Ready,
+            Msg::Ping { seq: 0, t0: 1 },
+            Msg::Pong {
+                seq: 0,
+                t1: 2,
+                t2: 3,
+            },
+            Msg::Start {
+                at_unix_ns: 5,
+                nonce: NONCE,
+                offset_ns: 0,
+                delay_ns: 1,
+            },
+            Msg::Abort {
+                reason: "off".into(),
+            },
+            Msg::Stop,
+            Msg::Heartbeat,
+            Msg::Started { unix_ns: 6 },
+            Msg::Result(vec![1, 2, 3]),
+            Msg::Done,
+            Msg::Fail {
+                reason: "no".into(),
+            },
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Any sequence of well-formed messages, in any order, in any split: both
+        /// machines answer or fault, never panic, and queue a bounded number of messages.
+        #[test]
+        fn test_any_message_sequence_never_panics(picks in proptest::collection::vec(0usize..16, 0..40), split in 1usize..64) {
+            let world = World::new();
+            let (cc, mc) = (world.coordinator(), world.member());
+            let all = kinds();
+            let bytes: Vec<u8> = picks.iter().flat_map(|i| encode(&all[*i])).collect();
+            let mut c = CoordinatorSide::new(terms(None), [1; 32], &cc);
+            let mut m = MemberSide::new(member_terms(None), [2; 32], &mc);
+            let (mut c_ok, mut m_ok) = (true, true);
+            for chunk in bytes.chunks(split) {
+                if c_ok {
+                    match c.feed(chunk, &cc) {
+                        Ok(ev) => {
+                            if ev.iter().any(|e| matches!(e, cs::Event::Authenticated { .. })) {
+                                c.admit();
+                            }
+                        }
+                        Err(_) => c_ok = false,
+                    }
+                }
+                if m_ok {
+                    m_ok = m.feed(chunk, &mc).is_ok();
+                }
+                world.advance(1_000_000);
+            }
+            prop_assert!(c.take_outbox().len() <= 2 * picks.len() + 2);
+            prop_assert!(m.take_outbox().len() <= 2 * picks.len() + 2);
+        }
+    }
+}
