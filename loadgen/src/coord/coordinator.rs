@@ -282,8 +282,8 @@ fn refuse_busy(mut stream: TcpStream, shared: &Shared) {
 
 /// How a connection ended.
 enum End {
-    /// Refused (REFUSE sent), counted as its code says.
-    Refused(RefuseCode),
+    /// Refused (REFUSE sent; counted then).
+    Refused,
     /// Broke the protocol.
     Fault(String),
     /// Past a deadline.
@@ -396,6 +396,13 @@ impl Conn<'_> {
     fn feed(&self, bytes: &[u8]) -> Result<Vec<Event>, End> {
         let mut p = lock(&self.peer);
         let events = p.machine.feed(bytes, &SystemClock);
+        // Count a refusal before the peer can read it, so that its count is there
+        // when the peer acts on it.
+        for e in events.iter().flatten() {
+            if let Event::Refused(code) = e {
+                self.shared.hub.tally.count(Reason::from(*code));
+            }
+        }
         // Send what was queued, the REFUSE of a refusal too, before acting on a fault.
         let flushed = p.flush();
         let events = events.map_err(|f| End::Fault(f.to_string()))?;
@@ -408,7 +415,7 @@ impl Conn<'_> {
         for e in events {
             let index = self.admitted.unwrap_or(0);
             match e {
-                Event::Refused(code) => return Some(End::Refused(code)),
+                Event::Refused(_) => return Some(End::Refused),
                 Event::Authenticated { index } => {
                     if let Some(end) = self.claim(index) {
                         return Some(end);
@@ -433,8 +440,9 @@ impl Conn<'_> {
                 self.drive(CoordinatorSide::admit)
             }
             Err((code, reason)) => {
+                hub.tally.count(Reason::from(code));
                 let _ = self.drive(|m| m.refuse(code, &reason));
-                Some(End::Refused(code))
+                Some(End::Refused)
             }
         }
     }
@@ -445,7 +453,7 @@ impl Conn<'_> {
         lock(&self.peer).close();
         if let Some(index) = self.admitted {
             let why = match end {
-                End::Refused(_) | End::Shutdown => return,
+                End::Refused | End::Shutdown => return,
                 End::Fault(m) => format!("broke the protocol: {m}"),
                 End::Slow(m) => m.to_owned(),
                 End::Closed(m) => m,
@@ -454,11 +462,11 @@ impl Conn<'_> {
             return;
         }
         let reason = match end {
-            End::Refused(code) => Reason::from(code),
+            // Counted when refused.
+            End::Refused | End::Shutdown => return,
             End::Fault(_) => Reason::Garbage,
             End::Slow(_) => Reason::Slow,
             End::Closed(_) => Reason::Abandoned,
-            End::Shutdown => return,
         };
         hub.tally.count(reason);
     }

@@ -73,17 +73,24 @@ enum Try {
     Again(String),
     /// Give up: refused, or not the coordinator.
     Fatal(Error),
+    /// Refused for now (the index is held, maybe by this segment's previous life
+    /// whose connection the coordinator has not yet found dead): try again, and give
+    /// this error if the wait ends.
+    Held(Error),
 }
 
 impl Member {
     /// Join the coordinator at `addr` (`HOST:PORT`) as segment `index`, trying for
     /// `settings.wait`: name resolution and connection are retried (a pod's name
-    /// appears late), with a backoff of 50 ms doubling to 1 s. A refusal is final.
+    /// appears late), with a backoff of 50 ms doubling to 1 s. A refusal is final,
+    /// except `busy` and an index already connected, which are tried again (a
+    /// restarted pod's old connection is closed once silent).
     pub fn join(addr: &str, index: u32, settings: &Settings) -> Result<Member, Error> {
         let deadline = after(Instant::now(), settings.wait);
         let rng = SystemRandom::new();
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::from("no try");
+        let mut held = None;
         while Instant::now() < deadline {
             let attempt =
                 connect(addr, deadline).and_then(|s| handshake(s, index, settings, &rng, deadline));
@@ -91,16 +98,17 @@ impl Member {
                 Ok(m) => return Ok(m),
                 Err(Try::Fatal(e)) => return Err(e),
                 Err(Try::Again(why)) => last = why,
+                Err(Try::Held(e)) => held = Some(e),
             }
             let left = deadline.saturating_duration_since(Instant::now());
             std::thread::sleep(backoff.min(left));
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
-        Err(Error::Unreachable {
+        Err(held.unwrap_or_else(|| Error::Unreachable {
             addr: addr.to_owned(),
             wait: settings.wait,
             last,
-        })
+        }))
     }
 
     /// The run's identity (plan hash and the coordinator's nonce).
@@ -363,6 +371,10 @@ fn welcomed(e: Event) -> Result<([u8; 16], bool), Try> {
         Event::Refused(RefuseCode::Busy, r) => {
             Err(Try::Again(format!("the coordinator is busy: {r}")))
         }
+        Event::Refused(RefuseCode::Taken, reason) => Err(Try::Held(Error::Refused {
+            code: RefuseCode::Taken,
+            reason,
+        })),
         Event::Refused(code, reason) => Err(Try::Fatal(Error::Refused { code, reason })),
         other => Err(Try::Fatal(Error::Protocol(format!(
             "the coordinator sent {other:?} during the handshake"

@@ -13,7 +13,8 @@
 //! or [`Lost`]); [`Coordinator::counters`] for the connections refused.
 //!
 //! Member: [`Member::join`] (retrying name resolution and connection until
-//! [`Settings::wait`]), then, connections open, [`Member::ready`] blocks until START
+//! [`Settings::wait`]; a refusal is final but for `busy` and an index already
+//! connected, which a restarted pod meets until its old connection is found dead), then, connections open, [`Member::ready`] blocks until START
 //! and returns this process's start instant; [`Member::stop_flag`] is raised by STOP
 //! (or the coordinator's loss); [`Member::report_started`] and
 //! [`Member::send_result`] at the end.
