@@ -10,6 +10,7 @@ pub mod addrs;
 pub mod answer;
 pub mod cli;
 pub(crate) mod client;
+pub mod coord;
 pub mod engine;
 pub mod error;
 pub mod fd_room;
