@@ -25,6 +25,7 @@
 mod args;
 mod command_line;
 mod connect_to;
+mod coordinated;
 mod embedded;
 pub mod limits;
 mod live_slo;

@@ -121,6 +121,24 @@ impl Outputs {
         })
     }
 
+    /// `--result`: write `r` (a coordinator's own segment) now, apart from the report
+    /// of the merge that [`Outputs::write`] writes after it.
+    pub(super) fn write_own_result(&mut self, r: &RunResult) -> Result<(), Error> {
+        if std::mem::take(&mut self.result_to_stdout) {
+            crate::result_file::write(r, &mut std::io::stdout().lock())
+                .map_err(|e| Error::io("writing the result", e))?;
+        }
+        let Some(mut st) = self.result.take() else {
+            return Ok(());
+        };
+        let mut w = std::io::BufWriter::new(st.file()?);
+        crate::result_file::write(r, &mut w)
+            .and_then(|()| w.flush())
+            .map_err(|e| st.error(e))?;
+        drop(w);
+        st.commit()
+    }
+
     /// `--result FILE` (or `-`): stage it too. Refused beside `--json -`: one
     /// document on stdout.
     pub(super) fn stage_result(&mut self, to: Option<&str>) -> Result<(), Error> {

@@ -9,6 +9,7 @@
 //! still reports and exits 128 + the signal.
 
 use super::args::RunArgs;
+use super::coordinated::Role;
 use super::embedded::Embedded;
 use super::live_slo::LiveSlo;
 use super::log_stream::LogStream;
@@ -27,7 +28,9 @@ use crate::result::{CpuTime, Interrupted, RunResult, StageTargets};
 use crate::split::NotWhole;
 use crate::tls_peer::TlsRun;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Check `a` into a plan and run it; the exit code is 0, or 128 + the signal that
 /// interrupted the run (its report written all the same).
@@ -41,41 +44,75 @@ pub(super) fn run(a: RunArgs) -> Result<ExitCode, Error> {
     execute(plan, &interrupt)
 }
 
-/// Run `plan`: the embedded server, the preflight, the load, the reports.
+/// Run `plan`: the embedded server, the preflight, the coordination, the load, the
+/// reports.
 fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Error> {
-    let load = &plan.load;
     let (addrs, target_label, embedded) = match &plan.target {
         Target::Given { addrs, label, .. } => (addrs.clone(), label.clone(), None),
         Target::Embedded { proto } => {
             let (addr, e) = Embedded::start(*proto)?;
-            (addr.into(), embedded_label(&load.framing, addr), Some(e))
+            (
+                addr.into(),
+                embedded_label(&plan.load.framing, addr),
+                Some(e),
+            )
         }
     };
     let aim = plan.aim(addrs)?;
-    plan.part = plan.part(&aim, plan.start_at.map(super::start_at::nonce));
-
-    // Fail fast, with one clear line, when nothing answers. Not against the embedded
-    // server, which is listening by now: its counts would show one connection more
-    // than the run made.
-    // Over TLS the preflight is a handshake: a certificate that does not verify is one
-    // line (exit 1), and what was negotiated goes in the report. Not a bare connect
-    // before it: to a TLS server that is a handshake cut short, counted as failed.
-    let peer = match &aim.tls {
-        Some(t) => Some(tls_preflight(
-            aim.addrs.as_slice(),
-            t,
-            load.connect_timeout,
-        )?),
-        None => {
-            if embedded.is_none() {
-                preflight(aim.addrs.as_slice(), load.connect_timeout)?;
-            }
-            None
-        }
+    let peer = preflight_target(&plan, &aim, embedded.is_some())?;
+    // A segment joins its run before it loads the target: refused, it loads nothing.
+    let mut role = Role::take_up(&plan, plan.hash(&aim))?;
+    let nonce = role
+        .nonce()
+        .or_else(|| plan.start_at.map(super::start_at::nonce));
+    plan.part = plan.part(&aim, nonce);
+    let mut log = open_log(&mut plan, &target_label)?;
+    let stop = role.stop_flag();
+    let gate = role
+        .gate(plan.load.warmup)
+        .unwrap_or_else(|| super::start_at::gate(plan.start_at));
+    let control = Control {
+        interrupt,
+        gate,
+        stop,
     };
+    let mut result = measure(&plan, &aim, target_label, control, true, log.as_mut())?;
+    if let (Some(peer), Some(tls)) = (peer, result.tls.as_mut()) {
+        tls.peer = peer;
+    }
+    if let Some(p) = result.part.as_mut() {
+        p.skew = role.skew();
+    }
+    result.server_stats = embedded.map(Embedded::stop).transpose()?;
+    report(role, &mut plan, (result, log), interrupt.signal())
+}
 
-    // The interval log is written as the run goes: its stream sees every report. Its
-    // targets are this process's (a segment's share).
+/// Fail fast, with one clear line, when nothing answers. Not against the embedded
+/// server, which is listening by now: its counts would show one connection more than
+/// the run made. Over TLS the preflight is a handshake: a certificate that does not
+/// verify is one line (exit 1), and what was negotiated (returned) goes in the report.
+/// Not a bare connect before it: to a TLS server that is a handshake cut short,
+/// counted as failed.
+fn preflight_target(
+    plan: &RunPlan,
+    aim: &Aim,
+    embedded: bool,
+) -> Result<Option<crate::tls_peer::TlsPeer>, Error> {
+    let timeout = plan.load.connect_timeout;
+    match &aim.tls {
+        Some(t) => Ok(Some(tls_preflight(aim.addrs.as_slice(), t, timeout)?)),
+        None => {
+            if !embedded {
+                preflight(aim.addrs.as_slice(), timeout)?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// `--log`: the interval log, written as the run goes (its stream sees every report).
+/// Its targets are this process's (a segment's share).
+fn open_log(plan: &mut RunPlan, target_label: &str) -> Result<Option<LogStream>, Error> {
     let own = plan.load.own_part();
     let targets = own.stages.clone().map(|profile| StageTargets {
         profile,
@@ -83,32 +120,70 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         closed: own.stages_closed,
     });
     let run = plan.part.as_ref().map(crate::split::Part::describe);
-    let mut log = plan.outputs.log_stream(
-        &target_label,
+    plan.outputs.log_stream(
+        target_label,
         &own.framing.name(),
         plan.load.threads(),
         targets,
         (own.duration, run),
-    )?;
-    let gate = super::start_at::gate(plan.start_at);
-    let mut result = measure(
-        &plan,
-        &aim,
-        target_label,
-        (interrupt, gate),
-        true,
-        log.as_mut(),
-    )?;
-    if let (Some(peer), Some(tls)) = (peer, result.tls.as_mut()) {
-        tls.peer = peer;
+    )
+}
+
+/// The reports and the exit code: a run's own; a member's, its result sent to the
+/// coordinator; the coordinator's, the merge of every segment's, judged once.
+fn report(
+    role: Role,
+    plan: &mut RunPlan,
+    (result, log): (RunResult, Option<LogStream>),
+    signal: i32,
+) -> Result<ExitCode, Error> {
+    match role {
+        Role::Alone => {
+            plan.outputs.write(&result, log)?;
+            Ok(exit_code(
+                signal,
+                result.rec.measured,
+                result.thresholds_pass(),
+            ))
+        }
+        Role::Member(mut member, _) => {
+            plan.outputs.write(&result, log)?;
+            super::coordinated::send(&mut member, &result)?;
+            Ok(exit_code(signal, result.rec.measured, true))
+        }
+        Role::Coordinator(c, info) => {
+            plan.outputs.write_own_result(&result)?;
+            let wait = plan.load.warmup + plan.load.duration + Duration::from_secs(60);
+            let m = super::coordinated::merge_run(&c, info.as_ref(), result, (signal != 0, wait))?;
+            let mut merged = m.result;
+            for w in &m.warnings {
+                eprintln!("loadgen: warning: {w}");
+            }
+            merged.thresholds = plan.slo.check(&merged.figures());
+            println!("{}", super::coordinated::BEGIN);
+            plan.outputs.write(&merged, log)?;
+            println!("{}", super::coordinated::END);
+            if !m.missing.is_empty() {
+                return Ok(super::merge::exit_code(&merged, &m.missing));
+            }
+            Ok(exit_code(
+                signal,
+                merged.rec.measured,
+                merged.thresholds_pass(),
+            ))
+        }
     }
-    result.server_stats = embedded.map(Embedded::stop).transpose()?;
-    plan.outputs.write(&result, log)?;
-    Ok(exit_code(
-        interrupt.signal(),
-        result.rec.measured,
-        result.thresholds_pass(),
-    ))
+}
+
+/// What steers a run besides its plan: signals, the start's gate, and a coordinator's
+/// STOP (raised: end the run now, as at a signal).
+pub(super) struct Control<'a> {
+    /// SIGINT and SIGTERM.
+    pub(super) interrupt: &'a Arc<Interrupt>,
+    /// When measurement begins.
+    pub(super) gate: Gate<'a>,
+    /// A coordinator's STOP.
+    pub(super) stop: Option<Arc<AtomicBool>>,
 }
 
 /// Put `plan`'s load on `aim` (the target is up) and return what was measured, its
@@ -119,7 +194,7 @@ pub(super) fn measure(
     plan: &RunPlan,
     aim: &Aim,
     target_label: String,
-    (interrupt, gate): (&Arc<Interrupt>, Gate<'_>),
+    control: Control<'_>,
     progress: bool,
     mut log: Option<&mut LogStream>,
 ) -> Result<RunResult, Error> {
@@ -134,10 +209,18 @@ pub(super) fn measure(
     let mut live = plan
         .abort_after
         .map(|delay| LiveSlo::new(plan.slo.clone(), delay, load.threads()));
+    let Control {
+        interrupt,
+        gate,
+        stop,
+    } = control;
     let (workers, intervals) = engine::run(load, aim, (Some(interrupt), gate), |t| {
         line.tick(t);
         if let Some(l) = log.as_deref_mut() {
             l.tick(t);
+        }
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return TickAction::Stop;
         }
         live.as_mut().map_or(TickAction::Continue, |l| l.tick(t))
     })

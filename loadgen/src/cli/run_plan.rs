@@ -50,6 +50,8 @@ pub(super) struct RunPlan {
     pub(super) part: Option<crate::split::Part>,
     /// `--start-at`: when measurement begins.
     pub(super) start_at: Option<std::time::SystemTime>,
+    /// `--coordinator`: where the segments meet, with `--token` and `--wait-segments`.
+    pub(super) coordination: Option<super::coordinated::Coordination>,
 }
 
 impl RunPlan {
@@ -148,19 +150,33 @@ impl RunPlan {
             tls,
             part: None,
             start_at: a.dist.start_at,
+            coordination: a
+                .dist
+                .coordinator
+                .clone()
+                .map(|addr| super::coordinated::Coordination {
+                    addr,
+                    token: a.dist.token.clone(),
+                    wait: a.dist.wait_segments,
+                }),
         })
+    }
+
+    /// The plan's hash (over what `aim` sends): what every segment of the run agrees on.
+    pub(super) fn hash(&self, aim: &Aim) -> [u8; 32] {
+        let label = match &self.target {
+            Target::Given { label, .. } => label.as_str(),
+            Target::Embedded { .. } => "",
+        };
+        let mix = aim.mix.as_ref().map(|m| format!("{m:?}"));
+        crate::run_id::plan_hash(label, &self.load, &aim.request, mix.as_deref())
     }
 
     /// `--segment`: this process's part of the run, identified by the plan's hash
     /// (over what `aim` sends) and `nonce` (the coordinator's or `--start-at`'s).
     pub(super) fn part(&self, aim: &Aim, nonce: Option<String>) -> Option<crate::split::Part> {
         let segment = self.load.segment?;
-        let label = match &self.target {
-            Target::Given { label, .. } => label.as_str(),
-            Target::Embedded { .. } => "",
-        };
-        let mix = aim.mix.as_ref().map(|m| format!("{m:?}"));
-        let hash = crate::run_id::plan_hash(label, &self.load, &aim.request, mix.as_deref());
+        let hash = self.hash(aim);
         Some(crate::split::Part {
             segment,
             run: crate::run_id::RunId::new(hash, nonce),

@@ -234,7 +234,11 @@ fn run_step(st: &Steps<'_>, rate: f64) -> Result<Option<StepRow>, Error> {
         plan,
         st.aim,
         st.label.to_string(),
-        (st.interrupt, Box::new(|| Ok(None))),
+        super::run::Control {
+            interrupt: st.interrupt,
+            gate: Box::new(|| Ok(None)),
+            stop: None,
+        },
         false,
         None,
     )?;

@@ -30,4 +30,32 @@ pub(super) struct SegmentArgs {
     /// whose connections are open only after TIME fails (exit 4)
     #[arg(long, value_name = "TIME", value_parser = super::start_at::parse, help_heading = "Distributed")]
     pub(super) start_at: Option<std::time::SystemTime>,
+
+    /// Start the segments together through a coordinator at HOST:PORT: segment 0 listens
+    /// on PORT (every address) and the others join it (retrying the name and the
+    /// connection until --wait-segments); it starts them at one instant, collects their
+    /// results, and prints the merged report, judged once (docs/distributed.md)
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "segment",
+        conflicts_with = "start_at",
+        help_heading = "Distributed"
+    )]
+    pub(super) coordinator: Option<String>,
+
+    /// The segments' shared secret, proved by HMAC challenge-response, never sent
+    /// (better: the environment variable LOADGEN_TOKEN, which `ps` does not show)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "coordinator",
+        help_heading = "Distributed"
+    )]
+    pub(super) token: Option<String>,
+
+    /// How long the coordinator waits for every segment, and a segment for the
+    /// coordinator (a pod's name resolves late)
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = readyloop::units::parse_duration, help_heading = "Distributed")]
+    pub(super) wait_segments: std::time::Duration,
 }

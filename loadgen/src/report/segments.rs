@@ -77,7 +77,7 @@ pub(crate) fn text_table(r: &RunResult, s: &mut String) -> std::fmt::Result {
             _ => {}
         }
     }
-    writeln!(s)
+    Ok(())
 }
 
 /// The merged report's rows of cells, for the HTML table (`None` for another report).
