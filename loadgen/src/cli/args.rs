@@ -120,6 +120,10 @@ pub(super) enum Cmd {
         /// past one process's descriptor limit)
         #[arg(long)]
         reuseport: bool,
+        /// Serve HTTP instead of echo (a stand-in host's server in the distributed
+        /// tests, whose request count the admin listener gives)
+        #[arg(long)]
+        http: bool,
     },
     /// Compare saved runs: JSON reports (--json) and interval logs (--log)
     ///

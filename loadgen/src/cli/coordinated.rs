@@ -125,6 +125,38 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Segment 0: what its port refused, one line for stderr (`None`: nothing, or not
+    /// the coordinator).
+    pub(super) fn refused_line(&self) -> Option<String> {
+        let Role::Coordinator(c, _) = self else {
+            return None;
+        };
+        let n = c.counters();
+        let parts: Vec<String> = [
+            ("garbage", n.garbage),
+            ("bad token", n.bad_token),
+            ("another run", n.wrong_run),
+            ("index taken", n.duplicate),
+            ("late", n.late),
+            ("slow", n.slow),
+            ("busy", n.busy),
+            ("closed before a hello", n.abandoned),
+        ]
+        .iter()
+        .filter(|(_, k)| *k > 0)
+        .map(|(why, k)| format!("{why} {k}"))
+        .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "the coordinator's port refused or closed {} connection(s): {}",
+                n.total(),
+                parts.join(", ")
+            )
+        })
+    }
+}
+
 /// A member's clock as the coordinator estimated it.
 fn skew_of(c: &crate::coord::MemberClock) -> Skew {
     Skew {
@@ -172,19 +204,6 @@ pub(super) fn merge_run(
     crate::merge::merge(results, &lost).map_err(Error::NotWhole)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn test_the_port_is_what_follows_the_last_colon() {
-        assert_eq!(port_of("loadgen-0.loadgen:7070").unwrap(), 7070);
-        assert_eq!(port_of("[::1]:9").unwrap(), 9);
-        assert!(port_of("loadgen-0").is_err());
-        assert!(port_of("host:http").is_err());
-    }
-}
-
 /// A member after its run: say when it began measuring, then send its result; the
 /// coordinator's loss (or refusal of it) fails the run as not whole.
 pub(super) fn send(member: &mut Member, r: &RunResult) -> Result<(), Error> {
@@ -198,4 +217,17 @@ pub(super) fn send(member: &mut Member, r: &RunResult) -> Result<(), Error> {
     let mut bytes = Vec::new();
     crate::result_file::write(r, &mut bytes).map_err(|e| Error::io("encoding the result", e))?;
     member.send_result(bytes).map_err(not_whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_the_port_is_what_follows_the_last_colon() {
+        assert_eq!(port_of("loadgen-0.loadgen:7070").unwrap(), 7070);
+        assert_eq!(port_of("[::1]:9").unwrap(), 9);
+        assert!(port_of("loadgen-0").is_err());
+        assert!(port_of("host:http").is_err());
+    }
 }

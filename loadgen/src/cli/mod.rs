@@ -73,7 +73,8 @@ pub fn main() -> ExitCode {
             max_conns,
             admin,
             reuseport,
-        }) => serve::serve(listen, max_conns, admin, reuseport).map(|()| ExitCode::SUCCESS),
+            http,
+        }) => serve::serve(listen, max_conns, admin, (reuseport, http)).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Report(a)) => saved_runs::report(a).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Merge(a)) => merge::merge(a),
     };

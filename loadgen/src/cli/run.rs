@@ -76,7 +76,11 @@ fn execute(mut plan: RunPlan, interrupt: &Arc<Interrupt>) -> Result<ExitCode, Er
         gate,
         stop,
     };
-    let mut result = measure(&plan, &aim, target_label, control, true, log.as_mut())?;
+    let measured = measure(&plan, &aim, target_label, control, true, log.as_mut());
+    if let Some(line) = role.refused_line() {
+        eprintln!("loadgen: {line}");
+    }
+    let mut result = measured?;
     if let (Some(peer), Some(tls)) = (peer, result.tls.as_mut()) {
         tls.peer = peer;
     }
@@ -236,7 +240,11 @@ pub(super) fn measure(
         intervals,
         aborted: live.and_then(LiveSlo::aborted),
         signal: interrupt.signal(),
+        stopped: stop.is_some_and(|s| s.load(Ordering::Relaxed)),
     };
+    if ran.stopped {
+        eprintln!("loadgen: the coordinator stopped this segment's run early");
+    }
     let mut result = ran.result(plan, aim, target_label);
     // Judged on the whole run, the censored requests included; a segment's share is
     // not the run: the merge judges it, once.
@@ -251,6 +259,8 @@ struct Ran {
     workers: Vec<WorkerResult>,
     intervals: Vec<crate::result::Interval>,
     aborted: Option<crate::result::Aborted>,
+    /// A coordinator's STOP ended it early.
+    stopped: bool,
     signal: i32,
 }
 
@@ -267,7 +277,8 @@ impl Ran {
             cpu.user_s += w.cpu.user_s;
             cpu.sys_s += w.cpu.sys_s;
         }
-        let cut_short = self.signal != 0 || self.aborted.is_some() || load.requests.is_some();
+        let cut_short =
+            self.signal != 0 || self.aborted.is_some() || self.stopped || load.requests.is_some();
         // A segment reports its share; the whole run's load goes with its part.
         let part = plan.part.clone();
         let load = &load.own_part();

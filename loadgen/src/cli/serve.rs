@@ -17,7 +17,7 @@ pub(super) fn serve(
     listen: SocketAddr,
     max_conns: Option<usize>,
     admin: SocketAddr,
-    reuseport: bool,
+    (reuseport, http): (bool, bool),
 ) -> Result<(), Error> {
     let _ = readyloop::limits::raise_nofile();
     let limits = ConnLimits {
@@ -27,7 +27,11 @@ pub(super) fn serve(
     };
     let cfg = ServerConfig {
         listen: vec![listen],
-        proto: ProtoKind::Echo,
+        proto: if http {
+            ProtoKind::Http
+        } else {
+            ProtoKind::Echo
+        },
         listen_opts: ListenOptions {
             reuseport,
             ..ListenOptions::default()
