@@ -289,6 +289,16 @@ fn test_three_hosts_one_run_merged_exactly_and_judged_once() {
         assert_eq!(row["measured"], 600, "{row}");
         assert!(row["skew"]["bound_s"].as_f64().unwrap() < 0.01, "{row}");
     }
+    // `loadgen merge` of the segments' files: the coordinator's merge, field for field.
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("merge")
+        .args(&results)
+        .args(["--slo", "p99<10s,p50<1us", "--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(99), "{}", stderr(&out));
+    let by_files: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(by_files, j);
 }
 
 /// The coordinator refuses a segment of another run, a wrong token and garbage (and
