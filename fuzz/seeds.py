@@ -147,3 +147,24 @@ write("tls_server", "two_hellos", tls(True, False, 4, 1, 255, [len(HELLO)], HELL
 write("tls_server", "sealed_echo", tls(False, True, 7, 3, 255, [], b"\x85" + b"e" * 41 + b"\xff" + b"f" * 1017))
 write("tls_server", "sealed_small_budget_eof", tls(True, True, 0, 1, 4, [20], b"\xa0" + b"g" * 257))
 write("tls_server", "sealed_then_raw", tls(False, True, 3, 3, 255, [9], b"\x81" + b"h" * 9 + b"\x07\x17\x03\x03\x00\x02ab"))
+
+# The `distributed` target: a kind byte (0 the coordination decoder, 1 a result file,
+# 2 an interval log), a cut count (& 7) and cuts (u16 LE), then the bytes.
+def frame(t, payload):
+    return b"rc" + bytes([1, t]) + struct.pack(">I", len(payload)) + payload
+
+
+def text(s):
+    b = s.encode()
+    return struct.pack(">H", len(b)) + b
+
+
+hello = frame(1, struct.pack(">H", 1) + text("0.1.0") + b"\x07" * 32 + struct.pack(">II", 1, 3) + b"\x01")
+ready = frame(6, b"")
+ping = frame(7, struct.pack(">Iq", 1, 1_700_000_000_000_000_000))
+heartbeat = frame(12, b"")
+write("distributed", "hello_ready", bytes([0, 2]) + cuts([3, 9]) + hello + ready + heartbeat)
+write("distributed", "ping_cut", bytes([0, 1]) + cuts([5]) + ping + frame(99, b"x"))
+write("distributed", "result", bytes([1, 0]) + b'{"format":"loadgen-result","version":1,"loadgen":"0.1.0","part":null}')
+write("distributed", "log", bytes([2, 0]) + b"#[StartTime: 1700000000.000 (seconds since epoch)]\n"
+      b"0.000,1.000,0.000,HISTFAAAACl4nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEi0NzIyMTMZLWxsZmpmRkAUAYFjw==\n")

@@ -187,3 +187,60 @@ pub fn tls_server(data: &[u8]) {
         panic!("{e}");
     }
 }
+
+/// The `distributed` target: what a split run reads from others. The coordination
+/// channel's decoder (bytes from any peer on the coordinator's port, before and after
+/// its handshake) must say the same whether the bytes come at once or cut anywhere,
+/// and stop at its first error; a result file (`loadgen merge`, a member's RESULT) and
+/// an interval log are read or refused, never a panic.
+pub fn distributed(data: &[u8]) {
+    let mut r = Reader::new(data);
+    let kind = r.u8();
+    let ncuts = r.u8() & 7;
+    let cuts: Vec<usize> = (0..ncuts).map(|_| usize::from(r.u16())).collect();
+    let rest = r.rest();
+    match kind % 3 {
+        0 => {
+            let whole = decode_all(&[rest]);
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                let c = (at + c).min(rest.len());
+                pieces.push(&rest[at..c]);
+                at = c;
+            }
+            pieces.push(&rest[at..]);
+            assert_eq!(decode_all(&pieces), whole, "a cut changed what was decoded");
+        }
+        1 => {
+            let _ = loadgen::result_file::read(rest);
+        }
+        _ => {
+            let _ = loadgen::report::read_interval_log(rest);
+        }
+    }
+}
+
+/// Every message (or the first error) the decoder finds in `pieces`, fed in turn.
+fn decode_all(
+    pieces: &[&[u8]],
+) -> Vec<Result<loadgen::coord::wire::Msg, loadgen::coord::wire::WireError>> {
+    let mut d = loadgen::coord::wire::Decoder::new();
+    // A result is large; any size up to this is accepted after the start.
+    d.set_max_result(1 << 16);
+    let mut out = Vec::new();
+    for p in pieces {
+        d.push(p);
+        loop {
+            match d.next_msg() {
+                Ok(Some(m)) => out.push(Ok(m)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
