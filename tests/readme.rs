@@ -8,7 +8,9 @@
 //! the test's own where one can be made (the tour's fixed ports then collide with nothing).
 //! Servers (`readyloop`, `redis-server`, `cargo run --example`) start in the background,
 //! must say they listen, and stop when the tour ends (`&`) or, in the foreground, when the
-//! next server starts or their block ends, as a user's Ctrl-C would. Long durations and
+//! next server starts or their block ends, as a user's Ctrl-C would. Other commands sent
+//! to the background (`&`: a run's other segments) run beside what follows and are
+//! waited for when their block ends, as a user's `wait`, their exit codes checked. Long durations and
 //! counts are scaled down (`scaled`); the few commands that cannot run here (the test
 //! command itself, the ten-minute benchmarks) are named in `exempt` with the reason.
 //!
@@ -232,7 +234,7 @@ fn scaled(text: &str) -> String {
             None => out.push(w.to_string()),
         }
         let after_loadgen = i > 0 && words[i - 1] == "loadgen";
-        let subcommand = matches!(w, "search" | "probe" | "report" | "limits");
+        let subcommand = matches!(w, "search" | "probe" | "report" | "limits" | "merge");
         if (w == "loadgen" && !next.is_some_and(is_subcommand)) || (after_loadgen && subcommand) {
             out.extend(bounds(w, &words[i + 1..]));
         }
@@ -242,7 +244,10 @@ fn scaled(text: &str) -> String {
 }
 
 fn is_subcommand(w: &str) -> bool {
-    matches!(w, "run" | "search" | "probe" | "report" | "limits")
+    matches!(
+        w,
+        "run" | "search" | "probe" | "report" | "limits" | "merge"
+    )
 }
 
 /// Flags added after `loadgen` or its subcommand `cmd` so that the run is short: a
@@ -256,7 +261,7 @@ fn bounds(cmd: &str, rest: &[&str]) -> Vec<String> {
     let has = |f: &str| args.contains(&f);
     let mut add: Vec<&str> = match cmd {
         _ if has("--help") => vec![],
-        "report" | "limits" => vec![],
+        "report" | "limits" | "merge" => vec![],
         "search" => vec!["--warmup", "200ms", "--cooldown", "0s", "--max-steps", "3"],
         "probe" if !has("--max") => vec!["--max", "1000"],
         "probe" => vec![],
@@ -350,6 +355,7 @@ impl Drop for Workdir {
 }
 
 /// Where commands run: a namespace of the test's own, or this host's loopback.
+#[derive(Clone)]
 struct Shell {
     ns: Option<String>,
     dir: PathBuf,
@@ -558,9 +564,36 @@ struct Tour {
     background: Vec<Server>,
     foreground: Option<Server>,
     failures: Vec<String>,
+    /// Commands sent to the background that are not servers (a run's other
+    /// segments): waited for, as a user's `wait`, when their block ends.
+    jobs: Vec<Job>,
+}
+
+/// A background command of the tour, running to its end on a thread of its own.
+struct Job {
+    cmd: Cmd,
+    codes: &'static [i32],
+    done: std::thread::JoinHandle<(Option<i32>, String)>,
 }
 
 impl Tour {
+    /// Wait for the block's background jobs; each must end with a code it promises.
+    fn wait_jobs(&mut self) {
+        for job in std::mem::take(&mut self.jobs) {
+            let (code, out) = job.done.join().unwrap_or((None, "panicked".into()));
+            if !code.is_some_and(|c| job.codes.contains(&c)) {
+                let tail: String = out.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+                self.fail(
+                    &job.cmd,
+                    format!(
+                        "exit {code:?}, expected {:?}; output ends:\n{tail}",
+                        job.codes
+                    ),
+                );
+            }
+        }
+    }
+
     fn fail(&mut self, cmd: &Cmd, why: String) {
         eprintln!("FAIL  README.md:{}: {}\n      {why}", cmd.line, cmd.text);
         self.failures
@@ -593,6 +626,16 @@ impl Tour {
                     Ok(s) => self.foreground = Some(s),
                     Err(e) => self.fail(cmd, e),
                 }
+            }
+            Action::Run(t, codes) if cmd.background => {
+                eprintln!("job   README.md:{}: {t}", cmd.line);
+                let shell = self.shell.clone();
+                let done = std::thread::spawn(move || run(&shell, &t));
+                self.jobs.push(Job {
+                    cmd: cmd.clone(),
+                    codes,
+                    done,
+                });
             }
             Action::Run(t, codes) => self.expect(cmd, &t, codes),
         }
@@ -647,15 +690,18 @@ fn test_every_readme_command_runs_as_written() {
         background: Vec::new(),
         foreground: None,
         failures: Vec::new(),
+        jobs: Vec::new(),
     };
     let mut block = 0;
     for cmd in &cmds {
         if cmd.block != block {
+            tour.wait_jobs();
             tour.stop_foreground(); // the user's Ctrl-C at the end of a block
             block = cmd.block;
         }
         tour.step(cmd);
     }
+    tour.wait_jobs();
     tour.stop_foreground();
     for s in std::mem::take(&mut tour.background).into_iter().rev() {
         let cmd = s.cmd.clone();
