@@ -32,6 +32,7 @@ use std::time::Duration;
 ///   loadgen tls://127.0.0.1:6380 --proto resp --request 'PING\r\n' -k  # Redis over TLS
 ///   loadgen -R 10k --slo 'p99<5ms,errors<0.1%'       # thresholds: exit 99 when one fails
 ///   loadgen --json - --hgrm lat.hgrm --log lat.hlog --plot lat.svg
+///   loadgen run --args-file run.args                 # arguments from a file, one a line
 ///
 /// Numbers: counts and rates take k = 1,000 and M = 1,000,000 (-c 1k, -R 12.5k, -n 2M);
 /// byte sizes take K = KiB = 1,024 (--size 4K). Exit codes: 0 ran, 1 nothing measured or
@@ -192,6 +193,7 @@ const RUN_EXAMPLES: &str = "Examples:
   loadgen run 127.0.0.1:6379 --proto resp --request 'PING\\r\\n'
   loadgen run http://api.example/ --connect-to ::127.0.0.1:8080   # Host: api.example:80
   loadgen run https://api.example/ --connect-to ::127.0.0.1:8443 --cacert ca.pem  # SNI api.example
+  loadgen run --args-file run.args                        # arguments from a file, one a line
 
 Numbers: k = 1,000 and M = 1,000,000 for counts and rates; K = KiB = 1,024 for sizes.
 Durations: us, ms, s, m, h, and compounds such as 1m30s.";

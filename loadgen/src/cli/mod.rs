@@ -23,6 +23,7 @@
 //! modules, not an API.
 
 mod args;
+mod args_file;
 mod command_line;
 mod connect_to;
 mod coordinated;
@@ -56,7 +57,15 @@ use std::process::ExitCode;
 
 /// Parse the process arguments and run; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `--args-file FILE` is expanded before clap sees anything (args_file.rs says why).
+    let args = match args_file::expand(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => return readyloop::units::usage_exit("loadgen", e),
     };
