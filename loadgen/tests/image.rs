@@ -416,7 +416,6 @@ fn assert_ca_bundle_found(pod: &Pod) {
 }
 
 #[test]
-#[ignore = "needs --segment from the segments work"]
 fn test_the_image_runs_a_segment_with_the_jobs_arguments() {
     let Some(kubectls) = tools() else { return };
     let work = TempDir::new("image-segment");
