@@ -9,6 +9,19 @@ use crate::record::new_histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One interval of the interval log (one second by default).
+#[derive(Clone, Debug)]
+pub struct Interval {
+    /// Start, relative to the start of measurement (after warm-up).
+    pub start: Duration,
+    /// Length of the interval.
+    pub length: Duration,
+    /// Corrected latencies of responses completed in this interval, us (compressed:
+    /// `corrected.histogram()` for the histogram).
+    pub corrected: Compact,
+}
 
 /// One second's corrected histogram, compressed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -18,17 +18,7 @@ pub enum Mode {
     },
 }
 
-/// One interval of the interval log (one second by default).
-#[derive(Clone, Debug)]
-pub struct Interval {
-    /// Start, relative to the start of measurement (after warm-up).
-    pub start: Duration,
-    /// Length of the interval.
-    pub length: Duration,
-    /// Corrected latencies of responses completed in this interval, us (compressed:
-    /// `corrected.histogram()` for the histogram).
-    pub corrected: crate::intervals::Compact,
-}
+pub use crate::intervals::Interval;
 
 /// CPU time this process used while measuring.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

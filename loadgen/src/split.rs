@@ -66,7 +66,7 @@ pub struct Merged {
     pub segments: Vec<SegmentRow>,
     /// Each merged segment's own seconds (the CSV's and the interval log's rows per
     /// segment), by index.
-    pub intervals: Vec<(Segment, Vec<crate::result::Interval>)>,
+    pub intervals: Vec<(Segment, Vec<crate::intervals::Interval>)>,
 }
 
 /// One segment's figures in a merged report.

@@ -24,17 +24,6 @@ pub(super) const BEGIN: &str = "--- loadgen merged report begin ---";
 /// The line after it.
 pub(super) const END: &str = "--- loadgen merged report end ---";
 
-/// `--coordinator`, `--token`, `--wait-segments`, as the plan holds them.
-#[derive(Clone, Debug)]
-pub(super) struct Coordination {
-    /// HOST:PORT: segment 0 listens on PORT, the others connect to it.
-    pub(super) addr: String,
-    /// `--token` (else `LOADGEN_TOKEN`).
-    pub(super) token: Option<String>,
-    /// `--wait-segments`.
-    pub(super) wait: Duration,
-}
-
 /// This process's part in the coordination.
 pub(super) enum Role {
     /// Not coordinated (one process, or `--start-at`).

@@ -10,10 +10,6 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Exit code of a run with a segment missing (lost mid-run, never connected, or its
-/// file not given): what the others measured is reported, and the run fails.
-pub(super) const EXIT_SEGMENT_LOST: u8 = 4;
-
 /// Read, merge, judge, report.
 pub(super) fn merge(a: MergeArgs) -> Result<ExitCode, Error> {
     if let Some(units) = a.units {
@@ -34,7 +30,7 @@ pub(super) fn merge(a: MergeArgs) -> Result<ExitCode, Error> {
         result.thresholds = slo.check(&result.figures());
     }
     outputs.write(&result, None)?;
-    Ok(exit_code(&result, &m.missing))
+    Ok(super::exit::merged(0, &result, &m.missing))
 }
 
 /// One segment's result file, bounded in size; an unreadable or foreign file is a
@@ -57,19 +53,4 @@ fn read(path: &Path) -> Result<RunResult, Error> {
             bad(e)
         }
     })
-}
-
-/// A merge's exit code: a missing segment first (the run is not whole), then as a run.
-pub(super) fn exit_code(r: &RunResult, missing: &[usize]) -> ExitCode {
-    if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|i| i.to_string()).collect();
-        eprintln!(
-            "loadgen: segment(s) {} of {} missing: the report covers the others only \
-             (exit {EXIT_SEGMENT_LOST})",
-            names.join(", "),
-            r.merged.as_ref().map_or(0, |m| m.segments.len())
-        );
-        return ExitCode::from(EXIT_SEGMENT_LOST);
-    }
-    super::run::exit_code(0, r.rec.measured, r.thresholds_pass())
 }

@@ -277,5 +277,5 @@ fn text(doc: &Value) -> String {
 /// 1 when nothing was merged, 99 when a threshold failed, else 0.
 fn exit_code(whole: &Histogram<u64>, verdicts: Option<&[crate::slo::Verdict]>) -> ExitCode {
     let pass = verdicts.is_none_or(|v| v.iter().all(|v| v.pass));
-    super::run::exit_code(0, whole.len(), pass)
+    super::exit::exit_code(0, whole.len(), pass)
 }

@@ -28,6 +28,7 @@ mod command_line;
 mod connect_to;
 mod coordinated;
 mod embedded;
+mod exit;
 pub mod limits;
 mod live_slo;
 mod log_stream;

@@ -172,21 +172,25 @@ impl Outputs {
             .transpose()
     }
 
+    /// The report of `r` on stdout: the text, or the JSON (`--json -`), or the result
+    /// (`--result -`).
+    fn print(&self, r: &RunResult) -> Result<(), Error> {
+        let mut out = std::io::stdout().lock();
+        if self.json_to_stdout {
+            report::write_json(r, &mut out).map_err(|e| Error::io("writing JSON", e))
+        } else if self.result_to_stdout {
+            crate::result_file::write(r, &mut out).map_err(|e| Error::io("writing the result", e))
+        } else {
+            out.write_all(report::text(r).as_bytes())
+                .map_err(|e| Error::io("writing the report", e))
+        }
+    }
+
     /// Print the report of `r` and write every staged file, `log` finished (the
     /// interval log streamed during the run); the first error, if any, once all were
     /// tried.
     pub(super) fn write(&mut self, r: &RunResult, log: Option<LogStream>) -> Result<(), Error> {
-        let mut out = std::io::stdout().lock();
-        if self.json_to_stdout {
-            report::write_json(r, &mut out).map_err(|e| Error::io("writing JSON", e))?;
-        } else if self.result_to_stdout {
-            crate::result_file::write(r, &mut out)
-                .map_err(|e| Error::io("writing the result", e))?;
-        } else {
-            out.write_all(report::text(r).as_bytes())
-                .map_err(|e| Error::io("writing the report", e))?;
-        }
-        drop(out);
+        self.print(r)?;
         // The interval log's start: read when measurement began; a run that never got
         // there falls back to now - duration.
         let start = r.started_unix_s.unwrap_or_else(|| {

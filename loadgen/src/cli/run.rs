@@ -11,6 +11,7 @@
 use super::args::RunArgs;
 use super::coordinated::Role;
 use super::embedded::Embedded;
+use super::exit::exit_code;
 use super::live_slo::LiveSlo;
 use super::log_stream::LogStream;
 use super::preflight::preflight;
@@ -167,14 +168,7 @@ fn report(
             println!("{}", super::coordinated::BEGIN);
             plan.outputs.write(&merged, log)?;
             println!("{}", super::coordinated::END);
-            if !m.missing.is_empty() {
-                return Ok(super::merge::exit_code(&merged, &m.missing));
-            }
-            Ok(exit_code(
-                signal,
-                merged.rec.measured,
-                merged.thresholds_pass(),
-            ))
+            Ok(super::exit::merged(signal, &merged, &m.missing))
         }
     }
 }
@@ -334,31 +328,4 @@ fn spread(plan: &RunPlan, aim: &Aim, workers: &[WorkerResult]) -> Spread {
         s.via = via.clone();
     }
     s
-}
-
-/// Exit code of a run whose `--slo` thresholds failed (as k6).
-pub(super) const EXIT_THRESHOLDS: u8 = 99;
-
-/// Exit code of a search that stopped before its answer was settled: the generator
-/// fell behind, or `--max-steps` ran out, before a second step confirmed it (its
-/// answer, if any, is only the highest rate that passed once).
-pub(super) const EXIT_UNCONFIRMED: u8 = 3;
-
-/// The exit code of a run whose report was written (README, "Exit codes"): an
-/// interrupt first (128 + the signal, as a shell expects), then a run that measured
-/// nothing (1: no request completed after the warm-up, so every figure is empty),
-/// then failed thresholds (99), else 0. Usage errors (2) never get this far. A search
-/// puts its own code between nothing measured and thresholds: [`EXIT_UNCONFIRMED`].
-pub(super) fn exit_code(signal: i32, measured: u64, thresholds_pass: bool) -> ExitCode {
-    if signal != 0 {
-        ExitCode::from((128 + signal).clamp(0, 255) as u8)
-    } else if measured == 0 {
-        eprintln!("loadgen: nothing was measured: no request completed after the warm-up");
-        ExitCode::from(1)
-    } else if !thresholds_pass {
-        eprintln!("loadgen: thresholds failed (--slo): exit {EXIT_THRESHOLDS}");
-        ExitCode::from(EXIT_THRESHOLDS)
-    } else {
-        ExitCode::SUCCESS
-    }
 }

@@ -51,7 +51,7 @@ pub(super) struct RunPlan {
     /// `--start-at`: when measurement begins.
     pub(super) start_at: Option<std::time::SystemTime>,
     /// `--coordinator`: where the segments meet, with `--token` and `--wait-segments`.
-    pub(super) coordination: Option<super::coordinated::Coordination>,
+    pub(super) coordination: Option<super::segment_args::Coordination>,
 }
 
 impl RunPlan {
@@ -91,8 +91,7 @@ impl RunPlan {
     pub(super) fn from_args(a: RunArgs) -> Result<RunPlan, Error> {
         check_numbers(&a)?;
         // Every output file is checked (and its temporary created) before anything runs.
-        let mut outputs = Outputs::stage(&a.out)?;
-        outputs.stage_result(a.dist.result.as_deref())?;
+        let outputs = outputs(&a)?;
         let framing = Framing::parse(&a.req.proto).map_err(Error::Usage)?;
         if a.slo.as_ref().is_some_and(|s| s.needs_http()) && framing != Framing::Http {
             return Err(Error::Usage(format!(
@@ -150,15 +149,7 @@ impl RunPlan {
             tls,
             part: None,
             start_at: a.dist.start_at,
-            coordination: a
-                .dist
-                .coordinator
-                .clone()
-                .map(|addr| super::coordinated::Coordination {
-                    addr,
-                    token: a.dist.token.clone(),
-                    wait: a.dist.wait_segments,
-                }),
+            coordination: a.dist.coordination(),
         })
     }
 
@@ -187,6 +178,13 @@ impl RunPlan {
             skew: None,
         })
     }
+}
+
+/// Every output file staged, `--result` with the report's.
+fn outputs(a: &RunArgs) -> Result<Outputs, Error> {
+    let mut outputs = Outputs::stage(&a.out)?;
+    outputs.stage_result(a.dist.result.as_deref())?;
+    Ok(outputs)
 }
 
 /// `--segment I/N`: every segment must have a connection (and with `-n` a request),

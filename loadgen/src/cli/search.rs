@@ -14,8 +14,9 @@
 
 use super::args::{RequestArgs, RunArgs, SearchArgs};
 use super::embedded::Embedded;
+use super::exit::EXIT_UNCONFIRMED;
 use super::preflight::preflight;
-use super::run::{measure, EXIT_UNCONFIRMED};
+use super::run::measure;
 use super::run_plan::RunPlan;
 use super::target::{embedded_label, Target};
 use super::tls_preflight::tls_preflight;
@@ -344,7 +345,7 @@ fn check(a: &SearchArgs) -> Result<(), Error> {
 /// or none yet), 99 when it ran its course and no rate met the SLO, else 0.
 fn exit_code(signal: i32, measured: bool, rep: &SearchReport) -> ExitCode {
     if signal != 0 || !measured {
-        return super::run::exit_code(signal, u64::from(measured), true);
+        return super::exit::exit_code(signal, u64::from(measured), true);
     }
     if !rep.settled() {
         eprintln!(
@@ -353,7 +354,7 @@ fn exit_code(signal: i32, measured: bool, rep: &SearchReport) -> ExitCode {
         );
         return ExitCode::from(EXIT_UNCONFIRMED);
     }
-    super::run::exit_code(0, 1, rep.answer.is_some())
+    super::exit::exit_code(0, 1, rep.answer.is_some())
 }
 
 /// `--json` and `--plot`: staged before the search (a bad path fails before any step),

@@ -3,6 +3,7 @@
 
 use crate::segment::Segment;
 use clap::Args;
+use std::time::Duration;
 
 /// Which share of a run this process runs, and where its mergeable result goes.
 #[derive(Args, Debug, Clone, Default)]
@@ -58,4 +59,26 @@ pub(super) struct SegmentArgs {
     /// coordinator (a pod's name resolves late)
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = readyloop::units::parse_duration, help_heading = "Distributed")]
     pub(super) wait_segments: std::time::Duration,
+}
+
+impl SegmentArgs {
+    /// `--coordinator` with its `--token` and `--wait-segments`, if given.
+    pub(super) fn coordination(&self) -> Option<Coordination> {
+        self.coordinator.clone().map(|addr| Coordination {
+            addr,
+            token: self.token.clone(),
+            wait: self.wait_segments,
+        })
+    }
+}
+
+/// `--coordinator`, `--token`, `--wait-segments`, as the plan holds them.
+#[derive(Clone, Debug)]
+pub(super) struct Coordination {
+    /// HOST:PORT: segment 0 listens on PORT, the others connect to it.
+    pub(super) addr: String,
+    /// `--token` (else `LOADGEN_TOKEN`).
+    pub(super) token: Option<String>,
+    /// `--wait-segments`.
+    pub(super) wait: Duration,
 }
