@@ -7,7 +7,7 @@
 //! histogram, every mix entry's, connect time, send lag and each phase (connect, TLS
 //! handshake, time to first byte, transfer), with the books (requests sent, measured,
 //! failed, censored), the errors, the statuses, the TLS handshakes and the load as
-//! planned. [`read`] gives back the [`RunResult`] that [`write`] was given (but its
+//! planned. [`read`] gives back the [`RunResult`] that [`write()`] was given (but its
 //! thresholds, which a merge judges anew), so a merged result is reported by the same
 //! functions as a run's.
 //!
