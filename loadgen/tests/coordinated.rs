@@ -5,27 +5,12 @@
 
 use serde_json::Value;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-#[path = "common/blocking_http.rs"]
-mod blocking_http;
-use blocking_http::BlockingHttp;
-
-const BEGIN: &str = "--- loadgen merged report begin ---";
-const END: &str = "--- loadgen merged report end ---";
-
-/// A server that answers 200 at once and counts the requests it read.
-fn counting_server() -> (BlockingHttp, Arc<AtomicU64>) {
-    let n = Arc::new(AtomicU64::new(0));
-    let seen = n.clone();
-    let srv = BlockingHttp::start(Arc::new(move |_: &blocking_http::Request| {
-        seen.fetch_add(1, Ordering::Relaxed);
-        Some((Duration::ZERO, "200 OK"))
-    }));
-    (srv, n)
-}
+#[path = "common/split_run.rs"]
+mod split_run;
+use split_run::{counting_server, merged_json, stderr};
 
 /// A port nothing listens on now.
 fn free_port() -> u16 {
@@ -51,18 +36,6 @@ fn segment(args: &[&str], seg: &str, port: u16, token: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The JSON between the markers of segment 0's stdout.
-fn merged_json(o: &Output) -> Value {
-    let text = String::from_utf8_lossy(&o.stdout);
-    let (_, rest) = text.split_once(BEGIN).expect("the begin marker");
-    let (json, _) = rest.split_once(END).expect("the end marker");
-    serde_json::from_str(json).unwrap()
 }
 
 /// Issue 18, items 3 and 4: three segments start at the coordinator's instant (each

@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+#[path = "common/split_run.rs"]
+mod split_run;
+use split_run::{merged_json, stderr};
+
 #[path = "common/netns.rs"]
 mod netns;
 use netns::Netns;
 
-const BEGIN: &str = "--- loadgen merged report begin ---";
-const END: &str = "--- loadgen merged report end ---";
 const SERVER: &str = "10.218.0.1";
 
 /// The namespaces, the bridge, the server; all gone on drop.
@@ -187,17 +189,6 @@ impl Drop for Lab {
         let _ = std::fs::remove_dir_all(&self.dir);
         // The namespaces go with their `Netns`: the bridge and the veths with them.
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn merged_json(o: &Output) -> Value {
-    let text = String::from_utf8_lossy(&o.stdout);
-    let (_, rest) = text.split_once(BEGIN).expect("the begin marker");
-    let (json, _) = rest.split_once(END).expect("the end marker");
-    serde_json::from_str(json).unwrap()
 }
 
 fn wait_all(kids: Vec<Child>) -> Vec<Output> {

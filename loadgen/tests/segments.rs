@@ -7,27 +7,15 @@ use loadgen::result::RunResult;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-#[path = "common/blocking_http.rs"]
-mod blocking_http;
-use blocking_http::BlockingHttp;
+#[path = "common/split_run.rs"]
+mod split_run;
+use split_run::{counting_server, stderr};
 
 fn loadgen() -> Command {
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
-}
-
-/// A server that answers 200 at once and counts the requests it read.
-fn counting_server() -> (BlockingHttp, Arc<AtomicU64>) {
-    let n = Arc::new(AtomicU64::new(0));
-    let seen = n.clone();
-    let srv = BlockingHttp::start(Arc::new(move |_: &blocking_http::Request| {
-        seen.fetch_add(1, Ordering::Relaxed);
-        Some((Duration::ZERO, "200 OK"))
-    }));
-    (srv, n)
 }
 
 /// A folder of its own for a test's files.
@@ -89,10 +77,6 @@ fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
 
 fn seg_files(dir: &Path, n: usize) -> Vec<PathBuf> {
     (0..n).map(|i| dir.join(format!("seg-{i}.json"))).collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Issue 18, items 1, 2 and 5: `-n 900` split exactly over 3 segments in open loop;
