@@ -3,7 +3,9 @@
 //! A probe measures how many connections one process can hold; with the server in the
 //! same process both ends would share one descriptor table and halve the answer. So
 //! `probe` without a target starts this subcommand as a child and reads its addresses
-//! from the one JSON line it prints.
+//! from the one JSON line it prints. With `--http` it serves HTTP: the stand-in hosts'
+//! server of the distributed tests and `benches/distributed_netns.py`, whose request
+//! count its admin listener gives.
 
 use crate::error::Error;
 use readyloop::server::{ProtoKind, Server, ServerConfig};
@@ -11,8 +13,8 @@ use readyloop::{Config, ConnLimits, ListenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 
-/// The embedded server of `probe`: a readyloop echo server with its admin listener, in
-/// this (child) process; prints its addresses as one JSON line, serves until SIGTERM.
+/// The embedded server of `probe`: a readyloop echo (or, `http`, HTTP) server with its
+/// admin listener, in this (child) process; prints its addresses as one JSON line, serves until SIGTERM.
 pub(super) fn serve(
     listen: SocketAddr,
     max_conns: Option<usize>,
