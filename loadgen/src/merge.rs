@@ -26,7 +26,10 @@ pub struct Merge {
 /// Merge `results`, each a segment's of one run; `lost` names the segments known lost
 /// and why (the coordinator's: a segment that never sent its result), whose rows say
 /// so. The error says why they cannot be one run's.
-pub fn merge(results: Vec<RunResult>, lost: &[(usize, String)]) -> Result<Merge, String> {
+pub fn merge(mut results: Vec<RunResult>, lost: &[(usize, String)]) -> Result<Merge, String> {
+    // By index: the sums of floating-point figures (CPU time) then come out the same
+    // whatever order the results arrived in.
+    results.sort_by_key(|r| r.part.as_ref().map(|p| p.segment.index));
     let parts = check(&results)?;
     let first = parts[0].clone();
     let n = first.segment.count;
@@ -363,6 +366,19 @@ mod tests {
         four.part.as_mut().unwrap().segment = Segment { index: 1, count: 4 };
         let e = merge(vec![segment(0, "n"), four], &[]).unwrap_err();
         assert!(e.contains("another number of segments"), "{e}");
+    }
+
+    #[test]
+    fn test_the_merge_is_the_same_whatever_order_the_results_come_in() {
+        let mut segs: Vec<RunResult> = (0..3).map(|i| segment(i, "n")).collect();
+        for (i, s) in segs.iter_mut().enumerate() {
+            s.cpu.user_s = [0.1, 0.2, 0.3][i];
+            s.cpu.sys_s = [0.085242, 0.000001, 0.3][i];
+        }
+        let a = merge(segs.clone(), &[]).unwrap().result;
+        segs.reverse();
+        let b = merge(segs, &[]).unwrap().result;
+        assert_eq!(crate::report::json(&a), crate::report::json(&b));
     }
 
     #[test]

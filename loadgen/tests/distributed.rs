@@ -38,29 +38,36 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// A tag for one lab's links, unique among this machine's tests: the process and the
+/// lab (veth names are at most 15 bytes).
+fn lab_tag(lab: u32) -> u32 {
+    (std::process::id() % 100_000) * 10 + lab
+}
+
 impl Lab {
     /// The server's namespace with a bridge at 10.218.0.1, and three generators at
-    /// 10.218.0.10-12 on it; the HTTP server listening at 10.218.0.1:8080.
-    fn new() -> Option<Lab> {
-        let srv = netns::netns_or_skip("dsrv")?;
+    /// 10.218.0.10-12 on it; the HTTP server listening at 10.218.0.1:8080. `lab` (a
+    /// digit) names them and their links apart from another test's: tests run at once.
+    fn new(lab: u32) -> Option<Lab> {
+        let srv = netns::netns_or_skip(&format!("ds{lab}"))?;
         let gens: Vec<Netns> = (0..3)
-            .map(|i| Netns::new(&format!("dg{i}")).unwrap())
+            .map(|i| Netns::new(&format!("dg{lab}{i}")).unwrap())
             .collect();
-        let dir = std::env::temp_dir().join(format!("lg-dist-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("lg-dist-{lab}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab {
+        let mut made = Lab {
             srv,
             gens,
             server: None,
             dir,
         };
-        lab.wire();
-        lab.start_server();
-        Some(lab)
+        made.wire(lab_tag(lab));
+        made.start_server();
+        Some(made)
     }
 
-    fn wire(&self) {
+    fn wire(&self, tag: u32) {
         let s = &self.srv.0;
         ip(&["-n", s, "link", "add", "br0", "type", "bridge"]);
         ip(&[
@@ -73,7 +80,6 @@ impl Lab {
             "br0",
         ]);
         ip(&["-n", s, "link", "set", "br0", "up"]);
-        let tag = std::process::id() % 100_000;
         for (i, g) in self.gens.iter().enumerate() {
             let (a, b) = (format!("vg{tag}{i}"), format!("vs{tag}{i}"));
             ip(&[
@@ -202,7 +208,7 @@ fn wait_all(kids: Vec<Child>) -> Vec<Output> {
 /// bucket for bucket; --slo is judged on the merge (one exit code: 99, the others 0).
 #[test]
 fn test_three_hosts_one_run_merged_exactly_and_judged_once() {
-    let Some(lab) = Lab::new() else { return };
+    let Some(lab) = Lab::new(1) else { return };
     let before = lab.requests();
     let url = format!("http://{SERVER}:8080/");
     let log = lab.path("merged.hlog");
@@ -297,7 +303,7 @@ fn test_three_hosts_one_run_merged_exactly_and_judged_once() {
 /// A segment killed mid-run is named lost, the others' figures reported, exit 4.
 #[test]
 fn test_refusals_a_missing_and_a_lost_segment_across_hosts() {
-    let Some(lab) = Lab::new() else { return };
+    let Some(lab) = Lab::new(2) else { return };
     let url = format!("http://{SERVER}:8080/");
     let before = lab.requests();
     let args = [
