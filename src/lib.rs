@@ -1,8 +1,9 @@
 //! readyloop: a hand-rolled, single-threaded, readiness-polling reactor on mio.
 //!
 //! Listeners and connections live in one [`Reactor`]; each connection is an explicit
-//! state machine driving a sans-IO [`protocol::Protocol`]. The same reactor serves
-//! (the `readyloop` server) and connects out (the `loadgen` clients).
+//! state machine driving a sans-IO [`protocol::Protocol`]. UDP sockets are served in
+//! the same turn, each by a sans-IO [`udp::Datagrams`] service. The same reactor
+//! serves (the `readyloop` server) and connects out (the `loadgen` clients).
 //!
 //! An echo server on an ephemeral port, stopped from another thread:
 //!
@@ -106,6 +107,7 @@ mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod turns;
+pub mod udp;
 #[cfg(feature = "server")]
 pub mod units;
 

@@ -179,6 +179,27 @@ fn host_loop_example_serves_tcp_and_its_own_udp_and_stops_on_ctrl_c() {
 }
 
 #[test]
+fn udp_echo_example_serves_tcp_and_udp_sharing_their_counts() {
+    let ex = Example::start("udp_echo");
+    let (mut s, _) = ex.connect();
+    s.write_all(b"hello").unwrap();
+    let mut got = [0u8; 5];
+    s.read_exact(&mut got).expect("the TCP echo");
+    assert_eq!(&got, b"hello");
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut buf = [0u8; 128];
+    for d in [&b"hi"[..], b"there"] {
+        udp.send_to(d, ex.addr).unwrap();
+        let n = udp.recv(&mut buf).expect("the UDP echo");
+        assert_eq!(&buf[..n], d);
+    }
+    udp.send_to(b"stats", ex.addr).unwrap();
+    let n = udp.recv(&mut buf).expect("the counts");
+    assert_eq!(&buf[..n], b"tcp_bytes=5 datagrams=2");
+}
+
+#[test]
 fn tls_echo_example_echoes_over_tls() {
     use readyloop::tls::{self, rustls};
     use std::sync::Arc;

@@ -166,8 +166,9 @@ impl<'a, C> Cx<'a, C> {
 /// here is paid by every idle connection.
 pub trait Protocol {
     /// The state all connections of a reactor share, lent to every call through
-    /// [`Cx::ctx`]: `()` for a protocol that needs none.
-    type Context;
+    /// [`Cx::ctx`]: `()` for a protocol that needs none. Owned (`'static`): the
+    /// reactor's UDP services ([`crate::udp::Datagrams`]) are reached again by type.
+    type Context: 'static;
 
     /// Bytes arrived. Use a prefix of `input`, append any reply to `out`, and say how
     /// much was used. Returning `consumed < input.len()` keeps the rest for later (a

@@ -29,6 +29,7 @@ mod host;
 mod host_loop;
 mod timers;
 mod turn;
+mod udp;
 
 use accept::Listener;
 pub use conns::ConnectOptions;
@@ -44,6 +45,8 @@ const LISTENER_BASE: usize = SPECIAL + 1;
 /// Lingering rejected connections (below `TIMERFD`).
 const REJECT_BASE: usize = SPECIAL + (1 << 30);
 const SOURCE_BASE: usize = SPECIAL + (1 << 32);
+/// UDP sockets (above the host's sources).
+const UDP_BASE: usize = SPECIAL + (1 << 40);
 
 /// The output buffer shared by all connections is given back when its capacity passes
 /// this many read buffers (a protocol's output per call is bounded, but a host `send`
@@ -152,6 +155,12 @@ pub struct Reactor<P: Protocol> {
     posts_pending: bool,
     /// The posted values being delivered (kept to reuse its allocation).
     posts_buf: Vec<u64>,
+    /// UDP sockets ([`Reactor::bind_udp`]); none unless the host binds one.
+    udp: Slab<crate::udp::socket::UdpSock<P::Context>>,
+    /// Their shared receive area and outbox, made with the first.
+    udp_io: Option<udp::UdpIo>,
+    /// UDP sockets whose budget ran out: served again next turn.
+    udp_requeue: Vec<usize>,
 }
 
 /// A host timer: when, the host's key, and the generation its [`TimerId`] carries.
@@ -239,6 +248,9 @@ impl<P: Protocol> Reactor<P> {
             host_timers: Slab::new(),
             posts_pending: false,
             posts_buf: Vec::new(),
+            udp: Slab::new(),
+            udp_io: None,
+            udp_requeue: Vec::new(),
             reserve: {
                 let mut r = Reserve::default();
                 if cfg.shed_after.is_some() {

@@ -2,7 +2,7 @@
 
 use super::{
     Host, Reactor, SourceId, LISTENER_BASE, REJECT_BASE, SHRINK_OUT_FACTOR, SOURCE_BASE, SPECIAL,
-    TIMERFD, TK_CONN, TK_KIND, TK_LISTENER, TK_REJECT, TK_SHUTDOWN, WAKER,
+    TIMERFD, TK_CONN, TK_KIND, TK_LISTENER, TK_REJECT, TK_SHUTDOWN, UDP_BASE, WAKER,
 };
 use crate::conn::{flag, State};
 use crate::protocol::Protocol;
@@ -21,8 +21,10 @@ impl<P: Protocol> Reactor<P> {
         self.wait(timeout)?;
         let began = self.sh.now;
         let again = self.take_leftovers();
+        let udp_again = self.take_udp_leftovers();
         self.dispatch(host);
         self.run_leftovers(again, host);
+        self.run_udp_leftovers(udp_again);
         self.run_timers(host);
         self.free_closed(host);
         if self.closed_any {
@@ -100,6 +102,7 @@ impl<P: Protocol> Reactor<P> {
     /// still ready. The next turn must not wait for events.
     pub(super) fn has_leftovers(&self) -> bool {
         !self.sh.requeue.is_empty()
+            || !self.udp_requeue.is_empty()
             || self
                 .listeners
                 .iter()
@@ -147,6 +150,12 @@ impl<P: Protocol> Reactor<P> {
                 }
             } else if (REJECT_BASE..TIMERFD.0).contains(&token.0) {
                 self.reject_ready(token.0 - REJECT_BASE);
+            } else if token.0 >= UDP_BASE {
+                self.udp_ready(
+                    token.0 - UDP_BASE,
+                    ev.is_readable() || err,
+                    ev.is_writable() || err,
+                );
             } else if token.0 >= SOURCE_BASE {
                 let id = SourceId(token.0 - SOURCE_BASE);
                 if self.sources.contains(id.0) {
