@@ -23,7 +23,7 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 # Ports of the servers the drivers start (loopback only).
 PORTS = {"readyloop": 18090, "c_epoll_http": 18081, "hyper": 18085, "nginx": 18080,
-         "readyloop_base": 18091}
+         "readyloop_base": 18091, "c_udp_echo": 18083}
 
 
 def log(msg):
@@ -276,6 +276,16 @@ def build_c():
     src, out = os.path.join(PEERS_SRC, "c_epoll_http.c"), os.path.join(PEERS_OUT, "c_epoll_http")
     if not os.path.exists(out) or os.path.getmtime(src) > os.path.getmtime(out):
         run(["cc", "-O2", "-Wall", "-o", out, src], timeout=300)
+    return out
+
+
+def build_c_udp_echo():
+    """The C UDP echo peer (recvmmsg/sendmmsg), built warning-free: `c_udp_echo [-r] [-R N] [-S N]
+    [ADDR [PORT]]`; check it with benches/peers/check_udp_echo.py."""
+    os.makedirs(PEERS_OUT, exist_ok=True)
+    src, out = os.path.join(PEERS_SRC, "c_udp_echo.c"), os.path.join(PEERS_OUT, "c_udp_echo")
+    if not os.path.exists(out) or os.path.getmtime(src) > os.path.getmtime(out):
+        run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src], timeout=300)
     return out
 
 

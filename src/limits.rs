@@ -1,11 +1,18 @@
 //! What caps connections here: the descriptor limit of this process, read and raised,
-//! and every other limit on TCP connections, read and explained ([`Report`]).
+//! and every other limit on TCP connections and UDP sockets, read and explained
+//! ([`Report`]); the kernel's UDP drop counters, system-wide and per socket ([`udp`]).
 //!
-//! Shared by the server's start-up line and loadgen (`loadgen limits`). Parsers take the
-//! text of a file (`parse_*`) so they are tested on literal samples; readers only read.
-//! Values that cannot be read are `None`, never guessed.
+//! Shared by the server's start-up line and stats, and loadgen (`loadgen limits`). Parsers
+//! take the text of a file (`parse_*`) so they are tested on literal samples; readers only
+//! read. Values that cannot be read are `None`, never guessed.
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
+
+pub mod udp;
+pub use udp::{
+    parse_proc_net_udp, parse_snmp6_udp, parse_snmp_udp, socket_inode, udp6_counters, udp_counters,
+    udp_socket_drops, udp_socket_drops_by_inode, udp_sockets, UdpCounters, UdpSocketRow,
+};
 
 /// The RLIMIT_NOFILE of this process, before and after raising the soft limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,10 +81,10 @@ fn sysctl_u64(path: &str) -> Option<u64> {
 
 /// `/proc/net/sockstat`: the socket counts of this network namespace, read now.
 ///
-/// Only the `sockets:` line and the `TCP:` line are kept. `tcp_inuse` counts IPv4 TCP
-/// sockets only (IPv6 ones are `TCP6: inuse` in `/proc/net/sockstat6`); `tcp_orphan`,
-/// `tcp_tw`, `tcp_alloc` and `tcp_mem_pages` cover both families, because the kernel
-/// keeps one counter for them.
+/// Only the `sockets:`, `TCP:` and `UDP:` lines are kept. `tcp_inuse` and `udp_inuse`
+/// count IPv4 sockets only (IPv6 ones are in `/proc/net/sockstat6`); `tcp_orphan`,
+/// `tcp_tw`, `tcp_alloc`, `tcp_mem_pages` and `udp_mem_pages` cover both families,
+/// because the kernel keeps one counter for them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Sockstat {
     /// `sockets: used`: sockets of every family in use.
@@ -92,6 +99,10 @@ pub struct Sockstat {
     pub tcp_alloc: Option<u64>,
     /// `TCP: mem`: pages of TCP buffer memory in use, the figure `net.ipv4.tcp_mem` caps.
     pub tcp_mem_pages: Option<u64>,
+    /// `UDP: inuse`: IPv4 UDP sockets in use.
+    pub udp_inuse: Option<u64>,
+    /// `UDP: mem`: pages of UDP buffer memory in use, the figure `net.ipv4.udp_mem` caps.
+    pub udp_mem_pages: Option<u64>,
 }
 
 /// Parse the text of `/proc/net/sockstat`. Fields missing or not numbers stay `None`.
@@ -118,6 +129,10 @@ pub fn parse_sockstat(text: &str) -> Sockstat {
                 s.tcp_alloc = get("alloc");
                 s.tcp_mem_pages = get("mem");
             }
+            "UDP" => {
+                s.udp_inuse = get("inuse");
+                s.udp_mem_pages = get("mem");
+            }
             _ => {}
         }
     }
@@ -140,8 +155,8 @@ fn parse_port_range(text: &str) -> Option<(u16, u16)> {
     }
 }
 
-/// `net.ipv4.tcp_mem`: exactly three numbers of pages (min, pressure, max).
-fn parse_tcp_mem(text: &str) -> Option<[u64; 3]> {
+/// `net.ipv4.tcp_mem` or `udp_mem`: exactly three numbers of pages (min, pressure, max).
+fn parse_mem_pages(text: &str) -> Option<[u64; 3]> {
     let v: Vec<u64> = text
         .split_whitespace()
         .map(|w| w.parse().ok())
@@ -166,7 +181,7 @@ fn parse_mem_available(text: &str) -> Option<u64> {
     }
 }
 
-/// The page size, for `tcp_mem` and `sockstat` which count pages. 0 if sysconf fails,
+/// The page size, for `tcp_mem`, `udp_mem` and `sockstat` which count pages. 0 if sysconf fails,
 /// which it cannot for `_SC_PAGESIZE` on Linux (the value comes from the ELF auxv).
 fn page_size() -> u64 {
     // SAFETY: sysconf reads a configuration value; it has no memory arguments.
@@ -174,7 +189,7 @@ fn page_size() -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Everything that caps connections here, read now.
+/// Everything that caps connections and UDP sockets here, read now.
 ///
 /// Each field is one source read once; `None` means it could not be read (no `/proc`,
 /// a sysctl hidden in this container, an unparsable value), never a default.
@@ -218,6 +233,28 @@ pub struct Report {
     pub page_size: u64,
     /// `MemAvailable` of `/proc/meminfo`, bytes.
     pub mem_available: Option<u64>,
+    /// `net.core.rmem_default`: the receive buffer of a socket that does not set
+    /// SO_RCVBUF, bytes.
+    pub rmem_default: Option<u64>,
+    /// `net.core.rmem_max`: the largest SO_RCVBUF a program may set, bytes.
+    pub rmem_max: Option<u64>,
+    /// `net.core.wmem_default`: the send buffer of a socket that does not set SO_SNDBUF,
+    /// bytes.
+    pub wmem_default: Option<u64>,
+    /// `net.core.wmem_max`: the largest SO_SNDBUF a program may set, bytes.
+    pub wmem_max: Option<u64>,
+    /// `net.ipv4.udp_mem`: min, pressure, max, in pages (IPv4 and IPv6 together).
+    pub udp_mem: Option<[u64; 3]>,
+    /// `net.ipv4.udp_rmem_min`: receive buffer a UDP socket keeps under memory
+    /// pressure, bytes.
+    pub udp_rmem_min: Option<u64>,
+    /// `net.ipv4.udp_wmem_min`: send buffer a UDP socket keeps under memory pressure,
+    /// bytes.
+    pub udp_wmem_min: Option<u64>,
+    /// The IPv4 UDP counters, `/proc/net/snmp` ([`udp_counters`]).
+    pub udp: Option<UdpCounters>,
+    /// The IPv6 UDP counters, `/proc/net/snmp6` ([`udp6_counters`]).
+    pub udp6: Option<UdpCounters>,
 }
 
 /// One limit, named and explained: a row of the text report and of the JSON `entries`.
@@ -305,13 +342,24 @@ impl Report {
             tcp_max_tw_buckets: sysctl_u64("net/ipv4/tcp_max_tw_buckets"),
             tcp_mem: sysctl("net/ipv4/tcp_mem")
                 .as_deref()
-                .and_then(parse_tcp_mem),
+                .and_then(parse_mem_pages),
             sockstat: sockstat(),
             page_size: page_size(),
             mem_available: std::fs::read_to_string("/proc/meminfo")
                 .ok()
                 .as_deref()
                 .and_then(parse_mem_available),
+            rmem_default: sysctl_u64("net/core/rmem_default"),
+            rmem_max: sysctl_u64("net/core/rmem_max"),
+            wmem_default: sysctl_u64("net/core/wmem_default"),
+            wmem_max: sysctl_u64("net/core/wmem_max"),
+            udp_mem: sysctl("net/ipv4/udp_mem")
+                .as_deref()
+                .and_then(parse_mem_pages),
+            udp_rmem_min: sysctl_u64("net/ipv4/udp_rmem_min"),
+            udp_wmem_min: sysctl_u64("net/ipv4/udp_wmem_min"),
+            udp: udp_counters(),
+            udp6: udp6_counters(),
         }
     }
 
@@ -333,15 +381,17 @@ impl Report {
 
     /// One row per limit, for the text report and JSON, in the order a connection
     /// meets them: this process's descriptors, the system's files, ports, the listen
-    /// queues, TIME_WAIT, memory (one function per family below).
+    /// queues, TIME_WAIT, memory (one function per family below); then UDP: socket
+    /// buffers, UDP memory and the kernel's UDP drop counters.
     pub fn entries(&self) -> Vec<Entry> {
-        let mut rows = Vec::with_capacity(14);
+        let mut rows = Vec::with_capacity(32);
         rows.extend(self.descriptor_entries());
         rows.push(self.file_max_entry());
         rows.push(self.port_range_entry());
         rows.extend(self.listen_queue_entries());
         rows.extend(self.time_wait_entries());
         rows.extend(self.memory_entries());
+        rows.extend(self.udp_entries());
         rows
     }
 
@@ -646,9 +696,10 @@ impl Report {
     }
 
     /// The JSON form: an object with every field of [`Report`] under its Rust name
-    /// (numbers; `null` = unknown; `port_range` is `[lo, hi]`, `tcp_mem` `[min, pressure,
-    /// max]` in pages, `sockstat` an object of [`Sockstat`]'s fields, `page_size` and
-    /// `mem_available` in bytes), plus `"entries"`: the rows of [`Report::entries`] as
+    /// (numbers; `null` = unknown; `port_range` is `[lo, hi]`, `tcp_mem` and `udp_mem`
+    /// `[min, pressure, max]` in pages, `sockstat` an object of [`Sockstat`]'s fields,
+    /// `udp` and `udp6` objects of [`UdpCounters`]'s fields, `page_size`,
+    /// `mem_available` and the `rmem`/`wmem` sysctls in bytes), plus `"entries"`: the rows of [`Report::entries`] as
     /// objects `{name, value, unit, text, source, caps, raise}`: `value` a number, an
     /// array of numbers, `"unlimited"` or `null` ([`Amount`]), `unit` a string or `null`,
     /// `text` the table's string or `null` (docs/loadgen-json.md, "limits").
@@ -749,6 +800,8 @@ mod tests {
                 tcp_tw: Some(100),
                 tcp_alloc: Some(103),
                 tcp_mem_pages: Some(4),
+                udp_inuse: Some(0),
+                udp_mem_pages: Some(0),
             }
         );
     }
@@ -761,6 +814,8 @@ mod tests {
             s,
             Sockstat {
                 tcp_orphan: Some(2),
+                udp_inuse: Some(3),
+                udp_mem_pages: Some(9),
                 ..Sockstat::default()
             }
         );
@@ -777,13 +832,13 @@ mod tests {
     }
 
     #[test]
-    fn test_parse_tcp_mem_file_nr_meminfo() {
+    fn test_parse_mem_pages_file_nr_meminfo() {
         assert_eq!(
-            parse_tcp_mem("287901\t383868\t575802\n"),
+            parse_mem_pages("287901\t383868\t575802\n"),
             Some([287901, 383868, 575802])
         );
-        assert_eq!(parse_tcp_mem("1 2"), None);
-        assert_eq!(parse_tcp_mem("1 2 x"), None);
+        assert_eq!(parse_mem_pages("1 2"), None);
+        assert_eq!(parse_mem_pages("1 2 x"), None);
         assert_eq!(parse_file_nr("377\t0\t2466177\n"), Some(377));
         assert_eq!(parse_file_nr(""), None);
         let meminfo = "MemTotal:       32780604 kB\n\
@@ -800,7 +855,7 @@ mod tests {
     }
 
     /// A report with this machine's values, no I/O.
-    fn sample() -> Report {
+    pub(super) fn sample() -> Report {
         Report {
             nofile_soft: 20000,
             nofile_hard: 20000,
@@ -820,6 +875,23 @@ mod tests {
             sockstat: Some(parse_sockstat(SOCKSTAT)),
             page_size: 4096,
             mem_available: Some(24210984 * 1024),
+            rmem_default: Some(212992),
+            rmem_max: Some(4194304),
+            wmem_default: Some(212992),
+            wmem_max: Some(4194304),
+            udp_mem: Some([575814, 767755, 1151628]),
+            udp_rmem_min: Some(4096),
+            udp_wmem_min: Some(4096),
+            udp: Some(UdpCounters {
+                in_datagrams: Some(236),
+                rcvbuf_errors: Some(0),
+                ..UdpCounters::default()
+            }),
+            udp6: Some(UdpCounters {
+                in_datagrams: Some(0),
+                rcvbuf_errors: Some(0),
+                ..UdpCounters::default()
+            }),
         }
     }
 
@@ -918,6 +990,15 @@ mod tests {
             tcp_mem: None,
             sockstat: None,
             mem_available: None,
+            rmem_default: None,
+            rmem_max: None,
+            wmem_default: None,
+            wmem_max: None,
+            udp_mem: None,
+            udp_rmem_min: None,
+            udp_wmem_min: None,
+            udp: None,
+            udp6: None,
             ..sample()
         };
         let unknown: Vec<_> = blank

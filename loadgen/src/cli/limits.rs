@@ -1,6 +1,7 @@
-//! `loadgen limits`: every limit on how many TCP connections this machine can hold,
-//! read now, with where it was read, what it caps and how to raise it, and the ceiling
-//! predicted for one process connecting to one destination.
+//! `loadgen limits`: every limit on how many TCP connections this machine can hold and
+//! on what UDP sockets can take (buffer sizes, UDP memory) with the kernel's UDP drop
+//! counters, read now, with where it was read, what it caps and how to raise it, and the
+//! ceiling predicted for one process connecting to one destination.
 //!
 //! Formatting is pure ([`text`], [`json`]) so it is tested on hand-made reports; [`run`]
 //! reads the machine ([`Report::read`]) and prints.
@@ -35,7 +36,8 @@ pub fn text(r: &Report) -> String {
     let entries = r.entries();
     let name_w = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
     let mut out = String::from(
-        "Limits on TCP connections here (read now; \"unknown\" = could not be read)\n\n",
+        "Limits on TCP connections and UDP sockets here (read now; \"unknown\" = could not be \
+         read)\n\n",
     );
     out += &format!("{:name_w$}  VALUE\n", "LIMIT");
     for e in &entries {
@@ -112,7 +114,7 @@ pub fn run(json_out: bool) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use readyloop::limits::parse_sockstat;
+    use readyloop::limits::{parse_snmp6_udp, parse_snmp_udp, parse_sockstat};
 
     /// This machine's values, by hand: no I/O.
     fn sample() -> Report {
@@ -133,10 +135,26 @@ mod tests {
             tcp_max_tw_buckets: Some(131072),
             tcp_mem: Some([287901, 383868, 575802]),
             sockstat: Some(parse_sockstat(
-                "sockets: used 114\nTCP: inuse 103 orphan 0 tw 100 alloc 103 mem 4\n",
+                "sockets: used 114\nTCP: inuse 103 orphan 0 tw 100 alloc 103 mem 4\n\
+                 UDP: inuse 2 mem 1\n",
             )),
             page_size: 4096,
             mem_available: Some(24210984 * 1024),
+            rmem_default: Some(212992),
+            rmem_max: Some(4194304),
+            wmem_default: Some(212992),
+            wmem_max: Some(4194304),
+            udp_mem: Some([575814, 767755, 1151628]),
+            udp_rmem_min: Some(4096),
+            udp_wmem_min: Some(4096),
+            udp: parse_snmp_udp(
+                "Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
+                 Udp: 236 3 7 239 5 1\n",
+            ),
+            udp6: parse_snmp6_udp(
+                "Udp6InDatagrams 40\nUdp6NoPorts 1\nUdp6InErrors 6\nUdp6RcvbufErrors 6\n\
+                 Udp6SndbufErrors 0\n",
+            ),
         }
     }
 
@@ -157,6 +175,15 @@ mod tests {
             tcp_mem: None,
             sockstat: None,
             mem_available: None,
+            rmem_default: None,
+            rmem_max: None,
+            wmem_default: None,
+            wmem_max: None,
+            udp_mem: None,
+            udp_rmem_min: None,
+            udp_wmem_min: None,
+            udp: None,
+            udp6: None,
             ..sample()
         }
     }
@@ -232,6 +259,50 @@ mod tests {
         let b = json(&blank());
         assert!(b["prediction"]["connections"].is_null());
         assert!(b["nr_open"].is_null());
+    }
+
+    #[test]
+    fn test_text_and_json_show_udp_rows() {
+        let r = sample();
+        let t = text(&r);
+        let row = |name: &str| {
+            t.lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no row {name} in\n{t}"))
+                .split_once("  ")
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(row("net.core.rmem_default"), "212992 (208.0 KiB)");
+        assert_eq!(row("net.core.rmem_max"), "4194304 (4.0 MiB)");
+        assert_eq!(row("net.core.wmem_max"), "4194304 (4.0 MiB)");
+        assert_eq!(
+            row("net.ipv4.udp_mem"),
+            "575814 767755 1151628 pages (2.2/2.9/4.4 GiB); 1 in use now"
+        );
+        assert_eq!(row("net.ipv4.udp_rmem_min"), "4096 (4.0 KiB)");
+        assert_eq!(row("Udp RcvbufErrors"), "5 (236 delivered)");
+        assert_eq!(row("Udp SndbufErrors"), "1 (239 sent)");
+        assert_eq!(row("Udp NoPorts"), "3 (236 delivered)");
+        assert_eq!(row("Udp6 RcvbufErrors"), "6 (40 delivered)");
+        assert_eq!(
+            row("Udp6 SndbufErrors"),
+            "0",
+            "no Udp6OutDatagrams in the sample"
+        );
+        assert!(t.contains("sysctl -w net.core.rmem_max=8388608"), "{t}");
+        // UDP rows come after the TCP ones.
+        let at = |s: &str| t.find(s).unwrap_or(usize::MAX);
+        assert!(at("MemAvailable") < at("net.core.rmem_default"));
+        let j = json(&r);
+        assert_eq!(j["rmem_max"], 4194304);
+        assert_eq!(j["udp_mem"], serde_json::json!([575814, 767755, 1151628]));
+        assert_eq!(j["udp"]["rcvbuf_errors"], 5);
+        assert_eq!(j["udp6"]["in_datagrams"], 40);
+        assert!(j["udp6"]["mem_errors"].is_null(), "not in the sample");
+        assert_eq!(j["sockstat"]["udp_mem_pages"], 1);
+        let b = json(&blank());
+        assert!(b["udp"].is_null() && b["rmem_max"].is_null());
     }
 
     #[test]
