@@ -168,3 +168,56 @@ write("distributed", "ping_cut", bytes([0, 1]) + cuts([5]) + ping + frame(99, b"
 write("distributed", "result", bytes([1, 0]) + b'{"format":"loadgen-result","version":1,"loadgen":"0.1.0","part":null}')
 write("distributed", "log", bytes([2, 0]) + b"#[StartTime: 1700000000.000 (seconds since epoch)]\n"
       b"0.000,1.000,0.000,HISTFAAAACl4nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEi0NzIyMTMZLWxsZmpmRkAUAYFjw==\n")
+
+# The `dns_reply` target (layout in fuzz/src/lib.rs). Replies captured from Debian's
+# dnsmasq 2.90 serving loadgen/tests/dns_codec.rs's records (a.test A 10.1.2.3;
+# big.test TXT, four 250-byte strings), printed by that file's ignored test
+# `capture_seed_replies`; big.test's 1,053-byte reply is rebuilt from its parts.
+DNS = {
+    "a_noerror": bytes.fromhex("513a85800001000100000000016104746573740000010001c00c000100010000000000040a010203"),
+    "nope_nxdomain_edns": bytes.fromhex("547c81830001000000000001046e6f7065047465737400000100010000291000000080000000"),
+    "big_tc": bytes.fromhex("5622878000010000000000000362696704746573740000100001"),
+    "big_edns": bytes.fromhex("576d858000010001000000010362696704746573740000100001c00c001000010000000003ec")
+    + b"".join(bytes([250]) + c * 250 for c in [b"a", b"b", b"c", b"d"])
+    + bytes.fromhex("0000291000000080000000"),
+    "a_aaaa_nodata": bytes.fromhex("5b66818000010000000000000161047465737400001c0001"),
+    # dnsmasq's answer to a query without a question: REFUSED, no question.
+    "refused_no_question": bytes.fromhex("123581850000000000000000"),
+}
+DNS_NAMES = ["a.test", "nope.test", "big.test", "."]
+
+
+def dns_reply(msg, qname, qtype, flags=0, id=None):
+    """flags (bit 1: the message's ID, bit 2: the message's question), ID (LE), type
+    (LE), name index into DNS_NAMES, then the message."""
+    id = struct.unpack(">H", msg[:2])[0] if id is None else id
+    return bytes([flags]) + struct.pack("<HH", id, qtype) + bytes([DNS_NAMES.index(qname)]) + msg
+
+
+for name, qname, qtype in [
+    ("a_noerror", "a.test", 1),
+    ("nope_nxdomain_edns", "nope.test", 1),
+    ("big_tc", "big.test", 16),
+    ("big_edns", "big.test", 16),
+    ("a_aaaa_nodata", "a.test", 28),
+    ("refused_no_question", "a.test", 1),
+]:
+    write("dns_reply", name, dns_reply(DNS[name], qname, qtype))
+write("dns_reply", "own_question", dns_reply(DNS["nope_nxdomain_edns"], "a.test", 1, flags=6, id=0))
+write("dns_reply", "wrong_id", dns_reply(DNS["a_noerror"], "a.test", 1, id=1))
+write("dns_reply", "wrong_type", dns_reply(DNS["a_noerror"], "a.test", 28))
+write("dns_reply", "cut_short", dns_reply(DNS["big_edns"][:600], "big.test", 16))
+
+
+def dns_stream(bound, cs, body):
+    """flags 1 (the splitter), bound (LE, 0: 65535), cut count, cuts, then the stream."""
+    return bytes([1]) + struct.pack("<H", bound) + bytes([len(cs)]) + cuts(cs) + body
+
+
+def framed(msg):
+    return struct.pack(">H", len(msg)) + msg
+
+
+write("dns_reply", "tcp_two_replies", dns_stream(0, [1, 40, 3], framed(DNS["a_noerror"]) + framed(DNS["big_edns"])))
+write("dns_reply", "tcp_over_bound", dns_stream(512, [2], framed(DNS["a_noerror"]) + framed(DNS["big_edns"])))
+write("dns_reply", "tcp_zero_length", dns_stream(0, [1], framed(DNS["a_aaaa_nodata"]) + b"\x00\x00" + framed(DNS["a_noerror"])))

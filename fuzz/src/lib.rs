@@ -16,12 +16,22 @@
 //!   [`tls_server`] and [`tls_check`].
 //! - `request`: text lines: method, Host value, path, URL, header lines up to an empty
 //!   line, then the body. See [`request`].
+//! - `dns_reply`: flags byte (bit 0: the TCP splitter, else the reply decoder). For
+//!   the decoder: bit 1, the query's ID is the message's own; bit 2, the query's
+//!   question is the message's own when it reads; then the ID (u16 LE), the type
+//!   (u16 LE), a name byte (below 0x80: one of [`DNS_NAMES`]; else that many bytes
+//!   & 0x7f follow, a wire-form name, `a.test` if it is not one), then the message.
+//!   For the splitter: the bound (u16 LE, 0 for 65535), cut count byte (low 4 bits),
+//!   the cuts (u16 LE each), then the stream. See [`dns_reply`] and [`dns_check`].
 
+pub mod dns_check;
 pub mod framing_check;
 pub mod http_check;
 pub mod request_check;
 pub mod tls_check;
 
+use loadgen::dns::query::Question;
+use loadgen::dns::{framing::MAX_MESSAGE, header::peek_id, name::Name, qtype::QType};
 use loadgen::framing::Framing;
 use readyloop::protocol::HttpConfig;
 
@@ -243,4 +253,52 @@ fn decode_all(
         }
     }
     out
+}
+
+/// The names a `dns_reply` input picks from by index.
+pub const DNS_NAMES: [&str; 4] = ["a.test", "nope.test", "big.test", "."];
+
+/// The `dns_reply` target: the reply decoder against a query, or the TCP splitter's
+/// split invariance.
+pub fn dns_reply(data: &[u8]) {
+    let mut r = Reader::new(data);
+    let flags = r.u8();
+    if flags & 1 == 1 {
+        let max = match usize::from(r.u16()) {
+            0 => MAX_MESSAGE,
+            m => m,
+        };
+        let ncuts = r.u8() & 15;
+        let cuts: Vec<usize> = (0..ncuts).map(|_| usize::from(r.u16())).collect();
+        if let Err(e) = dns_check::split_check(r.rest(), &cuts, max) {
+            panic!("{e}");
+        }
+        return;
+    }
+    let id = r.u16();
+    let qtype = QType(r.u16());
+    let sel = r.u8();
+    let given = if sel >= 0x80 {
+        Name::from_wire(r.bytes(usize::from(sel & 0x7f))).ok()
+    } else {
+        Name::from_text(DNS_NAMES[usize::from(sel) % DNS_NAMES.len()]).ok()
+    };
+    let msg = r.rest();
+    let id = match flags & 2 {
+        0 => id,
+        _ => peek_id(msg).unwrap_or(id),
+    };
+    let own = match flags & 4 {
+        0 => None,
+        _ => dns_check::question_of(msg)
+            .and_then(|(n, t)| Name::from_wire(&n).ok().map(|n| (n, QType(t)))),
+    };
+    let fallback = Name::from_text("a.test").expect("a valid name");
+    let (name, qtype) = match &own {
+        Some((n, t)) => (n, *t),
+        None => (given.as_ref().unwrap_or(&fallback), qtype),
+    };
+    if let Err(e) = dns_check::check_reply(msg, id, &Question::new(name, qtype)) {
+        panic!("{e}");
+    }
 }

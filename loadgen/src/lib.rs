@@ -11,6 +11,7 @@ pub mod answer;
 pub mod cli;
 pub(crate) mod client;
 pub mod coord;
+pub mod dns;
 pub mod engine;
 pub mod error;
 pub mod fd_room;
