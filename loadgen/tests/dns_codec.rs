@@ -355,11 +355,11 @@ fn replies_in_reverse_order_all_matched() {
     assert!(decode_reply(&msg, sent_ids[0], &other).is_err());
 }
 
-/// Prints replies captured from dnsmasq, as hex, for the seeds of the `dns_reply`
-/// fuzz target (`fuzz/seeds.py`): `cargo test -p loadgen --test dns_codec --
-/// --ignored --nocapture capture_seed_replies`.
+/// The replies the `dns_reply` fuzz target's seeds were captured from (`fuzz/seeds.py`;
+/// `cargo test -p loadgen --test dns_codec -- --nocapture capture_seed_replies` prints
+/// them as hex), each what its name says: NOERROR, NXDOMAIN with EDNS, TC without EDNS,
+/// whole with it, NODATA.
 #[test]
-#[ignore]
 fn capture_seed_replies() {
     let Some(d) = dnsmasq("seeds") else { return };
     let (a, nope, big) = (name("a.test"), name("nope.test"), name("big.test"));
@@ -371,14 +371,49 @@ fn capture_seed_replies() {
         ..QueryOptions::default()
     };
     let plain = QueryOptions::default();
-    for (tag, q, opts) in [
-        ("a_noerror", Question::new(&a, QType::A), plain),
-        ("nope_nxdomain_edns", Question::new(&nope, QType::A), edns),
-        ("big_tc", Question::new(&big, QType::TXT), plain),
-        ("big_edns", Question::new(&big, QType::TXT), edns),
-        ("a_aaaa_nodata", Question::new(&a, QType::AAAA), plain),
+    for (tag, q, opts, rcode, tc) in [
+        (
+            "a_noerror",
+            Question::new(&a, QType::A),
+            plain,
+            "NOERROR",
+            false,
+        ),
+        (
+            "nope_nxdomain_edns",
+            Question::new(&nope, QType::A),
+            edns,
+            "NXDOMAIN",
+            false,
+        ),
+        (
+            "big_tc",
+            Question::new(&big, QType::TXT),
+            plain,
+            "NOERROR",
+            true,
+        ),
+        (
+            "big_edns",
+            Question::new(&big, QType::TXT),
+            edns,
+            "NOERROR",
+            false,
+        ),
+        (
+            "a_aaaa_nodata",
+            Question::new(&a, QType::AAAA),
+            plain,
+            "NOERROR",
+            false,
+        ),
     ] {
-        let (msg, _) = ask_udp(d.addr, &q, &opts);
+        let (msg, reply) = ask_udp(d.addr, &q, &opts);
+        assert_eq!(
+            (reply.rcode.to_string().as_str(), reply.header.tc),
+            (rcode, tc),
+            "{tag}"
+        );
         let hex: String = msg.iter().map(|b| format!("{b:02x}")).collect();
         println!("{tag} {} {} {hex}", q.qtype().0, q);
     }
